@@ -1,0 +1,50 @@
+# The two commands of the README:  make demo   and   make test
+# Both install everything the project needs (Python packages into .venv, Debian packages
+# through apt-get) and are safe to re-run: the install step is skipped when nothing changed.
+
+VENV     := .venv
+BIN      := $(VENV)/bin
+PYTHON   ?= python3
+EXTRAS   := sat,lm,dev
+# Debian packages the tests and the demo use (installed when missing).
+DEBS     :=
+STAMP    := $(VENV)/.installed
+
+# Small matrix work over-threaded ran 14x slower on 2 cores: one thread unless asked.
+export OMP_NUM_THREADS ?= 1
+export OPENBLAS_NUM_THREADS ?= 1
+export MKL_NUM_THREADS ?= 1
+export OMP_WAIT_POLICY ?= PASSIVE
+
+.PHONY: demo test install debs lint clean
+
+demo: install
+	$(BIN)/palestra demo
+
+test: install lint
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+install: debs $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'
+	touch $(STAMP)
+
+debs:
+	@missing=""; for p in $(DEBS); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info

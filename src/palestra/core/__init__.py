@@ -1,0 +1,1 @@
+"""The few contracts every pillar shares: worlds, evaluators, configs, runs and benches."""

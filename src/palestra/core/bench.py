@@ -1,0 +1,314 @@
+"""Bench suites: figures measured side by side with a peer, written as JSON and Markdown.
+
+A suite is a function ``run(bench: Bench) -> None`` registered under a name. It measures
+Palestra and the peer *in the same run* and records each figure with its unit::
+
+    bench.figure("inferences/s", ours, unit="inf/s", peer="leanCoP 2.1", peer_value=theirs)
+    bench.table("per problem", ["problem", "ours", "E"], rows)
+    with bench.plot("proved_vs_time", "Problems proved vs time") as ax: ax.plot(...)
+    bench.note("quick mode: 40-problem seeded sample")
+
+``palestra bench SUITE`` then writes ``results/SUITE.json`` (every figure, its unit, the peer,
+the ratio, and the provenance: commit, machine, packages, seed, options) and
+``results/SUITE.md`` with the table and the plots (``results/SUITE_<plot>.png``). One format for
+every suite. A suite's own options form a config dataclass, given with ``-o key=value`` or
+``--config FILE``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import importlib
+import json
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from palestra.core.config import config_from_mapping, config_to_dict, read_config_file
+from palestra.core.errors import PalestraError
+from palestra.core.runs import Run, atomic_write_bytes, provenance
+
+__all__ = [
+    "Bench",
+    "Figure",
+    "Suite",
+    "get_suite",
+    "register_suite",
+    "run_suite",
+    "suite_names",
+]
+
+
+@dataclass
+class Figure:
+    """One measured quantity, and the peer's value of it measured in the same run."""
+
+    name: str
+    value: float | None
+    unit: str
+    peer: str | None = None
+    peer_value: float | None = None
+    higher_is_better: bool = True
+    setting: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        """ours / peer (None when either is missing or the peer is zero)."""
+        if self.value is None or not self.peer_value:
+            return None
+        return self.value / self.peer_value
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "ratio": self.ratio}
+
+
+@dataclass
+class Suite:
+    name: str
+    help: str
+    run: Callable[[Bench], None]
+    config: type | None = None
+
+
+_SUITES: dict[str, Suite] = {}
+
+# Suites of the built-in pillars: name -> (module that registers it, one-line help).
+# Listed here so `palestra bench --list` needs no heavy imports.
+_BUILTIN: dict[str, tuple[str, str]] = {}
+
+
+def register_suite(
+    name: str, help: str, config: type | None = None
+) -> Callable[[Callable[[Bench], None]], Callable[[Bench], None]]:
+    """Decorator: register ``run(bench)`` as the suite ``name``; ``config`` its options."""
+
+    def wrap(fn: Callable[[Bench], None]) -> Callable[[Bench], None]:
+        _SUITES[name] = Suite(name, help, fn, config)
+        return fn
+
+    return wrap
+
+
+def suite_names() -> dict[str, str]:
+    """Every known suite with its one-line help, sorted by name."""
+    names = {n: s.help for n, s in _SUITES.items()}
+    for n, (_, h) in _BUILTIN.items():
+        names.setdefault(n, h)
+    return dict(sorted(names.items()))
+
+
+def get_suite(name: str) -> Suite:
+    if name not in _SUITES and name in _BUILTIN:
+        importlib.import_module(_BUILTIN[name][0])
+    if name not in _SUITES:
+        known = ", ".join(suite_names()) or "none yet"
+        raise PalestraError(f"unknown bench suite {name!r}; known: {known}")
+    return _SUITES[name]
+
+
+def _fmt(x: float | None) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    if isinstance(x, int) or (abs(x) >= 100 and float(x).is_integer()):
+        return f"{int(x):,}"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    return f"{x:.3g}"
+
+
+class Bench:
+    """What a suite writes into while it runs; :meth:`write` produces the report."""
+
+    def __init__(
+        self,
+        suite: str,
+        *,
+        quick: bool = False,
+        seed: int = 0,
+        out_dir: str | Path = "results",
+        options: Any = None,
+    ) -> None:
+        self.suite = suite
+        self.quick = quick
+        self.seed = seed
+        self.options = options
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.figures: list[Figure] = []
+        self.tables: list[dict[str, Any]] = []
+        self.plots: list[dict[str, str]] = []
+        self.notes: list[str] = []
+        self.data: dict[str, Any] = {}
+        self._started = time.time()
+
+    @property
+    def mode(self) -> str:
+        return "quick" if self.quick else "full"
+
+    def figure(
+        self,
+        name: str,
+        value: float | None,
+        unit: str,
+        *,
+        peer: str | None = None,
+        peer_value: float | None = None,
+        higher_is_better: bool = True,
+        setting: str = "",
+    ) -> Figure:
+        """Record a figure (and the peer's, measured in this same run)."""
+        fig = Figure(name, value, unit, peer, peer_value, higher_is_better, setting)
+        self.figures.append(fig)
+        return fig
+
+    def table(self, title: str, headers: list[str], rows: list[list[Any]]) -> None:
+        """Record a table (shown in the Markdown, kept in the JSON)."""
+        self.tables.append({"title": title, "headers": headers, "rows": rows})
+
+    def note(self, text: str) -> None:
+        """A sentence for the report: the setting, a caveat, what a figure means."""
+        self.notes.append(text)
+
+    @contextlib.contextmanager
+    def plot(self, name: str, title: str, *, xlabel: str = "", ylabel: str = "") -> Iterator[Any]:
+        """Draw on the yielded matplotlib axes; saved as ``SUITE_<name>.png`` on exit."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
+        try:
+            yield ax
+            ax.set_title(title)
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel(ylabel)
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend()
+            ax.grid(alpha=0.3)
+            fig.tight_layout()
+            filename = f"{self.suite}_{name}.png"
+            fig.savefig(self.out_dir / filename)
+            self.plots.append({"name": name, "title": title, "file": filename})
+        finally:
+            plt.close(fig)
+
+    # -- output ------------------------------------------------------------------------
+    def result(self) -> dict[str, Any]:
+        return {
+            "suite": self.suite,
+            "mode": self.mode,
+            "seed": self.seed,
+            "options": config_to_dict(self.options) if self.options is not None else None,
+            "finished": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "seconds": round(time.time() - self._started, 2),
+            "provenance": provenance(),
+            "figures": [f.to_dict() for f in self.figures],
+            "tables": self.tables,
+            "plots": self.plots,
+            "notes": self.notes,
+            "data": self.data,
+        }
+
+    def write(self) -> tuple[Path, Path]:
+        """Write ``SUITE.json`` and ``SUITE.md`` into the output folder."""
+        result = self.result()
+        json_path = self.out_dir / f"{self.suite}.json"
+        md_path = self.out_dir / f"{self.suite}.md"
+        atomic_write_bytes(json_path, json.dumps(result, indent=2).encode())
+        atomic_write_bytes(md_path, render_markdown(result).encode())
+        return json_path, md_path
+
+
+def render_markdown(result: dict[str, Any]) -> str:
+    """The Markdown report of a bench result (as written in ``SUITE.json``)."""
+    prov = result["provenance"]
+    machine = prov["machine"]
+    commit = (prov["commit"] or "unknown")[:10] + (" (dirty)" if prov.get("dirty") else "")
+    lines = [
+        f"# Bench `{result['suite']}` ({result['mode']} mode)",
+        "",
+        f"- commit `{commit}`, finished {result['finished']}, took {result['seconds']:.0f} s",
+        f"- machine: {machine['cpu']}, {machine['cores']} cores, {machine['memory_gib']} GiB, "
+        f"Python {machine['python']}",
+        f"- packages: {', '.join(f'{k} {v}' for k, v in prov['packages'].items())}",
+        f"- seed {result['seed']}; options: `{json.dumps(result['options'])}`",
+        "",
+    ]
+    if result["figures"]:
+        lines += [
+            "| figure | Palestra | peer | peer value | ratio | unit | setting |",
+            "|---|---:|---|---:|---:|---|---|",
+        ]
+        for f in result["figures"]:
+            ratio = f["ratio"]
+            ratio_s = "–" if ratio is None else f"{ratio:.2f}x"
+            if ratio is not None:
+                better = ratio >= 1 if f["higher_is_better"] else ratio <= 1
+                ratio_s += " ✓" if better else " ✗"
+            lines.append(
+                f"| {f['name']} | {_fmt(f['value'])} | {f['peer'] or '–'} | "
+                f"{_fmt(f['peer_value'])} | {ratio_s} | {f['unit']} | {f['setting']} |"
+            )
+        lines.append("")
+        lines.append("ratio = Palestra / peer; ✓ where Palestra is better or equal.")
+        lines.append("")
+    for t in result["tables"]:
+        lines += [f"## {t['title']}", ""]
+        lines.append("| " + " | ".join(map(str, t["headers"])) + " |")
+        lines.append("|" + "---|" * len(t["headers"]))
+        for row in t["rows"]:
+            cells = [_fmt(c) if isinstance(c, (int, float)) else str(c) for c in row]
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    for p in result["plots"]:
+        lines += [f"## {p['title']}", "", f"![{p['title']}]({p['file']})", ""]
+    if result["notes"]:
+        lines += ["## Notes", ""] + [f"- {n}" for n in result["notes"]] + [""]
+    return "\n".join(lines)
+
+
+def suite_options(suite: Suite, pairs: list[str], config_file: str | Path | None) -> Any:
+    """The suite's options: its config dataclass from a file and ``KEY=VALUE`` pairs."""
+    data: dict[str, Any] = {}
+    text = None
+    source = "-o"
+    if config_file is not None:
+        data, text = read_config_file(config_file)
+        source = str(config_file)
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise PalestraError(f"-o {pair!r}: expected KEY=VALUE")
+        data[key.strip()] = value.strip()
+    if suite.config is None:
+        if data:
+            raise PalestraError(f"bench {suite.name} takes no options (got {', '.join(data)})")
+        return None
+    return config_from_mapping(suite.config, data, source, text)
+
+
+def run_suite(
+    name: str,
+    *,
+    quick: bool = False,
+    seed: int = 0,
+    out_dir: str | Path = "results",
+    options: list[str] | None = None,
+    config_file: str | Path | None = None,
+    runs_root: str | Path = "runs",
+) -> tuple[Path, Path]:
+    """Run a suite and write its report; also leaves a run record ``runs/bench-NAME/...``."""
+    suite = get_suite(name)
+    opts = suite_options(suite, options or [], config_file)
+    bench = Bench(name, quick=quick, seed=seed, out_dir=out_dir, options=opts)
+    record = {"suite": name, "quick": quick, "seed": seed, "options": config_to_dict(opts)}
+    with Run.open(f"bench-{name}", record, seed=seed, root=runs_root, tensorboard=False) as run:
+        suite.run(bench)
+        paths = bench.write()
+        run.write_json("result.json", bench.result())
+    return paths

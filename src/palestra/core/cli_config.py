@@ -1,0 +1,121 @@
+"""Turn a config dataclass into a typer command: one option per field, plus ``--config``.
+
+Precedence: field defaults < the ``--config`` file < options given on the command line.
+Options are generated, not written by hand, so the dataclass stays the single place where a
+command's settings, their types, defaults and help live.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import types
+import typing
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal, Optional, get_args, get_origin
+
+import click
+import typer
+
+from palestra.core.config import config_from_mapping, read_config_file
+
+__all__ = ["add_config_command"]
+
+
+def _cli_type(tp: Any) -> tuple[Any, click.ParamType | None]:
+    """The annotation typer should see for ``tp`` and an explicit click type if needed."""
+    origin = get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in get_args(tp) if a is not type(None)]
+        return _cli_type(inner[0]) if len(inner) == 1 else (str, None)
+    if origin is Literal:
+        return str, click.Choice([str(a) for a in get_args(tp)])
+    if origin in (tuple, list):
+        return str, None  # comma-separated; coerced by the config layer
+    if tp in (int, float, str, bool, Path):
+        return tp, None
+    return str, None
+
+
+def _default_text(f: dataclasses.Field) -> str:
+    if f.default is not dataclasses.MISSING:
+        d = f.default
+    elif f.default_factory is not dataclasses.MISSING:
+        d = f.default_factory()
+    else:
+        return ""
+    if isinstance(d, (tuple, list)):
+        d = ",".join(map(str, d))
+    return f" [default: {d}]"
+
+
+def add_config_command(
+    app: typer.Typer,
+    name: str,
+    cls: type,
+    run: Callable[[Any], None],
+    *,
+    help: str | None = None,
+) -> None:
+    """Register ``palestra ... NAME`` that builds ``cls`` and calls ``run(config)``."""
+    hints = typing.get_type_hints(cls)
+    params: list[inspect.Parameter] = []
+    annotations: dict[str, Any] = {}
+    positional: list[inspect.Parameter] = []
+    for f in dataclasses.fields(cls):
+        tp, click_type = _cli_type(hints[f.name])
+        text = f.metadata.get("help", "")
+        extra = {"click_type": click_type} if click_type is not None else {}
+        if f.metadata.get("positional"):
+            required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+            default = typer.Argument(
+                ... if required else None, help=text, show_default=False, **extra
+            )
+            annotation = tp if required else Optional[tp]  # noqa: UP045 (typer needs Optional)
+            positional.append(
+                inspect.Parameter(
+                    f.name,
+                    inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                    default=default,
+                    annotation=annotation,
+                )
+            )
+        else:
+            flag = "--" + f.name.replace("_", "-")
+            default = typer.Option(
+                None, flag, help=text + _default_text(f), show_default=False, **extra
+            )
+            annotation = Optional[tp]  # noqa: UP045
+            params.append(
+                inspect.Parameter(
+                    f.name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation
+                )
+            )
+        annotations[f.name] = annotation
+    config_param = inspect.Parameter(
+        "config",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=typer.Option(
+            None, "--config", help="TOML or JSON file with these options (flags override it)."
+        ),
+        annotation=Optional[Path],  # noqa: UP045
+    )
+    annotations["config"] = Optional[Path]  # noqa: UP045
+
+    def command(**kwargs: Any) -> None:
+        path = kwargs.pop("config")
+        data: dict[str, Any] = {}
+        text = None
+        source = "command line"
+        if path is not None:
+            data, text = read_config_file(path)
+            source = str(path)
+        data.update({k: v for k, v in kwargs.items() if v is not None})
+        run(config_from_mapping(cls, data, source, text))
+
+    command.__signature__ = inspect.Signature(positional + params + [config_param])  # type: ignore[attr-defined]
+    command.__annotations__ = annotations
+    command.__doc__ = help or cls.__doc__
+    command.__name__ = name.replace("-", "_")
+    app.command(name)(command)

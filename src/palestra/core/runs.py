@@ -1,0 +1,279 @@
+"""Run records: where every training or bench run writes what it did.
+
+A run lives in ``runs/<name>/<timestamp>/``::
+
+    config.json        the resolved config (after defaults, file and command line)
+    meta.json          commit, machine, package versions, seed, command line, start time
+    metrics.jsonl      one JSON object per logged step: {"step": ..., "time": ..., <metrics>}
+    events.out.tfevents.*   the same scalars for TensorBoard
+    checkpoints/step_<N>.pt  atomic checkpoints (written to a temporary name, then renamed)
+
+``Run.open(..., resume=True)`` reopens the newest run of that name that has a checkpoint,
+checks that the config is the same, cuts ``metrics.jsonl`` back to the checkpoint's step (a
+run killed between a checkpoint and its death logged steps that will be redone) and returns
+the checkpoint for the caller to restore. A killed run therefore continues where its last
+checkpoint left it, and its metrics read as if it had never stopped.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import io
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from palestra.core.config import config_to_dict
+from palestra.core.errors import PalestraError
+
+__all__ = ["Run", "atomic_write_bytes", "machine_info", "provenance", "read_metrics"]
+
+_PACKAGES = ("palestra", "torch", "numpy", "python-sat", "ale-py", "gymnasium", "ray")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that a reader sees the old file or the new, never half.
+
+    Write to a temporary file in the same folder, flush it to disk, then ``os.replace``.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", *args],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).resolve().parent,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def machine_info() -> dict[str, Any]:
+    """What machine this is: enough to tell whether two figures are comparable."""
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gib = None
+    try:
+        pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        mem_gib = round(pages / 2**30, 1)
+    except (ValueError, OSError, AttributeError):
+        pass
+    return {
+        "hostname": platform.node(),
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": mem_gib,
+        "python": sys.version.split()[0],
+    }
+
+
+def provenance() -> dict[str, Any]:
+    """Commit, machine and package versions: stamped on every run and bench result."""
+    versions = {}
+    for name in _PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    commit = _git("rev-parse", "HEAD")
+    dirty = _git("status", "--porcelain", "--untracked-files=no")
+    return {
+        "commit": commit,
+        "dirty": bool(dirty) if dirty is not None else None,
+        "machine": machine_info(),
+        "packages": versions,
+        "threads": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")},
+    }
+
+
+class Run:
+    """An open run directory. Use :meth:`open`; close with :meth:`close` or ``with``."""
+
+    def __init__(self, directory: Path, config: Any, *, resumed: bool, tensorboard: bool) -> None:
+        self.dir = directory
+        self.config = config
+        self.resumed = resumed
+        self._tensorboard = tensorboard
+        self._tb: Any = None
+        self._metrics = open(self.dir / "metrics.jsonl", "a", encoding="utf-8")  # noqa: SIM115
+
+    # -- opening -----------------------------------------------------------------------
+    @classmethod
+    def open(
+        cls,
+        name: str,
+        config: Any,
+        *,
+        seed: int | None = None,
+        root: str | Path = "runs",
+        resume: bool | str | Path = False,
+        tensorboard: bool = True,
+    ) -> Run:
+        """Start a new run of ``name``, or reopen one with ``resume``.
+
+        ``resume=True`` picks the newest run of ``name`` under ``root`` with a checkpoint;
+        ``resume=PATH`` names the run directory. A new run is started when ``resume=True``
+        finds nothing to resume (the first run of a ``--resume`` loop).
+        """
+        root = Path(root)
+        cfg = config_to_dict(config)
+        if resume:
+            directory = Path(resume) if not isinstance(resume, bool) else cls._latest(root / name)
+            if directory is not None:
+                saved_path = directory / "config.json"
+                if not saved_path.exists():
+                    raise PalestraError(f"{directory}: not a run directory (no config.json)")
+                saved = json.loads(saved_path.read_text())
+                if saved != cfg:
+                    diff = sorted(k for k in set(saved) | set(cfg) if saved.get(k) != cfg.get(k))
+                    raise PalestraError(
+                        f"{directory}: cannot resume with a different config "
+                        f"(differs in: {', '.join(diff)})"
+                    )
+                return cls(directory, config, resumed=True, tensorboard=tensorboard)
+        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        directory = root / name / stamp
+        n = 1
+        while directory.exists():
+            n += 1
+            directory = root / name / f"{stamp}-{n}"
+        directory.mkdir(parents=True)
+        atomic_write_bytes(directory / "config.json", json.dumps(cfg, indent=2).encode())
+        meta = {
+            "name": name,
+            "seed": seed,
+            "argv": sys.argv,
+            "started": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+            **provenance(),
+        }
+        atomic_write_bytes(directory / "meta.json", json.dumps(meta, indent=2).encode())
+        return cls(directory, config, resumed=False, tensorboard=tensorboard)
+
+    @staticmethod
+    def _latest(parent: Path) -> Path | None:
+        if not parent.is_dir():
+            return None
+        candidates = [d for d in parent.iterdir() if d.is_dir() and any(_checkpoints(d))]
+        return max(candidates, key=lambda d: d.name) if candidates else None
+
+    # -- metrics -----------------------------------------------------------------------
+    def log(self, step: int, **metrics: float) -> None:
+        """Append one line to ``metrics.jsonl`` and the same scalars to TensorBoard."""
+        record = {"step": int(step), "time": round(time.time(), 3)}
+        record.update({k: float(v) for k, v in metrics.items()})
+        self._metrics.write(json.dumps(record) + "\n")
+        self._metrics.flush()
+        if self._tensorboard:
+            if self._tb is None:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self._tb = SummaryWriter(log_dir=str(self.dir))
+            for k, v in metrics.items():
+                self._tb.add_scalar(k, float(v), int(step))
+
+    def metrics(self) -> list[dict[str, Any]]:
+        """All metric records logged so far (in this run and the runs it resumes)."""
+        self._metrics.flush()
+        return read_metrics(self.dir)
+
+    # -- checkpoints -------------------------------------------------------------------
+    def save_checkpoint(self, step: int, state: dict[str, Any], keep: int = 2) -> Path:
+        """Atomically save ``state`` (anything ``torch.save`` takes) as the step's checkpoint.
+
+        Keeps the newest ``keep`` checkpoints. The metrics are flushed first, so a checkpoint
+        never refers to steps whose metrics are lost.
+        """
+        import torch
+
+        self._metrics.flush()
+        os.fsync(self._metrics.fileno())
+        folder = self.dir / "checkpoints"
+        folder.mkdir(exist_ok=True)
+        buffer = io.BytesIO()
+        torch.save({"step": int(step), "state": state}, buffer)
+        path = folder / f"step_{int(step):09d}.pt"
+        atomic_write_bytes(path, buffer.getvalue())
+        for old in _checkpoints(self.dir)[:-keep]:
+            old.unlink(missing_ok=True)
+        return path
+
+    def load_checkpoint(self) -> tuple[int, dict[str, Any]] | None:
+        """The newest checkpoint as ``(step, state)``, or None; cuts metrics back to it."""
+        import torch
+
+        found = _checkpoints(self.dir)
+        if not found:
+            return None
+        blob = torch.load(found[-1], map_location="cpu", weights_only=False)
+        step = int(blob["step"])
+        self._truncate_metrics(step)
+        return step, blob["state"]
+
+    def _truncate_metrics(self, step: int) -> None:
+        self._metrics.close()
+        path = self.dir / "metrics.jsonl"
+        kept = [r for r in read_metrics(self.dir) if r["step"] <= step]
+        atomic_write_bytes(path, "".join(json.dumps(r) + "\n" for r in kept).encode())
+        self._metrics = open(path, "a", encoding="utf-8")  # noqa: SIM115
+
+    def write_json(self, name: str, data: Any) -> Path:
+        """Atomically write a JSON artefact (results, summaries) into the run directory."""
+        path = self.dir / name
+        atomic_write_bytes(path, json.dumps(data, indent=2).encode())
+        return path
+
+    # -- closing -----------------------------------------------------------------------
+    def close(self) -> None:
+        self._metrics.close()
+        if self._tb is not None:
+            self._tb.close()
+            self._tb = None
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _checkpoints(directory: Path) -> list[Path]:
+    folder = directory / "checkpoints"
+    return sorted(folder.glob("step_*.pt")) if folder.is_dir() else []
+
+
+def read_metrics(directory: str | Path) -> list[dict[str, Any]]:
+    """Read ``metrics.jsonl``, skipping a torn last line (a run killed mid-write)."""
+    path = Path(directory) / "metrics.jsonl"
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Literal
+
+import pytest
+
+from palestra.core.config import (
+    ConfigError,
+    arg,
+    config_from_mapping,
+    config_to_dict,
+    load_config,
+)
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    steps: int = arg(100, "optimizer steps")
+    lr: float = arg(1e-3, "learning rate")
+    algo: Literal["ppo", "ba3c"] = arg("ppo", "algorithm")
+    resume: bool = arg(False, "resume")
+    games: tuple[str, ...] = arg(("Pong",), "games")
+    out: Path = arg(Path("runs"), "output")
+    limit: int | None = arg(None, "optional limit")
+
+
+def test_defaults_and_coercion() -> None:
+    cfg = config_from_mapping(
+        TrainConfig, {"steps": "200", "lr": 3, "games": "Pong,Breakout", "limit": "7"}
+    )
+    assert cfg.steps == 200 and cfg.lr == 3.0 and cfg.limit == 7
+    assert cfg.games == ("Pong", "Breakout")
+    assert cfg.algo == "ppo"
+
+
+def test_unknown_key_is_an_error_naming_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "cfg.toml"
+    path.write_text("steps = 5\n\nlearning_rate = 0.1\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(TrainConfig, path)
+    msg = str(e.value)
+    assert msg.startswith(f"{path}:3: unknown key 'learning_rate' for TrainConfig")
+    assert "\n" not in msg
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ('steps = "many"\n', "steps: expected an integer"),
+        ('algo = "dqn"\n', "expected one of 'ppo' | 'ba3c'"),
+        ("resume = 3\n", "expected true or false"),
+    ],
+)
+def test_wrong_types_are_errors(tmp_path: Path, text: str, fragment: str) -> None:
+    path = tmp_path / "cfg.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=fragment):
+        load_config(TrainConfig, path)
+
+
+def test_malformed_toml_and_json_name_position(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("steps = 5\nlr = = 2\n")
+    with pytest.raises(ConfigError, match=r"bad\.toml:2:\d+: malformed TOML"):
+        load_config(TrainConfig, bad)
+    badj = tmp_path / "bad.json"
+    badj.write_text('{"steps": 5,\n "lr": }')
+    with pytest.raises(ConfigError, match=r"bad\.json:2:\d+: malformed JSON"):
+        load_config(TrainConfig, badj)
+    with pytest.raises(ConfigError, match="cannot read config"):
+        load_config(TrainConfig, tmp_path / "missing.toml")
+
+
+def test_json_config_and_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "cfg.json"
+    path.write_text('{"steps": 9, "algo": "ba3c", "out": "x/y"}')
+    cfg = load_config(TrainConfig, path)
+    assert cfg.out == Path("x/y") and cfg.algo == "ba3c"
+    d = config_to_dict(cfg)
+    assert d["out"] == "x/y" and d["games"] == ["Pong"]
+    assert config_from_mapping(TrainConfig, d) == cfg

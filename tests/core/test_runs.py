@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from palestra.core.config import arg
+from palestra.core.errors import PalestraError
+from palestra.core.report import render_run_report
+from palestra.core.runs import Run, read_metrics
+
+
+@dataclasses.dataclass
+class Cfg:
+    steps: int = arg(10, "steps")
+
+
+def test_run_directory_layout(tmp_path: Path) -> None:
+    with Run.open("toy", Cfg(), seed=3, root=tmp_path) as run:
+        run.log(1, loss=2.0)
+        run.log(2, loss=1.5, acc=0.25)
+        run.save_checkpoint(2, {"w": [1, 2, 3]})
+    d = run.dir
+    assert d.parent == tmp_path / "toy"
+    assert json.loads((d / "config.json").read_text()) == {"steps": 10}
+    meta = json.loads((d / "meta.json").read_text())
+    assert meta["seed"] == 3 and meta["machine"]["cores"] >= 1
+    assert "torch" in meta["packages"] and "commit" in meta
+    assert [r["step"] for r in read_metrics(d)] == [1, 2]
+    assert list(d.glob("events.out.tfevents.*")), "TensorBoard event file missing"
+    assert (d / "checkpoints" / "step_000000002.pt").exists()
+    assert not list((d / "checkpoints").glob(".*tmp*")), "temporary checkpoint left behind"
+
+
+def test_tensorboard_events_are_readable(tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    with Run.open("tb", Cfg(), root=tmp_path) as run:
+        for step in range(5):
+            run.log(step, loss=1.0 / (step + 1))
+    acc = EventAccumulator(str(run.dir))
+    acc.Reload()
+    values = [e.value for e in acc.Scalars("loss")]
+    assert values == pytest.approx([1.0, 0.5, 1 / 3, 0.25, 0.2])
+
+
+def test_resume_cuts_metrics_back_to_checkpoint(tmp_path: Path) -> None:
+    with Run.open("r", Cfg(), root=tmp_path) as run:
+        for step in range(1, 8):
+            run.log(step, loss=float(step))
+            if step == 4:
+                run.save_checkpoint(step, {"step": step})
+        # the run "dies" after logging steps 5..7 without a checkpoint
+    with Run.open("r", Cfg(), root=tmp_path, resume=True) as again:
+        assert again.resumed and again.dir == run.dir
+        step, state = again.load_checkpoint()
+        assert step == 4 and state == {"step": 4}
+        assert [r["step"] for r in again.metrics()] == [1, 2, 3, 4]
+        again.log(5, loss=5.0)
+    assert [r["step"] for r in read_metrics(run.dir)] == [1, 2, 3, 4, 5]
+
+
+def test_resume_refuses_a_different_config(tmp_path: Path) -> None:
+    with Run.open("r", Cfg(), root=tmp_path) as run:
+        run.save_checkpoint(1, {})
+    with pytest.raises(PalestraError, match="differs in: steps"):
+        Run.open("r", Cfg(steps=11), root=tmp_path, resume=True)
+
+
+def test_resume_with_nothing_to_resume_starts_fresh(tmp_path: Path) -> None:
+    with Run.open("fresh", Cfg(), root=tmp_path, resume=True) as run:
+        assert not run.resumed
+        assert run.load_checkpoint() is None
+
+
+def test_keeps_newest_checkpoints(tmp_path: Path) -> None:
+    with Run.open("k", Cfg(), root=tmp_path) as run:
+        for step in (1, 2, 3, 4):
+            run.save_checkpoint(step, {"s": step}, keep=2)
+        names = sorted(p.name for p in (run.dir / "checkpoints").iterdir())
+        assert names == ["step_000000003.pt", "step_000000004.pt"]
+        assert run.load_checkpoint()[0] == 4
+
+
+def test_torn_metrics_line_is_skipped(tmp_path: Path) -> None:
+    with Run.open("t", Cfg(), root=tmp_path) as run:
+        run.log(1, loss=1.0)
+    with open(run.dir / "metrics.jsonl", "a") as f:
+        f.write('{"step": 2, "lo')
+    assert [r["step"] for r in read_metrics(run.dir)] == [1]
+
+
+def test_report_renders_curves_and_summary(tmp_path: Path) -> None:
+    with Run.open("rep", Cfg(), root=tmp_path) as run:
+        for step in range(10):
+            run.log(step, loss=10.0 - step, reward=float(step))
+    path = render_run_report(run.dir)
+    text = path.read_text()
+    assert "| loss | 10 | 1 | 1 | 10 | 10 |" in text
+    assert (run.dir / "curves.png").stat().st_size > 1000
+    with pytest.raises(PalestraError, match="not a run directory"):
+        render_run_report(tmp_path)
