@@ -15,7 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, Optional, get_args, get_origin
 
-import click
 import typer
 
 from palestra.core.config import config_from_mapping, read_config_file
@@ -23,19 +22,15 @@ from palestra.core.config import config_from_mapping, read_config_file
 __all__ = ["add_config_command"]
 
 
-def _cli_type(tp: Any) -> tuple[Any, click.ParamType | None]:
-    """The annotation typer should see for ``tp`` and an explicit click type if needed."""
+def _cli_type(tp: Any) -> Any:
+    """The annotation typer should see for the field type ``tp``."""
     origin = get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         inner = [a for a in get_args(tp) if a is not type(None)]
-        return _cli_type(inner[0]) if len(inner) == 1 else (str, None)
-    if origin is Literal:
-        return str, click.Choice([str(a) for a in get_args(tp)])
-    if origin in (tuple, list):
-        return str, None  # comma-separated; coerced by the config layer
-    if tp in (int, float, str, bool, Path):
-        return tp, None
-    return str, None
+        return _cli_type(inner[0]) if len(inner) == 1 else str
+    if origin is Literal or tp in (int, float, str, bool, Path):
+        return tp  # typer checks Literal choices itself
+    return str  # tuples and lists: comma-separated, coerced by the config layer
 
 
 def _default_text(f: dataclasses.Field) -> str:
@@ -47,7 +42,7 @@ def _default_text(f: dataclasses.Field) -> str:
         return ""
     if isinstance(d, (tuple, list)):
         d = ",".join(map(str, d))
-    return f" [default: {d}]"
+    return f" (default: {d})"
 
 
 def add_config_command(
@@ -64,14 +59,11 @@ def add_config_command(
     annotations: dict[str, Any] = {}
     positional: list[inspect.Parameter] = []
     for f in dataclasses.fields(cls):
-        tp, click_type = _cli_type(hints[f.name])
+        tp = _cli_type(hints[f.name])
         text = f.metadata.get("help", "")
-        extra = {"click_type": click_type} if click_type is not None else {}
         if f.metadata.get("positional"):
             required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-            default = typer.Argument(
-                ... if required else None, help=text, show_default=False, **extra
-            )
+            default = typer.Argument(... if required else None, help=text, show_default=False)
             annotation = tp if required else Optional[tp]  # noqa: UP045 (typer needs Optional)
             positional.append(
                 inspect.Parameter(
@@ -83,9 +75,7 @@ def add_config_command(
             )
         else:
             flag = "--" + f.name.replace("_", "-")
-            default = typer.Option(
-                None, flag, help=text + _default_text(f), show_default=False, **extra
-            )
+            default = typer.Option(None, flag, help=text + _default_text(f), show_default=False)
             annotation = Optional[tp]  # noqa: UP045
             params.append(
                 inspect.Parameter(

@@ -43,9 +43,11 @@ def arg(default: Any, help: str, *, positional: bool = False) -> Any:
     """A config field with its help text (shown by ``palestra CMD --help``).
 
     ``positional=True`` makes the CLI take it as an argument (``palestra prove FILE``)
-    rather than an option.
+    rather than an option. ``default=...`` (Ellipsis) makes the field required.
     """
     meta = {"help": help, "positional": positional}
+    if default is ...:
+        return dataclasses.field(metadata=meta)
     if isinstance(default, (list, dict, set)):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
