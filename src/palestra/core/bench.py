@@ -131,8 +131,10 @@ class Bench:
         seed: int = 0,
         out_dir: str | Path = "results",
         options: Any = None,
+        title: str | None = None,
     ) -> None:
         self.suite = suite
+        self.title = title or f"Bench `{suite}`"
         self.quick = quick
         self.seed = seed
         self.options = options
@@ -201,6 +203,7 @@ class Bench:
     def result(self) -> dict[str, Any]:
         return {
             "suite": self.suite,
+            "title": self.title,
             "mode": self.mode,
             "seed": self.seed,
             "options": config_to_dict(self.options) if self.options is not None else None,
@@ -230,7 +233,7 @@ def render_markdown(result: dict[str, Any]) -> str:
     machine = prov["machine"]
     commit = (prov["commit"] or "unknown")[:10] + (" (dirty)" if prov.get("dirty") else "")
     lines = [
-        f"# Bench `{result['suite']}` ({result['mode']} mode)",
+        f"# {result['title']} ({result['mode']} mode)",
         "",
         f"- commit `{commit}`, finished {result['finished']}, took {result['seconds']:.0f} s",
         f"- machine: {machine['cpu']}, {machine['cores']} cores, {machine['memory_gib']} GiB, "

@@ -46,7 +46,7 @@ class State(Protocol):
 _REGISTRY: dict[str, Callable[..., State]] = {}
 
 # Worlds of the built-in pillars: name -> module whose import registers it.
-_BUILTIN: dict[str, str] = {}
+_BUILTIN: dict[str, str] = {"sat": "palestra.sat.world"}
 
 
 def register_world(name: str) -> Callable[[Callable[..., State]], Callable[..., State]]:

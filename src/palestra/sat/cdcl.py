@@ -1,0 +1,382 @@
+"""Conflict-driven clause learning (Marques-Silva & Sakallah 1996; Moskewicz et al. 2001).
+
+The loop, as in MiniSat (Eén & Sörensson 2003)::
+
+    loop:
+        conflict := propagate()                      two watched literals per clause
+        if conflict:
+            if decision level == 0: UNSATISFIABLE    (the proof ends with the empty clause)
+            learnt, level := analyze(conflict)       first UIP, then local minimization
+            backjump to level                        non-chronological backtracking
+            add learnt (a DRUP line), assert its first literal
+            maybe restart (Luby)
+        elif every variable is assigned: SATISFIABLE
+        else: decide heuristic.pick(view)            a new decision level
+
+**Representation.** Literals are DIMACS ints everywhere. Per-literal arrays have length
+``2n + 1`` and are indexed by the literal itself: Python's negative indices put ``-v`` at
+``2n + 1 - v``, which never meets a positive index. ``value[lit]`` is 1 (true), -1 (false) or
+0; ``watches[lit]`` lists the clauses watching ``lit``, visited when ``lit`` becomes false. A
+clause is a list whose first two literals are the watched ones; a reason clause has the literal
+it implied in position 0.
+
+**Two watched literals.** When ``lit`` becomes false, each clause ``c`` watching it either has
+its other watch true (keep), or gets a new non-false literal to watch (move), or is unit (its
+other watch is implied, with ``c`` as reason) or falsified (a conflict). Backtracking never
+touches the watches.
+
+**First UIP** (Zhang et al. 2001). Resolve the conflict clause with the reasons of its
+current-level literals, latest first on the trail, until one current-level literal remains,
+the first unique implication point ``u``; the learnt clause is ``-u`` and the lower-level
+literals met on the way (level-0 literals are dropped, they are consequences of the formula).
+A literal is then removed if its reason's other literals are all in the clause or at level 0
+(MiniSat's "basic" minimization). Backjump to the second-highest level in the clause, where it
+is unit. Each learnt clause is a reverse-unit-propagation consequence of the clauses before it,
+so the learnt clauses followed by ``0`` form a DRUP proof (Goldberg & Novikov 2003; Heule et
+al. 2013); ``drup.check_drup`` verifies it. No clause is ever deleted, so the proof has no
+``d`` lines.
+
+**Branching** comes entirely from the heuristic (default Jeroslow-Wang one-sided), through the
+same ``BranchingView`` DPLL uses; it is told each learnt clause through ``on_conflict``.
+``CDCLConfig.vsids`` swaps in ``heuristics.VSIDS``. Restarts (off by default) follow the Luby
+sequence times ``luby_unit`` conflicts (Luby et al. 1993), back to level 0, keeping the learnt
+clauses.
+
+``propagations`` counts literals taken off the propagation queue, as MiniSat counts them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from palestra.sat.cnf import CNF, Status
+from palestra.sat.heuristics import (
+    VSIDS,
+    BranchingView,
+    Heuristic,
+    JeroslowWang,
+    as_heuristic,
+    restrict,
+)
+
+__all__ = ["CDCLConfig", "CDCLResult", "luby", "solve_cdcl"]
+
+
+@dataclass(frozen=True)
+class CDCLConfig:
+    """Options of ``solve_cdcl``; the defaults are plain CDCL driven by the heuristic alone."""
+
+    restarts: bool = False  # Luby restarts
+    luby_unit: int = 100  # conflicts per unit of the Luby sequence (MiniSat's default)
+    vsids: bool = False  # branch with heuristics.VSIDS (then pass no heuristic)
+    vsids_decay: float = 0.95
+    minimize: bool = True  # local minimization of learnt clauses
+    proof: bool = True  # record a DRUP proof
+    max_conflicts: int | None = None  # budget: UNKNOWN once exceeded
+    max_decisions: int | None = None
+
+
+@dataclass(frozen=True)
+class CDCLResult:
+    """``model`` is total when SATISFIABLE; ``proof`` holds DRUP lines when UNSATISFIABLE
+    (and ``config.proof``), the last one being ``0``."""
+
+    status: Status
+    model: list[int] | None
+    decisions: int
+    conflicts: int
+    propagations: int
+    learned: int
+    restarts: int
+    proof: list[str] | None
+
+
+def luby(i: int) -> int:
+    """The ``i``-th term (from 0) of Luby's sequence 1 1 2 1 1 2 4 1 1 2 1 1 2 4 8 ..."""
+    size, seq = 1, 0
+    while size < i + 1:
+        seq += 1
+        size = 2 * size + 1
+    while size - 1 != i:
+        size = (size - 1) >> 1
+        seq -= 1
+        i %= size
+    return 1 << seq
+
+
+def solve_cdcl(
+    cnf: CNF,
+    heuristic: Heuristic | Callable[[BranchingView], int] | None = None,
+    config: CDCLConfig | None = None,
+) -> CDCLResult:
+    """Decide ``cnf`` by CDCL, branching with ``heuristic`` (see the module docstring)."""
+    config = config or CDCLConfig()
+    if config.vsids:
+        if heuristic is not None:
+            raise ValueError("CDCLConfig.vsids chooses the heuristic; pass heuristic=None")
+        heuristic = VSIDS(config.vsids_decay)
+    return _Solver(cnf, as_heuristic(heuristic or JeroslowWang()), config).solve()
+
+
+class _Solver:
+    def __init__(self, cnf: CNF, heuristic: Heuristic, config: CDCLConfig) -> None:
+        cnf.validate()
+        n = cnf.num_vars
+        self.n = n
+        self.config = config
+        self.heuristic = heuristic
+        self.on_conflict = getattr(heuristic, "on_conflict", None)
+        self.value = [0] * (2 * n + 1)
+        self.level = [0] * (n + 1)
+        self.reason: list[list[int] | None] = [None] * (n + 1)
+        self.phases = [0] * (n + 1)
+        self.seen = [False] * (n + 1)
+        self.watches: list[list[list[int]]] = [[] for _ in range(2 * n + 1)]
+        self.trail: list[int] = []
+        self.trail_lim: list[int] = []  # trail_lim[d]: trail length when level d + 1 began
+        self.qhead = 0
+        self.proof: list[str] | None = [] if config.proof else None
+        self.decisions = self.conflicts = self.propagations = self.learned = self.restarts = 0
+        self.inconsistent = False
+
+        # The problem clauses as the heuristic sees them: duplicates and tautologies removed,
+        # literal order kept (the watched copies get permuted).
+        self.problem: list[list[int]] = []
+        for clause in cnf.clauses:
+            c = list(dict.fromkeys(clause))
+            if any(-lit in c for lit in c):
+                continue
+            self.problem.append(c)
+            if not c:
+                self.inconsistent = True
+            elif len(c) == 1:
+                if self.value[c[0]] == -1:
+                    self.inconsistent = True
+                elif self.value[c[0]] == 0:
+                    self._enqueue(c[0], None)
+            else:
+                c = list(c)
+                self.watches[c[0]].append(c)
+                self.watches[c[1]].append(c)
+
+    # -- the trail --------------------------------------------------------------------------
+
+    def _enqueue(self, lit: int, reason: list[int] | None) -> None:
+        self.value[lit] = 1
+        self.value[-lit] = -1
+        v = abs(lit)
+        self.level[v] = len(self.trail_lim)
+        self.reason[v] = reason
+        self.trail.append(lit)
+
+    def _backtrack(self, level: int) -> None:
+        if len(self.trail_lim) <= level:
+            return
+        value, phases, reason, trail = self.value, self.phases, self.reason, self.trail
+        lim = self.trail_lim[level]
+        for k in range(len(trail) - 1, lim - 1, -1):
+            lit = trail[k]
+            value[lit] = value[-lit] = 0
+            if lit > 0:
+                phases[lit] = 1
+                reason[lit] = None
+            else:
+                phases[-lit] = -1
+                reason[-lit] = None
+        del trail[lim:]
+        del self.trail_lim[level:]
+        self.qhead = lim
+
+    # -- propagation ------------------------------------------------------------------------
+
+    def _propagate(self) -> list[int] | None:
+        """Unit propagation by two watched literals; returns a falsified clause or None."""
+        value, watches, trail = self.value, self.watches, self.trail
+        level, reason = self.level, self.reason
+        dl = len(self.trail_lim)
+        qhead = start = self.qhead
+        conflict = None
+        while qhead < len(trail):
+            false_lit = -trail[qhead]
+            qhead += 1
+            ws = watches[false_lit]
+            i = j = 0
+            end = len(ws)
+            while i < end:
+                c = ws[i]
+                i += 1
+                other = c[0]
+                if other == false_lit:
+                    other = c[1]
+                    c[0] = other
+                    c[1] = false_lit
+                if value[other] == 1:
+                    ws[j] = c
+                    j += 1
+                    continue
+                for k in range(2, len(c)):
+                    lit = c[k]
+                    if value[lit] != -1:
+                        c[1] = lit
+                        c[k] = false_lit
+                        watches[lit].append(c)
+                        break
+                else:
+                    ws[j] = c
+                    j += 1
+                    if value[other] == -1:
+                        conflict = c
+                        ws[j:] = ws[i:end]
+                        j += end - i
+                        i = end
+                    else:
+                        value[other] = 1
+                        value[-other] = -1
+                        v = other if other > 0 else -other
+                        level[v] = dl
+                        reason[v] = c
+                        trail.append(other)
+            del ws[j:]
+            if conflict is not None:
+                break
+        self.propagations += qhead - start
+        self.qhead = qhead
+        return conflict
+
+    # -- learning ---------------------------------------------------------------------------
+
+    def _analyze(self, conflict: list[int]) -> tuple[list[int], int]:
+        """First-UIP learnt clause (asserting literal first) and the level to backjump to."""
+        seen, level, reason, trail = self.seen, self.level, self.reason, self.trail
+        dl = len(self.trail_lim)
+        learnt = [0]
+        marked: list[int] = []
+        pending = 0  # current-level literals met and not yet resolved away
+        idx = len(trail) - 1
+        clause = conflict
+        start = 0  # position 0 of a reason clause is the literal it implied: skip it
+        while True:
+            for k in range(start, len(clause)):
+                q = clause[k]
+                v = q if q > 0 else -q
+                if not seen[v] and level[v] > 0:
+                    seen[v] = True
+                    marked.append(v)
+                    if level[v] >= dl:
+                        pending += 1
+                    else:
+                        learnt.append(q)
+            while not seen[abs(trail[idx])]:
+                idx -= 1
+            p = trail[idx]
+            idx -= 1
+            seen[abs(p)] = False
+            pending -= 1
+            if pending == 0:
+                break
+            clause = reason[abs(p)]  # type: ignore[assignment]
+            start = 1
+        learnt[0] = -p
+
+        if self.config.minimize:
+            kept = [learnt[0]]
+            for q in learnt[1:]:
+                r = reason[abs(q)]
+                if r is None or any(not seen[abs(x)] and level[abs(x)] > 0 for x in r[1:]):
+                    kept.append(q)
+            learnt = kept
+        for v in marked:
+            seen[v] = False
+
+        if len(learnt) == 1:
+            return learnt, 0
+        best = max(range(1, len(learnt)), key=lambda k: level[abs(learnt[k])])
+        learnt[1], learnt[best] = learnt[best], learnt[1]
+        return learnt, level[abs(learnt[1])]
+
+    def _learn(self, learnt: list[int]) -> None:
+        if self.proof is not None:
+            self.proof.append(" ".join(map(str, learnt)) + " 0")
+        self.learned += 1
+        if len(learnt) == 1:
+            self._enqueue(learnt[0], None)
+        else:
+            self.watches[learnt[0]].append(learnt)
+            self.watches[learnt[1]].append(learnt)
+            self._enqueue(learnt[0], learnt)
+        if self.on_conflict is not None:
+            self.on_conflict(learnt)
+
+    # -- search -----------------------------------------------------------------------------
+
+    def _result(self, status: Status) -> CDCLResult:
+        model = None
+        if status is Status.SATISFIABLE:
+            model = [v if self.value[v] == 1 else -v for v in range(1, self.n + 1)]
+        proof = self.proof if status is Status.UNSATISFIABLE else None
+        return CDCLResult(
+            status,
+            model,
+            self.decisions,
+            self.conflicts,
+            self.propagations,
+            self.learned,
+            self.restarts,
+            proof,
+        )
+
+    def _residual(self) -> list[list[int]]:
+        return restrict(self.problem, self.value)
+
+    def solve(self) -> CDCLResult:
+        config = self.config
+        if self.inconsistent:
+            if self.proof is not None:
+                self.proof.append("0")
+            return self._result(Status.UNSATISFIABLE)
+        restart_index = 0
+        next_restart = luby(0) * config.luby_unit
+        conflicts_since_restart = 0
+        while True:
+            conflict = self._propagate()
+            if conflict is not None:
+                self.conflicts += 1
+                if not self.trail_lim:
+                    if self.proof is not None:
+                        self.proof.append("0")
+                    return self._result(Status.UNSATISFIABLE)
+                if config.max_conflicts is not None and self.conflicts > config.max_conflicts:
+                    return self._result(Status.UNKNOWN)
+                learnt, backjump = self._analyze(conflict)
+                self._backtrack(backjump)
+                self._learn(learnt)
+                conflicts_since_restart += 1
+                if config.restarts and conflicts_since_restart >= next_restart:
+                    self._backtrack(0)
+                    self.restarts += 1
+                    restart_index += 1
+                    next_restart = luby(restart_index) * config.luby_unit
+                    conflicts_since_restart = 0
+            elif len(self.trail) == self.n:
+                return self._result(Status.SATISFIABLE)
+            else:
+                if config.max_decisions is not None and self.decisions >= config.max_decisions:
+                    return self._result(Status.UNKNOWN)
+                self._decide()
+
+    def _decide(self) -> None:
+        view = BranchingView(
+            self.n,
+            self.value,
+            self.trail,
+            self._residual,
+            phases=self.phases,
+            decision_level=len(self.trail_lim),
+        )
+        lit = self.heuristic.pick(view)
+        if not isinstance(lit, int) or lit == 0 or abs(lit) > self.n or self.value[lit] != 0:
+            raise ValueError(f"heuristic picked {lit!r}, not a literal of a free variable")
+        self.decisions += 1
+        self.trail_lim.append(len(self.trail))
+        self._enqueue(lit, None)

@@ -1,0 +1,149 @@
+"""The DRUP checker: accepts real proofs (ours, python-sat's solvers'), rejects corrupted ones,
+and agrees lemma by lemma with a slow set-based reference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from palestra.sat.cdcl import solve_cdcl
+from palestra.sat.cnf import CNF, Status
+from palestra.sat.dimacs import read_dimacs
+from palestra.sat.drup import check_drup
+
+SATLIB = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "sat" / "satlib"
+
+# All four clauses over two variables: unsatisfiable, but not by unit propagation alone.
+XOR = CNF(2, [[1, 2], [-1, 2], [1, -2], [-1, -2]])
+
+
+def reference_rup(clauses: list[list[int]], lemma: list[int]) -> bool:
+    """Slow RUP: assume -lemma, apply unit clauses over sets until a fixpoint or a conflict."""
+    true = {-lit for lit in lemma}
+    if any(-lit in true for lit in true):
+        return True
+    changed = True
+    while changed:
+        changed = False
+        for c in clauses:
+            if any(lit in true for lit in c):
+                continue
+            free = [lit for lit in c if -lit not in true]
+            if not free:
+                return True
+            if len(free) == 1:
+                true.add(free[0])
+                changed = True
+    return False
+
+
+def reference_check(cnf: CNF, lines: list[str]) -> bool:
+    """Forward RUP checking of additions only (for proofs with no deletions)."""
+    clauses = [list(c) for c in cnf.clauses]
+    for line in lines:
+        lemma = [int(t) for t in line.split()][:-1]
+        if not reference_rup(clauses, lemma):
+            return False
+        if not lemma:
+            return True
+        clauses.append(lemma)
+    return reference_rup(clauses, [])
+
+
+def uuf50(count: int) -> list[CNF]:
+    folder = SATLIB / "uuf50"
+    if not folder.is_dir():
+        pytest.skip(f"SATLIB uuf50 not found at {folder} (expected <repo>/../shared)")
+    return [read_dimacs(p) for p in sorted(folder.glob("*.cnf"))[:count]]
+
+
+def test_hand_proofs() -> None:
+    assert check_drup(XOR, "2 0\n0\n").verified
+    r = check_drup(XOR, ["c lemma", "", "1 0", "d 1 2 0", "0"])
+    assert (r.verified, r.line, r.lemmas, r.deletions) == (True, 5, 2, 1)
+    r = check_drup(XOR, "0\n")
+    assert (r.verified, r.line) == (False, 1) and "not RUP" in r.message
+    r = check_drup(XOR, "2 0\n")  # no empty clause, but [2] makes unit propagation conflict
+    assert r.verified and r.line is None
+    r = check_drup(XOR, "")
+    assert not r.verified and "no empty clause" in r.message
+    assert check_drup(XOR, "1 -1 0\n2 0\n0\n").verified  # a tautology is RUP
+
+
+def test_deletions_are_honoured_and_reasons_kept() -> None:
+    # (2) is still RUP from (1 v 2), (-1 v 2), but the deletions left a satisfiable set.
+    r = check_drup(XOR, "d 1 -2 0\nd -1 -2 0\n2 0\n0\n")
+    assert (r.verified, r.line, r.lemmas, r.deletions) == (False, 4, 2, 2)
+    # Without (1 v 2) and (-1 v 2), (2) is no longer RUP.
+    r = check_drup(XOR, "d 1 2 0\nd -1 2 0\n2 0\n0\n")
+    assert (r.verified, r.line) == (False, 3)
+    # Deleting an absent clause is ignored; deleting a top-level reason is ignored (drat-trim).
+    f = CNF(3, [[1], [-1, 2], [-2, 3], [-3, -1, -2]])
+    r = check_drup(f, "d 1 3 0\nd -1 2 0\n0\n")
+    assert (r.verified, r.ignored_deletions, r.deletions) == (True, 2, 0)
+
+
+def test_malformed_lines_are_rejected() -> None:
+    for proof in ("1 x 0\n0\n", "1 2\n0\n", "1 0 2 0\n0\n", "3 0\n0\n"):
+        r = check_drup(XOR, proof)
+        assert (r.verified, r.line) == (False, 1), proof
+
+
+def test_trivially_refuted_formula() -> None:
+    assert check_drup(CNF(1, [[1], [-1]]), "").verified
+    assert check_drup(CNF(1, [[]]), "0\n").verified
+
+
+@pytest.mark.parametrize("solver", ["glucose3", "glucose4", "cadical153", "lingeling"])
+def test_python_sat_proofs(solver: str) -> None:
+    solvers = pytest.importorskip("pysat.solvers", reason="python-sat is not installed")
+    for cnf in uuf50(5):
+        with solvers.Solver(name=solver, bootstrap_with=cnf.clauses, with_proof=True) as s:
+            assert s.solve() is False
+            proof = s.get_proof()
+        r = check_drup(cnf, proof)
+        assert r.verified, (solver, r)
+        # Truncated before the end: no empty clause any more.
+        assert not check_drup(cnf, proof[: len(proof) // 2]).verified
+
+
+def test_our_proofs_and_corruptions_agree_with_reference() -> None:
+    rng = np.random.default_rng(5)
+    rejected_drops = 0
+    for cnf in uuf50(4):
+        r = solve_cdcl(cnf)
+        assert r.status is Status.UNSATISFIABLE and r.proof
+        proof = r.proof
+        assert check_drup(cnf, proof).verified and reference_check(cnf, proof)
+        # Every lemma is RUP for the reference too.
+        clauses = [list(c) for c in cnf.clauses]
+        for line in proof:
+            lemma = [int(t) for t in line.split()][:-1]
+            assert reference_rup(clauses, lemma)
+            clauses.append(lemma)
+        # Only the empty clause: rejected at line 1.
+        only_empty = check_drup(cnf, ["0"])
+        assert (only_empty.verified, only_empty.line) == (False, 1)
+        # Truncated (the final empty clause gone and more).
+        assert not check_drup(cnf, proof[: len(proof) // 2]).verified
+        # Drop one lemma or flip one literal: the verdict must match the reference.
+        for _ in range(8):
+            k = int(rng.integers(len(proof) - 1))
+            dropped = proof[:k] + proof[k + 1 :]
+            verdict = check_drup(cnf, dropped)
+            assert verdict.verified == reference_check(cnf, dropped)
+            rejected_drops += not verdict.verified
+            lemma = [int(t) for t in proof[k].split()][:-1]
+            j = int(rng.integers(len(lemma)))
+            lemma[j] = -lemma[j]
+            flipped = [*proof[:k], " ".join(map(str, [*lemma, 0])), *proof[k + 1 :]]
+            verdict = check_drup(cnf, flipped)
+            assert verdict.verified == reference_check(cnf, flipped)
+            prefix = [list(c) for c in cnf.clauses] + [
+                [int(t) for t in line.split()][:-1] for line in proof[:k]
+            ]
+            if not reference_rup(prefix, lemma):
+                assert (verdict.verified, verdict.line) == (False, k + 1)
+    assert rejected_drops > 0
