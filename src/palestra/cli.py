@@ -92,6 +92,24 @@ def report(
     typer.echo(f"report: {render_run_report(path)}")
 
 
+def _demo(cfg: object) -> None:
+    from palestra.demo import run_demo
+
+    path = run_demo(cfg)  # type: ignore[arg-type]
+    typer.echo(f"demo report: {path}")
+
+
+def _register_config_commands() -> None:
+    """Commands whose options are generated from a config dataclass (light imports only)."""
+    from palestra.core.cli_config import add_config_command
+    from palestra.demo import DemoConfig
+
+    add_config_command(app, "demo", DemoConfig, _demo)
+
+
+_register_config_commands()
+
+
 def main() -> None:
     """Entry point: set thread defaults, run the command, turn user errors into one line."""
     # Small matrix work over-threaded ran 14x slower on 2 cores; commands that want more
