@@ -99,12 +99,33 @@ def _demo(cfg: object) -> None:
     typer.echo(f"demo report: {path}")
 
 
+def _train_lm(cfg: object) -> None:
+    from palestra.lm.train import train
+
+    typer.echo(f"run: {train(cfg)}")  # type: ignore[arg-type]
+
+
+train_app = typer.Typer(
+    help="Train a model; every run writes runs/NAME/STAMP and resumes with --resume.",
+    no_args_is_help=True,
+)
+app.add_typer(train_app, name="train")
+
+
 def _register_config_commands() -> None:
     """Commands whose options are generated from a config dataclass (light imports only)."""
     from palestra.core.cli_config import add_config_command
     from palestra.demo import DemoConfig
+    from palestra.lm.config import LMTrainConfig
 
     add_config_command(app, "demo", DemoConfig, _demo)
+    add_config_command(
+        train_app,
+        "lm",
+        LMTrainConfig,
+        _train_lm,
+        help="Train a small language model (scratchpad arithmetic, programs, characters).",
+    )
 
 
 _register_config_commands()

@@ -102,3 +102,35 @@ def test_report_renders_curves_and_summary(tmp_path: Path) -> None:
     assert (run.dir / "curves.png").stat().st_size > 1000
     with pytest.raises(PalestraError, match="not a run directory"):
         render_run_report(tmp_path)
+
+
+@dataclasses.dataclass
+class ResumableCfg:
+    steps: int = arg(10, "steps")
+    resume: bool = arg(False, "resume", recorded=False)
+
+
+def test_unrecorded_fields_do_not_block_resume(tmp_path: Path) -> None:
+    with Run.open("u", ResumableCfg(), root=tmp_path) as run:
+        run.save_checkpoint(1, {})
+    assert json.loads((run.dir / "config.json").read_text()) == {"steps": 10}
+    with Run.open("u", ResumableCfg(resume=True), root=tmp_path, resume=True) as again:
+        assert again.resumed and again.dir == run.dir
+
+
+def test_tensorboard_drops_points_past_the_checkpoint_after_resume(tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    with Run.open("p", Cfg(), root=tmp_path) as run:
+        for step in range(1, 8):
+            run.log(step, loss=float(step))
+            if step == 4:
+                run.save_checkpoint(step, {})
+    with Run.open("p", Cfg(), root=tmp_path, resume=True) as again:
+        again.load_checkpoint()
+        for step in (5, 6):
+            again.log(step, loss=-float(step))
+    acc = EventAccumulator(str(run.dir))
+    acc.Reload()
+    points = [(e.step, e.value) for e in acc.Scalars("loss")]
+    assert points == [(1, 1.0), (2, 2.0), (3, 3.0), (4, 4.0), (5, -5.0), (6, -6.0)]

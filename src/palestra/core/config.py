@@ -39,13 +39,15 @@ __all__ = [
 C = TypeVar("C")
 
 
-def arg(default: Any, help: str, *, positional: bool = False) -> Any:
+def arg(default: Any, help: str, *, positional: bool = False, recorded: bool = True) -> Any:
     """A config field with its help text (shown by ``palestra CMD --help``).
 
     ``positional=True`` makes the CLI take it as an argument (``palestra prove FILE``)
     rather than an option. ``default=...`` (Ellipsis) makes the field required.
+    ``recorded=False`` marks a field that says how to run, not what is run (``resume``, a
+    progress bar): it is left out of a run's saved config, so resuming does not compare it.
     """
-    meta = {"help": help, "positional": positional}
+    meta = {"help": help, "positional": positional, "recorded": recorded}
     if default is ...:
         return dataclasses.field(metadata=meta)
     if isinstance(default, (list, dict, set)):
@@ -201,12 +203,19 @@ def load_config(cls: type[C], path: str | Path) -> C:
     return config_from_mapping(cls, data, str(path), text)
 
 
-def config_to_dict(cfg: Any) -> dict[str, Any]:
-    """A JSON-able dict of a config (paths as strings, tuples as lists)."""
+def config_to_dict(cfg: Any, *, recorded_only: bool = False) -> dict[str, Any]:
+    """A JSON-able dict of a config (paths as strings, tuples as lists).
+
+    ``recorded_only`` leaves out the fields marked ``arg(..., recorded=False)``.
+    """
 
     def plain(v: Any) -> Any:
         if dataclasses.is_dataclass(v) and not isinstance(v, type):
-            return {f.name: plain(getattr(v, f.name)) for f in dataclasses.fields(v)}
+            return {
+                f.name: plain(getattr(v, f.name))
+                for f in dataclasses.fields(v)
+                if not recorded_only or f.metadata.get("recorded", True)
+            }
         if isinstance(v, Path):
             return str(v)
         if isinstance(v, (list, tuple)):

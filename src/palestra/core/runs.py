@@ -2,7 +2,7 @@
 
 A run lives in ``runs/<name>/<timestamp>/``::
 
-    config.json        the resolved config (after defaults, file and command line)
+    config.json        the resolved config (less fields marked ``arg(..., recorded=False)``)
     meta.json          commit, machine, package versions, seed, command line, start time
     metrics.jsonl      one JSON object per logged step: {"step": ..., "time": ..., <metrics>}
     events.out.tfevents.*   the same scalars for TensorBoard
@@ -119,6 +119,7 @@ class Run:
         self.resumed = resumed
         self._tensorboard = tensorboard
         self._tb: Any = None
+        self._purge_step: int | None = None
         self._metrics = open(self.dir / "metrics.jsonl", "a", encoding="utf-8")  # noqa: SIM115
 
     # -- opening -----------------------------------------------------------------------
@@ -140,7 +141,7 @@ class Run:
         finds nothing to resume (the first run of a ``--resume`` loop).
         """
         root = Path(root)
-        cfg = config_to_dict(config)
+        cfg = config_to_dict(config, recorded_only=True)
         if resume:
             directory = Path(resume) if not isinstance(resume, bool) else cls._latest(root / name)
             if directory is not None:
@@ -191,7 +192,8 @@ class Run:
             if self._tb is None:
                 from torch.utils.tensorboard import SummaryWriter
 
-                self._tb = SummaryWriter(log_dir=str(self.dir))
+                # After a resume, TensorBoard drops the dead run's points past the checkpoint.
+                self._tb = SummaryWriter(log_dir=str(self.dir), purge_step=self._purge_step)
             for k, v in metrics.items():
                 self._tb.add_scalar(k, float(v), int(step))
 
@@ -231,6 +233,7 @@ class Run:
         blob = torch.load(found[-1], map_location="cpu", weights_only=False)
         step = int(blob["step"])
         self._truncate_metrics(step)
+        self._purge_step = step + 1
         return step, blob["state"]
 
     def _truncate_metrics(self, step: int) -> None:

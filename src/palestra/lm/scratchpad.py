@@ -1,0 +1,330 @@
+"""Scratchpad tasks (Nye et al. 2021, "Show Your Work: Scratchpads for Intermediate
+Computation with Language Models"): the same question asked with a direct target and with a
+target that writes out the intermediate steps before the answer.
+
+Every sampler takes a ``random.Random`` and returns ``(prompt, target)`` strings; the same
+seed gives the same examples. In every target **the last line is the final answer**, so one
+:func:`final_answer` serves all tasks, and each task's checker recomputes the true answer from
+the prompt alone (not from the target) and compares it with the output's last line.
+
+Formats
+-------
+Addition (``"addition"``, ``"addition-scratchpad"``); operands have 1..``digits`` digits::
+
+    prompt   "29+57="
+    direct   "86"
+    scratch  "9+7+0=16\\n2+5+1=08\\n86"
+
+The scratchpad goes least-significant digit first, one line per column:
+``a_i+b_i+carry_in=`` then two digits, the carry out and the column's sum digit (so every
+line is a true sum); a missing digit of the shorter operand is written 0.
+
+Polynomial evaluation (``"polynomial"``, ``"polynomial-scratchpad"``); degree 1..``degree``,
+integer coefficients in -9..9, x in -9..9::
+
+    prompt   "x=4;3*x^2-2*x+5="
+    direct   "45"
+    scratch  "3*4^2=48\\n-2*4=-8\\n5=5\\n48-8+5=45\\n45"
+
+one line per term with x substituted, then the sum of the terms, then the answer.
+
+Program execution (``"program"``, ``"program-trace"``): a small generated Python program
+(assignments, an ``if``/``else``, a ``for`` loop over ``range(1..3)``), a comment line ends
+the prompt, so the prompt is itself valid Python::
+
+    prompt   "a = 3\\nb = a + 2\\nfor i in range(2):\\n    b = b + a\\n# trace\\n"
+    direct   "a=3, b=11, i=1"
+    trace    "1: a=3\\n2: a=3, b=5\\n3: a=3, b=5, i=0\\n4: a=3, b=8, i=0\\n...\\na=3, b=11, i=1"
+
+Each trace line is ``LINE: STATE``, the variables after line LINE ran, in the order the
+interpreter executed the lines (a ``for`` header appears once per iteration and once more when
+the loop ends). Traces are recorded from the real interpreter with ``sys.settrace``
+(:func:`trace_program`), so they are right by construction rather than by a second model of
+Python semantics.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any
+
+__all__ = [
+    "TASK_NAMES",
+    "ScratchpadTask",
+    "addition",
+    "check_addition",
+    "check_polynomial",
+    "check_program",
+    "exact_match",
+    "examples",
+    "final_answer",
+    "make_task",
+    "polynomial",
+    "program",
+    "trace_program",
+]
+
+TASK_NAMES = (
+    "addition",
+    "addition-scratchpad",
+    "polynomial",
+    "polynomial-scratchpad",
+    "program",
+    "program-trace",
+)
+
+
+def final_answer(text: str) -> str:
+    """The last line of ``text`` (where every target here puts its answer)."""
+    lines = text.rstrip("\n").split("\n")
+    return lines[-1].strip()
+
+
+def exact_match(output: str, target: str) -> bool:
+    """The whole output, scratchpad included, equals the target."""
+    return output == target
+
+
+# ----------------------------------------------------------------------------- addition
+def _number(rng: random.Random, max_digits: int) -> int:
+    n = rng.randint(1, max_digits)
+    return rng.randint(10 ** (n - 1) if n > 1 else 0, 10**n - 1)
+
+
+def addition(rng: random.Random, digits: int = 3, scratchpad: bool = False) -> tuple[str, str]:
+    """``a+b=`` with operands of 1..``digits`` digits; the scratchpad is a per-column carry
+    trace, least-significant column first."""
+    a, b = _number(rng, digits), _number(rng, digits)
+    prompt, answer = f"{a}+{b}=", str(a + b)
+    if not scratchpad:
+        return prompt, answer
+    ra, rb = str(a)[::-1], str(b)[::-1]
+    lines, carry = [], 0
+    for i in range(max(len(ra), len(rb))):
+        x = int(ra[i]) if i < len(ra) else 0
+        y = int(rb[i]) if i < len(rb) else 0
+        s = x + y + carry
+        lines.append(f"{x}+{y}+{carry}={s:02d}")  # tens digit: carry out; units: sum digit
+        carry = s // 10
+    return prompt, "\n".join([*lines, answer])
+
+
+def check_addition(prompt: str, output: str) -> bool:
+    """Is the output's last line the sum asked for in ``prompt`` (``a+b=``)?"""
+    m = re.fullmatch(r"(\d+)\+(\d+)=", prompt)
+    if m is None:
+        raise ValueError(f"not an addition prompt: {prompt!r}")
+    return final_answer(output) == str(int(m.group(1)) + int(m.group(2)))
+
+
+# ----------------------------------------------------------------------------- polynomials
+def _term(c: int, k: int, first: bool) -> str:
+    body = "" if k == 0 else "*x" if k == 1 else f"*x^{k}"
+    sign = ("-" if c < 0 else "") if first else ("-" if c < 0 else "+")
+    return f"{sign}{abs(c)}{body}"
+
+
+def _signed_sum(values: list[int]) -> str:
+    return str(values[0]) + "".join(f"+{v}" if v >= 0 else str(v) for v in values[1:])
+
+
+def polynomial(rng: random.Random, degree: int = 3, scratchpad: bool = False) -> tuple[str, str]:
+    """Evaluate ``sum c_k x^k`` at an integer x; the scratchpad evaluates term by term."""
+    d = rng.randint(1, degree)
+    terms = [(rng.choice([c for c in range(-9, 10) if c]), d)]
+    terms += [(c, k) for k in range(d - 1, -1, -1) if (c := rng.randint(-9, 9))]
+    x = rng.randint(-9, 9)
+    poly = "".join(_term(c, k, i == 0) for i, (c, k) in enumerate(terms))
+    prompt = f"x={x};{poly}="
+    values = [c * x**k for c, k in terms]
+    answer = str(sum(values))
+    if not scratchpad:
+        return prompt, answer
+    xs = f"({x})" if x < 0 else str(x)
+    lines = []
+    for (c, k), v in zip(terms, values, strict=True):
+        power = "" if k == 0 else f"*{xs}" if k == 1 else f"*{xs}^{k}"
+        lines.append(f"{c}{power}={v}")
+    lines.append(f"{_signed_sum(values)}={answer}")
+    return prompt, "\n".join([*lines, answer])
+
+
+_TERM = re.compile(r"([+-]?)(\d+)(\*x(?:\^(\d+))?)?")
+
+
+def check_polynomial(prompt: str, output: str) -> bool:
+    """Is the output's last line the polynomial's value? (Parses the prompt; no ``eval``.)"""
+    m = re.fullmatch(r"x=(-?\d+);(.+)=", prompt)
+    if m is None:
+        raise ValueError(f"not a polynomial prompt: {prompt!r}")
+    x, poly = int(m.group(1)), m.group(2)
+    total, at = 0, 0
+    while at < len(poly):
+        t = _TERM.match(poly, at)
+        if t is None or t.end() == at:
+            raise ValueError(f"cannot read the polynomial in {prompt!r}")
+        c = int(t.group(2)) * (-1 if t.group(1) == "-" else 1)
+        k = 0 if t.group(3) is None else int(t.group(4) or 1)
+        total += c * x**k
+        at = t.end()
+    return final_answer(output) == str(total)
+
+
+# ----------------------------------------------------------------------------- programs
+_VARS = "abcd"
+
+
+def _expression(rng: random.Random, names: list[str]) -> str:
+    if not names or rng.random() < 0.15:
+        return str(rng.randint(0, 9))
+    u = rng.choice(names)
+    op = rng.choice("++-*")
+    if op == "*":  # keep values small: multiply by a small constant only
+        return f"{u} * {rng.randint(2, 3)}"
+    w = rng.choice(names) if rng.random() < 0.5 else str(rng.randint(1, 9))
+    return f"{u} {op} {w}"
+
+
+def _program_lines(rng: random.Random, statements: int) -> list[str]:
+    """Straight-line assignments, at most one ``if``/``else`` and one ``for`` (no nesting).
+
+    Only the top level creates variables, so every name is bound before it is read.
+    """
+    defined: list[str] = []
+    lines = [f"{(v := rng.choice(_VARS))} = {rng.randint(0, 9)}"]
+    defined.append(v)
+    kinds = ["assign", "assign", "if", "for"]
+    for _ in range(statements - 1):
+        kind = rng.choice(kinds)
+        if kind == "assign":
+            target = rng.choice(_VARS)
+            lines.append(f"{target} = {_expression(rng, defined)}")
+            if target not in defined:
+                defined.append(target)
+        elif kind == "if":
+            kinds.remove("if")
+            u = rng.choice(defined)
+            lines.append(f"if {u} > {rng.randint(0, 9)}:")
+            lines.append(f"    {rng.choice(defined)} = {_expression(rng, defined)}")
+            if rng.random() < 0.5:
+                lines.append("else:")
+                lines.append(f"    {rng.choice(defined)} = {_expression(rng, defined)}")
+        else:
+            kinds.remove("for")
+            lines.append(f"for i in range({rng.randint(1, 3)}):")
+            inner = [*defined, "i"]
+            for _ in range(rng.randint(1, 2)):
+                lines.append(f"    {rng.choice(defined)} = {_expression(rng, inner)}")
+            defined.append("i")
+    return lines
+
+
+def _state(namespace: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in namespace.items() if not k.startswith("__")}
+
+
+def format_state(state: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in state.items())
+
+
+def trace_program(source: str) -> list[tuple[int, dict[str, Any]]]:
+    """Run ``source`` under ``sys.settrace``; return ``(line, variables after it ran)`` for
+    every executed line, in execution order, and the final variables as the last entry's.
+
+    A ``"line"`` event fires just *before* a line runs, so the variables seen there are the
+    state after the previous line; the ``"return"`` event closes the last line.
+    Runs ``exec`` on ``source``: for generated programs only, this is not a sandbox.
+    """
+    code = compile(source, "<program>", "exec")
+    steps: list[tuple[int, dict[str, Any]]] = []
+    last_line: int | None = None
+
+    def local(frame: FrameType, event: str, arg: Any) -> Any:
+        nonlocal last_line
+        if event in ("line", "return"):
+            if last_line is not None:
+                steps.append((last_line, _state(frame.f_locals)))
+            last_line = frame.f_lineno if event == "line" else None
+        return local
+
+    def calls(frame: FrameType, event: str, arg: Any) -> Any:
+        return local if frame.f_code is code else None
+
+    previous = sys.gettrace()
+    sys.settrace(calls)
+    try:
+        exec(code, {})
+    finally:
+        sys.settrace(previous)
+    return steps
+
+
+def run_program(source: str) -> dict[str, Any]:
+    """The variables after running ``source`` with plain ``exec`` (no tracing)."""
+    namespace: dict[str, Any] = {}
+    exec(compile(source, "<program>", "exec"), namespace)
+    return _state(namespace)
+
+
+def program(rng: random.Random, statements: int = 4, trace: bool = False) -> tuple[str, str]:
+    """A generated program; the target is its final state, after its line trace if asked."""
+    source = "\n".join(_program_lines(rng, statements)) + "\n"
+    steps = trace_program(source)
+    answer = format_state(steps[-1][1])
+    prompt = source + ("# trace\n" if trace else "# state\n")
+    if not trace:
+        return prompt, answer
+    lines = [f"{line}: {format_state(state)}" for line, state in steps]
+    return prompt, "\n".join([*lines, answer])
+
+
+def check_program(prompt: str, output: str) -> bool:
+    """Is the output's last line the program's final state? Runs the prompt with ``exec``:
+    meant for prompts from :func:`program`, not for untrusted code."""
+    return final_answer(output) == format_state(run_program(prompt))
+
+
+# ----------------------------------------------------------------------------- tasks
+@dataclass(frozen=True)
+class ScratchpadTask:
+    """A named task: ``sample(rng) -> (prompt, target)``, ``check(prompt, output) -> bool``
+    (the final answer is right), and the tokenizer kind its alphabet fits."""
+
+    name: str
+    sample: Callable[[random.Random], tuple[str, str]]
+    check: Callable[[str, str], bool]
+    tokenizer: str
+
+
+def make_task(
+    name: str, *, digits: int = 3, degree: int = 3, statements: int = 4
+) -> ScratchpadTask:
+    """The task called ``name`` (one of :data:`TASK_NAMES`) with its difficulty knobs."""
+    if name in ("addition", "addition-scratchpad"):
+        pad = name.endswith("scratchpad")
+        return ScratchpadTask(
+            name, lambda rng: addition(rng, digits, scratchpad=pad), check_addition, "digit"
+        )
+    if name in ("polynomial", "polynomial-scratchpad"):
+        pad = name.endswith("scratchpad")
+        return ScratchpadTask(
+            name, lambda rng: polynomial(rng, degree, scratchpad=pad), check_polynomial, "digit"
+        )
+    if name in ("program", "program-trace"):
+        tr = name.endswith("trace")
+        return ScratchpadTask(
+            name, lambda rng: program(rng, statements, trace=tr), check_program, "byte"
+        )
+    raise ValueError(f"unknown scratchpad task {name!r}; known: {', '.join(TASK_NAMES)}")
+
+
+def examples(task: ScratchpadTask, seed: int) -> Iterator[tuple[str, str]]:
+    """An endless seeded stream of ``(prompt, target)`` pairs."""
+    rng = random.Random(seed)
+    while True:
+        yield task.sample(rng)

@@ -1,0 +1,312 @@
+"""Train a small transformer language model on a scratchpad task or a text file.
+
+    palestra train lm --task addition-scratchpad --steps 2000
+    palestra train lm --task addition-scratchpad --steps 2000 --resume   # after a crash
+
+One file, top to bottom: tokenizer and data (batches seeded by their index), model, AdamW
+with linear warm-up and cosine decay, gradient clipping, periodic evaluation (held-out loss;
+for scratchpad tasks also greedy-decoded exact match and answer accuracy), metrics and atomic
+checkpoints in a run directory (:mod:`palestra.core.runs`).
+
+Resuming is exact: a checkpoint holds the model, the optimizer, the scheduler, the RNG states
+(torch, numpy, python ``random``) and the data position. Batch ``i`` is drawn from a
+``random.Random`` seeded by ``(seed, i)``, so the data position is just the number of batches
+consumed, and a resumed run sees the very batches the uninterrupted run would have seen. With
+the same thread count the final weights equal those of a run that was never stopped.
+
+The run directory gets ``model/`` (``model.safetensors``, ``config.json``,
+``tokenizer.json``) and ``summary.json`` at the end.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from palestra.core.errors import PalestraError
+from palestra.core.runs import Run
+from palestra.lm.config import LMTrainConfig
+from palestra.lm.scratchpad import ScratchpadTask, exact_match, make_task
+from palestra.lm.tokenizers import (
+    EOS,
+    PAD,
+    ByteTokenizer,
+    CharTokenizer,
+    DigitTokenizer,
+    Tokenizer,
+)
+from palestra.models.transformer import IGNORE_INDEX, Transformer, TransformerConfig
+
+__all__ = ["complete", "lr_factor", "train"]
+
+
+# ----------------------------------------------------------------------------- data
+class TaskData:
+    """Batches of ``<bos> prompt target <eos>`` with the loss on the target only."""
+
+    def __init__(self, cfg: LMTrainConfig, task: ScratchpadTask, tokenizer: Tokenizer) -> None:
+        self.cfg, self.task, self.tokenizer = cfg, task, tokenizer
+        rng = random.Random(f"{cfg.seed}/eval-examples")
+        self.eval_examples = [task.sample(rng) for _ in range(cfg.eval_examples)]
+
+    def _encode(self, prompt: str, target: str) -> tuple[list[int], list[int]]:
+        p = self.tokenizer.encode(prompt, bos=True)
+        t = self.tokenizer.encode(target, eos=True)
+        if len(p) + len(t) - 1 > self.cfg.block_size:
+            raise PalestraError(
+                f"an example of {len(p) + len(t)} tokens does not fit block_size="
+                f"{self.cfg.block_size}; raise --block-size or make the task easier"
+            )
+        seq = p + t
+        return seq[:-1], [IGNORE_INDEX] * (len(p) - 1) + t  # y[j] = seq[j+1], prompt masked
+
+    def _batch(self, rng: random.Random) -> tuple[torch.Tensor, torch.Tensor]:
+        pairs = [self._encode(*self.task.sample(rng)) for _ in range(self.cfg.batch_size)]
+        T = max(len(x) for x, _ in pairs)
+        x = torch.tensor([x + [PAD] * (T - len(x)) for x, _ in pairs])  # [B, T]
+        y = torch.tensor([y + [IGNORE_INDEX] * (T - len(y)) for _, y in pairs])  # [B, T]
+        return x, y
+
+    def batch(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._batch(random.Random(f"{self.cfg.seed}/train/{index}"))
+
+    def eval_batch(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._batch(random.Random(f"{self.cfg.seed}/eval/{index}"))
+
+
+class CorpusData:
+    """Random windows of ``block_size`` tokens: the first 90% of the text for training, the
+    rest held out."""
+
+    def __init__(self, cfg: LMTrainConfig, tokens: list[int]) -> None:
+        self.cfg = cfg
+        split = int(0.9 * len(tokens))
+        self.train = torch.tensor(tokens[:split])
+        self.val = torch.tensor(tokens[split:])
+        for part, data in (("training", self.train), ("held-out", self.val)):
+            if len(data) <= cfg.block_size + 1:
+                raise PalestraError(
+                    f"{cfg.data}: the {part} part has {len(data)} tokens, fewer than "
+                    f"block_size + 2 = {cfg.block_size + 2}; use a longer text or a smaller block"
+                )
+        self.eval_examples: list[tuple[str, str]] = []
+
+    def _batch(self, data: torch.Tensor, rng: random.Random) -> tuple[torch.Tensor, torch.Tensor]:
+        T = self.cfg.block_size
+        starts = [rng.randrange(len(data) - T - 1) for _ in range(self.cfg.batch_size)]
+        x = torch.stack([data[s : s + T] for s in starts])  # [B, T]
+        y = torch.stack([data[s + 1 : s + T + 1] for s in starts])  # [B, T]
+        return x, y
+
+    def batch(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._batch(self.train, random.Random(f"{self.cfg.seed}/train/{index}"))
+
+    def eval_batch(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._batch(self.val, random.Random(f"{self.cfg.seed}/eval/{index}"))
+
+
+def make_tokenizer(cfg: LMTrainConfig, default: str, corpus: str | None) -> Tokenizer:
+    kind = default if cfg.tokenizer == "auto" else cfg.tokenizer
+    if kind == "digit":
+        return DigitTokenizer()
+    if kind == "char":
+        if corpus is None:
+            raise PalestraError("the char tokenizer is built from a corpus: use task 'chars'")
+        return CharTokenizer.from_corpus(corpus)
+    return ByteTokenizer()
+
+
+# ----------------------------------------------------------------------------- evaluation
+@torch.no_grad()
+def complete(
+    model: Transformer, tokenizer: Tokenizer, prompts: list[str], max_new_tokens: int
+) -> list[str]:
+    """Greedy completions of ``prompts``, each cut at its first ``<eos>``.
+
+    Prompts of the same token length are decoded as one batch, so no padding is needed.
+    """
+    encoded = [tokenizer.encode(p, bos=True) for p in prompts]
+    outputs = [""] * len(prompts)
+    by_length: dict[int, list[int]] = {}
+    for i, ids in enumerate(encoded):
+        by_length.setdefault(len(ids), []).append(i)
+    for length, rows in by_length.items():
+        n_new = min(max_new_tokens, model.cfg.block_size - length)
+        if n_new < 1:
+            continue
+        idx = torch.tensor([encoded[i] for i in rows])  # [b, length]
+        out = model.generate(idx, n_new, temperature=0.0, stop_token=EOS)  # [b, length + new]
+        for i, new in zip(rows, out[:, length:].tolist(), strict=True):
+            new = new[: new.index(EOS)] if EOS in new else new
+            outputs[i] = tokenizer.decode(new)
+    return outputs
+
+
+@torch.no_grad()
+def evaluate(
+    model: Transformer,
+    data: TaskData | CorpusData,
+    tokenizer: Tokenizer,
+    task: ScratchpadTask | None,
+    cfg: LMTrainConfig,
+) -> dict[str, float]:
+    """Held-out loss; for a scratchpad task also exact match (the whole target, scratchpad
+    included) and answer accuracy (the final line checked against the prompt)."""
+    model.eval()
+    losses = [model(*data.eval_batch(i))[1].item() for i in range(cfg.eval_batches)]
+    metrics = {"val_loss": sum(losses) / len(losses)}
+    if task is not None and data.eval_examples:
+        prompts = [p for p, _ in data.eval_examples]
+        longest = max(len(tokenizer.encode(t, eos=True)) for _, t in data.eval_examples)
+        outputs = complete(model, tokenizer, prompts, longest)
+        n = len(prompts)
+        metrics["exact_match"] = (
+            sum(exact_match(o, t) for o, (_, t) in zip(outputs, data.eval_examples, strict=True))
+            / n
+        )
+        metrics["answer_accuracy"] = (
+            sum(task.check(p, o) for p, o in zip(prompts, outputs, strict=True)) / n
+        )
+    model.train()
+    return metrics
+
+
+# ----------------------------------------------------------------------------- optimisation
+def lr_factor(step: int, warmup: int, steps: int, min_ratio: float) -> float:
+    """The lr multiplier for optimizer step ``step`` (0-based): linear warm-up from
+    ``1/warmup`` to 1, then cosine decay to ``min_ratio`` at the last step."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, steps - 1 - warmup))
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def make_optimizer(model: Transformer, cfg: LMTrainConfig) -> torch.optim.AdamW:
+    """AdamW; weight decay on matrices and embeddings, none on norm gains and biases."""
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    groups = [
+        {"params": decay, "weight_decay": cfg.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, cfg.beta2))
+
+
+def rng_state() -> dict[str, Any]:
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+    }
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+
+
+# ----------------------------------------------------------------------------- the loop
+def train(cfg: LMTrainConfig) -> Path:
+    """Train (or, with ``cfg.resume``, continue training); return the run directory."""
+    torch.set_num_threads(cfg.threads)
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+
+    # data and tokenizer
+    task: ScratchpadTask | None = None
+    if cfg.task == "chars":
+        assert cfg.data is not None  # checked by LMTrainConfig
+        corpus = Path(cfg.data).read_text(encoding="utf-8")
+        tokenizer = make_tokenizer(cfg, "char", corpus)
+        data: TaskData | CorpusData = CorpusData(cfg, tokenizer.encode(corpus))
+    else:
+        task = make_task(cfg.task, digits=cfg.digits, degree=cfg.degree, statements=cfg.statements)
+        tokenizer = make_tokenizer(cfg, task.tokenizer, None)
+        data = TaskData(cfg, task, tokenizer)
+
+    # model, optimizer, schedule
+    model_cfg = TransformerConfig(
+        vocab_size=tokenizer.vocab_size,
+        block_size=cfg.block_size,
+        n_layer=cfg.n_layer,
+        n_head=cfg.n_head,
+        n_kv_heads=cfg.n_kv_heads,
+        d_model=cfg.d_model,
+        mlp=cfg.mlp,
+        parallel_block=cfg.parallel_block,
+        rope=cfg.rope,
+        dropout=cfg.dropout,
+    )
+    model = Transformer(model_cfg)
+    optimizer = make_optimizer(model, cfg)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_factor(s, cfg.warmup, cfg.steps, cfg.min_lr_ratio)
+    )
+
+    with Run.open(cfg.run_name, cfg, seed=cfg.seed, root=cfg.runs_root, resume=cfg.resume) as run:
+        start = 0
+        checkpoint = run.load_checkpoint() if run.resumed else None
+        if checkpoint is not None:
+            start, state = checkpoint
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            set_rng_state(state["rng"])
+            if state["data"]["position"] != start:
+                raise RuntimeError(f"{run.dir}: checkpoint's data position does not match")
+        tokenizer.save(run.dir / "tokenizer.json")
+
+        model.train()
+        grad_clip = cfg.grad_clip if cfg.grad_clip > 0 else math.inf
+        console = Console(stderr=True)
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=console, disable=not cfg.progress) as bar:
+            bar_task = bar.add_task(f"{cfg.task}", total=cfg.steps, completed=start)
+            for step in range(start + 1, cfg.steps + 1):
+                x, y = data.batch(step - 1)  # [B, T] each
+                _, loss = model(x, y)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+                lr = optimizer.param_groups[0]["lr"]
+                optimizer.step()
+                scheduler.step()
+
+                metrics = {"loss": loss.item(), "lr": lr, "grad_norm": grad_norm.item()}
+                if step % cfg.eval_every == 0 or step == cfg.steps:
+                    metrics.update(evaluate(model, data, tokenizer, task, cfg))
+                run.log(step, **metrics)
+                if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+                    state = {
+                        "model": model.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(),
+                        "rng": rng_state(),
+                        "data": {"position": step},  # batches consumed
+                    }
+                    run.save_checkpoint(step, state)
+                bar.update(bar_task, completed=step, description=f"{cfg.task} loss {loss:.3f}")
+
+        model.save_pretrained(run.dir / "model")
+        tokenizer.save(run.dir / "model" / "tokenizer.json")
+        history = run.metrics()
+        final = history[-1] if history else {}
+        run.write_json(
+            "summary.json",
+            {"steps": cfg.steps, "parameters": model.num_params(), "final": final},
+        )
+    return run.dir

@@ -1,0 +1,395 @@
+"""A compact decoder-only transformer whose block takes the PaLM / Gemma choices as flags.
+
+One file, read top to bottom: config, norms and rotary positions, attention with a KV cache,
+MLP, block, model (forward, ``generate``, ``save_pretrained`` / ``from_pretrained``).
+
+The choices, each a field of :class:`TransformerConfig`:
+
+- ``rope``: rotary position embeddings (Su et al. 2021, RoFormer) instead of learned absolute
+  positions. A pair of channels ``(x1, x2)`` at position ``m`` is rotated by the angle
+  ``m * theta**(-2i/head_dim)``: ``(x1 cos - x2 sin, x2 cos + x1 sin)``, so that ``q_m . k_n``
+  depends on ``m - n`` only. We rotate the two halves of a head (the GPT-NeoX / Llama layout).
+- ``norm="rmsnorm"``: ``x / sqrt(mean(x**2) + eps) * g`` (Zhang & Sennrich 2019), no mean
+  subtraction and no bias; ``"layernorm"`` for the GPT-2 block.
+- ``mlp``: ``"swiglu"`` ``W_down(silu(W_gate x) * W_up x)`` (Shazeer 2020, used by PaLM),
+  ``"geglu"`` the same with tanh-GELU (Gemma), ``"gelu"`` the plain ``W_down gelu(W_up x)``.
+- ``n_kv_heads``: grouped-query attention (Ainslie et al. 2023): ``n_head`` query heads share
+  ``n_kv_heads`` key/value heads; ``1`` is multi-query attention (Shazeer 2019, PaLM), ``None``
+  ordinary multi-head attention. The KV cache shrinks by ``n_head / n_kv_heads``.
+- ``parallel_block``: PaLM's ``x + Attn(LN(x)) + MLP(LN(x))`` with one shared norm, instead of
+  the serial ``x = x + Attn(LN1(x)); x = x + MLP(LN2(x))``.
+- ``bias=False``: no biases in linear layers or norms (PaLM).
+- ``tie_embeddings``: the output projection is the token embedding matrix (``logits = h E^T``).
+- ``scale_embeddings``: multiply token embeddings by ``sqrt(d_model)`` (Gemma).
+
+Checkpoints use the Hugging Face layout: ``model.safetensors`` and ``config.json`` in one
+folder. The safetensors format holds tensors only (no pickled code), so loading is safe.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from palestra.core.config import config_from_mapping
+
+__all__ = ["KVCache", "Transformer", "TransformerConfig"]
+
+IGNORE_INDEX = -100  # targets with this value add nothing to the loss (prompt, padding)
+
+
+@dataclass
+class TransformerConfig:
+    """The architecture. Defaults give a small PaLM-style model (RoPE, RMSNorm, SwiGLU)."""
+
+    vocab_size: int = 260
+    block_size: int = 256  # the longest sequence (prompt + generated tokens) the model sees
+    n_layer: int = 4
+    n_head: int = 4
+    n_kv_heads: int | None = None  # None: = n_head (multi-head); 1: multi-query; else grouped
+    d_model: int = 128
+    d_ff: int | None = None  # None: 4 * d_model for "gelu", 8/3 * d_model (rounded) if gated
+    mlp: Literal["swiglu", "geglu", "gelu"] = "swiglu"
+    norm: Literal["rmsnorm", "layernorm"] = "rmsnorm"
+    rope: bool = True  # False: learned absolute position embeddings
+    rope_theta: float = 10000.0
+    parallel_block: bool = False
+    bias: bool = False
+    tie_embeddings: bool = True
+    scale_embeddings: bool = False
+    dropout: float = 0.0
+    norm_eps: float = 1e-6
+
+    def __post_init__(self) -> None:
+        if self.d_model % self.n_head:
+            raise ValueError(f"d_model={self.d_model} is not a multiple of n_head={self.n_head}")
+        if self.n_head % self.kv_heads:
+            raise ValueError(
+                f"n_head={self.n_head} is not a multiple of n_kv_heads={self.kv_heads}"
+            )
+        if self.rope and self.head_dim % 2:
+            raise ValueError(f"rotary embeddings need an even head size, got {self.head_dim}")
+
+    @property
+    def kv_heads(self) -> int:
+        return self.n_head if self.n_kv_heads is None else self.n_kv_heads
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.n_head
+
+    @property
+    def ff_dim(self) -> int:
+        if self.d_ff is not None:
+            return self.d_ff
+        if self.mlp == "gelu":
+            return 4 * self.d_model
+        # a gated MLP has three matrices; 8/3 d keeps the parameter count of a 4d plain MLP
+        return 8 * math.ceil(8 * self.d_model / 3 / 8)
+
+
+# ----------------------------------------------------------------------------- positions, norms
+def rope_tables(cfg: TransformerConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin of ``m * theta**(-2i/head_dim)`` for every position m, both halves."""
+    half = cfg.head_dim // 2
+    inv_freq = cfg.rope_theta ** (-torch.arange(half, dtype=torch.float32) / half)  # [hd/2]
+    angles = torch.outer(torch.arange(cfg.block_size, dtype=torch.float32), inv_freq)
+    angles = torch.cat([angles, angles], dim=-1)  # [block_size, hd]
+    return angles.cos(), angles.sin()
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate channel pairs ``(x[i], x[i + hd/2])`` of ``x [B, H, T, hd]`` by their angle."""
+    x1, x2 = x.chunk(2, dim=-1)  # [B, H, T, hd/2] each
+    rotated = torch.cat([-x2, x1], dim=-1)  # [B, H, T, hd]
+    return x * cos + rotated * sin  # cos, sin: [T, hd], broadcast over B and H
+
+
+def make_norm(cfg: TransformerConfig) -> nn.Module:
+    if cfg.norm == "rmsnorm":
+        return nn.RMSNorm(cfg.d_model, eps=cfg.norm_eps)
+    return nn.LayerNorm(cfg.d_model, eps=cfg.norm_eps, bias=cfg.bias)
+
+
+# ----------------------------------------------------------------------------- attention
+class KVCache:
+    """Keys and values of every position seen so far, preallocated for ``block_size``.
+
+    ``pos`` is the number of positions already in the cache: the next forward pass writes its
+    ``T`` new positions at ``pos .. pos+T`` and its queries attend to ``0 .. pos+T``.
+    """
+
+    def __init__(self, cfg: TransformerConfig, batch_size: int, device: torch.device) -> None:
+        shape = (cfg.n_layer, batch_size, cfg.kv_heads, cfg.block_size, cfg.head_dim)
+        self.k = torch.zeros(shape, device=device)  # [L, B, n_kv, block_size, hd]
+        self.v = torch.zeros(shape, device=device)  # [L, B, n_kv, block_size, hd]
+        self.pos = 0
+
+    def update(
+        self, layer: int, k: torch.Tensor, v: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store the new ``k, v [B, n_kv, T, hd]``; return all keys and values so far."""
+        end = self.pos + k.size(2)
+        self.k[layer, :, :, self.pos : end] = k
+        self.v[layer, :, :, self.pos : end] = v
+        return self.k[layer, :, :, :end], self.v[layer, :, :, :end]  # [B, n_kv, pos+T, hd]
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: TransformerConfig, layer: int) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.layer = layer
+        hd = cfg.head_dim
+        self.q_proj = nn.Linear(cfg.d_model, cfg.n_head * hd, bias=cfg.bias)
+        self.k_proj = nn.Linear(cfg.d_model, cfg.kv_heads * hd, bias=cfg.bias)
+        self.v_proj = nn.Linear(cfg.d_model, cfg.kv_heads * hd, bias=cfg.bias)
+        self.o_proj = nn.Linear(cfg.n_head * hd, cfg.d_model, bias=cfg.bias)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        rope: tuple[torch.Tensor, torch.Tensor] | None,
+        cache: KVCache | None,
+    ) -> torch.Tensor:
+        cfg = self.cfg
+        B, T, _ = x.shape  # [B, T, D]
+        q = self.q_proj(x).view(B, T, cfg.n_head, cfg.head_dim).transpose(1, 2)  # [B, H, T, hd]
+        k = self.k_proj(x).view(B, T, cfg.kv_heads, cfg.head_dim).transpose(1, 2)  # [B,Hkv,T,hd]
+        v = self.v_proj(x).view(B, T, cfg.kv_heads, cfg.head_dim).transpose(1, 2)  # [B,Hkv,T,hd]
+        if rope is not None:
+            cos, sin = rope  # [T, hd] each, already at this chunk's positions
+            q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        past = 0
+        if cache is not None:
+            past = cache.pos
+            k, v = cache.update(self.layer, k, v)  # [B, Hkv, past+T, hd]
+        # Query i sits at position past+i and may see keys 0..past+i. SDPA's is_causal aligns
+        # the mask top-left, which is right only when there is no past.
+        mask = None
+        if past and T > 1:
+            mask = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(diagonal=past)
+        y = F.scaled_dot_product_attention(
+            q,
+            k,
+            v,
+            attn_mask=mask,
+            is_causal=past == 0 and T > 1,
+            dropout_p=cfg.dropout if self.training else 0.0,
+            enable_gqa=cfg.kv_heads != cfg.n_head,
+        )  # [B, H, T, hd]
+        y = y.transpose(1, 2).reshape(B, T, cfg.n_head * cfg.head_dim)  # [B, T, H*hd]
+        return self.o_proj(y)  # [B, T, D]
+
+
+# ----------------------------------------------------------------------------- MLP, block
+class MLP(nn.Module):
+    def __init__(self, cfg: TransformerConfig) -> None:
+        super().__init__()
+        self.gated = cfg.mlp != "gelu"
+        self.act = F.silu if cfg.mlp == "swiglu" else lambda h: F.gelu(h, approximate="tanh")
+        self.up = nn.Linear(cfg.d_model, cfg.ff_dim, bias=cfg.bias)
+        self.gate = nn.Linear(cfg.d_model, cfg.ff_dim, bias=cfg.bias) if self.gated else None
+        self.down = nn.Linear(cfg.ff_dim, cfg.d_model, bias=cfg.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.gate is None:
+            return self.down(self.act(self.up(x)))  # [B, T, F] -> [B, T, D]
+        return self.down(self.act(self.gate(x)) * self.up(x))  # [B, T, F] -> [B, T, D]
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: TransformerConfig, layer: int) -> None:
+        super().__init__()
+        self.parallel = cfg.parallel_block
+        self.norm_1 = make_norm(cfg)
+        self.attn = Attention(cfg, layer)
+        self.norm_2 = None if cfg.parallel_block else make_norm(cfg)  # PaLM shares one norm
+        self.mlp = MLP(cfg)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        rope: tuple[torch.Tensor, torch.Tensor] | None,
+        cache: KVCache | None,
+    ) -> torch.Tensor:
+        if self.norm_2 is None:
+            h = self.norm_1(x)  # [B, T, D]
+            return x + self.drop(self.attn(h, rope, cache)) + self.drop(self.mlp(h))
+        x = x + self.drop(self.attn(self.norm_1(x), rope, cache))
+        return x + self.drop(self.mlp(self.norm_2(x)))
+
+
+# ----------------------------------------------------------------------------- model
+class Transformer(nn.Module):
+    """Decoder-only language model: ``forward(idx, targets)`` and ``generate``."""
+
+    def __init__(self, cfg: TransformerConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.pos_emb = None if cfg.rope else nn.Embedding(cfg.block_size, cfg.d_model)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(Block(cfg, i) for i in range(cfg.n_layer))
+        self.norm_f = make_norm(cfg)
+        self.lm_head = (
+            None if cfg.tie_embeddings else nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
+        )
+        if cfg.rope:
+            cos, sin = rope_tables(cfg)
+            # not persistent: derived from the config, so not written into checkpoints
+            self.register_buffer("rope_cos", cos, persistent=False)  # [block_size, hd]
+            self.register_buffer("rope_sin", sin, persistent=False)  # [block_size, hd]
+        self.apply(self._init_weights)
+        # GPT-2: scale the residual projections by 1/sqrt(2 * n_layer) so the residual
+        # stream's variance does not grow with depth.
+        for name, p in self.named_parameters():
+            if name.endswith(("o_proj.weight", "down.weight")):
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * cfg.n_layer))
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def forward(
+        self,
+        idx: torch.Tensor,
+        targets: torch.Tensor | None = None,
+        cache: KVCache | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Logits for every position of ``idx [B, T]``, and the mean cross-entropy on
+        ``targets [B, T]`` (entries equal to -100 ignored) when given.
+
+        With a ``cache`` the tokens continue the ones already cached: they sit at positions
+        ``cache.pos ..``, and the cache advances by ``T``.
+        """
+        cfg = self.cfg
+        B, T = idx.shape
+        past = cache.pos if cache is not None else 0
+        if past + T > cfg.block_size:
+            raise ValueError(f"sequence of {past + T} tokens exceeds block_size={cfg.block_size}")
+        x = self.tok_emb(idx)  # [B, T, D]
+        if cfg.scale_embeddings:
+            x = x * math.sqrt(cfg.d_model)
+        rope = None
+        if self.pos_emb is not None:
+            x = x + self.pos_emb(torch.arange(past, past + T, device=idx.device))  # [B, T, D]
+        else:
+            rope = (self.rope_cos[past : past + T], self.rope_sin[past : past + T])  # [T, hd]
+        x = self.drop(x)
+        for block in self.blocks:
+            x = block(x, rope, cache)  # [B, T, D]
+        if cache is not None:
+            cache.pos += T
+        x = self.norm_f(x)
+        weight = self.tok_emb.weight if self.lm_head is None else self.lm_head.weight  # [V, D]
+        logits = F.linear(x, weight)  # [B, T, V]
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(
+                logits.reshape(B * T, -1), targets.reshape(B * T), ignore_index=IGNORE_INDEX
+            )
+        return logits, loss
+
+    @torch.no_grad()
+    def generate(
+        self,
+        idx: torch.Tensor,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        generator: torch.Generator | None = None,
+        stop_token: int | None = None,
+    ) -> torch.Tensor:
+        """Continue ``idx [B, T]`` by up to ``max_new_tokens``; return ``[B, T + new]``.
+
+        The prompt is run once to fill a :class:`KVCache`; each new token then costs one
+        position. ``temperature=0`` is greedy decoding; otherwise sample from
+        ``softmax(logits / temperature)`` restricted to the smallest set of tokens whose
+        probability reaches ``top_p`` (nucleus sampling, Holtzman et al. 2020). Once a row has
+        produced ``stop_token`` it keeps producing it, and decoding ends when every row has.
+        Call ``model.eval()`` first if the model has dropout.
+        """
+        B, T = idx.shape
+        if T + max_new_tokens > self.cfg.block_size:
+            raise ValueError(
+                f"prompt of {T} + {max_new_tokens} new tokens exceeds "
+                f"block_size={self.cfg.block_size}"
+            )
+        cache = KVCache(self.cfg, B, idx.device)
+        logits, _ = self(idx, cache=cache)  # [B, T, V]
+        out = [idx]
+        done = torch.zeros(B, dtype=torch.bool, device=idx.device)
+        for i in range(max_new_tokens):
+            nxt = sample_next(logits[:, -1], temperature, top_p, generator)  # [B]
+            if stop_token is not None:
+                nxt = torch.where(done, stop_token, nxt)
+                done |= nxt == stop_token
+            out.append(nxt[:, None])
+            if (stop_token is not None and bool(done.all())) or i == max_new_tokens - 1:
+                break
+            logits, _ = self(nxt[:, None], cache=cache)  # [B, 1, V]
+        return torch.cat(out, dim=1)  # [B, T + new]
+
+    # ------------------------------------------------------------------------- checkpoints
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """Write ``model.safetensors`` and ``config.json`` into ``directory``."""
+        from safetensors.torch import save_file
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().contiguous() for k, v in self.state_dict().items()}
+        save_file(state, str(directory / "model.safetensors"), metadata={"format": "pt"})
+        config = dataclasses.asdict(self.cfg)
+        (directory / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+        return directory
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, device: str = "cpu") -> Transformer:
+        """Load a model written by :meth:`save_pretrained` (unknown config keys are errors)."""
+        from safetensors.torch import load_file
+
+        directory = Path(directory)
+        config_path = directory / "config.json"
+        cfg = config_from_mapping(
+            TransformerConfig, json.loads(config_path.read_text()), str(config_path)
+        )
+        model = cls(cfg)
+        model.load_state_dict(load_file(str(directory / "model.safetensors"), device=device))
+        return model.to(device)
+
+
+def sample_next(
+    logits: torch.Tensor,
+    temperature: float,
+    top_p: float,
+    generator: torch.Generator | None,
+) -> torch.Tensor:
+    """One token per row of ``logits [B, V]``: greedy at temperature 0, else nucleus sampling."""
+    if temperature == 0:
+        return logits.argmax(dim=-1)  # [B]
+    probs = F.softmax(logits / temperature, dim=-1)  # [B, V]
+    if top_p < 1.0:
+        sorted_probs, order = probs.sort(dim=-1, descending=True)  # [B, V]
+        # drop a token when the tokens ranked above it already reach top_p (keeps the first)
+        drop = sorted_probs.cumsum(dim=-1) - sorted_probs >= top_p
+        sorted_probs = sorted_probs.masked_fill(drop, 0.0)
+        probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
+    return torch.multinomial(probs, 1, generator=generator)[:, 0]  # [B]

@@ -1,0 +1,141 @@
+"""Scratchpad generators: formats, seeding, checkers, and traces against real execution."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import re
+
+import pytest
+
+from palestra.lm.scratchpad import (
+    TASK_NAMES,
+    addition,
+    check_addition,
+    check_polynomial,
+    check_program,
+    exact_match,
+    examples,
+    final_answer,
+    make_task,
+    polynomial,
+    program,
+    run_program,
+    trace_program,
+)
+from palestra.lm.tokenizers import ByteTokenizer, DigitTokenizer
+
+
+def test_addition_formats() -> None:
+    rng = random.Random(0)
+    prompt, target = addition(rng, digits=3)
+    a, b = map(int, prompt[:-1].split("+"))
+    assert prompt.endswith("=") and target == str(a + b)
+    # a hand-checked scratchpad: least-significant column first, carry then digit
+    for seed in range(200):
+        prompt, target = addition(random.Random(seed), digits=2, scratchpad=True)
+        if prompt == "29+57=":
+            assert target == "9+7+0=16\n2+5+1=08\n86"
+            break
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_addition_scratchpad_is_a_true_carry_trace(seed: int) -> None:
+    rng = random.Random(seed)
+    for _ in range(100):
+        prompt, target = addition(rng, digits=6, scratchpad=True)
+        a, b = map(int, prompt[:-1].split("+"))
+        *columns, answer = target.split("\n")
+        assert answer == str(a + b) == final_answer(target)
+        assert len(columns) == max(len(str(a)), len(str(b)))
+        carry, digits = 0, []
+        for i, line in enumerate(columns):
+            x, y, c, s = map(int, re.fullmatch(r"(\d)\+(\d)\+(\d)=(\d\d)", line).groups())
+            assert c == carry and x + y + c == s
+            assert x == (a // 10**i) % 10 and y == (b // 10**i) % 10
+            carry, digits = s // 10, [s % 10, *digits]
+        assert int("".join(map(str, [carry, *digits]))) == a + b
+
+
+def test_polynomial_scratchpad_terms_sum_to_answer() -> None:
+    rng = random.Random(1)
+    for _ in range(200):
+        prompt, target = polynomial(rng, degree=3, scratchpad=True)
+        m = re.fullmatch(r"x=(-?\d+);(.+)=", prompt)
+        x = int(m.group(1))
+        expected = eval(m.group(2).replace("^", "**"), {"__builtins__": {}}, {"x": x})
+        *terms, total, answer = target.split("\n")
+        assert answer == str(expected)
+        values = [int(t.split("=")[1]) for t in terms]
+        assert sum(values) == expected and total.endswith(f"={expected}")
+        for t in terms:  # every term line is a true equation
+            left, right = t.split("=")
+            assert eval(left.replace("^", "**"), {"__builtins__": {}}) == int(right)
+        assert check_polynomial(prompt, target)
+        assert not check_polynomial(prompt, target + "\n" + str(expected + 1))
+
+
+def test_program_traces_match_real_execution() -> None:
+    source = "a = 3\nb = a + 2\nfor i in range(2):\n    b = b + a\nif b > 9:\n    a = 0\n"
+    assert trace_program(source) == [
+        (1, {"a": 3}),
+        (2, {"a": 3, "b": 5}),
+        (3, {"a": 3, "b": 5, "i": 0}),
+        (4, {"a": 3, "b": 8, "i": 0}),
+        (3, {"a": 3, "b": 8, "i": 1}),
+        (4, {"a": 3, "b": 11, "i": 1}),
+        (3, {"a": 3, "b": 11, "i": 1}),  # the loop header once more, as the loop ends
+        (5, {"a": 3, "b": 11, "i": 1}),
+        (6, {"a": 0, "b": 11, "i": 1}),
+    ]
+
+
+def test_generated_traces_agree_with_exec_of_each_prefix() -> None:
+    """For every generated program: the final state is exec's; for straight-line code every
+    trace line is the state after executing the program's first LINE lines."""
+    rng = random.Random(3)
+    for _ in range(100):
+        prompt, target = program(rng, statements=5, trace=True)
+        assert prompt.endswith("# trace\n")
+        lines = target.split("\n")
+        answer = ", ".join(f"{k}={v}" for k, v in run_program(prompt).items())
+        assert lines[-1] == answer and check_program(prompt, target)
+        source = prompt.splitlines()
+        if any(line.startswith(("for", "if", "else")) for line in source):
+            continue
+        for line in lines[:-1]:
+            n, state = line.split(": ", 1)
+            prefix = "\n".join(source[: int(n)]) + "\n"
+            assert state == ", ".join(f"{k}={v}" for k, v in run_program(prefix).items())
+
+
+def test_generated_programs_use_loops_and_branches() -> None:
+    rng = random.Random(0)
+    sources = [program(rng)[0] for _ in range(50)]
+    assert any("for i in range" in s for s in sources)
+    assert any("else:" in s for s in sources)
+
+
+@pytest.mark.parametrize("name", TASK_NAMES)
+def test_tasks_are_seeded_checked_and_tokenizable(name: str) -> None:
+    task = make_task(name, digits=4, degree=2, statements=3)
+    first = list(itertools.islice(examples(task, seed=5), 20))
+    assert first == list(itertools.islice(examples(task, seed=5), 20))
+    assert first != list(itertools.islice(examples(task, seed=6), 20))
+    tok = DigitTokenizer() if task.tokenizer == "digit" else ByteTokenizer()
+    for prompt, target in first:
+        assert task.check(prompt, target), (prompt, target)
+        assert exact_match(target, target) and not exact_match(target + "\n1", target)
+        assert not task.check(prompt, target + "\n12345")
+        assert tok.decode(tok.encode(prompt + target)) == prompt + target
+
+
+def test_checkers_read_only_the_final_line() -> None:
+    assert check_addition("29+57=", "86")
+    assert check_addition("29+57=", "wrong work\n86\n")
+    assert not check_addition("29+57=", "86\n87")
+    assert check_polynomial("x=-2;3*x^2-1*x+5=", "19")
+    with pytest.raises(ValueError):
+        check_addition("29-57=", "86")
+    with pytest.raises(ValueError):
+        make_task("subtraction")

@@ -1,0 +1,164 @@
+"""The transformer: shapes, causality, KV-cache decoding, generation, safetensors round trip."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from palestra.core.errors import ConfigError
+from palestra.models.transformer import KVCache, Transformer, TransformerConfig
+
+VOCAB = 23
+
+# the block variants: the default PaLM-style one, and each flag flipped somewhere
+VARIANTS = {
+    "palm": {},
+    "mqa-parallel-geglu": {"n_kv_heads": 1, "parallel_block": True, "mlp": "geglu"},
+    "gqa-gpt2-like": {
+        "n_kv_heads": 2,
+        "rope": False,
+        "norm": "layernorm",
+        "mlp": "gelu",
+        "bias": True,
+        "tie_embeddings": False,
+    },
+    "gemma-like": {"mlp": "geglu", "scale_embeddings": True, "n_kv_heads": 1},
+}
+
+
+def tiny(**overrides: object) -> Transformer:
+    torch.manual_seed(0)
+    cfg = TransformerConfig(
+        vocab_size=VOCAB, block_size=24, n_layer=2, n_head=4, d_model=32, **overrides
+    )
+    return Transformer(cfg).eval()
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_shapes_and_loss(variant: str) -> None:
+    model = tiny(**VARIANTS[variant])
+    idx = torch.randint(0, VOCAB, (3, 10))
+    logits, loss = model(idx)
+    assert logits.shape == (3, 10, VOCAB) and loss is None
+    targets = torch.randint(0, VOCAB, (3, 10))  # not idx: a tied model favours its input
+    targets[:, :4] = -100  # ignored positions
+    _, loss = model(idx, targets)
+    assert loss is not None and loss.ndim == 0 and torch.isfinite(loss)
+    # an untrained model is close to uniform
+    assert abs(loss.item() - torch.log(torch.tensor(float(VOCAB))).item()) < 0.5
+
+
+def test_variants_have_the_parts_they_claim() -> None:
+    names = set(dict(tiny().named_parameters()))
+    assert not any("bias" in n for n in names), "PaLM default has no biases"
+    assert "lm_head.weight" not in names, "embeddings are tied by default"
+    assert "blocks.0.mlp.gate.weight" in names and "blocks.0.norm_2.weight" in names
+    parallel = set(dict(tiny(parallel_block=True).named_parameters()))
+    assert "blocks.0.norm_2.weight" not in parallel, "the parallel block shares one norm"
+    mqa = tiny(n_kv_heads=1)
+    assert mqa.blocks[0].attn.k_proj.weight.shape == (32 // 4, 32)  # one key head of size 8
+    plain = set(dict(tiny(mlp="gelu", tie_embeddings=False).named_parameters()))
+    assert "blocks.0.mlp.gate.weight" not in plain and "lm_head.weight" in plain
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_causality(variant: str) -> None:
+    """Changing token t leaves the logits at positions before t unchanged."""
+    model = tiny(**VARIANTS[variant])
+    idx = torch.randint(0, VOCAB, (2, 16))
+    t = 9
+    changed = idx.clone()
+    changed[:, t] = (idx[:, t] + 1) % VOCAB
+    a, _ = model(idx)
+    b, _ = model(changed)
+    assert torch.equal(a[:, :t], b[:, :t])
+    assert not torch.allclose(a[:, t:], b[:, t:])
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_kv_cache_matches_full_forward(variant: str) -> None:
+    """Prefill, a chunk of several tokens, then one token at a time: same logits as one pass."""
+    model = tiny(**VARIANTS[variant])
+    idx = torch.randint(0, VOCAB, (3, 20))
+    full, _ = model(idx)
+    cache = KVCache(model.cfg, 3, idx.device)
+    pieces = [model(idx[:, :6], cache=cache)[0], model(idx[:, 6:11], cache=cache)[0]]
+    pieces += [model(idx[:, t : t + 1], cache=cache)[0] for t in range(11, 20)]
+    assert cache.pos == 20
+    torch.testing.assert_close(torch.cat(pieces, dim=1), full, rtol=1e-5, atol=1e-5)
+
+
+def test_greedy_generate_equals_argmax_of_full_forward() -> None:
+    model = tiny(n_kv_heads=2)
+    prompt = torch.randint(0, VOCAB, (2, 5))
+    out = model.generate(prompt, 8, temperature=0.0)
+    assert out.shape == (2, 13) and torch.equal(out[:, :5], prompt)
+    seq = prompt
+    for _ in range(8):  # the slow way: the whole sequence every step, no cache
+        nxt = model(seq)[0][:, -1].argmax(-1, keepdim=True)
+        seq = torch.cat([seq, nxt], dim=1)
+    assert torch.equal(out, seq)
+
+
+def test_sampling_is_seeded_and_top_p_small_is_greedy() -> None:
+    model = tiny()
+    prompt = torch.randint(0, VOCAB, (4, 3))
+
+    def sample(seed: int, **kw: float) -> torch.Tensor:
+        return model.generate(prompt, 10, generator=torch.Generator().manual_seed(seed), **kw)
+
+    assert torch.equal(sample(1, temperature=1.0), sample(1, temperature=1.0))
+    assert not torch.equal(sample(1, temperature=5.0), sample(2, temperature=5.0))
+    greedy = model.generate(prompt, 10, temperature=0.0)
+    assert torch.equal(sample(3, temperature=1.0, top_p=1e-6), greedy)
+
+
+def test_generate_stops_and_checks_length() -> None:
+    model = tiny()
+    prompt = torch.randint(0, VOCAB, (2, 4))
+    first = model.generate(prompt, 1, temperature=0.0)[:, -1]
+    out = model.generate(prompt, 10, temperature=0.0, stop_token=int(first[0]))
+    assert (out[0, 4:] == first[0]).all()  # row 0 stopped at once and stays stopped
+    with pytest.raises(ValueError, match="block_size"):
+        model.generate(prompt, 21)
+
+
+def test_safetensors_round_trip(tmp_path: Path) -> None:
+    model = tiny(n_kv_heads=1, parallel_block=True)
+    model.save_pretrained(tmp_path / "m")
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == [
+        "config.json",
+        "model.safetensors",
+    ]
+    saved = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert saved["n_kv_heads"] == 1 and saved["parallel_block"] is True
+    again = Transformer.from_pretrained(tmp_path / "m").eval()
+    assert again.cfg == model.cfg
+    for (k, a), (k2, b) in zip(model.state_dict().items(), again.state_dict().items(), strict=True):
+        assert k == k2 and torch.equal(a, b)
+    idx = torch.randint(0, VOCAB, (2, 12))
+    assert torch.equal(model(idx)[0], again(idx)[0])
+
+
+def test_untied_round_trip_and_unknown_config_key(tmp_path: Path) -> None:
+    model = tiny(tie_embeddings=False, rope=False)
+    model.save_pretrained(tmp_path)
+    again = Transformer.from_pretrained(tmp_path)
+    assert torch.equal(again.lm_head.weight, model.lm_head.weight)
+    data = json.loads((tmp_path / "config.json").read_text())
+    data["n_layers"] = 3
+    (tmp_path / "config.json").write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match="unknown key 'n_layers'"):
+        Transformer.from_pretrained(tmp_path)
+
+
+def test_config_is_checked() -> None:
+    with pytest.raises(ValueError, match="multiple of n_head"):
+        TransformerConfig(d_model=30, n_head=4)
+    with pytest.raises(ValueError, match="n_kv_heads"):
+        TransformerConfig(n_head=4, n_kv_heads=3)
+    assert TransformerConfig(d_model=96, mlp="swiglu").ff_dim == 256
+    assert TransformerConfig(d_model=96, mlp="gelu").ff_dim == 384
