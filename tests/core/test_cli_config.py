@@ -47,6 +47,14 @@ def test_defaults_flags_and_positional() -> None:
     assert seen == [ProveLikeConfig(Path("p.p"), 2.5, "cut", True, ("x", "y"))]
 
 
+def test_bool_flags_have_a_negative_form(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("json = true\n")
+    result, seen = invoke(["prove", "p.p", "--config", str(cfg), "--no-json"])
+    assert result.exit_code == 0, result.output
+    assert seen[0].json is False
+
+
 def test_config_file_then_flags_override(tmp_path: Path) -> None:
     cfg = tmp_path / "c.toml"
     cfg.write_text('time_limit = 3\nstrategy = "nocut"\n')

@@ -75,6 +75,8 @@ def add_config_command(
             )
         else:
             flag = "--" + f.name.replace("_", "-")
+            if tp is bool:
+                flag = f"{flag}/--no-{flag[2:]}"
             default = typer.Option(None, flag, help=text + _default_text(f), show_default=False)
             annotation = Optional[tp]  # noqa: UP045
             params.append(
