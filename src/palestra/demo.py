@@ -94,14 +94,14 @@ def lm_section(bench: Bench, cfg: DemoConfig) -> None:
     from palestra.lm.train import complete, train
     from palestra.models.transformer import Transformer
 
-    steps = 40 if cfg.quick else 1500
+    steps = 40 if cfg.quick else 1200
     train_cfg = LMTrainConfig(
         task="addition-scratchpad",
         digits=3,
         n_layer=2,
         d_model=96,
         steps=steps,
-        eval_every=max(steps // 6, 1),
+        eval_every=steps if cfg.quick else steps // 6,
         checkpoint_every=max(steps // 3, 1),
         seed=cfg.seed,
         threads=1,
