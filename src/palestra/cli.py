@@ -99,6 +99,12 @@ def _demo(cfg: object) -> None:
     typer.echo(f"demo report: {path}")
 
 
+def _prove(cfg: object) -> None:
+    from palestra.prove.run import run_prove
+
+    raise typer.Exit(run_prove(cfg))
+
+
 def _train_lm(cfg: object) -> None:
     from palestra.lm.train import train
 
@@ -117,7 +123,9 @@ def _register_config_commands() -> None:
     from palestra.core.cli_config import add_config_command
     from palestra.demo import DemoConfig
     from palestra.lm.config import LMTrainConfig
+    from palestra.prove.config import ProveConfig
 
+    add_config_command(app, "prove", ProveConfig, _prove)
     add_config_command(app, "demo", DemoConfig, _demo)
     add_config_command(
         train_app,

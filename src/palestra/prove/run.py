@@ -1,0 +1,360 @@
+"""``palestra prove``: strategy schedules, time limits, parallel problems, checked proofs.
+
+Each *attempt* (one problem under one leanCoP option list) runs in a forked child process:
+it clausifies the problem, searches a connection proof, and has the independent checker
+(:mod:`palestra.prove.checker`) verify any proof before it reports ``Theorem``. The parent
+gives every attempt its time slice and kills it when the slice is over, so a runaway search
+can never hang the command, and keeps ``jobs`` attempts running at once over the problems of a
+folder.
+
+The schedule follows the idea of leanCoP 2.1's ``leancop.sh``: several incomplete strategies
+(restricted backtracking with ``cut``) over different clausal forms and clause orders, each
+for a slice of the time limit, then the complete search (``[conj,nodef]`` without cut) for
+what is left. The option sets and slices are Palestra's own (``SCHEDULE``), chosen in that
+spirit; they are not a copy of leancop.sh's.
+
+Statuses are SZS ontology names: ``Theorem`` (``Unsatisfiable`` for a problem without a
+conjecture), ``CounterSatisfiable`` (``Satisfiable``) when a complete search ends without a
+proof, ``GaveUp`` when every strategy stopped without an answer (inference limit, incomplete
+search exhausted), ``Timeout``, ``InputError`` (the file could not be read), and ``Error``
+(an internal failure; a proof the checker rejects is one, and is never reported as found).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any
+
+from palestra.core.errors import PalestraError
+
+__all__ = ["SCHEDULE", "prove_paths", "szs_lines"]
+
+# (leanCoP option list, share of the time limit); the last takes whatever time is left.
+SCHEDULE: tuple[tuple[str, float], ...] = (
+    ("[cut,comp(7)]", 0.10),
+    ("[def,cut,comp(7)]", 0.10),
+    ("[nodef,cut,comp(7)]", 0.10),
+    ("[conj,cut,comp(7)]", 0.10),
+    ("[reo(23),cut,comp(7)]", 0.10),
+    ("[scut,cut,comp(7)]", 0.05),
+    ("[conj,nodef,cut]", 0.05),
+    ("[reo(31),def,cut,comp(7)]", 0.10),
+    ("[conj,nodef]", 1.0),
+)
+_COMPLETE = frozenset({"[conj,nodef]", "[nodef]", "[def]", "[]", "[conj]", "[conj,def]"})
+
+
+def _attempt(problem: Any, settings: str, inference_limit: int | None, conn: Connection) -> None:
+    """Child process: clausify, prove, check; send one dict back."""
+    sys.setrecursionlimit(20_000)
+    try:
+        from palestra.logic.clausify import clausify, parse_settings
+        from palestra.prove.calculus import Options, prove
+        from palestra.prove.checker import check
+
+        # reo(N) reorders the matrix once, in the prover (as leanCoP's prove/2 does)
+        matrix = clausify(problem, **{**parse_settings(settings), "reorder": 0})
+        result = prove(matrix, Options.from_leancop(settings, inference_limit))
+        out: dict[str, Any] = {"status": result.status, "inferences": result.inferences}
+        if result.status == "Theorem":
+            assert result.proof is not None
+            verdict = check(matrix, result.proof)
+            out.update(
+                checked=verdict.ok,
+                check_reason=verdict.reason,
+                proof=result.proof.to_dict(),
+                proof_text=str(result.proof),
+            )
+        conn.send(out)
+    except BaseException as e:  # report every failure to the parent, never die silently
+        conn.send({"status": "Error", "error": f"{type(e).__name__}: {e}"})
+    finally:
+        conn.close()
+
+
+@dataclass
+class _Problem:
+    """One problem under its schedule, as the parent tracks it."""
+
+    path: Path
+    strategies: list[str]
+    time_limit: float
+    problem: Any = None
+    started: float = 0.0
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    result: dict[str, Any] | None = None
+
+    def remaining(self) -> float:
+        return self.time_limit - (time.monotonic() - self.started)
+
+
+def _strategies(spec: str) -> list[str]:
+    if spec == "schedule":
+        return [s for s, _ in SCHEDULE]
+    s = spec.strip().replace(" ", "")
+    if not (s.startswith("[") and s.endswith("]")):
+        raise PalestraError(
+            f"strategy {spec!r}: expected 'schedule' or a list like '[cut,comp(7)]'"
+        )
+    from palestra.logic.clausify import parse_settings
+    from palestra.prove.calculus import Options
+
+    try:
+        parse_settings(s)
+        Options.from_leancop(s)
+    except ValueError as e:
+        raise PalestraError(f"strategy {spec!r}: {e}") from None
+    return [s]
+
+
+def _slice(job: _Problem) -> float:
+    """Seconds for the job's next attempt."""
+    shares = dict(SCHEDULE)
+    left = job.remaining()
+    if len(job.strategies) == 1:
+        return max(left, 0.0)
+    return max(min(shares.get(job.strategies[0], 1.0) * job.time_limit, left), 0.0)
+
+
+def _finish(job: _Problem, status: str, **extra: Any) -> dict[str, Any]:
+    has_conjecture = bool(job.problem and job.problem.conjectures)
+    if status == "Theorem" and not has_conjecture:
+        status = "Unsatisfiable"
+    if status == "CounterSatisfiable" and not has_conjecture:
+        status = "Satisfiable"
+    proving = next((a for a in job.attempts if a["status"] == "Theorem"), None)
+    job.result = {
+        "problem": job.path.stem,
+        "file": str(job.path),
+        "status": status,
+        "strategy": proving["strategy"] if proving else None,
+        "inferences": proving["inferences"]
+        if proving
+        else sum(a.get("inferences", 0) for a in job.attempts),
+        "seconds": round(time.monotonic() - job.started, 3),
+        "checked": bool(proving and proving.get("checked")),
+        "proof": proving.get("proof") if proving else None,
+        "proof_text": proving.get("proof_text") if proving else None,
+        "attempts": [
+            {k: a.get(k) for k in ("strategy", "status", "inferences", "seconds")}
+            for a in job.attempts
+        ],
+        **extra,
+    }
+    return job.result
+
+
+def _after_attempt(job: _Problem, outcome: dict[str, Any]) -> bool:
+    """Record an attempt; return True when the problem is decided."""
+    job.attempts.append(outcome)
+    status = outcome["status"]
+    strategy = job.strategies.pop(0)
+    if status == "Theorem":
+        if not outcome.get("checked"):
+            reason = outcome.get("check_reason", "")
+            _finish(job, "Error", error=f"proof rejected by the checker: {reason}")
+        else:
+            _finish(job, "Theorem")
+        return True
+    if status == "Error":
+        _finish(job, "Error", error=outcome.get("error"))
+        return True
+    if status == "CounterSatisfiable" and strategy in _COMPLETE:
+        _finish(job, "CounterSatisfiable")
+        return True
+    if not job.strategies or job.remaining() <= 0:
+        timed_out = any(a["status"] == "Timeout" for a in job.attempts)
+        _finish(job, "Timeout" if timed_out and job.remaining() <= 0 else "GaveUp")
+        return True
+    return False
+
+
+def prove_paths(
+    paths: Iterable[Path],
+    *,
+    strategy: str = "schedule",
+    time_limit: float = 10.0,
+    inference_limit: int | None = None,
+    jobs: int = 1,
+    on_result: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Prove every file in ``paths``; results in input order (also passed to ``on_result``)."""
+    import palestra.logic.clausify
+    import palestra.prove.calculus
+    import palestra.prove.checker  # noqa: F401 (imported once here, inherited by every fork)
+    from palestra.logic.tptp import TPTPSyntaxError, read_problem
+
+    strategies = _strategies(strategy)
+    ctx = multiprocessing.get_context("fork")
+    todo = deque(_Problem(Path(p), list(strategies), time_limit) for p in paths)
+    order = list(todo)
+    ready: deque[_Problem] = deque()  # problems waiting for their next attempt
+    running: dict[Connection, tuple[_Problem, Any, float, str, float]] = {}
+
+    def done(job: _Problem) -> None:
+        if on_result is not None and job.result is not None:
+            on_result(job.result)
+
+    def start(job: _Problem) -> None:
+        settings = job.strategies[0]
+        seconds = _slice(job)
+        recv, send = ctx.Pipe(duplex=False)
+        proc = ctx.Process(
+            target=_attempt, args=(job.problem, settings, inference_limit, send), daemon=True
+        )
+        proc.start()
+        send.close()
+        now = time.monotonic()
+        running[recv] = (job, proc, now + seconds, settings, now)
+
+    try:
+        while todo or ready or running:
+            while len(running) < jobs and (ready or todo):
+                if ready:
+                    start(ready.popleft())
+                    continue
+                job = todo.popleft()
+                job.started = time.monotonic()
+                try:
+                    job.problem = read_problem(job.path)
+                except (TPTPSyntaxError, OSError) as e:
+                    _finish(job, "InputError", error=str(e))
+                    done(job)
+                    continue
+                start(job)
+            if not running:
+                continue
+            timeout = max(0.0, min(d for _, _, d, _, _ in running.values()) - time.monotonic())
+            for conn in wait(list(running), timeout=timeout):
+                job, proc, _, settings, t0 = running.pop(conn)
+                try:
+                    outcome = conn.recv()
+                except EOFError:  # the child died without a word (killed, out of memory)
+                    outcome = {"status": "Error", "error": f"prover process died ({settings})"}
+                conn.close()
+                proc.join()
+                outcome.update(strategy=settings, seconds=round(time.monotonic() - t0, 3))
+                if _after_attempt(job, outcome):
+                    done(job)
+                else:
+                    ready.append(job)
+            now = time.monotonic()
+            for conn, (job, proc, deadline, settings, t0) in list(running.items()):
+                if now < deadline:
+                    continue
+                proc.kill()
+                proc.join()
+                conn.close()
+                del running[conn]
+                outcome = {"status": "Timeout", "strategy": settings, "seconds": round(now - t0, 3)}
+                if _after_attempt(job, outcome):
+                    done(job)
+                else:
+                    ready.append(job)
+    finally:
+        for conn, (_, proc, _, _, _) in running.items():
+            proc.kill()
+            proc.join()
+            conn.close()
+    return [job.result for job in order if job.result is not None]
+
+
+def szs_lines(result: dict[str, Any], *, proof: bool = True) -> list[str]:
+    """The TPTP/SZS output of one result."""
+    name = result["problem"]
+    lines = [f"% SZS status {result['status']} for {name}"]
+    if result.get("error"):
+        lines.append(f"% {result['error']}")
+    if result["status"] in ("Theorem", "Unsatisfiable"):
+        lines.append(
+            f"% strategy {result['strategy']}: {result['inferences']:,} inferences, "
+            f"{result['seconds']:.2f} s; proof checked by palestra.prove.checker"
+        )
+        if proof and result.get("proof_text"):
+            lines.append(f"% SZS output start Proof for {name}")
+            lines.extend(result["proof_text"].rstrip("\n").splitlines())
+            lines.append(f"% SZS output end Proof for {name}")
+    else:
+        lines.append(f"% {len(result['attempts'])} attempts, {result['seconds']:.2f} s")
+    return lines
+
+
+def run_prove(cfg: Any) -> int:
+    """The ``palestra prove`` command; returns the exit status (0 unless input errors)."""
+    import json
+
+    from rich.console import Console
+
+    target = Path(cfg.path)
+    if not target.exists():
+        raise PalestraError(f"{target}: no such file or folder")
+    if target.is_file():
+        (result,) = prove_paths(
+            [target],
+            strategy=cfg.strategy,
+            time_limit=cfg.time_limit,
+            inference_limit=cfg.inference_limit,
+        )
+        if cfg.json:
+            print(json.dumps({k: v for k, v in result.items() if k != "proof_text"}))
+        else:
+            print("\n".join(szs_lines(result, proof=cfg.proof)))
+        return 1 if result["status"] in ("InputError", "Error") else 0
+
+    files = sorted(p for p in target.rglob("*") if p.suffix == ".p" and p.is_file())
+    if not files:
+        raise PalestraError(f"{target}: no TPTP problems (*.p) in this folder")
+    console = Console(stderr=True)
+    out = open(cfg.out, "w", encoding="utf-8") if cfg.out else None  # noqa: SIM115
+    counts: dict[str, int] = {}
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, disable=not cfg.progress) as bar:
+        task = bar.add_task("proving", total=len(files))
+
+        def on_result(r: dict[str, Any]) -> None:
+            counts[r["status"]] = counts.get(r["status"], 0) + 1
+            proved = counts.get("Theorem", 0) + counts.get("Unsatisfiable", 0)
+            bar.update(task, advance=1, description=f"proving ({proved} proved)")
+            line = json.dumps({k: v for k, v in r.items() if k != "proof_text"})
+            if out is not None:
+                out.write(line + "\n")
+                out.flush()
+            if cfg.json:
+                print(line, flush=True)
+
+        try:
+            results = prove_paths(
+                files,
+                strategy=cfg.strategy,
+                time_limit=cfg.time_limit,
+                inference_limit=cfg.inference_limit,
+                jobs=cfg.jobs,
+                on_result=on_result,
+            )
+        finally:
+            if out is not None:
+                out.close()
+    from rich.table import Table
+
+    table = Table(title=f"{target}: {len(files)} problems, {cfg.strategy}, {cfg.time_limit:g} s")
+    table.add_column("status")
+    table.add_column("problems", justify="right")
+    table.add_column("share", justify="right")
+    for status, n in sorted(counts.items(), key=lambda kv: -kv[1]):
+        table.add_row(status, str(n), f"{100 * n / len(files):.1f}%")
+    console.print(table)
+    return 1 if any(r["status"] == "Error" for r in results) else 0

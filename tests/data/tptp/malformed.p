@@ -1,0 +1,2 @@
+fof(a, axiom, p(X).
+fof(b, conjecture, p(a)).
