@@ -17,7 +17,7 @@ from rich.console import Console
 from palestra.core.bench import Bench
 from palestra.core.config import arg
 from palestra.core.errors import PalestraError
-from palestra.core.progress import progress
+from palestra.core.progress import progress, progress_bar
 from palestra.core.runs import Run, read_metrics
 
 __all__ = ["DemoConfig", "run_demo"]
@@ -33,6 +33,69 @@ class DemoConfig:
     seed: int = arg(0, "seed for generated data")
     sections: tuple[str, ...] = arg((), "only these sections (comma-separated; default: all)")
     runs_root: Path = arg(Path("runs"), "where run directories go")
+
+
+# ------------------------------------------------------------------------------ Prove
+def prove_section(bench: Bench, cfg: DemoConfig) -> None:
+    """Prove built-in M2k problems with leanCoP's first strategy; compare with leanCoP 2.1."""
+    from importlib import resources
+
+    from palestra.prove.run import prove_paths
+
+    data = resources.files("palestra") / "data" / "tptp"
+    reference = {}
+    for line in (data / "m2k_leancop21_reference.tsv").read_text().splitlines()[1:]:
+        problem, _settings, status, inferences, _cpu = line.split("\t")
+        reference[problem] = (status, int(inferences))
+    files = sorted(Path(str(data / "m2k")).glob("*.p"))
+    if cfg.quick:
+        files = [f for f in files if reference[f.stem][1] < 1000][:4]
+    limit = 200_000
+    with progress_bar("Prove: M2k problems, [cut,comp(7)], 200k inferences", len(files)) as tick:
+        results = prove_paths(
+            files,
+            strategy="[cut,comp(7)]",
+            time_limit=120.0,
+            inference_limit=limit,
+            jobs=2,
+            on_result=lambda _: tick(),
+        )
+    proved = [r for r in results if r["status"] == "Theorem"]
+    if not all(r["checked"] for r in proved):
+        raise PalestraError("demo: a proof was not accepted by the checker")
+    leancop_proved = sum(reference[r["problem"]][0] == "Theorem" for r in results)
+    same = sum(
+        (r["inferences"] if r["status"] == "Theorem" else limit + 1) == reference[r["problem"]][1]
+        for r in results
+    )
+    bench.figure(
+        "Prove: M2k problems proved, [cut,comp(7)], 200k inferences",
+        len(proved),
+        "problems",
+        peer="leanCoP 2.1 (reference run)",
+        peer_value=leancop_proved,
+        setting=f"{len(results)} built-in M2k problems; every proof re-checked",
+    )
+    bench.note(
+        f"Prove: inference counts equal to leanCoP 2.1's on {same} of {len(results)} problems "
+        "(same calculus, same search order)."
+    )
+    rows = [
+        [r["problem"], r["status"], r["inferences"], reference[r["problem"]][1], r["seconds"]]
+        for r in results
+    ]
+    bench.table(
+        "Prove: per problem", ["problem", "status", "inferences", "leanCoP 2.1", "seconds"], rows
+    )
+    with bench.plot(
+        "prove_inferences",
+        "Prove: inferences to a proof",
+        xlabel="problem (sorted)",
+        ylabel="inferences (log)",
+    ) as ax:
+        counts = sorted(r["inferences"] for r in proved)
+        ax.bar(range(len(counts)), counts)
+        ax.set_yscale("log")
 
 
 # ------------------------------------------------------------------------------ SAT
@@ -143,6 +206,7 @@ def lm_section(bench: Bench, cfg: DemoConfig) -> None:
 
 
 SECTIONS: dict[str, tuple[str, Callable[[Bench, DemoConfig], None]]] = {
+    "prove": ("Prove: the leanCoP connection calculus on Mizar problems", prove_section),
     "sat": ("SAT: DPLL branching heuristics", sat_section),
     "lm": ("LM: a transformer learns addition with a scratchpad", lm_section),
 }

@@ -22,7 +22,8 @@ def test_quick_demo_writes_a_report(tmp_path: Path) -> None:
     assert report.exists() and report.parent.parent == tmp_path / "demo"
     result = json.loads(report.with_suffix(".json").read_text())
     names = [f["name"] for f in result["figures"]]
-    assert any(n.startswith("SAT:") for n in names)
+    for pillar in ("Prove:", "SAT:", "LM:"):
+        assert any(n.startswith(pillar) for n in names), pillar
     for plot in result["plots"]:
         assert (report.parent / plot["file"]).stat().st_size > 1000
     assert (report.parent / "meta.json").exists()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
+from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -14,9 +17,24 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-__all__ = ["progress"]
+__all__ = ["progress", "progress_bar"]
 
 T = TypeVar("T")
+
+
+@contextlib.contextmanager
+def progress_bar(description: str, total: int | None) -> Iterator[Callable[[], None]]:
+    """A bar titled ``description``; call the yielded function once per finished item."""
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True)) as bar:
+        task = bar.add_task(escape(description), total=total)
+        yield lambda: bar.advance(task)
 
 
 def progress(items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:
@@ -26,15 +44,7 @@ def progress(items: Iterable[T], description: str, total: int | None = None) -> 
             total = len(items)  # type: ignore[arg-type]
         except TypeError:
             total = None
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, transient=False) as bar:
-        task = bar.add_task(description, total=total)
+    with progress_bar(description, total) as advance:
         for item in items:
             yield item
-            bar.advance(task)
+            advance()
