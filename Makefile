@@ -6,8 +6,8 @@ VENV     := .venv
 BIN      := $(VENV)/bin
 PYTHON   ?= python3
 EXTRAS   := sat,lm,dev
-# Debian packages the tests and the demo use (installed when missing).
-DEBS     :=
+# Debian packages the tests, the demo and the benches use (installed when missing).
+DEBS     := eprover coq libcoq-hammer libcoq-coquelicot
 STAMP    := $(VENV)/.installed
 
 # Small matrix work over-threaded ran 14x slower on 2 cores: one thread unless asked.

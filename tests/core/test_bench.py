@@ -90,3 +90,10 @@ def test_ratio_handles_missing_peer() -> None:
     assert b.ratio is None
     assert bench_mod.Figure("x", 3.0, "s", peer="p", peer_value=0.0).ratio is None
     assert bench_mod.Figure("x", 3.0, "s", peer="p", peer_value=1.5).ratio == 2.0
+
+
+def test_builtin_suites_register_themselves() -> None:
+    for name in bench_mod._BUILTIN:
+        suite = bench_mod.get_suite(name)
+        assert suite.name == name and suite.help == bench_mod._BUILTIN[name][1]
+        assert suite.config is None or dataclasses.is_dataclass(suite.config)

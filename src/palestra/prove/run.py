@@ -61,8 +61,13 @@ def _attempt(problem: Any, settings: str, inference_limit: int | None, conn: Con
 
         # reo(N) reorders the matrix once, in the prover (as leanCoP's prove/2 does)
         matrix = clausify(problem, **{**parse_settings(settings), "reorder": 0})
+        t0 = time.perf_counter()
         result = prove(matrix, Options.from_leancop(settings, inference_limit))
-        out: dict[str, Any] = {"status": result.status, "inferences": result.inferences}
+        out: dict[str, Any] = {
+            "status": result.status,
+            "inferences": result.inferences,
+            "search_seconds": time.perf_counter() - t0,  # the search alone, for inferences/s
+        }
         if result.status == "Theorem":
             assert result.proof is not None
             verdict = check(matrix, result.proof)
@@ -143,7 +148,7 @@ def _finish(job: _Problem, status: str, **extra: Any) -> dict[str, Any]:
         "proof": proving.get("proof") if proving else None,
         "proof_text": proving.get("proof_text") if proving else None,
         "attempts": [
-            {k: a.get(k) for k in ("strategy", "status", "inferences", "seconds")}
+            {k: a.get(k) for k in ("strategy", "status", "inferences", "seconds", "search_seconds")}
             for a in job.attempts
         ],
         **extra,

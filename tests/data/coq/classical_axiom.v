@@ -1,0 +1,6 @@
+Require Import Classical.
+
+Theorem excluded_middle : forall P : Prop, P \/ ~ P.
+Proof.
+  exact classic.
+Qed.

@@ -1,0 +1,8 @@
+Require Import Arith.
+
+Definition double (n : nat) : nat := n + n.
+
+Theorem double_le : forall n : nat, n <= double n.
+Proof.
+  intros n.
+Admitted.

@@ -1,0 +1,9 @@
+(* A wrong proof of statement.v: line 8 fails. *)
+Require Import Arith.
+
+Definition double (n : nat) : nat := n + n.
+
+Theorem double_le : forall n : nat, n <= double n.
+Proof.
+  intros n. reflexivity.
+Qed.
