@@ -70,7 +70,8 @@ class LoadPath:
     recursive: bool = False
 
     def args(self) -> list[str]:
-        return ["-R" if self.recursive else "-Q", str(self.directory), self.logical]
+        # absolute: coqidetop runs in a cache folder, not in the caller's directory
+        return ["-R" if self.recursive else "-Q", str(Path(self.directory).resolve()), self.logical]
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,7 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from xml.sax.saxutils import escape
 
 from palestra.coq.coqc import LoadPath, coq_binary
@@ -145,6 +146,14 @@ class _Died(Exception):
     pass
 
 
+def _work_dir() -> str:
+    """A per-user folder for coqidetop's caches, so they persist and stay out of the repo."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    folder = base / "palestra" / "coq"
+    folder.mkdir(parents=True, exist_ok=True)
+    return str(folder)
+
+
 class _Coqtop:
     """One ``coqidetop`` process and its XML stream."""
 
@@ -156,6 +165,7 @@ class _Coqtop:
             stdout=subprocess.PIPE,
             stderr=self._stderr,
             start_new_session=True,  # no terminal Ctrl-C; killed as a group
+            cwd=_work_dir(),  # lia/nia keep their caches (.lia.cache) in the working directory
         )
         if memory_mb is not None:
             import resource
