@@ -44,7 +44,8 @@ literal is ``(2 * predicate id + negative, arg, ...)``, so complementing flips t
 Clause copies share structure: an instance is the clause template plus an offset into the
 binding array (``bind[offset + var]``), and every binding is recorded on a trail for undo.
 A faster core can replace ``_PythonCore`` behind ``prove()`` by taking the same
-``CompiledMatrix`` and returning a ``CoreResult``.
+``CompiledMatrix`` and returning a ``CoreResult``; ``palestra.prove.ccore.CCore`` (in C) is
+one, and ``prove()`` uses it when its extension is built (``default_core``).
 """
 
 from __future__ import annotations
@@ -65,11 +66,12 @@ __all__ = [
     "ProverCore",
     "Status",
     "compile_matrix",
+    "default_core",
     "mreorder",
     "prove",
 ]
 
-Status = Literal["Theorem", "InfLimit", "CounterSatisfiable", "GaveUp"]
+Status = Literal["Theorem", "InfLimit", "CounterSatisfiable", "GaveUp", "Timeout"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +123,8 @@ class ProofResult:
     passed the inference limit; ``inferences`` is then ``limit + 1``), ``CounterSatisfiable``
     (complete search exhausted: no proof exists, assuming as leanCoP does that the axioms
     are consistent when ``conj`` restricts start clauses), ``GaveUp`` (an incomplete search,
-    with cut or scut and no comp, exhausted).
+    with cut or scut and no comp, exhausted), ``Timeout`` (a core's wall-clock limit, such as
+    ``CCore(time_limit_s=...)``, stopped the search).
     """
 
     status: Status
@@ -709,7 +712,7 @@ def prove(
 ) -> ProofResult:
     """Search a connection proof of ``matrix`` the way leanCoP 2.1 does.
 
-    ``core`` selects the search implementation (default: the pure-Python one); every core
+    ``core`` selects the search implementation (default: ``default_core()``); every core
     must give the same status and inference count.
     """
     options = Options() if options is None else options
@@ -720,12 +723,20 @@ def prove(
             f"Options(conj={options.conj}) but the matrix {has} conjecture markers ([-#]); "
             "clausify with the same conj setting"
         )
-    result = (core or python_core)(cm, options)
+    result = (core or default_core())(cm, options)
     proof = None
     if result.status == "Theorem":
         assert result.steps is not None and result.substitution is not None
         proof = _build_proof(cm, result.steps, result.substitution)
     return ProofResult(result.status, result.inferences, proof, result.path_limit)
+
+
+def default_core() -> ProverCore:
+    """The compiled core (``palestra.prove.ccore.CCore``) when its extension is built, else
+    the pure-Python ``python_core``."""
+    from palestra.prove import ccore  # imports this module: loaded on first use
+
+    return ccore.CCore() if ccore.available() else python_core
 
 
 def _build_proof(
