@@ -111,6 +111,15 @@ def _train_lm(cfg: object) -> None:
     typer.echo(f"run: {train(cfg)}")  # type: ignore[arg-type]
 
 
+def _lm_serve(cfg: object) -> None:
+    from palestra.lm.server import serve
+
+    serve(cfg)  # type: ignore[arg-type]
+
+
+lm_app = typer.Typer(help="Language models: serve a trained model over HTTP.", no_args_is_help=True)
+app.add_typer(lm_app, name="lm")
+
 train_app = typer.Typer(
     help="Train a model; every run writes runs/NAME/STAMP and resumes with --resume.",
     no_args_is_help=True,
@@ -123,10 +132,18 @@ def _register_config_commands() -> None:
     from palestra.core.cli_config import add_config_command
     from palestra.demo import DemoConfig
     from palestra.lm.config import LMTrainConfig
+    from palestra.lm.serve_config import ServeConfig
     from palestra.prove.config import ProveConfig
 
     add_config_command(app, "prove", ProveConfig, _prove)
     add_config_command(app, "demo", DemoConfig, _demo)
+    add_config_command(
+        lm_app,
+        "serve",
+        ServeConfig,
+        _lm_serve,
+        help="Serve a trained model with an OpenAI-compatible HTTP API (/v1/completions, ...).",
+    )
     add_config_command(
         train_app,
         "lm",

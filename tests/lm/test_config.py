@@ -38,7 +38,7 @@ def test_config_makes_cli_options(tmp_path: Path) -> None:
 
     from palestra.core.cli_config import add_config_command
 
-    app = typer.Typer()
+    app = typer.Typer(rich_markup_mode=None)  # as palestra.cli: plain help, no truncation
     seen: list[LMTrainConfig] = []
     add_config_command(app, "lm", LMTrainConfig, seen.append)
     add_config_command(app, "other", LMTrainConfig, seen.append)  # typer needs two commands

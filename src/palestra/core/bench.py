@@ -83,6 +83,10 @@ _BUILTIN: dict[str, tuple[str, str]] = {
         "palestra.prove.bench",
         "connection prover on M2k: proved at 200k inferences and at 10 s vs E 2.6, inferences/s",
     ),
+    "serve": (
+        "palestra.lm.bench_serve",
+        "requests/s and latency of the OpenAI-compatible server under a bounded local load",
+    ),
 }
 
 

@@ -1,0 +1,836 @@
+"""Model backends: the one contract every consumer that asks a language model for text uses.
+
+A backend answers two calls (the :class:`Backend` protocol)::
+
+    backend.complete("12+34=", n=4, temperature=0.8, max_tokens=16, stop=["\\n"], seed=0)
+    backend.chat([{"role": "user", "content": "Prove 1+1=2."}], temperature=0.0)
+
+and returns one :class:`Completion` per sample: its ``text``, its ``finish_reason``
+(``"stop"``: the model ended it with ``<eos>`` or produced a stop string, which is cut off;
+``"length"``: ``max_tokens`` were reached), and the token counts.
+
+- :class:`LocalBackend` runs a model trained by ``palestra train lm`` in this process.
+- :class:`OpenAIBackend` speaks the OpenAI HTTP API (``/v1/completions``,
+  ``/v1/chat/completions``) with the standard library only, to ``palestra lm serve`` or any
+  compatible server; it retries 5xx answers and connection failures with exponential backoff
+  and turns a 4xx answer into a :class:`BackendError` carrying the server's message.
+
+Both raise :class:`BackendError` (a :class:`~palestra.core.errors.PalestraError`) for a bad
+request, with the HTTP status the server gives it (400 for a bad parameter or a prompt longer
+than the context), so a consumer handles a local and a remote model alike.
+
+The chat template
+-----------------
+Our small models have no chat tokens, so a conversation is written as plain text, one line
+per message, and ends with the assistant's tag for the model to continue::
+
+    <|system|>You check proofs.
+    <|user|>Is 2+2=4?
+    <|assistant|>
+
+The reply ends at ``<eos>`` or where the model starts the next tag (``"\\n<|"``, added to the
+stop strings of every chat request). :func:`chat_prompt` is the one implementation; the
+server and :class:`LocalBackend` both call it, so a chat gets the same text either way.
+
+Sampling is the transformer's: ``temperature=0`` is greedy, otherwise nucleus sampling with
+``top_p`` (:func:`palestra.models.transformer.sample_next`). The ``n`` samples of a request
+are decoded as one batch from one ``torch.Generator`` seeded with ``seed``, so the same seed
+and parameters give the same texts, in process or over HTTP.
+"""
+
+from __future__ import annotations
+
+import http.client
+import ipaddress
+import json
+import math
+import random
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
+
+from palestra.core.errors import PalestraError
+
+if TYPE_CHECKING:
+    from palestra.lm.tokenizers import Tokenizer
+    from palestra.models.transformer import Transformer
+
+__all__ = [
+    "CHAT_ROLES",
+    "CHAT_STOP",
+    "Backend",
+    "BackendError",
+    "Completion",
+    "Generation",
+    "LocalBackend",
+    "OpenAIBackend",
+    "TextDelta",
+    "chat_prompt",
+    "check_sampling",
+]
+
+CHAT_ROLES = ("system", "user", "assistant")
+CHAT_STOP = "\n<|"  # where a chat reply ends: the model starts the next message's tag
+MAX_STOP_STRINGS = 4  # as the OpenAI API
+
+
+# ----------------------------------------------------------------------------- the contract
+@dataclass(frozen=True)
+class Completion:
+    """One sampled continuation.
+
+    ``finish_reason`` is ``"stop"`` (``<eos>`` or a stop string; the stop string is not part
+    of ``text``) or ``"length"`` (``max_tokens`` reached). ``prompt_tokens`` counts the prompt
+    as the model saw it (``<bos>`` and, for chat, the template included);
+    ``completion_tokens`` the tokens sampled for this text, a final ``<eos>`` included.
+    """
+
+    text: str
+    finish_reason: str
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """What a consumer needs of a language model."""
+
+    def complete(
+        self,
+        prompt: str,
+        *,
+        n: int = 1,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        max_tokens: int = 64,
+        stop: list[str] | None = None,
+        seed: int | None = None,
+    ) -> list[Completion]: ...
+
+    def chat(
+        self,
+        messages: list[dict],
+        *,
+        n: int = 1,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        max_tokens: int = 64,
+        stop: list[str] | None = None,
+        seed: int | None = None,
+    ) -> list[Completion]: ...
+
+
+class BackendError(PalestraError):
+    """A request the model refused or could not answer.
+
+    ``status`` is the HTTP status (400 bad request, 404 unknown path, 500 generation failed,
+    ``None`` when no server answered); ``type``, ``param`` and ``code`` are the fields of an
+    OpenAI error body.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = 400,
+        type: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.type = type
+        self.param = param
+        self.code = code
+
+    def to_json(self) -> dict[str, Any]:
+        """The OpenAI error body: ``{"error": {"message", "type", "param", "code"}}``."""
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+
+def chat_prompt(messages: Sequence[Mapping[str, Any]]) -> str:
+    """The prompt text of a conversation: ``<|role|>content`` lines, then ``<|assistant|>``.
+
+    ``messages`` are OpenAI chat messages: ``{"role": "system" | "user" | "assistant",
+    "content": str}``; ``content`` may also be a list of ``{"type": "text", "text": str}``
+    parts, which are joined. Anything else is a :class:`BackendError` (param ``messages``).
+    """
+    if not isinstance(messages, (list, tuple)) or not messages:
+        raise BackendError("'messages' must be a non-empty list of messages", param="messages")
+    lines = []
+    for i, message in enumerate(messages):
+        where = f"messages[{i}]"
+        if not isinstance(message, Mapping):
+            raise BackendError(f"{where} must be an object", param="messages")
+        role = message.get("role")
+        if role not in CHAT_ROLES:
+            raise BackendError(
+                f"{where}.role must be one of {', '.join(CHAT_ROLES)}, got {role!r}",
+                param="messages",
+            )
+        content = message.get("content")
+        if isinstance(content, list):
+            parts = []
+            for part in content:
+                if not (
+                    isinstance(part, Mapping)
+                    and part.get("type") == "text"
+                    and isinstance(part.get("text"), str)
+                ):
+                    raise BackendError(
+                        f"{where}.content: only text parts are supported", param="messages"
+                    )
+                parts.append(part["text"])
+            content = "".join(parts)
+        if not isinstance(content, str):
+            raise BackendError(f"{where}.content must be a string", param="messages")
+        lines.append(f"<|{role}|>{content}\n")
+    return "".join(lines) + "<|assistant|>"
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def check_sampling(
+    *,
+    n: Any,
+    temperature: Any,
+    top_p: Any,
+    max_tokens: Any,
+    stop: Any,
+    seed: Any,
+    max_n: int | None = None,
+) -> list[str]:
+    """Check the sampling parameters (types and ranges, as the OpenAI API has them); return
+    the stop strings as a list. A bad one raises :class:`BackendError` naming it."""
+    if not _is_int(n) or n < 1:
+        raise BackendError(f"n must be an integer >= 1, got {n!r}", param="n")
+    if max_n is not None and n > max_n:
+        raise BackendError(f"n must be at most {max_n}, got {n}", param="n")
+    if not _is_number(temperature) or not 0 <= temperature <= 2:
+        raise BackendError(
+            f"temperature must be a number in [0, 2], got {temperature!r}", param="temperature"
+        )
+    if not _is_number(top_p) or not 0 < top_p <= 1:
+        raise BackendError(f"top_p must be a number in (0, 1], got {top_p!r}", param="top_p")
+    if not _is_int(max_tokens) or max_tokens < 1:
+        raise BackendError(
+            f"max_tokens must be an integer >= 1, got {max_tokens!r}", param="max_tokens"
+        )
+    if seed is not None and not (_is_int(seed) and -(2**63) <= seed < 2**63):
+        raise BackendError(f"seed must be a 64-bit integer, got {seed!r}", param="seed")
+    if stop is None:
+        return []
+    stops = [stop] if isinstance(stop, str) else stop
+    if (
+        not isinstance(stops, (list, tuple))
+        or not all(isinstance(s, str) and s for s in stops)
+        or len(stops) > MAX_STOP_STRINGS
+    ):
+        raise BackendError(
+            f"stop must be a non-empty string or a list of at most {MAX_STOP_STRINGS} of them, "
+            f"got {stop!r}",
+            param="stop",
+        )
+    return list(stops)
+
+
+# ----------------------------------------------------------------------------- local decoding
+class TextDelta(NamedTuple):
+    """New text of sample ``index``; ``finish_reason`` is set on the sample's last delta."""
+
+    index: int
+    text: str
+    finish_reason: str | None
+
+
+class Generation:
+    """The decoding of ``n`` continuations of one prompt, a token at a time.
+
+    Iterate to run it: after every decoding step it yields the :class:`TextDelta` s of the
+    samples whose text grew or that finished. A delta never holds text that might still turn
+    out to be part of a stop string, nor a trailing U+FFFD that may be the first bytes of a
+    multi-byte character, so the concatenated deltas are the final text. :meth:`run` decodes
+    to the end and returns the :class:`Completion` s.
+
+    A sample ends at ``<eos>`` (not part of its text), at the first occurrence of any stop
+    string in its decoded text (cut there), or after ``max_tokens`` tokens. Stop strings are
+    matched on the decoded text, not on tokens, so a stop string split across tokens is found.
+    Samples that ended keep their row in the batch until all have ended (one shape, no
+    re-batching). Every model call holds the backend's lock, so requests decoded by different
+    threads interleave step by step rather than running at once.
+    """
+
+    def __init__(
+        self,
+        backend: LocalBackend,
+        prompt_ids: list[int],
+        *,
+        n: int,
+        temperature: float,
+        top_p: float,
+        max_tokens: int,
+        stop: list[str],
+        seed: int | None,
+    ) -> None:
+        self.backend = backend
+        self.prompt_ids = prompt_ids
+        self.n = n
+        self.temperature = float(temperature)
+        self.top_p = float(top_p)
+        self.max_tokens = max_tokens
+        self.stop = stop
+        self.seed = seed if seed is not None else random.SystemRandom().randrange(2**63)
+        self.tokens: list[list[int]] = [[] for _ in range(n)]
+        self.texts = [""] * n  # final texts, set when a sample finishes
+        self.sent = [""] * n  # text already given out as deltas
+        self.finish_reasons: list[str | None] = [None] * n
+        self._started = False
+
+    @property
+    def done(self) -> bool:
+        return all(r is not None for r in self.finish_reasons)
+
+    def __iter__(self) -> Iterator[list[TextDelta]]:
+        import torch
+
+        from palestra.models.transformer import KVCache, sample_next
+
+        if self._started:
+            raise RuntimeError("a Generation runs once")
+        self._started = True
+        model, lock = self.backend.model, self.backend.lock
+        generator = torch.Generator().manual_seed(self.seed)
+        idx = torch.tensor([self.prompt_ids] * self.n, dtype=torch.long)  # [n, T]
+        cache = KVCache(model.cfg, self.n, idx.device)
+        with lock, torch.no_grad():
+            logits, _ = model(idx, cache=cache)  # [n, T, V]
+        for _ in range(self.max_tokens):
+            nxt = sample_next(logits[:, -1], self.temperature, self.top_p, generator)  # [n]
+            deltas = []
+            for i, token in enumerate(nxt.tolist()):
+                if self.finish_reasons[i] is None:
+                    delta = self._advance(i, token)
+                    if delta is not None:
+                        deltas.append(delta)
+            if deltas:
+                yield deltas
+            if self.done:
+                return
+            with lock, torch.no_grad():
+                logits, _ = model(nxt[:, None], cache=cache)  # [n, 1, V]
+
+    def _advance(self, i: int, token: int) -> TextDelta | None:
+        """Append ``token`` to sample ``i``; return its new text, or its end."""
+        from palestra.lm.tokenizers import EOS
+
+        tokens = self.tokens[i]
+        tokens.append(token)
+        if token == EOS:
+            return self._finish(i, self.backend.tokenizer.decode(tokens[:-1]), "stop")
+        text = self.backend.tokenizer.decode(tokens)
+        cuts = [at for at in (text.find(s) for s in self.stop) if at >= 0]
+        if cuts:
+            return self._finish(i, text[: min(cuts)], "stop")
+        if len(tokens) == self.max_tokens:
+            return self._finish(i, text, "length")
+        safe = text.rstrip("\ufffd")  # maybe an incomplete UTF-8 character
+        hold = max(
+            (k for s in self.stop for k in range(1, len(s)) if safe.endswith(s[:k])), default=0
+        )
+        return self._emit(i, safe[: len(safe) - hold], None)
+
+    def _finish(self, i: int, text: str, reason: str) -> TextDelta | None:
+        self.texts[i] = text
+        self.finish_reasons[i] = reason
+        return self._emit(i, text, reason)
+
+    def _emit(self, i: int, text: str, reason: str | None) -> TextDelta | None:
+        sent = self.sent[i]
+        delta = ""
+        if len(text) > len(sent) and text.startswith(sent):
+            delta = text[len(sent) :]
+            self.sent[i] = text
+        if not delta and reason is None:
+            return None
+        return TextDelta(i, delta, reason)
+
+    def completions(self) -> list[Completion]:
+        """The finished samples (call after iterating to the end)."""
+        if not self.done:
+            raise RuntimeError("the generation has not finished")
+        return [
+            Completion(text, reason or "stop", len(self.prompt_ids), len(tokens))
+            for text, reason, tokens in zip(
+                self.texts, self.finish_reasons, self.tokens, strict=True
+            )
+        ]
+
+    def run(self) -> list[Completion]:
+        for _ in self:
+            pass
+        return self.completions()
+
+
+def _model_dir(path: Path) -> Path:
+    """The ``model/`` folder of a run directory, or ``path`` itself if it is one."""
+    for candidate in (path / "model", path):
+        if (candidate / "config.json").is_file() and (candidate / "tokenizer.json").is_file():
+            return candidate
+    raise PalestraError(
+        f"{path}: not a run directory or model folder (no model/config.json and "
+        "model/tokenizer.json); train one with `palestra train lm`"
+    )
+
+
+class LocalBackend:
+    """A model trained by ``palestra train lm``, run in this process.
+
+    ``path`` is the run directory or its ``model/`` folder. ``threads`` sets torch's
+    intra-op threads (process-wide; ``None`` leaves them). ``max_n`` bounds ``n``. Thread-safe:
+    model calls are serialized by ``self.lock``.
+    """
+
+    def __init__(self, path: str | Path, *, threads: int | None = None, max_n: int = 64) -> None:
+        import torch
+
+        from palestra.lm.tokenizers import load_tokenizer
+        from palestra.models.transformer import Transformer
+
+        model_dir = _model_dir(Path(path))
+        if threads is not None:
+            torch.set_num_threads(threads)
+        self.model_dir: Path | None = model_dir
+        self.model = Transformer.from_pretrained(model_dir).eval()
+        self.tokenizer: Tokenizer = load_tokenizer(model_dir / "tokenizer.json")
+        self.max_n = max_n
+        self.lock = threading.Lock()
+
+    @classmethod
+    def from_model(
+        cls, model: Transformer, tokenizer: Tokenizer, *, max_n: int = 64
+    ) -> LocalBackend:
+        """A backend over a model already in memory (put in eval mode)."""
+        self = cls.__new__(cls)
+        self.model_dir = None
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.max_n = max_n
+        self.lock = threading.Lock()
+        return self
+
+    @property
+    def block_size(self) -> int:
+        """The model's context: prompt (with ``<bos>``) and completion together."""
+        return self.model.cfg.block_size
+
+    def encode(self, prompt: str, *, param: str = "prompt") -> list[int]:
+        """The prompt's token ids as the model was trained on them: ``<bos>`` first."""
+        if not isinstance(prompt, str):
+            raise BackendError(
+                f"{param} must be a string, got {type(prompt).__name__}", param=param
+            )
+        try:
+            return self.tokenizer.encode(prompt, bos=True)
+        except ValueError as e:  # a DigitTokenizer refuses characters outside its alphabet
+            raise BackendError(f"{param}: {e}", param=param) from None
+
+    def prepare(
+        self,
+        prompt: str,
+        *,
+        n: int = 1,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        max_tokens: int = 64,
+        stop: str | list[str] | None = None,
+        seed: int | None = None,
+        chat: bool = False,
+    ) -> Generation:
+        """Check a request and return its :class:`Generation`, not yet run.
+
+        With ``chat=True``, ``prompt`` is already templated (:func:`chat_prompt`) and
+        :data:`CHAT_STOP` is added to the stop strings. A prompt that leaves no room in the
+        context for ``max_tokens`` is a :class:`BackendError` (``context_length_exceeded``).
+        """
+        param, what = ("messages", "chat prompt") if chat else ("prompt", "prompt")
+        stops = check_sampling(
+            n=n,
+            temperature=temperature,
+            top_p=top_p,
+            max_tokens=max_tokens,
+            stop=stop,
+            seed=seed,
+            max_n=self.max_n,
+        )
+        ids = self.encode(prompt, param=param)
+        block = self.block_size
+        if len(ids) >= block:
+            raise BackendError(
+                f"This model's maximum context length is {block} tokens, but the {what} has "
+                f"{len(ids)} tokens (with <bos>), leaving no room for a completion. Please "
+                f"shorten the {what}.",
+                param=param,
+                code="context_length_exceeded",
+            )
+        if len(ids) + max_tokens > block:
+            raise BackendError(
+                f"This model's maximum context length is {block} tokens. However, you "
+                f"requested {len(ids) + max_tokens} tokens ({len(ids)} in the {what}, "
+                f"{max_tokens} for the completion). Please reduce the {what} or max_tokens "
+                f"(at most {block - len(ids)} here).",
+                param="max_tokens",
+                code="context_length_exceeded",
+            )
+        if chat:
+            stops = [*stops, CHAT_STOP]
+        return Generation(
+            self,
+            ids,
+            n=n,
+            temperature=temperature,
+            top_p=top_p,
+            max_tokens=max_tokens,
+            stop=stops,
+            seed=seed,
+        )
+
+    def complete(
+        self,
+        prompt: str,
+        *,
+        n: int = 1,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        max_tokens: int = 64,
+        stop: list[str] | None = None,
+        seed: int | None = None,
+    ) -> list[Completion]:
+        """``n`` continuations of ``prompt`` (see the module docstring)."""
+        return self.prepare(
+            prompt,
+            n=n,
+            temperature=temperature,
+            top_p=top_p,
+            max_tokens=max_tokens,
+            stop=stop,
+            seed=seed,
+        ).run()
+
+    def chat(
+        self,
+        messages: list[dict],
+        *,
+        n: int = 1,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        max_tokens: int = 64,
+        stop: list[str] | None = None,
+        seed: int | None = None,
+    ) -> list[Completion]:
+        """``n`` assistant replies to ``messages``, written with :func:`chat_prompt`."""
+        return self.prepare(
+            chat_prompt(messages),
+            n=n,
+            temperature=temperature,
+            top_p=top_p,
+            max_tokens=max_tokens,
+            stop=stop,
+            seed=seed,
+            chat=True,
+        ).run()
+
+
+# ----------------------------------------------------------------------------- over HTTP
+_RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class _StreamBroken(BackendError):
+    """The connection failed after part of a streamed answer arrived (not retried)."""
+
+
+class OpenAIBackend:
+    """A model behind the OpenAI HTTP API, spoken with the standard library.
+
+    ``base_url`` is the API root, e.g. ``http://127.0.0.1:8000/v1`` (a URL with no path gets
+    ``/v1``). ``api_key``, if given, is sent as ``Authorization: Bearer``. ``stream=True``
+    asks for server-sent events and assembles the texts from the chunks (the result is the
+    same; the answer starts arriving sooner). A 5xx or 429 answer, a refused or dropped
+    connection and a timeout are retried up to ``retries`` times, waiting ``backoff * 2**k``
+    seconds before retry ``k``; a streamed answer that breaks after its first chunk is not
+    retried. A 4xx answer raises :class:`BackendError` with the server's message at once.
+    Loopback addresses are never sent through a proxy.
+
+    Per-sample ``completion_tokens`` come from the ``completion_tokens`` field our server puts
+    in each choice; from another server with ``n > 1`` they are the usage total shared out.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key: str | None = None,
+        *,
+        timeout: float = 60.0,
+        stream: bool = False,
+        retries: int = 3,
+        backoff: float = 0.5,
+    ) -> None:
+        parts = urllib.parse.urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise PalestraError(f"{base_url!r}: expected an http(s)://HOST[:PORT][/v1] URL")
+        path = parts.path.rstrip("/") or "/v1"
+        self.base_url = urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+        self.model = model
+        self.api_key = api_key
+        self.timeout = timeout
+        self.stream = stream
+        self.retries = retries
+        self.backoff = backoff
+        handlers = [urllib.request.ProxyHandler({})] if _is_loopback(parts.hostname) else []
+        self._opener = urllib.request.build_opener(*handlers)
+
+    # -- the contract
+    def complete(
+        self,
+        prompt: str,
+        *,
+        n: int = 1,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        max_tokens: int = 64,
+        stop: list[str] | None = None,
+        seed: int | None = None,
+    ) -> list[Completion]:
+        body = {"model": self.model, "prompt": prompt}
+        body.update(self._sampling(n, temperature, top_p, max_tokens, stop, seed))
+        return self._generate("/completions", body, chat=False)
+
+    def chat(
+        self,
+        messages: list[dict],
+        *,
+        n: int = 1,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        max_tokens: int = 64,
+        stop: list[str] | None = None,
+        seed: int | None = None,
+    ) -> list[Completion]:
+        body = {"model": self.model, "messages": list(messages)}
+        body.update(self._sampling(n, temperature, top_p, max_tokens, stop, seed))
+        return self._generate("/chat/completions", body, chat=True)
+
+    def models(self) -> list[str]:
+        """The ids of ``GET /models``."""
+        payload = self._call("GET", "/models", None, lambda resp: json.loads(resp.read()))
+        try:
+            return [m["id"] for m in payload["data"]]
+        except (KeyError, TypeError) as e:
+            raise BackendError(f"{self.base_url}/models: malformed answer ({e})") from None
+
+    # -- the wire
+    def _sampling(
+        self,
+        n: int,
+        temperature: float,
+        top_p: float,
+        max_tokens: int,
+        stop: list[str] | None,
+        seed: int | None,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "n": n,
+            "temperature": temperature,
+            "top_p": top_p,
+            "max_tokens": max_tokens,
+        }
+        if stop:
+            body["stop"] = list(stop)
+        if seed is not None:
+            body["seed"] = seed
+        if self.stream:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
+        return body
+
+    def _generate(self, route: str, body: dict[str, Any], *, chat: bool) -> list[Completion]:
+        url = self.base_url + route
+        if self.stream:
+            return self._call("POST", route, body, lambda resp: _read_stream(resp, url, chat))
+        return self._call(
+            "POST", route, body, lambda resp: _parse_answer(json.loads(resp.read()), url, chat)
+        )
+
+    def _call(self, method: str, route: str, body: dict[str, Any] | None, read: Any) -> Any:
+        url = self.base_url + route
+        data = None if body is None else json.dumps(body).encode()
+        headers = {"Accept": "text/event-stream" if self.stream else "application/json"}
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        attempt = 0
+        while True:
+            request = urllib.request.Request(url, data=data, headers=headers, method=method)
+            try:
+                with self._opener.open(request, timeout=self.timeout) as resp:
+                    return read(resp)
+            except urllib.error.HTTPError as e:
+                error = _http_error(e, url)
+                if e.code not in _RETRY_STATUS or attempt >= self.retries:
+                    raise error from None
+            except _StreamBroken:
+                raise
+            except json.JSONDecodeError as e:
+                raise BackendError(f"{url}: malformed JSON answer ({e})", status=None) from None
+            except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
+                if attempt >= self.retries:
+                    reason = getattr(e, "reason", None) or e
+                    raise BackendError(
+                        f"{url}: no answer after {attempt + 1} attempts: {reason}",
+                        status=None,
+                        type="connection_error",
+                    ) from None
+            time.sleep(self.backoff * 2**attempt)
+            attempt += 1
+
+
+def _http_error(e: urllib.error.HTTPError, url: str) -> BackendError:
+    """The server's error answer as a :class:`BackendError` with its message."""
+    try:
+        raw = e.read()
+    except OSError:
+        raw = b""
+    message, type_, param, code = "", "api_error", None, None
+    try:
+        error = json.loads(raw)["error"]
+        if isinstance(error, Mapping):
+            message = str(error.get("message") or "")
+            type_ = str(error.get("type") or type_)
+            param, code = error.get("param"), error.get("code")
+        else:
+            message = str(error)
+    except (ValueError, KeyError, TypeError):
+        message = raw.decode("utf-8", "replace").strip()[:300]
+    message = message or str(e.reason)
+    return BackendError(
+        f"{url}: HTTP {e.code}: {message}", status=e.code, type=type_, param=param, code=code
+    )
+
+
+def _parse_answer(payload: Any, url: str, chat: bool) -> list[Completion]:
+    """The completions of a non-streamed answer."""
+    try:
+        usage = payload.get("usage") or {}
+        choices = sorted(payload["choices"], key=lambda c: c["index"])
+        texts = [(c["message"]["content"] if chat else c["text"]) or "" for c in choices]
+        reasons = [c.get("finish_reason") or "stop" for c in choices]
+        counts = [c.get("completion_tokens") for c in choices]
+    except (AttributeError, KeyError, TypeError) as e:
+        raise BackendError(f"{url}: malformed answer (missing {e})", status=None) from None
+    return _completions(texts, reasons, counts, usage)
+
+
+def _completions(
+    texts: list[str], reasons: list[str], counts: list[int | None], usage: Mapping[str, Any]
+) -> list[Completion]:
+    prompt_tokens = int(usage.get("prompt_tokens") or 0)
+    if any(c is None for c in counts):  # not our server: share the total out
+        total = int(usage.get("completion_tokens") or 0)
+        k = max(1, len(texts))
+        counts = [total // k + (i < total % k) for i in range(len(texts))]
+    return [
+        Completion(text, reason, prompt_tokens, int(count or 0))
+        for text, reason, count in zip(texts, reasons, counts, strict=True)
+    ]
+
+
+def _sse_events(resp: Any) -> Iterator[str]:
+    """The ``data`` of each server-sent event (lines ``data: ...`` up to a blank line)."""
+    data: list[str] = []
+    for raw in resp:
+        line = raw.decode("utf-8").rstrip("\r\n")
+        if not line:
+            if data:
+                yield "\n".join(data)
+                data = []
+        elif line.startswith("data:"):
+            data.append(line[5:].removeprefix(" "))
+        # other fields (event:, id:, retry:) and comments (":") carry nothing we use
+    if data:
+        yield "\n".join(data)
+
+
+def _read_stream(resp: Any, url: str, chat: bool) -> list[Completion]:
+    """Assemble the completions of a streamed answer from its chunks."""
+    texts: dict[int, list[str]] = {}
+    reasons: dict[int, str] = {}
+    counts: dict[int, int] = {}
+    usage: Mapping[str, Any] = {}
+    received = False
+    try:
+        for data in _sse_events(resp):
+            if data == "[DONE]":
+                break
+            chunk = json.loads(data)
+            received = True
+            if "error" in chunk:
+                error = chunk["error"] if isinstance(chunk["error"], Mapping) else {}
+                raise _StreamBroken(
+                    f"{url}: error in the stream: {error.get('message') or chunk['error']}",
+                    status=500,
+                    type=str(error.get("type") or "api_error"),
+                )
+            usage = chunk.get("usage") or usage
+            for choice in chunk.get("choices") or []:
+                i = choice["index"]
+                piece = (choice.get("delta") or {}).get("content") if chat else choice.get("text")
+                texts.setdefault(i, []).append(piece or "")
+                if choice.get("finish_reason"):
+                    reasons[i] = choice["finish_reason"]
+                if choice.get("completion_tokens") is not None:
+                    counts[i] = choice["completion_tokens"]
+        else:
+            raise _StreamBroken(f"{url}: the stream ended without [DONE]", status=None)
+    except (http.client.HTTPException, OSError) as e:
+        if not received:
+            raise  # nothing arrived: the caller may retry
+        raise _StreamBroken(f"{url}: the stream broke: {e}", status=None) from None
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
+        raise _StreamBroken(f"{url}: malformed stream chunk ({e})", status=None) from None
+    order = sorted(texts)
+    return _completions(
+        ["".join(texts[i]) for i in order],
+        [reasons.get(i, "stop") for i in order],
+        [counts.get(i) for i in order],
+        usage,
+    )
