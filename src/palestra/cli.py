@@ -105,6 +105,24 @@ def _prove(cfg: object) -> None:
     raise typer.Exit(run_prove(cfg))
 
 
+def _prove_coq(cfg: object) -> None:
+    import json
+
+    from palestra.coq.agent import prove_coq
+
+    result = prove_coq(cfg)  # type: ignore[arg-type]
+    if cfg.json:  # type: ignore[attr-defined]
+        typer.echo(json.dumps(result))
+    else:
+        typer.echo(
+            f"{result['status']}: {result.get('theorem', '')} "
+            f"({result['checker_calls']} checker calls, {result['seconds']:.1f} s)"
+        )
+        if result.get("proof"):
+            typer.echo(result["proof"])
+    raise typer.Exit(0 if result["status"] != "error" else 1)
+
+
 def _train_lm(cfg: object) -> None:
     from palestra.lm.train import train
 
@@ -129,6 +147,7 @@ app.add_typer(train_app, name="train")
 
 def _register_config_commands() -> None:
     """Commands whose options are generated from a config dataclass (light imports only)."""
+    from palestra.coq.config import ProveCoqConfig
     from palestra.core.cli_config import add_config_command
     from palestra.demo import DemoConfig
     from palestra.lm.config import LMTrainConfig
@@ -136,6 +155,7 @@ def _register_config_commands() -> None:
     from palestra.prove.config import ProveConfig
 
     add_config_command(app, "prove", ProveConfig, _prove)
+    add_config_command(app, "prove-coq", ProveCoqConfig, _prove_coq)
     add_config_command(app, "demo", DemoConfig, _demo)
     add_config_command(
         lm_app,

@@ -5,6 +5,13 @@
     idetop.py     CoqSession, SessionPool, Goal, CoqError           coqidetop's XML protocol
     verify.py     safe_verify -> Verdict, ALLOWED_AXIOMS            acceptance of a proof
     portfolio.py  prove_with_portfolio -> PortfolioResult           closing tactics, then verify
+    proposers.py  Proposer: PortfolioProposer, KNNProposer, LLMProposer   tactics to try
+    search.py     best_first_search, GoalCache, CoqProblem           search over proof states
+    agent.py      run_episodes, prove_coq                            episodes, parallel workers
+    config.py     ProveCoqConfig                                     `palestra prove-coq`
+    bench.py      the `coq` bench suite (miniF2F valid vs the plain portfolio)
+
+The modules below the checker layer are imported from their own paths (not re-exported here).
 
 Importing this package has no side effects and starts no process; Coq itself (Debian packages
 ``coq``, ``libcoq-hammer``, ``libcoq-coquelicot``) is needed only when a check runs.

@@ -33,6 +33,7 @@ __all__ = [
     "DEFAULT_TACTICS",
     "HAMMER_REQUIRE",
     "HAMMER_TACTICS",
+    "SUPPORT_REQUIRE",
     "Attempt",
     "PortfolioConfig",
     "PortfolioResult",
@@ -65,6 +66,7 @@ HAMMER_TACTICS: tuple[str, ...] = ("sauto", "hauto")
 HAMMER_REQUIRE = "From Hammer Require Import Tactics."
 # the tactics above need these; a statement file usually has only its own Requires
 _SUPPORT = "Require Import Lia Lra Psatz Ring Field."
+SUPPORT_REQUIRE = _SUPPORT
 
 
 @dataclass

@@ -83,6 +83,11 @@ _BUILTIN: dict[str, tuple[str, str]] = {
         "palestra.prove.bench",
         "connection prover on M2k: proved at 200k inferences and at 10 s vs E 2.6, inferences/s",
     ),
+    "coq": (
+        "palestra.coq.bench",
+        "Coq proof search on miniF2F valid: problems proved per search/proposer at a fixed "
+        "per-problem budget, every proof safe-verified, vs the plain 20-tactic portfolio",
+    ),
     "serve": (
         "palestra.lm.bench_serve",
         "requests/s and latency of the OpenAI-compatible server under a bounded local load",

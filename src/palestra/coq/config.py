@@ -1,0 +1,58 @@
+"""``ProveCoqConfig``: the settings of ``palestra prove-coq FILE.v``, one flat dataclass.
+
+Kept free of heavy imports (the CLI imports it at start-up to build its options); the prover
+is :func:`palestra.coq.agent.prove_coq`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from palestra.core.config import arg
+
+__all__ = ["ProveCoqConfig"]
+
+
+@dataclass
+class ProveCoqConfig:
+    """Prove a Coq theorem with proposers, search and checker feedback; safe verify decides."""
+
+    file: Path = arg(
+        ..., "A .v statement file (its last Theorem/Lemma is proved).", positional=True
+    )
+    proposer: Literal["portfolio", "knn", "llm"] = arg(
+        "portfolio", "Where tactics come from: fixed portfolio, stdlib kNN, or a language model."
+    )
+    llm_url: str | None = arg(None, "OpenAI-compatible API root for --proposer llm (…/v1).")
+    llm_model: str | None = arg(None, "Model name to ask at --llm-url.")
+    llm_mode: Literal["proof", "tactic"] = arg(
+        "proof", "Ask the model for a whole proof (continued after each error) or one tactic."
+    )
+    llm_max_tokens: int = arg(256, "Most tokens the model may write per request.")
+    llm_prompt_chars: int = arg(6000, "Longest prompt sent (its end is kept): fit the context.")
+    search: Literal["best-first", "episodes"] = arg(
+        "best-first",
+        "best-first over proof states, or the agent's episodes of edits with lessons.",
+    )
+    workers: int = arg(1, "Worker processes in parallel; the first verified proof stops the rest.")
+    budget: float = arg(60.0, "Seconds per problem (each worker).")
+    max_calls: int = arg(2000, "Checker calls per problem (each worker): adds and safe verifies.")
+    tactic_timeout: float = arg(3.0, "Seconds one tactic may run in coqidetop.")
+    edits: int = arg(8, "Edits per episode before it is given up with a lessons note (episodes).")
+    width: int = arg(12, "Proposals tried per proof state.")
+    max_depth: int = arg(10, "Deepest proof (tactics) the search expands.")
+    verify_timeout: float = arg(60.0, "Seconds for each coqc run of safe verify.")
+    json: bool = arg(False, "Print the result as JSON.", recorded=False)
+    seed: int = arg(0, "Seed of worker 0; worker i uses seed + i.")
+
+    def __post_init__(self) -> None:
+        for name in ("workers", "max_calls", "edits", "width", "max_depth", "llm_max_tokens"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        for name in ("budget", "tactic_timeout", "verify_timeout"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        if self.proposer == "llm" and (not self.llm_url or not self.llm_model):
+            raise ValueError("--proposer llm needs --llm-url and --llm-model")
