@@ -5,7 +5,7 @@
 VENV     := .venv
 BIN      := $(VENV)/bin
 PYTHON   ?= python3
-EXTRAS   := sat,lm,dev
+EXTRAS   := sat,lm,prove,dev
 # Debian packages the tests, the demo and the benches use (installed when missing).
 DEBS     := eprover coq libcoq-hammer libcoq-coquelicot
 STAMP    := $(VENV)/.installed
@@ -30,7 +30,7 @@ lint: install
 
 install: debs $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py $(wildcard src/palestra/*/*.c)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'

@@ -123,6 +123,12 @@ def _prove_coq(cfg: object) -> None:
     raise typer.Exit(0 if result["status"] != "error" else 1)
 
 
+def _train_rlcop(cfg: object) -> None:
+    from palestra.prove.rlcop import train
+
+    typer.echo(f"run: {train(cfg)}")  # type: ignore[arg-type]
+
+
 def _train_lm(cfg: object) -> None:
     from palestra.lm.train import train
 
@@ -153,6 +159,7 @@ def _register_config_commands() -> None:
     from palestra.lm.config import LMTrainConfig
     from palestra.lm.serve_config import ServeConfig
     from palestra.prove.config import ProveConfig
+    from palestra.prove.rlcop_config import RlcopConfig
 
     add_config_command(app, "prove", ProveConfig, _prove)
     add_config_command(app, "prove-coq", ProveCoqConfig, _prove_coq)
@@ -170,6 +177,13 @@ def _register_config_commands() -> None:
         LMTrainConfig,
         _train_lm,
         help="Train a small language model (scratchpad arithmetic, programs, characters).",
+    )
+    add_config_command(
+        train_app,
+        "rlcop",
+        RlcopConfig,
+        _train_rlcop,
+        help="rlCoP: expert iteration of MCTS guided by gradient-boosted trees on TPTP problems.",
     )
 
 

@@ -88,6 +88,11 @@ _BUILTIN: dict[str, tuple[str, str]] = {
         "Coq proof search on miniF2F valid: problems proved per search/proposer at a fixed "
         "per-problem budget, every proof safe-verified, vs the plain 20-tactic portfolio",
     ),
+    "rlcop": (
+        "palestra.prove.bench_rlcop",
+        "rlCoP on M2k: proved per iteration on a 90/10 train/test split, vs unguided MCTS and "
+        "leanCoP [cut,comp(7)] at the same inference limit",
+    ),
     "serve": (
         "palestra.lm.bench_serve",
         "requests/s and latency of the OpenAI-compatible server under a bounded local load",

@@ -46,7 +46,10 @@ class State(Protocol):
 _REGISTRY: dict[str, Callable[..., State]] = {}
 
 # Worlds of the built-in pillars: name -> module whose import registers it.
-_BUILTIN: dict[str, str] = {"sat": "palestra.sat.world"}
+_BUILTIN: dict[str, str] = {
+    "sat": "palestra.sat.world",
+    "connection": "palestra.prove.world",
+}
 
 
 def register_world(name: str) -> Callable[[Callable[..., State]], Callable[..., State]]:

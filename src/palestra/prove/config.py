@@ -29,6 +29,11 @@ class ProveConfig:
         "'schedule' (leancop.sh-style option sets with time slices) or one leanCoP option "
         "list such as '[cut,comp(7)]' or '[conj,nodef]'.",
     )
+    guided: str | None = arg(
+        None,
+        "rlCoP: prove by Monte-Carlo tree search guided by this model folder (or 'default'; "
+        "'none' = unguided MCTS) instead of the iterative-deepening prover; single files only.",
+    )
     json: bool = arg(False, "Print one JSON object per problem instead of SZS lines.")
     proof: bool = arg(True, "Print the connection proof of a theorem (SZS output).")
     jobs: int = arg(os.cpu_count() or 1, "Problems proved in parallel (folder mode).")

@@ -300,6 +300,30 @@ def run_prove(cfg: Any) -> int:
     target = Path(cfg.path)
     if not target.exists():
         raise PalestraError(f"{target}: no such file or folder")
+    if cfg.guided is not None:
+        if not target.is_file():
+            raise PalestraError(f"{target}: --guided proves one file at a time")
+        from palestra.prove.rlcop import prove_guided
+
+        model = None if cfg.guided == "none" else cfg.guided
+        limit = cfg.inference_limit or 200_000
+        result = prove_guided(target, model, inference_limit=limit)
+        if result["status"] == "Theorem" and not result["checked"]:
+            result["status"] = "Error"
+            result["error"] = "proof rejected by the checker"
+        if cfg.json:
+            print(json.dumps({k: v for k, v in result.items() if k != "proof_text"}))
+        else:
+            print(f"% SZS status {result['status']} for {result['problem']}")
+            print(
+                f"% guided MCTS: {result['inferences']:,} inferences, "
+                f"{result['playouts']:,} playouts, {result['seconds']:.2f} s"
+            )
+            if cfg.proof and result.get("proof_text"):
+                print(f"% SZS output start Proof for {result['problem']}")
+                print(result["proof_text"].rstrip("\n"))
+                print(f"% SZS output end Proof for {result['problem']}")
+        return 1 if result["status"] == "Error" else 0
     if target.is_file():
         (result,) = prove_paths(
             [target],

@@ -1,0 +1,626 @@
+"""rlCoP: expert iteration of MCTS over connection tableaux with gradient-boosted trees.
+
+Kaliszyk, Urban, Michalewski, Olšák, "Reinforcement Learning of Theorem Proving" (NeurIPS
+2018). A proof attempt is an MCTS (:func:`palestra.core.search.mcts`) over the connection
+world (:mod:`palestra.prove.world`) under a global inference limit, committing a big step
+every ``playouts_per_step`` playouts. Two models guide it:
+
+- the **policy** scores a (state, action) feature vector (:mod:`palestra.prove.features`);
+  it is trained toward the *relative visit count* ``n_a / sum_b n_b`` of the action at the
+  nodes the search committed to (and the well-visited nodes on the proof line), by LightGBM
+  with the cross-entropy objective. Its priors over the actions of a state are
+  ``softmax(logit(p_a) / temperature)``.
+- the **value** scores a state; its target is ``discount ** k`` for a node ``k`` steps above
+  the closed tableau of a found proof, and 0 for the nodes of a failed attempt.
+
+The loop: iteration 0 searches with uniform priors and random rollouts (``cp_unguided``);
+iteration ``i`` trains both models on the data of all iterations before it and searches with
+them (``cp_guided``; values from the value model instead of rollouts). Everything lands in
+the run directory (``palestra.core.runs.Run``)::
+
+    iter_<i>/model/        policy.txt, value.txt (LightGBM), model.json  (i >= 1)
+    iter_<i>/results.jsonl one line per problem: status, inferences, seconds, proof, ...
+    iter_<i>/data/<p>.npz  the training rows of problem p (policy and value, sparse)
+    iter_<i>/summary.json  problems proved, inferences per second
+    checkpoints/           the iteration in progress, for ``resume``
+
+A result line is appended (flushed and synced) only after its data file is in place, so a
+killed iteration resumes by skipping the problems already in ``results.jsonl``. Every proof
+is checked by :func:`palestra.prove.checker.check` before it counts.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import random
+import time
+import zlib
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from palestra.core.config import config_to_dict
+from palestra.core.errors import PalestraError
+from palestra.core.runs import Run, atomic_write_bytes
+from palestra.core.search.mcts import SearchResult, mcts
+from palestra.prove.features import Featurizer, to_csr
+from palestra.prove.rlcop_config import RlcopConfig
+from palestra.prove.world import ConnectionState, connection_world
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "GuidedEvaluator",
+    "RowPredictor",
+    "SearchSettings",
+    "attempt",
+    "fit_models",
+    "load_evaluator",
+    "prove_guided",
+    "read_results",
+    "train",
+]
+
+DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "data" / "models" / "rlcop"
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """What one proof attempt needs (picklable, sent to worker processes)."""
+
+    inference_limit: int = 200_000
+    playouts_per_step: int = 2000
+    cp: float = 1.0
+    max_depth: int = 10
+    rollout_depth: int = 50
+    settings: str = "[conj]"
+    temperature: float = 2.0
+    discount: float = 0.99
+    min_visits: int = 10
+    dim: int = 2**16
+    seed: int = 0
+
+    @staticmethod
+    def from_config(cfg: RlcopConfig, guided: bool) -> SearchSettings:
+        return SearchSettings(
+            inference_limit=cfg.inference_limit,
+            playouts_per_step=cfg.playouts_per_step,
+            cp=cfg.cp_guided if guided else cfg.cp_unguided,
+            max_depth=cfg.max_depth,
+            rollout_depth=cfg.rollout_depth,
+            settings=cfg.settings,
+            temperature=cfg.temperature,
+            discount=cfg.discount,
+            min_visits=cfg.min_visits,
+            dim=cfg.dim,
+            seed=cfg.seed,
+        )
+
+
+# ---------------------------------------------------------------------------------------
+# the guided evaluator
+
+
+class GuidedEvaluator:
+    """Priors from the policy model, values from the value model.
+
+    ``policy`` and ``value`` score one sparse feature row (:class:`RowPredictor`); the
+    state's features are computed once and shared by ``prior`` and ``value`` and by all the
+    actions' rows. A missing policy model gives uniform priors, a missing value model the
+    constant ``value_const``.
+    """
+
+    def __init__(
+        self,
+        policy: Any,
+        value: Any,
+        *,
+        temperature: float = 2.0,
+        dim: int = 2**16,
+        value_const: float = 0.0,
+    ) -> None:
+        self.policy = policy
+        self.value_model = value
+        self.temperature = temperature
+        self.value_const = value_const
+        self.features = Featurizer(dim)
+        self._last: tuple[Any, dict[int, float]] | None = None
+
+    def _state_row(self, state: ConnectionState) -> dict[int, float]:
+        if self._last is not None and self._last[0] is state:
+            return self._last[1]
+        row = self.features.state(state)
+        self._last = (state, row)
+        return row
+
+    def prior(self, state: ConnectionState) -> list[float]:  # type: ignore[override]
+        actions = state.legal_actions()
+        if not actions:
+            return []
+        if self.policy is None or len(actions) == 1:
+            return [1.0 / len(actions)] * len(actions)
+        base = self._state_row(state)
+        logits = []
+        for a in actions:
+            row = dict(base)
+            for k, v in self.features.action(state, a).items():
+                row[k] = row.get(k, 0.0) + v
+            p = min(max(self.policy(row), 1e-6), 1 - 1e-6)
+            logits.append(math.log(p / (1 - p)) / self.temperature)
+        top = max(logits)
+        e = [math.exp(x - top) for x in logits]
+        z = sum(e)
+        return [x / z for x in e]
+
+    def value(self, state: ConnectionState) -> float:  # type: ignore[override]
+        if self.value_model is None:
+            return self.value_const
+        return min(max(self.value_model(self._state_row(state)), 0.0), 1.0)
+
+
+class RowPredictor:
+    """A LightGBM model scoring one sparse row ``{column: value}`` at a time, fast.
+
+    ``Booster.predict`` costs about a millisecond per call in Python-side checks and
+    conversions; the search asks for one row at a time, tens of thousands of times. This
+    uses LightGBM's ``LGBM_BoosterPredictForCSRSingleRowFast`` C entry point (set up once
+    per model), and falls back to ``Booster.predict`` when the library lacks it.
+    """
+
+    def __init__(self, booster: Any, dim: int) -> None:
+        import ctypes
+
+        import numpy as np
+
+        self.booster = booster
+        self.dim = dim
+        self._np = np
+        self._ct = ctypes
+        self._fast = None
+        self._out = np.zeros(1, dtype=np.float64)
+        self._out_len = ctypes.c_int64(0)
+        self._indptr = np.zeros(2, dtype=np.int32)
+        try:
+            from lightgbm.basic import _LIB, _c_str, _safe_call
+
+            handle = ctypes.c_void_p()
+            _safe_call(
+                _LIB.LGBM_BoosterPredictForCSRSingleRowFastInit(
+                    booster._handle,
+                    ctypes.c_int(0),  # C_API_PREDICT_NORMAL: the transformed output
+                    ctypes.c_int(0),
+                    ctypes.c_int(-1),
+                    ctypes.c_int(1),  # C_API_DTYPE_FLOAT64
+                    ctypes.c_int64(dim),
+                    _c_str("num_threads=1"),
+                    ctypes.byref(handle),
+                )
+            )
+            self._lib = _LIB
+            self._fast = handle
+        except (ImportError, AttributeError):
+            self._fast = None
+
+    def __call__(self, row: dict[int, float]) -> float:
+        np = self._np
+        keys = sorted(row)
+        if self._fast is None:
+            return float(self.booster.predict(to_csr([row], self.dim), num_threads=1)[0])
+        ct = self._ct
+        idx = np.asarray(keys, dtype=np.int32)
+        val = np.asarray([row[k] for k in keys], dtype=np.float64)
+        self._indptr[1] = len(keys)
+        ret = self._lib.LGBM_BoosterPredictForCSRSingleRowFast(
+            self._fast,
+            self._indptr.ctypes.data_as(ct.c_void_p),
+            ct.c_int(2),  # C_API_DTYPE_INT32
+            idx.ctypes.data_as(ct.POINTER(ct.c_int32)),
+            val.ctypes.data_as(ct.c_void_p),
+            ct.c_int64(2),
+            ct.c_int64(len(keys)),
+            ct.byref(self._out_len),
+            self._out.ctypes.data_as(ct.POINTER(ct.c_double)),
+        )
+        if ret != 0:
+            raise PalestraError("LightGBM single-row prediction failed")
+        return float(self._out[0])
+
+    def __del__(self) -> None:
+        if getattr(self, "_fast", None) is not None:
+            self._lib.LGBM_FastConfigFree(self._fast)
+            self._fast = None
+
+
+def resolve_model_dir(model_dir: str | Path) -> Path:
+    """A model folder: itself, ``default`` (the shipped model), or a run's newest model."""
+    if str(model_dir) == "default":
+        path = DEFAULT_MODEL
+        if not (path / "model.json").exists():
+            raise PalestraError(
+                "no default rlCoP model is shipped yet; train one with `palestra train rlcop` "
+                "and pass its iter_<i>/model folder"
+            )
+        return path
+    path = Path(model_dir)
+    if (path / "model.json").exists():
+        return path
+    models = sorted(path.glob("iter_*/model/model.json"), key=lambda p: int(p.parts[-3][5:]))
+    if not models:
+        raise PalestraError(f"{path}: no rlCoP model (model.json) here or in iter_*/model")
+    return models[-1].parent
+
+
+_LOADED: dict[str, GuidedEvaluator] = {}
+
+
+def load_evaluator(model_dir: str | Path, temperature: float | None = None) -> GuidedEvaluator:
+    """Load the models saved by :func:`fit_models` (cached per process)."""
+    path = resolve_model_dir(model_dir)
+    key = f"{path.resolve()}|{temperature}"
+    if key not in _LOADED:
+        import lightgbm as lgb
+
+        meta = json.loads((path / "model.json").read_text())
+        dim = meta["dim"]
+        policy = value = None
+        if meta.get("policy"):
+            policy = RowPredictor(lgb.Booster(model_file=str(path / "policy.txt")), dim)
+        if meta.get("value"):
+            value = RowPredictor(lgb.Booster(model_file=str(path / "value.txt")), dim)
+        _LOADED[key] = GuidedEvaluator(
+            policy,
+            value,
+            temperature=meta["temperature"] if temperature is None else temperature,
+            dim=dim,
+            value_const=meta.get("value_const", 0.0),
+        )
+    ev = _LOADED[key]
+    ev._last = None
+    return ev
+
+
+# ---------------------------------------------------------------------------------------
+# one proof attempt
+
+
+def _problem_seed(seed: int, name: str, iteration: int = 0) -> int:
+    return (seed * 1_000_003 + zlib.crc32(name.encode()) + 7919 * iteration) % 2**31
+
+
+def attempt(
+    path: str | Path,
+    model_dir: str | Path | None,
+    s: SearchSettings,
+    *,
+    iteration: int = 0,
+    collect: bool = True,
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Search a proof of one problem; the result (plain prover's keys) and training rows.
+
+    ``model_dir=None`` searches unguided. The training data (when ``collect``) holds sparse
+    rows ``policy_rows``/``value_rows`` and their targets ``policy_y``/``value_y``.
+    """
+    from palestra.prove.checker import check
+
+    path = Path(path)
+    t0 = time.perf_counter()
+    state = connection_world(path=path, settings=s.settings, max_depth=s.max_depth)
+    evaluator = None if model_dir is None else load_evaluator(model_dir, s.temperature)
+    seed = _problem_seed(s.seed, path.stem, iteration)
+    r: SearchResult = mcts(
+        state,
+        evaluator,
+        cp=s.cp,
+        playouts_per_step=s.playouts_per_step,
+        budget=s.inference_limit,
+        rollout_depth=s.rollout_depth,
+        min_visits=s.min_visits,
+        seed=seed,
+    )
+    seconds = time.perf_counter() - t0
+    result: dict[str, Any] = {
+        "problem": path.stem,
+        "file": str(path),
+        "status": "Theorem" if r.solved else ("GaveUp" if r.exhausted else "InfLimit"),
+        "inferences": r.inferences,
+        "seconds": round(seconds, 3),
+        "playouts": r.playouts,
+        "big_steps": r.big_steps,
+        "guided": model_dir is not None,
+        "checked": False,
+        "proof": None,
+    }
+    if r.solved:
+        assert isinstance(r.solution, ConnectionState)
+        proof = r.solution.proof()
+        verdict = check(state.problem.matrix, proof)
+        result.update(checked=verdict.ok, proof=proof.to_dict(), proof_text=str(proof))
+        if not verdict.ok:
+            result.update(status="Error", error=f"proof rejected by the checker: {verdict.reason}")
+    if not collect:
+        return result, None
+    feat = Featurizer(s.dim)
+    data: dict[str, Any] = {"policy_rows": [], "policy_y": [], "value_rows": [], "value_y": []}
+    proved = result["status"] == "Theorem"
+    end = r.solution.inferences if proved else 0  # type: ignore[union-attr]
+    for node in r.nodes:
+        st = node.state
+        assert isinstance(st, ConnectionState)
+        data["value_rows"].append(feat.state(st))
+        data["value_y"].append(s.discount ** (end - st.inferences) if proved else 0.0)
+        total = sum(node.visits)
+        if proved and total > 0 and len(node.actions) > 1:
+            data["policy_rows"].extend(feat.policy_rows(st, node.actions))
+            data["policy_y"].extend(v / total for v in node.visits)
+    return result, data
+
+
+# ---------------------------------------------------------------------------------------
+# training data and models
+
+
+def _save_data(path: Path, data: dict[str, Any], dim: int) -> None:
+    import numpy as np
+
+    arrays: dict[str, Any] = {}
+    for part in ("policy", "value"):
+        m = to_csr(data[f"{part}_rows"], dim)
+        arrays[f"{part}_data"] = m.data
+        arrays[f"{part}_indices"] = m.indices
+        arrays[f"{part}_indptr"] = m.indptr
+        arrays[f"{part}_y"] = np.asarray(data[f"{part}_y"], dtype=np.float64)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def _load_data(paths: Iterable[Path], dim: int) -> dict[str, Any]:
+    """Stack the saved rows of many problems: ``{part: (csr [rows, dim], y [rows])}``."""
+    import numpy as np
+    from scipy.sparse import csr_matrix, vstack
+
+    parts: dict[str, tuple[list, list]] = {"policy": ([], []), "value": ([], [])}
+    for path in paths:
+        with np.load(path) as z:
+            for part, (xs, ys) in parts.items():
+                y = z[f"{part}_y"]
+                m = csr_matrix(
+                    (z[f"{part}_data"], z[f"{part}_indices"], z[f"{part}_indptr"]),
+                    shape=(len(y), dim),
+                )
+                xs.append(m)
+                ys.append(y)
+    out = {}
+    for part, (xs, ys) in parts.items():
+        y = np.concatenate(ys) if ys else np.zeros(0)
+        x = vstack(xs, format="csr") if xs else csr_matrix((0, dim))
+        out[part] = (x, y)
+    return out
+
+
+def fit_models(data: dict[str, Any], out: Path, cfg: RlcopConfig) -> Path:
+    """Train the policy and value models on ``data`` (``_load_data``) and save them in ``out``.
+
+    A part with no rows (no proof found yet) or constant targets gets no model: uniform
+    priors, or the constant value. Written to a temporary folder and renamed, so ``out``
+    exists only complete.
+    """
+    import lightgbm as lgb
+
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.mkdir(parents=True, exist_ok=True)
+    params = {
+        "objective": "cross_entropy",
+        "num_leaves": cfg.num_leaves,
+        "learning_rate": cfg.learning_rate,
+        "min_data_in_leaf": 5,
+        "num_threads": 1,
+        "seed": cfg.seed,
+        "deterministic": True,
+        "force_row_wise": True,
+        "verbose": -1,
+    }
+    meta: dict[str, Any] = {
+        "dim": cfg.dim,
+        "temperature": cfg.temperature,
+        "max_depth": cfg.max_depth,
+        "settings": cfg.settings,
+        "cp": cfg.cp_guided,
+        "playouts_per_step": cfg.playouts_per_step,
+        "discount": cfg.discount,
+    }
+    for part in ("policy", "value"):
+        x, y = data[part]
+        meta[f"{part}_rows"] = len(y)
+        meta[part] = False
+        if len(y) >= 2 and float(y.min()) < float(y.max()):
+            booster = lgb.train(params, lgb.Dataset(x, y), num_boost_round=cfg.rounds)
+            booster.save_model(str(tmp / f"{part}.txt"))
+            meta[part] = True
+    x, y = data["value"]
+    meta["value_const"] = float(y.mean()) if len(y) else 0.0
+    atomic_write_bytes(tmp / "model.json", json.dumps(meta, indent=2).encode())
+    os.replace(tmp, out)
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# the iteration loop
+
+
+def read_results(path: Path) -> list[dict[str, Any]]:
+    """The result lines of an iteration, skipping a torn last line (a killed writer)."""
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out
+
+
+def _append_line(path: Path, record: dict[str, Any]) -> None:
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def problem_files(cfg: RlcopConfig) -> list[Path]:
+    """The problems of a run: every ``*.p`` under ``cfg.problems``, or a seeded sample."""
+    files = sorted(Path(cfg.problems).glob("*.p"))
+    if not files:
+        raise PalestraError(f"{cfg.problems}: no TPTP problems (*.p)")
+    if cfg.sample and cfg.sample < len(files):
+        files = sorted(random.Random(cfg.seed).sample(files, cfg.sample))
+    return files
+
+
+def run_attempts(
+    files: list[Path],
+    model_dir: Path | None,
+    s: SearchSettings,
+    *,
+    iteration: int,
+    jobs: int,
+    collect: bool = True,
+    on_done: Callable[[dict[str, Any], dict[str, Any] | None], None],
+) -> None:
+    """Attempt every file (``jobs`` local processes), calling ``on_done`` in the parent."""
+    if jobs <= 1 or len(files) <= 1:
+        for f in files:
+            on_done(*attempt(f, model_dir, s, iteration=iteration, collect=collect))
+        return
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+        futures = [
+            pool.submit(attempt, f, model_dir, s, iteration=iteration, collect=collect)
+            for f in files
+        ]
+        for fut in as_completed(futures):
+            on_done(*fut.result())  # a crashed worker raises BrokenProcessPool here
+
+
+def _summary(results: list[dict[str, Any]]) -> dict[str, Any]:
+    proved = [r for r in results if r["status"] == "Theorem" and r["checked"]]
+    inferences = sum(r["inferences"] for r in results)
+    seconds = sum(r["seconds"] for r in results)
+    return {
+        "problems": len(results),
+        "proved": len(proved),
+        "inferences": inferences,
+        "seconds": round(seconds, 3),
+        "inferences_per_second": inferences / seconds if seconds > 0 else 0.0,
+    }
+
+
+def train(
+    cfg: RlcopConfig,
+    *,
+    files: list[Path] | None = None,
+    on_result: Callable[[dict[str, Any]], None] | None = None,
+) -> Path:
+    """Run the rlCoP iterations of ``cfg``; returns the run directory.
+
+    ``files`` replaces the problems of ``cfg.problems`` (a bench's training split); the list
+    is saved as ``problems.json``. ``on_result`` sees every problem's result.
+    """
+    files = problem_files(cfg) if files is None else list(files)
+    with Run.open("rlcop", cfg, seed=cfg.seed, root=cfg.runs, resume=cfg.resume) as run:
+        ck = run.load_checkpoint() if run.resumed else None
+        start = int(ck[1]["iteration"]) if ck else 0
+        run.write_json("problems.json", [f.stem for f in files])
+        summaries = []
+        for i in range(cfg.iterations):
+            d = run.dir / f"iter_{i}"
+            if i < start:
+                summaries.append(json.loads((d / "summary.json").read_text()))
+                continue
+            run.save_checkpoint(i, {"iteration": i})
+            (d / "data").mkdir(parents=True, exist_ok=True)
+            model_dir = None
+            if i > 0:
+                model_dir = d / "model"
+                if not (model_dir / "model.json").exists():
+                    paths = [
+                        p for j in range(i) for p in (run.dir / f"iter_{j}/data").glob("*.npz")
+                    ]
+                    fit_models(_load_data(sorted(paths), cfg.dim), model_dir, cfg)
+            results_path = d / "results.jsonl"
+            done = {r["problem"] for r in read_results(results_path)}
+            todo = [f for f in files if f.stem not in done]
+            s = SearchSettings.from_config(cfg, guided=i > 0)
+
+            def on_done(result: dict[str, Any], data: dict[str, Any] | None, d: Path = d) -> None:
+                if data is not None:
+                    _save_data(d / "data" / f"{result['problem']}.npz", data, cfg.dim)
+                _append_line(d / "results.jsonl", result)
+                if on_result is not None:
+                    on_result(result)
+
+            if cfg.progress and todo:
+                from palestra.core.progress import progress_bar
+
+                with progress_bar(f"rlcop iteration {i}", len(todo)) as tick:
+
+                    def ticking(r: dict[str, Any], x: dict[str, Any] | None) -> None:
+                        on_done(r, x)
+                        tick()
+
+                    run_attempts(todo, model_dir, s, iteration=i, jobs=cfg.jobs, on_done=ticking)
+            else:
+                run_attempts(todo, model_dir, s, iteration=i, jobs=cfg.jobs, on_done=on_done)
+            summary = {"iteration": i, "guided": i > 0, **_summary(read_results(results_path))}
+            run.write_json(f"iter_{i}/summary.json", summary)
+            run.log(
+                i,
+                proved=summary["proved"],
+                proved_share=summary["proved"] / max(summary["problems"], 1),
+                inferences_per_second=summary["inferences_per_second"],
+            )
+            summaries.append(summary)
+        run.save_checkpoint(cfg.iterations, {"iteration": cfg.iterations})
+        run.write_json("summary.json", {"iterations": summaries, "config": config_to_dict(cfg)})
+        return run.dir
+
+
+def prove_guided(
+    path: str | Path,
+    model_dir: str | Path | None,
+    inference_limit: int = 200_000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Prove one TPTP problem by MCTS guided by the models in ``model_dir``.
+
+    ``model_dir``: a model folder (``iter_<i>/model``), a run directory (its newest model),
+    ``"default"`` (the shipped model), or None (unguided MCTS). The search settings the model
+    was trained with (clausal form, depth bound, cp, big steps, temperature) come from its
+    ``model.json``. Returns the plain prover's keys (status, inferences, seconds, proof,
+    checked, ...) plus ``playouts`` and ``big_steps``.
+    """
+    if model_dir is None:
+        s = SearchSettings(inference_limit=inference_limit, seed=seed)
+        resolved = None
+    else:
+        resolved = resolve_model_dir(model_dir)
+        meta = json.loads((resolved / "model.json").read_text())
+        s = SearchSettings(
+            inference_limit=inference_limit,
+            playouts_per_step=meta["playouts_per_step"],
+            cp=meta["cp"],
+            max_depth=meta["max_depth"],
+            settings=meta["settings"],
+            temperature=meta["temperature"],
+            dim=meta["dim"],
+            seed=seed,
+        )
+    result, _ = attempt(path, resolved, s, collect=False)
+    return result

@@ -1,0 +1,57 @@
+"""Options of ``palestra train rlcop`` (a light module: the CLI imports it at start-up)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from palestra.core.config import arg
+
+__all__ = ["SHARED_M2K", "RlcopConfig"]
+
+SHARED_M2K = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "tptp" / "m2k"
+
+
+@dataclass
+class RlcopConfig:
+    """rlCoP: MCTS over the connection calculus, guided by gradient-boosted trees learned
+    from its own proof attempts (Kaliszyk, Urban, Michalewski, Olšák 2018).
+
+    Iteration 0 searches unguided (uniform priors, random rollouts); iteration i trains a
+    policy and a value model on the data of all earlier iterations and searches guided.
+    """
+
+    problems: Path = arg(SHARED_M2K, "Folder of TPTP problems (*.p).")
+    iterations: int = arg(3, "Iterations: 0 is unguided, 1.. are guided.")
+    sample: int = arg(0, "Use a seeded sample of this many problems (0 = all).")
+    inference_limit: int = arg(200_000, "Inferences per proof attempt (leanCoP's count).")
+    playouts_per_step: int = arg(2000, "Playouts between two committed big steps.")
+    cp_unguided: float = arg(1.0, "UCT exploration constant without guidance.")
+    cp_guided: float = arg(2.0, "UCT exploration constant with guidance.")
+    max_depth: int = arg(10, "Path-length bound for extensions into non-ground clauses.")
+    rollout_depth: int = arg(50, "Unguided: actions per random rollout (counted inferences).")
+    settings: str = arg("[conj]", "leanCoP clausal-form options for the matrix.")
+    temperature: float = arg(2.0, "Softmax temperature over the policy's logits.")
+    discount: float = arg(0.99, "Value target: discount per step to the closed tableau.")
+    min_visits: int = arg(10, "Also learn from nodes on the proof line with this many visits.")
+    rounds: int = arg(100, "LightGBM boosting rounds per model.")
+    num_leaves: int = arg(31, "LightGBM leaves per tree.")
+    learning_rate: float = arg(0.1, "LightGBM learning rate.")
+    dim: int = arg(2**16, "Hashed feature dimension.")
+    jobs: int = arg(1, "Proof attempts in parallel (local processes).")
+    seed: int = arg(0, "Seed of the sample and of every search.")
+    runs: Path = arg(Path("runs"), "Root folder of run directories.")
+    resume: bool = arg(False, "Continue the newest rlcop run with this config.", recorded=False)
+    progress: bool = arg(True, "Show a progress bar.", recorded=False)
+
+    def __post_init__(self) -> None:
+        if self.iterations < 1:
+            raise ValueError(f"iterations must be at least 1, got {self.iterations}")
+        if self.inference_limit < 1:
+            raise ValueError(f"inference_limit must be at least 1, got {self.inference_limit}")
+        if self.playouts_per_step < 1:
+            raise ValueError(f"playouts_per_step must be at least 1, got {self.playouts_per_step}")
+        if self.jobs < 1:
+            raise ValueError(f"jobs must be at least 1, got {self.jobs}")
+        if not 0 < self.discount <= 1:
+            raise ValueError(f"discount must be in (0, 1], got {self.discount}")
