@@ -129,6 +129,24 @@ def _train_rlcop(cfg: object) -> None:
     typer.echo(f"run: {train(cfg)}")  # type: ignore[arg-type]
 
 
+def _play_train(cfg: object) -> None:
+    from palestra.play.train import train
+
+    typer.echo(f"run: {train(cfg)}")  # type: ignore[arg-type]
+
+
+def _play_eval(cfg: object) -> None:
+    from palestra.play.evaluate import run_eval
+
+    run_eval(cfg)  # type: ignore[arg-type]
+
+
+play_app = typer.Typer(
+    help="Atari: train and evaluate agents (screen, RAM or both).", no_args_is_help=True
+)
+app.add_typer(play_app, name="play")
+
+
 def _train_lm(cfg: object) -> None:
     from palestra.lm.train import train
 
@@ -158,12 +176,27 @@ def _register_config_commands() -> None:
     from palestra.demo import DemoConfig
     from palestra.lm.config import LMTrainConfig
     from palestra.lm.serve_config import ServeConfig
+    from palestra.play.config import PlayEvalConfig, PlayTrainConfig
     from palestra.prove.config import ProveConfig
     from palestra.prove.rlcop_config import RlcopConfig
 
     add_config_command(app, "prove", ProveConfig, _prove)
     add_config_command(app, "prove-coq", ProveCoqConfig, _prove_coq)
     add_config_command(app, "demo", DemoConfig, _demo)
+    add_config_command(
+        play_app,
+        "train",
+        PlayTrainConfig,
+        _play_train,
+        help="Train PPO or BA3C on an Atari game from the screen, the RAM, or both.",
+    )
+    add_config_command(
+        play_app,
+        "eval",
+        PlayEvalConfig,
+        _play_eval,
+        help="Evaluate a trained agent (no clipping, full episodes, 30 no-op starts).",
+    )
     add_config_command(
         lm_app,
         "serve",

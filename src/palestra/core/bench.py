@@ -83,6 +83,11 @@ _BUILTIN: dict[str, tuple[str, str]] = {
         "palestra.prove.bench",
         "connection prover on M2k: proved at 200k inferences and at 10 s vs E 2.6, inferences/s",
     ),
+    "atari": (
+        "palestra.play.bench",
+        "Atari on CPUs: PPO/BA3C training steps/s vs Stable-Baselines3 PPO; RAM vs screen vs "
+        "both scores at a fixed frame budget",
+    ),
     "coq": (
         "palestra.coq.bench",
         "Coq proof search on miniF2F valid: problems proved per search/proposer at a fixed "

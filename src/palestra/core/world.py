@@ -49,6 +49,7 @@ _REGISTRY: dict[str, Callable[..., State]] = {}
 _BUILTIN: dict[str, str] = {
     "sat": "palestra.sat.world",
     "connection": "palestra.prove.world",
+    "atari": "palestra.play.atari",
 }
 
 

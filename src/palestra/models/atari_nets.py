@@ -1,0 +1,108 @@
+"""Actor-critic networks for Atari: the Nature CNN for screens, an MLP for the RAM, both.
+
+* :class:`NatureCNN` (Mnih et al. 2015): ``[B, 4, 84, 84]`` uint8 -> ``[B, 512]``; pixels are
+  scaled to [0, 1] inside the net.
+* :class:`RamMLP` (Sygnowski & Michalewski 2016): ``[B, K, 128]`` uint8 RAM bytes, scaled to
+  [0, 1], flattened -> two ReLU layers -> ``[B, hidden]``.
+* :class:`AtariActorCritic`: the torso(s) for the observation mode (``screen``, ``ram``, or
+  ``both``: the two feature vectors concatenated) and two linear heads, policy logits and
+  state value, with cleanrl's orthogonal initialisation (gain sqrt(2) in the torso, 0.01 for
+  the policy head, 1 for the value head).
+
+Observations are dicts ``{"screen": ..., "ram": ...}`` of batched tensors, as the vector
+environments of :mod:`palestra.play.atari` return them.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+__all__ = ["AtariActorCritic", "NatureCNN", "RamMLP"]
+
+
+def _init(layer: nn.Module, gain: float = math.sqrt(2), bias: float = 0.0) -> nn.Module:
+    nn.init.orthogonal_(layer.weight, gain)  # type: ignore[arg-type]
+    nn.init.constant_(layer.bias, bias)  # type: ignore[arg-type]
+    return layer
+
+
+class NatureCNN(nn.Module):
+    """Three conv layers (32 8x8/4, 64 4x4/2, 64 3x3/1) and a 512-unit dense layer."""
+
+    def __init__(self, frames: int = 4, features: int = 512) -> None:
+        super().__init__()
+        self.features = features
+        self.net = nn.Sequential(
+            _init(nn.Conv2d(frames, 32, 8, stride=4)),
+            nn.ReLU(),
+            _init(nn.Conv2d(32, 64, 4, stride=2)),
+            nn.ReLU(),
+            _init(nn.Conv2d(64, 64, 3, stride=1)),
+            nn.ReLU(),
+            nn.Flatten(),
+            _init(nn.Linear(64 * 7 * 7, features)),
+            nn.ReLU(),
+        )
+
+    def forward(self, screen: torch.Tensor) -> torch.Tensor:
+        return self.net(screen.float() / 255.0)  # [B, 4, 84, 84] -> [B, 512]
+
+
+class RamMLP(nn.Module):
+    """RAM bytes in [0, 1], flattened over the stack, through two ReLU layers."""
+
+    def __init__(self, ram_stack: int = 4, hidden: int = 256) -> None:
+        super().__init__()
+        self.features = hidden
+        self.net = nn.Sequential(
+            nn.Flatten(),
+            _init(nn.Linear(ram_stack * 128, hidden)),
+            nn.ReLU(),
+            _init(nn.Linear(hidden, hidden)),
+            nn.ReLU(),
+        )
+
+    def forward(self, ram: torch.Tensor) -> torch.Tensor:
+        return self.net(ram.float() / 255.0)  # [B, K, 128] -> [B, hidden]
+
+
+class AtariActorCritic(nn.Module):
+    """Policy logits and value from a screen, RAM, or both observation."""
+
+    def __init__(
+        self,
+        n_actions: int,
+        obs: str = "screen",
+        *,
+        frames: int = 4,
+        ram_stack: int = 4,
+        hidden: int = 256,
+    ) -> None:
+        super().__init__()
+        if obs not in ("screen", "ram", "both"):
+            raise ValueError(f"unknown observation mode {obs!r}")
+        self.obs = obs
+        self.screen = NatureCNN(frames) if obs in ("screen", "both") else None
+        self.ram = RamMLP(ram_stack, hidden) if obs in ("ram", "both") else None
+        width = sum(t.features for t in (self.screen, self.ram) if t is not None)
+        self.actor = _init(nn.Linear(width, n_actions), gain=0.01)
+        self.critic = _init(nn.Linear(width, 1), gain=1.0)
+
+    def features(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        parts = []
+        if self.screen is not None:
+            parts.append(self.screen(obs["screen"]))
+        if self.ram is not None:
+            parts.append(self.ram(obs["ram"]))
+        return parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)  # [B, width]
+
+    def forward(self, obs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(logits [B, A], value [B])``."""
+        h = self.features(obs)
+        return self.actor(h), self.critic(h).squeeze(-1)
+
+    def value(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.critic(self.features(obs)).squeeze(-1)  # [B]

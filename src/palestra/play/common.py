@@ -1,0 +1,163 @@
+"""Small kernels the Atari recipes share: GAE, n-step returns, envs and model from a config,
+RNG state for exact resumes, and the saved policy.
+
+The training loops themselves live in :mod:`palestra.play.ppo` and :mod:`palestra.play.ba3c`,
+one readable file each.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from palestra.core.config import config_from_mapping, config_to_dict
+from palestra.core.errors import PalestraError
+from palestra.core.runs import atomic_write_bytes
+from palestra.models.atari_nets import AtariActorCritic
+from palestra.play.atari import AtariSettings, AtariVecEnv, NativeScreenVecEnv, make_vec_env
+from palestra.play.config import PlayTrainConfig
+
+__all__ = [
+    "gae",
+    "load_policy",
+    "make_model",
+    "make_train_env",
+    "nstep_returns",
+    "obs_tensors",
+    "rng_state",
+    "save_policy",
+    "set_rng_state",
+    "settings_for",
+]
+
+
+def gae(
+    rewards: torch.Tensor,
+    values: torch.Tensor,
+    dones: torch.Tensor,
+    next_value: torch.Tensor,
+    gamma: float,
+    lam: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Generalised advantage estimation (Schulman et al. 2016); returns (advantages, returns).
+
+    ``rewards``, ``values``, ``dones``: ``[T, N]``; ``dones[t]`` says transition ``t`` ended
+    its episode (terminated or truncated: no bootstrapping across it); ``next_value``: ``[N]``
+    is ``V(s_T)``. With ``nextnonterminal_t = 1 - dones[t]``::
+
+        delta_t = r_t + gamma * V(s_{t+1}) * nextnonterminal_t - V(s_t)
+        A_t     = delta_t + gamma * lam * nextnonterminal_t * A_{t+1},   A_T = 0
+        returns = A + V
+    """
+    T = rewards.shape[0]
+    advantages = torch.zeros_like(rewards)
+    lastgaelam = torch.zeros_like(next_value)
+    for t in reversed(range(T)):
+        nextvalues = next_value if t == T - 1 else values[t + 1]
+        nextnonterminal = 1.0 - dones[t]
+        delta = rewards[t] + gamma * nextvalues * nextnonterminal - values[t]
+        lastgaelam = delta + gamma * lam * nextnonterminal * lastgaelam
+        advantages[t] = lastgaelam
+    return advantages, advantages + values
+
+
+def nstep_returns(
+    rewards: torch.Tensor, dones: torch.Tensor, next_value: torch.Tensor, gamma: float
+) -> torch.Tensor:
+    """n-step returns of A3C (Mnih et al. 2016), bootstrapped from ``V(s_T)``::
+
+    R_T = V(s_T),   R_t = r_t + gamma * (1 - done_t) * R_{t+1}       # [T, N]
+    """
+    returns = torch.zeros_like(rewards)
+    running = next_value
+    for t in reversed(range(rewards.shape[0])):
+        running = rewards[t] + gamma * (1.0 - dones[t]) * running
+        returns[t] = running
+    return returns
+
+
+def obs_tensors(obs: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    """Numpy observation arrays as (shared-memory) torch tensors."""
+    return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in obs.items()}
+
+
+def settings_for(cfg: PlayTrainConfig, *, training: bool = True) -> AtariSettings:
+    """The preprocessing of ``cfg``; episodic life only while training."""
+    return AtariSettings(
+        game=cfg.game,
+        obs=cfg.obs,
+        sticky=cfg.sticky,
+        episodic_life=cfg.episodic_life and training,
+        ram_stack=cfg.ram_stack,
+    )
+
+
+def make_train_env(cfg: PlayTrainConfig) -> AtariVecEnv | NativeScreenVecEnv:
+    assert cfg.num_envs is not None
+    return make_vec_env(
+        settings_for(cfg),
+        cfg.num_envs,
+        cfg.seed,
+        backend=cfg.env_backend,
+        workers=cfg.env_workers,
+        threads=cfg.env_threads,
+    )
+
+
+def make_model(cfg: PlayTrainConfig, n_actions: int) -> AtariActorCritic:
+    return AtariActorCritic(n_actions, cfg.obs, ram_stack=cfg.ram_stack, hidden=cfg.hidden)
+
+
+def rng_state() -> dict[str, Any]:
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+    }
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+
+
+def save_policy(path: Path, model: AtariActorCritic, cfg: PlayTrainConfig, n_actions: int) -> None:
+    """Atomically write the trained policy with what is needed to rebuild it."""
+    buffer = io.BytesIO()
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "n_actions": n_actions,
+            "config": config_to_dict(cfg, recorded_only=True),
+        },
+        buffer,
+    )
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_policy(run_dir: str | Path) -> tuple[AtariActorCritic, PlayTrainConfig]:
+    """The policy of a run: ``model.pt`` if training finished, else its newest checkpoint."""
+    run_dir = Path(run_dir)
+    config_path = run_dir / "config.json"
+    if not config_path.exists():
+        raise PalestraError(f"{run_dir}: not a run directory (no config.json)")
+    cfg = config_from_mapping(PlayTrainConfig, json.loads(config_path.read_text()), "config.json")
+    if (run_dir / "model.pt").exists():
+        blob = torch.load(run_dir / "model.pt", map_location="cpu", weights_only=False)
+        weights, n_actions = blob["model"], blob["n_actions"]
+    else:
+        found = sorted((run_dir / "checkpoints").glob("step_*.pt"))
+        if not found:
+            raise PalestraError(f"{run_dir}: no model.pt and no checkpoint")
+        blob = torch.load(found[-1], map_location="cpu", weights_only=False)["state"]
+        weights, n_actions = blob["model"], blob["n_actions"]
+    model = make_model(cfg, n_actions)
+    model.load_state_dict(weights)
+    return model.eval(), cfg

@@ -1,0 +1,123 @@
+"""``PlayTrainConfig`` and ``PlayEvalConfig``: the settings of ``palestra play train`` and
+``palestra play eval``, flat dataclasses.
+
+Kept free of torch and ale-py (the CLI imports it at start-up to build its options); the
+trainers are :mod:`palestra.play.ppo` and :mod:`palestra.play.ba3c`, the evaluation is
+:mod:`palestra.play.evaluate`. Fields left at ``None`` take the algorithm's default in
+``__post_init__`` (so the saved config shows the values used).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from palestra.core.config import arg
+
+__all__ = ["ALGO_DEFAULTS", "PlayEvalConfig", "PlayTrainConfig"]
+
+# Per-algorithm defaults: PPO as cleanrl's ppo_atari (Huang et al. 2022's "37 details");
+# BA3C as Adamski et al. 2018 scaled to one machine: short n-step rollouts, many envs, Adam.
+ALGO_DEFAULTS: dict[str, dict[str, float | int]] = {
+    "ppo": {"num_envs": 8, "rollout": 128, "lr": 2.5e-4},
+    "ba3c": {"num_envs": 32, "rollout": 5, "lr": 7e-4},
+}
+
+
+@dataclass
+class PlayTrainConfig:
+    """Train an Atari agent from the screen, the RAM, or both, with PPO or BA3C."""
+
+    # --- world
+    game: str = arg("breakout", "ALE game (ROM) name, e.g. breakout, pong, seaquest, bowling.")
+    obs: Literal["screen", "ram", "both"] = arg(
+        "screen", "Observation: 4x84x84 screens, the 128-byte RAM, or both."
+    )
+    ram_stack: int = arg(4, "RAM snapshots stacked (last agent steps); 1 = the latest only.")
+    sticky: float = arg(0.0, "Sticky-action probability (Machado et al. 2018 use 0.25).")
+    episodic_life: bool = arg(True, "A lost life ends the training episode (not the game).")
+    clip_rewards: bool = arg(True, "Train on sign(reward); returns are logged unclipped.")
+    # --- algorithm
+    algo: Literal["ppo", "ba3c"] = arg("ppo", "PPO (clipped) or BA3C (batched actor-critic).")
+    total_steps: int = arg(1_000_000, "Agent steps in all envs (frames = 4x this).")
+    num_envs: int | None = arg(None, "Parallel envs (default: ppo 8, ba3c 32).")
+    rollout: int | None = arg(None, "Agent steps per env per update (default: ppo 128, ba3c 5).")
+    lr: float | None = arg(None, "Adam learning rate (default: ppo 2.5e-4, ba3c 7e-4).")
+    anneal_lr: bool = arg(True, "Anneal the learning rate linearly to 0.")
+    gamma: float = arg(0.99, "Discount.")
+    gae_lambda: float = arg(0.95, "PPO: GAE lambda.")
+    minibatches: int = arg(4, "PPO: minibatches per epoch.")
+    epochs: int = arg(4, "PPO: passes over each rollout.")
+    clip_coef: float = arg(0.1, "PPO: ratio clip.")
+    clip_vloss: bool = arg(True, "PPO: clip the value loss too.")
+    norm_adv: bool = arg(True, "PPO: normalise advantages per minibatch.")
+    ent_coef: float = arg(0.01, "Entropy bonus.")
+    vf_coef: float = arg(0.5, "Value loss weight.")
+    max_grad_norm: float = arg(0.5, "Clip the gradient's global norm (0: off).")
+    hidden: int = arg(256, "RAM MLP width.")
+    # --- machinery
+    env_backend: Literal["auto", "ale", "palestra"] = arg(
+        "auto",
+        "auto: ALE's native vector env for screens, Palestra's for ram/both. Only Palestra's "
+        "can be checkpointed, so only it resumes exactly.",
+    )
+    env_workers: int = arg(0, "Palestra backend: worker processes (0: step in process).")
+    env_threads: int = arg(0, "ALE backend: C++ threads (0: one per core).")
+    threads: int = arg(1, "torch intra-op threads.")
+    seed: int = arg(0, "Seed for weights, envs and sampling.")
+    log_every: int = arg(1, "Log metrics every this many updates.")
+    checkpoint_every: int = arg(50, "Checkpoint every this many updates (and at the end).")
+    run_name: str = arg("play", "Runs are written to RUNS_ROOT/RUN_NAME/<timestamp>/.")
+    runs_root: Path = arg(Path("runs"), "Folder holding all runs.")
+    resume: bool = arg(
+        False, "Continue the newest run of RUN_NAME from its last checkpoint.", recorded=False
+    )
+    progress: bool = arg(True, "Show a progress bar on stderr.", recorded=False)
+
+    def __post_init__(self) -> None:
+        for name, value in ALGO_DEFAULTS[self.algo].items():
+            if getattr(self, name) is None:
+                setattr(self, name, value)
+        positive = ("total_steps", "num_envs", "rollout", "minibatches", "epochs", "threads")
+        for name in (*positive, "log_every", "checkpoint_every", "ram_stack", "hidden"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        if self.algo == "ppo" and self.batch_size % self.minibatches:
+            raise ValueError(
+                f"num_envs * rollout = {self.batch_size} is not a multiple of "
+                f"minibatches={self.minibatches}"
+            )
+        if self.env_backend == "ale" and self.obs != "screen":
+            raise ValueError("ALE's native vector env has screens only: use env_backend palestra")
+        if not 0.0 <= self.sticky < 1.0:
+            raise ValueError("sticky must be in [0, 1)")
+
+    @property
+    def batch_size(self) -> int:
+        """Agent steps per update (all envs)."""
+        assert self.num_envs is not None and self.rollout is not None
+        return self.num_envs * self.rollout
+
+    @property
+    def num_updates(self) -> int:
+        return max(1, self.total_steps // self.batch_size)
+
+
+@dataclass
+class PlayEvalConfig:
+    """Evaluate a trained Atari agent with the standard protocol."""
+
+    run_dir: Path = arg(..., "A run directory written by `palestra play train`.", positional=True)
+    episodes: int = arg(10, "Full episodes (game over or 108k frames), one per env.")
+    greedy: bool = arg(False, "Take the most probable action (else sample the policy).")
+    noop_max: int = arg(30, "No-op starts: 1..noop_max NOOP frames after each reset.")
+    sticky: float | None = arg(None, "Sticky-action probability (default: the training one).")
+    max_frames: int = arg(108_000, "Emulator frames before an episode is cut (30 min).")
+    frames: Path | None = arg(None, "Write the first episode as FRAMES.gif and FRAMES.png.")
+    seed: int = arg(1000, "Seed of the evaluation envs (keep it apart from training seeds).")
+    threads: int = arg(1, "torch intra-op threads.")
+
+    def __post_init__(self) -> None:
+        if self.episodes < 1:
+            raise ValueError("episodes must be at least 1")
