@@ -32,7 +32,15 @@ from typing import Any
 from palestra.core.config import config_to_dict
 from palestra.core.errors import PalestraError
 
-__all__ = ["Run", "atomic_write_bytes", "machine_info", "provenance", "read_metrics"]
+__all__ = [
+    "Run",
+    "atomic_write_bytes",
+    "machine_info",
+    "provenance",
+    "read_metrics",
+    "rng_state",
+    "set_rng_state",
+]
 
 _PACKAGES = ("palestra", "torch", "numpy", "python-sat", "ale-py", "gymnasium", "ray")
 
@@ -261,6 +269,32 @@ class Run:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def rng_state() -> dict[str, Any]:
+    """The global RNG states of torch, numpy and Python, for a checkpoint."""
+    import random
+
+    import numpy as np
+    import torch
+
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+    }
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what :func:`rng_state` saved, so a resumed run draws the same numbers."""
+    import random
+
+    import numpy as np
+    import torch
+
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
 
 
 def _checkpoints(directory: Path) -> list[Path]:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import math
 import random
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -31,7 +30,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from palestra.core.errors import PalestraError
-from palestra.core.runs import Run
+from palestra.core.runs import Run, rng_state, set_rng_state
 from palestra.lm.config import LMTrainConfig
 from palestra.lm.scratchpad import ScratchpadTask, exact_match, make_task
 from palestra.lm.tokenizers import (
@@ -197,20 +196,6 @@ def make_optimizer(model: Transformer, cfg: LMTrainConfig) -> torch.optim.AdamW:
         {"params": no_decay, "weight_decay": 0.0},
     ]
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, cfg.beta2))
-
-
-def rng_state() -> dict[str, Any]:
-    return {
-        "torch": torch.get_rng_state(),
-        "numpy": np.random.get_state(),
-        "python": random.getstate(),
-    }
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
 
 
 # ----------------------------------------------------------------------------- the loop

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import io
 import json
-import random
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
 from palestra.core.config import config_from_mapping, config_to_dict
 from palestra.core.errors import PalestraError
-from palestra.core.runs import atomic_write_bytes
+from palestra.core.runs import atomic_write_bytes, rng_state, set_rng_state
 from palestra.models.atari_nets import AtariActorCritic
 from palestra.play.atari import AtariSettings, AtariVecEnv, NativeScreenVecEnv, make_vec_env
 from palestra.play.config import PlayTrainConfig
@@ -112,20 +110,6 @@ def make_train_env(cfg: PlayTrainConfig) -> AtariVecEnv | NativeScreenVecEnv:
 
 def make_model(cfg: PlayTrainConfig, n_actions: int) -> AtariActorCritic:
     return AtariActorCritic(n_actions, cfg.obs, ram_stack=cfg.ram_stack, hidden=cfg.hidden)
-
-
-def rng_state() -> dict[str, Any]:
-    return {
-        "torch": torch.get_rng_state(),
-        "numpy": np.random.get_state(),
-        "python": random.getstate(),
-    }
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
 
 
 def save_policy(path: Path, model: AtariActorCritic, cfg: PlayTrainConfig, n_actions: int) -> None:
