@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -147,6 +148,38 @@ play_app = typer.Typer(
 app.add_typer(play_app, name="play")
 
 
+def _sat_solve(cfg: object) -> None:
+    from palestra.sat.solve import solve
+
+    record = solve(cfg)  # type: ignore[arg-type]
+    raise typer.Exit(
+        10
+        if record["status"] == "SATISFIABLE"
+        else 20
+        if record["status"] == "UNSATISFIABLE"
+        else 0
+    )
+
+
+def _sat_gen(cfg: object) -> None:
+    from palestra.sat.solve import gen
+
+    paths = gen(cfg)  # type: ignore[arg-type]
+    typer.echo(f"wrote {len(paths)} formulas")
+
+
+def _train_sat(cfg: object) -> None:
+    from palestra.sat.train import train
+
+    typer.echo(f"model: {train(cfg)}")  # type: ignore[arg-type]
+
+
+sat_app = typer.Typer(
+    help="SAT: solve DIMACS formulas, generate SR(n) pairs.", no_args_is_help=True
+)
+app.add_typer(sat_app, name="sat")
+
+
 def _train_lm(cfg: object) -> None:
     from palestra.lm.train import train
 
@@ -179,45 +212,66 @@ def _register_config_commands() -> None:
     from palestra.play.config import PlayEvalConfig, PlayTrainConfig
     from palestra.prove.config import ProveConfig
     from palestra.prove.rlcop_config import RlcopConfig
+    from palestra.sat.config import SatGenConfig, SatSolveConfig, SatTrainConfig
 
-    add_config_command(app, "prove", ProveConfig, _prove)
-    add_config_command(app, "prove-coq", ProveCoqConfig, _prove_coq)
-    add_config_command(app, "demo", DemoConfig, _demo)
-    add_config_command(
-        play_app,
-        "train",
-        PlayTrainConfig,
-        _play_train,
-        help="Train PPO or BA3C on an Atari game from the screen, the RAM, or both.",
-    )
-    add_config_command(
-        play_app,
-        "eval",
-        PlayEvalConfig,
-        _play_eval,
-        help="Evaluate a trained agent (no clipping, full episodes, 30 no-op starts).",
-    )
-    add_config_command(
-        lm_app,
-        "serve",
-        ServeConfig,
-        _lm_serve,
-        help="Serve a trained model with an OpenAI-compatible HTTP API (/v1/completions, ...).",
-    )
-    add_config_command(
-        train_app,
-        "lm",
-        LMTrainConfig,
-        _train_lm,
-        help="Train a small language model (scratchpad arithmetic, programs, characters).",
-    )
-    add_config_command(
-        train_app,
-        "rlcop",
-        RlcopConfig,
-        _train_rlcop,
-        help="rlCoP: expert iteration of MCTS guided by gradient-boosted trees on TPTP problems.",
-    )
+    # (group, name, config dataclass, runner, help; None = the dataclass docstring)
+    commands: list[tuple[typer.Typer, str, type, Callable[[Any], None], str | None]] = [
+        (app, "prove", ProveConfig, _prove, None),
+        (app, "prove-coq", ProveCoqConfig, _prove_coq, None),
+        (app, "demo", DemoConfig, _demo, None),
+        (
+            sat_app,
+            "solve",
+            SatSolveConfig,
+            _sat_solve,
+            "Solve a DIMACS CNF (SAT-competition output or --json); every model is checked.",
+        ),
+        (sat_app, "gen", SatGenConfig, _sat_gen, "Write SR(n) pairs as DIMACS files."),
+        (
+            play_app,
+            "train",
+            PlayTrainConfig,
+            _play_train,
+            "Train PPO or BA3C on an Atari game from the screen, the RAM, or both.",
+        ),
+        (
+            play_app,
+            "eval",
+            PlayEvalConfig,
+            _play_eval,
+            "Evaluate a trained agent (no clipping, full episodes, 30 no-op starts).",
+        ),
+        (
+            lm_app,
+            "serve",
+            ServeConfig,
+            _lm_serve,
+            "Serve a trained model with an OpenAI-compatible HTTP API (/v1/completions, ...).",
+        ),
+        (
+            train_app,
+            "lm",
+            LMTrainConfig,
+            _train_lm,
+            "Train a small language model (scratchpad arithmetic, programs, characters).",
+        ),
+        (
+            train_app,
+            "sat",
+            SatTrainConfig,
+            _train_sat,
+            "Train the graph-network branching heuristic on SR(n) formulas.",
+        ),
+        (
+            train_app,
+            "rlcop",
+            RlcopConfig,
+            _train_rlcop,
+            "rlCoP: expert iteration of MCTS guided by gradient-boosted trees on TPTP problems.",
+        ),
+    ]
+    for group, name, config, runner, text in commands:
+        add_config_command(group, name, config, runner, help=text)
 
 
 _register_config_commands()

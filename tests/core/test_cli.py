@@ -16,7 +16,7 @@ def palestra(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess
 def test_help_lists_commands() -> None:
     out = palestra("--help")
     assert out.returncode == 0, out.stderr
-    for command in ("bench", "report", "prove", "prove-coq", "demo", "train", "lm", "play"):
+    for command in ("bench", "report", "prove", "prove-coq", "demo", "train", "lm", "play", "sat"):
         assert command in out.stdout
 
 

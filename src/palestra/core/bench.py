@@ -98,6 +98,10 @@ _BUILTIN: dict[str, tuple[str, str]] = {
         "rlCoP on M2k: proved per iteration on a 90/10 train/test split, vs unguided MCTS and "
         "leanCoP [cut,comp(7)] at the same inference limit",
     ),
+    "sat": (
+        "palestra.sat.bench",
+        "Neural SAT branching (Jaszczur et al. 2019): DPLL/CDCL vs JW-OS and DLIS, guided CaDiCaL",
+    ),
     "serve": (
         "palestra.lm.bench_serve",
         "requests/s and latency of the OpenAI-compatible server under a bounded local load",

@@ -1,0 +1,404 @@
+"""``palestra bench sat``: the neural branching heuristic against JW-OS, DLIS, CaDiCaL, MiniSat.
+
+The experiments of Jaszczur, Łuszczyk & Michalewski 2019 ("Neural heuristics for SAT
+solving"), on freshly generated SR(n) formulas (variant ``hard`` by default) and SATLIB:
+
+1. **DPLL, step cap.** Share of satisfiable SR(n) formulas solved within ``max_steps`` (1000)
+   branching steps, for the network, the hybrid (network where its P(sat) >= 0.3, else JW-OS),
+   JW-OS and DLIS. Paper, SR(90): network 45%, JW-OS 36%, DLIS 7%.
+2. **Per-instance wins.** The hybrid against JW-OS, instance by instance: fewer DPLL steps
+   (experiment 1's runs; unsolved counts as more than the cap) and fewer CDCL decisions (both
+   members of SR pairs, a decision cap). Win rate = wins / (wins + losses), ties left out.
+   Paper: 57-71% (DPLL), 61-67% (CDCL).
+3. **Guided CaDiCaL.** Median decisions and wall time of CaDiCaL 1.9.5 alone and with the
+   hybrid making its first ``guided`` decisions (python-sat user propagator), with MiniSat 2.2
+   alongside, on SR(100), SR(200) (NeuroSAT's variant by default: the hard variant's SR(200)
+   takes minutes per pair just to generate), and SATLIB uf50 / uuf50 / flat30. Wall time of a
+   guided run includes the network's forward passes and Python callbacks.
+4. **Propagation speed.** Propagations per second of this package's CDCL (VSIDS, no proof)
+   against MiniSat 2.2 on the same SATLIB instances: pure-Python against C++.
+
+Every model found is checked against its formula and every CDCL refutation's DRUP proof is
+verified; a failed check aborts the bench. Quick mode cuts the sample sizes (see
+``SatBenchOptions``) to fit in about five minutes on one CPU thread.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from palestra.core.bench import Bench, register_suite
+from palestra.core.config import arg
+from palestra.sat.cnf import CNF, Status
+
+__all__ = ["SatBenchOptions", "run"]
+
+SATLIB = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "sat" / "satlib"
+
+
+@dataclass
+class SatBenchOptions:
+    """Options of ``palestra bench sat`` (quick mode caps the sample sizes noted below)."""
+
+    model: str = arg("default", "Network folder; 'default' = the shipped model.")
+    threshold: float = arg(0.3, "Hybrid: use the network when its P(sat) >= threshold.")
+    variant: Literal["neurosat", "hard"] = arg("hard", "SR(n) variant of the generated formulas.")
+    dpll_sizes: tuple[int, ...] = arg((50, 70, 90, 110), "Experiment 1: SR(n) sizes (quick: 2).")
+    dpll_per_size: int = arg(50, "Experiment 1: satisfiable formulas per size (quick: 6).")
+    max_steps: int = arg(1000, "Experiment 1: DPLL step cap.")
+    cdcl_n: int = arg(40, "Experiment 2: SR(n) of the CDCL comparison.")
+    cdcl_pairs: int = arg(25, "Experiment 2: SR pairs for CDCL (both members; quick: 5).")
+    cdcl_max_decisions: int = arg(20000, "Experiment 2: CDCL decision cap.")
+    cadical_sizes: tuple[int, ...] = arg((100, 200), "Experiment 3: SR(n) sizes.")
+    cadical_variant: Literal["neurosat", "hard"] = arg(
+        "neurosat", "Experiment 3: SR variant ('hard' SR(200) takes minutes per pair to generate)."
+    )
+    guided: int = arg(100, "Experiment 3: CaDiCaL decisions made by the hybrid.")
+    cadical_per_set: int = arg(20, "Experiment 3: instances per set (quick: 5).")
+    speed_max_conflicts: int = arg(20000, "Experiment 4: conflict cap of our CDCL (quick: 3000).")
+    satlib: str = arg("", "SATLIB folder (default <repo>/../shared/data/sat/satlib).")
+    threads: int = arg(1, "torch threads.")
+
+
+def _pct(xs: list[bool]) -> float:
+    return 100.0 * sum(xs) / len(xs) if xs else float("nan")
+
+
+def _median(xs: list[float]) -> float:
+    return float(statistics.median(xs)) if xs else float("nan")
+
+
+def _wins(ours: list[float], theirs: list[float]) -> tuple[int, int, int]:
+    wins = sum(a < b for a, b in zip(ours, theirs, strict=True))
+    losses = sum(a > b for a, b in zip(ours, theirs, strict=True))
+    return wins, losses, len(ours) - wins - losses
+
+
+def _win_rate(wins: int, losses: int) -> float:
+    return 100.0 * wins / (wins + losses) if wins + losses else float("nan")
+
+
+def _check_sat(cnf: CNF, model: list[int] | None, who: str) -> None:
+    if model is None or not cnf.check_model(model):
+        raise RuntimeError(f"{who}: returned a model that falsifies the formula")
+
+
+def _satlib_sample(folder: Path, k: int, rng: np.random.Generator) -> list[tuple[str, CNF]]:
+    """``k`` seeded-random parseable files of ``folder`` (flat30-1.cnf lacks its header)."""
+    from palestra.sat.dimacs import DimacsError, read_dimacs
+
+    files = sorted(folder.glob("*.cnf"))
+    out: list[tuple[str, CNF]] = []
+    for i in rng.permutation(len(files)):
+        if len(out) >= k:
+            break
+        try:
+            out.append((files[i].name, read_dimacs(files[i], strict=False)))
+        except DimacsError:
+            continue
+    return out
+
+
+def _minisat(cnf: CNF) -> tuple[bool, dict[str, int], float]:
+    from pysat.solvers import Minisat22
+
+    with Minisat22(bootstrap_with=cnf.clauses) as s:
+        t0 = time.perf_counter()
+        ok = bool(s.solve())
+        seconds = time.perf_counter() - t0
+        stats = s.accum_stats()
+        if ok:
+            _check_sat(cnf, s.get_model(), "MiniSat")
+    return ok, stats, seconds
+
+
+@register_suite("sat", config=SatBenchOptions)
+def run(bench: Bench) -> None:
+    import torch
+
+    from palestra.sat.cadical import solve_cadical
+    from palestra.sat.cdcl import CDCLConfig, solve_cdcl
+    from palestra.sat.dpll import solve_dpll
+    from palestra.sat.drup import check_drup
+    from palestra.sat.generators import generate_sr_pair
+    from palestra.sat.heuristics import DLIS, JeroslowWang
+    from palestra.sat.neural import Hybrid, NeuralHeuristic, load_model
+
+    opt: SatBenchOptions = bench.options or SatBenchOptions()
+    torch.set_num_threads(opt.threads)
+    quick = bench.quick
+    net = load_model(opt.model)
+    satlib = Path(opt.satlib) if opt.satlib else SATLIB
+    sizes = opt.dpll_sizes
+    if quick and len(sizes) > 2:
+        sizes = (sizes[0], sizes[-2])  # (50, 90) by default: SR(90) is the paper's figure
+    per_size = min(opt.dpll_per_size, 6) if quick else opt.dpll_per_size
+    cdcl_pairs = min(opt.cdcl_pairs, 5) if quick else opt.cdcl_pairs
+    per_set = min(opt.cadical_per_set, 5) if quick else opt.cadical_per_set
+    speed_conflicts = min(opt.speed_max_conflicts, 3000) if quick else opt.speed_max_conflicts
+    bench.note(
+        f"{'quick' if quick else 'full'} mode; SR variant {opt.variant}; model {opt.model}; "
+        f"hybrid threshold {opt.threshold}; torch threads {opt.threads}"
+    )
+
+    # -- Experiment 1: DPLL with a step cap ------------------------------------------------
+    makers = {
+        "network": lambda: NeuralHeuristic(net),
+        "hybrid": lambda: Hybrid(net, JeroslowWang(), opt.threshold),
+        "JW-OS": JeroslowWang,
+        "DLIS": DLIS,
+    }
+    dpll_steps: dict[str, list[float]] = {k: [] for k in makers}
+    solved_by_size: dict[int, dict[str, float]] = {}
+    rows = []
+    t_exp = time.perf_counter()
+    for n in sizes:
+        rng = np.random.default_rng([bench.seed, n])
+        formulas = [generate_sr_pair(n, rng, opt.variant).sat for _ in range(per_size)]
+        solved: dict[str, list[bool]] = {k: [] for k in makers}
+        seconds: dict[str, float] = {k: 0.0 for k in makers}
+        for cnf in formulas:
+            for name, make in makers.items():
+                t0 = time.perf_counter()
+                r = solve_dpll(cnf, make(), max_steps=opt.max_steps)
+                seconds[name] += time.perf_counter() - t0
+                ok = r.status is Status.SATISFIABLE
+                if ok:
+                    _check_sat(cnf, r.model, f"DPLL/{name}")
+                elif r.status is Status.UNSATISFIABLE:
+                    raise RuntimeError(f"DPLL/{name} refuted a satisfiable SR({n}) formula")
+                solved[name].append(ok)
+                dpll_steps[name].append(r.steps if ok else opt.max_steps + 1)
+        solved_by_size[n] = {k: _pct(v) for k, v in solved.items()}
+        rows.append(
+            [f"SR({n})", per_size]
+            + [solved_by_size[n][k] for k in makers]
+            + [round(seconds["hybrid"] / per_size, 2), round(seconds["JW-OS"] / per_size, 2)]
+        )
+        for name in ("network", "hybrid"):
+            bench.figure(
+                f"DPLL solved SR({n}), {name}",
+                solved_by_size[n][name],
+                "%",
+                peer="JW-OS",
+                peer_value=solved_by_size[n]["JW-OS"],
+                setting=f"{per_size} SAT formulas, {opt.max_steps}-step cap",
+            )
+        bench.figure(
+            f"DPLL solved SR({n}), DLIS",
+            solved_by_size[n]["DLIS"],
+            "%",
+            peer="JW-OS",
+            peer_value=solved_by_size[n]["JW-OS"],
+            setting=f"{per_size} SAT formulas, {opt.max_steps}-step cap",
+        )
+    bench.table(
+        f"Experiment 1: DPLL, % of satisfiable SR(n) solved within {opt.max_steps} steps",
+        ["formulas", "count", *makers, "s/formula hybrid", "s/formula JW-OS"],
+        rows,
+    )
+    bench.data["dpll_solved"] = {str(n): v for n, v in solved_by_size.items()}
+    bench.note(
+        "Paper (SR(90), 1000 steps): network 45%, JW-OS 36%, DLIS 7%. "
+        f"Experiment 1 took {time.perf_counter() - t_exp:.0f} s."
+    )
+    title = "DPLL: solved within the step cap"
+    with bench.plot("dpll_solved", title, xlabel="n", ylabel="%") as ax:
+        for name in makers:
+            ax.plot(list(sizes), [solved_by_size[n][name] for n in sizes], marker="o", label=name)
+
+    # -- Experiment 2: per-instance wins of the hybrid over JW-OS -------------------------
+    t_exp = time.perf_counter()
+    w, lo, ties = _wins(dpll_steps["hybrid"], dpll_steps["JW-OS"])
+    dpll_rate = _win_rate(w, lo)
+    bench.figure(
+        "hybrid win rate vs JW-OS, DPLL steps",
+        dpll_rate,
+        "%",
+        peer="JW-OS",
+        peer_value=_win_rate(lo, w),
+        setting=f"{w} wins, {lo} losses, {ties} ties of {len(dpll_steps['hybrid'])}",
+    )
+    rng = np.random.default_rng([bench.seed, 7, opt.cdcl_n])
+    cdcl_cfg = CDCLConfig(max_decisions=opt.cdcl_max_decisions)
+    hyb_dec: list[float] = []
+    jw_dec: list[float] = []
+    for _ in range(cdcl_pairs):
+        pair = generate_sr_pair(opt.cdcl_n, rng, opt.variant)
+        for cnf in (pair.sat, pair.unsat):
+            for name, h, out in (
+                ("hybrid", Hybrid(net, JeroslowWang(), opt.threshold), hyb_dec),
+                ("JW-OS", JeroslowWang(), jw_dec),
+            ):
+                r = solve_cdcl(cnf, h, cdcl_cfg)
+                if r.status is Status.SATISFIABLE:
+                    _check_sat(cnf, r.model, f"CDCL/{name}")
+                elif (
+                    r.status is Status.UNSATISFIABLE and not check_drup(cnf, r.proof or []).verified
+                ):
+                    raise RuntimeError(f"CDCL/{name}: refutation failed DRUP checking")
+                out.append(r.decisions if r.status is not Status.UNKNOWN else float("inf"))
+    w2, lo2, ties2 = _wins(hyb_dec, jw_dec)
+    bench.figure(
+        "hybrid win rate vs JW-OS, CDCL decisions",
+        _win_rate(w2, lo2),
+        "%",
+        peer="JW-OS",
+        peer_value=_win_rate(lo2, w2),
+        setting=f"SR({opt.cdcl_n}) pairs x{cdcl_pairs}: {w2} wins, {lo2} losses, {ties2} ties",
+    )
+    bench.table(
+        "Experiment 2: hybrid vs JW-OS, instance by instance",
+        [
+            "solver",
+            "instances",
+            "hybrid wins",
+            "JW-OS wins",
+            "ties",
+            "win rate %",
+            "median hybrid",
+            "median JW-OS",
+        ],
+        [
+            [
+                "DPLL (steps)",
+                len(dpll_steps["hybrid"]),
+                w,
+                lo,
+                ties,
+                dpll_rate,
+                _median(dpll_steps["hybrid"]),
+                _median(dpll_steps["JW-OS"]),
+            ],
+            [
+                f"CDCL SR({opt.cdcl_n}) (decisions)",
+                len(hyb_dec),
+                w2,
+                lo2,
+                ties2,
+                _win_rate(w2, lo2),
+                _median(hyb_dec),
+                _median(jw_dec),
+            ],
+        ],
+    )
+    bench.note(
+        "Paper: the hybrid wins on 57-71% of DPLL and 61-67% of CDCL instances. "
+        f"The CDCL runs of experiment 2 took {time.perf_counter() - t_exp:.0f} s."
+    )
+    t_exp = time.perf_counter()
+
+    # -- Experiment 3: CaDiCaL alone vs guided, MiniSat alongside ---------------------------
+    sets: list[tuple[str, list[tuple[str, CNF]]]] = []
+    for n in opt.cadical_sizes:
+        rng = np.random.default_rng([bench.seed, 11, n])
+        members = []
+        for i in range((per_set + 1) // 2):
+            pair = generate_sr_pair(n, rng, opt.cadical_variant)
+            members += [(f"sr{n}-{i}-sat", pair.sat), (f"sr{n}-{i}-unsat", pair.unsat)]
+        sets.append((f"SR({n}) {opt.cadical_variant}", members[:per_set]))
+    have_satlib = satlib.is_dir()
+    if have_satlib:
+        for name in ("uf50", "uuf50", "flat30-60"):
+            folder = satlib / name
+            if folder.is_dir():
+                rng = np.random.default_rng([bench.seed, 13, len(name)])
+                sets.append((name, _satlib_sample(folder, per_set, rng)))
+    else:
+        bench.note(f"SATLIB not found at {satlib}: experiments 3-4 on SR(n) only.")
+    cad_rows = []
+    speed_ours: list[tuple[int, float]] = []
+    speed_minisat: list[tuple[int, float]] = []
+    for set_name, instances in sets:
+        alone_d, alone_t, guided_d, guided_t, ms_d, ms_t = [], [], [], [], [], []
+        for _, cnf in instances:
+            a = solve_cadical(cnf)
+            hyb = Hybrid(net, JeroslowWang(), opt.threshold)
+            g = solve_cadical(cnf, hyb, max_guided=opt.guided)
+            ok, stats, ms_sec = _minisat(cnf)
+            if a.status != g.status or (a.status is Status.SATISFIABLE) != ok:
+                raise RuntimeError(f"{set_name}: CaDiCaL alone, guided and MiniSat disagree")
+            alone_d.append(a.decisions)
+            alone_t.append(a.seconds)
+            guided_d.append(g.decisions)
+            guided_t.append(g.seconds)
+            ms_d.append(stats.get("decisions", 0))
+            ms_t.append(ms_sec)
+            if cnf.num_vars <= 150:  # the pure-Python CDCL is too slow on SR(200)
+                speed_cfg = CDCLConfig(
+                    vsids=True, proof=False, restarts=True, max_conflicts=speed_conflicts
+                )
+                t0 = time.perf_counter()
+                r = solve_cdcl(cnf, None, speed_cfg)
+                sec = time.perf_counter() - t0
+                if r.status is Status.SATISFIABLE:
+                    _check_sat(cnf, r.model, "CDCL/VSIDS")
+                speed_ours.append((r.propagations, sec))
+                speed_minisat.append((stats.get("propagations", 0), ms_sec))
+        cad_rows.append(
+            [
+                set_name,
+                len(instances),
+                _median(alone_d),
+                _median(guided_d),
+                _median(ms_d),
+                _median(alone_t) * 1e3,
+                _median(guided_t) * 1e3,
+                _median(ms_t) * 1e3,
+            ]
+        )
+        setting = f"{len(instances)} instances, {opt.guided} guided decisions"
+        bench.figure(
+            f"CaDiCaL median decisions, {set_name}, hybrid-guided",
+            _median(guided_d),
+            "decisions",
+            peer="CaDiCaL alone",
+            peer_value=_median(alone_d),
+            higher_is_better=False,
+            setting=setting,
+        )
+        bench.figure(
+            f"CaDiCaL median wall time, {set_name}, hybrid-guided",
+            _median(guided_t) * 1e3,
+            "ms",
+            peer="CaDiCaL alone",
+            peer_value=_median(alone_t) * 1e3,
+            higher_is_better=False,
+            setting=setting,
+        )
+    bench.table(
+        "Experiment 3: CaDiCaL alone vs guided by the hybrid (medians), MiniSat alongside",
+        [
+            "set",
+            "instances",
+            "dec. alone",
+            "dec. guided",
+            "dec. MiniSat",
+            "ms alone",
+            "ms guided",
+            "ms MiniSat",
+        ],
+        cad_rows,
+    )
+
+    bench.note(f"Experiments 3 and 4 took {time.perf_counter() - t_exp:.0f} s.")
+
+    # -- Experiment 4: propagation speed ---------------------------------------------------
+    ours = sum(p for p, _ in speed_ours) / max(sum(s for _, s in speed_ours), 1e-9)
+    theirs = sum(p for p, _ in speed_minisat) / max(sum(s for _, s in speed_minisat), 1e-9)
+    bench.figure(
+        "CDCL propagations/s",
+        ours,
+        "prop/s",
+        peer="MiniSat 2.2",
+        peer_value=theirs,
+        setting=f"{len(speed_ours)} instances of experiment 3 with n <= 150, VSIDS, Luby "
+        f"restarts, at most {speed_conflicts} conflicts",
+    )
+    bench.data["speed"] = {"ours": speed_ours, "minisat": speed_minisat}

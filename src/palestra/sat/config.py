@@ -1,0 +1,92 @@
+"""Configs of the neural SAT commands: ``palestra train sat``, ``palestra sat solve``,
+``palestra sat gen``.
+
+Kept free of torch and python-sat (the CLI imports it at start-up to build its options); the
+code is in :mod:`palestra.sat.train` and :mod:`palestra.sat.solve`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from palestra.core.config import arg
+
+__all__ = ["SatGenConfig", "SatSolveConfig", "SatTrainConfig"]
+
+
+@dataclass
+class SatTrainConfig:
+    """Train the literal-clause graph network (Jaszczur et al. 2019) on labelled SR(n) pairs."""
+
+    # --- data
+    variant: Literal["neurosat", "hard"] = arg(
+        "hard", "SR(n) clause widths: NeuroSAT's, or the paper's 'hard' (at least 3)."
+    )
+    n_min: int = arg(10, "Fewest variables of a training formula.")
+    n_max: int = arg(40, "Most variables of a training formula.")
+    pairs: int = arg(4000, "SR(n) SAT/UNSAT pairs to generate and label (cached in the run).")
+    states: int = arg(
+        2, "Also label this many formulas met below the root by DPLL (JW-OS) per formula."
+    )
+    # --- model (see palestra.models.sat_gnn.SatGNNConfig)
+    dim: int = arg(64, "Width of literal and clause embeddings.")
+    heads: int = arg(4, "Heads of the gated attention.")
+    rounds: int = arg(12, "Message-passing rounds.")
+    init: str = arg("", "Start from this model folder (same architecture) instead of random.")
+    # --- optimisation
+    steps: int = arg(6000, "Optimizer steps.")
+    batch_size: int = arg(32, "Formulas per step (both members of 16 pairs).")
+    lr: float = arg(1e-3, "Learning rate (Adam), cosine-decayed to lr/10.")
+    grad_clip: float = arg(1.0, "Clip the gradient norm to this (0: no clipping).")
+    # --- bookkeeping
+    seed: int = arg(0, "Seed of data generation, initialisation and batching.")
+    threads: int = arg(1, "torch threads.")
+    log_every: int = arg(50, "Log training metrics every this many steps.")
+    checkpoint_every: int = arg(500, "Checkpoint every this many steps.")
+    run_name: str = arg("sat-gnn", "Run name: runs/<run_name>/<timestamp>/.")
+    runs_root: Path = arg(Path("runs"), "Folder of run records.", recorded=False)
+    resume: bool = arg(
+        False, "Continue the newest run of this name from its checkpoint.", recorded=False
+    )
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.n_min <= self.n_max:
+            raise ValueError(f"need 1 <= n_min <= n_max, got {self.n_min}..{self.n_max}")
+        if self.batch_size < 2 or self.batch_size % 2:
+            raise ValueError(f"batch_size must be even and >= 2, got {self.batch_size}")
+        if self.pairs < 2:
+            raise ValueError(f"pairs must be >= 2, got {self.pairs}")
+
+
+@dataclass
+class SatSolveConfig:
+    """Solve a DIMACS CNF file; every model is checked, every CDCL refutation DRUP-checked."""
+
+    file: Path = arg(..., "DIMACS CNF file.", positional=True)
+    solver: Literal["dpll", "cdcl", "cadical"] = arg(
+        "cdcl", "dpll, cdcl (this package's), or cadical (python-sat, heuristic as its guide)."
+    )
+    heuristic: Literal["dlis", "jw", "vsids", "random", "neural", "hybrid"] = arg(
+        "jw", "Branching: dlis, jw (one-sided Jeroslow-Wang), vsids, random, neural, hybrid."
+    )
+    model: str = arg("default", "Network folder for neural/hybrid; 'default' = the shipped one.")
+    threshold: float = arg(0.3, "Hybrid: use the network when its P(sat) >= threshold.")
+    max_steps: int | None = arg(
+        None, "Budget: DPLL steps, CDCL decisions, or CaDiCaL guided decisions (default 1000)."
+    )
+    strict: bool = arg(True, "Reject DIMACS whose clause count differs from the header.")
+    json: bool = arg(False, "Print one JSON object instead of SAT-competition output.")
+    seed: int = arg(0, "Seed of the random heuristic.")
+
+
+@dataclass
+class SatGenConfig:
+    """Write SR(n) SAT/UNSAT pairs as DIMACS files (``sr<n>-<i>-sat.cnf``, ``...-unsat.cnf``)."""
+
+    n: int = arg(40, "Variables per formula.")
+    count: int = arg(10, "Pairs to write.")
+    variant: Literal["neurosat", "hard"] = arg("neurosat", "SR(n) clause-width variant.")
+    seed: int = arg(0, "Seed.")
+    out: Path = arg(Path("sr"), "Output folder.")

@@ -1,0 +1,135 @@
+"""Branching by the literal-clause graph network (Jaszczur, Łuszczyk & Michalewski 2019).
+
+At each decision the network reads the *current formula* (``BranchingView.clauses()``: the
+unsatisfied clauses without their false literals), with its remaining variables renumbered
+``1..m`` in ascending order, and scores every literal of those variables:
+
+* ``NeuralHeuristic`` picks the literal of highest policy score, the network's guess of the
+  literal whose fixing keeps the formula satisfiable;
+* ``Hybrid`` does so only when the network's ``P(sat)`` of the current formula is at least
+  ``threshold`` (0.3 in the paper), and otherwise asks the fallback (JW-OS by default): where
+  the network believes the branch is refuted, its policy (trained on satisfiable formulas
+  only) means little and a propagation-seeking heuristic closes the branch faster.
+
+Nothing is cached between calls: every pick is a fresh forward pass on the view's formula.
+When every clause is satisfied but variables are still free (CDCL), the first free variable
+is set true, as the other heuristics do. Inference uses ``torch.inference_mode`` with the
+threads torch is given (set ``torch.set_num_threads(1)`` on a shared machine).
+
+``load_model("default")`` loads the model shipped in ``palestra/data/models/sat_gnn``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from palestra.sat.heuristics import BranchingView, Heuristic, JeroslowWang
+
+if TYPE_CHECKING:
+    from palestra.models.sat_gnn import SatGNN
+
+__all__ = ["DEFAULT_MODEL", "Hybrid", "NeuralHeuristic", "load_model", "score_formula"]
+
+DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "data" / "models" / "sat_gnn"
+
+
+def load_model(path: str | Path = "default") -> SatGNN:
+    """The network in folder ``path`` (``"default"``: the shipped one), in eval mode."""
+    from palestra.models.sat_gnn import SatGNN
+
+    folder = DEFAULT_MODEL if str(path) == "default" else Path(path)
+    if not (folder / "model.safetensors").exists():
+        raise FileNotFoundError(f"{folder}: no model.safetensors (train one: palestra train sat)")
+    return SatGNN.from_pretrained(folder)
+
+
+def score_formula(model: SatGNN, clauses: list[list[int]]) -> tuple[np.ndarray, np.ndarray, float]:
+    """Run ``model`` on one formula given as clauses over any variables.
+
+    Returns ``(variables, scores, p_sat)``: the ascending variables occurring in ``clauses``
+    ``[m]``, the policy logits ``[2, m]`` (row 0 the positive literals, row 1 the negative)
+    and the network's probability that the formula is satisfiable.
+    """
+    import torch
+
+    from palestra.models.sat_gnn import graph_from_arrays
+
+    length = np.fromiter(map(len, clauses), dtype=np.int64, count=len(clauses))  # [Cl]
+    flat = np.fromiter(
+        itertools.chain.from_iterable(clauses), dtype=np.int64, count=int(length.sum())
+    )  # [E]
+    variables, inverse = np.unique(np.abs(flat), return_inverse=True)  # [m], [E]
+    m = int(variables.shape[0])
+    compact = np.where(flat > 0, inverse + 1, -(inverse + 1))  # DIMACS over 1..m
+    g = graph_from_arrays(
+        np.array([m], dtype=np.int64), compact, length, np.zeros(len(clauses), dtype=np.int64)
+    )
+    with torch.inference_mode():
+        policy, sat = model(g)  # [2m], [1]
+    return variables, policy.numpy().reshape(2, m), float(torch.sigmoid(sat[0]))
+
+
+def _first_free(view: BranchingView) -> int:
+    free = view.unassigned()
+    if not free:
+        raise ValueError("no unassigned variable to branch on")
+    return free[0]
+
+
+class NeuralHeuristic:
+    """Branch on the literal the network scores highest (see the module docstring).
+
+    ``last_p_sat`` holds the network's ``P(sat)`` of the formula at the latest pick.
+    """
+
+    def __init__(self, model: SatGNN) -> None:
+        self.model = model.eval()
+        self.last_p_sat: float | None = None
+        self.calls = 0
+
+    def evaluate(self, view: BranchingView) -> tuple[int, float]:
+        """The network's literal and ``P(sat)`` for the view's current formula."""
+        clauses = view.clauses()
+        if not clauses:
+            return _first_free(view), 1.0
+        self.calls += 1
+        variables, scores, p_sat = score_formula(self.model, clauses)
+        best = int(np.argmax(scores))  # row-major: positives first, then smaller variable
+        sign, k = divmod(best, scores.shape[1])
+        var = int(variables[k])
+        return (-var if sign else var), p_sat
+
+    def pick(self, view: BranchingView) -> int:
+        lit, self.last_p_sat = self.evaluate(view)
+        return lit
+
+
+class Hybrid:
+    """The network's pick where its ``P(sat) >= threshold``, else the fallback's.
+
+    ``network_picks`` and ``fallback_picks`` count the decisions each made.
+    """
+
+    def __init__(
+        self, model: SatGNN, fallback: Heuristic | None = None, threshold: float = 0.3
+    ) -> None:
+        self.neural = NeuralHeuristic(model)
+        self.fallback = fallback if fallback is not None else JeroslowWang()
+        self.threshold = threshold
+        self.network_picks = self.fallback_picks = 0
+        on_conflict = getattr(self.fallback, "on_conflict", None)
+        if on_conflict is not None:  # only then: DPLL pays for on_conflict on every conflict
+            self.on_conflict = on_conflict
+
+    def pick(self, view: BranchingView) -> int:
+        lit, p_sat = self.neural.evaluate(view)
+        self.neural.last_p_sat = p_sat
+        if p_sat >= self.threshold:
+            self.network_picks += 1
+            return lit
+        self.fallback_picks += 1
+        return self.fallback.pick(view)

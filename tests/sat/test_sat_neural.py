@@ -1,0 +1,314 @@
+"""The literal-clause graph network, its heuristics in DPLL / CDCL / CaDiCaL, training, solve."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("pysat")
+
+from palestra.models.sat_gnn import SatGNN, SatGNNConfig, build_graph  # noqa: E402
+from palestra.sat.cadical import solve_cadical  # noqa: E402
+from palestra.sat.cdcl import solve_cdcl  # noqa: E402
+from palestra.sat.cnf import CNF, Status  # noqa: E402
+from palestra.sat.config import SatGenConfig, SatSolveConfig, SatTrainConfig  # noqa: E402
+from palestra.sat.dimacs import read_dimacs, write_dimacs  # noqa: E402
+from palestra.sat.dpll import solve_dpll  # noqa: E402
+from palestra.sat.drup import check_drup  # noqa: E402
+from palestra.sat.generators import generate_sr_pair, label  # noqa: E402
+from palestra.sat.heuristics import DLIS, JeroslowWang  # noqa: E402
+from palestra.sat.neural import DEFAULT_MODEL, Hybrid, NeuralHeuristic, load_model  # noqa: E402
+from palestra.sat.solve import gen, solve  # noqa: E402
+
+torch.set_num_threads(1)
+
+
+def tiny_model(seed: int = 0) -> SatGNN:
+    torch.manual_seed(seed)
+    return SatGNN(SatGNNConfig(dim=16, heads=2, rounds=3)).eval()
+
+
+def sr_pairs(k: int, n: int, seed: int = 0, variant: str = "hard") -> list:
+    rng = np.random.default_rng(seed)
+    return [generate_sr_pair(n, rng, variant) for _ in range(k)]  # type: ignore[arg-type]
+
+
+def minisat(cnf: CNF) -> bool:
+    return label(cnf).satisfiable
+
+
+# -- the network ---------------------------------------------------------------------------
+
+
+def test_shapes_and_batching_match_single_formulas() -> None:
+    model = tiny_model()
+    formulas = [(3, [[1, -2], [2, 3], [-1, -3]]), (2, [[1], [-1, 2], [-2, -1]]), (4, [[4, -1]])]
+    with torch.no_grad():
+        policy, sat = model(build_graph(formulas))
+        all_p, all_s = model(build_graph(formulas), all_rounds=True)
+    assert policy.shape == (2 * (3 + 2 + 4),) and sat.shape == (3,)
+    assert all_p.shape == (3, 18) and all_s.shape == (3, 3)
+    assert torch.allclose(all_p[-1], policy) and torch.allclose(all_s[-1], sat)
+    start = 0
+    for b, f in enumerate(formulas):
+        with torch.no_grad():
+            p1, s1 = model(build_graph([f]))
+        assert torch.allclose(policy[start : start + 2 * f[0]], p1, atol=1e-5)
+        assert torch.allclose(sat[b], s1[0], atol=1e-5)
+        start += 2 * f[0]
+
+
+def test_renaming_variables_permutes_literal_outputs() -> None:
+    model = tiny_model(1)
+    cnf = sr_pairs(1, 10, seed=3)[0].sat
+    n = cnf.num_vars
+    rng = np.random.default_rng(0)
+    perm = rng.permutation(n) + 1  # variable v -> perm[v - 1]
+    sign = np.where(rng.random(n) < 0.5, -1, 1)  # and maybe its polarity flipped
+
+    def rename(lit: int) -> int:
+        v = abs(lit)
+        return int(perm[v - 1] * sign[v - 1] * (1 if lit > 0 else -1))
+
+    renamed = [[rename(x) for x in c] for c in cnf.clauses]
+    renamed = [renamed[i] for i in rng.permutation(len(renamed))]  # clause order too
+    with torch.no_grad():
+        p, s = model(build_graph([(n, cnf.clauses)]))
+        q, t = model(build_graph([(n, renamed)]))
+
+    def node(lit: int) -> int:
+        return abs(lit) - 1 + (n if lit < 0 else 0)
+
+    for v in range(1, n + 1):
+        for lit in (v, -v):
+            assert abs(float(p[node(lit)]) - float(q[node(rename(lit))])) < 1e-4
+    assert abs(float(s[0]) - float(t[0])) < 1e-4
+
+
+def test_a_few_training_steps_reduce_the_loss() -> None:
+    from palestra.sat.train import generate_dataset
+
+    data = generate_dataset(6, 6, 10, "hard", np.random.default_rng(0))
+    torch.manual_seed(0)
+    model = SatGNN(SatGNNConfig(dim=16, heads=2, rounds=3))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    g, sat, lab = data.batch(np.arange(len(data)))
+    with torch.no_grad():
+        _, first = model.loss(g, sat, lab)
+    for _ in range(40):
+        loss, metrics = model.loss(g, sat, lab)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        _, last = model.loss(g, sat, lab)
+    assert last["loss"] < first["loss"] - 0.1
+    assert last["policy_loss"] < 0.9 * first["policy_loss"]
+    assert set(metrics) >= {"loss", "sat_acc", "policy_acc"}
+
+
+def test_save_and_load_round_trip(tmp_path: Path) -> None:
+    model = tiny_model(2)
+    model.save_pretrained(tmp_path / "m")
+    again = load_model(tmp_path / "m")
+    g = build_graph([(3, [[1, -2], [2, 3]])])
+    with torch.no_grad():
+        assert torch.equal(model(g)[0], again(g)[0])
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert cfg == {"dim": 16, "heads": 2, "rounds": 3}
+
+
+# -- heuristics inside the solvers -------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["neural", "hybrid"])
+def test_neural_heuristics_in_dpll_and_cdcl_agree_with_minisat(kind: str) -> None:
+    model = tiny_model()
+    for pair in sr_pairs(3, 12, seed=5):
+        for cnf in (pair.sat, pair.unsat):
+            expected = minisat(cnf)
+            h = NeuralHeuristic(model) if kind == "neural" else Hybrid(model)
+            d = solve_dpll(cnf, h, max_steps=10_000)
+            assert d.status is (Status.SATISFIABLE if expected else Status.UNSATISFIABLE)
+            if expected:
+                assert cnf.check_model(d.model)
+            h = NeuralHeuristic(model) if kind == "neural" else Hybrid(model)
+            c = solve_cdcl(cnf, h)
+            assert c.status is d.status
+            if expected:
+                assert cnf.check_model(c.model)
+            else:
+                assert check_drup(cnf, c.proof).verified
+
+
+def test_hybrid_falls_back_below_the_threshold() -> None:
+    model = tiny_model()
+    cnf = sr_pairs(1, 10, seed=1)[0].sat
+    always = Hybrid(model, threshold=0.0)
+    never = Hybrid(model, threshold=1.01)
+    solve_dpll(cnf, always)
+    r = solve_dpll(cnf, never)
+    assert always.fallback_picks == 0 and always.network_picks > 0
+    assert never.network_picks == 0 and never.fallback_picks > 0
+    assert r.steps == solve_dpll(cnf, JeroslowWang()).steps  # then it is JW-OS exactly
+
+
+def test_guided_cadical_gives_checked_answers(satlib: Path) -> None:
+    model = tiny_model()
+    cases = [c for p in sr_pairs(2, 15, seed=2) for c in (p.sat, p.unsat)]
+    cases += [read_dimacs(satlib / "uf50" / "uf50-01.cnf")]
+    cases += [read_dimacs(satlib / "uuf50" / "uuf50-01.cnf")]
+    for cnf in cases:
+        expected = minisat(cnf)
+        for h in (None, Hybrid(model), NeuralHeuristic(model), JeroslowWang()):
+            r = solve_cadical(cnf, h, max_guided=20)
+            assert r.status is (Status.SATISFIABLE if expected else Status.UNSATISFIABLE)
+            assert r.checked == expected
+            if expected:
+                assert cnf.check_model(r.model) and len(r.model) == cnf.num_vars
+            if h is not None and not isinstance(h, JeroslowWang):
+                assert 0 < r.guided <= 20 or r.decisions == 0
+
+
+def test_guided_cadical_reraises_the_heuristics_error() -> None:
+    def broken(view: object) -> int:
+        raise KeyError("boom")
+
+    cnf = sr_pairs(1, 15, seed=4)[0].unsat
+    with pytest.raises(KeyError, match="boom"):
+        solve_cadical(cnf, broken)
+
+
+# -- training, resume ----------------------------------------------------------------------
+
+
+def _tiny_train_cfg(root: Path, **kw: object) -> SatTrainConfig:
+    base = dict(
+        n_min=5, n_max=8, pairs=6, dim=8, heads=2, rounds=2, steps=4, batch_size=4,
+        checkpoint_every=2, log_every=1, run_name="t", runs_root=root,
+    )  # fmt: skip
+    base.update(kw)
+    return SatTrainConfig(**base)  # type: ignore[arg-type]
+
+
+def test_train_writes_a_model_and_resume_continues_exactly(tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    from palestra.sat.train import train
+
+    whole = train(_tiny_train_cfg(tmp_path / "a"))
+    assert (whole / "model.safetensors").exists() and (whole / "config.json").exists()
+    run_dir = whole.parent
+    assert (run_dir / "data.npz").exists()
+    metrics = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert {"loss", "sat_acc", "policy_acc"} <= set(metrics[0])
+
+    # A run "killed" after its step-2 checkpoint: drop what came later, then resume.
+    shutil.copytree(run_dir, tmp_path / "b" / "t" / run_dir.name)
+    cut = tmp_path / "b" / "t" / run_dir.name
+    (cut / "checkpoints" / "step_000000004.pt").unlink()
+    shutil.rmtree(cut / "model")
+    resumed = train(_tiny_train_cfg(tmp_path / "b", resume=True))
+    assert resumed.parent == cut
+    a, b = (
+        load_file(str(whole / "model.safetensors")),
+        load_file(str(resumed / "model.safetensors")),
+    )
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    steps = [json.loads(x)["step"] for x in (cut / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [
+        json.loads(x)["step"] for x in (run_dir / "metrics.jsonl").read_text().splitlines()
+    ]
+
+
+def test_config_module_does_not_import_torch() -> None:
+    code = "import sys, palestra.sat.config; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# -- solve and gen -------------------------------------------------------------------------
+
+
+def test_solve_prints_competition_output_and_json(tmp_path: Path, capsys) -> None:
+    model_dir = tiny_model().save_pretrained(tmp_path / "m")
+    pair = sr_pairs(1, 12, seed=6)[0]
+    write_dimacs(pair.sat, tmp_path / "sat.cnf")
+    write_dimacs(pair.unsat, tmp_path / "unsat.cnf")
+
+    r = solve(SatSolveConfig(file=tmp_path / "sat.cnf", solver="dpll", heuristic="jw"))
+    out = capsys.readouterr().out.splitlines()
+    assert "s SATISFIABLE" in out
+    v_lines = [x for x in out if x.startswith("v ")]
+    lits = [int(t) for x in v_lines for t in x.split()[1:]]
+    assert lits[-1] == 0 and pair.sat.check_model(lits[:-1]) and r["checked"]
+    assert all(len(x) <= 80 for x in out if x.startswith("v"))
+
+    for solver in ("dpll", "cdcl", "cadical"):
+        for heuristic in ("hybrid", "dlis"):
+            cfg = SatSolveConfig(
+                file=tmp_path / "unsat.cnf", solver=solver, heuristic=heuristic,
+                model=str(model_dir), json=True,
+            )  # fmt: skip
+            r = solve(cfg)
+            printed = json.loads(capsys.readouterr().out)
+            assert printed == r
+            assert r["status"] == "UNSATISFIABLE" and r["model"] is None
+            assert set(r) >= {"status", "model", "decisions", "steps", "seconds", "checked"}
+            assert r["checked"] == (solver == "cdcl")  # a verified DRUP proof
+
+    r = solve(SatSolveConfig(file=tmp_path / "sat.cnf", solver="cadical", json=True))
+    assert r["status"] == "SATISFIABLE" and pair.sat.check_model(r["model"]) and r["checked"]
+    capsys.readouterr()
+
+
+def test_gen_writes_dimacs_pairs(tmp_path: Path) -> None:
+    paths = gen(SatGenConfig(n=8, count=2, seed=1, out=tmp_path / "sr"))
+    assert [p.name for p in paths] == [
+        "sr8-0000-sat.cnf", "sr8-0000-unsat.cnf", "sr8-0001-sat.cnf", "sr8-0001-unsat.cnf",
+    ]  # fmt: skip
+    assert [minisat(read_dimacs(p)) for p in paths] == [True, False, True, False]
+
+
+# -- the shipped model -----------------------------------------------------------------------
+
+
+def test_shipped_model_hybrid_beats_dlis_on_small_sr() -> None:
+    """Does it learn: on seeded satisfiable SR(30) formulas (hard variant), DPLL with the
+    shipped model's hybrid needs fewer steps in total than DLIS."""
+    assert (DEFAULT_MODEL / "model.safetensors").exists(), "the shipped model is missing"
+    assert (DEFAULT_MODEL / "model.safetensors").stat().st_size < 2_000_000
+    model = load_model("default")
+    hybrid_steps = dlis_steps = 0
+    for pair in sr_pairs(6, 30, seed=123):
+        h = solve_dpll(pair.sat, Hybrid(model), max_steps=1000)
+        d = solve_dpll(pair.sat, DLIS(), max_steps=1000)
+        assert h.status is Status.SATISFIABLE and pair.sat.check_model(h.model)
+        hybrid_steps += h.steps
+        dlis_steps += d.steps
+    assert hybrid_steps < 0.8 * dlis_steps, (hybrid_steps, dlis_steps)
+
+
+def test_bench_suite_runs_on_a_tiny_setting(tmp_path: Path, satlib: Path) -> None:
+    from palestra.core.bench import Bench
+    from palestra.sat.bench import SatBenchOptions, run
+
+    model_dir = tiny_model().save_pretrained(tmp_path / "m")
+    opt = SatBenchOptions(
+        model=str(model_dir), dpll_sizes=(12,), dpll_per_size=2, max_steps=200, cdcl_n=10,
+        cdcl_pairs=1, cadical_sizes=(20,), cadical_per_set=1, guided=5, satlib=str(satlib),
+        speed_max_conflicts=200,
+    )  # fmt: skip
+    bench = Bench("sat", out_dir=tmp_path / "out", options=opt)
+    run(bench)
+    json_path, md_path = bench.write()
+    names = [f["name"] for f in json.loads(json_path.read_text())["figures"]]
+    assert "DPLL solved SR(12), hybrid" in names and "CDCL propagations/s" in names
+    assert "hybrid win rate vs JW-OS, CDCL decisions" in names
+    assert "Experiment 3" in md_path.read_text()
