@@ -28,8 +28,6 @@ folder. The safetensors format holds tensors only (no pickled code), so loading 
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +37,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from palestra.core.config import config_from_mapping
+from palestra.models.pretrained import load_pretrained, save_pretrained
 
 __all__ = ["KVCache", "Transformer", "TransformerConfig"]
 
@@ -351,29 +349,12 @@ class Transformer(nn.Module):
     # ------------------------------------------------------------------------- checkpoints
     def save_pretrained(self, directory: str | Path) -> Path:
         """Write ``model.safetensors`` and ``config.json`` into ``directory``."""
-        from safetensors.torch import save_file
-
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().contiguous() for k, v in self.state_dict().items()}
-        save_file(state, str(directory / "model.safetensors"), metadata={"format": "pt"})
-        config = dataclasses.asdict(self.cfg)
-        (directory / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-        return directory
+        return save_pretrained(self, self.cfg, directory)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, device: str = "cpu") -> Transformer:
         """Load a model written by :meth:`save_pretrained` (unknown config keys are errors)."""
-        from safetensors.torch import load_file
-
-        directory = Path(directory)
-        config_path = directory / "config.json"
-        cfg = config_from_mapping(
-            TransformerConfig, json.loads(config_path.read_text()), str(config_path)
-        )
-        model = cls(cfg)
-        model.load_state_dict(load_file(str(directory / "model.safetensors"), device=device))
-        return model.to(device)
+        return load_pretrained(cls, TransformerConfig, directory, device)
 
 
 def sample_next(
