@@ -1,5 +1,6 @@
 """Small kernels the Atari recipes share: GAE, n-step returns, envs and model from a config,
-RNG state for exact resumes, and the saved policy.
+the checkpoint of a training run (saved and restored in one place, so both recipes resume
+exactly), and the saved policy.
 
 The training loops themselves live in :mod:`palestra.play.ppo` and :mod:`palestra.play.ba3c`,
 one readable file each.
@@ -10,24 +11,28 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
+from rich.console import Console
 
 from palestra.core.config import config_from_mapping, config_to_dict
 from palestra.core.errors import PalestraError
-from palestra.core.runs import atomic_write_bytes, rng_state, set_rng_state
+from palestra.core.runs import Run, atomic_write_bytes, rng_state, set_rng_state
 from palestra.models.atari_nets import AtariActorCritic
 from palestra.play.atari import AtariSettings, AtariVecEnv, NativeScreenVecEnv, make_vec_env
 from palestra.play.config import PlayTrainConfig
 
 __all__ = [
+    "checkpoint_state",
     "gae",
     "load_policy",
     "make_model",
     "make_train_env",
     "nstep_returns",
     "obs_tensors",
+    "restore_or_reset",
     "rng_state",
     "save_policy",
     "set_rng_state",
@@ -83,6 +88,52 @@ def nstep_returns(
 def obs_tensors(obs: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
     """Numpy observation arrays as (shared-memory) torch tensors."""
     return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in obs.items()}
+
+
+def checkpoint_state(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    env: Any,
+    update: int,
+    pending: list[tuple[int, float, int]],
+) -> dict[str, Any]:
+    """Everything a recipe needs to continue exactly: weights, optimizer, RNGs, envs."""
+    return {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "rng": rng_state(),
+        "update": update,
+        "pending": pending,
+        "env": env.get_state(),
+        "n_actions": env.n_actions,
+    }
+
+
+def restore_or_reset(
+    run: Run,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    env: Any,
+    console: Console,
+) -> tuple[int, int, list[tuple[int, float, int]], dict[str, torch.Tensor]]:
+    """Load the run's newest :func:`checkpoint_state`, or reset the envs of a new run.
+
+    Returns ``(update, global_step, pending episodes, first observations)``. ALE's native
+    vector env cannot restore its state: its episodes restart (with a warning).
+    """
+    checkpoint = run.load_checkpoint() if run.resumed else None
+    if checkpoint is None:
+        return 0, 0, [], obs_tensors(env.reset())
+    global_step, state = checkpoint
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    set_rng_state(state["rng"])
+    if state["env"] is not None and isinstance(env, AtariVecEnv):
+        next_obs = obs_tensors(env.set_state(state["env"]))
+    else:
+        console.print("[yellow]resuming without env state: episodes restart")
+        next_obs = obs_tensors(env.reset())
+    return state["update"], global_step, state["pending"], next_obs
 
 
 def settings_for(cfg: PlayTrainConfig, *, training: bool = True) -> AtariSettings:

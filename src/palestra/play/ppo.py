@@ -39,15 +39,14 @@ from torch.distributions import Categorical
 
 from palestra.core.errors import PalestraError
 from palestra.core.runs import Run
-from palestra.play.atari import AtariVecEnv
 from palestra.play.common import (
+    checkpoint_state,
     gae,
     make_model,
     make_train_env,
     obs_tensors,
-    rng_state,
+    restore_or_reset,
     save_policy,
-    set_rng_state,
 )
 from palestra.play.config import PlayTrainConfig
 
@@ -77,22 +76,10 @@ def train(cfg: PlayTrainConfig) -> Path:
             cfg.run_name, cfg, seed=cfg.seed, root=cfg.runs_root, resume=cfg.resume
         ) as run:
             # ------------------------------------------------------------ start or resume
-            start, global_step = 0, 0
-            pending: list[tuple[int, float, int]] = []  # real episodes not yet logged
-            checkpoint = run.load_checkpoint() if run.resumed else None
-            if checkpoint is None:
-                next_obs = obs_tensors(env.reset())
-            else:
-                global_step, state = checkpoint
-                model.load_state_dict(state["model"])
-                optimizer.load_state_dict(state["optimizer"])
-                set_rng_state(state["rng"])
-                start, pending = state["update"], state["pending"]
-                if state["env"] is not None and isinstance(env, AtariVecEnv):
-                    next_obs = obs_tensors(env.set_state(state["env"]))
-                else:
-                    console.print("[yellow]resuming without env state: episodes restart")
-                    next_obs = obs_tensors(env.reset())
+            # pending: real episodes not yet logged
+            start, global_step, pending, next_obs = restore_or_reset(
+                run, model, optimizer, env, console
+            )
 
             # rollout storage
             obs_buf = {
@@ -226,16 +213,7 @@ def train(cfg: PlayTrainConfig) -> Path:
                         run.log(global_step, **metrics)
                     if update % cfg.checkpoint_every == 0 or update == num_updates:
                         run.save_checkpoint(
-                            global_step,
-                            {
-                                "model": model.state_dict(),
-                                "optimizer": optimizer.state_dict(),
-                                "rng": rng_state(),
-                                "update": update,
-                                "pending": pending,
-                                "env": env.get_state(),
-                                "n_actions": env.n_actions,
-                            },
+                            global_step, checkpoint_state(model, optimizer, env, update, pending)
                         )
                     bar.update(bar_task, completed=update)
 
