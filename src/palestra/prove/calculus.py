@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Literal, Protocol
 
 from palestra.core.errors import PalestraError
@@ -67,8 +68,11 @@ __all__ = [
     "Status",
     "compile_matrix",
     "default_core",
+    "identical",
     "mreorder",
+    "occurs",
     "prove",
+    "unify",
 ]
 
 Status = Literal["Theorem", "InfLimit", "CounterSatisfiable", "GaveUp", "Timeout"]
@@ -292,6 +296,133 @@ def instance_var(cm: CompiledMatrix, clause: int, var: int, step: int) -> str:
     return f"{cm.var_names[clause][var]}_{step}"
 
 
+# ----------------------------------------------------------------------------------------
+# unification and identity under bindings (shared with palestra.prove.world)
+#
+# A term is an int (a variable, relative to an instance's offset) or a tuple; ``bind[o + v]``
+# is ``(term, offset)`` or None; every binding is pushed on ``trail`` so it can be undone.
+
+
+def occurs(bind: list, term_vars: dict, v: int, t: tuple, to: int) -> bool:
+    """Whether variable ``v`` occurs in ``t`` (at offset ``to``) under the bindings.
+
+    Only the variables of ``t`` are visited (``CompiledMatrix.term_vars``), not its
+    whole structure: numerals and Skolem terms are mostly ground.
+    """
+    stack = [(t, to)]
+    while stack:
+        t, to = stack.pop()
+        for k in term_vars[id(t)]:
+            g = k + to
+            x = bind[g]
+            if x is None:
+                if g == v:
+                    return True
+                continue
+            a, ao = x
+            while type(a) is int:
+                x = bind[a + ao]
+                if x is None:
+                    break
+                a, ao = x
+            if type(a) is int:
+                if a + ao == v:
+                    return True
+            elif type(a) is not _Ground:
+                stack.append((a, ao))
+    return False
+
+
+def unify(
+    bind: list, trail: list, term_vars: dict, s0: tuple, so0: int, t0: tuple, to0: int
+) -> bool:
+    """Unify the arguments of two terms with the same functor, with occurs check.
+
+    Robinson's rules: a variable unifies with itself; an unbound variable ``X`` with a
+    term ``t`` not containing ``X`` by binding ``X := t``; ``f(s1..sn)`` with
+    ``f(t1..tn)`` when every ``si`` unifies with ``ti``; anything else fails. Bindings
+    go on the trail; on failure the caller undoes them.
+    """
+    stack = [(s0, so0, t0, to0)]
+    while stack:
+        s0, so0, t0, to0 = stack.pop()
+        for i in range(1, len(s0)):
+            s = s0[i]
+            t = t0[i]
+            if s is t and (so0 == to0 or type(s) is _Ground):
+                continue
+            so = so0
+            while type(s) is int:
+                x = bind[s + so]
+                if x is None:
+                    break
+                s, so = x
+            to = to0
+            while type(t) is int:
+                x = bind[t + to]
+                if x is None:
+                    break
+                t, to = x
+            if type(s) is int:
+                v = s + so
+                if type(t) is int:
+                    if v != t + to:
+                        bind[v] = (t, to)
+                        trail.append(v)
+                else:
+                    if type(t) is not _Ground and occurs(bind, term_vars, v, t, to):
+                        return False
+                    bind[v] = (t, to)
+                    trail.append(v)
+            elif type(t) is int:
+                v = t + to
+                if type(s) is not _Ground and occurs(bind, term_vars, v, s, so):
+                    return False
+                bind[v] = (s, so)
+                trail.append(v)
+            elif s is t and (so == to or type(s) is _Ground):
+                continue
+            elif s[0] != t[0] or (type(s) is _Ground and type(t) is _Ground):
+                return False
+            else:
+                stack.append((s, so, t, to))
+    return True
+
+
+def identical(bind: list, s0: tuple, so0: int, t0: tuple, to0: int) -> bool:
+    """Prolog's ``==`` on the arguments of two terms with the same functor."""
+    stack = [(s0, so0, t0, to0)]
+    while stack:
+        s0, so0, t0, to0 = stack.pop()
+        for i in range(1, len(s0)):
+            s = s0[i]
+            t = t0[i]
+            if s is t and (so0 == to0 or type(s) is _Ground):
+                continue
+            so = so0
+            while type(s) is int:
+                x = bind[s + so]
+                if x is None:
+                    break
+                s, so = x
+            to = to0
+            while type(t) is int:
+                x = bind[t + to]
+                if x is None:
+                    break
+                t, to = x
+            if type(s) is int or type(t) is int:
+                if type(s) is not type(t) or s + so != t + to:
+                    return False
+            elif s is t and (so == to or type(s) is _Ground):
+                continue
+            elif s[0] != t[0] or (type(s) is _Ground and type(t) is _Ground):
+                return False
+            else:
+                stack.append((s, so, t, to))
+    return True
+
+
 class _InferenceLimit(Exception):
     pass
 
@@ -313,129 +444,6 @@ class _PythonCore:
         self.pathlim_hit = False  # leanCoP's dynamic `pathlim` flag, shared by all limits
         self.bind: list = [None] * 4096
         self.trail: list[int] = []
-
-    # -- unification and identity under the current bindings ----------------------------
-
-    def _occurs(self, v: int, t: tuple, to: int) -> bool:
-        """Whether variable ``v`` occurs in ``t`` (at offset ``to``) under the bindings.
-
-        Only the variables of ``t`` are visited (``CompiledMatrix.term_vars``), not its
-        whole structure: numerals and Skolem terms are mostly ground.
-        """
-        bind = self.bind
-        term_vars = self.cm.term_vars
-        stack = [(t, to)]
-        while stack:
-            t, to = stack.pop()
-            for k in term_vars[id(t)]:
-                g = k + to
-                x = bind[g]
-                if x is None:
-                    if g == v:
-                        return True
-                    continue
-                a, ao = x
-                while type(a) is int:
-                    x = bind[a + ao]
-                    if x is None:
-                        break
-                    a, ao = x
-                if type(a) is int:
-                    if a + ao == v:
-                        return True
-                elif type(a) is not _Ground:
-                    stack.append((a, ao))
-        return False
-
-    def _unify_args(self, s0: tuple, so0: int, t0: tuple, to0: int) -> bool:
-        """Unify the arguments of two terms with the same functor, with occurs check.
-
-        Robinson's rules: a variable unifies with itself; an unbound variable ``X`` with a
-        term ``t`` not containing ``X`` by binding ``X := t``; ``f(s1..sn)`` with
-        ``f(t1..tn)`` when every ``si`` unifies with ``ti``; anything else fails. Bindings
-        go on the trail; on failure the caller undoes them.
-        """
-        bind = self.bind
-        trail = self.trail
-        occurs = self._occurs
-        stack = [(s0, so0, t0, to0)]
-        while stack:
-            s0, so0, t0, to0 = stack.pop()
-            for i in range(1, len(s0)):
-                s = s0[i]
-                t = t0[i]
-                if s is t and (so0 == to0 or type(s) is _Ground):
-                    continue
-                so = so0
-                while type(s) is int:
-                    x = bind[s + so]
-                    if x is None:
-                        break
-                    s, so = x
-                to = to0
-                while type(t) is int:
-                    x = bind[t + to]
-                    if x is None:
-                        break
-                    t, to = x
-                if type(s) is int:
-                    v = s + so
-                    if type(t) is int:
-                        if v != t + to:
-                            bind[v] = (t, to)
-                            trail.append(v)
-                    else:
-                        if type(t) is not _Ground and occurs(v, t, to):
-                            return False
-                        bind[v] = (t, to)
-                        trail.append(v)
-                elif type(t) is int:
-                    v = t + to
-                    if type(s) is not _Ground and occurs(v, s, so):
-                        return False
-                    bind[v] = (s, so)
-                    trail.append(v)
-                elif s is t and (so == to or type(s) is _Ground):
-                    continue
-                elif s[0] != t[0] or (type(s) is _Ground and type(t) is _Ground):
-                    return False
-                else:
-                    stack.append((s, so, t, to))
-        return True
-
-    def _identical(self, s0: tuple, so0: int, t0: tuple, to0: int) -> bool:
-        """Prolog's ``==`` on the arguments of two terms with the same functor."""
-        bind = self.bind
-        stack = [(s0, so0, t0, to0)]
-        while stack:
-            s0, so0, t0, to0 = stack.pop()
-            for i in range(1, len(s0)):
-                s = s0[i]
-                t = t0[i]
-                if s is t and (so0 == to0 or type(s) is _Ground):
-                    continue
-                so = so0
-                while type(s) is int:
-                    x = bind[s + so]
-                    if x is None:
-                        break
-                    s, so = x
-                to = to0
-                while type(t) is int:
-                    x = bind[t + to]
-                    if x is None:
-                        break
-                    t, to = x
-                if type(s) is int or type(t) is int:
-                    if type(s) is not type(t) or s + so != t + to:
-                        return False
-                elif s is t and (so == to or type(s) is _Ground):
-                    continue
-                elif s[0] != t[0] or (type(s) is _Ground and type(t) is _Ground):
-                    return False
-                else:
-                    stack.append((s, so, t, to))
-        return True
 
     def _undo(self, mark: int) -> None:
         bind = self.bind
@@ -459,8 +467,8 @@ class _PythonCore:
         index = cm.index
         bind = self.bind
         trail = self.trail
-        unify_args = self._unify_args
-        identical = self._identical
+        unify_args = partial(unify, bind, trail, cm.term_vars)  # bind grows in place
+        same = partial(identical, bind)
         count = self._count
         undo = self._undo
         neg_start = (cm.start_id ^ 1,)
@@ -517,7 +525,7 @@ class _PythonCore:
                         p = path
                         while p is not None:
                             pl = p[0]
-                            if pl[0] == f and identical(lk, off, pl, p[1]):
+                            if pl[0] == f and same(lk, off, pl, p[1]):
                                 regular = False
                                 break
                             p = p[3]
@@ -543,7 +551,7 @@ class _PythonCore:
                 f = lit[0]
                 while p is not None:
                     pl = p[0]
-                    if pl[0] == f and identical(lit, off, pl, p[1]):
+                    if pl[0] == f and same(lit, off, pl, p[1]):
                         break
                     p = p[3]
                 if p is not None:

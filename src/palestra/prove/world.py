@@ -44,7 +44,7 @@ from typing import Any, NamedTuple
 
 from palestra.core.world import register_world
 from palestra.logic.syntax import START, Fn, Lit, Matrix, Term, Var
-from palestra.prove.calculus import CompiledMatrix, compile_matrix
+from palestra.prove.calculus import CompiledMatrix, compile_matrix, identical, unify
 from palestra.prove.proof import ConnectionProof, ProofStep
 
 __all__ = ["Action", "ConnectionState", "Problem", "connection_world", "load_matrix"]
@@ -97,89 +97,6 @@ def _deref(bind: list, t: Any, o: int) -> tuple[Any, int]:
             break
         t, o = x
     return t, o
-
-
-def _occurs(bind: list, term_vars: dict, v: int, t: tuple, to: int) -> bool:
-    """Whether the variable at ``v`` occurs in ``t`` (at offset ``to``) under ``bind``."""
-    stack = [(t, to)]
-    while stack:
-        t, to = stack.pop()
-        for k in term_vars[id(t)]:
-            a, ao = _deref(bind, k, to)
-            if type(a) is int:
-                if a + ao == v:
-                    return True
-            elif len(a) > 1 and id(a) in term_vars:
-                stack.append((a, ao))
-    return False
-
-
-def _unify(
-    bind: list, term_vars: dict, s0: tuple, so0: int, t0: tuple, to0: int, trail: list
-) -> bool:
-    """Unify the arguments of two literals (or terms) with the same symbol, occurs check on.
-
-    Robinson's rules: a variable unifies with itself; an unbound variable ``X`` with a term
-    ``t`` not containing ``X`` by binding ``X := t``; ``f(s1..sn)`` with ``f(t1..tn)`` when
-    each ``si`` unifies with ``ti``; nothing else. Every binding is pushed on ``trail``; on
-    failure the caller undoes them. Ground subterms are interned, so identity decides them.
-    """
-    stack = [(s0, so0, t0, to0)]
-    while stack:
-        s0, so0, t0, to0 = stack.pop()
-        for i in range(1, len(s0)):
-            s, so = _deref(bind, s0[i], so0)
-            t, to = _deref(bind, t0[i], to0)
-            if type(s) is int:
-                v = s + so
-                if type(t) is int:
-                    if v != t + to:
-                        bind[v] = (t, to)
-                        trail.append(v)
-                else:
-                    if id(t) in term_vars and _occurs(bind, term_vars, v, t, to):
-                        return False
-                    bind[v] = (t, to)
-                    trail.append(v)
-            elif type(t) is int:
-                v = t + to
-                if id(s) in term_vars and _occurs(bind, term_vars, v, s, so):
-                    return False
-                bind[v] = (s, so)
-                trail.append(v)
-            elif s is t and (so == to or id(s) not in term_vars):
-                continue
-            elif s[0] != t[0] or len(s) != len(t):
-                return False
-            elif id(s) not in term_vars and id(t) not in term_vars:
-                return False  # two different ground terms
-            else:
-                stack.append((s, so, t, to))
-    return True
-
-
-def _identical(bind: list, term_vars: dict, s0: tuple, so0: int, t0: tuple, to0: int) -> bool:
-    """Prolog's ``==`` on the arguments of two literals with the same symbol."""
-    stack = [(s0, so0, t0, to0)]
-    while stack:
-        s0, so0, t0, to0 = stack.pop()
-        for i in range(1, len(s0)):
-            s, so = _deref(bind, s0[i], so0)
-            t, to = _deref(bind, t0[i], to0)
-            if type(s) is int or type(t) is int:
-                if type(s) is not type(t) or s + so != t + to:
-                    return False
-            elif s is t and (so == to or id(s) not in term_vars):
-                continue
-            elif (
-                s[0] != t[0]
-                or len(s) != len(t)
-                or (id(s) not in term_vars and id(t) not in term_vars)
-            ):
-                return False
-            else:
-                stack.append((s, so, t, to))
-    return True
 
 
 def _undo(bind: list, trail: list) -> None:
@@ -266,7 +183,7 @@ class ConnectionState:
             lk = lits[k]
             p = path
             while p is not None:
-                if p[0][0] == lk[0] and _identical(bind, tv, lk, off, p[0], p[1]):
+                if p[0][0] == lk[0] and identical(bind, lk, off, p[0], p[1]):
                     return []
                 p = p[3]
         lit = lits[j]
@@ -276,7 +193,7 @@ class ConnectionState:
         p = path
         while p is not None:
             if p[0][0] == neg:
-                if _unify(bind, tv, lit, off, p[0], p[1], trail):
+                if unify(bind, trail, tv, lit, off, p[0], p[1]):
                     out.append(Action("red", p[2] - 1))
                 _undo(bind, trail)
             p = p[3]
@@ -288,7 +205,7 @@ class ConnectionState:
             need = top + entry[3]
             if need > len(bind):
                 bind.extend([None] * (need - len(bind) + 64))  # all None: safe when shared
-            if _unify(bind, tv, lit, off, entry[0], top, trail):
+            if unify(bind, trail, tv, lit, off, entry[0], top):
                 out.append(Action("ext", entry[4]))
             _undo(bind, trail)
         return out
@@ -313,7 +230,7 @@ class ConnectionState:
             while p is not None and p[2] - 1 != action.ref:
                 p = p[3]
             assert p is not None
-            ok = _unify(bind, cm.term_vars, lit, off, p[0], p[1], trail)
+            ok = unify(bind, trail, cm.term_vars, lit, off, p[0], p[1])
             self.trace = ((_RED, action.ref, 0), self.trace)
             frames: tuple | None = rest
         else:
@@ -321,7 +238,7 @@ class ConnectionState:
             new = self.top
             if new + entry[3] > len(bind):
                 bind.extend([None] * (new + entry[3] - len(bind) + 64))
-            ok = _unify(bind, cm.term_vars, lit, off, entry[0], new, trail)
+            ok = unify(bind, trail, cm.term_vars, lit, off, entry[0], new)
             self.top = new + entry[3]
             self.trace = ((_EXT, action.ref, new), self.trace)
             new_path = (lit, off, (0 if path is None else path[2]) + 1, path, step)
