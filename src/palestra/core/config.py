@@ -15,6 +15,7 @@ the line (``cfg.toml:3: unknown key 'lr' for TrainConfig; known keys: ...``).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import re
@@ -70,14 +71,11 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
         options = get_args(tp)
         if value is None and type(None) in options:
             return None
-        errors = []
         for option in options:
             if option is type(None):
                 continue
-            try:
+            with contextlib.suppress(ConfigError):  # try the next member of the union
                 return coerce(value, option, where)
-            except ConfigError as e:
-                errors.append(str(e))
         raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r}")
     if origin is Literal:
         if value in get_args(tp):
