@@ -9,7 +9,9 @@ import pytest
 import torch
 
 from palestra.core.errors import ConfigError
-from palestra.models.transformer import KVCache, Transformer, TransformerConfig
+from palestra.models.hourglass import flops_per_token
+from palestra.models.sparse_ff import SparseFF
+from palestra.models.transformer import MLP, KVCache, Transformer, TransformerConfig
 
 VOCAB = 23
 
@@ -162,3 +164,91 @@ def test_config_is_checked() -> None:
         TransformerConfig(n_head=4, n_kv_heads=3)
     assert TransformerConfig(d_model=96, mlp="swiglu").ff_dim == 256
     assert TransformerConfig(d_model=96, mlp="gelu").ff_dim == 384
+
+
+# ----------------------------------------------------------------------------- sparse FF
+SPARSE = {"ff": "sparse", "sparse_block": 8, "sparse_rank": 8}  # d_ff 128: 16 blocks of 8
+
+
+def test_sparse_ff_config() -> None:
+    cfg = TransformerConfig(d_model=32, n_head=4, **SPARSE)
+    assert cfg.ff_dim == 128 and cfg.sparse_ff_config().n_blocks == 16
+    with pytest.raises(ValueError, match="multiple of block"):
+        TransformerConfig(d_model=32, n_head=4, ff="sparse", d_ff=100, sparse_block=8)
+    model = tiny(**SPARSE)
+    assert all(isinstance(b.mlp, SparseFF) for b in model.blocks)
+    assert all(isinstance(b.mlp, MLP) for b in tiny().blocks)
+
+
+def test_sparse_ff_flops_count_the_masked_dense_path_and_controller() -> None:
+    dense = TransformerConfig(d_model=32, n_head=4, mlp="gelu", d_ff=128)
+    sparse = TransformerConfig(d_model=32, n_head=4, d_ff=128, ff="sparse", sparse_rank=8)
+    controller = 2 * (32 * 8 + 8 * 128) * sparse.n_layer
+    assert flops_per_token(sparse) == flops_per_token(dense) + controller
+
+
+def test_sparse_ff_transformer_learns() -> None:
+    model = tiny(**SPARSE).train()
+    torch.manual_seed(1)
+    idx = torch.randint(0, VOCAB, (4, 16))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+
+    def eval_loss() -> float:
+        model.eval()
+        with torch.no_grad():
+            loss = model(idx[:, :-1], idx[:, 1:])[1]
+        model.train()
+        return float(loss)
+
+    before = eval_loss()
+    for _ in range(30):
+        _, loss = model(idx[:, :-1], idx[:, 1:])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert eval_loss() < before - 0.5
+    assert all(b.mlp.controller_down.weight.grad is not None for b in model.blocks)
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_sparse_decode_path_equals_eval_forward(parallel: bool) -> None:
+    """The cached path (only the chosen units) gives the logits of the eval-mode masked dense
+    forward pass, for a prefill chunk, a middle chunk and single tokens, batch 1 and 3."""
+    model = tiny(**SPARSE, parallel_block=parallel)
+    for batch in (1, 3):
+        idx = torch.randint(0, VOCAB, (batch, 20))
+        full, _ = model(idx)
+        cache = KVCache(model.cfg, batch, idx.device)
+        pieces = [model(idx[:, :6], cache=cache)[0], model(idx[:, 6:11], cache=cache)[0]]
+        pieces += [model(idx[:, t : t + 1], cache=cache)[0] for t in range(11, 20)]
+        torch.testing.assert_close(torch.cat(pieces, dim=1), full, rtol=1e-4, atol=1e-5)
+
+
+def test_sparse_generate_uses_the_decode_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    model = tiny(**SPARSE)
+    prompt = torch.randint(0, VOCAB, (1, 4))
+    expected = prompt
+    for _ in range(10):  # no cache: the masked dense path, argmax units
+        nxt = model(expected)[0][:, -1].argmax(-1, keepdim=True)
+        expected = torch.cat([expected, nxt], dim=1)
+
+    def dense_path(*args: object) -> None:
+        raise AssertionError("generate ran the masked dense path")
+
+    monkeypatch.setattr(SparseFF, "forward", dense_path)
+    assert torch.equal(model.generate(prompt, 10, temperature=0.0), expected)
+
+
+def test_sparse_round_trip_and_old_configs_still_load(tmp_path: Path) -> None:
+    model = tiny(**SPARSE)
+    model.save_pretrained(tmp_path / "sparse")
+    again = Transformer.from_pretrained(tmp_path / "sparse").eval()
+    idx = torch.randint(0, VOCAB, (2, 12))
+    assert again.cfg == model.cfg and torch.equal(model(idx)[0], again(idx)[0])
+    # a checkpoint written before the sparse FF existed has none of its keys
+    tiny().save_pretrained(tmp_path / "old")
+    data = json.loads((tmp_path / "old" / "config.json").read_text())
+    for key in ("ff", "sparse_block", "sparse_rank"):
+        del data[key]
+    (tmp_path / "old" / "config.json").write_text(json.dumps(data))
+    assert Transformer.from_pretrained(tmp_path / "old").cfg.ff == "dense"

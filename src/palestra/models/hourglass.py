@@ -35,6 +35,7 @@ import torch.nn.functional as F
 
 from palestra.models.transformer import (
     IGNORE_INDEX,
+    RESIDUAL_PROJECTIONS,
     Block,
     Transformer,
     TransformerConfig,
@@ -106,10 +107,16 @@ class HourglassConfig:
 def _layer_flops(cfg: TransformerConfig, n_ctx: int) -> int:
     """Forward FLOPs per token of one block at context ``n_ctx`` (Kaplan et al. 2020, Table 1):
     2 per weight of the attention and MLP matrices, plus ``2 * 2 * n_ctx * d`` for the scores
-    ``q k^T`` and the weighted sum of values. Norms, activations and softmax are left out."""
+    ``q k^T`` and the weighted sum of values. Norms, activations and softmax are left out.
+
+    A sparse FF (``ff="sparse"``) is counted as it trains: its masked dense path computes all
+    ``d_ff`` units (two matrices) plus the low-rank controller ``D*r + r*d_ff``."""
     d, hd = cfg.d_model, cfg.head_dim
     attn_weights = 2 * d * cfg.n_head * hd + 2 * d * cfg.kv_heads * hd  # q, o; k, v
-    mlp_weights = (2 if cfg.mlp == "gelu" else 3) * d * cfg.ff_dim
+    if cfg.ff == "sparse":
+        mlp_weights = 2 * d * cfg.ff_dim + d * cfg.sparse_rank + cfg.sparse_rank * cfg.ff_dim
+    else:
+        mlp_weights = (2 if cfg.mlp == "gelu" else 3) * d * cfg.ff_dim
     return 2 * (attn_weights + mlp_weights) + 4 * n_ctx * cfg.n_head * hd
 
 
@@ -160,7 +167,7 @@ class Hourglass(nn.Module):
                 self.register_buffer(f"{name}rope_sin", sin, persistent=False)  # [T, hd]
         self.apply(Transformer._init_weights)
         for name, p in self.named_parameters():  # GPT-2 residual scaling, as in Transformer
-            if name.endswith(("o_proj.weight", "down.weight")):
+            if name.endswith(RESIDUAL_PROJECTIONS):
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * cfg.n_layer))
 
     def num_params(self) -> int:

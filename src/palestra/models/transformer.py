@@ -21,6 +21,12 @@ The choices, each a field of :class:`TransformerConfig`:
 - ``bias=False``: no biases in linear layers or norms (PaLM).
 - ``tie_embeddings``: the output projection is the token embedding matrix (``logits = h E^T``).
 - ``scale_embeddings``: multiply token embeddings by ``sqrt(d_model)`` (Gemma).
+- ``ff="sparse"``: each block's feed-forward is the Terraformer's sparse ReLU layer
+  (:class:`~palestra.models.sparse_ff.SparseFF`, Jaszczur et al. 2021): ``d_ff`` units in blocks
+  of ``sparse_block``, one unit per block kept by a low-rank controller of width
+  ``sparse_rank``. Training runs its masked dense path (Gumbel straight-through); decoding with
+  a :class:`KVCache` (``generate``) runs its decode path, which computes only the chosen units,
+  ``1/sparse_block`` of the dense layer's work. ``mlp`` does not apply to it.
 
 Checkpoints use the Hugging Face layout: ``model.safetensors`` and ``config.json`` in one
 folder. The safetensors format holds tensors only (no pickled code), so loading is safe.
@@ -38,10 +44,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from palestra.models.pretrained import load_pretrained, save_pretrained
+from palestra.models.sparse_ff import SparseFF, SparseFFConfig
 
 __all__ = ["KVCache", "Transformer", "TransformerConfig"]
 
 IGNORE_INDEX = -100  # targets with this value add nothing to the loss (prompt, padding)
+# parameters that write into the residual stream (attention output, MLP output); not the sparse
+# FF's controller_down, hence the "mlp." prefix
+RESIDUAL_PROJECTIONS = ("o_proj.weight", "mlp.down.weight", "mlp.w2")
 
 
 @dataclass
@@ -54,8 +64,11 @@ class TransformerConfig:
     n_head: int = 4
     n_kv_heads: int | None = None  # None: = n_head (multi-head); 1: multi-query; else grouped
     d_model: int = 128
-    d_ff: int | None = None  # None: 4 * d_model for "gelu", 8/3 * d_model (rounded) if gated
+    d_ff: int | None = None  # None: 4 * d_model for "gelu" or "sparse", 8/3 d_model if gated
     mlp: Literal["swiglu", "geglu", "gelu"] = "swiglu"
+    ff: Literal["dense", "sparse"] = "dense"  # "sparse": Terraformer sparse FF (mlp unused)
+    sparse_block: int = 32  # units per block of the sparse FF; one of them is active
+    sparse_rank: int = 32  # width of the sparse FF's low-rank controller
     norm: Literal["rmsnorm", "layernorm"] = "rmsnorm"
     rope: bool = True  # False: learned absolute position embeddings
     rope_theta: float = 10000.0
@@ -75,6 +88,8 @@ class TransformerConfig:
             )
         if self.rope and self.head_dim % 2:
             raise ValueError(f"rotary embeddings need an even head size, got {self.head_dim}")
+        if self.ff == "sparse":
+            self.sparse_ff_config()  # checks that d_ff is a multiple of sparse_block
 
     @property
     def kv_heads(self) -> int:
@@ -88,10 +103,20 @@ class TransformerConfig:
     def ff_dim(self) -> int:
         if self.d_ff is not None:
             return self.d_ff
-        if self.mlp == "gelu":
+        if self.mlp == "gelu" or self.ff == "sparse":
             return 4 * self.d_model
         # a gated MLP has three matrices; 8/3 d keeps the parameter count of a 4d plain MLP
         return 8 * math.ceil(8 * self.d_model / 3 / 8)
+
+    def sparse_ff_config(self) -> SparseFFConfig:
+        """The config of each block's :class:`SparseFF` (when ``ff="sparse"``)."""
+        return SparseFFConfig(
+            d_model=self.d_model,
+            d_ff=self.ff_dim,
+            block=self.sparse_block,
+            rank=self.sparse_rank,
+            bias=self.bias,
+        )
 
 
 # ----------------------------------------------------------------------------- positions, norms
@@ -211,8 +236,17 @@ class Block(nn.Module):
         self.norm_1 = make_norm(cfg)
         self.attn = Attention(cfg, layer)
         self.norm_2 = None if cfg.parallel_block else make_norm(cfg)  # PaLM shares one norm
-        self.mlp = MLP(cfg)
+        self.mlp: MLP | SparseFF = (
+            MLP(cfg) if cfg.ff == "dense" else SparseFF(cfg.sparse_ff_config())
+        )
         self.drop = nn.Dropout(cfg.dropout)
+
+    def feed_forward(self, h: torch.Tensor, decoding: bool) -> torch.Tensor:
+        """The MLP on ``h [B, T, D]``. A sparse MLP takes its decode path (only the chosen
+        units, argmax controller) when decoding with a cache, its training path otherwise."""
+        if decoding and isinstance(self.mlp, SparseFF):
+            return self.mlp.decode(h)
+        return self.mlp(h)
 
     def forward(
         self,
@@ -220,11 +254,14 @@ class Block(nn.Module):
         rope: tuple[torch.Tensor, torch.Tensor] | None,
         cache: KVCache | None,
     ) -> torch.Tensor:
+        decoding = cache is not None
         if self.norm_2 is None:
             h = self.norm_1(x)  # [B, T, D]
-            return x + self.drop(self.attn(h, rope, cache)) + self.drop(self.mlp(h))
+            return (
+                x + self.drop(self.attn(h, rope, cache)) + self.drop(self.feed_forward(h, decoding))
+            )
         x = x + self.drop(self.attn(self.norm_1(x), rope, cache))
-        return x + self.drop(self.mlp(self.norm_2(x)))
+        return x + self.drop(self.feed_forward(self.norm_2(x), decoding))
 
 
 # ----------------------------------------------------------------------------- model
@@ -251,7 +288,7 @@ class Transformer(nn.Module):
         # GPT-2: scale the residual projections by 1/sqrt(2 * n_layer) so the residual
         # stream's variance does not grow with depth.
         for name, p in self.named_parameters():
-            if name.endswith(("o_proj.weight", "down.weight")):
+            if name.endswith(RESIDUAL_PROJECTIONS):
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * cfg.n_layer))
 
     @staticmethod
@@ -262,6 +299,9 @@ class Transformer(nn.Module):
                 nn.init.zeros_(module.bias)
         elif isinstance(module, nn.Embedding):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        elif isinstance(module, SparseFF):  # its unit weights are parameters, not nn.Linear
+            nn.init.normal_(module.w1, mean=0.0, std=0.02)
+            nn.init.normal_(module.w2, mean=0.0, std=0.02)
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
