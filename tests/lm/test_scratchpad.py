@@ -12,11 +12,13 @@ from palestra.lm.scratchpad import (
     TASK_NAMES,
     addition,
     check_addition,
+    check_long_addition,
     check_polynomial,
     check_program,
     exact_match,
     examples,
     final_answer,
+    long_addition,
     make_task,
     polynomial,
     program,
@@ -139,3 +141,52 @@ def test_checkers_read_only_the_final_line() -> None:
         check_addition("29-57=", "86")
     with pytest.raises(ValueError):
         make_task("subtraction")
+
+
+def test_long_addition_format() -> None:
+    rng = random.Random(3)
+    prompt, target = long_addition(rng, digits=8, scratchpad=True)
+    direct_prompt, direct = long_addition(random.Random(3), digits=8)
+    assert prompt == direct_prompt and target.endswith("\n" + direct)
+    # worked example from the module docstring: 29 + 57 with the units column tagged C
+    assert check_long_addition("D2C9+D5C7=", "C:9+7+0=16\nD:2+5+1=08\nD8C6")
+    assert check_long_addition("D2C9+D5C7=", "D8C6")
+    assert not check_long_addition("D2C9+D5C7=", "C8B6")  # right digits, wrong columns
+    assert not check_long_addition("D2C9+D5C7=", "D8C7")
+    assert check_long_addition("C9+C5=", "D1C4")  # the carry column gets the next tag
+    with pytest.raises(ValueError, match="not consecutive"):
+        check_long_addition("D2B9+D5C7=", "D8C6")
+    with pytest.raises(ValueError, match="long-addition prompt"):
+        check_long_addition("29+57=", "86")
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_long_addition_lines_are_true_column_sums(seed: int) -> None:
+    rng = random.Random(seed)
+    prompt, target = long_addition(rng, digits=8, scratchpad=True, exact=seed % 12 + 1)
+    a_text, b_text = prompt[:-1].split("+")
+    assert len(a_text) == len(b_text) == 2 * (seed % 12 + 1)  # exact= fixes both lengths
+    *lines, answer = target.split("\n")
+    carry = 0
+    for i, line in enumerate(lines):
+        m = re.fullmatch(r"([A-P]):(\d)\+(\d)\+(\d)=(\d)(\d)", line)
+        assert m is not None, line
+        tag, x, y, c, hi, lo = m.groups()
+        assert tag == a_text[-2 - 2 * i] and int(c) == carry  # column i, carried in
+        assert int(x) + int(y) + carry == 10 * int(hi) + int(lo)
+        carry = int(hi)
+    assert check_long_addition(prompt, answer)
+
+
+def test_long_addition_tags_cover_the_alphabet_in_training() -> None:
+    """The units tag is random, so training on 8 digits still shows every tag that a
+    12-digit test sum uses."""
+    rng = random.Random(0)
+    seen = set()
+    for _ in range(500):
+        prompt, target = long_addition(rng, digits=8)
+        seen |= set(re.findall(r"[A-P]", prompt + target))
+        assert max(len(x) for x in prompt[:-1].split("+")) <= 16  # at most 8 digits each
+    assert seen == set("ABCDEFGHIJKLMNOP")
+    with pytest.raises(ValueError, match="at most 15 digits"):
+        long_addition(rng, digits=16)

@@ -102,9 +102,19 @@ _BUILTIN: dict[str, tuple[str, str]] = {
         "palestra.sat.bench",
         "Neural SAT branching (Jaszczur et al. 2019): DPLL/CDCL vs JW-OS and DLIS, guided CaDiCaL",
     ),
+    "scratchpad": (
+        "palestra.lm.bench_scratchpad",
+        "long addition: exact match by length (trained on 1-8 digits, tested to 12), "
+        "scratchpad vs direct answers, same model and budget",
+    ),
     "serve": (
         "palestra.lm.bench_serve",
         "requests/s and latency of the OpenAI-compatible server under a bounded local load",
+    ),
+    "lm-arch": (
+        "palestra.lm.bench_arch",
+        "character LM on stdlib sources: held-out bpc of Hourglass and sparse-FF vs vanilla at "
+        "equal training FLOPs, training tokens/s; batch-1 decode tokens/s, sparse vs dense FF",
     ),
 }
 

@@ -17,6 +17,8 @@ __all__ = ["LMTask", "LMTrainConfig"]
 LMTask = Literal[
     "addition",
     "addition-scratchpad",
+    "long-addition",
+    "long-addition-scratchpad",
     "polynomial",
     "polynomial-scratchpad",
     "program",
@@ -39,7 +41,7 @@ class LMTrainConfig:
     tokenizer: Literal["auto", "byte", "char", "digit"] = arg(
         "auto", "auto: digit for arithmetic, byte for programs, char (from --data) for chars."
     )
-    digits: int = arg(3, "Addition: operands have 1..digits digits.")
+    digits: int = arg(3, "Addition, long addition: operands have 1..digits digits.")
     degree: int = arg(3, "Polynomial: degree 1..degree.")
     statements: int = arg(4, "Program: top-level statements per generated program.")
     # --- model (see palestra.models.transformer.TransformerConfig)

@@ -19,6 +19,24 @@ The scratchpad goes least-significant digit first, one line per column:
 ``a_i+b_i+carry_in=`` then two digits, the carry out and the column's sum digit (so every
 line is a true sum); a missing digit of the shorter operand is written 0.
 
+Long addition (``"long-addition"``, ``"long-addition-scratchpad"``) is the format for length
+generalisation: train on 1..8 digits, test on 9..12. Every digit carries a **position tag**, a
+capital letter naming its column (index hints, Zhou et al. 2023, "What Algorithms can
+Transformers Learn?"), so a small model finds column i of each operand by content rather than
+by counting, which does not extend past the lengths it was trained on. The units column's tag
+is drawn at random (wherever the sum still fits ``A..P``), so every tag is seen in training
+even though no operand there is longer than 8 digits. Numbers are written most-significant
+digit first::
+
+    prompt   "D2C9+D5C7="                    (29 + 57, units column tagged C)
+    direct   "D8C6"
+    scratch  "C:9+7+0=16\nD:2+5+1=08\nD8C6"
+
+The scratchpad has one line per column, least-significant first, as in ``addition``; the
+answer, the same tagged number in both variants, is then read off the lines by tag. The
+direct model has to write the leading digit first without any carries written down, which
+is what the scratchpad paper found does not generalise.
+
 Polynomial evaluation (``"polynomial"``, ``"polynomial-scratchpad"``); degree 1..``degree``,
 integer coefficients in -9..9, x in -9..9::
 
@@ -58,11 +76,13 @@ __all__ = [
     "ScratchpadTask",
     "addition",
     "check_addition",
+    "check_long_addition",
     "check_polynomial",
     "check_program",
     "exact_match",
     "examples",
     "final_answer",
+    "long_addition",
     "make_task",
     "polynomial",
     "program",
@@ -72,6 +92,8 @@ __all__ = [
 TASK_NAMES = (
     "addition",
     "addition-scratchpad",
+    "long-addition",
+    "long-addition-scratchpad",
     "polynomial",
     "polynomial-scratchpad",
     "program",
@@ -120,6 +142,75 @@ def check_addition(prompt: str, output: str) -> bool:
     if m is None:
         raise ValueError(f"not an addition prompt: {prompt!r}")
     return final_answer(output) == str(int(m.group(1)) + int(m.group(2)))
+
+
+# ----------------------------------------------------------------------------- long addition
+TAGS = "ABCDEFGHIJKLMNOP"
+
+
+def _tagged(number: int, units_tag: int) -> str:
+    """``number`` most-significant digit first, each digit after its column's tag
+    (``_tagged(29, 2) == "D2C9"``)."""
+    digits = str(number)[::-1]  # units first
+    pairs = [TAGS[units_tag + i] + d for i, d in enumerate(digits)]
+    return "".join(reversed(pairs))
+
+
+def long_addition(
+    rng: random.Random,
+    digits: int = 8,
+    scratchpad: bool = False,
+    exact: int | None = None,
+) -> tuple[str, str]:
+    """Tagged ``a+b=``: operands of 1..``digits`` digits (each length uniform), or of exactly
+    ``exact`` digits both. The units column's tag is uniform over the offsets at which the
+    sum still fits ``A..P``, so short sums also show the late tags."""
+    if max(digits, exact or 0) >= len(TAGS):
+        raise ValueError(f"long addition has {len(TAGS)} tags: at most {len(TAGS) - 1} digits")
+    if exact is not None:
+        lo = 10 ** (exact - 1) if exact > 1 else 0
+        a, b = rng.randint(lo, 10**exact - 1), rng.randint(lo, 10**exact - 1)
+    else:
+        a, b = _number(rng, digits), _number(rng, digits)
+    units = rng.randint(0, len(TAGS) - len(str(a + b)))
+    prompt, answer = f"{_tagged(a, units)}+{_tagged(b, units)}=", _tagged(a + b, units)
+    if not scratchpad:
+        return prompt, answer
+    ra, rb = str(a)[::-1], str(b)[::-1]
+    lines, carry = [], 0
+    for i in range(max(len(ra), len(rb))):
+        x = int(ra[i]) if i < len(ra) else 0
+        y = int(rb[i]) if i < len(rb) else 0
+        s = x + y + carry
+        lines.append(f"{TAGS[units + i]}:{x}+{y}+{carry}={s:02d}")
+        carry = s // 10
+    return prompt, "\n".join([*lines, answer])
+
+
+_TAGGED = re.compile(r"(?:[A-P]\d)+")
+
+
+def _read_tagged(text: str) -> tuple[int, int]:
+    """``(number, units tag index)`` of a tagged number; ``ValueError`` if the tags are not
+    consecutive."""
+    if not _TAGGED.fullmatch(text):
+        raise ValueError(f"not a tagged number: {text!r}")
+    tags, digits = text[0::2], text[1::2]
+    units = TAGS.index(tags[-1])
+    if tags != "".join(TAGS[units + i] for i in range(len(tags)))[::-1]:
+        raise ValueError(f"tags of {text!r} are not consecutive")
+    return int(digits), units
+
+
+def check_long_addition(prompt: str, output: str) -> bool:
+    """Is the output's last line the tagged sum of the prompt's tagged operands?"""
+    m = re.fullmatch(r"((?:[A-P]\d)+)\+((?:[A-P]\d)+)=", prompt)
+    if m is None:
+        raise ValueError(f"not a long-addition prompt: {prompt!r}")
+    (a, units), (b, units_b) = _read_tagged(m.group(1)), _read_tagged(m.group(2))
+    if units != units_b:
+        raise ValueError(f"the operands of {prompt!r} tag their units columns differently")
+    return final_answer(output) == _tagged(a + b, units)
 
 
 # ----------------------------------------------------------------------------- polynomials
@@ -309,6 +400,14 @@ def make_task(
         pad = name.endswith("scratchpad")
         return ScratchpadTask(
             name, lambda rng: addition(rng, digits, scratchpad=pad), check_addition, "digit"
+        )
+    if name in ("long-addition", "long-addition-scratchpad"):
+        pad = name.endswith("scratchpad")
+        return ScratchpadTask(
+            name,
+            lambda rng: long_addition(rng, digits, scratchpad=pad),
+            check_long_addition,
+            "digit",
         )
     if name in ("polynomial", "polynomial-scratchpad"):
         pad = name.endswith("scratchpad")

@@ -12,10 +12,10 @@ Content tokens follow from id 4. ``encode`` never adds specials unless asked (``
 
 - :class:`ByteTokenizer`: the 256 byte values of the UTF-8 text (ids 4..259); covers any text.
 - :class:`CharTokenizer`: one token per distinct character of a corpus, saved as JSON.
-- :class:`DigitTokenizer`: a fixed arithmetic alphabet (``0-9 + - * ^ = ( ) x ;`` and
-  newline), one token per digit, so a number's digits are always separate tokens; any other
-  character is an error rather than ``<unk>``, since arithmetic data outside the alphabet is a
-  bug in the generator.
+- :class:`DigitTokenizer`: a fixed arithmetic alphabet (``0-9 + - * ^ = ( ) x ;``,
+  newline, and the position tags ``A..P :`` of long addition), one token per digit, so a
+  number's digits are always separate tokens; any other character is an error rather than
+  ``<unk>``, since arithmetic data outside the alphabet is a bug in the generator.
 
 All are saved with ``save(path)`` as a JSON object with a ``"type"`` key and read back with
 :func:`load_tokenizer`.
@@ -44,7 +44,8 @@ SPECIALS = ("<pad>", "<bos>", "<eos>", "<unk>")
 PAD, BOS, EOS, UNK = 0, 1, 2, 3
 N_SPECIAL = len(SPECIALS)
 
-ARITHMETIC_ALPHABET = "0123456789+-*^=()x;\n"
+# the capitals A..P and ":" are the position tags of long addition (lm.scratchpad)
+ARITHMETIC_ALPHABET = "0123456789+-*^=()x;\nABCDEFGHIJKLMNOP:"
 
 
 class Tokenizer:

@@ -1,0 +1,236 @@
+"""Bench ``scratchpad``: does writing the work down make addition generalise to longer numbers?
+
+    palestra bench scratchpad --quick
+    palestra bench scratchpad                                  # the full budget
+    palestra bench scratchpad -o scratchpad_run=runs/sp/STAMP -o direct_run=runs/dir/STAMP
+
+Two models of the same size are trained with the same budget, seed and data stream on long
+addition with 1..``train_digits``-digit operands (:func:`palestra.lm.scratchpad.long_addition`):
+one writes a per-column scratchpad before the answer, the other writes the answer directly.
+Both are then asked fresh sums of exactly 1..``test_digits`` digits (both operands that long)
+and decoded greedily; a sum counts only if its final line is the right tagged number
+(:func:`~palestra.lm.scratchpad.check_long_addition`). The headline figure is the exact-match
+accuracy on the lengths never seen in training, scratchpad vs direct (the peer), as Nye et al.
+(2021) compared them.
+
+Given ``scratchpad_run`` / ``direct_run`` (run directories of ``palestra train lm``), the bench
+evaluates those models instead of training new ones; training runs are ordinary runs under
+``runs_root``, so a killed bench can be continued with ``palestra train lm ... --resume``.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from palestra.core.bench import Bench, register_suite
+from palestra.core.config import arg
+from palestra.core.errors import PalestraError
+
+__all__ = ["ScratchpadBenchOptions", "accuracy_by_digits"]
+
+PEER = "direct answer (same model, budget, data)"
+BLOCK_SIZE = 256  # 12-digit sums with the scratchpad take about 210 tokens
+
+
+@dataclass
+class ScratchpadBenchOptions:
+    """Options of ``palestra bench scratchpad`` (quick mode: ``quick_steps``, fewer sums)."""
+
+    train_digits: int = arg(8, "Training operands have 1..train_digits digits.")
+    test_digits: int = arg(12, "Test every length 1..test_digits (both operands that long).")
+    steps: int = arg(4000, "Training steps per model (full mode).")
+    quick_steps: int = arg(600, "Training steps per model (quick mode).")
+    examples: int = arg(100, "Test sums per length (full mode).")
+    quick_examples: int = arg(20, "Test sums per length (quick mode).")
+    n_layer: int = arg(4, "Transformer blocks.")
+    d_model: int = arg(128, "Model width.")
+    n_head: int = arg(4, "Attention heads.")
+    batch_size: int = arg(32, "Sequences per step.")
+    lr: float = arg(1e-3, "Peak learning rate.")
+    threads: int = arg(1, "torch threads for training and decoding.")
+    runs_root: Path = arg(Path("runs"), "Where the two training runs are written.")
+    scratchpad_run: Path | None = arg(None, "Evaluate this trained scratchpad run instead.")
+    direct_run: Path | None = arg(None, "Evaluate this trained direct run instead.")
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.train_digits <= self.test_digits <= 15:
+            raise ValueError("need 1 <= train_digits <= test_digits <= 15")
+        for name in ("steps", "quick_steps", "examples", "quick_examples", "threads"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+
+
+def _train(opts: ScratchpadBenchOptions, scratchpad: bool, steps: int, seed: int) -> Path:
+    from palestra.lm.config import LMTrainConfig
+    from palestra.lm.train import train
+
+    variant = "scratchpad" if scratchpad else "direct"
+    cfg = LMTrainConfig(
+        task="long-addition-scratchpad" if scratchpad else "long-addition",
+        digits=opts.train_digits,
+        n_layer=opts.n_layer,
+        n_head=opts.n_head,
+        d_model=opts.d_model,
+        block_size=BLOCK_SIZE,
+        steps=steps,
+        batch_size=opts.batch_size,
+        lr=opts.lr,
+        eval_every=max(1, steps // 4),
+        checkpoint_every=max(1, steps // 4),
+        seed=seed,
+        threads=opts.threads,
+        run_name=f"bench-scratchpad-{variant}",
+        runs_root=opts.runs_root,
+    )
+    return train(cfg)
+
+
+def _run_config(run_dir: Path) -> dict[str, Any]:
+    """The recorded training config of a ``palestra train lm`` run."""
+    path = Path(run_dir) / "config.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise PalestraError(f"{path}: cannot read the run's config ({e})") from None
+
+
+def accuracy_by_digits(
+    run_dir: Path,
+    scratchpad: bool,
+    lengths: range,
+    examples: int,
+    train_digits: int,
+    threads: int = 1,
+) -> dict[int, dict[str, Any]]:
+    """For each length, the share of ``examples`` fresh sums (both operands exactly that
+    long; seeded by the length, so both variants get the same operands) whose answer line
+    is right, plus one wrong output to show in the report."""
+    import torch
+
+    from palestra.lm.scratchpad import check_long_addition, long_addition
+    from palestra.lm.tokenizers import load_tokenizer
+    from palestra.lm.train import complete
+    from palestra.models.transformer import Transformer
+
+    torch.set_num_threads(threads)
+    model_dir = Path(run_dir) / "model"
+    if not (model_dir / "config.json").is_file():
+        raise PalestraError(f"{run_dir}: no trained model (model/config.json) in this run")
+    model = Transformer.from_pretrained(model_dir)
+    model.eval()
+    tokenizer = load_tokenizer(model_dir / "tokenizer.json")
+    out: dict[int, dict[str, Any]] = {}
+    for n in lengths:
+        rng = random.Random(f"scratchpad-bench/{n}")
+        sums = [long_addition(rng, train_digits, scratchpad, exact=n) for _ in range(examples)]
+        longest = max(len(tokenizer.encode(t, eos=True)) for _, t in sums)
+        outputs = complete(model, tokenizer, [p for p, _ in sums], longest + 8)
+        right = [check_long_addition(p, o) for (p, _), o in zip(sums, outputs, strict=True)]
+        wrong = next(
+            ((p, o) for (p, _), o, r in zip(sums, outputs, right, strict=True) if not r), None
+        )
+        out[n] = {"accuracy": sum(right) / examples, "wrong_example": wrong}
+    return out
+
+
+@register_suite("scratchpad", config=ScratchpadBenchOptions)
+def run(bench: Bench) -> None:
+    opts: ScratchpadBenchOptions = bench.options or ScratchpadBenchOptions()
+    steps = opts.quick_steps if bench.quick else opts.steps
+    examples = opts.quick_examples if bench.quick else opts.examples
+    runs = {
+        "scratchpad": opts.scratchpad_run or _train(opts, True, steps, bench.seed),
+        "direct": opts.direct_run or _train(opts, False, steps, bench.seed),
+    }
+    configs = {name: _run_config(run) for name, run in runs.items()}
+    keys = ("n_layer", "d_model", "steps", "batch_size", "digits", "seed")
+    if any(configs["scratchpad"].get(k) != configs["direct"].get(k) for k in keys):
+        bench.note(f"The two runs differ in size, budget or data: {configs}.")
+    c = configs["scratchpad"]
+    train_digits = int(c["digits"])
+    lengths = range(1, opts.test_digits + 1)
+    acc = {
+        name: accuracy_by_digits(
+            run, name == "scratchpad", lengths, examples, train_digits, opts.threads
+        )
+        for name, run in runs.items()
+    }
+    seen = [n for n in lengths if n <= train_digits]
+    unseen = [n for n in lengths if n > train_digits]
+    setting = (
+        f"{c['n_layer']} layers, d_model {c['d_model']}; {c['steps']} steps of batch "
+        f"{c['batch_size']} per model; trained on 1..{train_digits} digits; "
+        f"{examples} sums per length"
+    )
+
+    def mean(name: str, ns: list[int]) -> float:
+        return 100 * sum(acc[name][n]["accuracy"] for n in ns) / len(ns)
+
+    if unseen:
+        bench.figure(
+            f"exact match, {unseen[0]}-{unseen[-1]} digits (never trained on)",
+            mean("scratchpad", unseen),
+            "%",
+            peer=PEER,
+            peer_value=mean("direct", unseen),
+            setting=setting,
+        )
+        for n in unseen:
+            bench.figure(
+                f"exact match, {n} digits",
+                100 * acc["scratchpad"][n]["accuracy"],
+                "%",
+                peer=PEER,
+                peer_value=100 * acc["direct"][n]["accuracy"],
+                setting=setting,
+            )
+    bench.figure(
+        f"exact match, 1-{train_digits} digits (training lengths)",
+        mean("scratchpad", seen),
+        "%",
+        peer=PEER,
+        peer_value=mean("direct", seen),
+        setting=setting,
+    )
+    bench.table(
+        "exact match by number of digits (%)",
+        ["digits", "scratchpad", "direct", "trained on"],
+        [
+            [
+                n,
+                f"{100 * acc['scratchpad'][n]['accuracy']:.0f}",
+                f"{100 * acc['direct'][n]['accuracy']:.0f}",
+                "yes" if n <= train_digits else "no",
+            ]
+            for n in lengths
+        ],
+    )
+    with bench.plot(
+        "accuracy", "Long addition: exact match by length", xlabel="digits", ylabel="%"
+    ) as ax:
+        ax.axvspan(0.5, train_digits + 0.5, color="0.9", label="training lengths")
+        for name, style in (("scratchpad", "o-"), ("direct", "s--")):
+            ax.plot(list(lengths), [100 * acc[name][n]["accuracy"] for n in lengths], style)
+            ax.lines[-1].set_label(name)
+        ax.set_ylim(-3, 103)
+        ax.set_xticks(list(lengths))
+    for name in ("scratchpad", "direct"):
+        wrong = next((acc[name][n]["wrong_example"] for n in reversed(lengths)), None)
+        if wrong is not None:
+            prompt, output = wrong
+            bench.note(f"A wrong {name} answer: `{prompt}` → `{' / '.join(output.splitlines())}`.")
+    bench.note(
+        "Format (palestra.lm.scratchpad, long addition): every digit carries a position tag "
+        "naming its column (index hints), so a model can find column i of each operand by "
+        "content; the units column's tag is random, so all 16 tags occur in training although "
+        "no operand there is longer than the training length. Both variants see the same "
+        "prompts and end with the same tagged answer, most-significant digit first; the "
+        "scratchpad writes one line per column (digits, carry in, two-digit column sum) first."
+    )
+    bench.note(f"Models: {runs['scratchpad']} (scratchpad) and {runs['direct']} (direct).")
+    bench.data["accuracy"] = {name: {n: acc[name][n]["accuracy"] for n in lengths} for name in acc}
+    bench.data["runs"] = {name: str(run) for name, run in runs.items()}
