@@ -88,6 +88,11 @@ _BUILTIN: dict[str, tuple[str, str]] = {
         "Atari on CPUs: PPO/BA3C training steps/s vs Stable-Baselines3 PPO; RAM vs screen vs "
         "both scores at a fixed frame budget",
     ),
+    "atari-ray": (
+        "palestra.play.bench_ray",
+        "Atari on CPUs: BA3C training steps/s with 1, 2, 4, ... Ray rollout workers (up to the "
+        "cores) vs BA3C in process, same env count",
+    ),
     "coq": (
         "palestra.coq.bench",
         "Coq proof search on miniF2F valid: problems proved per search/proposer at a fixed "

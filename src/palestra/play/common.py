@@ -118,8 +118,10 @@ def restore_or_reset(
 ) -> tuple[int, int, list[tuple[int, float, int]], dict[str, torch.Tensor]]:
     """Load the run's newest :func:`checkpoint_state`, or reset the envs of a new run.
 
-    Returns ``(update, global_step, pending episodes, first observations)``. ALE's native
-    vector env cannot restore its state: its episodes restart (with a warning).
+    Returns ``(update, global_step, pending episodes, first observations)``. ``env`` is a
+    vector env or anything with its ``reset / get_state / set_state`` (BA3C's rollout
+    sources). ALE's native vector env cannot save its state (``get_state`` is None): its
+    episodes restart (with a warning).
     """
     checkpoint = run.load_checkpoint() if run.resumed else None
     if checkpoint is None:
@@ -128,7 +130,7 @@ def restore_or_reset(
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     set_rng_state(state["rng"])
-    if state["env"] is not None and isinstance(env, AtariVecEnv):
+    if state["env"] is not None:  # saved by an env that can restore it (not ALE's native)
         next_obs = obs_tensors(env.set_state(state["env"]))
     else:
         console.print("[yellow]resuming without env state: episodes restart")

@@ -65,6 +65,17 @@ class PlayTrainConfig:
     env_workers: int = arg(0, "Palestra backend: worker processes (0: step in process).")
     env_threads: int = arg(0, "ALE backend: C++ threads (0: one per core).")
     threads: int = arg(1, "torch intra-op threads.")
+    workers: int = arg(
+        0,
+        "BA3C: Ray actors that roll out, each stepping its slice of the envs with a copy of "
+        "the policy (0: the learner steps every env itself, no Ray).",
+    )
+    ray: str | None = arg(
+        None,
+        "Ray cluster of the workers: 'local' (or unset) starts one in this process, else an "
+        "address ('auto', HOST:6379, ray://HOST:10001). Needs --workers.",
+        recorded=False,
+    )
     seed: int = arg(0, "Seed for weights, envs and sampling.")
     log_every: int = arg(1, "Log metrics every this many updates.")
     checkpoint_every: int = arg(50, "Checkpoint every this many updates (and at the end).")
@@ -92,6 +103,24 @@ class PlayTrainConfig:
             raise ValueError("ALE's native vector env has screens only: use env_backend palestra")
         if not 0.0 <= self.sticky < 1.0:
             raise ValueError("sticky must be in [0, 1)")
+        self._check_workers()
+
+    def _check_workers(self) -> None:
+        """Ray rollout workers are BA3C's, each owns at least one env and steps it in its own
+        process (so ``env_workers`` has no meaning there)."""
+        assert self.num_envs is not None
+        if self.workers < 0:
+            raise ValueError("workers must be at least 0")
+        if self.ray is not None and self.workers == 0:
+            raise ValueError("ray needs workers: the number of Ray rollout actors (>= 1)")
+        if self.workers == 0:
+            return
+        if self.algo != "ba3c":
+            raise ValueError("Ray rollout workers are for algo ba3c")
+        if self.workers > self.num_envs:
+            raise ValueError(f"workers={self.workers} > num_envs={self.num_envs}")
+        if self.env_workers:
+            raise ValueError("env_workers is for in-process rollouts; Ray workers step their envs")
 
     @property
     def batch_size(self) -> int:
