@@ -76,6 +76,13 @@ def test_portfolio_ranks_by_the_goal() -> None:
     assert {"split", "induction n", "unfold sum_to"} <= set(tactics)
     real = [p.tactic for p in portfolio.propose("x : R\n========\nx * 2 = x + x", [])]
     assert "lra" in real and ("lia" not in real or real.index("lra") < real.index("lia"))
+    fn = "f : R -> R\nh0 : forall x, f x = 2 * x\nh1 : f 1 / 2 = 1\n========\nRabs (f 3) = 6"
+    tactics = [p.tactic for p in portfolio.propose(fn, [])]
+    assert {"rewrite !h0 in *", "field_simplify in h1"} <= set(tactics)
+    assert any(t.startswith("unfold Rabs") for t in tactics)
+    closed = [p.tactic for p in portfolio.propose("========\n(5 ^ 2005) mod 100 = 25", [])]
+    assert "vm_compute; reflexivity" in closed
+    assert "vm_compute; reflexivity" not in tactics  # not with hypotheses
 
 
 class FakeBackend:

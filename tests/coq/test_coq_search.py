@@ -112,3 +112,28 @@ def test_budgets_stop_the_search(
         assert result.checker_calls == 3 and result.expansions == 1
     if reason == "stopped":
         assert result.checker_calls == 0 and result.expansions == 0
+
+
+FUNCTION_EQUATION = """Require Import Reals.
+Open Scope R_scope.
+Theorem line_through_two_points
+  (a b : R)
+  (f : R -> R)
+  (h0 : forall x, f x = a * x + b)
+  (h1 : f 7 = 4)
+  (h2 : f 6 = 3) :
+  f 3 = 0.
+Proof.
+Admitted.
+"""
+
+
+def test_best_first_unfolds_a_function_equation_everywhere(pool: SessionPool) -> None:
+    """``rewrite !h0 in *`` turns the hypotheses about f into linear facts lra can use."""
+    problem = CoqProblem.from_source(FUNCTION_EQUATION)
+    proposer = PortfolioProposer.for_source(FUNCTION_EQUATION, hammer=False)
+    with open_problem(problem, pool) as (coq, base):
+        result = best_first_search(problem, proposer, coq, base, budget=SearchBudget(60, 400))
+    assert result.proved, result.log
+    assert any(t.startswith("rewrite !h0") for t in result.tactics)
+    assert result.proof is not None and safe_verify(FUNCTION_EQUATION, result.proof).accepted

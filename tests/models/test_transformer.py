@@ -252,3 +252,38 @@ def test_sparse_round_trip_and_old_configs_still_load(tmp_path: Path) -> None:
         del data[key]
     (tmp_path / "old" / "config.json").write_text(json.dumps(data))
     assert Transformer.from_pretrained(tmp_path / "old").cfg.ff == "dense"
+
+
+@pytest.mark.parametrize("rope", [True, False])
+def test_random_positions(rope: bool) -> None:
+    """Randomized positional encodings: a sorted sample of distinct ids from 0..N-1 per
+    sequence; decoding with the cache's sample gives the logits of one pass at those ids;
+    causality holds at any fixed sample."""
+    model = tiny(random_positions=64, rope=rope)
+    cache = KVCache(model.cfg, 3, torch.device("cpu"), 20, torch.Generator().manual_seed(7))
+    assert cache.positions is not None and len(cache.positions) == 20
+    ids = cache.positions.tolist()
+    assert ids == sorted(set(ids)) and ids[0] >= 0 and ids[-1] < 64
+    assert ids[-1] >= 24  # beyond block_size: the whole range 0..63 is in use
+
+    idx = torch.randint(0, VOCAB, (3, 20))
+    torch.manual_seed(7)  # the same sample as the cache's generator
+    full, _ = model(idx)
+    pieces = [model(idx[:, :6], cache=cache)[0]]
+    pieces += [model(idx[:, t : t + 1], cache=cache)[0] for t in range(6, 20)]
+    torch.testing.assert_close(torch.cat(pieces, dim=1), full, rtol=1e-5, atol=1e-5)
+
+    torch.manual_seed(7)
+    other = idx.clone()
+    other[:, 12] = (other[:, 12] + 1) % VOCAB
+    perturbed, _ = model(other)
+    torch.testing.assert_close(perturbed[:, :12], full[:, :12])
+    assert not torch.allclose(perturbed[:, 12:], full[:, 12:])
+    torch.manual_seed(8)  # another sample, other logits
+    assert not torch.allclose(model(idx)[0], full)
+
+    a = model.generate(idx[:, :4], 6, temperature=0.0, generator=torch.Generator().manual_seed(1))
+    b = model.generate(idx[:, :4], 6, temperature=0.0, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="at least block_size"):
+        TransformerConfig(block_size=32, random_positions=16)

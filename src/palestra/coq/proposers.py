@@ -210,6 +210,17 @@ class PortfolioProposer:
                 add(f"destruct {name}", 0.7)
             elif re.fullmatch(r"[\w']+ = .*", typ) and name.startswith(("H", "h")):
                 add(f"rewrite {name}", 0.3)
+            elif re.fullmatch(r"forall [^,]+, .+ = .+", typ):
+                # a function's defining equation (f x = ...): unfold it everywhere at once
+                add(f"rewrite !{name} in *", 0.62)
+                add(f"rewrite {name}", 0.4)
+            if real and "/" in typ and " = " in typ and not typ.startswith("forall"):
+                add(f"field_simplify in {name}", 0.3)
+        if not hyps and not concl.startswith("forall") and not real:
+            add("vm_compute; reflexivity", 0.7)  # a closed computation: run it in the VM
+        if "Rabs" in concl:  # |c| of a closed term, or of a term of known sign
+            add("unfold Rabs; destruct (Rcase_abs _); lra", 0.6)
+            add("unfold Rabs; destruct (Rcase_abs _); nra", 0.4)
         for d in self.definitions:
             if re.search(rf"\b{re.escape(d)}\b", goal_state):
                 add(f"unfold {d}", 0.65)

@@ -321,7 +321,8 @@ class Generation:
         model, lock = self.backend.model, self.backend.lock
         generator = torch.Generator().manual_seed(self.seed)
         idx = torch.tensor([self.prompt_ids] * self.n, dtype=torch.long)  # [n, T]
-        cache = KVCache(model.cfg, self.n, idx.device)
+        length = min(model.cfg.block_size, idx.shape[1] + self.max_tokens)
+        cache = KVCache(model.cfg, self.n, idx.device, length, generator)
         with lock, torch.no_grad():
             logits, _ = model(idx, cache=cache)  # [n, T, V]
         for _ in range(self.max_tokens):

@@ -51,6 +51,9 @@ class ScratchpadBenchOptions:
     n_head: int = arg(4, "Attention heads.")
     batch_size: int = arg(32, "Sequences per step.")
     lr: float = arg(1e-3, "Peak learning rate.")
+    random_positions: int = arg(
+        384, "Randomized positional encodings over 0..N-1 (0: off); see LMTrainConfig."
+    )
     threads: int = arg(1, "torch threads for training and decoding.")
     runs_root: Path = arg(Path("runs"), "Where the two training runs are written.")
     scratchpad_run: Path | None = arg(None, "Evaluate this trained scratchpad run instead.")
@@ -79,6 +82,7 @@ def _train(opts: ScratchpadBenchOptions, scratchpad: bool, steps: int, seed: int
         steps=steps,
         batch_size=opts.batch_size,
         lr=opts.lr,
+        random_positions=opts.random_positions,
         eval_every=max(1, steps // 4),
         checkpoint_every=max(1, steps // 4),
         seed=seed,

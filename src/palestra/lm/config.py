@@ -55,6 +55,12 @@ class LMTrainConfig:
     mlp: Literal["swiglu", "geglu", "gelu"] = arg("swiglu", "MLP kind.")
     parallel_block: bool = arg(False, "PaLM's parallel attention + MLP block.")
     rope: bool = arg(True, "Rotary position embeddings (else learned absolute ones).")
+    random_positions: int = arg(
+        0,
+        "0: positions 0..T-1. N >= block_size: each sequence gets a sorted random sample of "
+        "positions from 0..N-1 (randomized positional encodings, Ruoss et al. 2023), which "
+        "helps length generalisation.",
+    )
     dropout: float = arg(0.0, "Dropout probability.")
     # --- optimisation
     steps: int = arg(2000, "Optimizer steps.")
@@ -91,5 +97,7 @@ class LMTrainConfig:
         for name in ("steps", "batch_size", "eval_every", "checkpoint_every", "threads"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
+        if self.random_positions and self.random_positions < self.block_size:
+            raise ValueError("random_positions must be 0 or at least block_size")
         if self.digits < 1 or self.degree < 1 or self.statements < 1:
             raise ValueError("digits, degree and statements must be at least 1")

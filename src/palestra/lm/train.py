@@ -141,7 +141,10 @@ def complete(
         if n_new < 1:
             continue
         idx = torch.tensor([encoded[i] for i in rows])  # [b, length]
-        out = model.generate(idx, n_new, temperature=0.0, stop_token=EOS)  # [b, length + new]
+        positions = torch.Generator().manual_seed(length)  # random position ids, if the model
+        out = model.generate(  # uses them, are the same on every call: evaluation repeats
+            idx, n_new, temperature=0.0, generator=positions, stop_token=EOS
+        )  # [b, length + new]
         for i, new in zip(rows, out[:, length:].tolist(), strict=True):
             new = new[: new.index(EOS)] if EOS in new else new
             outputs[i] = tokenizer.decode(new)
@@ -229,6 +232,7 @@ def train(cfg: LMTrainConfig) -> Path:
         mlp=cfg.mlp,
         parallel_block=cfg.parallel_block,
         rope=cfg.rope,
+        random_positions=cfg.random_positions,
         dropout=cfg.dropout,
     )
     model = Transformer(model_cfg)

@@ -72,6 +72,10 @@ class TransformerConfig:
     norm: Literal["rmsnorm", "layernorm"] = "rmsnorm"
     rope: bool = True  # False: learned absolute position embeddings
     rope_theta: float = 10000.0
+    # 0: a sequence sits at positions 0..T-1. N > 0: randomized positional encodings (Ruoss et
+    # al. 2023): T tokens get a sorted random sample of T positions from 0..N-1, in training and
+    # in decoding, so attention sees every distance up to N even on short training sequences.
+    random_positions: int = 0
     parallel_block: bool = False
     bias: bool = False
     tie_embeddings: bool = True
@@ -90,6 +94,16 @@ class TransformerConfig:
             raise ValueError(f"rotary embeddings need an even head size, got {self.head_dim}")
         if self.ff == "sparse":
             self.sparse_ff_config()  # checks that d_ff is a multiple of sparse_block
+        if self.random_positions and self.random_positions < self.block_size:
+            raise ValueError(
+                f"random_positions={self.random_positions} must be at least "
+                f"block_size={self.block_size}"
+            )
+
+    @property
+    def n_positions(self) -> int:
+        """Size of the position tables: the largest position id plus one."""
+        return max(self.block_size, self.random_positions)
 
     @property
     def kv_heads(self) -> int:
@@ -124,8 +138,8 @@ def rope_tables(cfg: TransformerConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """cos and sin of ``m * theta**(-2i/head_dim)`` for every position m, both halves."""
     half = cfg.head_dim // 2
     inv_freq = cfg.rope_theta ** (-torch.arange(half, dtype=torch.float32) / half)  # [hd/2]
-    angles = torch.outer(torch.arange(cfg.block_size, dtype=torch.float32), inv_freq)
-    angles = torch.cat([angles, angles], dim=-1)  # [block_size, hd]
+    angles = torch.outer(torch.arange(cfg.n_positions, dtype=torch.float32), inv_freq)
+    angles = torch.cat([angles, angles], dim=-1)  # [n_positions, hd]
     return angles.cos(), angles.sin()
 
 
@@ -134,6 +148,13 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
     x1, x2 = x.chunk(2, dim=-1)  # [B, H, T, hd/2] each
     rotated = torch.cat([-x2, x1], dim=-1)  # [B, H, T, hd]
     return x * cos + rotated * sin  # cos, sin: [T, hd], broadcast over B and H
+
+
+def sample_positions(
+    n: int, n_positions: int, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """A sorted random sample of ``n`` distinct position ids from ``0 .. n_positions - 1``."""
+    return torch.randperm(n_positions, generator=generator)[:n].sort().values  # [n]
 
 
 def make_norm(cfg: TransformerConfig) -> nn.Module:
@@ -148,13 +169,27 @@ class KVCache:
 
     ``pos`` is the number of positions already in the cache: the next forward pass writes its
     ``T`` new positions at ``pos .. pos+T`` and its queries attend to ``0 .. pos+T``.
+
+    For a model with ``random_positions``, the cache also draws the position ids of the
+    ``length`` tokens it will hold (prompt and generated tokens; default ``block_size``).
     """
 
-    def __init__(self, cfg: TransformerConfig, batch_size: int, device: torch.device) -> None:
+    def __init__(
+        self,
+        cfg: TransformerConfig,
+        batch_size: int,
+        device: torch.device,
+        length: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> None:
         shape = (cfg.n_layer, batch_size, cfg.kv_heads, cfg.block_size, cfg.head_dim)
         self.k = torch.zeros(shape, device=device)  # [L, B, n_kv, block_size, hd]
         self.v = torch.zeros(shape, device=device)  # [L, B, n_kv, block_size, hd]
         self.pos = 0
+        self.positions: torch.Tensor | None = None  # [length] position ids, when random
+        if cfg.random_positions:
+            n = cfg.block_size if length is None else length
+            self.positions = sample_positions(n, cfg.random_positions, generator).to(device)
 
     def update(
         self, layer: int, k: torch.Tensor, v: torch.Tensor
@@ -272,7 +307,7 @@ class Transformer(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.d_model)
-        self.pos_emb = None if cfg.rope else nn.Embedding(cfg.block_size, cfg.d_model)
+        self.pos_emb = None if cfg.rope else nn.Embedding(cfg.n_positions, cfg.d_model)
         self.drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(Block(cfg, i) for i in range(cfg.n_layer))
         self.norm_f = make_norm(cfg)
@@ -282,8 +317,8 @@ class Transformer(nn.Module):
         if cfg.rope:
             cos, sin = rope_tables(cfg)
             # not persistent: derived from the config, so not written into checkpoints
-            self.register_buffer("rope_cos", cos, persistent=False)  # [block_size, hd]
-            self.register_buffer("rope_sin", sin, persistent=False)  # [block_size, hd]
+            self.register_buffer("rope_cos", cos, persistent=False)  # [n_positions, hd]
+            self.register_buffer("rope_sin", sin, persistent=False)  # [n_positions, hd]
         self.apply(self._init_weights)
         # GPT-2: scale the residual projections by 1/sqrt(2 * n_layer) so the residual
         # stream's variance does not grow with depth.
@@ -316,7 +351,8 @@ class Transformer(nn.Module):
         ``targets [B, T]`` (entries equal to -100 ignored) when given.
 
         With a ``cache`` the tokens continue the ones already cached: they sit at positions
-        ``cache.pos ..``, and the cache advances by ``T``.
+        ``cache.pos ..``, and the cache advances by ``T``. With ``random_positions`` the
+        position ids are a fresh sorted random sample (the cache's own sample when decoding).
         """
         cfg = self.cfg
         B, T = idx.shape
@@ -326,11 +362,19 @@ class Transformer(nn.Module):
         x = self.tok_emb(idx)  # [B, T, D]
         if cfg.scale_embeddings:
             x = x * math.sqrt(cfg.d_model)
+        if cache is not None and cache.positions is not None:
+            if past + T > len(cache.positions):
+                raise ValueError(f"the cache holds positions for {len(cache.positions)} tokens")
+            positions = cache.positions[past : past + T]  # [T]
+        elif cfg.random_positions:
+            positions = sample_positions(T, cfg.random_positions).to(idx.device)  # [T]
+        else:
+            positions = torch.arange(past, past + T, device=idx.device)  # [T]
         rope = None
         if self.pos_emb is not None:
-            x = x + self.pos_emb(torch.arange(past, past + T, device=idx.device))  # [B, T, D]
+            x = x + self.pos_emb(positions)  # [B, T, D]
         else:
-            rope = (self.rope_cos[past : past + T], self.rope_sin[past : past + T])  # [T, hd]
+            rope = (self.rope_cos[positions], self.rope_sin[positions])  # [T, hd]
         x = self.drop(x)
         for block in self.blocks:
             x = block(x, rope, cache)  # [B, T, D]
@@ -371,7 +415,7 @@ class Transformer(nn.Module):
                 f"prompt of {T} + {max_new_tokens} new tokens exceeds "
                 f"block_size={self.cfg.block_size}"
             )
-        cache = KVCache(self.cfg, B, idx.device)
+        cache = KVCache(self.cfg, B, idx.device, T + max_new_tokens, generator)
         logits, _ = self(idx, cache=cache)  # [B, T, V]
         out = [idx]
         done = torch.zeros(B, dtype=torch.bool, device=idx.device)
