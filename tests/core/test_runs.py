@@ -118,6 +118,21 @@ def test_unrecorded_fields_do_not_block_resume(tmp_path: Path) -> None:
         assert again.resumed and again.dir == run.dir
 
 
+@dataclasses.dataclass
+class GrownCfg:  # Cfg with a field added after a run was saved
+    steps: int = arg(10, "steps")
+    width: int = arg(4, "a field newer than the run")
+
+
+def test_fields_added_later_resume_at_their_default(tmp_path: Path) -> None:
+    with Run.open("g", Cfg(), root=tmp_path) as run:
+        run.save_checkpoint(1, {})
+    with Run.open("g", GrownCfg(), root=tmp_path, resume=True) as again:
+        assert again.resumed and again.dir == run.dir  # the old run ran with width 4
+    with pytest.raises(PalestraError, match="differs in: width"):
+        Run.open("g", GrownCfg(width=8), root=tmp_path, resume=True)
+
+
 def test_tensorboard_drops_points_past_the_checkpoint_after_resume(tmp_path: Path) -> None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 

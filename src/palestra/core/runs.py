@@ -17,6 +17,7 @@ checkpoint left it, and its metrics read as if it had never stopped.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import io
 import json
@@ -118,6 +119,23 @@ def provenance() -> dict[str, Any]:
     }
 
 
+def _defaults_added_since(config: Any, cfg: dict[str, Any]) -> dict[str, Any]:
+    """The recorded fields of ``config`` that still have their default value.
+
+    A run saved before a field existed lacks its key; it ran with what is now the default, so
+    resuming it with the default is resuming the same config.
+    """
+    if not dataclasses.is_dataclass(config):
+        return {}
+    out = {}
+    for f in dataclasses.fields(config):
+        if f.name not in cfg or f.default is dataclasses.MISSING:
+            continue
+        if json.loads(json.dumps(f.default, default=str)) == cfg[f.name]:
+            out[f.name] = cfg[f.name]
+    return out
+
+
 class Run:
     """An open run directory. Use :meth:`open`; close with :meth:`close` or ``with``."""
 
@@ -156,7 +174,7 @@ class Run:
                 saved_path = directory / "config.json"
                 if not saved_path.exists():
                     raise PalestraError(f"{directory}: not a run directory (no config.json)")
-                saved = json.loads(saved_path.read_text())
+                saved = {**_defaults_added_since(config, cfg), **json.loads(saved_path.read_text())}
                 if saved != cfg:
                     diff = sorted(k for k in set(saved) | set(cfg) if saved.get(k) != cfg.get(k))
                     raise PalestraError(
