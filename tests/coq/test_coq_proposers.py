@@ -83,6 +83,9 @@ def test_portfolio_ranks_by_the_goal() -> None:
     closed = [p.tactic for p in portfolio.propose("========\n(5 ^ 2005) mod 100 = 25", [])]
     assert "vm_compute; reflexivity" in closed
     assert "vm_compute; reflexivity" not in tactics  # not with hypotheses
+    complex_goal = "y : C\n========\n7 * (3 * y + 2) = 21 * y + 14"
+    complex_tactics = [p.tactic for p in portfolio.propose(complex_goal, [])]
+    assert "apply injective_projections; simpl; ring" in complex_tactics
 
 
 class FakeBackend:

@@ -218,6 +218,9 @@ class PortfolioProposer:
                 add(f"field_simplify in {name}", 0.3)
         if not hyps and not concl.startswith("forall") and not real:
             add("vm_compute; reflexivity", 0.7)  # a closed computation: run it in the VM
+        if re.search(r"\bCi\b|: C\b|%C", goal_state):  # Coquelicot's C = R * R
+            add("apply injective_projections; simpl; ring", 0.75)
+            add("apply injective_projections; simpl; field", 0.4)
         if "Rabs" in concl:  # |c| of a closed term, or of a term of known sign
             add("unfold Rabs; destruct (Rcase_abs _); lra", 0.6)
             add("unfold Rabs; destruct (Rcase_abs _); nra", 0.4)
