@@ -73,8 +73,8 @@ class TransformerConfig:
     rope: bool = True  # False: learned absolute position embeddings
     rope_theta: float = 10000.0
     # 0: a sequence sits at positions 0..T-1. N > 0: randomized positional encodings (Ruoss et
-    # al. 2023): T tokens get a sorted random sample of T positions from 0..N-1, in training and
-    # in decoding, so attention sees every distance up to N even on short training sequences.
+    # al. 2023): T tokens get a sorted random sample of T positions (see random_positions_for),
+    # in training and in decoding, so attention sees distances up to N on short sequences.
     random_positions: int = 0
     parallel_block: bool = False
     bias: bool = False
@@ -157,6 +157,26 @@ def sample_positions(
     return torch.randperm(n_positions, generator=generator)[:n].sort().values  # [n]
 
 
+def random_positions_for(
+    n: int, cfg: TransformerConfig, training: bool, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Position ids of ``n`` tokens under randomized positional encodings.
+
+    The ids are a sorted sample from ``0 .. M-1``, so ``n / M`` is how densely they sit. In
+    training ``M`` is uniform in ``n .. N`` (every density from ``n/N`` to 1; a padded batch
+    would otherwise fix the density at batch length / N); in decoding ``M = min(N, 2n)``, a
+    density of one half, inside the training range for every length up to ``N/2`` and close
+    to it beyond. So a short test sequence is not spread thinner than any training one, nor a
+    long one packed denser.
+    """
+    N = cfg.random_positions
+    if training:
+        m = int(torch.randint(n, N + 1, (1,), generator=generator))
+    else:
+        m = min(N, 2 * n)
+    return sample_positions(n, m, generator)  # [n]
+
+
 def make_norm(cfg: TransformerConfig) -> nn.Module:
     if cfg.norm == "rmsnorm":
         return nn.RMSNorm(cfg.d_model, eps=cfg.norm_eps)
@@ -189,7 +209,7 @@ class KVCache:
         self.positions: torch.Tensor | None = None  # [length] position ids, when random
         if cfg.random_positions:
             n = cfg.block_size if length is None else length
-            self.positions = sample_positions(n, cfg.random_positions, generator).to(device)
+            self.positions = random_positions_for(n, cfg, False, generator).to(device)
 
     def update(
         self, layer: int, k: torch.Tensor, v: torch.Tensor
@@ -367,7 +387,7 @@ class Transformer(nn.Module):
                 raise ValueError(f"the cache holds positions for {len(cache.positions)} tokens")
             positions = cache.positions[past : past + T]  # [T]
         elif cfg.random_positions:
-            positions = sample_positions(T, cfg.random_positions).to(idx.device)  # [T]
+            positions = random_positions_for(T, cfg, self.training).to(idx.device)  # [T]
         else:
             positions = torch.arange(past, past + T, device=idx.device)  # [T]
         rope = None
