@@ -170,10 +170,7 @@ def random_positions_for(
     long one packed denser.
     """
     N = cfg.random_positions
-    if training:
-        m = int(torch.randint(n, N + 1, (1,), generator=generator))
-    else:
-        m = min(N, 2 * n)
+    m = int(torch.randint(n, N + 1, (1,), generator=generator)) if training else min(N, 2 * n)
     return sample_positions(n, m, generator)  # [n]
 
 
