@@ -42,7 +42,7 @@ class ScratchpadBenchOptions:
 
     train_digits: int = arg(8, "Training operands have 1..train_digits digits.")
     test_digits: int = arg(12, "Test every length 1..test_digits (both operands that long).")
-    steps: int = arg(4000, "Training steps per model (full mode).")
+    steps: int = arg(3000, "Training steps per model (full mode).")
     quick_steps: int = arg(600, "Training steps per model (quick mode).")
     examples: int = arg(100, "Test sums per length (full mode).")
     quick_examples: int = arg(20, "Test sums per length (quick mode).")
