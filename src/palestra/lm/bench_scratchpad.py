@@ -228,7 +228,8 @@ def run(bench: Bench) -> None:
         ax.set_ylim(-3, 103)
         ax.set_xticks(list(lengths))
     for name in ("scratchpad", "direct"):
-        wrong = next((acc[name][n]["wrong_example"] for n in reversed(lengths)), None)
+        examples_wrong = (acc[name][n]["wrong_example"] for n in reversed(lengths))
+        wrong = next((w for w in examples_wrong if w is not None), None)  # the longest
         if wrong is not None:
             prompt, output = wrong
             bench.note(f"A wrong {name} answer: `{prompt}` → `{' / '.join(output.splitlines())}`.")
@@ -240,14 +241,18 @@ def run(bench: Bench) -> None:
         "prompts and end with the same tagged answer, most-significant digit first; the "
         "scratchpad writes one line per column (digits, carry in, two-digit column sum) first."
     )
-    bench.note(
-        "Positions: with random_positions=N (the default here) each training sequence gets a "
-        "sorted random sample of position ids from 0..N-1 (randomized positional encodings, "
-        "Ruoss et al. 2023), and decoding draws such a sample too, so a 12-digit sum meets no "
-        "distance between tokens that training did not show. With positions 0..T-1 the same "
-        "scratchpad model fitted the training lengths but got none of the 9-12 digit sums "
-        "right (see the README)."
-    )
+    if c.get("random_positions"):
+        bench.note(
+            f"Positions: randomized positional encodings (Ruoss et al. 2023) over "
+            f"0..{c['random_positions'] - 1}: a sequence's position ids are a sorted random "
+            "sample, spread with a random density in training and at density one half in "
+            "decoding (models/transformer.py, random_positions_for), so long test sums meet "
+            "distances and densities that training showed. With positions 0..T-1 the same "
+            "scratchpad model fitted the training lengths but got none of the 9-12 digit sums "
+            "right (results/scratchpad-fixed-positions/)."
+        )
+    else:
+        bench.note("Positions: 0..T-1 (no randomized positional encodings).")
     bench.note(f"Models: {runs['scratchpad']} (scratchpad) and {runs['direct']} (direct).")
     bench.data["accuracy"] = {name: {n: acc[name][n]["accuracy"] for n in lengths} for name in acc}
     bench.data["runs"] = {name: str(run) for name, run in runs.items()}
