@@ -26,10 +26,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from palestra.core.errors import PalestraError
+from palestra.core.progress import step_bar
 from palestra.core.runs import Run, rng_state, set_rng_state
 from palestra.lm.config import LMTrainConfig
 from palestra.lm.scratchpad import ScratchpadTask, exact_match, make_task
@@ -256,15 +255,7 @@ def train(cfg: LMTrainConfig) -> Path:
 
         model.train()
         grad_clip = cfg.grad_clip if cfg.grad_clip > 0 else math.inf
-        console = Console(stderr=True)
-        columns = (
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-        )
-        with Progress(*columns, console=console, disable=not cfg.progress) as bar:
-            bar_task = bar.add_task(f"{cfg.task}", total=cfg.steps, completed=start)
+        with step_bar(cfg.task, cfg.steps, completed=start, enabled=cfg.progress) as update_bar:
             for step in range(start + 1, cfg.steps + 1):
                 x, y = data.batch(step - 1)  # [B, T] each
                 _, loss = model(x, y)
@@ -288,7 +279,7 @@ def train(cfg: LMTrainConfig) -> Path:
                         "data": {"position": step},  # batches consumed
                     }
                     run.save_checkpoint(step, state)
-                bar.update(bar_task, completed=step, description=f"{cfg.task} loss {loss:.3f}")
+                update_bar(step, f"{cfg.task} loss {loss:.3f}")
 
         model.save_pretrained(run.dir / "model")
         tokenizer.save(run.dir / "model" / "tokenizer.json")

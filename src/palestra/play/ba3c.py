@@ -44,10 +44,10 @@ from typing import Any
 import numpy as np
 import torch
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch.distributions import Categorical
 
 from palestra.core.errors import PalestraError
+from palestra.core.progress import step_bar
 from palestra.core.runs import Run, rng_state, set_rng_state
 from palestra.play.atari import AtariVecEnv, NativeScreenVecEnv, make_vec_env
 from palestra.play.common import (
@@ -389,15 +389,13 @@ def train(cfg: PlayTrainConfig) -> Path:
             start, global_step, pending, _ = restore_or_reset(
                 run, model, optimizer, rollouts, console
             )
-            columns = (
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-            )
-            with Progress(*columns, console=console, disable=not cfg.progress) as bar:
-                bar_task = bar.add_task(f"ba3c {cfg.game}/{cfg.obs}", total=num_updates)
-                bar.update(bar_task, completed=start)
+            with step_bar(
+                f"ba3c {cfg.game}/{cfg.obs}",
+                num_updates,
+                completed=start,
+                console=console,
+                enabled=cfg.progress,
+            ) as update_bar:
                 for update in range(start + 1, num_updates + 1):
                     t0 = time.perf_counter()
                     lr = cfg.lr * (1.0 - (update - 1) / num_updates) if cfg.anneal_lr else cfg.lr
@@ -429,7 +427,7 @@ def train(cfg: PlayTrainConfig) -> Path:
                             global_step,
                             checkpoint_state(model, optimizer, rollouts, update, pending),
                         )
-                    bar.update(bar_task, completed=update)
+                    update_bar(update)
 
             save_policy(run.dir / "model.pt", model, cfg, rollouts.n_actions)
             history = run.metrics()

@@ -34,10 +34,10 @@ from typing import Any
 import numpy as np
 import torch
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch.distributions import Categorical
 
 from palestra.core.errors import PalestraError
+from palestra.core.progress import step_bar
 from palestra.core.runs import Run
 from palestra.play.common import (
     checkpoint_state,
@@ -91,15 +91,13 @@ def train(cfg: PlayTrainConfig) -> Path:
             dones = torch.zeros((T, N))
             values = torch.zeros((T, N))
 
-            columns = (
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-            )
-            with Progress(*columns, console=console, disable=not cfg.progress) as bar:
-                bar_task = bar.add_task(f"ppo {cfg.game}/{cfg.obs}", total=num_updates)
-                bar.update(bar_task, completed=start)
+            with step_bar(
+                f"ppo {cfg.game}/{cfg.obs}",
+                num_updates,
+                completed=start,
+                console=console,
+                enabled=cfg.progress,
+            ) as update_bar:
                 for update in range(start + 1, num_updates + 1):
                     t0 = time.perf_counter()
                     lr = cfg.lr * (1.0 - (update - 1) / num_updates) if cfg.anneal_lr else cfg.lr
@@ -215,7 +213,7 @@ def train(cfg: PlayTrainConfig) -> Path:
                         run.save_checkpoint(
                             global_step, checkpoint_state(model, optimizer, env, update, pending)
                         )
-                    bar.update(bar_task, completed=update)
+                    update_bar(update)
 
             save_policy(run.dir / "model.pt", model, cfg, env.n_actions)
             history = run.metrics()
