@@ -28,6 +28,7 @@ VARIANTS = {
         "tie_embeddings": False,
     },
     "gemma-like": {"mlp": "geglu", "scale_embeddings": True, "n_kv_heads": 1},
+    "scalable-softmax": {"attn_log_scale": True},
 }
 
 
@@ -287,3 +288,21 @@ def test_random_positions(rope: bool) -> None:
     assert torch.equal(a, b)
     with pytest.raises(ValueError, match="at least block_size"):
         TransformerConfig(block_size=32, random_positions=16)
+
+
+def test_scalable_softmax_scales_each_query_by_the_log_of_its_key_count() -> None:
+    """Same weights with and without Scalable-Softmax: the first position (one key, whose
+    softmax weight is 1 at any scale) agrees, every later one differs."""
+    plain, scaled = tiny(), tiny(attn_log_scale=True)
+    scaled.load_state_dict(plain.state_dict(), strict=False)
+    idx = torch.randint(0, VOCAB, (2, 12))
+    with torch.no_grad():
+        for block in scaled.blocks:
+            block.attn.log_scale.fill_(2.0)
+        out = scaled(idx)[0]
+        ref = plain(idx)[0]
+    assert torch.allclose(out[:, 0], ref[:, 0], atol=1e-5)  # one key: softmax is 1 anyway
+    assert not torch.allclose(out[:, 1:], ref[:, 1:], atol=1e-3)
+    assert {n for n, _ in scaled.named_parameters() if "log_scale" in n} == {
+        f"blocks.{i}.attn.log_scale" for i in range(2)
+    }

@@ -61,6 +61,11 @@ class LMTrainConfig:
         "positions from 0..N-1 (randomized positional encodings, Ruoss et al. 2023), which "
         "helps length generalisation.",
     )
+    attn_log_scale: bool = arg(
+        False,
+        "Scalable-Softmax: scale query i's attention logits by a learned s_h * log(i + 1), so "
+        "attention stays sharp on sequences longer than the trained ones.",
+    )
     dropout: float = arg(0.0, "Dropout probability.")
     # --- optimisation
     steps: int = arg(2000, "Optimizer steps.")

@@ -76,6 +76,10 @@ class TransformerConfig:
     # al. 2023): T tokens get a sorted random sample of T positions (see random_positions_for),
     # in training and in decoding, so attention sees distances up to N on short sequences.
     random_positions: int = 0
+    # Scalable-Softmax (Nakanishi 2025): query i's logits are multiplied by s_h * log(i + 1),
+    # i + 1 being the number of keys it sees, with a learned s_h per head, so attention does
+    # not fade (flatten) as sequences grow beyond the trained lengths.
+    attn_log_scale: bool = False
     parallel_block: bool = False
     bias: bool = False
     tie_embeddings: bool = True
@@ -228,6 +232,12 @@ class Attention(nn.Module):
         self.k_proj = nn.Linear(cfg.d_model, cfg.kv_heads * hd, bias=cfg.bias)
         self.v_proj = nn.Linear(cfg.d_model, cfg.kv_heads * hd, bias=cfg.bias)
         self.o_proj = nn.Linear(cfg.n_head * hd, cfg.d_model, bias=cfg.bias)
+        # s_h * log(n) is 1 at n = 64 keys to start with
+        self.log_scale = (
+            nn.Parameter(torch.full((cfg.n_head,), 1.0 / math.log(64.0)))
+            if cfg.attn_log_scale
+            else None
+        )
 
     def forward(
         self,
@@ -243,9 +253,11 @@ class Attention(nn.Module):
         if rope is not None:
             cos, sin = rope  # [T, hd] each, already at this chunk's positions
             q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
-        past = 0
+        past = 0 if cache is None else cache.pos
+        if self.log_scale is not None:
+            n_keys = torch.arange(past + 1, past + T + 1, device=x.device, dtype=q.dtype)  # [T]
+            q = q * (self.log_scale[:, None] * n_keys.log()[None, :])[None, :, :, None]
         if cache is not None:
-            past = cache.pos
             k, v = cache.update(self.layer, k, v)  # [B, Hkv, past+T, hd]
         # Query i sits at position past+i and may see keys 0..past+i. SDPA's is_causal aligns
         # the mask top-left, which is right only when there is no past.
