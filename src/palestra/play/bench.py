@@ -53,6 +53,9 @@ class AtariBenchOptions:
     screen_games: tuple[str, ...] | None = arg(
         None, "Learning: games trained from the screen only (default full: pong)."
     )
+    learn_obs: tuple[str, ...] = arg(
+        ("ram", "screen", "both"), "Learning: observation modes trained on each learn_games game."
+    )
     frames: int | None = arg(None, "Learning: frame budget per run (default quick 200k, full 10M).")
     seeds: int | None = arg(None, "Learning: seeds per setting (default quick 1, full 3).")
     eval_episodes: int | None = arg(None, "Learning: evaluation episodes (quick 5, full 30).")
@@ -284,7 +287,10 @@ def _learning(bench: Bench, opts: AtariBenchOptions) -> None:
     frames = opts.frames or (200_000 if quick else 10_000_000)
     seeds = opts.seeds or (1 if quick else 3)
     episodes = opts.eval_episodes or (5 if quick else 30)
-    settings = [(g, o) for g in games for o in ("ram", "screen", "both")]
+    unknown = set(opts.learn_obs) - {"ram", "screen", "both"}
+    if unknown:
+        raise ValueError(f"unknown learn_obs {sorted(unknown)}; known: ram, screen, both")
+    settings = [(g, o) for g in games for o in opts.learn_obs]
     settings += [(g, "screen") for g in screen_games if g not in games]
     rows, curves = [], {}
     randoms = {g: float(np.mean(random_scores(g, episodes))) for g, _ in settings}
