@@ -9,6 +9,7 @@ import re
 import pytest
 
 from palestra.lm.scratchpad import (
+    TAGS,
     TASK_NAMES,
     addition,
     check_addition,
@@ -23,6 +24,7 @@ from palestra.lm.scratchpad import (
     polynomial,
     program,
     run_program,
+    tagged_sum,
     trace_program,
 )
 from palestra.lm.tokenizers import ByteTokenizer, DigitTokenizer
@@ -149,15 +151,22 @@ def test_long_addition_format() -> None:
     direct_prompt, direct = long_addition(random.Random(3), digits=8)
     assert prompt == direct_prompt and target.endswith("\n" + direct)
     # worked example from the module docstring: 29 + 57 with the units column tagged C
-    assert check_long_addition("D2C9+D5C7=", "C:9+7+0=16\nD:2+5+1=08\nD8C6")
-    assert check_long_addition("D2C9+D5C7=", "D8C6")
-    assert not check_long_addition("D2C9+D5C7=", "C8B6")  # right digits, wrong columns
-    assert not check_long_addition("D2C9+D5C7=", "D8C7")
-    assert check_long_addition("C9+C5=", "D1C4")  # the carry column gets the next tag
+    assert tagged_sum(29, 57, units=2) == ("2D9C+5D7C=", "8D6C")
+    assert tagged_sum(29, 57, 2, scratchpad=True)[1] == "9+7+0=16C\n2+5+1=08D\n8D6C"
+    assert tagged_sum(99, 1, 0, scratchpad=True)[1] == "9+1+0=10A\n9+0+1=10B\n1C0B0A"
+    with pytest.raises(ValueError, match="does not fit"):
+        tagged_sum(999, 1, 13)  # the sum's 4 digits need tags N..Q
+    assert check_long_addition("2D9C+5D7C=", "9+7+0=16C\n2+5+1=08D\n8D6C")
+    assert check_long_addition("2D9C+5D7C=", "8D6C")
+    assert not check_long_addition("2D9C+5D7C=", "8C6B")  # right digits, wrong columns
+    assert not check_long_addition("2D9C+5D7C=", "8D7C")
+    assert check_long_addition("9C+5C=", "1D4C")  # the carry column gets the next tag
     with pytest.raises(ValueError, match="not consecutive"):
-        check_long_addition("D2B9+D5C7=", "D8C6")
+        check_long_addition("2D9B+5D7C=", "8D6C")
     with pytest.raises(ValueError, match="long-addition prompt"):
         check_long_addition("29+57=", "86")
+    with pytest.raises(ValueError, match="long-addition prompt"):
+        check_long_addition("D2C9+D5C7=", "D8C6")  # tags go after their digits
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -169,13 +178,18 @@ def test_long_addition_lines_are_true_column_sums(seed: int) -> None:
     *lines, answer = target.split("\n")
     carry = 0
     for i, line in enumerate(lines):
-        m = re.fullmatch(r"([A-P]):(\d)\+(\d)\+(\d)=(\d)(\d)", line)
+        m = re.fullmatch(r"(\d)\+(\d)\+(\d)=(\d)(\d)([A-P])", line)
         assert m is not None, line
-        tag, x, y, c, hi, lo = m.groups()
-        assert tag == a_text[-2 - 2 * i] and int(c) == carry  # column i, carried in
+        x, y, c, hi, lo, tag = m.groups()
+        assert tag == a_text[-1 - 2 * i] and int(c) == carry  # column i, carried in
         assert int(x) + int(y) + carry == 10 * int(hi) + int(lo)
         carry = int(hi)
     assert check_long_addition(prompt, answer)
+    # the answer is the lines' tagged sum digits, last line first, after a final carry
+    read_off = "".join(line[-2:] for line in reversed(lines))
+    if carry:
+        read_off = f"1{TAGS[TAGS.index(lines[-1][-1]) + 1]}" + read_off
+    assert answer == read_off
 
 
 def test_long_addition_tags_cover_the_alphabet_in_training() -> None:

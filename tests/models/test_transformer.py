@@ -29,6 +29,7 @@ VARIANTS = {
     },
     "gemma-like": {"mlp": "geglu", "scale_embeddings": True, "n_kv_heads": 1},
     "scalable-softmax": {"attn_log_scale": True},
+    "nope": {"no_positions": True},
 }
 
 

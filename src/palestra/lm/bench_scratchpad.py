@@ -54,6 +54,11 @@ class ScratchpadBenchOptions:
     random_positions: int = arg(
         384, "Randomized positional encodings over 0..N-1 (0: off); see LMTrainConfig."
     )
+    no_positions: bool = arg(False, "NoPE: no position information (overrides random_positions).")
+    attn_log_scale: bool = arg(
+        True,
+        "Scalable-Softmax attention (logits times a learned s_h * log(keys)); see LMTrainConfig.",
+    )
     threads: int = arg(1, "torch threads for training and decoding.")
     runs_root: Path = arg(Path("runs"), "Where the two training runs are written.")
     scratchpad_run: Path | None = arg(None, "Evaluate this trained scratchpad run instead.")
@@ -82,7 +87,9 @@ def _train(opts: ScratchpadBenchOptions, scratchpad: bool, steps: int, seed: int
         steps=steps,
         batch_size=opts.batch_size,
         lr=opts.lr,
-        random_positions=opts.random_positions,
+        random_positions=0 if opts.no_positions else opts.random_positions,
+        no_positions=opts.no_positions,
+        attn_log_scale=opts.attn_log_scale,
         eval_every=max(1, steps // 4),
         checkpoint_every=max(1, steps // 4),
         seed=seed,
@@ -143,6 +150,8 @@ def accuracy_by_digits(
 
 @register_suite("scratchpad", config=ScratchpadBenchOptions)
 def run(bench: Bench) -> None:
+    from palestra.lm.config import LMTrainConfig
+
     opts: ScratchpadBenchOptions = bench.options or ScratchpadBenchOptions()
     steps = opts.quick_steps if bench.quick else opts.steps
     examples = opts.quick_examples if bench.quick else opts.examples
@@ -151,8 +160,14 @@ def run(bench: Bench) -> None:
         "direct": opts.direct_run or _train(opts, False, steps, bench.seed),
     }
     configs = {name: _run_config(run) for name, run in runs.items()}
-    keys = ("n_layer", "d_model", "steps", "batch_size", "digits", "seed")
-    if any(configs["scratchpad"].get(k) != configs["direct"].get(k) for k in keys):
+    keys = ("n_layer", "d_model", "steps", "batch_size", "digits", "seed", "random_positions")
+    keys += ("no_positions", "attn_log_scale")
+    defaults = LMTrainConfig()  # a run recorded before a field existed had its default
+
+    def value(name: str, key: str) -> Any:
+        return configs[name].get(key, getattr(defaults, key))
+
+    if any(value("scratchpad", k) != value("direct", k) for k in keys):
         bench.note(f"The two runs differ in size, budget or data: {configs}.")
     c = configs["scratchpad"]
     train_digits = int(c["digits"])
@@ -166,10 +181,14 @@ def run(bench: Bench) -> None:
     seen = [n for n in lengths if n <= train_digits]
     unseen = [n for n in lengths if n > train_digits]
     positions = (
-        f"random positions from 0..{c['random_positions'] - 1}"
+        "no positions (NoPE)"
+        if c.get("no_positions")
+        else f"random positions from 0..{c['random_positions'] - 1}"
         if c.get("random_positions")
         else "positions 0..T-1"
     )
+    if c.get("attn_log_scale"):
+        positions += ", Scalable-Softmax"
     setting = (
         f"{c['n_layer']} layers, d_model {c['d_model']}, {positions}; {c['steps']} steps of "
         f"batch {c['batch_size']} per model; trained on 1..{train_digits} digits; "
@@ -239,7 +258,9 @@ def run(bench: Bench) -> None:
         "content; the units column's tag is random, so all 16 tags occur in training although "
         "no operand there is longer than the training length. Both variants see the same "
         "prompts and end with the same tagged answer, most-significant digit first; the "
-        "scratchpad writes one line per column (digits, carry in, two-digit column sum) first."
+        "scratchpad writes one line per column (digits, carry in, two-digit column sum, tag) "
+        "first. Each tag follows its digit, so that attending to a tag reads the digit it "
+        "names (a causal model's token holds what came before it)."
     )
     if c.get("random_positions"):
         bench.note(
@@ -247,9 +268,9 @@ def run(bench: Bench) -> None:
             f"0..{c['random_positions'] - 1}: a sequence's position ids are a sorted random "
             "sample, spread with a random density in training and at density one half in "
             "decoding (models/transformer.py, random_positions_for), so long test sums meet "
-            "distances and densities that training showed. With positions 0..T-1 the same "
-            "scratchpad model fitted the training lengths but got none of the 9-12 digit sums "
-            "right (results/scratchpad-fixed-positions/)."
+            "distances and densities that training showed. With positions 0..T-1 a scratchpad "
+            "model (tag-first format) fitted the training lengths but got none of the 9-12 "
+            "digit sums right (results/scratchpad-fixed-positions/)."
         )
     else:
         bench.note("Positions: 0..T-1 (no randomized positional encodings).")

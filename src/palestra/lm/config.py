@@ -61,6 +61,9 @@ class LMTrainConfig:
         "positions from 0..N-1 (randomized positional encodings, Ruoss et al. 2023), which "
         "helps length generalisation.",
     )
+    no_positions: bool = arg(
+        False, "NoPE: no position information at all, only the causal mask (overrides rope)."
+    )
     attn_log_scale: bool = arg(
         False,
         "Scalable-Softmax: scale query i's attention logits by a learned s_h * log(i + 1), so "

@@ -26,16 +26,26 @@ Transformers Learn?"), so a small model finds column i of each operand by conten
 by counting, which does not extend past the lengths it was trained on. The units column's tag
 is drawn at random (wherever the sum still fits ``A..P``), so every tag is seen in training
 even though no operand there is longer than 8 digits. Numbers are written most-significant
-digit first::
+digit first, **each digit followed by its tag**::
 
-    prompt   "D2C9+D5C7="                    (29 + 57, units column tagged C)
-    direct   "D8C6"
-    scratch  "C:9+7+0=16\nD:2+5+1=08\nD8C6"
+    prompt   "2D9C+5D7C="                    (29 + 57, units column tagged C)
+    direct   "8D6C"
+    scratch  "9+7+0=16C\n2+5+1=08D\n8D6C"
 
-The scratchpad has one line per column, least-significant first, as in ``addition``; the
-answer, the same tagged number in both variants, is then read off the lines by tag. The
+The scratchpad has one line per column, least-significant first: the column's two digits and
+the carry in, then the two-digit sum (carry out, sum digit) and the column's tag. The answer,
+the same tagged number in both variants, is the lines' sum digits read back by tag. The
 direct model has to write the leading digit first without any carries written down, which
 is what the scratchpad paper found does not generalise.
+
+Why the tag comes *after* its digit: a causal model looks a column up by attending to the
+tag, and a token can only carry what came before it. With the tag first (``"D2C9"``), the tag
+``C`` holds the digit before it, column D's ``2``, and that neighbouring column's digit is
+what models trained on 1..8 digits copied on longer sums. With the tag last, the digit the
+tag holds is the one it names: every lookup the scratchpad needs (a column of ``a`` or ``b``,
+a line's sum digit for the answer) is "find tag T, read the digit before it". The measured
+effect of each choice is in ``results/scratchpad.md`` (the tag-first runs are kept in
+``results/scratchpad-tag-first/``).
 
 Polynomial evaluation (``"polynomial"``, ``"polynomial-scratchpad"``); degree 1..``degree``,
 integer coefficients in -9..9, x in -9..9::
@@ -86,6 +96,7 @@ __all__ = [
     "make_task",
     "polynomial",
     "program",
+    "tagged_sum",
     "trace_program",
 ]
 
@@ -149,10 +160,10 @@ TAGS = "ABCDEFGHIJKLMNOP"
 
 
 def _tagged(number: int, units_tag: int) -> str:
-    """``number`` most-significant digit first, each digit after its column's tag
-    (``_tagged(29, 2) == "D2C9"``)."""
+    """``number`` most-significant digit first, each digit followed by its column's tag
+    (``_tagged(29, 2) == "2D9C"``)."""
     digits = str(number)[::-1]  # units first
-    pairs = [TAGS[units_tag + i] + d for i, d in enumerate(digits)]
+    pairs = [d + TAGS[units_tag + i] for i, d in enumerate(digits)]
     return "".join(reversed(pairs))
 
 
@@ -173,6 +184,14 @@ def long_addition(
     else:
         a, b = _number(rng, digits), _number(rng, digits)
     units = rng.randint(0, len(TAGS) - len(str(a + b)))
+    return tagged_sum(a, b, units, scratchpad)
+
+
+def tagged_sum(a: int, b: int, units: int, scratchpad: bool = False) -> tuple[str, str]:
+    """The long-addition example ``a + b`` with the units column tagged ``TAGS[units]``
+    (``tagged_sum(29, 57, 2) == ("2D9C+5D7C=", "8D6C")``)."""
+    if a < 0 or b < 0 or not 0 <= units <= len(TAGS) - len(str(a + b)):
+        raise ValueError(f"{a}+{b} with units tag {units} does not fit the tags {TAGS}")
     prompt, answer = f"{_tagged(a, units)}+{_tagged(b, units)}=", _tagged(a + b, units)
     if not scratchpad:
         return prompt, answer
@@ -182,12 +201,12 @@ def long_addition(
         x = int(ra[i]) if i < len(ra) else 0
         y = int(rb[i]) if i < len(rb) else 0
         s = x + y + carry
-        lines.append(f"{TAGS[units + i]}:{x}+{y}+{carry}={s:02d}")
+        lines.append(f"{x}+{y}+{carry}={s:02d}{TAGS[units + i]}")
         carry = s // 10
     return prompt, "\n".join([*lines, answer])
 
 
-_TAGGED = re.compile(r"(?:[A-P]\d)+")
+_TAGGED = re.compile(r"(?:\d[A-P])+")
 
 
 def _read_tagged(text: str) -> tuple[int, int]:
@@ -195,7 +214,7 @@ def _read_tagged(text: str) -> tuple[int, int]:
     consecutive."""
     if not _TAGGED.fullmatch(text):
         raise ValueError(f"not a tagged number: {text!r}")
-    tags, digits = text[0::2], text[1::2]
+    digits, tags = text[0::2], text[1::2]
     units = TAGS.index(tags[-1])
     if tags != "".join(TAGS[units + i] for i in range(len(tags)))[::-1]:
         raise ValueError(f"tags of {text!r} are not consecutive")
@@ -204,7 +223,7 @@ def _read_tagged(text: str) -> tuple[int, int]:
 
 def check_long_addition(prompt: str, output: str) -> bool:
     """Is the output's last line the tagged sum of the prompt's tagged operands?"""
-    m = re.fullmatch(r"((?:[A-P]\d)+)\+((?:[A-P]\d)+)=", prompt)
+    m = re.fullmatch(r"((?:\d[A-P])+)\+((?:\d[A-P])+)=", prompt)
     if m is None:
         raise ValueError(f"not a long-addition prompt: {prompt!r}")
     (a, units), (b, units_b) = _read_tagged(m.group(1)), _read_tagged(m.group(2))

@@ -232,6 +232,7 @@ def train(cfg: LMTrainConfig) -> Path:
         parallel_block=cfg.parallel_block,
         rope=cfg.rope,
         random_positions=cfg.random_positions,
+        no_positions=cfg.no_positions,
         attn_log_scale=cfg.attn_log_scale,
         dropout=cfg.dropout,
     )

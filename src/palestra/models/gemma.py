@@ -160,11 +160,14 @@ def save_gemma(model: Transformer, directory: str | Path) -> Path:
         and cfg.scale_embeddings
         and not cfg.parallel_block
         and not cfg.random_positions
+        and not cfg.no_positions
+        and not cfg.attn_log_scale
     )
     if not gemma_like:
         raise PalestraError(
             "save_gemma: the model is not Gemma-shaped (needs geglu, rmsnorm, rope, no bias, "
-            "tied and scaled embeddings, sequential blocks, dense feed-forward)"
+            "tied and scaled embeddings, sequential blocks, dense feed-forward, plain positions "
+            "and softmax)"
         )
     ours_to_hf = {v[0]: (k, v[1]) for k, v in _TOP_NAMES.items()}
     for i in range(cfg.n_layer):

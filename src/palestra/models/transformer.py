@@ -71,6 +71,9 @@ class TransformerConfig:
     sparse_rank: int = 32  # width of the sparse FF's low-rank controller
     norm: Literal["rmsnorm", "layernorm"] = "rmsnorm"
     rope: bool = True  # False: learned absolute position embeddings
+    # True: no position information at all (NoPE; Kazemnejad et al. 2023): order is only
+    # what the causal mask implies. Overrides rope.
+    no_positions: bool = False
     rope_theta: float = 10000.0
     # 0: a sequence sits at positions 0..T-1. N > 0: randomized positional encodings (Ruoss et
     # al. 2023): T tokens get a sorted random sample of T positions (see random_positions_for),
@@ -336,14 +339,16 @@ class Transformer(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.d_model)
-        self.pos_emb = None if cfg.rope else nn.Embedding(cfg.n_positions, cfg.d_model)
+        self.pos_emb = (
+            None if cfg.rope or cfg.no_positions else nn.Embedding(cfg.n_positions, cfg.d_model)
+        )
         self.drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(Block(cfg, i) for i in range(cfg.n_layer))
         self.norm_f = make_norm(cfg)
         self.lm_head = (
             None if cfg.tie_embeddings else nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
         )
-        if cfg.rope:
+        if cfg.rope and not cfg.no_positions:
             cos, sin = rope_tables(cfg)
             # not persistent: derived from the config, so not written into checkpoints
             self.register_buffer("rope_cos", cos, persistent=False)  # [n_positions, hd]
@@ -402,7 +407,7 @@ class Transformer(nn.Module):
         rope = None
         if self.pos_emb is not None:
             x = x + self.pos_emb(positions)  # [B, T, D]
-        else:
+        elif not cfg.no_positions:
             rope = (self.rope_cos[positions], self.rope_sin[positions])  # [T, hd]
         x = self.drop(x)
         for block in self.blocks:
