@@ -307,3 +307,10 @@ def test_scalable_softmax_scales_each_query_by_the_log_of_its_key_count() -> Non
     assert {n for n, _ in scaled.named_parameters() if "log_scale" in n} == {
         f"blocks.{i}.attn.log_scale" for i in range(2)
     }
+
+
+def test_nope_has_no_position_parameters_and_refuses_random_positions() -> None:
+    model = tiny(no_positions=True)
+    assert model.pos_emb is None and not hasattr(model, "rope_cos")
+    with pytest.raises(ValueError, match="exclude each other"):
+        TransformerConfig(vocab_size=VOCAB, no_positions=True, random_positions=512)

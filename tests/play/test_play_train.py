@@ -175,3 +175,11 @@ def test_bench_suite_runs_its_throughput_part_tiny(tmp_path: Path) -> None:
     assert figures["PPO screen training"]["peer_value"] > 0
     assert figures["BA3C ram training"]["value"] > 0
     assert "Training throughput" in md_path.read_text()
+
+
+def test_bench_options_refuse_an_unknown_observation_mode() -> None:
+    from palestra.play.bench import AtariBenchOptions
+
+    assert AtariBenchOptions(learn_obs=("ram", "screen")).learn_obs == ("ram", "screen")
+    with pytest.raises(ValueError, match="unknown learn_obs"):
+        AtariBenchOptions(learn_obs=("ram", "rom"))

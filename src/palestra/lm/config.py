@@ -107,5 +107,7 @@ class LMTrainConfig:
                 raise ValueError(f"{name} must be at least 1")
         if self.random_positions and self.random_positions < self.block_size:
             raise ValueError("random_positions must be 0 or at least block_size")
+        if self.no_positions and self.random_positions:
+            raise ValueError("no_positions and random_positions exclude each other")
         if self.digits < 1 or self.degree < 1 or self.statements < 1:
             raise ValueError("digits, degree and statements must be at least 1")

@@ -101,11 +101,17 @@ class TransformerConfig:
             raise ValueError(f"rotary embeddings need an even head size, got {self.head_dim}")
         if self.ff == "sparse":
             self.sparse_ff_config()  # checks that d_ff is a multiple of sparse_block
+        if self.no_positions and self.random_positions:
+            raise ValueError("no_positions and random_positions exclude each other")
         if self.random_positions and self.random_positions < self.block_size:
             raise ValueError(
                 f"random_positions={self.random_positions} must be at least "
                 f"block_size={self.block_size}"
             )
+
+    @property
+    def uses_rope(self) -> bool:
+        return self.rope and not self.no_positions
 
     @property
     def n_positions(self) -> int:
@@ -339,16 +345,15 @@ class Transformer(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.d_model)
-        self.pos_emb = (
-            None if cfg.rope or cfg.no_positions else nn.Embedding(cfg.n_positions, cfg.d_model)
-        )
+        learned = not (cfg.rope or cfg.no_positions)
+        self.pos_emb = nn.Embedding(cfg.n_positions, cfg.d_model) if learned else None
         self.drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(Block(cfg, i) for i in range(cfg.n_layer))
         self.norm_f = make_norm(cfg)
         self.lm_head = (
             None if cfg.tie_embeddings else nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
         )
-        if cfg.rope and not cfg.no_positions:
+        if cfg.uses_rope:
             cos, sin = rope_tables(cfg)
             # not persistent: derived from the config, so not written into checkpoints
             self.register_buffer("rope_cos", cos, persistent=False)  # [n_positions, hd]
@@ -375,6 +380,20 @@ class Transformer(nn.Module):
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
+    def _positions(
+        self, T: int, past: int, cache: KVCache | None, device: torch.device
+    ) -> torch.Tensor:
+        """Position ids ``[T]`` of the tokens at ``past .. past+T``: the cache's own draw when
+        decoding a randomized-position model, a fresh draw in a plain forward pass, else
+        ``past .. past+T-1``."""
+        if cache is not None and cache.positions is not None:
+            if past + T > len(cache.positions):
+                raise ValueError(f"the cache holds positions for {len(cache.positions)} tokens")
+            return cache.positions[past : past + T]
+        if self.cfg.random_positions:
+            return random_positions_for(T, self.cfg, self.training).to(device)
+        return torch.arange(past, past + T, device=device)
+
     def forward(
         self,
         idx: torch.Tensor,
@@ -396,19 +415,13 @@ class Transformer(nn.Module):
         x = self.tok_emb(idx)  # [B, T, D]
         if cfg.scale_embeddings:
             x = x * math.sqrt(cfg.d_model)
-        if cache is not None and cache.positions is not None:
-            if past + T > len(cache.positions):
-                raise ValueError(f"the cache holds positions for {len(cache.positions)} tokens")
-            positions = cache.positions[past : past + T]  # [T]
-        elif cfg.random_positions:
-            positions = random_positions_for(T, cfg, self.training).to(idx.device)  # [T]
-        else:
-            positions = torch.arange(past, past + T, device=idx.device)  # [T]
         rope = None
-        if self.pos_emb is not None:
-            x = x + self.pos_emb(positions)  # [B, T, D]
-        elif not cfg.no_positions:
-            rope = (self.rope_cos[positions], self.rope_sin[positions])  # [T, hd]
+        if not cfg.no_positions:
+            positions = self._positions(T, past, cache, idx.device)  # [T]
+            if self.pos_emb is not None:
+                x = x + self.pos_emb(positions)  # [B, T, D]
+            else:
+                rope = (self.rope_cos[positions], self.rope_sin[positions])  # [T, hd]
         x = self.drop(x)
         for block in self.blocks:
             x = block(x, rope, cache)  # [B, T, D]

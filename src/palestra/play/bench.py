@@ -60,6 +60,11 @@ class AtariBenchOptions:
     seeds: int | None = arg(None, "Learning: seeds per setting (default quick 1, full 3).")
     eval_episodes: int | None = arg(None, "Learning: evaluation episodes (quick 5, full 30).")
 
+    def __post_init__(self) -> None:
+        unknown = set(self.learn_obs) - {"ram", "screen", "both"}
+        if unknown:  # checked here, so a typo fails before the throughput part has run
+            raise ValueError(f"unknown learn_obs {sorted(unknown)}; known: ram, screen, both")
+
 
 # ----------------------------------------------------------------------------- throughput
 def _palestra_throughput(
@@ -287,9 +292,6 @@ def _learning(bench: Bench, opts: AtariBenchOptions) -> None:
     frames = opts.frames or (200_000 if quick else 10_000_000)
     seeds = opts.seeds or (1 if quick else 3)
     episodes = opts.eval_episodes or (5 if quick else 30)
-    unknown = set(opts.learn_obs) - {"ram", "screen", "both"}
-    if unknown:
-        raise ValueError(f"unknown learn_obs {sorted(unknown)}; known: ram, screen, both")
     settings = [(g, o) for g in games for o in opts.learn_obs]
     settings += [(g, "screen") for g in screen_games if g not in games]
     rows, curves = [], {}
