@@ -30,6 +30,8 @@ VARIANTS = {
     "gemma-like": {"mlp": "geglu", "scale_embeddings": True, "n_kv_heads": 1},
     "scalable-softmax": {"attn_log_scale": True},
     "nope": {"no_positions": True},
+    "nope-heads-gqa": {"nope_heads": 2, "n_kv_heads": 2},
+    "local-rope-global-nope": {"nope_heads": 2, "rope_window": 3, "attn_log_scale": True},
 }
 
 
@@ -307,6 +309,42 @@ def test_scalable_softmax_scales_each_query_by_the_log_of_its_key_count() -> Non
     assert {n for n, _ in scaled.named_parameters() if "log_scale" in n} == {
         f"blocks.{i}.attn.log_scale" for i in range(2)
     }
+
+
+def test_nope_heads_ignore_positions_and_rope_heads_do_not() -> None:
+    """With every head position-free the model is NoPE (same weights, same outputs); with
+    some heads position-free, positions still change the output."""
+    all_free, nope = tiny(nope_heads=4), tiny(no_positions=True)
+    nope.load_state_dict(all_free.state_dict())
+    idx = torch.randint(0, VOCAB, (2, 12))
+    with torch.no_grad():
+        assert torch.allclose(all_free(idx)[0], nope(idx)[0], atol=1e-5)
+        half, rope = tiny(nope_heads=2), tiny()
+        rope.load_state_dict(half.state_dict())
+        assert not torch.allclose(half(idx)[0], rope(idx)[0], rtol=0, atol=1e-5)
+        # the first token attends only to itself: the same in both
+        assert torch.allclose(half(idx)[0][:, 0], rope(idx)[0][:, 0], atol=1e-5)
+    with pytest.raises(ValueError, match="needs rope"):
+        TransformerConfig(vocab_size=VOCAB, nope_heads=1, rope=False)
+    with pytest.raises(ValueError, match="share a key/value head"):
+        TransformerConfig(vocab_size=VOCAB, nope_heads=1, n_kv_heads=2)
+
+
+def test_rope_window_bounds_what_the_rotary_heads_see() -> None:
+    """All heads windowed (3 tokens, 2 layers): token 0 reaches at most position 4, so the
+    logits from position 5 on do not change with it; a global head would carry it further."""
+    idx = torch.randint(1, VOCAB, (1, 12))
+    changed = idx.clone()
+    changed[0, 0] = 0
+    with torch.no_grad():
+        local = tiny(rope_window=3)
+        a, b = local(idx)[0], local(changed)[0]
+        assert torch.allclose(a[:, 5:], b[:, 5:], atol=1e-6)
+        assert not torch.allclose(a[:, :5], b[:, :5], atol=1e-6)
+        mixed = tiny(rope_window=3, nope_heads=2)
+        assert not torch.allclose(mixed(idx)[0][:, 5:], mixed(changed)[0][:, 5:], atol=1e-6)
+    with pytest.raises(ValueError, match="needs rope"):
+        TransformerConfig(vocab_size=VOCAB, rope_window=4, no_positions=True)
 
 
 def test_nope_has_no_position_parameters_and_refuses_random_positions() -> None:

@@ -55,6 +55,8 @@ class ScratchpadBenchOptions:
         384, "Randomized positional encodings over 0..N-1 (0: off); see LMTrainConfig."
     )
     no_positions: bool = arg(False, "NoPE: no position information (overrides random_positions).")
+    nope_heads: int = arg(0, "Heads per layer without rotary positions; see LMTrainConfig.")
+    rope_window: int = arg(0, "Rotary heads see only this many last tokens (0: all).")
     attn_log_scale: bool = arg(
         True,
         "Scalable-Softmax attention (logits times a learned s_h * log(keys)); see LMTrainConfig.",
@@ -89,6 +91,8 @@ def _train(opts: ScratchpadBenchOptions, scratchpad: bool, steps: int, seed: int
         lr=opts.lr,
         random_positions=0 if opts.no_positions else opts.random_positions,
         no_positions=opts.no_positions,
+        nope_heads=0 if opts.no_positions else opts.nope_heads,
+        rope_window=0 if opts.no_positions else opts.rope_window,
         attn_log_scale=opts.attn_log_scale,
         eval_every=max(1, steps // 4),
         checkpoint_every=max(1, steps // 4),
@@ -161,7 +165,7 @@ def run(bench: Bench) -> None:
     }
     configs = {name: _run_config(run) for name, run in runs.items()}
     keys = ("n_layer", "d_model", "steps", "batch_size", "digits", "seed", "random_positions")
-    keys += ("no_positions", "attn_log_scale")
+    keys += ("no_positions", "nope_heads", "rope_window", "attn_log_scale")
     defaults = LMTrainConfig()  # a run recorded before a field existed had its default
 
     def value(name: str, key: str) -> Any:
@@ -187,6 +191,10 @@ def run(bench: Bench) -> None:
         if c.get("random_positions")
         else "positions 0..T-1"
     )
+    if c.get("nope_heads") and not c.get("no_positions"):
+        positions += f", {c['nope_heads']} of {c['n_head']} heads without positions"
+    if c.get("rope_window") and not c.get("no_positions"):
+        positions += f", rotary heads see the last {c['rope_window']} tokens"
     if c.get("attn_log_scale"):
         positions += ", Scalable-Softmax"
     setting = (

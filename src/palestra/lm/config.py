@@ -64,6 +64,15 @@ class LMTrainConfig:
     no_positions: bool = arg(
         False, "NoPE: no position information at all, only the causal mask (overrides rope)."
     )
+    nope_heads: int = arg(
+        0,
+        "Heads per layer without rotary positions (content-only lookups next to RoPE heads).",
+    )
+    rope_window: int = arg(
+        0,
+        "> 0: the rotary heads attend only to the last rope_window tokens (local steps), the "
+        "--nope-heads stay global.",
+    )
     attn_log_scale: bool = arg(
         False,
         "Scalable-Softmax: scale query i's attention logits by a learned s_h * log(i + 1), so "

@@ -233,6 +233,8 @@ def train(cfg: LMTrainConfig) -> Path:
         rope=cfg.rope,
         random_positions=cfg.random_positions,
         no_positions=cfg.no_positions,
+        nope_heads=cfg.nope_heads,
+        rope_window=cfg.rope_window,
         attn_log_scale=cfg.attn_log_scale,
         dropout=cfg.dropout,
     )

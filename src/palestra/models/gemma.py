@@ -161,6 +161,8 @@ def save_gemma(model: Transformer, directory: str | Path) -> Path:
         and not cfg.parallel_block
         and not cfg.random_positions
         and not cfg.no_positions
+        and not cfg.nope_heads
+        and not cfg.rope_window
         and not cfg.attn_log_scale
     )
     if not gemma_like:

@@ -74,6 +74,14 @@ class TransformerConfig:
     # True: no position information at all (NoPE; Kazemnejad et al. 2023): order is only
     # what the causal mask implies. Overrides rope.
     no_positions: bool = False
+    # The last nope_heads query heads of every layer (and their key/value heads) get no rotary
+    # positions: content-only lookups that positions cannot distract, next to RoPE heads for
+    # local steps (like the NoPE layers of Llama 4, per head). A multiple of n_head/n_kv_heads.
+    nope_heads: int = 0
+    # > 0: the rotary heads see only the last rope_window tokens (themselves included), so they
+    # do local steps and never meet a distance longer than training showed; the nope_heads stay
+    # global (iRoPE-like: Llama 4 pairs chunked local RoPE attention with global NoPE layers).
+    rope_window: int = 0
     rope_theta: float = 10000.0
     # 0: a sequence sits at positions 0..T-1. N > 0: randomized positional encodings (Ruoss et
     # al. 2023): T tokens get a sorted random sample of T positions (see random_positions_for),
@@ -103,6 +111,17 @@ class TransformerConfig:
             self.sparse_ff_config()  # checks that d_ff is a multiple of sparse_block
         if self.no_positions and self.random_positions:
             raise ValueError("no_positions and random_positions exclude each other")
+        if self.nope_heads:
+            group = self.n_head // self.kv_heads
+            if not self.uses_rope or not 0 < self.nope_heads <= self.n_head:
+                raise ValueError(f"nope_heads={self.nope_heads} needs rope and 1..n_head heads")
+            if self.nope_heads % group:
+                raise ValueError(
+                    f"nope_heads={self.nope_heads} is not a multiple of the {group} query heads "
+                    "that share a key/value head"
+                )
+        if self.rope_window < 0 or (self.rope_window and not self.uses_rope):
+            raise ValueError(f"rope_window={self.rope_window} needs rope and a size >= 0")
         if self.random_positions and self.random_positions < self.block_size:
             raise ValueError(
                 f"random_positions={self.random_positions} must be at least "
@@ -261,24 +280,41 @@ class Attention(nn.Module):
         v = self.v_proj(x).view(B, T, cfg.kv_heads, cfg.head_dim).transpose(1, 2)  # [B,Hkv,T,hd]
         if rope is not None:
             cos, sin = rope  # [T, hd] each, already at this chunk's positions
-            q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+            if cfg.nope_heads:  # the last heads stay unrotated (content-only)
+                hq = cfg.n_head - cfg.nope_heads
+                hk = hq // (cfg.n_head // cfg.kv_heads)
+                q = torch.cat([apply_rope(q[:, :hq], cos, sin), q[:, hq:]], dim=1)
+                k = torch.cat([apply_rope(k[:, :hk], cos, sin), k[:, hk:]], dim=1)
+            else:
+                q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         past = 0 if cache is None else cache.pos
+        local = cfg.n_head - cfg.nope_heads if cfg.rope_window else 0  # windowed heads first
         if self.log_scale is not None:
             n_keys = torch.arange(past + 1, past + T + 1, device=x.device, dtype=q.dtype)  # [T]
-            q = q * (self.log_scale[:, None] * n_keys.log()[None, :])[None, :, :, None]
+            log_n = n_keys.log()[None, :].expand(cfg.n_head, T)  # [H, T]
+            if local:  # a windowed head never sees more than rope_window keys
+                log_near = n_keys.clamp(max=cfg.rope_window).log()[None, :].expand(local, T)
+                log_n = torch.cat([log_near, log_n[local:]])
+            q = q * (self.log_scale[:, None] * log_n)[None, :, :, None]
         if cache is not None:
             k, v = cache.update(self.layer, k, v)  # [B, Hkv, past+T, hd]
         # Query i sits at position past+i and may see keys 0..past+i. SDPA's is_causal aligns
         # the mask top-left, which is right only when there is no past.
         mask = None
-        if past and T > 1:
+        if local:
+            qi = torch.arange(past, past + T, device=x.device)[:, None]  # [T, 1]
+            kj = torch.arange(past + T, device=x.device)[None, :]  # [1, S]
+            causal, near = kj <= qi, qi - kj < cfg.rope_window  # [T, S] each
+            mask = torch.stack([causal & near] * local + [causal] * (cfg.n_head - local))
+            mask = mask[None]  # [1, H, T, S]
+        elif past and T > 1:
             mask = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(diagonal=past)
         y = F.scaled_dot_product_attention(
             q,
             k,
             v,
             attn_mask=mask,
-            is_causal=past == 0 and T > 1,
+            is_causal=mask is None and past == 0 and T > 1,
             dropout_p=cfg.dropout if self.training else 0.0,
             enable_gqa=cfg.kv_heads != cfg.n_head,
         )  # [B, H, T, hd]
