@@ -91,8 +91,8 @@ def _train(opts: ScratchpadBenchOptions, scratchpad: bool, steps: int, seed: int
         lr=opts.lr,
         random_positions=0 if opts.no_positions else opts.random_positions,
         no_positions=opts.no_positions,
-        nope_heads=0 if opts.no_positions else opts.nope_heads,
-        rope_window=0 if opts.no_positions else opts.rope_window,
+        nope_heads=opts.nope_heads,
+        rope_window=opts.rope_window,
         attn_log_scale=opts.attn_log_scale,
         eval_every=max(1, steps // 4),
         checkpoint_every=max(1, steps // 4),
@@ -191,9 +191,9 @@ def run(bench: Bench) -> None:
         if c.get("random_positions")
         else "positions 0..T-1"
     )
-    if c.get("nope_heads") and not c.get("no_positions"):
+    if c.get("nope_heads"):  # a recorded run passed the config's checks: rope is on
         positions += f", {c['nope_heads']} of {c['n_head']} heads without positions"
-    if c.get("rope_window") and not c.get("no_positions"):
+    if c.get("rope_window"):
         positions += f", rotary heads see the last {c['rope_window']} tokens"
     if c.get("attn_log_scale"):
         positions += ", Scalable-Softmax"

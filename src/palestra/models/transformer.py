@@ -133,6 +133,11 @@ class TransformerConfig:
         return self.rope and not self.no_positions
 
     @property
+    def rope_heads(self) -> int:
+        """Heads per layer that get rotary positions (the first ones; see nope_heads)."""
+        return self.n_head - self.nope_heads
+
+    @property
     def n_positions(self) -> int:
         """Size of the position tables: the largest position id plus one."""
         return max(self.block_size, self.random_positions)
@@ -281,14 +286,14 @@ class Attention(nn.Module):
         if rope is not None:
             cos, sin = rope  # [T, hd] each, already at this chunk's positions
             if cfg.nope_heads:  # the last heads stay unrotated (content-only)
-                hq = cfg.n_head - cfg.nope_heads
+                hq = cfg.rope_heads
                 hk = hq // (cfg.n_head // cfg.kv_heads)
                 q = torch.cat([apply_rope(q[:, :hq], cos, sin), q[:, hq:]], dim=1)
                 k = torch.cat([apply_rope(k[:, :hk], cos, sin), k[:, hk:]], dim=1)
             else:
                 q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         past = 0 if cache is None else cache.pos
-        local = cfg.n_head - cfg.nope_heads if cfg.rope_window else 0  # windowed heads first
+        local = cfg.rope_heads if cfg.rope_window else 0  # the windowed heads come first
         if self.log_scale is not None:
             n_keys = torch.arange(past + 1, past + T + 1, device=x.device, dtype=q.dtype)  # [T]
             log_n = n_keys.log()[None, :].expand(cfg.n_head, T)  # [H, T]
