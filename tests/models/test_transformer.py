@@ -11,7 +11,7 @@ import torch
 from palestra.core.errors import ConfigError
 from palestra.models.hourglass import flops_per_token
 from palestra.models.sparse_ff import SparseFF
-from palestra.models.transformer import MLP, KVCache, Transformer, TransformerConfig
+from palestra.models.transformer import MLP, FireBias, KVCache, Transformer, TransformerConfig
 
 VOCAB = 23
 
@@ -32,6 +32,7 @@ VARIANTS = {
     "nope": {"no_positions": True},
     "nope-heads-gqa": {"nope_heads": 2, "n_kv_heads": 2},
     "local-rope-global-nope": {"nope_heads": 2, "rope_window": 3, "attn_log_scale": True},
+    "fire-ssmax-gqa": {"fire": True, "attn_log_scale": True, "n_kv_heads": 2},
 }
 
 
@@ -258,12 +259,12 @@ def test_sparse_round_trip_and_old_configs_still_load(tmp_path: Path) -> None:
     assert Transformer.from_pretrained(tmp_path / "old").cfg.ff == "dense"
 
 
-@pytest.mark.parametrize("rope", [True, False])
-def test_random_positions(rope: bool) -> None:
+@pytest.mark.parametrize("kind", ["rope", "learned", "fire"])
+def test_random_positions(kind: str) -> None:
     """Randomized positional encodings: a sorted sample of distinct ids from 0..N-1 per
     sequence; decoding with the cache's sample gives the logits of one pass at those ids;
     causality holds at any fixed sample."""
-    model = tiny(random_positions=64, rope=rope)
+    model = tiny(random_positions=64, rope=kind == "rope", fire=kind == "fire")
     cache = KVCache(model.cfg, 3, torch.device("cpu"), 20, torch.Generator().manual_seed(7))
     assert cache.positions is not None and len(cache.positions) == 20
     ids = cache.positions.tolist()
@@ -352,3 +353,33 @@ def test_nope_has_no_position_parameters_and_refuses_random_positions() -> None:
     assert model.pos_emb is None and not hasattr(model, "rope_cos")
     with pytest.raises(ValueError, match="exclude each other"):
         TransformerConfig(vocab_size=VOCAB, no_positions=True, random_positions=512)
+
+
+def test_fire_bias_interpolates_distances_by_the_query_position() -> None:
+    """FIRE's bias is causal, the same for every query at distance 0, and, past the threshold
+    L, the same for every query on the first key (its distance over the query's position is
+    always 1): a longer sequence asks its MLP for nothing new. Shifting all positions changes
+    the bias (it is not a function of the distance alone)."""
+    torch.manual_seed(0)
+    fire = FireBias(TransformerConfig(vocab_size=VOCAB, n_head=4, fire=True))
+    with torch.no_grad():
+        fire.threshold.fill_(4.0)
+        pos = torch.arange(40)
+        bias = fire(pos, pos)  # [H, 40, 40]
+        assert bias.shape == (4, 40, 40)
+        assert torch.isinf(bias.triu(diagonal=1)[bias.triu(diagonal=1) != 0]).all()
+        assert torch.isfinite(bias.tril()).all()
+        diagonal = bias.diagonal(dim1=1, dim2=2)  # [H, 40]
+        torch.testing.assert_close(diagonal, diagonal[:, :1].expand(4, 40))
+        first_key = bias[:, 4:, 0]  # queries at positions >= L
+        torch.testing.assert_close(first_key, first_key[:, :1].expand_as(first_key))
+        assert not torch.allclose(fire(pos + 50, pos + 50), bias)
+    model = tiny(fire=True)
+    assert model.pos_emb is None and not hasattr(model, "rope_cos")
+    assert {n for n, _ in model.named_parameters() if ".fire." in n} >= {
+        f"blocks.{i}.attn.fire.threshold" for i in range(2)
+    }
+    with pytest.raises(ValueError, match="exclude each other"):
+        TransformerConfig(vocab_size=VOCAB, fire=True, no_positions=True)
+    with pytest.raises(ValueError, match="needs rope"):
+        TransformerConfig(vocab_size=VOCAB, fire=True, nope_heads=2)

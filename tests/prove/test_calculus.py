@@ -16,7 +16,14 @@ import pytest
 
 from palestra.core.errors import PalestraError
 from palestra.logic.syntax import START, Fn, Lit, Var
-from palestra.prove.calculus import Options, compile_matrix, mreorder, prove
+from palestra.prove.calculus import (
+    Options,
+    compile_matrix,
+    default_core,
+    mreorder,
+    prove,
+    python_core,
+)
 from palestra.prove.checker import check
 from palestra.prove.golden import GoldenRow, matrix_path, read_golden, read_matrix
 from palestra.prove.proof import ConnectionProof
@@ -151,6 +158,18 @@ def test_scut_tries_only_the_first_start_clause() -> None:
     result = prove(matrix, Options(cut=True, comp=7, scut=True))
     assert result.status == "Theorem"  # found after the complete restart
     assert check(matrix, result.proof).ok  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("core", ["python", "default"])
+@pytest.mark.parametrize("scut", [False, True])
+def test_an_empty_start_clause_is_a_proof(core: str, scut: bool) -> None:
+    """An empty clause (first in the matrix, so also scut's start clause) closes the tableau
+    at once; both cores agree and the checker accepts the one-step proof."""
+    matrix = [(), (lit("p"),)]
+    run = python_core if core == "python" else default_core()
+    result = prove(matrix, Options(cut=True, comp=None, scut=scut), core=run)
+    assert (result.status, result.inferences) == ("Theorem", 0 if scut else 1)
+    assert result.proof is not None and check(matrix, result.proof).ok
 
 
 def test_mreorder_matches_def_mm() -> None:

@@ -57,6 +57,7 @@ class ScratchpadBenchOptions:
     no_positions: bool = arg(False, "NoPE: no position information (overrides random_positions).")
     nope_heads: int = arg(0, "Heads per layer without rotary positions; see LMTrainConfig.")
     rope_window: int = arg(0, "Rotary heads see only this many last tokens (0: all).")
+    fire: bool = arg(False, "FIRE relative positions instead of rotary ones.")
     attn_log_scale: bool = arg(
         True,
         "Scalable-Softmax attention (logits times a learned s_h * log(keys)); see LMTrainConfig.",
@@ -93,6 +94,7 @@ def _train(opts: ScratchpadBenchOptions, scratchpad: bool, steps: int, seed: int
         no_positions=opts.no_positions,
         nope_heads=opts.nope_heads,
         rope_window=opts.rope_window,
+        fire=opts.fire,
         attn_log_scale=opts.attn_log_scale,
         eval_every=max(1, steps // 4),
         checkpoint_every=max(1, steps // 4),
@@ -165,7 +167,7 @@ def run(bench: Bench) -> None:
     }
     configs = {name: _run_config(run) for name, run in runs.items()}
     keys = ("n_layer", "d_model", "steps", "batch_size", "digits", "seed", "random_positions")
-    keys += ("no_positions", "nope_heads", "rope_window", "attn_log_scale")
+    keys += ("no_positions", "nope_heads", "rope_window", "fire", "attn_log_scale")
     defaults = LMTrainConfig()  # a run recorded before a field existed had its default
 
     def value(name: str, key: str) -> Any:
@@ -193,6 +195,8 @@ def run(bench: Bench) -> None:
     )
     if c.get("nope_heads"):  # a recorded run passed the config's checks: rope is on
         positions += f", {c['nope_heads']} of {c['n_head']} heads without positions"
+    if c.get("fire"):
+        positions += ", FIRE relative positions"
     if c.get("rope_window"):
         positions += f", rotary heads see the last {c['rope_window']} tokens"
     if c.get("attn_log_scale"):

@@ -73,6 +73,11 @@ class LMTrainConfig:
         "> 0: the rotary heads attend only to the last rope_window tokens (local steps), the "
         "--nope-heads stay global.",
     )
+    fire: bool = arg(
+        False,
+        "FIRE relative positions (Li et al. 2024): a learned per-head attention bias of the "
+        "log distance divided by the log of the query's position; overrides --rope.",
+    )
     attn_log_scale: bool = arg(
         False,
         "Scalable-Softmax: scale query i's attention logits by a learned s_h * log(i + 1), so "

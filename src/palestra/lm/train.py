@@ -235,6 +235,7 @@ def train(cfg: LMTrainConfig) -> Path:
         no_positions=cfg.no_positions,
         nope_heads=cfg.nope_heads,
         rope_window=cfg.rope_window,
+        fire=cfg.fire,
         attn_log_scale=cfg.attn_log_scale,
         dropout=cfg.dropout,
     )

@@ -27,6 +27,13 @@ The choices, each a field of :class:`TransformerConfig`:
   ``sparse_rank``. Training runs its masked dense path (Gumbel straight-through); decoding with
   a :class:`KVCache` (``generate``) runs its decode path, which computes only the chosen units,
   ``1/sparse_block`` of the dense layer's work. ``mlp`` does not apply to it.
+- ``fire``: FIRE relative positions (Li et al. 2024) instead of rotary or learned ones: every
+  layer adds a learned bias ``f(psi(i - j) / psi(max(L, i)))`` per head to the attention logit
+  of query position ``i`` on key position ``j``, ``psi(x) = log(c x + 1)``, ``f`` a small MLP,
+  ``c`` and ``L`` learned (:class:`FireBias`). Dividing by the query's own ``psi(i)``
+  (progressive interpolation) keeps the input to ``f`` in ``[0, 1]`` at every length, which is
+  what lets it extend past the trained lengths (Zhou et al. 2024 pair it with randomized
+  positions and index hints for addition).
 
 Checkpoints use the Hugging Face layout: ``model.safetensors`` and ``config.json`` in one
 folder. The safetensors format holds tensors only (no pickled code), so loading is safe.
@@ -83,6 +90,9 @@ class TransformerConfig:
     # global (iRoPE-like: Llama 4 pairs chunked local RoPE attention with global NoPE layers).
     rope_window: int = 0
     rope_theta: float = 10000.0
+    # FIRE relative position biases in every layer (see FireBias); overrides rope
+    fire: bool = False
+    fire_hidden: int = 32  # width of FIRE's MLP
     # 0: a sequence sits at positions 0..T-1. N > 0: randomized positional encodings (Ruoss et
     # al. 2023): T tokens get a sorted random sample of T positions (see random_positions_for),
     # in training and in decoding, so attention sees distances up to N on short sequences.
@@ -111,6 +121,8 @@ class TransformerConfig:
             self.sparse_ff_config()  # checks that d_ff is a multiple of sparse_block
         if self.no_positions and self.random_positions:
             raise ValueError("no_positions and random_positions exclude each other")
+        if self.no_positions and self.fire:
+            raise ValueError("no_positions and fire exclude each other")
         if self.nope_heads:
             group = self.n_head // self.kv_heads
             if not self.uses_rope or not 0 < self.nope_heads <= self.n_head:
@@ -130,7 +142,7 @@ class TransformerConfig:
 
     @property
     def uses_rope(self) -> bool:
-        return self.rope and not self.no_positions
+        return self.rope and not self.no_positions and not self.fire
 
     @property
     def rope_heads(self) -> int:
@@ -211,6 +223,36 @@ def random_positions_for(
     return sample_positions(n, m, generator)  # [n]
 
 
+class FireBias(nn.Module):
+    """FIRE (Li et al. 2024, "Functional Interpolation for Relative Positions"): the additive
+    attention bias ``b_h(i, j) = f(psi(i - j) / psi(max(L, i)))_h`` of one layer.
+
+    ``psi(x) = log(c x + 1)`` compresses long distances (``c > 0`` learned, 1 at first); the
+    division by ``psi`` of the query's own position maps every distance into ``[0, 1]``, so a
+    longer sequence asks ``f`` for no input it has not seen. ``L`` (learned, at least 1) keeps
+    early queries from dividing by a tiny number. ``f``: ``1 -> fire_hidden -> n_head`` MLP.
+    """
+
+    def __init__(self, cfg: TransformerConfig) -> None:
+        super().__init__()
+        self.mlp = nn.Sequential(
+            nn.Linear(1, cfg.fire_hidden), nn.ReLU(), nn.Linear(cfg.fire_hidden, cfg.n_head)
+        )
+        self.log_c = nn.Parameter(torch.zeros(()))  # c = exp(log_c) = 1 at first
+        self.threshold = nn.Parameter(torch.tensor(16.0))  # L
+
+    def forward(self, query_pos: torch.Tensor, key_pos: torch.Tensor) -> torch.Tensor:
+        """The bias ``[H, T, S]`` of queries at ``query_pos [T]`` on keys at ``key_pos [S]``
+        (position ids, increasing), ``-inf`` where a key comes after its query."""
+        c = self.log_c.exp()
+        qp, kp = query_pos.float()[:, None], key_pos.float()[None, :]  # [T, 1], [1, S]
+        dist = (qp - kp).clamp(min=0)  # [T, S]
+        scale = torch.maximum(qp, self.threshold.abs().clamp(min=1.0))  # [T, 1]
+        x = torch.log1p(c * dist) / torch.log1p(c * scale)  # [T, S], in [0, 1]
+        bias = self.mlp(x[..., None]).permute(2, 0, 1)  # [H, T, S]
+        return bias.masked_fill(kp > qp, float("-inf"))
+
+
 def make_norm(cfg: TransformerConfig) -> nn.Module:
     if cfg.norm == "rmsnorm":
         return nn.RMSNorm(cfg.d_model, eps=cfg.norm_eps)
@@ -265,6 +307,7 @@ class Attention(nn.Module):
         self.k_proj = nn.Linear(cfg.d_model, cfg.kv_heads * hd, bias=cfg.bias)
         self.v_proj = nn.Linear(cfg.d_model, cfg.kv_heads * hd, bias=cfg.bias)
         self.o_proj = nn.Linear(cfg.n_head * hd, cfg.d_model, bias=cfg.bias)
+        self.fire = FireBias(cfg) if cfg.fire else None
         # s_h * log(n) is 1 at n = 64 keys to start with
         self.log_scale = (
             nn.Parameter(torch.full((cfg.n_head,), 1.0 / math.log(64.0)))
@@ -277,7 +320,10 @@ class Attention(nn.Module):
         x: torch.Tensor,
         rope: tuple[torch.Tensor, torch.Tensor] | None,
         cache: KVCache | None,
+        fire_positions: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
+        """``fire_positions``: position ids of the queries ``[T]`` and of all keys
+        ``[past+T]``, for a FIRE model."""
         cfg = self.cfg
         B, T, _ = x.shape  # [B, T, D]
         q = self.q_proj(x).view(B, T, cfg.n_head, cfg.head_dim).transpose(1, 2)  # [B, H, T, hd]
@@ -312,6 +358,10 @@ class Attention(nn.Module):
             causal, near = kj <= qi, qi - kj < cfg.rope_window  # [T, S] each
             mask = torch.stack([causal & near] * local + [causal] * (cfg.n_head - local))
             mask = mask[None]  # [1, H, T, S]
+        elif self.fire is not None:
+            if fire_positions is None:
+                raise ValueError("a FIRE attention layer needs the position ids")
+            mask = self.fire(*fire_positions)[None].to(q.dtype)  # [1, H, T, S], causal
         elif past and T > 1:
             mask = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(diagonal=past)
         y = F.scaled_dot_product_attention(
@@ -367,14 +417,14 @@ class Block(nn.Module):
         x: torch.Tensor,
         rope: tuple[torch.Tensor, torch.Tensor] | None,
         cache: KVCache | None,
+        fire_positions: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         decoding = cache is not None
         if self.norm_2 is None:
             h = self.norm_1(x)  # [B, T, D]
-            return (
-                x + self.drop(self.attn(h, rope, cache)) + self.drop(self.feed_forward(h, decoding))
-            )
-        x = x + self.drop(self.attn(self.norm_1(x), rope, cache))
+            attn = self.attn(h, rope, cache, fire_positions)
+            return x + self.drop(attn) + self.drop(self.feed_forward(h, decoding))
+        x = x + self.drop(self.attn(self.norm_1(x), rope, cache, fire_positions))
         return x + self.drop(self.feed_forward(self.norm_2(x), decoding))
 
 
@@ -386,7 +436,7 @@ class Transformer(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.d_model)
-        learned = not (cfg.rope or cfg.no_positions)
+        learned = not (cfg.rope or cfg.no_positions or cfg.fire)
         self.pos_emb = nn.Embedding(cfg.n_positions, cfg.d_model) if learned else None
         self.drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(Block(cfg, i) for i in range(cfg.n_layer))
@@ -456,16 +506,19 @@ class Transformer(nn.Module):
         x = self.tok_emb(idx)  # [B, T, D]
         if cfg.scale_embeddings:
             x = x * math.sqrt(cfg.d_model)
-        rope = None
+        rope, fire_positions = None, None
         if not cfg.no_positions:
             positions = self._positions(T, past, cache, idx.device)  # [T]
             if self.pos_emb is not None:
                 x = x + self.pos_emb(positions)  # [B, T, D]
+            elif cfg.fire:  # the queries' ids, and the ids of every key they see
+                keys = positions if not past else self._positions(past + T, 0, cache, idx.device)
+                fire_positions = (positions, keys)  # [T], [past+T]
             else:
                 rope = (self.rope_cos[positions], self.rope_sin[positions])  # [T, hd]
         x = self.drop(x)
         for block in self.blocks:
-            x = block(x, rope, cache)  # [B, T, D]
+            x = block(x, rope, cache, fire_positions)  # [B, T, D]
         if cache is not None:
             cache.pos += T
         x = self.norm_f(x)

@@ -501,7 +501,7 @@ class _PythonCore:
         lem: tuple | None = None
         nxt: tuple | None = None
         g_trace: tuple | None = None
-        stage = 0
+        stage = -1  # take the next goal (an empty scut start clause has none: a proof)
         pos: object = None
 
         while True:
