@@ -33,6 +33,8 @@ VARIANTS = {
     "nope-heads-gqa": {"nope_heads": 2, "n_kv_heads": 2},
     "local-rope-global-nope": {"nope_heads": 2, "rope_window": 3, "attn_log_scale": True},
     "fire-ssmax-gqa": {"fire": True, "attn_log_scale": True, "n_kv_heads": 2},
+    "canon": {"canon": 3},
+    "canon-parallel-fire": {"canon": 4, "parallel_block": True, "fire": True},
 }
 
 
@@ -346,6 +348,26 @@ def test_rope_window_bounds_what_the_rotary_heads_see() -> None:
         assert not torch.allclose(mixed(idx)[0][:, 5:], mixed(changed)[0][:, 5:], atol=1e-6)
     with pytest.raises(ValueError, match="needs rope"):
         TransformerConfig(vocab_size=VOCAB, rope_window=4, no_positions=True)
+
+
+def test_canon_convolution_reaches_exactly_its_width_back() -> None:
+    """Attention confined to the token itself (rope_window=1) and a width-3 convolution in
+    each of 2 layers: token 0 reaches positions 0..4 and no further; without the convolution
+    only itself."""
+    idx = torch.randint(1, VOCAB, (1, 12))
+    changed = idx.clone()
+    changed[0, 0] = 0
+    with torch.no_grad():
+        for canon, reach in ((3, 5), (0, 1)):
+            model = tiny(rope_window=1, canon=canon)
+            a, b = model(idx)[0], model(changed)[0]
+            assert torch.allclose(a[:, reach:], b[:, reach:], atol=1e-6)
+            assert all(not torch.allclose(a[:, t], b[:, t], atol=1e-6) for t in range(reach))
+    assert {n for n, _ in tiny(canon=3).named_parameters() if "canon" in n} == {
+        f"blocks.{i}.canon.weight" for i in range(2)
+    }
+    with pytest.raises(ValueError, match="canon=-1"):
+        TransformerConfig(vocab_size=VOCAB, canon=-1)
 
 
 def test_nope_has_no_position_parameters_and_refuses_random_positions() -> None:

@@ -58,6 +58,7 @@ class ScratchpadBenchOptions:
     nope_heads: int = arg(0, "Heads per layer without rotary positions; see LMTrainConfig.")
     rope_window: int = arg(0, "Rotary heads see only this many last tokens (0: all).")
     fire: bool = arg(False, "FIRE relative positions instead of rotary ones.")
+    canon: int = arg(0, "Width of the causal convolution before attention (0: none).")
     attn_log_scale: bool = arg(
         True,
         "Scalable-Softmax attention (logits times a learned s_h * log(keys)); see LMTrainConfig.",
@@ -95,6 +96,7 @@ def _train(opts: ScratchpadBenchOptions, scratchpad: bool, steps: int, seed: int
         nope_heads=opts.nope_heads,
         rope_window=opts.rope_window,
         fire=opts.fire,
+        canon=opts.canon,
         attn_log_scale=opts.attn_log_scale,
         eval_every=max(1, steps // 4),
         checkpoint_every=max(1, steps // 4),
@@ -167,7 +169,7 @@ def run(bench: Bench) -> None:
     }
     configs = {name: _run_config(run) for name, run in runs.items()}
     keys = ("n_layer", "d_model", "steps", "batch_size", "digits", "seed", "random_positions")
-    keys += ("no_positions", "nope_heads", "rope_window", "fire", "attn_log_scale")
+    keys += ("no_positions", "nope_heads", "rope_window", "fire", "canon", "attn_log_scale")
     defaults = LMTrainConfig()  # a run recorded before a field existed had its default
 
     def value(name: str, key: str) -> Any:
@@ -201,6 +203,8 @@ def run(bench: Bench) -> None:
         positions += f", rotary heads see the last {c['rope_window']} tokens"
     if c.get("attn_log_scale"):
         positions += ", Scalable-Softmax"
+    if c.get("canon"):
+        positions += f", causal convolution of width {c['canon']} before attention"
     setting = (
         f"{c['n_layer']} layers, d_model {c['d_model']}, {positions}; {c['steps']} steps of "
         f"batch {c['batch_size']} per model; trained on 1..{train_digits} digits; "

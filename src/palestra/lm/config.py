@@ -78,6 +78,11 @@ class LMTrainConfig:
         "FIRE relative positions (Li et al. 2024): a learned per-head attention bias of the "
         "log distance divided by the log of the query's position; overrides --rope.",
     )
+    canon: int = arg(
+        0,
+        "> 0: a causal depthwise convolution of this width before attention in every block "
+        "(Canon layers): each token mixes in its last canon-1 predecessors without attention.",
+    )
     attn_log_scale: bool = arg(
         False,
         "Scalable-Softmax: scale query i's attention logits by a learned s_h * log(i + 1), so "

@@ -236,6 +236,7 @@ def train(cfg: LMTrainConfig) -> Path:
         nope_heads=cfg.nope_heads,
         rope_window=cfg.rope_window,
         fire=cfg.fire,
+        canon=cfg.canon,
         attn_log_scale=cfg.attn_log_scale,
         dropout=cfg.dropout,
     )

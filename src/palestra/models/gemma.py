@@ -164,6 +164,7 @@ def save_gemma(model: Transformer, directory: str | Path) -> Path:
         and not cfg.nope_heads
         and not cfg.rope_window
         and not cfg.fire
+        and not cfg.canon
         and not cfg.attn_log_scale
     )
     if not gemma_like:

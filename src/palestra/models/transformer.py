@@ -34,6 +34,10 @@ The choices, each a field of :class:`TransformerConfig`:
   (progressive interpolation) keeps the input to ``f`` in ``[0, 1]`` at every length, which is
   what lets it extend past the trained lengths (Zhou et al. 2024 pair it with randomized
   positions and index hints for addition).
+- ``canon``: a causal depthwise convolution of width ``canon`` on each block's normed input
+  before attention, added back (``h + conv(h)``; Canon layers, Allen-Zhu 2025): every token
+  mixes in its ``canon - 1`` predecessors without attention, so local steps ("the digit just
+  before this tag") do not depend on where in a long sequence they happen.
 
 Checkpoints use the Hugging Face layout: ``model.safetensors`` and ``config.json`` in one
 folder. The safetensors format holds tensors only (no pickled code), so loading is safe.
@@ -93,6 +97,7 @@ class TransformerConfig:
     # FIRE relative position biases in every layer (see FireBias); overrides rope
     fire: bool = False
     fire_hidden: int = 32  # width of FIRE's MLP
+    canon: int = 0  # > 0: width of the causal depthwise convolution before attention (0: none)
     # 0: a sequence sits at positions 0..T-1. N > 0: randomized positional encodings (Ruoss et
     # al. 2023): T tokens get a sorted random sample of T positions (see random_positions_for),
     # in training and in decoding, so attention sees distances up to N on short sequences.
@@ -132,6 +137,8 @@ class TransformerConfig:
                     f"nope_heads={self.nope_heads} is not a multiple of the {group} query heads "
                     "that share a key/value head"
                 )
+        if self.canon < 0:
+            raise ValueError(f"canon={self.canon} must be >= 0")
         if self.rope_window < 0 or (self.rope_window and not self.uses_rope):
             raise ValueError(f"rope_window={self.rope_window} needs rope and a size >= 0")
         if self.random_positions and self.random_positions < self.block_size:
@@ -283,6 +290,9 @@ class KVCache:
         self.v = torch.zeros(shape, device=device)  # [L, B, n_kv, block_size, hd]
         self.pos = 0
         self.positions: torch.Tensor | None = None  # [length] position ids, when random
+        # the last canon - 1 normed inputs of each block's convolution (zeros: the padding)
+        width = max(cfg.canon - 1, 0)
+        self.conv = torch.zeros(cfg.n_layer, batch_size, width, cfg.d_model, device=device)
         if cfg.random_positions:
             n = cfg.block_size if length is None else length
             self.positions = random_positions_for(n, cfg, False, generator).to(device)
@@ -393,10 +403,33 @@ class MLP(nn.Module):
         return self.down(self.act(self.gate(x)) * self.up(x))  # [B, T, F] -> [B, T, D]
 
 
+class CausalConv(nn.Module):
+    """Depthwise causal convolution over time: ``y_t = sum_i w_i * x_{t-i}``, ``i < width``,
+    per channel (a Canon layer's mixing; zeros before the first token)."""
+
+    def __init__(self, cfg: TransformerConfig, layer: int) -> None:
+        super().__init__()
+        self.layer, self.width = layer, cfg.canon
+        self.weight = nn.Parameter(torch.randn(cfg.d_model, 1, cfg.canon) * 0.02)  # [D, 1, k]
+
+    def forward(self, h: torch.Tensor, cache: KVCache | None) -> torch.Tensor:
+        """``h [B, T, D]`` after the cached predecessors (if any); the cache keeps the last
+        ``width - 1`` inputs for the next call."""
+        B, _, D = h.shape
+        past = cache.conv[self.layer] if cache is not None else None  # [B, k-1, D]
+        history = h.new_zeros(B, self.width - 1, D) if past is None else past
+        full = torch.cat([history, h], dim=1)  # [B, k-1+T, D]
+        if cache is not None and self.width > 1:
+            cache.conv[self.layer] = full[:, -(self.width - 1) :]
+        y = F.conv1d(full.transpose(1, 2), self.weight, groups=D)  # [B, D, T]
+        return y.transpose(1, 2)  # [B, T, D]
+
+
 class Block(nn.Module):
     def __init__(self, cfg: TransformerConfig, layer: int) -> None:
         super().__init__()
         self.parallel = cfg.parallel_block
+        self.canon = CausalConv(cfg, layer) if cfg.canon else None
         self.norm_1 = make_norm(cfg)
         self.attn = Attention(cfg, layer)
         self.norm_2 = None if cfg.parallel_block else make_norm(cfg)  # PaLM shares one norm
@@ -420,11 +453,14 @@ class Block(nn.Module):
         fire_positions: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         decoding = cache is not None
+        h = self.norm_1(x)  # [B, T, D]
         if self.norm_2 is None:
-            h = self.norm_1(x)  # [B, T, D]
-            attn = self.attn(h, rope, cache, fire_positions)
+            a = h if self.canon is None else h + self.canon(h, cache)
+            attn = self.attn(a, rope, cache, fire_positions)
             return x + self.drop(attn) + self.drop(self.feed_forward(h, decoding))
-        x = x + self.drop(self.attn(self.norm_1(x), rope, cache, fire_positions))
+        if self.canon is not None:
+            h = h + self.canon(h, cache)
+        x = x + self.drop(self.attn(h, rope, cache, fire_positions))
         return x + self.drop(self.feed_forward(self.norm_2(x), decoding))
 
 
