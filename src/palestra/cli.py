@@ -186,13 +186,22 @@ def _train_lm(cfg: object) -> None:
     typer.echo(f"run: {train(cfg)}")  # type: ignore[arg-type]
 
 
+def _lm_attention(cfg: object) -> None:
+    from palestra.lm.attention import run_attention
+
+    run_attention(cfg)  # type: ignore[arg-type]
+
+
 def _lm_serve(cfg: object) -> None:
     from palestra.lm.server import serve
 
     serve(cfg)  # type: ignore[arg-type]
 
 
-lm_app = typer.Typer(help="Language models: serve a trained model over HTTP.", no_args_is_help=True)
+lm_app = typer.Typer(
+    help="Language models: serve a trained model over HTTP, look at its attention.",
+    no_args_is_help=True,
+)
 app.add_typer(lm_app, name="lm")
 
 train_app = typer.Typer(
@@ -208,7 +217,7 @@ def _register_config_commands() -> None:
     from palestra.core.cli_config import add_config_command
     from palestra.demo import DemoConfig
     from palestra.lm.config import LMTrainConfig
-    from palestra.lm.serve_config import ServeConfig
+    from palestra.lm.serve_config import AttentionConfig, ServeConfig
     from palestra.play.config import PlayEvalConfig, PlayTrainConfig
     from palestra.prove.config import ProveConfig
     from palestra.prove.rlcop_config import RlcopConfig
@@ -248,6 +257,7 @@ def _register_config_commands() -> None:
             _lm_serve,
             "Serve a trained model with an OpenAI-compatible HTTP API (/v1/completions, ...).",
         ),
+        (lm_app, "attention", AttentionConfig, _lm_attention, None),
         (
             train_app,
             "lm",

@@ -11,7 +11,14 @@ import torch
 from palestra.core.errors import ConfigError
 from palestra.models.hourglass import flops_per_token
 from palestra.models.sparse_ff import SparseFF
-from palestra.models.transformer import MLP, FireBias, KVCache, Transformer, TransformerConfig
+from palestra.models.transformer import (
+    MLP,
+    FireBias,
+    KVCache,
+    Transformer,
+    TransformerConfig,
+    record_attention,
+)
 
 VOCAB = 23
 
@@ -98,6 +105,32 @@ def test_kv_cache_matches_full_forward(variant: str) -> None:
     pieces += [model(idx[:, t : t + 1], cache=cache)[0] for t in range(11, 20)]
     assert cache.pos == 20
     torch.testing.assert_close(torch.cat(pieces, dim=1), full, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_recorded_attention_is_the_attention_used(variant: str) -> None:
+    """record_attention computes what SDPA computes (same logits, full pass and cached
+    decoding) and keeps causal weights that sum to one; outside the block nothing is kept."""
+    model = tiny(**VARIANTS[variant])
+    idx = torch.randint(0, VOCAB, (2, 10))
+    torch.manual_seed(1)
+    plain, _ = model(idx)
+    with record_attention(model) as maps:
+        torch.manual_seed(1)
+        recorded, _ = model(idx)
+        cache = KVCache(model.cfg, 2, idx.device, 10, torch.Generator().manual_seed(2))
+        model(idx[:, :7], cache=cache)
+        model(idx[:, 7:], cache=cache)
+    torch.testing.assert_close(recorded, plain, rtol=1e-5, atol=1e-5)
+    assert len(maps) == 3 * model.cfg.n_layer  # full pass, then two cached chunks
+    for w in maps[:2]:
+        assert w.shape == (2, 4, 10, 10)
+        torch.testing.assert_close(w.sum(-1), torch.ones(2, 4, 10))
+        assert torch.all(w.triu(diagonal=1) == 0)
+    assert maps[-1].shape == (2, 4, 3, 10)  # 3 queries at positions 7..9 see 10 keys
+    assert torch.all(maps[-1][..., 0, 8:] == 0)
+    model(idx)
+    assert len(maps) == 3 * model.cfg.n_layer
 
 
 def test_greedy_generate_equals_argmax_of_full_forward() -> None:

@@ -1,4 +1,4 @@
-"""``ServeConfig``: the settings of ``palestra lm serve RUN_DIR``, one flat dataclass.
+"""The settings of ``palestra lm serve`` (``ServeConfig``) and ``palestra lm attention``.
 
 Kept free of torch (the CLI imports it at start-up to build its options); the server is
 :mod:`palestra.lm.server`.
@@ -11,7 +11,7 @@ from pathlib import Path
 
 from palestra.core.config import arg
 
-__all__ = ["ServeConfig"]
+__all__ = ["AttentionConfig", "ServeConfig"]
 
 
 @dataclass
@@ -38,3 +38,21 @@ class ServeConfig:
                 raise ValueError(f"{name} must be at least 1")
         if self.model_name is not None and not self.model_name.strip():
             raise ValueError("model_name must not be empty")
+
+
+@dataclass
+class AttentionConfig:
+    """Show what each attention head of a trained model attends to at one token."""
+
+    run_dir: Path = arg(
+        ..., "A run directory of `palestra train lm` (or its model/ folder).", positional=True
+    )
+    text: str = arg(..., "The text to run (as the model sees it after <bos>; '\\n' = newline).")
+    at: int = arg(-1, "Token index of the query (0 is <bos>; -1: the last token).")
+    top: int = arg(3, "Keys to list per head, the most attended first.")
+    seed: int = arg(0, "Seed of the position ids (models trained with random positions).")
+    json: bool = arg(False, "Print JSON instead of a table.")
+
+    def __post_init__(self) -> None:
+        if self.top < 1:
+            raise ValueError("top must be at least 1")

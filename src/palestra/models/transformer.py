@@ -46,6 +46,8 @@ folder. The safetensors format holds tensors only (no pickled code), so loading 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -57,7 +59,7 @@ import torch.nn.functional as F
 from palestra.models.pretrained import load_pretrained, save_pretrained
 from palestra.models.sparse_ff import SparseFF, SparseFFConfig
 
-__all__ = ["KVCache", "Transformer", "TransformerConfig"]
+__all__ = ["KVCache", "Transformer", "TransformerConfig", "record_attention"]
 
 IGNORE_INDEX = -100  # targets with this value add nothing to the loss (prompt, padding)
 # parameters that write into the residual stream (attention output, MLP output); not the sparse
@@ -318,6 +320,7 @@ class Attention(nn.Module):
         self.v_proj = nn.Linear(cfg.d_model, cfg.kv_heads * hd, bias=cfg.bias)
         self.o_proj = nn.Linear(cfg.n_head * hd, cfg.d_model, bias=cfg.bias)
         self.fire = FireBias(cfg) if cfg.fire else None
+        self.record: list[torch.Tensor] | None = None  # see record_attention
         # s_h * log(n) is 1 at n = 64 keys to start with
         self.log_scale = (
             nn.Parameter(torch.full((cfg.n_head,), 1.0 / math.log(64.0)))
@@ -374,20 +377,68 @@ class Attention(nn.Module):
             mask = self.fire(*fire_positions)[None].to(q.dtype)  # [1, H, T, S], causal
         elif past and T > 1:
             mask = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(diagonal=past)
-        y = F.scaled_dot_product_attention(
-            q,
-            k,
-            v,
-            attn_mask=mask,
-            is_causal=mask is None and past == 0 and T > 1,
-            dropout_p=cfg.dropout if self.training else 0.0,
-            enable_gqa=cfg.kv_heads != cfg.n_head,
-        )  # [B, H, T, hd]
+        if self.record is not None:
+            y = self._attend_and_record(q, k, v, mask, past)
+        else:
+            y = F.scaled_dot_product_attention(
+                q,
+                k,
+                v,
+                attn_mask=mask,
+                is_causal=mask is None and past == 0 and T > 1,
+                dropout_p=cfg.dropout if self.training else 0.0,
+                enable_gqa=cfg.kv_heads != cfg.n_head,
+            )  # [B, H, T, hd]
         y = y.transpose(1, 2).reshape(B, T, cfg.n_head * cfg.head_dim)  # [B, T, H*hd]
         return self.o_proj(y)  # [B, T, D]
 
+    # ----------------------------------------------------------------------------- MLP, block
+    def _attend_and_record(
+        self,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        mask: torch.Tensor | None,
+        past: int,
+    ) -> torch.Tensor:
+        """The attention SDPA computes, written out so the weights ``[B, H, T, S]`` can be
+        kept (appended to ``self.record``); no dropout."""
+        T, S = q.size(2), k.size(2)
+        group = self.cfg.n_head // self.cfg.kv_heads
+        k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
+        scores = q @ k.transpose(-1, -2) / math.sqrt(q.size(-1))  # [B, H, T, S]
+        if mask is None:  # causal, queries at past .. past+T-1
+            mask = torch.ones(T, S, dtype=torch.bool, device=q.device).tril(diagonal=past)
+        if mask.dtype == torch.bool:
+            scores = scores.masked_fill(~mask, float("-inf"))
+        else:
+            scores = scores + mask
+        weights = scores.softmax(dim=-1)  # [B, H, T, S]
+        assert self.record is not None
+        self.record.append(weights)
+        return weights @ v  # [B, H, T, hd]
 
-# ----------------------------------------------------------------------------- MLP, block
+
+@contextmanager
+def record_attention(model: nn.Module) -> Iterator[list[torch.Tensor]]:
+    """Inside the block, every attention layer of ``model`` appends its weights
+    ``[B, H, T, S]`` to the yielded list on each forward pass (layer order), e.g.::
+
+        with record_attention(model) as maps:
+            model(idx)
+        maps[layer][0, head, query]  # what that query attended to
+    """
+    maps: list[torch.Tensor] = []
+    layers = [m for m in model.modules() if isinstance(m, Attention)]
+    for layer in layers:
+        layer.record = maps
+    try:
+        yield maps
+    finally:
+        for layer in layers:
+            layer.record = None
+
+
 class MLP(nn.Module):
     def __init__(self, cfg: TransformerConfig) -> None:
         super().__init__()

@@ -1,0 +1,71 @@
+"""``palestra lm attention``: the weights it reports are the model's, at the asked token."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from palestra.cli import app
+from palestra.core.errors import PalestraError
+from palestra.lm.attention import attention_at
+from palestra.lm.tokenizers import DigitTokenizer
+from palestra.models.transformer import Transformer, TransformerConfig
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained digit-level model with sharp attention (large query/key weights),
+    saved as a run's model/ folder."""
+    torch.manual_seed(0)
+    tokenizer = DigitTokenizer()
+    cfg = TransformerConfig(
+        vocab_size=tokenizer.vocab_size, block_size=32, n_layer=2, n_head=2, d_model=16
+    )
+    model = Transformer(cfg)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith(("q_proj.weight", "k_proj.weight")):
+                p.mul_(40.0)
+    run = tmp_path_factory.mktemp("run")
+    model.save_pretrained(run / "model")
+    tokenizer.save(run / "model" / "tokenizer.json")
+    return run
+
+
+def test_weights_are_causal_distributions_at_the_query(run_dir: Path) -> None:
+    out = attention_at(run_dir, "2D9C+5D7C=", at=4)
+    assert out["tokens"][:5] == ["<bos>", "2", "D", "9", "C"] and out["query"] == 4
+    assert len(out["weights"]) == 2 and all(len(heads) == 2 for heads in out["weights"])
+    for heads in out["weights"]:
+        for weights in heads:
+            assert len(weights) == 5  # the query and the 4 tokens before it
+            assert sum(weights) == pytest.approx(1.0, abs=1e-5)
+    # the same query with more text after it: causal, so the same weights
+    longer = attention_at(run_dir, "2D9C+5D7C=9+7+0=16C", at=4)
+    torch.testing.assert_close(torch.tensor(longer["weights"]), torch.tensor(out["weights"]))
+    assert max(max(w) for heads in out["weights"] for w in heads) > 0.5  # not uniform
+    last = attention_at(run_dir, "2D9C+5D7C=")
+    assert last["query"] == 10 and len(last["weights"][0][0]) == 11
+    with pytest.raises(PalestraError, match="outside"):
+        attention_at(run_dir, "2D9C", at=9)
+    with pytest.raises(PalestraError, match="block_size"):
+        attention_at(run_dir, "1A" * 20)
+
+
+def test_cli_table_and_json(run_dir: Path) -> None:
+    runner = CliRunner()
+    args = ["lm", "attention", str(run_dir), "--text", "9C+7C=\\n", "--top", "2"]
+    table = runner.invoke(app, args)
+    assert table.exit_code == 0, table.output
+    assert "query: token 7 '\\n'" in table.output and "layer 1 head 1:" in table.output
+    result = runner.invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["tokens"][-1] == "\n" and len(data["heads"]) == 4
+    assert all(len(h["top"]) == 2 for h in data["heads"])
+    weights = [t["weight"] for t in data["heads"][0]["top"]]
+    assert weights == sorted(weights, reverse=True)
