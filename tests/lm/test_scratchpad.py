@@ -192,6 +192,28 @@ def test_long_addition_lines_are_true_column_sums(seed: int) -> None:
     assert answer == read_off
 
 
+def test_shuffled_operands_keep_their_value_and_target() -> None:
+    """shuffle_digits reorders each operand's (digit, tag) pairs; the target (scratchpad and
+    answer) is the in-order example's, and the checker reads either order."""
+    shuffled = long_addition(random.Random(5), digits=8, scratchpad=True, shuffle=True)
+    orders = set()
+    for seed in range(40):
+        prompt, target = long_addition(random.Random(seed), 8, True, exact=6, shuffle=True)
+        a_text, b_text = prompt[:-1].split("+")
+        pairs = [sorted((t, d) for d, t in re.findall(r"(\d)([A-P])", x)) for x in (a_text, b_text)]
+        units = TAGS.index(pairs[0][0][0])
+        a, b = (int("".join(d for _, d in reversed(x))) for x in pairs)
+        assert target == tagged_sum(a, b, units, scratchpad=True)[1]
+        assert check_long_addition(prompt, target.split("\n")[-1])
+        orders.add(a_text[1::2])
+    assert len(orders) > 30  # different orders, not one fixed permutation
+    assert shuffled != long_addition(random.Random(5), digits=8, scratchpad=True)
+    assert check_long_addition("9C2D+7C5D=", "8D6C")
+    assert not check_long_addition("9C2D+7C5D=", "8C6D")
+    with pytest.raises(ValueError, match="not consecutive"):
+        check_long_addition("9C2E+7C5D=", "8D6C")
+
+
 def test_long_addition_tags_cover_the_alphabet_in_training() -> None:
     """The units tag is random, so training on 8 digits still shows every tag that a
     12-digit test sum uses."""

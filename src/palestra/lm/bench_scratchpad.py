@@ -59,6 +59,9 @@ class ScratchpadBenchOptions:
     rope_window: int = arg(0, "Rotary heads see only this many last tokens (0: all).")
     fire: bool = arg(False, "FIRE relative positions instead of rotary ones.")
     canon: int = arg(0, "Width of the causal convolution before attention (0: none).")
+    shuffle_digits: bool = arg(
+        False, "Train on operands whose tagged digits come in random order (tests stay in order)."
+    )
     attn_log_scale: bool = arg(
         True,
         "Scalable-Softmax attention (logits times a learned s_h * log(keys)); see LMTrainConfig.",
@@ -84,6 +87,7 @@ def _train(opts: ScratchpadBenchOptions, scratchpad: bool, steps: int, seed: int
     cfg = LMTrainConfig(
         task="long-addition-scratchpad" if scratchpad else "long-addition",
         digits=opts.train_digits,
+        shuffle_digits=opts.shuffle_digits,
         n_layer=opts.n_layer,
         n_head=opts.n_head,
         d_model=opts.d_model,
@@ -170,6 +174,7 @@ def run(bench: Bench) -> None:
     configs = {name: _run_config(run) for name, run in runs.items()}
     keys = ("n_layer", "d_model", "steps", "batch_size", "digits", "seed", "random_positions")
     keys += ("no_positions", "nope_heads", "rope_window", "fire", "canon", "attn_log_scale")
+    keys += ("shuffle_digits",)
     defaults = LMTrainConfig()  # a run recorded before a field existed had its default
 
     def value(name: str, key: str) -> Any:
@@ -207,7 +212,8 @@ def run(bench: Bench) -> None:
         positions += f", causal convolution of width {c['canon']} before attention"
     setting = (
         f"{c['n_layer']} layers, d_model {c['d_model']}, {positions}; {c['steps']} steps of "
-        f"batch {c['batch_size']} per model; trained on 1..{train_digits} digits; "
+        f"batch {c['batch_size']} per model; trained on 1..{train_digits} digits"
+        f"{' in shuffled digit order' if c.get('shuffle_digits') else ''}; "
         f"{examples} sums per length"
     )
 

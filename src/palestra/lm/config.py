@@ -42,6 +42,11 @@ class LMTrainConfig:
         "auto", "auto: digit for arithmetic, byte for programs, char (from --data) for chars."
     )
     digits: int = arg(3, "Addition, long addition: operands have 1..digits digits.")
+    shuffle_digits: bool = arg(
+        False,
+        "Long addition: each training operand's tagged digits in random order, so a column "
+        "can be found only by its tag (test prompts stay in order).",
+    )
     degree: int = arg(3, "Polynomial: degree 1..degree.")
     statements: int = arg(4, "Program: top-level statements per generated program.")
     # --- model (see palestra.models.transformer.TransformerConfig)

@@ -160,12 +160,15 @@ def check_addition(prompt: str, output: str) -> bool:
 TAGS = "ABCDEFGHIJKLMNOP"
 
 
-def _tagged(number: int, units_tag: int) -> str:
+def _tagged(number: int, units_tag: int, shuffle: random.Random | None = None) -> str:
     """``number`` most-significant digit first, each digit followed by its column's tag
-    (``_tagged(29, 2) == "2D9C"``)."""
+    (``_tagged(29, 2) == "2D9C"``); with ``shuffle``, its (digit, tag) pairs in a random order
+    (``"9C2D"`` is also 29: the tags say each digit's column)."""
     digits = str(number)[::-1]  # units first
-    pairs = [d + TAGS[units_tag + i] for i, d in enumerate(digits)]
-    return "".join(reversed(pairs))
+    pairs = [d + TAGS[units_tag + i] for i, d in enumerate(digits)][::-1]
+    if shuffle is not None:
+        shuffle.shuffle(pairs)
+    return "".join(pairs)
 
 
 def long_addition(
@@ -173,10 +176,13 @@ def long_addition(
     digits: int = 8,
     scratchpad: bool = False,
     exact: int | None = None,
+    shuffle: bool = False,
 ) -> tuple[str, str]:
     """Tagged ``a+b=``: operands of 1..``digits`` digits (each length uniform), or of exactly
     ``exact`` digits both. The units column's tag is uniform over the offsets at which the
-    sum still fits ``A..P``, so short sums also show the late tags."""
+    sum still fits ``A..P``, so short sums also show the late tags. ``shuffle``: the
+    operands' tagged digits in random order (a training augmentation: a column can then be
+    found only by its tag, not by where it sits; the answer stays in order)."""
     if max(digits, exact or 0) >= len(TAGS):
         raise ValueError(f"long addition has {len(TAGS)} tags: at most {len(TAGS) - 1} digits")
     if exact is not None:
@@ -185,15 +191,19 @@ def long_addition(
     else:
         a, b = _number(rng, digits), _number(rng, digits)
     units = rng.randint(0, len(TAGS) - len(str(a + b)))
-    return tagged_sum(a, b, units, scratchpad)
+    return tagged_sum(a, b, units, scratchpad, rng if shuffle else None)
 
 
-def tagged_sum(a: int, b: int, units: int, scratchpad: bool = False) -> tuple[str, str]:
+def tagged_sum(
+    a: int, b: int, units: int, scratchpad: bool = False, shuffle: random.Random | None = None
+) -> tuple[str, str]:
     """The long-addition example ``a + b`` with the units column tagged ``TAGS[units]``
-    (``tagged_sum(29, 57, 2) == ("2D9C+5D7C=", "8D6C")``)."""
+    (``tagged_sum(29, 57, 2) == ("2D9C+5D7C=", "8D6C")``); ``shuffle`` orders the operands'
+    tagged digits at random."""
     if a < 0 or b < 0 or not 0 <= units <= len(TAGS) - len(str(a + b)):
         raise ValueError(f"{a}+{b} with units tag {units} does not fit the tags {TAGS}")
-    prompt, answer = f"{_tagged(a, units)}+{_tagged(b, units)}=", _tagged(a + b, units)
+    operands = _tagged(a, units, shuffle), _tagged(b, units, shuffle)
+    prompt, answer = f"{operands[0]}+{operands[1]}=", _tagged(a + b, units)
     if not scratchpad:
         return prompt, answer
     ra, rb = str(a)[::-1], str(b)[::-1]
@@ -210,12 +220,15 @@ def tagged_sum(a: int, b: int, units: int, scratchpad: bool = False) -> tuple[st
 _TAGGED = re.compile(r"(?:\d[A-P])+")
 
 
-def _read_tagged(text: str) -> tuple[int, int]:
+def _read_tagged(text: str, any_order: bool = False) -> tuple[int, int]:
     """``(number, units tag index)`` of a tagged number; ``ValueError`` if the tags are not
-    consecutive."""
+    consecutive, descending (or, with ``any_order``, consecutive once sorted)."""
     if not _TAGGED.fullmatch(text):
         raise ValueError(f"not a tagged number: {text!r}")
-    digits, tags = text[0::2], text[1::2]
+    pairs = [text[i : i + 2] for i in range(0, len(text), 2)]
+    if any_order:
+        pairs.sort(key=lambda pair: pair[1], reverse=True)
+    digits, tags = "".join(p[0] for p in pairs), "".join(p[1] for p in pairs)
     units = TAGS.index(tags[-1])
     if tags != "".join(TAGS[units + i] for i in range(len(tags)))[::-1]:
         raise ValueError(f"tags of {text!r} are not consecutive")
@@ -227,7 +240,7 @@ def check_long_addition(prompt: str, output: str) -> bool:
     m = re.fullmatch(r"((?:\d[A-P])+)\+((?:\d[A-P])+)=", prompt)
     if m is None:
         raise ValueError(f"not a long-addition prompt: {prompt!r}")
-    (a, units), (b, units_b) = _read_tagged(m.group(1)), _read_tagged(m.group(2))
+    (a, units), (b, units_b) = (_read_tagged(m.group(i), any_order=True) for i in (1, 2))
     if units != units_b:
         raise ValueError(f"the operands of {prompt!r} tag their units columns differently")
     return final_answer(output) == _tagged(a + b, units)
@@ -413,9 +426,15 @@ class ScratchpadTask:
 
 
 def make_task(
-    name: str, *, digits: int = 3, degree: int = 3, statements: int = 4
+    name: str,
+    *,
+    digits: int = 3,
+    degree: int = 3,
+    statements: int = 4,
+    shuffle_digits: bool = False,
 ) -> ScratchpadTask:
-    """The task called ``name`` (one of :data:`TASK_NAMES`) with its difficulty knobs."""
+    """The task called ``name`` (one of :data:`TASK_NAMES`) with its difficulty knobs
+    (``shuffle_digits``: long addition's operands in random digit order)."""
     if name in ("addition", "addition-scratchpad"):
         pad = name.endswith("scratchpad")
         return ScratchpadTask(
@@ -425,7 +444,7 @@ def make_task(
         pad = name.endswith("scratchpad")
         return ScratchpadTask(
             name,
-            lambda rng: long_addition(rng, digits, scratchpad=pad),
+            lambda rng: long_addition(rng, digits, scratchpad=pad, shuffle=shuffle_digits),
             check_long_addition,
             "digit",
         )

@@ -216,7 +216,13 @@ def train(cfg: LMTrainConfig) -> Path:
         tokenizer = make_tokenizer(cfg, "char", corpus)
         data: TaskData | CorpusData = CorpusData(cfg, tokenizer.encode(corpus))
     else:
-        task = make_task(cfg.task, digits=cfg.digits, degree=cfg.degree, statements=cfg.statements)
+        task = make_task(
+            cfg.task,
+            digits=cfg.digits,
+            degree=cfg.degree,
+            statements=cfg.statements,
+            shuffle_digits=cfg.shuffle_digits,
+        )
         tokenizer = make_tokenizer(cfg, task.tokenizer, None)
         data = TaskData(cfg, task, tokenizer)
 
