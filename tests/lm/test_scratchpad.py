@@ -193,8 +193,8 @@ def test_long_addition_lines_are_true_column_sums(seed: int) -> None:
 
 
 def test_shuffled_operands_keep_their_value_and_target() -> None:
-    """shuffle_digits reorders each operand's (digit, tag) pairs; the target (scratchpad and
-    answer) is the in-order example's, and the checker reads either order."""
+    """shuffle_digits reorders each operand's (digit, tag) pairs above the units pair; the
+    target (scratchpad and answer) is the in-order example's; the checker reads any order."""
     shuffled = long_addition(random.Random(5), digits=8, scratchpad=True, shuffle=True)
     orders = set()
     for seed in range(40):
@@ -202,13 +202,14 @@ def test_shuffled_operands_keep_their_value_and_target() -> None:
         a_text, b_text = prompt[:-1].split("+")
         pairs = [sorted((t, d) for d, t in re.findall(r"(\d)([A-P])", x)) for x in (a_text, b_text)]
         units = TAGS.index(pairs[0][0][0])
+        assert a_text[-1] == b_text[-1] == TAGS[units]  # the units pair stays last
         a, b = (int("".join(d for _, d in reversed(x))) for x in pairs)
         assert target == tagged_sum(a, b, units, scratchpad=True)[1]
         assert check_long_addition(prompt, target.split("\n")[-1])
         orders.add(a_text[1::2])
     assert len(orders) > 30  # different orders, not one fixed permutation
     assert shuffled != long_addition(random.Random(5), digits=8, scratchpad=True)
-    assert check_long_addition("9C2D+7C5D=", "8D6C")
+    assert check_long_addition("9C2D+7C5D=", "8D6C")  # any order is read
     assert not check_long_addition("9C2D+7C5D=", "8C6D")
     with pytest.raises(ValueError, match="not consecutive"):
         check_long_addition("9C2E+7C5D=", "8D6C")

@@ -60,7 +60,7 @@ class ScratchpadBenchOptions:
     fire: bool = arg(False, "FIRE relative positions instead of rotary ones.")
     canon: int = arg(0, "Width of the causal convolution before attention (0: none).")
     shuffle_digits: bool = arg(
-        False, "Train on operands whose tagged digits come in random order (tests stay in order)."
+        False, "Train on operands whose digits above the units come in random order (tests don't)."
     )
     attn_log_scale: bool = arg(
         True,

@@ -44,8 +44,8 @@ class LMTrainConfig:
     digits: int = arg(3, "Addition, long addition: operands have 1..digits digits.")
     shuffle_digits: bool = arg(
         False,
-        "Long addition: each training operand's tagged digits in random order, so a column "
-        "can be found only by its tag (test prompts stay in order).",
+        "Long addition: each training operand's tagged digits above the units digit in random "
+        "order, so a column can be found only by its tag (test prompts stay in order).",
     )
     degree: int = arg(3, "Polynomial: degree 1..degree.")
     statements: int = arg(4, "Program: top-level statements per generated program.")

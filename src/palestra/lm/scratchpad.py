@@ -162,12 +162,15 @@ TAGS = "ABCDEFGHIJKLMNOP"
 
 def _tagged(number: int, units_tag: int, shuffle: random.Random | None = None) -> str:
     """``number`` most-significant digit first, each digit followed by its column's tag
-    (``_tagged(29, 2) == "2D9C"``); with ``shuffle``, its (digit, tag) pairs in a random order
-    (``"9C2D"`` is also 29: the tags say each digit's column)."""
+    (``_tagged(29, 2) == "2D9C"``); with ``shuffle``, the pairs above the units digit in a
+    random order (``"3E2F4D9C"`` is 2349: the tags say each digit's column; the units pair
+    stays last, so the first scratchpad line still knows where to start)."""
     digits = str(number)[::-1]  # units first
     pairs = [d + TAGS[units_tag + i] for i, d in enumerate(digits)][::-1]
     if shuffle is not None:
-        shuffle.shuffle(pairs)
+        high = pairs[:-1]
+        shuffle.shuffle(high)
+        pairs = [*high, pairs[-1]]
     return "".join(pairs)
 
 
@@ -181,8 +184,9 @@ def long_addition(
     """Tagged ``a+b=``: operands of 1..``digits`` digits (each length uniform), or of exactly
     ``exact`` digits both. The units column's tag is uniform over the offsets at which the
     sum still fits ``A..P``, so short sums also show the late tags. ``shuffle``: the
-    operands' tagged digits in random order (a training augmentation: a column can then be
-    found only by its tag, not by where it sits; the answer stays in order)."""
+    operands' tagged digits above the units digit in random order (a training augmentation:
+    a column can then be found only by its tag, not by where it sits; the answer stays in
+    order)."""
     if max(digits, exact or 0) >= len(TAGS):
         raise ValueError(f"long addition has {len(TAGS)} tags: at most {len(TAGS) - 1} digits")
     if exact is not None:
