@@ -73,6 +73,7 @@ __all__ = [
     "TextDelta",
     "chat_prompt",
     "check_sampling",
+    "model_folder",
 ]
 
 CHAT_ROLES = ("system", "user", "assistant")
@@ -392,7 +393,7 @@ class Generation:
         return self.completions()
 
 
-def _model_dir(path: Path) -> Path:
+def model_folder(path: Path) -> Path:
     """The ``model/`` folder of a run directory, or ``path`` itself if it is one."""
     for candidate in (path / "model", path):
         if (candidate / "config.json").is_file() and (candidate / "tokenizer.json").is_file():
@@ -417,7 +418,7 @@ class LocalBackend:
         from palestra.lm.tokenizers import load_tokenizer
         from palestra.models.transformer import Transformer
 
-        model_dir = _model_dir(Path(path))
+        model_dir = model_folder(Path(path))
         if threads is not None:
             torch.set_num_threads(threads)
         self.model_dir: Path | None = model_dir
