@@ -22,13 +22,11 @@ def attention_at(run_dir: str | Path, text: str, at: int = -1, seed: int = 0) ->
     there, and ``weights[layer][head][key]`` of that query."""
     import torch
 
-    from palestra.lm.backends import model_folder
-    from palestra.lm.tokenizers import load_tokenizer
-    from palestra.models.transformer import Transformer, record_attention
+    from palestra.lm.backends import LocalBackend
+    from palestra.models.transformer import record_attention
 
-    model_dir = model_folder(Path(run_dir))
-    model = Transformer.from_pretrained(model_dir).eval()
-    tokenizer = load_tokenizer(model_dir / "tokenizer.json")
+    backend = LocalBackend(run_dir)  # the run's model (eval mode) and tokenizer
+    model, tokenizer = backend.model, backend.tokenizer
     ids = tokenizer.encode(text, bos=True)
     if len(ids) > model.cfg.block_size:
         raise PalestraError(

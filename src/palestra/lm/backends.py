@@ -73,7 +73,6 @@ __all__ = [
     "TextDelta",
     "chat_prompt",
     "check_sampling",
-    "model_folder",
 ]
 
 CHAT_ROLES = ("system", "user", "assistant")
@@ -393,7 +392,7 @@ class Generation:
         return self.completions()
 
 
-def model_folder(path: Path) -> Path:
+def _model_dir(path: Path) -> Path:
     """The ``model/`` folder of a run directory, or ``path`` itself if it is one."""
     for candidate in (path / "model", path):
         if (candidate / "config.json").is_file() and (candidate / "tokenizer.json").is_file():
@@ -418,7 +417,7 @@ class LocalBackend:
         from palestra.lm.tokenizers import load_tokenizer
         from palestra.models.transformer import Transformer
 
-        model_dir = model_folder(Path(path))
+        model_dir = _model_dir(Path(path))
         if threads is not None:
             torch.set_num_threads(threads)
         self.model_dir: Path | None = model_dir

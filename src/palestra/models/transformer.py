@@ -375,10 +375,13 @@ class Attention(nn.Module):
             if fire_positions is None:
                 raise ValueError("a FIRE attention layer needs the position ids")
             mask = self.fire(*fire_positions)[None].to(q.dtype)  # [1, H, T, S], causal
-        elif past and T > 1:
+        elif (past and T > 1) or self.record is not None:
             mask = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(diagonal=past)
         if self.record is not None:
-            y = self._attend_and_record(q, k, v, mask, past)
+            assert mask is not None  # recording always builds the mask
+            weights = self._weights(q, k, mask)  # [B, H, T, S]
+            self.record.append(weights)
+            y = weights @ v.repeat_interleave(cfg.n_head // cfg.kv_heads, dim=1)
         else:
             y = F.scaled_dot_product_attention(
                 q,
@@ -392,31 +395,16 @@ class Attention(nn.Module):
         y = y.transpose(1, 2).reshape(B, T, cfg.n_head * cfg.head_dim)  # [B, T, H*hd]
         return self.o_proj(y)  # [B, T, D]
 
-    # ----------------------------------------------------------------------------- MLP, block
-    def _attend_and_record(
-        self,
-        q: torch.Tensor,
-        k: torch.Tensor,
-        v: torch.Tensor,
-        mask: torch.Tensor | None,
-        past: int,
-    ) -> torch.Tensor:
-        """The attention SDPA computes, written out so the weights ``[B, H, T, S]`` can be
-        kept (appended to ``self.record``); no dropout."""
-        T, S = q.size(2), k.size(2)
-        group = self.cfg.n_head // self.cfg.kv_heads
-        k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
+    def _weights(self, q: torch.Tensor, k: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The attention weights ``[B, H, T, S]`` SDPA would use (no dropout), written out so
+        record_attention can keep them; ``mask`` boolean (allowed keys) or an additive bias."""
+        k = k.repeat_interleave(self.cfg.n_head // self.cfg.kv_heads, dim=1)  # [B, H, S, hd]
         scores = q @ k.transpose(-1, -2) / math.sqrt(q.size(-1))  # [B, H, T, S]
-        if mask is None:  # causal, queries at past .. past+T-1
-            mask = torch.ones(T, S, dtype=torch.bool, device=q.device).tril(diagonal=past)
         if mask.dtype == torch.bool:
             scores = scores.masked_fill(~mask, float("-inf"))
         else:
             scores = scores + mask
-        weights = scores.softmax(dim=-1)  # [B, H, T, S]
-        assert self.record is not None
-        self.record.append(weights)
-        return weights @ v  # [B, H, T, hd]
+        return scores.softmax(dim=-1)
 
 
 @contextmanager
@@ -439,6 +427,7 @@ def record_attention(model: nn.Module) -> Iterator[list[torch.Tensor]]:
             layer.record = None
 
 
+# ----------------------------------------------------------------------------- MLP, block
 class MLP(nn.Module):
     def __init__(self, cfg: TransformerConfig) -> None:
         super().__init__()
@@ -505,13 +494,11 @@ class Block(nn.Module):
     ) -> torch.Tensor:
         decoding = cache is not None
         h = self.norm_1(x)  # [B, T, D]
+        a = h if self.canon is None else h + self.canon(h, cache)  # attention's input
+        attn = self.drop(self.attn(a, rope, cache, fire_positions))
         if self.norm_2 is None:
-            a = h if self.canon is None else h + self.canon(h, cache)
-            attn = self.attn(a, rope, cache, fire_positions)
-            return x + self.drop(attn) + self.drop(self.feed_forward(h, decoding))
-        if self.canon is not None:
-            h = h + self.canon(h, cache)
-        x = x + self.drop(self.attn(h, rope, cache, fire_positions))
+            return x + attn + self.drop(self.feed_forward(h, decoding))
+        x = x + attn
         return x + self.drop(self.feed_forward(self.norm_2(x), decoding))
 
 
