@@ -1,4 +1,4 @@
-"""Build the C extension of the prover core; the rest of the metadata is in pyproject.toml."""
+"""Build the C extensions (the prover core, the tree scorer); the rest of the metadata is in pyproject.toml."""
 
 from setuptools import Extension, setup
 
@@ -8,6 +8,11 @@ setup(
             "palestra.prove._leancop",
             ["src/palestra/prove/_leancop.c"],
             extra_compile_args=["-O2"],
-        )
+        ),
+        Extension(
+            "palestra.models._forest",
+            ["src/palestra/models/_forest.c"],
+            extra_compile_args=["-O2"],
+        ),
     ]
 )

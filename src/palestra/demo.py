@@ -98,6 +98,62 @@ def prove_section(bench: Bench, cfg: DemoConfig) -> None:
         ax.set_yscale("log")
 
 
+# ------------------------------------------------------------------------------ rlCoP
+def rlcop_section(bench: Bench, cfg: DemoConfig) -> None:
+    """MCTS guided by the shipped rlCoP model vs the same MCTS unguided, built-in M2k."""
+    from importlib import resources
+
+    from palestra.prove.rlcop import DEFAULT_MODEL, model_settings, run_attempts
+
+    if not (DEFAULT_MODEL / "model.json").exists():
+        bench.note("rlCoP: skipped, no shipped model (palestra/data/models/rlcop).")
+        return
+    files = sorted(Path(str(resources.files("palestra") / "data" / "tptp" / "m2k")).glob("*.p"))
+    if cfg.quick:
+        files = files[:4]
+    limit = 20_000
+    model, guided, unguided = model_settings("default", limit, cfg.seed)
+    results: dict[str, dict[str, dict]] = {}
+    for name, m, s in (("unguided", None, unguided), ("guided", model, guided)):
+        with progress_bar(f"rlCoP: {name} MCTS, {limit:,} inferences", len(files)) as tick:
+
+            def done(r: dict, _data: object, name: str = name) -> None:
+                if r["status"] == "Theorem" and not r["checked"]:
+                    raise PalestraError(f"demo: {r['problem']}: an rlCoP proof was not checked")
+                results.setdefault(r["problem"], {})[name] = r
+                tick()
+
+            run_attempts(files, m, s, iteration=1, jobs=2, collect=False, on_done=done)
+    count = {
+        k: sum(r[k]["status"] == "Theorem" for r in results.values())
+        for k in ("guided", "unguided")
+    }
+    bench.figure(
+        "rlCoP: built-in M2k problems proved, MCTS guided by the shipped model",
+        count["guided"],
+        "problems",
+        peer="the same MCTS unguided",
+        peer_value=count["unguided"],
+        setting=f"{len(files)} built-in M2k problems, {limit:,} inferences each; "
+        "every proof re-checked",
+    )
+    rows = [
+        [
+            p,
+            r["unguided"]["status"],
+            r["unguided"]["inferences"],
+            r["guided"]["status"],
+            r["guided"]["inferences"],
+        ]
+        for p, r in sorted(results.items())
+    ]
+    bench.table(
+        "rlCoP: per problem",
+        ["problem", "unguided", "inferences", "guided", "inferences"],
+        rows,
+    )
+
+
 # ------------------------------------------------------------------------------ Coq
 def coq_section(bench: Bench, cfg: DemoConfig) -> None:
     """Close miniF2F statements in Coq with a tactic portfolio; safe-verify every proof."""
@@ -259,6 +315,7 @@ def lm_section(bench: Bench, cfg: DemoConfig) -> None:
 
 SECTIONS: dict[str, tuple[str, Callable[[Bench, DemoConfig], None]]] = {
     "prove": ("Prove: the leanCoP connection calculus on Mizar problems", prove_section),
+    "rlcop": ("rlCoP: MCTS guided by a learned policy and value", rlcop_section),
     "coq": ("Coq: miniF2F with a tactic portfolio and safe verify", coq_section),
     "sat": ("SAT: DPLL branching heuristics", sat_section),
     "lm": ("LM: a transformer learns addition with a scratchpad", lm_section),

@@ -125,3 +125,56 @@ def test_finds_a_proof_in_the_connection_world() -> None:
     assert r.solved and isinstance(r.solution, ConnectionState)
     assert check(start.problem.matrix, r.solution.proof()).ok
     assert start.inferences == 0
+
+
+@dataclass
+class Trap:
+    """Action 0 first opens a finite subtree with no win (that looks good to the evaluator);
+    action 1 first, then zeros, wins at depth 4."""
+
+    moves: list[int] = field(default_factory=list)
+
+    def legal_actions(self) -> list[int]:
+        return [] if self.is_terminal() else [0, 1]
+
+    def apply(self, action: int) -> None:
+        self.moves.append(action)
+
+    def is_terminal(self) -> bool:
+        m = self.moves
+        return len(m) == 4 or (len(m) > 1 and m[0] == 1 and any(m[1:]))
+
+    def reward(self) -> float:
+        m = self.moves
+        return 1.0 if len(m) == 4 and m[0] == 1 and not any(m[1:]) else 0.0
+
+    def clone(self) -> Trap:
+        return Trap(list(self.moves))
+
+
+class LuresIntoTheTrap:
+    def prior(self, state: Trap) -> list[float]:
+        return [0.5, 0.5][: len(state.legal_actions())]
+
+    def value(self, state: Trap) -> float:
+        return 0.9 if state.moves[:1] == [0] else 0.1
+
+
+def test_backtracking_leaves_a_lost_big_step() -> None:
+    kw = dict(playouts_per_step=4, budget=1000, seed=0)
+    stuck = mcts(Trap(), LuresIntoTheTrap(), **kw)
+    assert stuck.root_actions[0] == 0 and stuck.exhausted and not stuck.solved
+    back = mcts(Trap(), LuresIntoTheTrap(), backtrack=True, **kw)
+    assert back.root_actions[0] == 0  # the same first commitment, then back out of it
+    assert back.solved and back.solution.moves == [1, 0, 0, 0]
+
+    # a world with no win at all still ends: every line below the first root is lost
+    class NoWin(Trap):
+        def reward(self) -> float:
+            return 0.0
+
+        def clone(self) -> NoWin:
+            return NoWin(list(self.moves))
+
+    none = mcts(NoWin(), LuresIntoTheTrap(), backtrack=True, **kw)
+    assert none.exhausted and not none.solved and none.inferences < 1000

@@ -7,12 +7,16 @@ from pathlib import Path
 
 import pytest
 
+from palestra.core.search import mcts
 from palestra.prove.rlcop import (
     GuidedEvaluator,
+    SearchSettings,
     load_evaluator,
+    proof_line,
     prove_guided,
     read_results,
     train,
+    training_rows,
 )
 from palestra.prove.rlcop_config import RlcopConfig
 from palestra.prove.world import connection_world
@@ -116,3 +120,35 @@ def test_default_model_is_reported_missing() -> None:
 
     with pytest.raises(PalestraError, match="default"):
         prove_guided(BUILTIN / "t29_xboole_1.p", "default")
+
+
+def test_training_rows_follow_the_found_proof() -> None:
+    start = connection_world(path=BUILTIN / "t29_xboole_1.p")
+    r = mcts(start, None, playouts_per_step=50, budget=5000, seed=0)
+    assert r.solved
+    line = proof_line(start, r.solution)
+    assert len(line) == r.solution.inferences  # one state per inference of the proof
+    assert start.inferences == 0 and not start.is_proved()  # replayed on clones
+    end = line[-1][0].clone()
+    end.apply(line[-1][1])
+    assert end.is_proved()
+
+    s = SearchSettings(negatives=2, discount=0.9)
+    data = training_rows(start, r, s)
+    branching = [(st, a) for st, a in line if len(st.legal_actions()) > 1]
+    # policy: every action of a branching proof state, 1 for the proof's own action
+    assert len(data["policy_y"]) == sum(len(st.legal_actions()) for st, _ in branching)
+    assert sum(data["policy_y"]) == len(branching)
+    # value: the proof states at discount ** (steps to the end), off-proof children 0
+    positives = [y for y in data["value_y"] if y > 0]
+    assert sorted(positives) == sorted(0.9 ** (len(line) - k) for k in range(len(line)))
+    off = sum(min(len(st.legal_actions()) - 1, 2) for st, _ in branching)
+    assert len(data["value_y"]) - len(positives) == off
+
+    # a failed attempt: its committed roots, value 0, no policy rows
+    hard = connection_world(path=BUILTIN / "t12_yellow_0.p")
+    lost = mcts(hard, None, playouts_per_step=5, budget=30, rollout_depth=0, seed=0)
+    assert not lost.solved and lost.big_steps > 0
+    data = training_rows(hard, lost, s)
+    assert data["policy_y"] == [] and set(data["value_y"]) <= {0.0}
+    assert len(data["value_y"]) == lost.big_steps

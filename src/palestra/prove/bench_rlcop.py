@@ -42,8 +42,8 @@ class RlcopBenchOptions:
     iterations: int = arg(3, "Full mode: rlCoP iterations (0 unguided, then guided).")
     inference_limit: int = arg(200_000, "Full mode: inferences per proof attempt.")
     playouts_per_step: int = arg(2000, "Full mode: playouts per big step.")
-    quick_train: int = arg(100, "Quick mode: seeded sample of training problems.")
-    quick_test: int = arg(30, "Quick mode: seeded sample of test problems.")
+    quick_train: int = arg(400, "Quick mode: seeded sample of training problems.")
+    quick_test: int = arg(200, "Quick mode: seeded sample of test problems (200: all).")
     quick_iterations: int = arg(3, "Quick mode: iterations.")
     quick_inference_limit: int = arg(20_000, "Quick mode: inferences per proof attempt.")
     quick_playouts_per_step: int = arg(200, "Quick mode: playouts per big step.")
@@ -190,14 +190,18 @@ def run(bench: Bench) -> None:
         )
     last = per_iter[-1]
     first = per_iter[0]
-    bench.figure(
-        f"last iteration ({iterations - 1}) vs unguided MCTS: proved on test",
-        _proved(last["test"]),
-        "problems",
-        peer="iteration 0 (unguided MCTS)",
-        peer_value=_proved(first["test"]),
-        setting=setting,
-    )
+    base = _proved(first["test"])
+    for i in range(1, iterations):
+        got = _proved(per_iter[i]["test"])
+        gain = f"{100 * (got - base) / base:+.0f}%" if base else "n/a"
+        bench.figure(
+            f"iteration {i} (guided) vs iteration 0 (unguided MCTS): proved on test",
+            got,
+            "problems",
+            peer="iteration 0 (unguided MCTS)",
+            peer_value=base,
+            setting=f"{setting}; {gain} held-out problems at the same inference limit",
+        )
     bench.figure(
         "wall time per problem, last iteration",
         _mean_seconds(last["train"] + last["test"]),

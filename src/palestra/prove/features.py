@@ -41,12 +41,20 @@ __all__ = [
 
 DIM = 2**16
 N_DENSE = 16
-(_DEPTH, _OPEN, _NACT, _INF, _KIND, _CLEN, _GROUND) = range(7)
+(_DEPTH, _OPEN, _NACT, _INF) = range(4)  # state columns
+(_KIND, _CLEN, _GROUND) = range(3)  # action columns, from dim/2 on
+_ACTION_PARTS = ("ac", "ar", "ap")
 
 
 def feature_index(feature: str, dim: int = DIM) -> int:
-    """The column of a feature string: crc32, stable across processes and Python versions."""
-    return N_DENSE + zlib.crc32(feature.encode("utf-8")) % (dim - N_DENSE)
+    """The column of a feature string: crc32, stable across processes and Python versions.
+
+    State parts (``g|...``, ``p|...``) land in ``[N_DENSE, dim/2)``, action parts (``ac``,
+    ``ar``, ``ap``) in ``[dim/2 + N_DENSE, dim)``.
+    """
+    half = dim // 2
+    col = N_DENSE + zlib.crc32(feature.encode("utf-8")) % (half - N_DENSE)
+    return col + half if feature.split("|", 1)[0] in _ACTION_PARTS else col
 
 
 _CACHE_MAX = 200_000
@@ -93,6 +101,17 @@ def literal_features(lit: Any, part: str, out: Counter[str] | None = None) -> Co
     return out
 
 
+def _is_ground(t: Any) -> bool:
+    """Whether a resolved term or literal has no variable (``int``) in it."""
+    stack = [t]
+    while stack:
+        t = stack.pop()
+        if type(t) is int:
+            return False
+        stack.extend(t[1:])
+    return True
+
+
 def _hashed(features: Counter[str], dim: int, into: dict[int, float]) -> dict[int, float]:
     for f, c in features.items():
         k = feature_index(f, dim)
@@ -109,32 +128,77 @@ class Featurizer:
     """
 
     def __init__(self, dim: int = DIM) -> None:
+        if dim < 4 * N_DENSE:
+            raise ValueError(f"feature dimension must be at least {4 * N_DENSE}, got {dim}")
         self.dim = dim
+        self.half = dim // 2
         self._problem: object = None
         self._entries: dict[int, dict[int, float]] = {}
-        self._lits: dict[tuple, dict[int, float]] = {}
+        self._entry_arrays: dict[int, tuple[Any, Any]] = {}
+        self._paths: dict[int, tuple[tuple, dict[int, float]]] = {}
+        self._lits: dict[tuple, tuple[dict[int, float], bool]] = {}
 
-    def _lit(self, lit: Any, part: str) -> dict[int, float]:
-        """Hashed features of one resolved literal, memoised (paths repeat across states)."""
+    def _lit(self, lit: Any, part: str) -> tuple[dict[int, float], bool]:
+        """Hashed features of one resolved literal and whether it is ground, memoised (paths
+        repeat across states)."""
         key = (part, lit)
-        row = self._lits.get(key)
-        if row is None:
+        got = self._lits.get(key)
+        if got is None:
             if len(self._lits) > _CACHE_MAX:
                 self._lits.clear()
-            row = _hashed(literal_features(lit, part), self.dim, {})
-            self._lits[key] = row
+            f = literal_features(lit, part)
+            ground = _is_ground(lit)
+            got = self._lits[key] = (_hashed(f, self.dim, {}), ground)
+        return got
+
+    def _path(self, state: ConnectionState) -> dict[int, float]:
+        """The summed features of the current goal's path literals.
+
+        A path is a persistent linked list shared by many states; the sum from a node to the
+        root is cached on the node once every literal on it is ground (bindings can only
+        instantiate a literal further, and a ground one no longer changes).
+        """
+        if self._problem is not state.problem:
+            self._reset(state.problem)
+        f = state.frames
+        p = f[3] if f is not None else None
+        todo = []
+        row: dict[int, float] = {}
+        ground = True
+        while p is not None:
+            hit = self._paths.get(id(p))
+            if hit is not None and hit[0] is p:
+                row = hit[1]
+                break
+            todo.append(p)
+            p = p[3]
+        for p in reversed(todo):
+            lit_row, lit_ground = self._lit(state.resolve_lit(p[0], p[1]), "p")
+            row = dict(row)
+            for k, v in lit_row.items():
+                row[k] = row.get(k, 0.0) + v
+            ground = ground and lit_ground
+            if ground:
+                if len(self._paths) > _CACHE_MAX:
+                    self._paths.clear()
+                self._paths[id(p)] = (p, row)  # the node itself is kept: its id stays valid
         return row
+
+    def _reset(self, problem: object) -> None:
+        self._problem = problem
+        self._entries = {}
+        self._entry_arrays = {}
+        self._paths = {}
 
     def state(self, state: ConnectionState) -> dict[int, float]:
         """Goal, path and a few numbers: the value model's input."""
-        row: dict[int, float] = {}
         goal = state.goal()
         if goal is not None:
-            parts = [self._lit(state.resolve_lit(goal[0], goal[1]), "g")]
-            parts.extend(self._lit(lit, "p") for lit in state.path_lits())
-            for part in parts:
-                for k, v in part.items():
-                    row[k] = row.get(k, 0.0) + v
+            row = dict(self._path(state))
+            for k, v in self._lit(state.resolve_lit(goal[0], goal[1]), "g")[0].items():
+                row[k] = row.get(k, 0.0) + v
+        else:
+            row = {}
         row[_DEPTH] = float(state.depth())
         row[_OPEN] = float(state.open_goals())
         row[_NACT] = float(len(state.legal_actions()))
@@ -143,10 +207,10 @@ class Featurizer:
 
     def action(self, state: ConnectionState, action: Action) -> dict[int, float]:
         """Features of what ``action`` connects to (without the state's)."""
+        half = self.half
         if action.kind == "ext":
             if self._problem is not state.problem:
-                self._problem = state.problem
-                self._entries = {}
+                self._reset(state.problem)
             cached = self._entries.get(action.ref)
             if cached is None:
                 lits = state.action_lits(action)
@@ -154,30 +218,52 @@ class Featurizer:
                 for lit in lits[1:]:
                     literal_features(lit, "ar", f)
                 cached = _hashed(f, self.dim, {})  # a fresh dict: callers copy before adding
-                cached[_KIND] = 1.0
-                cached[_CLEN] = float(len(lits))
-                cached[_GROUND] = float(state.problem.entry[action.ref][2])
+                cached[half + _KIND] = 1.0
+                cached[half + _CLEN] = float(len(lits))
+                cached[half + _GROUND] = float(state.problem.entry[action.ref][2])
                 self._entries[action.ref] = cached
             return cached
         lits = state.action_lits(action)
-        row = dict(self._lit(lits[0], "ap")) if lits else {}
-        row[_KIND] = 0.0
-        row[_CLEN] = 0.0
-        row[_GROUND] = 0.0
+        row = dict(self._lit(lits[0], "ap")[0]) if lits else {}
+        row[half + _KIND] = 0.0
+        row[half + _CLEN] = 0.0
+        row[half + _GROUND] = 0.0
         return row
 
     def policy_rows(
         self, state: ConnectionState, actions: list[Action] | None = None
     ) -> list[dict[int, float]]:
-        """One row per action: the state's features merged with the action's."""
+        """One row per action: the state's features followed by the action's."""
         base = self.state(state)
-        rows = []
-        for a in state.legal_actions() if actions is None else actions:
-            row = dict(base)
-            for k, v in self.action(state, a).items():
-                row[k] = row.get(k, 0.0) + v
-            rows.append(row)
-        return rows
+        return [
+            {**base, **self.action(state, a)}
+            for a in (state.legal_actions() if actions is None else actions)
+        ]
+
+    # -- the fast path: sorted (indices, values) arrays --------------------------------
+    def state_arrays(self, row: dict[int, float]) -> tuple[Any, Any]:
+        """A state row (:meth:`state`) as sorted ``int32`` indices and ``float64`` values."""
+        return _arrays(row)
+
+    def action_arrays(self, state: ConnectionState, action: Action) -> tuple[Any, Any]:
+        """:meth:`action` as sorted arrays (an extension's are computed once per entry)."""
+        if action.kind == "ext":
+            row = self.action(state, action)  # also resets the caches for a new problem
+            got = self._entry_arrays.get(action.ref)
+            if got is None:
+                got = self._entry_arrays[action.ref] = _arrays(row)
+            return got
+        return _arrays(self.action(state, action))
+
+
+def _arrays(row: dict[int, float]) -> tuple[Any, Any]:
+    import numpy as np
+
+    keys = sorted(row)
+    return (
+        np.fromiter(keys, dtype=np.int32, count=len(keys)),
+        np.fromiter((row[k] for k in keys), dtype=np.float64, count=len(keys)),
+    )
 
 
 def to_csr(rows: list[dict[int, float]], dim: int = DIM) -> Any:

@@ -3,15 +3,21 @@
 Kaliszyk, Urban, Michalewski, Olšák, "Reinforcement Learning of Theorem Proving" (NeurIPS
 2018). A proof attempt is an MCTS (:func:`palestra.core.search.mcts`) over the connection
 world (:mod:`palestra.prove.world`) under a global inference limit, committing a big step
-every ``playouts_per_step`` playouts. Two models guide it:
+every ``playouts_per_step`` playouts; when every line below a committed root is lost, the
+search goes back to the root before it (``backtrack``, on by default: a departure from
+rlCoP, which gave up there). Two models guide it:
 
-- the **policy** scores a (state, action) feature vector (:mod:`palestra.prove.features`);
-  it is trained toward the *relative visit count* ``n_a / sum_b n_b`` of the action at the
-  nodes the search committed to (and the well-visited nodes on the proof line), by LightGBM
-  with the cross-entropy objective. Its priors over the actions of a state are
+- the **policy** scores a (state, action) feature vector (:mod:`palestra.prove.features`).
+  Its training rows are the states of every found proof, replayed from the start
+  (:func:`proof_line`), one row per legal action: target 1 for the action the proof takes,
+  0 for the others; LightGBM with the cross-entropy objective. (rlCoP's target was the
+  relative visit count of the children at the committed nodes; with uniform priors and
+  random rollouts those counts are close to uniform, and the proof's own choices taught the
+  search much more here.) Its priors over the actions of a state are
   ``softmax(logit(p_a) / temperature)``.
-- the **value** scores a state; its target is ``discount ** k`` for a node ``k`` steps above
-  the closed tableau of a found proof, and 0 for the nodes of a failed attempt.
+- the **value** scores a state; its target is ``discount ** k`` for a proof state ``k``
+  steps before the closed tableau, 0 for up to ``negatives`` children of each proof state
+  that the proof does not take, and 0 for the committed roots of a failed attempt.
 
 The loop: iteration 0 searches with uniform priors and random rollouts (``cp_unguided``);
 iteration ``i`` trains both models on the data of all iterations before it and searches with
@@ -31,9 +37,9 @@ is checked by :func:`palestra.prove.checker.check` before it counts.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
-import math
 import os
 import random
 import time
@@ -48,18 +54,19 @@ from palestra.core.config import config_to_dict
 from palestra.core.errors import PalestraError
 from palestra.core.runs import Run, atomic_write_bytes
 from palestra.core.search.mcts import SearchResult, mcts
+from palestra.models.forest import Forest
 from palestra.prove.features import Featurizer, to_csr
 from palestra.prove.rlcop_config import RlcopConfig
-from palestra.prove.world import ConnectionState, connection_world
+from palestra.prove.world import Action, ConnectionState, connection_world
 
 __all__ = [
     "DEFAULT_MODEL",
     "GuidedEvaluator",
-    "RowPredictor",
     "SearchSettings",
     "attempt",
     "fit_models",
     "load_evaluator",
+    "model_settings",
     "prove_guided",
     "read_results",
     "train",
@@ -82,6 +89,9 @@ class SearchSettings:
     discount: float = 0.99
     min_visits: int = 10
     dim: int = 2**16
+    negatives: int = 4
+    backtrack: bool = True
+    fpu: float | None = None
     seed: int = 0
 
     @staticmethod
@@ -97,6 +107,9 @@ class SearchSettings:
             discount=cfg.discount,
             min_visits=cfg.min_visits,
             dim=cfg.dim,
+            negatives=cfg.negatives,
+            backtrack=cfg.backtrack,
+            fpu=cfg.fpu_guided if guided and cfg.fpu_guided >= 0 else None,
             seed=cfg.seed,
         )
 
@@ -108,10 +121,12 @@ class SearchSettings:
 class GuidedEvaluator:
     """Priors from the policy model, values from the value model.
 
-    ``policy`` and ``value`` score one sparse feature row (:class:`RowPredictor`); the
-    state's features are computed once and shared by ``prior`` and ``value`` and by all the
-    actions' rows. A missing policy model gives uniform priors, a missing value model the
-    constant ``value_const``.
+    ``policy`` and ``value`` are :class:`~palestra.models.forest.Forest` s (LightGBM's trees
+    scored without LightGBM's per-call overhead). The state's features are computed once and
+    shared by ``prior`` and ``value``; the policy scores all the actions of a state
+    in one call, each row being the state's features followed by the action's
+    (:mod:`palestra.prove.features`). A missing policy model gives uniform priors, a missing
+    value model the constant ``value_const``.
     """
 
     def __init__(
@@ -128,111 +143,42 @@ class GuidedEvaluator:
         self.temperature = temperature
         self.value_const = value_const
         self.features = Featurizer(dim)
-        self._last: tuple[Any, dict[int, float]] | None = None
+        self._last: tuple[Any, tuple[Any, Any]] | None = None
 
-    def _state_row(self, state: ConnectionState) -> dict[int, float]:
+    def _state_arrays(self, state: ConnectionState) -> tuple[Any, Any]:
         if self._last is not None and self._last[0] is state:
             return self._last[1]
-        row = self.features.state(state)
-        self._last = (state, row)
-        return row
+        arrays = self.features.state_arrays(self.features.state(state))
+        self._last = (state, arrays)
+        return arrays
 
     def prior(self, state: ConnectionState) -> list[float]:  # type: ignore[override]
+        import numpy as np
+
         actions = state.legal_actions()
         if not actions:
             return []
         if self.policy is None or len(actions) == 1:
             return [1.0 / len(actions)] * len(actions)
-        base = self._state_row(state)
-        logits = []
+        bi, bv = self._state_arrays(state)
+        indices, values, indptr = [], [], [0]
         for a in actions:
-            row = dict(base)
-            for k, v in self.features.action(state, a).items():
-                row[k] = row.get(k, 0.0) + v
-            p = min(max(self.policy(row), 1e-6), 1 - 1e-6)
-            logits.append(math.log(p / (1 - p)) / self.temperature)
-        top = max(logits)
-        e = [math.exp(x - top) for x in logits]
-        z = sum(e)
-        return [x / z for x in e]
+            ai, av = self.features.action_arrays(state, a)
+            indices += (bi, ai)
+            values += (bv, av)
+            indptr.append(indptr[-1] + len(bi) + len(ai))
+        p = self.policy.predict(indptr, np.concatenate(indices), np.concatenate(values))
+        p = np.clip(p, 1e-6, 1 - 1e-6)
+        logits = np.log(p / (1 - p)) / self.temperature
+        e = np.exp(logits - logits.max())
+        return (e / e.sum()).tolist()
 
     def value(self, state: ConnectionState) -> float:  # type: ignore[override]
         if self.value_model is None:
             return self.value_const
-        return min(max(self.value_model(self._state_row(state)), 0.0), 1.0)
-
-
-class RowPredictor:
-    """A LightGBM model scoring one sparse row ``{column: value}`` at a time, fast.
-
-    ``Booster.predict`` costs about a millisecond per call in Python-side checks and
-    conversions; the search asks for one row at a time, tens of thousands of times. This
-    uses LightGBM's ``LGBM_BoosterPredictForCSRSingleRowFast`` C entry point (set up once
-    per model), and falls back to ``Booster.predict`` when the library lacks it.
-    """
-
-    def __init__(self, booster: Any, dim: int) -> None:
-        import ctypes
-
-        import numpy as np
-
-        self.booster = booster
-        self.dim = dim
-        self._np = np
-        self._ct = ctypes
-        self._fast = None
-        self._out = np.zeros(1, dtype=np.float64)
-        self._out_len = ctypes.c_int64(0)
-        self._indptr = np.zeros(2, dtype=np.int32)
-        try:
-            from lightgbm.basic import _LIB, _c_str, _safe_call
-
-            handle = ctypes.c_void_p()
-            _safe_call(
-                _LIB.LGBM_BoosterPredictForCSRSingleRowFastInit(
-                    booster._handle,
-                    ctypes.c_int(0),  # C_API_PREDICT_NORMAL: the transformed output
-                    ctypes.c_int(0),
-                    ctypes.c_int(-1),
-                    ctypes.c_int(1),  # C_API_DTYPE_FLOAT64
-                    ctypes.c_int64(dim),
-                    _c_str("num_threads=1"),
-                    ctypes.byref(handle),
-                )
-            )
-            self._lib = _LIB
-            self._fast = handle
-        except (ImportError, AttributeError):
-            self._fast = None
-
-    def __call__(self, row: dict[int, float]) -> float:
-        np = self._np
-        keys = sorted(row)
-        if self._fast is None:
-            return float(self.booster.predict(to_csr([row], self.dim), num_threads=1)[0])
-        ct = self._ct
-        idx = np.asarray(keys, dtype=np.int32)
-        val = np.asarray([row[k] for k in keys], dtype=np.float64)
-        self._indptr[1] = len(keys)
-        ret = self._lib.LGBM_BoosterPredictForCSRSingleRowFast(
-            self._fast,
-            self._indptr.ctypes.data_as(ct.c_void_p),
-            ct.c_int(2),  # C_API_DTYPE_INT32
-            idx.ctypes.data_as(ct.POINTER(ct.c_int32)),
-            val.ctypes.data_as(ct.c_void_p),
-            ct.c_int64(2),
-            ct.c_int64(len(keys)),
-            ct.byref(self._out_len),
-            self._out.ctypes.data_as(ct.POINTER(ct.c_double)),
-        )
-        if ret != 0:
-            raise PalestraError("LightGBM single-row prediction failed")
-        return float(self._out[0])
-
-    def __del__(self) -> None:
-        if getattr(self, "_fast", None) is not None:
-            self._lib.LGBM_FastConfigFree(self._fast)
-            self._fast = None
+        bi, bv = self._state_arrays(state)
+        v = float(self.value_model.predict([0, len(bi)], bi, bv)[0])
+        return min(max(v, 0.0), 1.0)
 
 
 def resolve_model_dir(model_dir: str | Path) -> Path:
@@ -268,9 +214,9 @@ def load_evaluator(model_dir: str | Path, temperature: float | None = None) -> G
         dim = meta["dim"]
         policy = value = None
         if meta.get("policy"):
-            policy = RowPredictor(lgb.Booster(model_file=str(path / "policy.txt")), dim)
+            policy = Forest.from_booster(lgb.Booster(model_file=str(path / "policy.txt")), dim)
         if meta.get("value"):
-            value = RowPredictor(lgb.Booster(model_file=str(path / "value.txt")), dim)
+            value = Forest.from_booster(lgb.Booster(model_file=str(path / "value.txt")), dim)
         _LOADED[key] = GuidedEvaluator(
             policy,
             value,
@@ -319,6 +265,8 @@ def attempt(
         budget=s.inference_limit,
         rollout_depth=s.rollout_depth,
         min_visits=s.min_visits,
+        backtrack=s.backtrack,
+        fpu=s.fpu,
         seed=seed,
     )
     seconds = time.perf_counter() - t0
@@ -343,20 +291,58 @@ def attempt(
             result.update(status="Error", error=f"proof rejected by the checker: {verdict.reason}")
     if not collect:
         return result, None
+    data = training_rows(state, r, s)
+    return result, data
+
+
+def proof_line(
+    start: ConnectionState, solution: ConnectionState
+) -> list[tuple[ConnectionState, Action]]:
+    """The states of a found proof, from ``start`` (left unchanged) to the closed tableau,
+    each with the action the proof takes there (replayed from the solution's trace)."""
+    steps = []
+    t = solution.trace
+    while t is not None:
+        steps.append(t[0])
+        t = t[1]
+    line = []
+    st = start.clone()
+    for rule, ref, _off in reversed(steps):
+        action = Action("red" if rule == 1 else "ext", ref)
+        line.append((st, action))
+        st = st.clone()
+        st.apply(action)
+    assert st.is_proved(), "the replayed proof must close the tableau"
+    return line
+
+
+def training_rows(state: ConnectionState, r: SearchResult, s: SearchSettings) -> dict[str, Any]:
+    """The policy and value rows of one attempt (see the module docstring for the targets)."""
     feat = Featurizer(s.dim)
     data: dict[str, Any] = {"policy_rows": [], "policy_y": [], "value_rows": [], "value_y": []}
-    proved = result["status"] == "Theorem"
-    end = r.solution.inferences if proved else 0  # type: ignore[union-attr]
-    for node in r.nodes:
-        st = node.state
-        assert isinstance(st, ConnectionState)
+    if not r.solved:
+        for node in r.nodes:  # the committed roots of a failed attempt: value 0
+            data["value_rows"].append(feat.state(node.state))  # type: ignore[arg-type]
+            data["value_y"].append(0.0)
+        return data
+    assert isinstance(r.solution, ConnectionState)
+    line = proof_line(state, r.solution)
+    end = len(line)
+    for k, (st, action) in enumerate(line):
         data["value_rows"].append(feat.state(st))
-        data["value_y"].append(s.discount ** (end - st.inferences) if proved else 0.0)
-        total = sum(node.visits)
-        if proved and total > 0 and len(node.actions) > 1:
-            data["policy_rows"].extend(feat.policy_rows(st, node.actions))
-            data["policy_y"].extend(v / total for v in node.visits)
-    return result, data
+        data["value_y"].append(s.discount ** (end - k))
+        actions = st.legal_actions()
+        if len(actions) < 2:
+            continue
+        data["policy_rows"].extend(feat.policy_rows(st, actions))
+        data["policy_y"].extend(1.0 if a == action else 0.0 for a in actions)
+        for a in actions[: s.negatives + 1]:  # the states off the proof: value 0
+            if a != action:
+                child = st.clone()
+                child.apply(a)
+                data["value_rows"].append(feat.state(child))
+                data["value_y"].append(0.0)
+    return data
 
 
 # ---------------------------------------------------------------------------------------
@@ -430,7 +416,10 @@ def fit_models(data: dict[str, Any], out: Path, cfg: RlcopConfig) -> Path:
         "max_depth": cfg.max_depth,
         "settings": cfg.settings,
         "cp": cfg.cp_guided,
+        "cp_unguided": cfg.cp_unguided,
         "playouts_per_step": cfg.playouts_per_step,
+        "backtrack": cfg.backtrack,
+        "fpu": cfg.fpu_guided if cfg.fpu_guided >= 0 else None,
         "discount": cfg.discount,
     }
     for part in ("policy", "value"):
@@ -592,6 +581,29 @@ def train(
         return run.dir
 
 
+def model_settings(
+    model_dir: str | Path, inference_limit: int = 200_000, seed: int = 0
+) -> tuple[Path, SearchSettings, SearchSettings]:
+    """A model folder (see :func:`resolve_model_dir`) and the search settings it was trained
+    with (clausal form, depth bound, big steps, temperature, from its ``model.json``): for the
+    guided search, and for the unguided search it is compared with (``cp_unguided``)."""
+    resolved = resolve_model_dir(model_dir)
+    meta = json.loads((resolved / "model.json").read_text())
+    guided = SearchSettings(
+        inference_limit=inference_limit,
+        playouts_per_step=meta["playouts_per_step"],
+        cp=meta["cp"],
+        max_depth=meta["max_depth"],
+        settings=meta["settings"],
+        temperature=meta["temperature"],
+        dim=meta["dim"],
+        backtrack=meta.get("backtrack", True),
+        fpu=meta.get("fpu"),
+        seed=seed,
+    )
+    return resolved, guided, dataclasses.replace(guided, cp=meta.get("cp_unguided", 1.0), fpu=None)
+
+
 def prove_guided(
     path: str | Path,
     model_dir: str | Path | None,
@@ -602,25 +614,15 @@ def prove_guided(
 
     ``model_dir``: a model folder (``iter_<i>/model``), a run directory (its newest model),
     ``"default"`` (the shipped model), or None (unguided MCTS). The search settings the model
-    was trained with (clausal form, depth bound, cp, big steps, temperature) come from its
-    ``model.json``. Returns the plain prover's keys (status, inferences, seconds, proof,
-    checked, ...) plus ``playouts`` and ``big_steps``.
+    was trained with come from its ``model.json`` (:func:`model_settings`). Returns the plain
+    prover's keys (status, inferences, seconds, proof, checked, ...) plus ``playouts`` and
+    ``big_steps``.
     """
     if model_dir is None:
-        s = SearchSettings(inference_limit=inference_limit, seed=seed)
-        resolved = None
-    else:
-        resolved = resolve_model_dir(model_dir)
-        meta = json.loads((resolved / "model.json").read_text())
-        s = SearchSettings(
-            inference_limit=inference_limit,
-            playouts_per_step=meta["playouts_per_step"],
-            cp=meta["cp"],
-            max_depth=meta["max_depth"],
-            settings=meta["settings"],
-            temperature=meta["temperature"],
-            dim=meta["dim"],
-            seed=seed,
+        result, _ = attempt(
+            path, None, SearchSettings(inference_limit=inference_limit, seed=seed), collect=False
         )
+        return result
+    resolved, s, _ = model_settings(model_dir, inference_limit, seed)
     result, _ = attempt(path, resolved, s, collect=False)
     return result

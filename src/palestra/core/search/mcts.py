@@ -110,6 +110,7 @@ def mcts(
     rollout_depth: int = 50,
     fpu: float | None = None,
     min_visits: int = 10,
+    backtrack: bool = False,
     seed: int = 0,
 ) -> SearchResult:
     """Search from ``state`` (left unchanged) by MCTS with big steps; see the module docstring.
@@ -117,10 +118,13 @@ def mcts(
     ``evaluator``: priors and values (``None``: uniform priors and random rollouts of at most
     ``rollout_depth`` actions, whose applies count against ``budget``). ``min_visits``: nodes
     on the winning line below the last root are reported in ``nodes`` when visited at least
-    that often (the committed roots always are).
+    that often (the committed roots always are). ``backtrack``: when every line below a
+    committed root is lost, return to the root before it (the dead child is skipped from then
+    on) instead of giving up; the attempt then ends only when the first root is dead too.
     """
     rng = random.Random(seed)
     root = Node(None, None, 1.0, 0, state.clone())
+    former: list[Node] = []  # the roots before the current one (backtrack)
     spent = 0
     playouts = 0
     since_step = 0
@@ -167,7 +171,13 @@ def mcts(
             big_step,
         )
 
-    while spent < budget and solution is None and not root.dead:
+    while spent < budget and solution is None:
+        if root.dead:
+            if not former:
+                break
+            root = former.pop()  # its committed child is dead: kill() went up to it
+            kill(root)
+            continue
         # ---- selection: descend through expanded nodes -------------------------------
         node = root
         path = [root]
@@ -237,8 +247,11 @@ def mcts(
             nodes.append(stats(root, True))
             best = max(live, key=lambda c: (c.n, c.w))  # max keeps the first of equals
             root_actions.append(best.action)
+            if backtrack:
+                former.append(root)
+            else:
+                best.parent = None
             root = best
-            root.parent = None
             big_steps += 1
 
     if solution_node is not None:  # the winning line below the last root, top down
@@ -246,7 +259,7 @@ def mcts(
         node = solution_node
         while node is not None:
             line.append(node)
-            node = node.parent
+            node = None if node is root else node.parent
         for node in reversed(line):
             if node.n >= min_visits and node.children:
                 nodes.append(stats(node, False))
