@@ -42,8 +42,8 @@ class RlcopBenchOptions:
     iterations: int = arg(3, "Full mode: rlCoP iterations (0 unguided, then guided).")
     inference_limit: int = arg(200_000, "Full mode: inferences per proof attempt.")
     playouts_per_step: int = arg(2000, "Full mode: playouts per big step.")
-    quick_train: int = arg(400, "Quick mode: seeded sample of training problems.")
-    quick_test: int = arg(200, "Quick mode: seeded sample of test problems (200: all).")
+    quick_train: int = arg(0, "Quick mode: seeded sample of training problems (0: all).")
+    quick_test: int = arg(0, "Quick mode: seeded sample of test problems (0: all).")
     quick_iterations: int = arg(3, "Quick mode: iterations.")
     quick_inference_limit: int = arg(20_000, "Quick mode: inferences per proof attempt.")
     quick_playouts_per_step: int = arg(200, "Quick mode: playouts per big step.")
@@ -89,9 +89,14 @@ def run(bench: Bench) -> None:
         raise PalestraError(f"{opts.problems}: no M2k problems found (*.p)")
     train_files, test_files = split(files, opts.test_share, bench.seed)
     rng = random.Random(bench.seed + 1)
+    sampled = False
     if bench.quick:
-        train_files = sorted(rng.sample(train_files, min(opts.quick_train, len(train_files))))
-        test_files = sorted(rng.sample(test_files, min(opts.quick_test, len(test_files))))
+        if 0 < opts.quick_train < len(train_files):
+            train_files = sorted(rng.sample(train_files, opts.quick_train))
+            sampled = True
+        if 0 < opts.quick_test < len(test_files):
+            test_files = sorted(rng.sample(test_files, opts.quick_test))
+            sampled = True
         limit, iterations = opts.quick_inference_limit, opts.quick_iterations
         playouts = opts.quick_playouts_per_step
     else:
@@ -99,7 +104,7 @@ def run(bench: Bench) -> None:
     setting = (
         f"{len(train_files)} train / {len(test_files)} test M2k problems "
         f"(seeded {round(100 * (1 - opts.test_share))}/{round(100 * opts.test_share)} split"
-        f"{', seeded sample' if bench.quick else ''}, seed {bench.seed}); {limit:,} inferences; "
+        f"{', seeded sample' if sampled else ''}, seed {bench.seed}); {limit:,} inferences; "
         f"big step every {playouts} playouts"
     )
     bench.note(f"Setting of every figure: {setting}.")

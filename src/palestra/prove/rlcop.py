@@ -85,7 +85,7 @@ class SearchSettings:
     max_depth: int = 10
     rollout_depth: int = 50
     settings: str = "[conj]"
-    temperature: float = 2.0
+    temperature: float = 1.0
     discount: float = 0.99
     min_visits: int = 10
     dim: int = 2**16
@@ -134,7 +134,7 @@ class GuidedEvaluator:
         policy: Any,
         value: Any,
         *,
-        temperature: float = 2.0,
+        temperature: float = 1.0,
         dim: int = 2**16,
         value_const: float = 0.0,
     ) -> None:

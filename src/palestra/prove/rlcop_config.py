@@ -30,13 +30,13 @@ class RlcopConfig:
     cp_guided: float = arg(2.0, "UCT exploration constant with guidance.")
     max_depth: int = arg(10, "Path-length bound for extensions into non-ground clauses.")
     fpu_guided: float = arg(
-        -1.0,
+        0.0,
         "Guided: score of an unvisited child before its exploration term (first-play urgency; "
         "negative: unvisited children first, as unguided).",
     )
     rollout_depth: int = arg(50, "Unguided: actions per random rollout (counted inferences).")
     settings: str = arg("[conj]", "leanCoP clausal-form options for the matrix.")
-    temperature: float = arg(2.0, "Softmax temperature over the policy's logits.")
+    temperature: float = arg(1.0, "Softmax temperature over the policy's logits.")
     discount: float = arg(0.99, "Value target: discount per step to the closed tableau.")
     min_visits: int = arg(10, "Also learn from nodes on the proof line with this many visits.")
     negatives: int = arg(4, "Value 0 for up to this many off-proof children per proof step.")
