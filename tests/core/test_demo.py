@@ -23,7 +23,7 @@ def test_quick_demo_writes_a_report(tmp_path: Path) -> None:
     assert report.exists() and report.parent.parent == tmp_path / "demo"
     result = json.loads(report.with_suffix(".json").read_text())
     names = [f["name"] for f in result["figures"]]
-    pillars = ["Prove:", "SAT:", "LM:"] + (["Coq:"] if shutil.which("coqc") else [])
+    pillars = ["Prove:", "rlCoP:", "SAT:", "LM:"] + (["Coq:"] if shutil.which("coqc") else [])
     for pillar in pillars:
         assert any(n.startswith(pillar) for n in names), pillar
     for plot in result["plots"]:

@@ -127,18 +127,12 @@ def test_finds_a_proof_in_the_connection_world() -> None:
     assert start.inferences == 0
 
 
-@dataclass
-class Trap:
+class Trap(Corridor):
     """Action 0 first opens a finite subtree with no win (that looks good to the evaluator);
     action 1 first, then zeros, wins at depth 4."""
 
-    moves: list[int] = field(default_factory=list)
-
-    def legal_actions(self) -> list[int]:
-        return [] if self.is_terminal() else [0, 1]
-
-    def apply(self, action: int) -> None:
-        self.moves.append(action)
+    def __init__(self, moves: list[int] | None = None) -> None:
+        super().__init__(4, list(moves or []))
 
     def is_terminal(self) -> bool:
         m = self.moves
@@ -149,7 +143,7 @@ class Trap:
         return 1.0 if len(m) == 4 and m[0] == 1 and not any(m[1:]) else 0.0
 
     def clone(self) -> Trap:
-        return Trap(list(self.moves))
+        return type(self)(self.moves)
 
 
 class LuresIntoTheTrap:
@@ -172,9 +166,6 @@ def test_backtracking_leaves_a_lost_big_step() -> None:
     class NoWin(Trap):
         def reward(self) -> float:
             return 0.0
-
-        def clone(self) -> NoWin:
-            return NoWin(list(self.moves))
 
     none = mcts(NoWin(), LuresIntoTheTrap(), backtrack=True, **kw)
     assert none.exhausted and not none.solved and none.inferences < 1000

@@ -40,7 +40,6 @@ def _cfg(problems: Path, runs: Path, **kw: object) -> RlcopConfig:
         iterations=2,
         inference_limit=600,
         playouts_per_step=40,
-        min_visits=1,
         rounds=5,
         num_leaves=4,
         runs=runs,
@@ -97,6 +96,19 @@ def test_iterations_run_save_models_and_resume(problems: Path, tmp_path: Path) -
     assert len(p) == len(state.legal_actions()) and sum(p) == pytest.approx(1.0)
     assert 0.0 <= ev.value(state) <= 1.0
 
+    # the same model with its trees gzip-compressed (as shipped) scores the same
+    import gzip
+    import shutil
+
+    packed = tmp_path / "packed"
+    shutil.copytree(run_dir / "iter_1" / "model", packed)
+    for part in ("policy", "value"):
+        text = (packed / f"{part}.txt").read_bytes()
+        (packed / f"{part}.txt.gz").write_bytes(gzip.compress(text))
+        (packed / f"{part}.txt").unlink()
+    other = load_evaluator(packed)
+    assert other is not ev and other.prior(state) == p and other.value(state) == ev.value(state)
+
     # prove_guided: the plain prover's keys, a checked proof; a run dir finds its model
     result = prove_guided(BUILTIN / "t29_xboole_1.p", run_dir, inference_limit=2000, seed=0)
     for key in ("status", "inferences", "seconds", "proof", "checked", "playouts"):
@@ -115,17 +127,23 @@ def test_parallel_jobs_give_the_same_results(problems: Path, tmp_path: Path) -> 
     assert key(one) == key(two)
 
 
-def test_default_model_is_reported_missing() -> None:
+def test_the_shipped_model_proves_and_a_missing_one_is_reported(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     from palestra.core.errors import PalestraError
+    from palestra.prove import rlcop
 
+    result = prove_guided(BUILTIN / "t29_xboole_1.p", "default", inference_limit=2000)
+    assert result["status"] == "Theorem" and result["checked"] and result["guided"]
+    monkeypatch.setattr(rlcop, "DEFAULT_MODEL", tmp_path / "nothing")
     with pytest.raises(PalestraError, match="default"):
         prove_guided(BUILTIN / "t29_xboole_1.p", "default")
 
 
 def test_training_rows_follow_the_found_proof() -> None:
-    start = connection_world(path=BUILTIN / "t29_xboole_1.p")
-    r = mcts(start, None, playouts_per_step=50, budget=5000, seed=0)
-    assert r.solved
+    start = connection_world(path=BUILTIN / "t107_funct_1.p")
+    r = mcts(start, None, playouts_per_step=20, budget=5000, seed=0)
+    assert r.solved and r.big_steps > 0
     line = proof_line(start, r.solution)
     assert len(line) == r.solution.inferences  # one state per inference of the proof
     assert start.inferences == 0 and not start.is_proved()  # replayed on clones
@@ -145,6 +163,16 @@ def test_training_rows_follow_the_found_proof() -> None:
     off = sum(min(len(st.legal_actions()) - 1, 2) for st, _ in branching)
     assert len(data["value_y"]) - len(positives) == off
 
+    # rlCoP's targets instead: each reported node's children at their share of its visits
+    visits = training_rows(start, r, SearchSettings(policy_target="visits"))
+    nodes = [n for n in r.nodes if sum(n.visits) > 0 and len(n.actions) > 1]
+    assert nodes
+    assert len(visits["policy_y"]) == sum(len(n.actions) for n in nodes)
+    assert sum(visits["policy_y"]) == pytest.approx(len(nodes))
+    assert visits["value_y"] == training_rows(start, r, SearchSettings())["value_y"]
+    with pytest.raises(ValueError, match="policy_target"):
+        RlcopConfig(policy_target="nope")
+
     # a failed attempt: its committed roots, value 0, no policy rows
     hard = connection_world(path=BUILTIN / "t12_yellow_0.p")
     lost = mcts(hard, None, playouts_per_step=5, budget=30, rollout_depth=0, seed=0)
@@ -152,3 +180,21 @@ def test_training_rows_follow_the_found_proof() -> None:
     data = training_rows(hard, lost, s)
     assert data["policy_y"] == [] and set(data["value_y"]) <= {0.0}
     assert len(data["value_y"]) == lost.big_steps
+
+
+def test_attempts_on_a_local_ray_cluster_match_local_ones(problems: Path, tmp_path: Path) -> None:
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    try:
+        on_ray = train(_cfg(problems, tmp_path / "ray", ray="local"))  # joins the cluster
+    finally:
+        ray.shutdown()
+    local = train(_cfg(problems, tmp_path / "local"))
+
+    def key(d: Path, i: int) -> list:
+        rs = read_results(d / f"iter_{i}" / "results.jsonl")
+        return sorted((r["problem"], r["status"], r["inferences"], r["checked"]) for r in rs)
+
+    for i in range(2):  # iteration 1 is guided: the model's files travelled to the workers
+        assert key(on_ray, i) == key(local, i)
+        assert len(list((on_ray / f"iter_{i}" / "data").glob("*.npz"))) == len(PROBLEMS)

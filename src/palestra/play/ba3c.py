@@ -33,8 +33,6 @@ native vector env the episodes restart.
 
 from __future__ import annotations
 
-import logging
-import os
 import random
 import time
 from dataclasses import dataclass
@@ -46,6 +44,7 @@ import torch
 from rich.console import Console
 from torch.distributions import Categorical
 
+from palestra.core.cluster import ray_connect
 from palestra.core.errors import PalestraError
 from palestra.core.progress import step_bar
 from palestra.core.runs import Run, rng_state, set_rng_state
@@ -224,29 +223,6 @@ def _cat_rollouts(parts: list[Rollout]) -> Rollout:
     )
 
 
-def _connect(address: str | None, workers: int) -> bool:
-    """Join the Ray cluster at ``address``, or start a local one (``None`` or ``'local'``),
-    with enough CPUs for ``workers`` actors; True if this call initialised Ray.
-
-    Ray already initialised in this process (by a test, a bench, a user script) is used as
-    it is, and left running.
-    """
-    import ray
-
-    if ray.is_initialized():
-        return False
-    if address in (None, "local"):
-        ray.init(
-            address="local",
-            num_cpus=max(workers, os.cpu_count() or 1),
-            include_dashboard=False,
-            logging_level=logging.WARNING,
-        )
-    else:
-        ray.init(address=address, logging_level=logging.WARNING)
-    return True
-
-
 class RayRollouts:
     """``cfg.workers`` :class:`RolloutWorker` actors on a Ray cluster, one CPU each, the envs
     split between them in order (as :class:`AtariVecEnv` splits them between processes).
@@ -260,7 +236,7 @@ class RayRollouts:
         import ray
 
         assert cfg.num_envs is not None
-        self._started_ray = _connect(cfg.ray, cfg.workers)
+        self._started_ray = ray_connect(cfg.ray, cfg.workers)
         self.actors: list[Any] = []
         try:
             remote = ray.remote(num_cpus=1)(RolloutWorker)

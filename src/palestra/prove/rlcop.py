@@ -13,7 +13,8 @@ rlCoP, which gave up there). Two models guide it:
   0 for the others; LightGBM with the cross-entropy objective. (rlCoP's target was the
   relative visit count of the children at the committed nodes; with uniform priors and
   random rollouts those counts are close to uniform, and the proof's own choices taught the
-  search much more here.) Its priors over the actions of a state are
+  search much more here; ``policy_target="visits"`` trains on those counts instead.) Its
+  priors over the actions of a state are
   ``softmax(logit(p_a) / temperature)``.
 - the **value** scores a state; its target is ``discount ** k`` for a proof state ``k``
   steps before the closed tableau, 0 for up to ``negatives`` children of each proof state
@@ -87,11 +88,11 @@ class SearchSettings:
     settings: str = "[conj]"
     temperature: float = 1.0
     discount: float = 0.99
-    min_visits: int = 10
     dim: int = 2**16
     negatives: int = 4
     backtrack: bool = True
     fpu: float | None = None
+    policy_target: str = "proof"
     seed: int = 0
 
     @staticmethod
@@ -105,9 +106,9 @@ class SearchSettings:
             settings=cfg.settings,
             temperature=cfg.temperature,
             discount=cfg.discount,
-            min_visits=cfg.min_visits,
             dim=cfg.dim,
             negatives=cfg.negatives,
+            policy_target=cfg.policy_target,
             backtrack=cfg.backtrack,
             fpu=cfg.fpu_guided if guided and cfg.fpu_guided >= 0 else None,
             seed=cfg.seed,
@@ -203,6 +204,20 @@ def resolve_model_dir(model_dir: str | Path) -> Path:
 _LOADED: dict[str, GuidedEvaluator] = {}
 
 
+def _booster(lgb: Any, folder: Path, part: str) -> Any:
+    """LightGBM's text model ``<part>.txt``, or gzip-compressed ``<part>.txt.gz`` (the shipped
+    model: the text lists every one of the 65,536 hashed columns and compresses 5x)."""
+    plain = folder / f"{part}.txt"
+    if plain.exists():
+        return lgb.Booster(model_file=str(plain))
+    packed = folder / f"{part}.txt.gz"
+    if not packed.exists():
+        raise PalestraError(f"{folder}: no {part} model ({part}.txt or {part}.txt.gz)")
+    import gzip
+
+    return lgb.Booster(model_str=gzip.decompress(packed.read_bytes()).decode("utf-8"))
+
+
 def load_evaluator(model_dir: str | Path, temperature: float | None = None) -> GuidedEvaluator:
     """Load the models saved by :func:`fit_models` (cached per process)."""
     path = resolve_model_dir(model_dir)
@@ -214,9 +229,9 @@ def load_evaluator(model_dir: str | Path, temperature: float | None = None) -> G
         dim = meta["dim"]
         policy = value = None
         if meta.get("policy"):
-            policy = Forest.from_booster(lgb.Booster(model_file=str(path / "policy.txt")), dim)
+            policy = Forest.from_booster(_booster(lgb, path, "policy"), dim)
         if meta.get("value"):
-            value = Forest.from_booster(lgb.Booster(model_file=str(path / "value.txt")), dim)
+            value = Forest.from_booster(_booster(lgb, path, "value"), dim)
         _LOADED[key] = GuidedEvaluator(
             policy,
             value,
@@ -264,7 +279,6 @@ def attempt(
         playouts_per_step=s.playouts_per_step,
         budget=s.inference_limit,
         rollout_depth=s.rollout_depth,
-        min_visits=s.min_visits,
         backtrack=s.backtrack,
         fpu=s.fpu,
         seed=seed,
@@ -328,14 +342,21 @@ def training_rows(state: ConnectionState, r: SearchResult, s: SearchSettings) ->
     assert isinstance(r.solution, ConnectionState)
     line = proof_line(state, r.solution)
     end = len(line)
+    if s.policy_target == "visits":  # rlCoP's: relative visit counts at the reported nodes
+        for node in r.nodes:
+            total = sum(node.visits)
+            if total > 0 and len(node.actions) > 1:
+                data["policy_rows"].extend(feat.policy_rows(node.state, node.actions))  # type: ignore[arg-type]
+                data["policy_y"].extend(v / total for v in node.visits)
     for k, (st, action) in enumerate(line):
         data["value_rows"].append(feat.state(st))
         data["value_y"].append(s.discount ** (end - k))
         actions = st.legal_actions()
         if len(actions) < 2:
             continue
-        data["policy_rows"].extend(feat.policy_rows(st, actions))
-        data["policy_y"].extend(1.0 if a == action else 0.0 for a in actions)
+        if s.policy_target == "proof":
+            data["policy_rows"].extend(feat.policy_rows(st, actions))
+            data["policy_y"].extend(1.0 if a == action else 0.0 for a in actions)
         for a in actions[: s.negatives + 1]:  # the states off the proof: value 0
             if a != action:
                 child = st.clone()
@@ -479,9 +500,18 @@ def run_attempts(
     iteration: int,
     jobs: int,
     collect: bool = True,
+    ray: str | None = None,
     on_done: Callable[[dict[str, Any], dict[str, Any] | None], None],
 ) -> None:
-    """Attempt every file (``jobs`` local processes), calling ``on_done`` in the parent."""
+    """Attempt every file, calling ``on_done`` in this process as each one finishes.
+
+    ``jobs`` local processes, or, with ``ray`` (``"local"`` or a cluster address), one Ray
+    task per problem: the model's files travel with the tasks (:func:`_ray_attempt`), the
+    problem files are read at the same paths on every node.
+    """
+    if ray is not None:
+        _run_on_ray(files, model_dir, s, iteration, jobs, collect, ray, on_done)
+        return
     if jobs <= 1 or len(files) <= 1:
         for f in files:
             on_done(*attempt(f, model_dir, s, iteration=iteration, collect=collect))
@@ -496,6 +526,60 @@ def run_attempts(
         ]
         for fut in as_completed(futures):
             on_done(*fut.result())  # a crashed worker raises BrokenProcessPool here
+
+
+_MODEL_FILES = ("model.json", "policy.txt", "value.txt", "policy.txt.gz", "value.txt.gz")
+
+
+def _ray_attempt(
+    path: str, model: dict[str, bytes] | None, s: SearchSettings, iteration: int, collect: bool
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """:func:`attempt` inside a Ray worker: the model's files arrive as bytes and are written
+    once per worker into a folder named by their hash."""
+    model_dir = None
+    if model is not None:
+        import hashlib
+        import tempfile
+
+        digest = hashlib.sha256(b"".join(model[k] for k in sorted(model))).hexdigest()[:16]
+        model_dir = Path(tempfile.gettempdir()) / f"palestra-rlcop-{os.getpid()}-{digest}"
+        if not (model_dir / "model.json").exists():
+            model_dir.mkdir(parents=True, exist_ok=True)
+            for name in sorted(model, key=lambda n: n == "model.json"):  # model.json last
+                atomic_write_bytes(model_dir / name, model[name])
+    return attempt(path, model_dir, s, iteration=iteration, collect=collect)
+
+
+def _run_on_ray(
+    files: list[Path],
+    model_dir: Path | None,
+    s: SearchSettings,
+    iteration: int,
+    jobs: int,
+    collect: bool,
+    address: str,
+    on_done: Callable[[dict[str, Any], dict[str, Any] | None], None],
+) -> None:
+    import ray
+
+    from palestra.core.cluster import ray_connect
+
+    started = ray_connect(address, jobs)
+    try:
+        model = None
+        if model_dir is not None:
+            model = {
+                n: (model_dir / n).read_bytes() for n in _MODEL_FILES if (model_dir / n).exists()
+            }
+        model_ref = ray.put(model)
+        task = ray.remote(num_cpus=1)(_ray_attempt)
+        pending = [task.remote(str(f), model_ref, s, iteration, collect) for f in files]
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            on_done(*ray.get(done[0]))
+    finally:
+        if started:
+            ray.shutdown()
 
 
 def _summary(results: list[dict[str, Any]]) -> dict[str, Any]:
@@ -564,9 +648,13 @@ def train(
                         on_done(r, x)
                         tick()
 
-                    run_attempts(todo, model_dir, s, iteration=i, jobs=cfg.jobs, on_done=ticking)
+                    run_attempts(
+                        todo, model_dir, s, iteration=i, jobs=cfg.jobs, ray=cfg.ray, on_done=ticking
+                    )
             else:
-                run_attempts(todo, model_dir, s, iteration=i, jobs=cfg.jobs, on_done=on_done)
+                run_attempts(
+                    todo, model_dir, s, iteration=i, jobs=cfg.jobs, ray=cfg.ray, on_done=on_done
+                )
             summary = {"iteration": i, "guided": i > 0, **_summary(read_results(results_path))}
             run.write_json(f"iter_{i}/summary.json", summary)
             run.log(

@@ -38,7 +38,11 @@ class RlcopConfig:
     settings: str = arg("[conj]", "leanCoP clausal-form options for the matrix.")
     temperature: float = arg(1.0, "Softmax temperature over the policy's logits.")
     discount: float = arg(0.99, "Value target: discount per step to the closed tableau.")
-    min_visits: int = arg(10, "Also learn from nodes on the proof line with this many visits.")
+    policy_target: str = arg(
+        "proof",
+        "Policy targets: 'proof' (1 for the found proof's action, 0 for the others, at every "
+        "proof state) or 'visits' (rlCoP's relative visit counts at the committed nodes).",
+    )
     negatives: int = arg(4, "Value 0 for up to this many off-proof children per proof step.")
     backtrack: bool = arg(True, "Return to the previous root when a big step's subtree is lost.")
     rounds: int = arg(100, "LightGBM boosting rounds per model.")
@@ -46,6 +50,12 @@ class RlcopConfig:
     learning_rate: float = arg(0.1, "LightGBM learning rate.")
     dim: int = arg(2**16, "Hashed feature dimension.")
     jobs: int = arg(1, "Proof attempts in parallel (local processes).")
+    ray: str | None = arg(
+        None,
+        "Run the proof attempts as Ray tasks: 'local' starts a cluster in this process, or "
+        "the address of a running one ('auto', HOST:6379, ray://HOST:10001); its nodes need "
+        "palestra installed and the problem files at the same paths.",
+    )
     seed: int = arg(0, "Seed of the sample and of every search.")
     runs: Path = arg(Path("runs"), "Root folder of run directories.")
     resume: bool = arg(False, "Continue the newest rlcop run with this config.", recorded=False)
@@ -60,5 +70,9 @@ class RlcopConfig:
             raise ValueError(f"playouts_per_step must be at least 1, got {self.playouts_per_step}")
         if self.jobs < 1:
             raise ValueError(f"jobs must be at least 1, got {self.jobs}")
+        if self.policy_target not in ("proof", "visits"):
+            raise ValueError(
+                f"policy_target must be 'proof' or 'visits', got {self.policy_target!r}"
+            )
         if not 0 < self.discount <= 1:
             raise ValueError(f"discount must be in (0, 1], got {self.discount}")
