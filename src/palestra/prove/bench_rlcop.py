@@ -48,6 +48,7 @@ class RlcopBenchOptions:
     quick_inference_limit: int = arg(20_000, "Quick mode: inferences per proof attempt.")
     quick_playouts_per_step: int = arg(200, "Quick mode: playouts per big step.")
     rounds: int = arg(100, "LightGBM boosting rounds per model.")
+    policy_target: str = arg("proof", "Policy targets: 'proof' or rlCoP's 'visits'.")
     jobs: int = arg(2, "Proof attempts in parallel.")
     runs: Path = arg(Path("runs"), "Root of the rlcop run directory the bench trains in.")
 
@@ -115,6 +116,7 @@ def run(bench: Bench) -> None:
         inference_limit=limit,
         playouts_per_step=playouts,
         rounds=opts.rounds,
+        policy_target=opts.policy_target,
         jobs=opts.jobs,
         seed=bench.seed,
         runs=opts.runs,
@@ -258,6 +260,13 @@ def run(bench: Bench) -> None:
     bench.note(
         "Reference (rlCoP paper, 2018, not this run): on M2k at 200,000 inferences rlCoP's "
         "iterations proved over 40% more problems than leanCoP's [cut,comp(7)] baseline."
+    )
+    bench.note(
+        "Departures from rlCoP (palestra.prove.rlcop): the policy learns each found proof's "
+        f"own choices (policy_target={cfg.policy_target!r}; rlCoP: relative visit counts); a "
+        f"lost big step is backtracked (backtrack={cfg.backtrack}); guided search gives an "
+        f"unvisited child the score {cfg.fpu_guided} before its exploration term and uses "
+        f"temperature {cfg.temperature}. Iteration 0 is the same MCTS without a model."
     )
     bench.data["run_dir"] = str(run_dir)
     bench.data["iterations"] = [

@@ -316,7 +316,8 @@ def run_prove(cfg: Any) -> int:
         else:
             print(f"% SZS status {result['status']} for {result['problem']}")
             print(
-                f"% guided MCTS: {result['inferences']:,} inferences, "
+                f"% {'guided' if result['guided'] else 'unguided'} MCTS: "
+                f"{result['inferences']:,} inferences, "
                 f"{result['playouts']:,} playouts, {result['seconds']:.2f} s"
             )
             if cfg.proof and result.get("proof_text"):
