@@ -124,28 +124,33 @@ def rlcop_section(bench: Bench, cfg: DemoConfig) -> None:
     trained = set((model / "trained_on.txt").read_text().split())
     held_out = sorted(p for p in results if p not in trained)
 
-    def proved(name: str, problems: list[str]) -> int:
-        return sum(results[p][name]["status"] == "Theorem" for p in problems)
-
-    everything = sorted(results)
-    bench.figure(
-        "rlCoP: built-in M2k problems proved, MCTS guided by the shipped model",
-        proved("guided", everything),
-        "problems",
-        peer="the same MCTS unguided",
-        peer_value=proved("unguided", everything),
-        setting=f"{len(files)} built-in M2k problems, {limit:,} inferences each; "
-        "every proof re-checked",
-    )
-    if held_out:
-        bench.figure(
+    parts = [
+        (
+            "rlCoP: built-in M2k problems proved, MCTS guided by the shipped model",
+            sorted(results),
+            f"{len(files)} built-in M2k problems, {limit:,} inferences each; "
+            "every proof re-checked",
+        ),
+        (
             "rlCoP: of those, problems the model never trained on",
-            proved("guided", held_out),
-            "problems",
-            peer="the same MCTS unguided",
-            peer_value=proved("unguided", held_out),
-            setting=f"{len(held_out)} built-in problems outside the model's training problems",
-        )
+            held_out,
+            f"{len(held_out)} built-in problems outside the model's training problems",
+        ),
+    ]
+    for title, problems, setting in parts:
+        if problems:
+            count = {
+                k: sum(results[p][k]["status"] == "Theorem" for p in problems)
+                for k in ("guided", "unguided")
+            }
+            bench.figure(
+                title,
+                count["guided"],
+                "problems",
+                peer="the same MCTS unguided",
+                peer_value=count["unguided"],
+                setting=setting,
+            )
     rows = [
         [
             p,
