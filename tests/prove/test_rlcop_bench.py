@@ -40,3 +40,27 @@ def test_quick_bench_reports_every_iteration(tmp_path: Path) -> None:
         assert len(it["train"]) == 8 and len(it["test"]) == 4
     assert (tmp_path / "results" / "rlcop_proved_vs_iteration.png").stat().st_size > 1000
     assert "Per iteration" in md.read_text()
+
+
+def test_a_trained_model_is_evaluated_without_training(tmp_path: Path) -> None:
+    js, _md = run_suite(
+        "rlcop",
+        quick=True,
+        out_dir=tmp_path / "results",
+        runs_root=tmp_path / "runs",
+        options=[
+            f"problems={M2K}",
+            "test_share=0.25",
+            "quick_test=3",
+            "quick_inference_limit=2000",
+            "model=default",
+            f"runs={tmp_path / 'runs'}",
+        ],
+    )
+    result = json.loads(js.read_text())
+    vs = {f["peer"]: f for f in result["figures"] if f["name"].endswith("proved on test")}
+    assert set(vs) == {"unguided MCTS", "leanCoP [cut,comp(7)]"}
+    assert "2,000 inferences" in vs["unguided MCTS"]["setting"]
+    for rs in result["data"]["results"].values():
+        assert len(rs) == 3
+    assert not (tmp_path / "runs" / "rlcop").exists()  # nothing was trained

@@ -49,6 +49,11 @@ class RlcopBenchOptions:
     quick_playouts_per_step: int = arg(200, "Quick mode: playouts per big step.")
     rounds: int = arg(100, "LightGBM boosting rounds per model.")
     policy_target: str = arg("proof", "Policy targets: 'proof' or rlCoP's 'visits'.")
+    model: str = arg(
+        "",
+        "Evaluate this trained model ('default': the shipped one) on the test split against "
+        "unguided MCTS and leanCoP, instead of training (its search settings, this limit).",
+    )
     jobs: int = arg(2, "Proof attempts in parallel.")
     runs: Path = arg(Path("runs"), "Root of the rlcop run directory the bench trains in.")
 
@@ -77,6 +82,74 @@ def _rate(results: list[dict[str, Any]]) -> float | None:
 
 def _mean_seconds(results: list[dict[str, Any]]) -> float | None:
     return statistics.mean(r["seconds"] for r in results) if results else None
+
+
+def _evaluate_model(
+    bench: Bench, model: str, test_files: list[Path], limit: int, jobs: int
+) -> None:
+    """The ``model`` option: one trained model against unguided MCTS and leanCoP, test split."""
+    from palestra.prove.rlcop import model_settings, run_attempts
+    from palestra.prove.run import prove_paths
+
+    resolved, guided, unguided = model_settings(model, limit, bench.seed)
+    setting = (
+        f"{len(test_files)} held-out M2k problems (seeded split, seed {bench.seed}); "
+        f"{limit:,} inferences; model {resolved} (big step every {guided.playouts_per_step} "
+        "playouts)"
+    )
+    bench.note(f"Setting of every figure: {setting}.")
+    results: dict[str, list[dict[str, Any]]] = {}
+    for name, m, s in (("unguided", None, unguided), ("guided", resolved, guided)):
+        out: list[dict[str, Any]] = []
+        with progress_bar(f"rlcop test, {name} MCTS", len(test_files)) as tick:
+
+            def on_done(r: dict[str, Any], _data: Any, out: list = out) -> None:
+                out.append(r)
+                tick()
+
+            run_attempts(test_files, m, s, iteration=1, jobs=jobs, collect=False, on_done=on_done)
+        results[name] = out
+    with progress_bar(f"leanCoP [cut,comp(7)] at {limit:,} inferences", len(test_files)) as tick:
+        plain = prove_paths(
+            test_files,
+            strategy="[cut,comp(7)]",
+            time_limit=3600.0,
+            inference_limit=limit,
+            jobs=jobs,
+            on_result=lambda _: tick(),
+        )
+    if any(r["status"] == "Theorem" and not r["checked"] for r in plain):
+        raise PalestraError("bench rlcop: a leanCoP proof was rejected by the checker")
+    got, base = _proved(results["guided"]), _proved(results["unguided"])
+    gain = f"{100 * (got - base) / base:+.0f}%" if base else "n/a"
+    bench.figure(
+        "guided by the model vs unguided MCTS: proved on test",
+        got,
+        "problems",
+        peer="unguided MCTS",
+        peer_value=base,
+        setting=f"{setting}; {gain}",
+    )
+    bench.figure(
+        "guided by the model vs leanCoP: proved on test",
+        got,
+        "problems",
+        peer="leanCoP [cut,comp(7)]",
+        peer_value=sum(r["status"] == "Theorem" for r in plain),
+        setting=setting,
+    )
+    bench.figure(
+        "inferences per second with guidance",
+        _rate(results["guided"]),
+        "inferences/s",
+        peer="unguided MCTS",
+        peer_value=_rate(results["unguided"]),
+        setting=setting + "; total inferences / total wall time of the attempts",
+    )
+    bench.data["results"] = {
+        name: [{k: r.get(k) for k in ("problem", "status", "inferences", "seconds")} for r in rs]
+        for name, rs in {**results, "leancop": plain}.items()
+    }
 
 
 @register_suite("rlcop", config=RlcopBenchOptions)
@@ -108,6 +181,9 @@ def run(bench: Bench) -> None:
         f"{', seeded sample' if sampled else ''}, seed {bench.seed}); {limit:,} inferences; "
         f"big step every {playouts} playouts"
     )
+    if opts.model:
+        _evaluate_model(bench, opts.model, test_files, limit, opts.jobs)
+        return
     bench.note(f"Setting of every figure: {setting}.")
 
     cfg = RlcopConfig(
