@@ -100,3 +100,17 @@ def test_missing_path_is_an_error(missing: str) -> None:
     out = palestra("prove", missing)
     assert out.returncode == 2
     assert out.stderr.strip() == f"error: {missing}: no such file or folder"
+
+
+def test_guided_by_the_shipped_model() -> None:
+    # t9_xboole_1 is one of the problems the shipped model never trained on
+    args = ("prove", str(M2K / "t9_xboole_1.p"), "--inference-limit", "5000")
+    out = palestra(*args, "--guided", "default", "--json")
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["status"] == "Theorem" and result["checked"] and result["guided"]
+    assert result["inferences"] <= 5000 and result["playouts"] > 0
+    out = palestra(*args, "--guided", "none")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[0] == "% SZS status InfLimit for t9_xboole_1"
+    assert out.stdout.splitlines()[1].startswith("% unguided MCTS: 5,000 inferences")
