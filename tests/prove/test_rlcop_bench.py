@@ -10,23 +10,26 @@ from palestra.core.bench import run_suite
 M2K = Path(__file__).resolve().parents[2] / "src" / "palestra" / "data" / "tptp" / "m2k"
 
 
-def test_quick_bench_reports_every_iteration(tmp_path: Path) -> None:
-    js, md = run_suite(
+def _bench(tmp_path: Path, *options: str) -> tuple[Path, Path]:
+    """The quick suite on the built-in problems (a quarter held out), at tiny budgets."""
+    return run_suite(
         "rlcop",
         quick=True,
         out_dir=tmp_path / "results",
         runs_root=tmp_path / "runs",
-        options=[
-            f"problems={M2K}",
-            "test_share=0.25",
-            "quick_train=8",
-            "quick_test=4",
-            "quick_iterations=2",
-            "quick_inference_limit=1500",
-            "quick_playouts_per_step=50",
-            "rounds=5",
-            f"runs={tmp_path / 'runs'}",
-        ],
+        options=[f"problems={M2K}", "test_share=0.25", f"runs={tmp_path / 'runs'}", *options],
+    )
+
+
+def test_quick_bench_reports_every_iteration(tmp_path: Path) -> None:
+    js, md = _bench(
+        tmp_path,
+        "quick_train=8",
+        "quick_test=4",
+        "quick_iterations=2",
+        "quick_inference_limit=1500",
+        "quick_playouts_per_step=50",
+        "rounds=5",
     )
     result = json.loads(js.read_text())
     names = [f["name"] for f in result["figures"]]
@@ -43,20 +46,7 @@ def test_quick_bench_reports_every_iteration(tmp_path: Path) -> None:
 
 
 def test_a_trained_model_is_evaluated_without_training(tmp_path: Path) -> None:
-    js, _md = run_suite(
-        "rlcop",
-        quick=True,
-        out_dir=tmp_path / "results",
-        runs_root=tmp_path / "runs",
-        options=[
-            f"problems={M2K}",
-            "test_share=0.25",
-            "quick_test=3",
-            "quick_inference_limit=2000",
-            "model=default",
-            f"runs={tmp_path / 'runs'}",
-        ],
-    )
+    js, _md = _bench(tmp_path, "quick_test=3", "quick_inference_limit=2000", "model=default")
     result = json.loads(js.read_text())
     vs = {f["peer"]: f for f in result["figures"] if f["name"].endswith("proved on test")}
     assert set(vs) == {"unguided MCTS", "leanCoP [cut,comp(7)]"}
