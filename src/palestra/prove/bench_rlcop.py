@@ -84,12 +84,53 @@ def _mean_seconds(results: list[dict[str, Any]]) -> float | None:
     return statistics.mean(r["seconds"] for r in results) if results else None
 
 
+def _gain(got: int, base: int) -> str:
+    return f"{100 * (got - base) / base:+.0f}%" if base else "n/a"
+
+
+def _attempt_all(
+    title: str, files: list[Path], model_dir: Path | None, s: Any, iteration: int, jobs: int
+) -> list[dict[str, Any]]:
+    """The results of one MCTS attempt per file (no training data), with a progress bar."""
+    from palestra.prove.rlcop import run_attempts
+
+    results: list[dict[str, Any]] = []
+    with progress_bar(title, len(files)) as tick:
+
+        def on_done(r: dict[str, Any], _data: Any) -> None:
+            results.append(r)
+            tick()
+
+        run_attempts(
+            files, model_dir, s, iteration=iteration, jobs=jobs, collect=False, on_done=on_done
+        )
+    return results
+
+
+def _leancop(files: list[Path], limit: int, jobs: int, time_limit: float) -> list[dict[str, Any]]:
+    """leanCoP's ``[cut,comp(7)]`` on ``files`` at ``limit`` inferences, proofs checked."""
+    from palestra.prove.run import prove_paths
+
+    with progress_bar(f"leanCoP [cut,comp(7)] at {limit:,} inferences", len(files)) as tick:
+        plain = prove_paths(
+            files,
+            strategy="[cut,comp(7)]",
+            time_limit=time_limit,
+            inference_limit=limit,
+            jobs=jobs,
+            on_result=lambda _: tick(),
+        )
+    for r in plain:
+        if r["status"] == "Theorem" and not r["checked"]:
+            raise PalestraError(f"bench rlcop: leanCoP proof rejected: {r['problem']}")
+    return plain
+
+
 def _evaluate_model(
     bench: Bench, model: str, test_files: list[Path], limit: int, jobs: int
 ) -> None:
     """The ``model`` option: one trained model against unguided MCTS and leanCoP, test split."""
-    from palestra.prove.rlcop import model_settings, run_attempts
-    from palestra.prove.run import prove_paths
+    from palestra.prove.rlcop import model_settings
 
     resolved, guided, unguided = model_settings(model, limit, bench.seed)
     setting = (
@@ -98,37 +139,19 @@ def _evaluate_model(
         "playouts)"
     )
     bench.note(f"Setting of every figure: {setting}.")
-    results: dict[str, list[dict[str, Any]]] = {}
-    for name, m, s in (("unguided", None, unguided), ("guided", resolved, guided)):
-        out: list[dict[str, Any]] = []
-        with progress_bar(f"rlcop test, {name} MCTS", len(test_files)) as tick:
-
-            def on_done(r: dict[str, Any], _data: Any, out: list = out) -> None:
-                out.append(r)
-                tick()
-
-            run_attempts(test_files, m, s, iteration=1, jobs=jobs, collect=False, on_done=on_done)
-        results[name] = out
-    with progress_bar(f"leanCoP [cut,comp(7)] at {limit:,} inferences", len(test_files)) as tick:
-        plain = prove_paths(
-            test_files,
-            strategy="[cut,comp(7)]",
-            time_limit=3600.0,
-            inference_limit=limit,
-            jobs=jobs,
-            on_result=lambda _: tick(),
-        )
-    if any(r["status"] == "Theorem" and not r["checked"] for r in plain):
-        raise PalestraError("bench rlcop: a leanCoP proof was rejected by the checker")
+    results = {
+        name: _attempt_all(f"rlcop test, {name} MCTS", test_files, m, s, 1, jobs)
+        for name, m, s in (("unguided", None, unguided), ("guided", resolved, guided))
+    }
+    plain = _leancop(test_files, limit, jobs, time_limit=3600.0)
     got, base = _proved(results["guided"]), _proved(results["unguided"])
-    gain = f"{100 * (got - base) / base:+.0f}%" if base else "n/a"
     bench.figure(
         "guided by the model vs unguided MCTS: proved on test",
         got,
         "problems",
         peer="unguided MCTS",
         peer_value=base,
-        setting=f"{setting}; {gain}",
+        setting=f"{setting}; {_gain(got, base)}",
     )
     bench.figure(
         "guided by the model vs leanCoP: proved on test",
@@ -154,8 +177,7 @@ def _evaluate_model(
 
 @register_suite("rlcop", config=RlcopBenchOptions)
 def run(bench: Bench) -> None:
-    from palestra.prove.rlcop import SearchSettings, read_results, run_attempts, train
-    from palestra.prove.run import prove_paths
+    from palestra.prove.rlcop import SearchSettings, read_results, train
 
     opts: RlcopBenchOptions = bench.options
     files = sorted(Path(opts.problems).glob("*.p"))
@@ -206,39 +228,13 @@ def run(bench: Bench) -> None:
         train_results = read_results(run_dir / f"iter_{i}" / "results.jsonl")
         model_dir = None if i == 0 else run_dir / f"iter_{i}" / "model"
         s = SearchSettings.from_config(cfg, guided=i > 0)
-        test_results: list[dict[str, Any]] = []
-        with progress_bar(f"rlcop test, iteration {i}", len(test_files)) as tick:
-
-            def on_done(r: dict[str, Any], _data: Any, out: list = test_results) -> None:
-                out.append(r)
-                tick()
-
-            run_attempts(
-                test_files,
-                model_dir,
-                s,
-                iteration=i,
-                jobs=opts.jobs,
-                collect=False,
-                on_done=on_done,
-            )
+        title = f"rlcop test, iteration {i}"
+        test_results = _attempt_all(title, test_files, model_dir, s, i, opts.jobs)
         per_iter.append({"train": train_results, "test": test_results})
 
-    n = len(train_files) + len(test_files)
-    with progress_bar(f"leanCoP [cut,comp(7)] at {limit:,} inferences", n) as tick:
-        plain = prove_paths(
-            train_files + test_files,
-            strategy="[cut,comp(7)]",
-            time_limit=600.0,
-            inference_limit=limit,
-            jobs=opts.jobs,
-            on_result=lambda _: tick(),
-        )
+    plain = _leancop(train_files + test_files, limit, opts.jobs, time_limit=600.0)
     plain_train = [r for r in plain if Path(r["file"]) in set(train_files)]
     plain_test = [r for r in plain if Path(r["file"]) in set(test_files)]
-    for r in plain:
-        if r["status"] == "Theorem" and not r["checked"]:
-            raise PalestraError(f"bench rlcop: leanCoP proof rejected: {r['problem']}")
     p_train = sum(r["status"] == "Theorem" for r in plain_train)
     p_test = sum(r["status"] == "Theorem" for r in plain_test)
 
@@ -276,14 +272,13 @@ def run(bench: Bench) -> None:
     base = _proved(first["test"])
     for i in range(1, iterations):
         got = _proved(per_iter[i]["test"])
-        gain = f"{100 * (got - base) / base:+.0f}%" if base else "n/a"
         bench.figure(
             f"iteration {i} (guided) vs iteration 0 (unguided MCTS): proved on test",
             got,
             "problems",
             peer="iteration 0 (unguided MCTS)",
             peer_value=base,
-            setting=f"{setting}; {gain} held-out problems at the same inference limit",
+            setting=f"{setting}; {_gain(got, base)} held-out problems at the same inference limit",
         )
     bench.figure(
         "wall time per problem, last iteration",

@@ -110,7 +110,7 @@ class SearchSettings:
             negatives=cfg.negatives,
             policy_target=cfg.policy_target,
             backtrack=cfg.backtrack,
-            fpu=cfg.fpu_guided if guided and cfg.fpu_guided >= 0 else None,
+            fpu=cfg.guided_fpu if guided else None,
             seed=cfg.seed,
         )
 
@@ -440,7 +440,7 @@ def fit_models(data: dict[str, Any], out: Path, cfg: RlcopConfig) -> Path:
         "cp_unguided": cfg.cp_unguided,
         "playouts_per_step": cfg.playouts_per_step,
         "backtrack": cfg.backtrack,
-        "fpu": cfg.fpu_guided if cfg.fpu_guided >= 0 else None,
+        "fpu": cfg.guided_fpu,
         "discount": cfg.discount,
     }
     for part in ("policy", "value"):

@@ -61,6 +61,11 @@ class RlcopConfig:
     resume: bool = arg(False, "Continue the newest rlcop run with this config.", recorded=False)
     progress: bool = arg(True, "Show a progress bar.", recorded=False)
 
+    @property
+    def guided_fpu(self) -> float | None:
+        """``fpu_guided`` as the search takes it: None (unvisited children first) if negative."""
+        return self.fpu_guided if self.fpu_guided >= 0 else None
+
     def __post_init__(self) -> None:
         if self.iterations < 1:
             raise ValueError(f"iterations must be at least 1, got {self.iterations}")

@@ -175,8 +175,7 @@ def mcts(
         if root.dead:
             if not former:
                 break
-            root = former.pop()  # its committed child is dead: kill() went up to it
-            kill(root)
+            root = former.pop()  # its committed child is dead; kill() went up to it
             continue
         # ---- selection: descend through expanded nodes -------------------------------
         node = root
