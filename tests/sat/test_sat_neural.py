@@ -23,7 +23,7 @@ from palestra.sat.dimacs import read_dimacs, write_dimacs  # noqa: E402
 from palestra.sat.dpll import solve_dpll  # noqa: E402
 from palestra.sat.drup import check_drup  # noqa: E402
 from palestra.sat.generators import generate_sr_pair, label  # noqa: E402
-from palestra.sat.heuristics import DLIS, JeroslowWang  # noqa: E402
+from palestra.sat.heuristics import DLIS, BranchingView, JeroslowWang  # noqa: E402
 from palestra.sat.neural import DEFAULT_MODEL, Hybrid, NeuralHeuristic, load_model  # noqa: E402
 from palestra.sat.solve import gen, solve  # noqa: E402
 
@@ -95,7 +95,7 @@ def test_renaming_variables_permutes_literal_outputs() -> None:
 def test_a_few_training_steps_reduce_the_loss() -> None:
     from palestra.sat.train import generate_dataset
 
-    data = generate_dataset(6, 6, 10, "hard", np.random.default_rng(0))
+    data = generate_dataset(6, 6, 10, "hard", 0)
     torch.manual_seed(0)
     model = SatGNN(SatGNNConfig(dim=16, heads=2, rounds=3))
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
@@ -112,6 +112,69 @@ def test_a_few_training_steps_reduce_the_loss() -> None:
     assert last["loss"] < first["loss"] - 0.1
     assert last["policy_loss"] < 0.9 * first["policy_loss"]
     assert set(metrics) >= {"loss", "sat_acc", "policy_acc"}
+
+
+def test_top1_terms_match_a_direct_computation() -> None:
+    from palestra.models.sat_gnn import _jw_choice, _top1_loss
+
+    model = tiny_model(3)
+    pairs = sr_pairs(3, 9, seed=8)
+    cnfs = [c for p in pairs for c in (p.sat, p.unsat)]
+    labels = [label(c) for c in cnfs]
+    g = build_graph([(c.num_vars, c.clauses) for c in cnfs])
+    lab = torch.from_numpy(np.concatenate([x.literal_sat.reshape(-1) for x in labels]))
+    sat = torch.tensor([x.satisfiable for x in labels])
+    policy, _ = model(g, all_rounds=True)  # [R, Lit]
+    jw = _jw_choice(g)
+    got_rank = _top1_loss(policy, g, sat[g.lit_formula], lab)[-1]
+    got_refute = _top1_loss(policy, g, ~sat[g.lit_formula], jw & ~sat[g.lit_formula])[-1]
+    rank, refute = [], []
+    for b, cnf in enumerate(cnfs):
+        sel = g.lit_formula == b
+        p = policy[-1][sel]
+        # JW-OS's own pick is among the literals _jw_choice marks
+        marked = torch.nonzero(jw[sel]).squeeze(1).tolist()
+        n = cnf.num_vars
+        lits = [i + 1 if i < n else -(i - n + 1) for i in marked]
+        view = BranchingView(n, [0] * (2 * n + 1), [], lambda c=cnf: c.clauses)
+        assert JeroslowWang().pick(view) in lits
+        good = lab[sel] if labels[b].satisfiable else jw[sel]
+        term = -(torch.logsumexp(p[good], 0) - torch.logsumexp(p, 0))
+        (rank if labels[b].satisfiable else refute).append(term)
+    assert torch.allclose(got_rank, torch.stack(rank).mean(), atol=1e-5)
+    assert torch.allclose(got_refute, torch.stack(refute).mean(), atol=1e-5)
+
+
+def test_path_states_are_satisfiable_with_refuted_siblings() -> None:
+    from palestra.sat.train import _path_states
+
+    rng = np.random.default_rng(0)
+    for pair in sr_pairs(3, 20, seed=9):
+        states = _path_states(pair.sat, 4, rng)
+        on_path = [cnf for cnf, lab in states if lab is not None]
+        siblings = [cnf for cnf, lab in states if lab is None]
+        assert 1 <= len(on_path) <= 4 and len(siblings) <= len(on_path)
+        for cnf, lab in states:
+            cnf.validate()
+            used = {abs(x) for c in cnf.clauses for x in c}
+            assert used == set(range(1, cnf.num_vars + 1))  # renumbered 1..m
+            if lab is not None:
+                assert (
+                    lab.satisfiable and label(cnf).literal_sat.tolist() == lab.literal_sat.tolist()
+                )
+        assert not any(minisat(c) for c in siblings)
+        assert _path_states(pair.unsat, 4, rng) == []
+
+
+def test_dataset_is_the_same_for_any_number_of_workers() -> None:
+    from palestra.sat.train import generate_dataset
+
+    one = generate_dataset(30, 6, 9, "mixed", 1, paths=2, workers=1)
+    two = generate_dataset(30, 6, 9, "mixed", 1, paths=2, workers=2)
+    for k in one.__dataclass_fields__:
+        assert np.array_equal(getattr(one, k), getattr(two, k)), k
+    assert len(one) > 60 and set(one.source.tolist()) == set(range(30))
+    assert one.sat[:60].tolist() == [True, False] * 30  # members first, pair by pair
 
 
 def test_save_and_load_round_trip(tmp_path: Path) -> None:
@@ -312,3 +375,28 @@ def test_bench_suite_runs_on_a_tiny_setting(tmp_path: Path, satlib: Path) -> Non
     assert "DPLL solved SR(12), hybrid" in names and "CDCL propagations/s" in names
     assert "hybrid win rate vs JW-OS, CDCL decisions" in names
     assert "Experiment 3" in md_path.read_text()
+
+
+def test_bench_dpll_experiment_is_the_same_with_worker_processes(tmp_path: Path) -> None:
+    from palestra.core.bench import Bench
+    from palestra.sat.bench import SatBenchOptions, run
+
+    model_dir = tiny_model().save_pretrained(tmp_path / "m")
+    figures = []
+    for workers in (1, 2):
+        opt = SatBenchOptions(
+            model=str(model_dir), dpll_sizes=(10, 14), dpll_per_size=3, max_steps=100,
+            cdcl_n=8, cdcl_pairs=1, cadical_sizes=(12,), cadical_per_set=1, guided=3,
+            satlib=str(tmp_path / "none"), speed_max_conflicts=50, workers=workers,
+        )  # fmt: skip
+        bench = Bench("sat", out_dir=tmp_path / f"out{workers}", options=opt)
+        run(bench)
+        json_path, _ = bench.write()
+        figures.append(
+            {
+                f["name"]: f["value"]
+                for f in json.loads(json_path.read_text())["figures"]
+                if f["name"].startswith(("DPLL", "hybrid win rate vs JW-OS, DPLL"))
+            }
+        )
+    assert len(figures[0]) == 7 and figures[0] == figures[1]

@@ -230,8 +230,17 @@ class SatGNN(nn.Module):
         g: SatGraph,
         sat_label: torch.Tensor,  # [B] float 0/1
         lit_label: torch.Tensor,  # [Lit] float 0/1 (ignored for unsatisfiable formulas)
+        rank_weight: float = 0.0,
+        refute_weight: float = 0.0,
     ) -> tuple[torch.Tensor, dict[str, float]]:
-        """Summed over rounds: BCE(sat) + BCE(policy) on the satisfiable formulas' literals.
+        """Summed over rounds: BCE(sat) + BCE(policy) on the satisfiable formulas' literals,
+        plus ``rank_weight`` times the top-1 term: for each satisfiable formula, ``-log`` of the
+        softmax mass (over its literals) on the literals labelled 1, which a branching
+        heuristic needs most, since it only ever uses the top literal; plus ``refute_weight``
+        times the same term on the *unsatisfiable* formulas, with Jeroslow-Wang's choice (the
+        literals of highest ``sum 2^-|c|``, the graph's second literal feature) as the
+        literals to put mass on: no literal keeps such a formula satisfiable, and what a
+        branching heuristic should then do is refute it fast, which JW-OS does well.
 
         Also returns metrics of the last round: ``sat_acc`` and ``policy_acc``, the share of
         satisfiable formulas whose top-scored literal keeps them satisfiable.
@@ -249,6 +258,15 @@ class SatGNN(nn.Module):
         else:
             pol_loss = torch.zeros_like(sat_loss)
         loss = (sat_loss + pol_loss).sum()
+        rank_loss = torch.zeros_like(sat_loss)
+        if rank_weight > 0 and bool(lit_mask.any()):
+            rank_loss = _top1_loss(policy, g, lit_mask, lit_label > 0.5)  # [R]
+            loss = loss + rank_weight * rank_loss.sum()
+        refute_loss = torch.zeros_like(sat_loss)
+        unsat_lits = ~lit_mask
+        if refute_weight > 0 and bool(unsat_lits.any()):
+            refute_loss = _top1_loss(policy, g, unsat_lits, _jw_choice(g) & unsat_lits)  # [R]
+            loss = loss + refute_weight * refute_loss.sum()
         with torch.no_grad():
             sat_acc = ((sat[-1] > 0).float() == sat_label).float().mean().item()
             top = top_literals(policy[-1], g)  # [B]
@@ -259,6 +277,8 @@ class SatGNN(nn.Module):
             "loss": loss.item(),
             "sat_loss": sat_loss[-1].item(),
             "policy_loss": pol_loss[-1].item(),
+            "rank_loss": rank_loss[-1].item(),
+            "refute_loss": refute_loss[-1].item(),
             "sat_acc": sat_acc,
             "policy_acc": policy_acc,
         }
@@ -273,6 +293,41 @@ class SatGNN(nn.Module):
     def from_pretrained(cls, directory: str | Path) -> SatGNN:
         """Load a model written by :meth:`save_pretrained` (unknown config keys are errors)."""
         return load_pretrained(cls, SatGNNConfig, directory).eval()
+
+
+def _segment_logsumexp(x: torch.Tensor, seg: torch.Tensor, num: int) -> torch.Tensor:
+    """``logsumexp`` of ``x [R, N]`` over the entries of each segment ``seg [N]``: ``[R, num]``
+    (``-inf`` for empty segments)."""
+    R = x.shape[0]
+    idx = seg.expand(R, -1)
+    m = x.new_full((R, num), float("-inf")).scatter_reduce(1, idx, x, reduce="amax")
+    m = torch.where(torch.isfinite(m), m, torch.zeros_like(m)).detach()
+    s = x.new_zeros((R, num)).scatter_add(1, idx, torch.exp(x - m.gather(1, idx)))
+    return m + torch.log(s)
+
+
+def _top1_loss(
+    policy: torch.Tensor,  # [R, Lit] logits
+    g: SatGraph,
+    sat_lits: torch.Tensor,  # [Lit] bool: literal of a satisfiable formula
+    good: torch.Tensor,  # [Lit] bool: the formula with that literal set stays satisfiable
+) -> torch.Tensor:
+    """Mean over satisfiable formulas of ``-log sum_good softmax(policy)``, per round ``[R]``."""
+    B = g.num_formulas
+    seg = g.lit_formula
+    all_ = _segment_logsumexp(policy, seg, B)  # [R, B]
+    pos = _segment_logsumexp(policy.masked_fill(~good, float("-inf")), seg, B)  # [R, B]
+    has = torch.zeros(B, dtype=torch.bool).index_fill_(0, seg[sat_lits & good], True)  # [B]
+    return (all_ - pos)[:, has].mean(1)
+
+
+def _jw_choice(g: SatGraph) -> torch.Tensor:
+    """``[Lit]`` bool: the literals of highest Jeroslow-Wang score in their formula."""
+    jw = g.lit_feat[:, 1]
+    best = jw.new_full((g.num_formulas,), float("-inf")).scatter_reduce(
+        0, g.lit_formula, jw, reduce="amax"
+    )
+    return jw >= best[g.lit_formula] - 1e-6
 
 
 def top_literals(policy: torch.Tensor, g: SatGraph) -> torch.Tensor:

@@ -35,6 +35,7 @@ import numpy as np
 
 from palestra.core.bench import Bench, register_suite
 from palestra.core.config import arg
+from palestra.core.progress import progress_bar
 from palestra.sat.cnf import CNF, Status
 
 __all__ = ["SatBenchOptions", "run"]
@@ -63,7 +64,8 @@ class SatBenchOptions:
     cadical_per_set: int = arg(20, "Experiment 3: instances per set (quick: 5).")
     speed_max_conflicts: int = arg(20000, "Experiment 4: conflict cap of our CDCL (quick: 3000).")
     satlib: str = arg("", "SATLIB folder (default <repo>/../shared/data/sat/satlib).")
-    threads: int = arg(1, "torch threads.")
+    threads: int = arg(1, "torch threads (per process).")
+    workers: int = arg(1, "Experiment 1: processes, each solving whole formulas (same results).")
 
 
 def _pct(xs: list[bool]) -> float:
@@ -118,17 +120,59 @@ def _minisat(cnf: CNF) -> tuple[bool, dict[str, int], float]:
     return ok, stats, seconds
 
 
+_DPLL_NAMES = ("network", "hybrid", "JW-OS", "DLIS")
+_worker_model = None
+
+
+def _init_worker(model: str, threads: int) -> None:
+    import torch
+
+    from palestra.sat.neural import load_model
+
+    global _worker_model
+    torch.set_num_threads(threads)
+    _worker_model = load_model(model)
+
+
+def _dpll_all(args: tuple[CNF, int, float]) -> dict[str, tuple[bool, int, float]]:
+    """Experiment 1 on one satisfiable formula: ``{heuristic: (solved, steps, seconds)}``,
+    every model checked (runs in a worker process after ``_init_worker``)."""
+    from palestra.sat.dpll import solve_dpll
+    from palestra.sat.heuristics import DLIS, JeroslowWang
+    from palestra.sat.neural import Hybrid, NeuralHeuristic
+
+    cnf, max_steps, threshold = args
+    net = _worker_model
+    makers = {
+        "network": lambda: NeuralHeuristic(net),
+        "hybrid": lambda: Hybrid(net, JeroslowWang(), threshold),
+        "JW-OS": JeroslowWang,
+        "DLIS": DLIS,
+    }
+    out = {}
+    for name in _DPLL_NAMES:
+        t0 = time.perf_counter()
+        r = solve_dpll(cnf, makers[name](), max_steps=max_steps)
+        seconds = time.perf_counter() - t0
+        ok = r.status is Status.SATISFIABLE
+        if ok:
+            _check_sat(cnf, r.model, f"DPLL/{name}")
+        elif r.status is Status.UNSATISFIABLE:
+            raise RuntimeError(f"DPLL/{name} refuted a satisfiable SR({cnf.num_vars}) formula")
+        out[name] = (ok, r.steps, seconds)
+    return out
+
+
 @register_suite("sat", config=SatBenchOptions)
 def run(bench: Bench) -> None:
     import torch
 
     from palestra.sat.cadical import solve_cadical
     from palestra.sat.cdcl import CDCLConfig, solve_cdcl
-    from palestra.sat.dpll import solve_dpll
     from palestra.sat.drup import check_drup
     from palestra.sat.generators import generate_sr_pair
-    from palestra.sat.heuristics import DLIS, JeroslowWang
-    from palestra.sat.neural import Hybrid, NeuralHeuristic, load_model
+    from palestra.sat.heuristics import JeroslowWang
+    from palestra.sat.neural import Hybrid, load_model
 
     opt: SatBenchOptions = bench.options or SatBenchOptions()
     torch.set_num_threads(opt.threads)
@@ -148,33 +192,37 @@ def run(bench: Bench) -> None:
     )
 
     # -- Experiment 1: DPLL with a step cap ------------------------------------------------
-    makers = {
-        "network": lambda: NeuralHeuristic(net),
-        "hybrid": lambda: Hybrid(net, JeroslowWang(), opt.threshold),
-        "JW-OS": JeroslowWang,
-        "DLIS": DLIS,
-    }
+    makers = _DPLL_NAMES
     dpll_steps: dict[str, list[float]] = {k: [] for k in makers}
     solved_by_size: dict[int, dict[str, float]] = {}
     rows = []
     t_exp = time.perf_counter()
+    formulas_by_size = {}
     for n in sizes:
         rng = np.random.default_rng([bench.seed, n])
-        formulas = [generate_sr_pair(n, rng, opt.variant).sat for _ in range(per_size)]
-        solved: dict[str, list[bool]] = {k: [] for k in makers}
-        seconds: dict[str, float] = {k: 0.0 for k in makers}
-        for cnf in formulas:
-            for name, make in makers.items():
-                t0 = time.perf_counter()
-                r = solve_dpll(cnf, make(), max_steps=opt.max_steps)
-                seconds[name] += time.perf_counter() - t0
-                ok = r.status is Status.SATISFIABLE
-                if ok:
-                    _check_sat(cnf, r.model, f"DPLL/{name}")
-                elif r.status is Status.UNSATISFIABLE:
-                    raise RuntimeError(f"DPLL/{name} refuted a satisfiable SR({n}) formula")
-                solved[name].append(ok)
-                dpll_steps[name].append(r.steps if ok else opt.max_steps + 1)
+        formulas_by_size[n] = [generate_sr_pair(n, rng, opt.variant).sat for _ in range(per_size)]
+    tasks = [(cnf, opt.max_steps, opt.threshold) for n in sizes for cnf in formulas_by_size[n]]
+    results: list[dict[str, tuple[bool, int, float]]] = []
+    with progress_bar(f"bench sat: DPLL on {len(tasks)} formulas", len(tasks)) as tick:
+        if opt.workers > 1:
+            import multiprocessing as mp
+
+            ctx = mp.get_context("spawn")
+            with ctx.Pool(opt.workers, _init_worker, (opt.model, opt.threads)) as pool:
+                for r in pool.imap(_dpll_all, tasks, chunksize=1):  # in order
+                    results.append(r)
+                    tick()
+        else:
+            _init_worker(opt.model, opt.threads)
+            for t in tasks:
+                results.append(_dpll_all(t))
+                tick()
+    for i, n in enumerate(sizes):
+        done = results[i * per_size : (i + 1) * per_size]
+        solved = {k: [r[k][0] for r in done] for k in makers}
+        seconds = {k: sum(r[k][2] for r in done) for k in makers}
+        for k in makers:
+            dpll_steps[k] += [r[k][1] if r[k][0] else opt.max_steps + 1 for r in done]
         solved_by_size[n] = {k: _pct(v) for k, v in solved.items()}
         rows.append(
             [f"SR({n})", per_size]
@@ -316,14 +364,16 @@ def run(bench: Bench) -> None:
     speed_ours: list[tuple[int, float]] = []
     speed_minisat: list[tuple[int, float]] = []
     for set_name, instances in sets:
-        alone_d, alone_t, guided_d, guided_t, ms_d, ms_t = [], [], [], [], [], []
+        alone_d, alone_t, guided_d, guided_t, ms_d, ms_t, jw_d = [], [], [], [], [], [], []
         for _, cnf in instances:
             a = solve_cadical(cnf)
             hyb = Hybrid(net, JeroslowWang(), opt.threshold)
             g = solve_cadical(cnf, hyb, max_guided=opt.guided)
+            j = solve_cadical(cnf, JeroslowWang(), max_guided=opt.guided)
             ok, stats, ms_sec = _minisat(cnf)
-            if a.status != g.status or (a.status is Status.SATISFIABLE) != ok:
+            if len({a.status, g.status, j.status}) > 1 or (a.status is Status.SATISFIABLE) != ok:
                 raise RuntimeError(f"{set_name}: CaDiCaL alone, guided and MiniSat disagree")
+            jw_d.append(j.decisions)
             alone_d.append(a.decisions)
             alone_t.append(a.seconds)
             guided_d.append(g.decisions)
@@ -347,6 +397,7 @@ def run(bench: Bench) -> None:
                 len(instances),
                 _median(alone_d),
                 _median(guided_d),
+                _median(jw_d),
                 _median(ms_d),
                 _median(alone_t) * 1e3,
                 _median(guided_t) * 1e3,
@@ -379,6 +430,7 @@ def run(bench: Bench) -> None:
             "instances",
             "dec. alone",
             "dec. guided",
+            "dec. JW-OS-guided",
             "dec. MiniSat",
             "ms alone",
             "ms guided",

@@ -21,8 +21,10 @@ class SatTrainConfig:
     """Train the literal-clause graph network (Jaszczur et al. 2019) on labelled SR(n) pairs."""
 
     # --- data
-    variant: Literal["neurosat", "hard"] = arg(
-        "hard", "SR(n) clause widths: NeuroSAT's, or the paper's 'hard' (at least 3)."
+    variant: Literal["neurosat", "hard", "mixed"] = arg(
+        "hard",
+        "SR(n) clause widths: NeuroSAT's, the paper's 'hard' (at least 3), or 'mixed' (each"
+        " pair either, at random).",
     )
     n_min: int = arg(10, "Fewest variables of a training formula.")
     n_max: int = arg(40, "Most variables of a training formula.")
@@ -30,6 +32,12 @@ class SatTrainConfig:
     states: int = arg(
         2, "Also label this many formulas met below the root by DPLL (JW-OS) per formula."
     )
+    paths: int = arg(
+        0,
+        "Also label this many states of a random correct DPLL path of each satisfiable member,"
+        " each with the refuted formula a wrong pick there leaves.",
+    )
+    workers: int = arg(1, "Processes that generate and label the data (same data for any count).")
     # --- model (see palestra.models.sat_gnn.SatGNNConfig)
     dim: int = arg(64, "Width of literal and clause embeddings.")
     heads: int = arg(4, "Heads of the gated attention.")
@@ -40,6 +48,16 @@ class SatTrainConfig:
     batch_size: int = arg(32, "Formulas per step (both members of 16 pairs).")
     lr: float = arg(1e-3, "Learning rate (Adam), cosine-decayed to lr/10.")
     grad_clip: float = arg(1.0, "Clip the gradient norm to this (0: no clipping).")
+    rank_weight: float = arg(
+        0.0,
+        "Weight of the top-1 term: -log of the softmax mass the policy puts on the literals"
+        " that keep a satisfiable formula satisfiable.",
+    )
+    refute_weight: float = arg(
+        0.0,
+        "Weight of the same term on unsatisfiable formulas, towards Jeroslow-Wang's choice"
+        " (what refutes them fast).",
+    )
     # --- bookkeeping
     seed: int = arg(0, "Seed of data generation, initialisation and batching.")
     threads: int = arg(1, "torch threads.")

@@ -2,21 +2,28 @@
 
 The recipe of Jaszczur, Łuszczyk & Michalewski 2019, scaled to one CPU thread::
 
-    data:  pairs SR(n), n ~ U[n_min, n_max], variant "hard"; both members labelled by MiniSat
-           (satisfiable? and, per literal, satisfiable with that literal fixed true?);
-           plus `states` search states per member: formulas DPLL with JW-OS meets below the
-           root (renumbered, labelled the same way), the kind of formula a branching
-           heuristic is asked about, many of them unsatisfiable (a refuted branch)
-    step:  both members of batch/4 pairs and batch/2 search states (without states: both
+    data:  pairs SR(n), n ~ U[n_min, n_max], variant "hard" (or "neurosat", or "mixed": each
+           pair either); both members labelled by MiniSat (satisfiable? and, per literal,
+           satisfiable with that literal fixed true?); optionally more formulas per pair:
+           `states`: formulas DPLL with JW-OS meets below the root, many of them
+                     unsatisfiable (refuted branches);
+           `paths`:  formulas on a random *correct* DPLL path of the satisfiable member (what
+                     a heuristic meets while it is right) and, after each, the formula a wrong
+                     pick there leaves (unsatisfiable: what it meets after a mistake)
+           all renumbered 1..m and labelled the same way
+    step:  both members of batch/4 pairs and batch/2 extra formulas (without extras: both
            members of batch/2 pairs), one graph;
-           loss = sum over rounds of BCE(sat) + BCE(policy on satisfiable formulas); Adam,
-           cosine decay to lr/10 after a short warm-up, gradient clipping
+           loss = sum over rounds of BCE(sat) + BCE(policy on satisfiable formulas)
+                  + rank_weight * top-1 term on satisfiable formulas (softmax mass on the
+                    literals that keep them satisfiable: the heuristic only uses its top pick)
+                  + refute_weight * the same on unsatisfiable formulas towards JW-OS's pick;
+           Adam, cosine decay to lr/10 after a short warm-up, gradient clipping
 
 ``init`` starts from a saved model of the same architecture (a second stage of training).
-The labelled data is generated once and cached as ``data.npz`` in the run directory, so a
-resumed run trains on exactly the same formulas. 5% of the pairs are held out (their search
-states are not trained on either); the metrics of their members are logged (``val_*``) at
-every checkpoint. The final model is
+The labelled data is generated once (in ``workers`` processes; the same data for any count)
+and cached as ``data.npz`` in the run directory, so a resumed run trains on exactly the same
+formulas. 5% of the pairs are held out (their extra formulas are not trained on either); the
+metrics of their members are logged (``val_*``) at every checkpoint. The final model is
 written with safetensors to ``<run>/model/`` (``model.safetensors`` + ``config.json``), whose
 path ``train`` returns.
 """
@@ -37,7 +44,7 @@ from palestra.models.sat_gnn import SatGNN, SatGNNConfig, SatGraph, build_graph
 from palestra.sat.cnf import CNF
 from palestra.sat.config import SatTrainConfig
 from palestra.sat.dpll import solve_dpll
-from palestra.sat.generators import generate_sr_pair, label
+from palestra.sat.generators import LabeledCNF, generate_sr_pair, label
 from palestra.sat.heuristics import BranchingView, JeroslowWang
 
 __all__ = ["LabeledSet", "generate_dataset", "train"]
@@ -102,21 +109,107 @@ class _Recorder:
         return self.jw.pick(view)
 
 
+def _renumbered(clauses: list[list[int]]) -> CNF:
+    """``clauses`` with their variables renumbered ``1..m`` in ascending order: the formula
+    the network is shown (``palestra.sat.neural.score_formula`` does the same)."""
+    variables = sorted({abs(x) for c in clauses for x in c})
+    new = {v: j + 1 for j, v in enumerate(variables)}
+    return CNF(len(variables), [[new[x] if x > 0 else -new[-x] for x in c] for c in clauses])
+
+
 def _search_states(cnf: CNF, k: int, rng: np.random.Generator) -> list[CNF]:
     """Up to ``k`` formulas met by DPLL with JW-OS below the root, variables renumbered
     ``1..m``: the kind of formula the heuristic is asked about during a search."""
     rec = _Recorder()
     solve_dpll(cnf, rec, max_steps=200)
     met = rec.formulas[1:]
-    out = []
-    for i in sorted(rng.choice(len(met), size=min(k, len(met)), replace=False)):
-        clauses = met[i]
-        variables = sorted({abs(x) for c in clauses for x in c})
-        new = {v: j + 1 for j, v in enumerate(variables)}
-        out.append(
-            CNF(len(variables), [[new[x] if x > 0 else -new[-x] for x in c] for c in clauses])
-        )
+    return [
+        _renumbered(met[i])
+        for i in sorted(rng.choice(len(met), size=min(k, len(met)), replace=False))
+    ]
+
+
+def _path_states(cnf: CNF, k: int, rng: np.random.Generator) -> list[tuple[CNF, LabeledCNF | None]]:
+    """Formulas on a random *correct* DPLL path of satisfiable ``cnf``, and their refuted
+    siblings: the formulas a branching heuristic meets when it is right, and just after its
+    first mistake.
+
+    The path starts at the root and, after unit propagation and pure literals (as DPLL
+    does them), sets a random literal of a model ``M`` of the formula (a pure literal against
+    ``M`` flips ``M`` there, which keeps it a model), until the formula is empty. ``k``
+    formulas of the path, at random depths, are returned, and after each of them the formula
+    that setting a literal *against* every model (a wrong pick) and propagating leaves, when
+    propagation does not already refute it. Variables are renumbered ``1..m``.
+    """
+    from pysat.solvers import Minisat22
+
+    from palestra.sat.dpll import _propagate, _restrict
+
+    with Minisat22(bootstrap_with=cnf.clauses) as solver:
+        if not solver.solve():
+            return []
+        model = {abs(x): x for x in solver.get_model() or ()}
+    path: list[list[list[int]]] = []
+    formula = [list(c) for c in cnf.clauses]
+    while True:
+        formula, trail, conflict = _propagate(formula, ())
+        if conflict:  # cannot happen on a model's path; stop rather than loop
+            break
+        for lit in trail:
+            model[abs(lit)] = lit
+        if not formula:
+            break
+        path.append(formula)
+        free = sorted({abs(x) for c in formula for x in c})
+        var = free[int(rng.integers(len(free)))]
+        formula = _restrict(formula, {model[var]})
+    out: list[tuple[CNF, LabeledCNF | None]] = []
+    for i in sorted(rng.choice(len(path), size=min(k, len(path)), replace=False)):
+        state = _renumbered(path[i])
+        lab = label(state)
+        out.append((state, lab))
+        wrong = np.argwhere(~lab.literal_sat)  # [w, 2] rows (sign, variable index)
+        if len(wrong):
+            sign, v = wrong[int(rng.integers(len(wrong)))]
+            lit = int(v) + 1 if sign == 0 else -(int(v) + 1)
+            child, _, conflict = _propagate(_restrict(state.clauses, {lit}), ())
+            if not conflict and child:
+                out.append((_renumbered(child), None))
     return out
+
+
+_Labelled = tuple[int, CNF, bool, np.ndarray]  # (pair, formula, satisfiable, literal labels)
+
+
+def _pairs_chunk(args: tuple) -> tuple[list[_Labelled], list[_Labelled]]:
+    """Pairs ``first .. first + count - 1`` labelled: both members, and their extra states;
+    chunk ``c`` draws from ``default_rng([seed, c])`` whichever process runs it."""
+    first, count, n_min, n_max, variant, seed, chunk, states, paths = args
+    rng = np.random.default_rng([seed, chunk])
+    members: list[tuple[int, CNF, LabeledCNF | None]] = []
+    extra: list[tuple[int, CNF, LabeledCNF | None]] = []
+    for i in range(first, first + count):
+        n = int(rng.integers(n_min, n_max + 1))
+        v = variant if variant != "mixed" else ("hard" if rng.random() < 0.5 else "neurosat")
+        pair = generate_sr_pair(n, rng, v)  # type: ignore[arg-type]
+        members += [(i, pair.sat, None), (i, pair.unsat, None)]
+        if states:
+            for cnf in (pair.sat, pair.unsat):
+                extra += [(i, s, None) for s in _search_states(cnf, states, rng)]
+        if paths:
+            extra += [(i, s, lab) for s, lab in _path_states(pair.sat, paths, rng)]
+
+    def labelled(fs: list[tuple[int, CNF, LabeledCNF | None]]) -> list[_Labelled]:
+        out = []
+        for i, cnf, lab in fs:
+            lab = lab or label(cnf)
+            out.append((i, cnf, lab.satisfiable, lab.literal_sat.reshape(-1)))
+        return out
+
+    return labelled(members), labelled(extra)
+
+
+_CHUNK = 25  # pairs per generation task
 
 
 def generate_dataset(
@@ -124,47 +217,49 @@ def generate_dataset(
     n_min: int,
     n_max: int,
     variant: str,
-    rng: np.random.Generator,
+    seed: int,
     states: int = 0,
+    paths: int = 0,
+    workers: int = 1,
 ) -> LabeledSet:
     """``pairs`` SR(n) pairs, ``n ~ U[n_min, n_max]``, both members labelled by MiniSat
     (formulas ``2i``, ``2i + 1``), followed by up to ``states`` labelled search states of each
-    member (``_search_states``). ``source`` gives each formula's pair."""
-    num_vars, clause_len, lits, sat, labels, source = [], [], [], [], [], []
-    n_clauses = []
-    extra: list[tuple[int, CNF]] = []
+    member (``_search_states``) and ``paths`` states of each satisfiable member's correct path
+    with their refuted siblings (``_path_states``). ``source`` gives each formula's pair.
 
-    def add(cnf: CNF, pair: int) -> None:
-        lab = label(cnf)
-        num_vars.append(cnf.num_vars)
-        n_clauses.append(len(cnf.clauses))
-        for c in cnf.clauses:
-            clause_len.append(len(c))
-            lits.extend(c)
-        sat.append(lab.satisfiable)
-        labels.append(lab.literal_sat.reshape(-1))
-        source.append(pair)
+    Pairs are drawn and labelled in chunks of 25, chunk ``c`` from ``default_rng([seed, c])``,
+    so the data is the same for any number of ``workers`` (processes).
+    """
+    tasks = [
+        (c * _CHUNK, min(_CHUNK, pairs - c * _CHUNK), n_min, n_max, variant, seed, c, states, paths)
+        for c in range((pairs + _CHUNK - 1) // _CHUNK)
+    ]
+    if workers > 1:
+        import multiprocessing as mp
 
-    for i in range(pairs):
-        n = int(rng.integers(n_min, n_max + 1))
-        pair = generate_sr_pair(n, rng, variant)  # type: ignore[arg-type]
-        for cnf in (pair.sat, pair.unsat):
-            add(cnf, i)
-            if states:
-                extra += [(i, s) for s in _search_states(cnf, states, rng)]
-    for i, cnf in extra:
-        add(cnf, i)
-    clause_len_a = np.asarray(clause_len, dtype=np.int32)
+        with mp.get_context("spawn").Pool(workers) as pool:
+            chunks = pool.map(_pairs_chunk, tasks, chunksize=1)
+    else:
+        chunks = [_pairs_chunk(t) for t in tasks]
+    formulas = [f for members, _ in chunks for f in members]
+    formulas += [f for _, extra in chunks for f in extra]
+
+    clause_len = np.asarray(
+        [len(c) for _, cnf, _, _ in formulas for c in cnf.clauses], dtype=np.int32
+    )
+    lits = [x for _, cnf, _, _ in formulas for c in cnf.clauses for x in c]
+    num_vars = [cnf.num_vars for _, cnf, _, _ in formulas]
+    n_clauses = [len(cnf.clauses) for _, cnf, _, _ in formulas]
     return LabeledSet(
         num_vars=np.asarray(num_vars, dtype=np.int32),
         clause_start=np.concatenate([[0], np.cumsum(n_clauses)]).astype(np.int64),
-        clause_len=clause_len_a,
-        lit_start=np.concatenate([[0], np.cumsum(clause_len_a)]).astype(np.int64),
+        clause_len=clause_len,
+        lit_start=np.concatenate([[0], np.cumsum(clause_len)]).astype(np.int64),
         lits=np.asarray(lits, dtype=np.int32),
-        sat=np.asarray(sat, dtype=bool),
+        sat=np.asarray([s for _, _, s, _ in formulas], dtype=bool),
         label_start=np.concatenate([[0], np.cumsum([2 * n for n in num_vars])]).astype(np.int64),
-        labels=np.concatenate(labels).astype(bool),
-        source=np.asarray(source, dtype=np.int32),
+        labels=np.concatenate([lab for _, _, _, lab in formulas]).astype(bool),
+        source=np.asarray([i for i, _, _, _ in formulas], dtype=np.int32),
     )
 
 
@@ -177,8 +272,11 @@ def _lr(cfg: SatTrainConfig, step: int) -> float:
 
 
 @torch.no_grad()
-def evaluate(model: SatGNN, data: LabeledSet, pairs: np.ndarray, batch_pairs: int) -> dict:
-    """Mean metrics of the last round over the formulas of ``pairs``."""
+def evaluate(
+    model: SatGNN, data: LabeledSet, pairs: np.ndarray, batch_pairs: int, **loss_kw: float
+) -> dict:
+    """Mean metrics of the last round over the formulas of ``pairs`` (``loss_kw`` go to
+    ``SatGNN.loss``)."""
     model.eval()
     totals: dict[str, float] = {}
     count = 0
@@ -186,7 +284,7 @@ def evaluate(model: SatGNN, data: LabeledSet, pairs: np.ndarray, batch_pairs: in
         chunk = pairs[k : k + batch_pairs]
         idx = np.stack([2 * chunk, 2 * chunk + 1], axis=1).reshape(-1)
         g, sat, lab = data.batch(idx)
-        _, m = model.loss(g, sat, lab)
+        _, m = model.loss(g, sat, lab, **loss_kw)
         for key, v in m.items():
             totals[key] = totals.get(key, 0.0) + v * len(chunk)
         count += len(chunk)
@@ -209,8 +307,10 @@ def train(cfg: SatTrainConfig) -> Path:
                 cfg.n_min,
                 cfg.n_max,
                 cfg.variant,
-                np.random.default_rng(cfg.seed),
+                cfg.seed,
                 states=cfg.states,
+                paths=cfg.paths,
+                workers=cfg.workers,
             )
             data.save(data_path)
             print(f"generated {len(data)} labelled formulas in {time.time() - t0:.0f} s")
@@ -249,7 +349,9 @@ def train(cfg: SatTrainConfig) -> Path:
             g, sat, lab = data.batch(idx)
             for group in opt.param_groups:
                 group["lr"] = _lr(cfg, step)
-            loss, metrics = model.loss(g, sat, lab)
+            loss, metrics = model.loss(
+                g, sat, lab, rank_weight=cfg.rank_weight, refute_weight=cfg.refute_weight
+            )
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip > 0:
@@ -264,7 +366,17 @@ def train(cfg: SatTrainConfig) -> Path:
                 run.log(step, **metrics)
             if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                 if n_val:
-                    run.log(step, **evaluate(model, data, val_pairs, half))
+                    run.log(
+                        step,
+                        **evaluate(
+                            model,
+                            data,
+                            val_pairs,
+                            half,
+                            rank_weight=cfg.rank_weight,
+                            refute_weight=cfg.refute_weight,
+                        ),
+                    )
                 state = {
                     "model": model.state_dict(),
                     "opt": opt.state_dict(),
