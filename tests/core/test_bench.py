@@ -97,3 +97,14 @@ def test_builtin_suites_register_themselves() -> None:
         suite = bench_mod.get_suite(name)
         assert suite.name == name and suite.help == bench_mod._BUILTIN[name][1]
         assert suite.config is None or dataclasses.is_dataclass(suite.config)
+
+
+def test_provenance_is_taken_when_the_run_starts(tmp_path: Path, monkeypatch) -> None:
+    """Files the run itself writes (plots under results/) must not make it look "dirty"."""
+    import palestra.core.bench as bench_mod
+
+    states = iter([{"commit": "abc", "dirty": False}, {"commit": "abc", "dirty": True}])
+    monkeypatch.setattr(bench_mod, "provenance", lambda: next(states))
+    bench = bench_mod.Bench("t", out_dir=tmp_path)
+    bench.figure("x", 1.0, "u")
+    assert bench.result()["provenance"] == {"commit": "abc", "dirty": False}

@@ -193,6 +193,9 @@ class Bench:
         self.notes: list[str] = []
         self.data: dict[str, Any] = {}
         self._started = time.time()
+        # The code that runs is the code at the start: plots written during the run (under
+        # results/, often tracked) or later edits must not mark the run "dirty".
+        self._provenance = provenance()
 
     @property
     def mode(self) -> str:
@@ -256,7 +259,7 @@ class Bench:
             "options": config_to_dict(self.options) if self.options is not None else None,
             "finished": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
             "seconds": round(time.time() - self._started, 2),
-            "provenance": provenance(),
+            "provenance": self._provenance,
             "figures": [f.to_dict() for f in self.figures],
             "tables": self.tables,
             "plots": self.plots,
