@@ -124,14 +124,19 @@ _DPLL_NAMES = ("network", "hybrid", "JW-OS", "DLIS")
 _worker_model = None
 
 
+def _use_model(net: object) -> None:
+    """The network ``_dpll_all`` runs in this process."""
+    global _worker_model
+    _worker_model = net
+
+
 def _init_worker(model: str, threads: int) -> None:
     import torch
 
     from palestra.sat.neural import load_model
 
-    global _worker_model
     torch.set_num_threads(threads)
-    _worker_model = load_model(model)
+    _use_model(load_model(model))
 
 
 def _dpll_all(args: tuple[CNF, int, float]) -> dict[str, tuple[bool, int, float]]:
@@ -192,8 +197,8 @@ def run(bench: Bench) -> None:
     )
 
     # -- Experiment 1: DPLL with a step cap ------------------------------------------------
-    makers = _DPLL_NAMES
-    dpll_steps: dict[str, list[float]] = {k: [] for k in makers}
+    names = _DPLL_NAMES
+    dpll_steps: dict[str, list[float]] = {k: [] for k in names}
     solved_by_size: dict[int, dict[str, float]] = {}
     rows = []
     t_exp = time.perf_counter()
@@ -213,20 +218,20 @@ def run(bench: Bench) -> None:
                     results.append(r)
                     tick()
         else:
-            _init_worker(opt.model, opt.threads)
+            _use_model(net)  # loaded above, with the threads set above
             for t in tasks:
                 results.append(_dpll_all(t))
                 tick()
     for i, n in enumerate(sizes):
         done = results[i * per_size : (i + 1) * per_size]
-        solved = {k: [r[k][0] for r in done] for k in makers}
-        seconds = {k: sum(r[k][2] for r in done) for k in makers}
-        for k in makers:
+        solved = {k: [r[k][0] for r in done] for k in names}
+        seconds = {k: sum(r[k][2] for r in done) for k in names}
+        for k in names:
             dpll_steps[k] += [r[k][1] if r[k][0] else opt.max_steps + 1 for r in done]
         solved_by_size[n] = {k: _pct(v) for k, v in solved.items()}
         rows.append(
             [f"SR({n})", per_size]
-            + [solved_by_size[n][k] for k in makers]
+            + [solved_by_size[n][k] for k in names]
             + [round(seconds["hybrid"] / per_size, 2), round(seconds["JW-OS"] / per_size, 2)]
         )
         for name in ("network", "hybrid"):
@@ -248,7 +253,7 @@ def run(bench: Bench) -> None:
         )
     bench.table(
         f"Experiment 1: DPLL, % of satisfiable SR(n) solved within {opt.max_steps} steps",
-        ["formulas", "count", *makers, "s/formula hybrid", "s/formula JW-OS"],
+        ["formulas", "count", *names, "s/formula hybrid", "s/formula JW-OS"],
         rows,
     )
     bench.data["dpll_solved"] = {str(n): v for n, v in solved_by_size.items()}
@@ -258,7 +263,7 @@ def run(bench: Bench) -> None:
     )
     title = "DPLL: solved within the step cap"
     with bench.plot("dpll_solved", title, xlabel="n", ylabel="%") as ax:
-        for name in makers:
+        for name in names:
             ax.plot(list(sizes), [solved_by_size[n][name] for n in sizes], marker="o", label=name)
 
     # -- Experiment 2: per-instance wins of the hybrid over JW-OS -------------------------

@@ -339,6 +339,7 @@ def train(cfg: SatTrainConfig) -> Path:
             rng.bit_generator.state = state["rng"]
             print(f"resumed {run.dir} at step {step}")
 
+        loss_kw = {"rank_weight": cfg.rank_weight, "refute_weight": cfg.refute_weight}
         model.train()
         t_last = time.time()
         while step < cfg.steps:
@@ -349,9 +350,7 @@ def train(cfg: SatTrainConfig) -> Path:
             g, sat, lab = data.batch(idx)
             for group in opt.param_groups:
                 group["lr"] = _lr(cfg, step)
-            loss, metrics = model.loss(
-                g, sat, lab, rank_weight=cfg.rank_weight, refute_weight=cfg.refute_weight
-            )
+            loss, metrics = model.loss(g, sat, lab, **loss_kw)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip > 0:
@@ -366,17 +365,7 @@ def train(cfg: SatTrainConfig) -> Path:
                 run.log(step, **metrics)
             if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                 if n_val:
-                    run.log(
-                        step,
-                        **evaluate(
-                            model,
-                            data,
-                            val_pairs,
-                            half,
-                            rank_weight=cfg.rank_weight,
-                            refute_weight=cfg.refute_weight,
-                        ),
-                    )
+                    run.log(step, **evaluate(model, data, val_pairs, half, **loss_kw))
                 state = {
                     "model": model.state_dict(),
                     "opt": opt.state_dict(),
