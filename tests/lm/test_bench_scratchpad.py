@@ -22,6 +22,7 @@ def test_scratchpad_bench_smoke(tmp_path: Path) -> None:
         "n_layer=1",
         "d_model=32",
         "n_head=2",
+        "token_heads=1",
         "batch_size=4",
         f"runs_root={tmp_path / 'runs'}",
     ]

@@ -9,6 +9,8 @@ import re
 import pytest
 
 from palestra.lm.scratchpad import (
+    B_TAGS,
+    SUM_TAGS,
     TAGS,
     TASK_NAMES,
     addition,
@@ -151,22 +153,27 @@ def test_long_addition_format() -> None:
     direct_prompt, direct = long_addition(random.Random(3), digits=8)
     assert prompt == direct_prompt and target.endswith("\n" + direct)
     # worked example from the module docstring: 29 + 57 with the units column tagged C
-    assert tagged_sum(29, 57, units=2) == ("2D9C+5D7C=", "8D6C")
-    assert tagged_sum(29, 57, 2, scratchpad=True)[1] == "9+7+0=16C\n2+5+1=08D\n8D6C"
-    assert tagged_sum(99, 1, 0, scratchpad=True)[1] == "9+1+0=10A\n9+0+1=10B\n1C0B0A"
+    assert tagged_sum(29, 57, units=2) == ("2D9C+5d7c=", "8δ6γ")
+    assert tagged_sum(29, 57, 2, scratchpad=True)[1] == "C9c7+0=16γ\nD2d5+1=08δ\n8δ6γ"
+    assert tagged_sum(99, 1, 0, scratchpad=True)[1] == "A9a1+0=10α\nB9b0+1=10β\n1γ0β0α"
     with pytest.raises(ValueError, match="does not fit"):
         tagged_sum(999, 1, 13)  # the sum's 4 digits need tags N..Q
-    assert check_long_addition("2D9C+5D7C=", "9+7+0=16C\n2+5+1=08D\n8D6C")
-    assert check_long_addition("2D9C+5D7C=", "8D6C")
-    assert not check_long_addition("2D9C+5D7C=", "8C6B")  # right digits, wrong columns
-    assert not check_long_addition("2D9C+5D7C=", "8D7C")
-    assert check_long_addition("9C+5C=", "1D4C")  # the carry column gets the next tag
+    assert check_long_addition("2D9C+5d7c=", "C9c7+0=16γ\nD2d5+1=08δ\n8δ6γ")
+    assert check_long_addition("2D9C+5d7c=", "8δ6γ")
+    assert not check_long_addition("2D9C+5d7c=", "8γ6β")  # right digits, wrong columns
+    assert not check_long_addition("2D9C+5d7c=", "8δ7γ")
+    assert not check_long_addition("2D9C+5d7c=", "8D6C")  # the answer's tags are α..π
+    assert check_long_addition("9C+5c=", "1δ4γ")  # the carry column gets the next tag
     with pytest.raises(ValueError, match="not consecutive"):
-        check_long_addition("2D9B+5D7C=", "8D6C")
+        check_long_addition("2D9B+5d7c=", "8δ6γ")
+    with pytest.raises(ValueError, match="differently"):
+        check_long_addition("2D9C+5e7d=", "8δ6γ")
     with pytest.raises(ValueError, match="long-addition prompt"):
         check_long_addition("29+57=", "86")
     with pytest.raises(ValueError, match="long-addition prompt"):
-        check_long_addition("D2C9+D5C7=", "D8C6")  # tags go after their digits
+        check_long_addition("2D9C+5D7C=", "8δ6γ")  # the second operand's tags are a..p
+    with pytest.raises(ValueError, match="long-addition prompt"):
+        check_long_addition("D2C9+d5c7=", "8δ6γ")  # tags go after their digits
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -178,18 +185,28 @@ def test_long_addition_lines_are_true_column_sums(seed: int) -> None:
     *lines, answer = target.split("\n")
     carry = 0
     for i, line in enumerate(lines):
-        m = re.fullmatch(r"(\d)\+(\d)\+(\d)=(\d)(\d)([A-P])", line)
+        m = re.fullmatch(r"([A-P])(\d)([a-p])(\d)\+(\d)=(\d)(\d)([α-π])", line)
         assert m is not None, line
-        x, y, c, hi, lo, tag = m.groups()
-        assert tag == a_text[-1 - 2 * i] and int(c) == carry  # column i, carried in
+        tag, x, b_tag, y, c, hi, lo, sum_tag = m.groups()
+        col = TAGS.index(tag)
+        assert tag == a_text[-1 - 2 * i] and b_tag == b_text[-1 - 2 * i]  # column i
+        assert x == a_text[-2 - 2 * i] and y == b_text[-2 - 2 * i]  # its digits
+        assert sum_tag == SUM_TAGS[col] and b_tag == B_TAGS[col] and int(c) == carry
         assert int(x) + int(y) + carry == 10 * int(hi) + int(lo)
         carry = int(hi)
     assert check_long_addition(prompt, answer)
     # the answer is the lines' tagged sum digits, last line first, after a final carry
     read_off = "".join(line[-2:] for line in reversed(lines))
     if carry:
-        read_off = f"1{TAGS[TAGS.index(lines[-1][-1]) + 1]}" + read_off
+        read_off = f"1{SUM_TAGS[SUM_TAGS.index(lines[-1][-1]) + 1]}" + read_off
     assert answer == read_off
+
+
+def test_shorter_operand_lines_read_zero() -> None:
+    assert tagged_sum(129, 57, 0, scratchpad=True) == (
+        "1C2B9A+5b7a=",
+        "A9a7+0=16α\nB2b5+1=08β\nC1c0+0=01γ\n1γ8β6α",
+    )
 
 
 def test_shuffled_operands_keep_their_value_and_target() -> None:
@@ -200,19 +217,22 @@ def test_shuffled_operands_keep_their_value_and_target() -> None:
     for seed in range(40):
         prompt, target = long_addition(random.Random(seed), 8, True, exact=6, shuffle=True)
         a_text, b_text = prompt[:-1].split("+")
-        pairs = [sorted((t, d) for d, t in re.findall(r"(\d)([A-P])", x)) for x in (a_text, b_text)]
+        pairs = [
+            sorted((t.upper(), d) for d, t in re.findall(r"(\d)([A-Pa-p])", x))
+            for x in (a_text, b_text)
+        ]
         units = TAGS.index(pairs[0][0][0])
-        assert a_text[-1] == b_text[-1] == TAGS[units]  # the units pair stays last
+        assert a_text[-1] == TAGS[units] and b_text[-1] == B_TAGS[units]  # units pair last
         a, b = (int("".join(d for _, d in reversed(x))) for x in pairs)
         assert target == tagged_sum(a, b, units, scratchpad=True)[1]
         assert check_long_addition(prompt, target.split("\n")[-1])
         orders.add(a_text[1::2])
     assert len(orders) > 30  # different orders, not one fixed permutation
     assert shuffled != long_addition(random.Random(5), digits=8, scratchpad=True)
-    assert check_long_addition("9C2D+7C5D=", "8D6C")  # any order is read
-    assert not check_long_addition("9C2D+7C5D=", "8C6D")
+    assert check_long_addition("9C2D+7c5d=", "8δ6γ")  # any order is read
+    assert not check_long_addition("9C2D+7c5d=", "8γ6δ")
     with pytest.raises(ValueError, match="not consecutive"):
-        check_long_addition("9C2E+7C5D=", "8D6C")
+        check_long_addition("9C2E+7c5d=", "8δ6γ")
 
 
 def test_long_addition_tags_cover_the_alphabet_in_training() -> None:

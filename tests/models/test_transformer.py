@@ -41,6 +41,10 @@ VARIANTS = {
     "local-rope-global-nope": {"nope_heads": 2, "rope_window": 3, "attn_log_scale": True},
     "fire-ssmax-gqa": {"fire": True, "attn_log_scale": True, "n_kv_heads": 2},
     "canon": {"canon": 3},
+    "token-heads-local-rope": {"token_heads": 2, "rope_window": 3, "attn_log_scale": True},
+    "token-nope-gqa": {"token_heads": 2, "nope_heads": 2, "n_kv_heads": 2},
+    "sinks-window-tokens": {"attn_sinks": True, "rope_window": 4, "token_heads": 1},
+    "sinks-fire-gqa": {"attn_sinks": True, "fire": True, "n_kv_heads": 2},
     "canon-parallel-fire": {"canon": 4, "parallel_block": True, "fire": True},
 }
 
@@ -125,7 +129,10 @@ def test_recorded_attention_is_the_attention_used(variant: str) -> None:
     assert len(maps) == 3 * model.cfg.n_layer  # full pass, then two cached chunks
     for w in maps[:2]:
         assert w.shape == (2, 4, 10, 10)
-        torch.testing.assert_close(w.sum(-1), torch.ones(2, 4, 10))
+        if model.cfg.attn_sinks:  # the sink (not recorded) takes the rest
+            assert torch.all(w.sum(-1) < 1) and torch.all(w.sum(-1) > 0)
+        else:
+            torch.testing.assert_close(w.sum(-1), torch.ones(2, 4, 10))
         assert torch.all(w.triu(diagonal=1) == 0)
     assert maps[-1].shape == (2, 4, 3, 10)  # 3 queries at positions 7..9 see 10 keys
     assert torch.all(maps[-1][..., 0, 8:] == 0)
@@ -381,6 +388,65 @@ def test_rope_window_bounds_what_the_rotary_heads_see() -> None:
         assert not torch.allclose(mixed(idx)[0][:, 5:], mixed(changed)[0][:, 5:], atol=1e-6)
     with pytest.raises(ValueError, match="needs rope"):
         TransformerConfig(vocab_size=VOCAB, rope_window=4, no_positions=True)
+
+
+def test_token_heads_look_up_by_token_identity_only() -> None:
+    """A token-keyed head's weights depend on the tokens alone: equal tokens at different
+    distances get equal weight, the query's own position none (the first position excepted);
+    moving the whole sequence (random position ids) leaves them unchanged."""
+    idx = torch.tensor([[1, 5, 7, 5, 9, 9, 9, 9, 9, 9, 9, 5]])  # token 5 at 1, 3 and 11
+    with torch.no_grad():
+        model = tiny(token_heads=2, rope_window=3)
+        with record_attention(model) as maps:
+            model(idx)
+        for layer in maps:
+            w = layer[0, 2:]  # the two token heads [2, T, S]
+            assert torch.allclose(w[:, 11, 1], w[:, 11, 3], atol=1e-6)  # 10 vs 8 back
+            assert torch.allclose(w[:, 11, 11], torch.zeros(2))  # not itself
+            assert torch.allclose(w[:, 1:].diagonal(offset=1, dim1=1, dim2=2), torch.zeros(1))
+            assert torch.allclose(w[:, 0, 0], torch.ones(2))  # the first: only itself
+        moved = tiny(token_heads=2, random_positions=48)  # positions drawn anew each call
+        with record_attention(moved) as first:
+            moved(idx)
+        with record_attention(moved) as second:
+            moved(idx)
+        assert torch.allclose(first[0][0, 2:], second[0][0, 2:], atol=1e-6)
+        assert not torch.allclose(first[0][0, :2], second[0][0, :2], atol=1e-4)
+    assert "blocks.0.attn.token_q.weight" in dict(model.named_parameters())
+    with pytest.raises(ValueError, match="exceed"):
+        TransformerConfig(vocab_size=VOCAB, token_heads=3, nope_heads=2)
+    with pytest.raises(ValueError, match="share a key/value head"):
+        TransformerConfig(vocab_size=VOCAB, token_heads=1, n_kv_heads=2)
+
+
+def test_attention_sinks_take_leftover_weight_and_hide_bos_from_windowed_heads() -> None:
+    """A sink logit of -inf is plain attention; a large one takes weight from every key.
+    The windowed heads never see <bos> (position 0) once sinks are on, the global ones do."""
+    idx = torch.randint(1, VOCAB, (1, 12))
+    with torch.no_grad():
+        plain, sunk = tiny(rope_window=3), tiny(rope_window=3, attn_sinks=True)
+        sunk.load_state_dict(plain.state_dict(), strict=False)
+        for block in sunk.blocks:
+            block.attn.sink.fill_(float("-inf"))
+        changed = idx.clone()
+        changed[0, 0] = 0
+        # without <bos> in view and with an inert sink, positions 1.. ignore token 0
+        a, b = sunk(idx)[0], sunk(changed)[0]
+        assert torch.allclose(a[:, 1:], b[:, 1:], atol=1e-6)
+        assert not torch.allclose(plain(idx)[0][:, 1:3], plain(changed)[0][:, 1:3], atol=1e-6)
+        mixed = tiny(rope_window=3, nope_heads=2, attn_sinks=True)
+        with record_attention(mixed) as maps:
+            mixed(idx)
+        assert torch.all(maps[0][0, :2, 1:, 0] == 0) and torch.all(maps[0][0, 2:, 1:, 0] > 0)
+        assert torch.all(maps[0][0].sum(-1) < 1)  # the sink's share is not recorded
+        for block in mixed.blocks:
+            block.attn.sink.fill_(30.0)
+        with record_attention(mixed) as maps:
+            mixed(idx)
+        assert maps[0].max() < 1e-6  # the sink took (nearly) everything
+    assert {n for n, _ in sunk.named_parameters() if n.endswith("sink")} == {
+        f"blocks.{i}.attn.sink" for i in range(2)
+    }
 
 
 def test_canon_convolution_reaches_exactly_its_width_back() -> None:

@@ -52,11 +52,13 @@ class ScratchpadBenchOptions:
     batch_size: int = arg(32, "Sequences per step.")
     lr: float = arg(1e-3, "Peak learning rate.")
     random_positions: int = arg(
-        384, "Randomized positional encodings over 0..N-1 (0: off); see LMTrainConfig."
+        0, "Randomized positional encodings over 0..N-1 (0: off); see LMTrainConfig."
     )
     no_positions: bool = arg(False, "NoPE: no position information (overrides random_positions).")
     nope_heads: int = arg(0, "Heads per layer without rotary positions; see LMTrainConfig.")
-    rope_window: int = arg(0, "Rotary heads see only this many last tokens (0: all).")
+    rope_window: int = arg(16, "Rotary heads see only this many last tokens (0: all).")
+    token_heads: int = arg(2, "Heads per layer keyed by token identity; see LMTrainConfig.")
+    attn_sinks: bool = arg(True, "Learned attention sinks; see LMTrainConfig.")
     fire: bool = arg(False, "FIRE relative positions instead of rotary ones.")
     canon: int = arg(0, "Width of the causal convolution before attention (0: none).")
     shuffle_digits: bool = arg(
@@ -99,6 +101,8 @@ def _train(opts: ScratchpadBenchOptions, scratchpad: bool, steps: int, seed: int
         no_positions=opts.no_positions,
         nope_heads=opts.nope_heads,
         rope_window=opts.rope_window,
+        token_heads=opts.token_heads,
+        attn_sinks=opts.attn_sinks,
         fire=opts.fire,
         canon=opts.canon,
         attn_log_scale=opts.attn_log_scale,
@@ -173,7 +177,8 @@ def run(bench: Bench) -> None:
     }
     configs = {name: _run_config(run) for name, run in runs.items()}
     keys = ("n_layer", "d_model", "steps", "batch_size", "digits", "seed", "random_positions")
-    keys += ("no_positions", "nope_heads", "rope_window", "fire", "canon", "attn_log_scale")
+    keys += ("no_positions", "nope_heads", "rope_window", "token_heads", "fire", "canon")
+    keys += ("attn_log_scale", "attn_sinks")
     keys += ("shuffle_digits",)
     defaults = LMTrainConfig()  # a run recorded before a field existed had its default
 
@@ -206,8 +211,12 @@ def run(bench: Bench) -> None:
         positions += ", FIRE relative positions"
     if c.get("rope_window"):
         positions += f", rotary heads see the last {c['rope_window']} tokens"
+    if c.get("token_heads"):
+        positions += f", {c['token_heads']} of {c['n_head']} heads keyed by token identity"
     if c.get("attn_log_scale"):
         positions += ", Scalable-Softmax"
+    if c.get("attn_sinks"):
+        positions += ", attention sinks"
     if c.get("canon"):
         positions += f", causal convolution of width {c['canon']} before attention"
     setting = (
@@ -276,26 +285,34 @@ def run(bench: Bench) -> None:
             bench.note(f"A wrong {name} answer: `{prompt}` → `{' / '.join(output.splitlines())}`.")
     bench.note(
         "Format (palestra.lm.scratchpad, long addition): every digit carries a position tag "
-        "naming its column (index hints), so a model can find column i of each operand by "
-        "content; the units column's tag is random, so all 16 tags occur in training although "
-        "no operand there is longer than the training length. Both variants see the same "
-        "prompts and end with the same tagged answer, most-significant digit first; the "
-        "scratchpad writes one line per column (digits, carry in, two-digit column sum, tag) "
-        "first. Each tag follows its digit, so that attending to a tag reads the digit it "
-        "names (a causal model's token holds what came before it)."
+        "naming its column (index hints), in one alphabet per role: A..P for the first "
+        "operand, a..p for the second, α..π for the scratchpad lines and the answer. The "
+        "units column's tag is random, so all 16 tags occur in training although no operand "
+        "there is longer than the training length. Both variants see the same prompts and "
+        "end with the same tagged answer, most-significant digit first; the scratchpad first "
+        "writes one line per column: the column's two tagged digits, the carry in, the "
+        "two-digit column sum and the column's sum tag (`C9c7+0=16γ`)."
     )
+    if c.get("token_heads"):
+        bench.note(
+            "Architecture: the last token_heads heads of every layer are token-keyed: their "
+            "queries and keys are embeddings of the tokens themselves, without positions, "
+            "so they can only ask 'where is tag X?' and read what the layers below gathered "
+            "there. The other heads see only the last rope_window tokens (local steps: the "
+            "digit before a tag, the carry from the line above). So no head can find a column "
+            "by its distance, the route that failed beyond the training lengths before "
+            "(results/scratchpad-one-alphabet/: 98/60/15/0% on 9/10/11/12 digits). Attention "
+            "sinks stop the windowed heads from leaning on <bos>, which only tokens near the "
+            "start can see."
+        )
     if c.get("random_positions"):
         bench.note(
             f"Positions: randomized positional encodings (Ruoss et al. 2023) over "
             f"0..{c['random_positions'] - 1}: a sequence's position ids are a sorted random "
             "sample, spread with a random density in training and at density one half in "
             "decoding (models/transformer.py, random_positions_for), so long test sums meet "
-            "distances and densities that training showed. With positions 0..T-1 a scratchpad "
-            "model (tag-first format) fitted the training lengths but got none of the 9-12 "
-            "digit sums right (results/scratchpad-fixed-positions/)."
+            "distances and densities that training showed."
         )
-    else:
-        bench.note("Positions: 0..T-1 (no randomized positional encodings).")
     bench.note(f"Models: {runs['scratchpad']} (scratchpad) and {runs['direct']} (direct).")
     bench.data["accuracy"] = {name: {n: acc[name][n]["accuracy"] for n in lengths} for name in acc}
     bench.data["runs"] = {name: str(run) for name, run in runs.items()}

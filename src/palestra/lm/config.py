@@ -78,6 +78,16 @@ class LMTrainConfig:
         "> 0: the rotary heads attend only to the last rope_window tokens (local steps), the "
         "--nope-heads stay global.",
     )
+    token_heads: int = arg(
+        0,
+        "Heads per layer (the last ones) that look keys up by token identity: queries and "
+        "keys are embeddings of the tokens, no positions, never the query's own token.",
+    )
+    attn_sinks: bool = arg(
+        False,
+        "A learned sink logit per head (a zero key and value that takes leftover attention); "
+        "windowed heads stop seeing <bos>.",
+    )
     fire: bool = arg(
         False,
         "FIRE relative positions (Li et al. 2024): a learned per-head attention bias of the "

@@ -20,33 +20,37 @@ The scratchpad goes least-significant digit first, one line per column:
 line is a true sum); a missing digit of the shorter operand is written 0.
 
 Long addition (``"long-addition"``, ``"long-addition-scratchpad"``) is the format for length
-generalisation: train on 1..8 digits, test on 9..12. Every digit carries a **position tag**, a
-capital letter naming its column (index hints, Zhou et al. 2023, "What Algorithms can
-Transformers Learn?"), so a small model finds column i of each operand by content rather than
-by counting, which does not extend past the lengths it was trained on. The units column's tag
-is drawn at random (wherever the sum still fits ``A..P``), so every tag is seen in training
-even though no operand there is longer than 8 digits. Numbers are written most-significant
-digit first, **each digit followed by its tag**::
+generalisation: train on 1..8 digits, test on 9..12. Every digit carries a **position tag**
+naming its column (index hints, Zhou et al. 2023, "What Algorithms can Transformers
+Learn?"), so a model can find column i of each operand by content rather than by counting,
+which does not extend past the lengths it was trained on. Each operand and the sum has its
+own alphabet of 16 tags: ``A..P`` for the first operand, ``a..p`` for the second, ``α..π``
+for the scratchpad lines and the answer. The units column's tag is drawn at random (wherever
+the sum still fits the 16 tags), so every tag is seen in training even though no operand
+there is longer than 8 digits. Numbers are written most-significant digit first, **each
+digit followed by its tag**::
 
-    prompt   "2D9C+5D7C="                    (29 + 57, units column tagged C)
-    direct   "8D6C"
-    scratch  "9+7+0=16C\n2+5+1=08D\n8D6C"
+    prompt   "2D9C+5d7c="                    (29 + 57, units column tagged C)
+    direct   "8δ6γ"
+    scratch  "C9c7+0=16γ\nD2d5+1=08δ\n8δ6γ"
 
-The scratchpad has one line per column, least-significant first: the column's two digits and
-the carry in, then the two-digit sum (carry out, sum digit) and the column's tag. The answer,
-the same tagged number in both variants, is the lines' sum digits read back by tag. The
-direct model has to write the leading digit first without any carries written down, which
-is what the scratchpad paper found does not generalise.
+The scratchpad has one line per column, least-significant first: the column's tag in the
+first operand's alphabet and its digit there, the same for the second operand, ``+`` the
+carry in, ``=`` the two-digit column sum (carry out, sum digit) and the column's tag in the
+sum's alphabet. A missing digit of the shorter operand is 0. The answer, the same in both
+variants, is the lines' sum digits read back by tag. The direct model has to write the
+leading digit first without any carries written down, which is what the scratchpad paper
+found does not generalise.
 
-Why the tag comes *after* its digit: a causal model looks a column up by attending to the
-tag, and a token can only carry what came before it. With the tag first (``"D2C9"``), the tag
-``C`` holds the digit before it, column D's ``2``, and that neighbouring column's digit is
-what models trained on 1..8 digits copied on longer sums. With the tag last, the digit the
-tag holds is the one it names: every lookup the scratchpad needs (a column of ``a`` or ``b``,
-a line's sum digit for the answer) is "find tag T, read the digit before it". Measured (one
-seed each; the README's open work has the table): tag-last alone did not beat tag-first, but
-with Scalable-Softmax attention it did (``results/scratchpad.md``; the tag-first report is
-kept in ``results/scratchpad-tag-first/``).
+Why this layout: every step the scratchpad needs is either local (the carry from the line
+above, the next tag, the column sum) or a lookup "where is tag X, and which digit came just
+before it?": a line's ``C`` asks for the first operand's ``C``, its ``c`` for the second
+operand's ``c``, and each answer tag for the line that ends with the tag before it. With
+one alphabet per role, each lookup has exactly one match, which a model with token-keyed
+attention heads (``token_heads`` of :mod:`palestra.models.transformer`) finds at any
+distance; a tag after its digit lets the tag's position hold the digit it names (a causal
+model's token holds only what came before it). Earlier formats (one alphabet, lines without
+tags in front) and the runs that tried them are in the README's open-work notes.
 
 Polynomial evaluation (``"polynomial"``, ``"polynomial-scratchpad"``); degree 1..``degree``,
 integer coefficients in -9..9, x in -9..9::
@@ -157,16 +161,20 @@ def check_addition(prompt: str, output: str) -> bool:
 
 
 # ----------------------------------------------------------------------------- long addition
-TAGS = "ABCDEFGHIJKLMNOP"
+TAGS = "ABCDEFGHIJKLMNOP"  # the first operand's column tags
+B_TAGS = "abcdefghijklmnop"  # the second operand's
+SUM_TAGS = "αβγδεζηθικλμνξοπ"  # the scratchpad lines' and the answer's
 
 
-def _tagged(number: int, units_tag: int, shuffle: random.Random | None = None) -> str:
+def _tagged(
+    number: int, units_tag: int, shuffle: random.Random | None = None, tags: str = TAGS
+) -> str:
     """``number`` most-significant digit first, each digit followed by its column's tag
     (``_tagged(29, 2) == "2D9C"``); with ``shuffle``, the pairs above the units digit in a
     random order (``"3E2F4D9C"`` is 2349: the tags say each digit's column; the units pair
     stays last, so the first scratchpad line still knows where to start)."""
     digits = str(number)[::-1]  # units first
-    pairs = [d + TAGS[units_tag + i] for i, d in enumerate(digits)][::-1]
+    pairs = [d + tags[units_tag + i] for i, d in enumerate(digits)][::-1]
     if shuffle is not None:
         high = pairs[:-1]
         shuffle.shuffle(high)
@@ -183,7 +191,7 @@ def long_addition(
 ) -> tuple[str, str]:
     """Tagged ``a+b=``: operands of 1..``digits`` digits (each length uniform), or of exactly
     ``exact`` digits both. The units column's tag is uniform over the offsets at which the
-    sum still fits ``A..P``, so short sums also show the late tags. ``shuffle``: the
+    sum still fits the 16 tags, so short sums also show the late tags. ``shuffle``: the
     operands' tagged digits above the units digit in random order (a training augmentation:
     a column can then be found only by its tag, not by where it sits; the answer stays in
     order)."""
@@ -202,12 +210,12 @@ def tagged_sum(
     a: int, b: int, units: int, scratchpad: bool = False, shuffle: random.Random | None = None
 ) -> tuple[str, str]:
     """The long-addition example ``a + b`` with the units column tagged ``TAGS[units]``
-    (``tagged_sum(29, 57, 2) == ("2D9C+5D7C=", "8D6C")``); ``shuffle`` orders the operands'
+    (``tagged_sum(29, 57, 2) == ("2D9C+5d7c=", "8δ6γ")``); ``shuffle`` orders the operands'
     tagged digits at random."""
     if a < 0 or b < 0 or not 0 <= units <= len(TAGS) - len(str(a + b)):
         raise ValueError(f"{a}+{b} with units tag {units} does not fit the tags {TAGS}")
-    operands = _tagged(a, units, shuffle), _tagged(b, units, shuffle)
-    prompt, answer = f"{operands[0]}+{operands[1]}=", _tagged(a + b, units)
+    prompt = f"{_tagged(a, units, shuffle)}+{_tagged(b, units, shuffle, B_TAGS)}="
+    answer = _tagged(a + b, units, tags=SUM_TAGS)
     if not scratchpad:
         return prompt, answer
     ra, rb = str(a)[::-1], str(b)[::-1]
@@ -216,38 +224,37 @@ def tagged_sum(
         x = int(ra[i]) if i < len(ra) else 0
         y = int(rb[i]) if i < len(rb) else 0
         s = x + y + carry
-        lines.append(f"{x}+{y}+{carry}={s:02d}{TAGS[units + i]}")
+        col = units + i
+        lines.append(f"{TAGS[col]}{x}{B_TAGS[col]}{y}+{carry}={s:02d}{SUM_TAGS[col]}")
         carry = s // 10
     return prompt, "\n".join([*lines, answer])
 
 
-_TAGGED = re.compile(r"(?:\d[A-P])+")
-
-
-def _read_tagged(text: str, any_order: bool = False) -> tuple[int, int]:
-    """``(number, units tag index)`` of a tagged number; ``ValueError`` if the tags are not
-    consecutive, descending (or, with ``any_order``, consecutive once sorted)."""
-    if not _TAGGED.fullmatch(text):
+def _read_tagged(text: str, tags: str = TAGS, any_order: bool = False) -> tuple[int, int]:
+    """``(number, units tag index)`` of a number tagged from ``tags``; ``ValueError`` if the
+    tags are not consecutive, descending (or, with ``any_order``, consecutive once sorted)."""
+    if not re.fullmatch(f"(?:\\d[{tags}])+", text):
         raise ValueError(f"not a tagged number: {text!r}")
     pairs = [text[i : i + 2] for i in range(0, len(text), 2)]
     if any_order:
-        pairs.sort(key=lambda pair: pair[1], reverse=True)
-    digits, tags = "".join(p[0] for p in pairs), "".join(p[1] for p in pairs)
-    units = TAGS.index(tags[-1])
-    if tags != "".join(TAGS[units + i] for i in range(len(tags)))[::-1]:
+        pairs.sort(key=lambda pair: tags.index(pair[1]), reverse=True)
+    digits, found = "".join(p[0] for p in pairs), "".join(p[1] for p in pairs)
+    units = tags.index(found[-1])
+    if found != "".join(tags[units + i] for i in range(len(found)))[::-1]:
         raise ValueError(f"tags of {text!r} are not consecutive")
     return int(digits), units
 
 
 def check_long_addition(prompt: str, output: str) -> bool:
     """Is the output's last line the tagged sum of the prompt's tagged operands?"""
-    m = re.fullmatch(r"((?:\d[A-P])+)\+((?:\d[A-P])+)=", prompt)
+    m = re.fullmatch(f"((?:\\d[{TAGS}])+)\\+((?:\\d[{B_TAGS}])+)=", prompt)
     if m is None:
         raise ValueError(f"not a long-addition prompt: {prompt!r}")
-    (a, units), (b, units_b) = (_read_tagged(m.group(i), any_order=True) for i in (1, 2))
+    a, units = _read_tagged(m.group(1), TAGS, any_order=True)
+    b, units_b = _read_tagged(m.group(2), B_TAGS, any_order=True)
     if units != units_b:
         raise ValueError(f"the operands of {prompt!r} tag their units columns differently")
-    return final_answer(output) == _tagged(a + b, units)
+    return final_answer(output) == _tagged(a + b, units, tags=SUM_TAGS)
 
 
 # ----------------------------------------------------------------------------- polynomials

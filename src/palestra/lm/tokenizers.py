@@ -13,7 +13,8 @@ Content tokens follow from id 4. ``encode`` never adds specials unless asked (``
 - :class:`ByteTokenizer`: the 256 byte values of the UTF-8 text (ids 4..259); covers any text.
 - :class:`CharTokenizer`: one token per distinct character of a corpus, saved as JSON.
 - :class:`DigitTokenizer`: a fixed arithmetic alphabet (``0-9 + - * ^ = ( ) x ;``,
-  newline, and the position tags ``A..P :`` of long addition), one token per digit, so a
+  newline, and the position tags ``A..P :``, ``a..p`` and ``α..π`` of long addition), one
+  token per digit, so a
   number's digits are always separate tokens; any other character is an error rather than
   ``<unk>``, since arithmetic data outside the alphabet is a bug in the generator.
 
@@ -44,8 +45,9 @@ SPECIALS = ("<pad>", "<bos>", "<eos>", "<unk>")
 PAD, BOS, EOS, UNK = 0, 1, 2, 3
 N_SPECIAL = len(SPECIALS)
 
-# the capitals A..P and ":" are the position tags of long addition (lm.scratchpad)
-ARITHMETIC_ALPHABET = "0123456789+-*^=()x;\nABCDEFGHIJKLMNOP:"
+# A..P, ":", a..p and α..π are the position tags of long addition (lm.scratchpad); new
+# characters go at the end, so the ids of the old ones stay what saved models learned
+ARITHMETIC_ALPHABET = "0123456789+-*^=()x;\nABCDEFGHIJKLMNOP:abcdefghijklmnopαβγδεζηθικλμνξοπ"
 
 
 class Tokenizer:

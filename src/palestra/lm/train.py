@@ -241,6 +241,8 @@ def train(cfg: LMTrainConfig) -> Path:
         no_positions=cfg.no_positions,
         nope_heads=cfg.nope_heads,
         rope_window=cfg.rope_window,
+        token_heads=cfg.token_heads,
+        attn_sinks=cfg.attn_sinks,
         fire=cfg.fire,
         canon=cfg.canon,
         attn_log_scale=cfg.attn_log_scale,

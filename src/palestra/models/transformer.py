@@ -38,6 +38,18 @@ The choices, each a field of :class:`TransformerConfig`:
   before attention, added back (``h + conv(h)``; Canon layers, Allen-Zhu 2025): every token
   mixes in its ``canon - 1`` predecessors without attention, so local steps ("the digit just
   before this tag") do not depend on where in a long sequence they happen.
+- ``token_heads``: the last ``token_heads`` heads of every layer look keys up by token
+  identity: their queries and keys come from per-layer embedding tables of the tokens
+  themselves (not from the residual stream), with no positions, over the whole sequence, and a
+  query never matches its own token (the first token, ``<bos>``, is every query's fallback).
+  Their values are the residual stream as usual. So such a head can only ask "where is token
+  X?" and read what the layers below gathered there; it cannot count or measure distance,
+  which is what lets a lookup by an index-hint tag work at any length.
+- ``attn_sinks``: every head gets a learned sink logit, a virtual key with a zero value that
+  takes whatever attention the real keys do not (gpt-oss; "off-by-one" softmax), and the
+  windowed heads (``rope_window``) no longer see ``<bos>``. Without it a windowed head uses
+  ``<bos>`` as its sink while ``<bos>`` is in the window, and a token farther from the start
+  than training put any such token computes something else.
 
 Checkpoints use the Hugging Face layout: ``model.safetensors`` and ``config.json`` in one
 folder. The safetensors format holds tensors only (no pickled code), so loading is safe.
@@ -95,6 +107,12 @@ class TransformerConfig:
     # do local steps and never meet a distance longer than training showed; the nope_heads stay
     # global (iRoPE-like: Llama 4 pairs chunked local RoPE attention with global NoPE layers).
     rope_window: int = 0
+    # The last token_heads query heads of every layer (after the nope_heads; with their
+    # key/value heads) are token-keyed: queries and keys are embeddings of the tokens, see the
+    # module docstring. A multiple of n_head/n_kv_heads.
+    token_heads: int = 0
+    # learned per-head attention sinks; windowed heads stop seeing <bos> (see the docstring)
+    attn_sinks: bool = False
     rope_theta: float = 10000.0
     # FIRE relative position biases in every layer (see FireBias); overrides rope
     fire: bool = False
@@ -139,6 +157,20 @@ class TransformerConfig:
                     f"nope_heads={self.nope_heads} is not a multiple of the {group} query heads "
                     "that share a key/value head"
                 )
+        if self.token_heads:
+            group = self.n_head // self.kv_heads
+            if not 0 < self.token_heads + self.nope_heads <= self.n_head:
+                raise ValueError(
+                    f"token_heads={self.token_heads} and nope_heads={self.nope_heads} "
+                    f"exceed the {self.n_head} heads"
+                )
+            if self.token_heads % group:
+                raise ValueError(
+                    f"token_heads={self.token_heads} is not a multiple of the {group} query "
+                    "heads that share a key/value head"
+                )
+            if self.fire:
+                raise ValueError("token_heads and fire exclude each other")
         if self.canon < 0:
             raise ValueError(f"canon={self.canon} must be >= 0")
         if self.rope_window < 0 or (self.rope_window and not self.uses_rope):
@@ -156,7 +188,7 @@ class TransformerConfig:
     @property
     def rope_heads(self) -> int:
         """Heads per layer that get rotary positions (the first ones; see nope_heads)."""
-        return self.n_head - self.nope_heads
+        return self.n_head - self.nope_heads - self.token_heads
 
     @property
     def n_positions(self) -> int:
@@ -315,8 +347,13 @@ class Attention(nn.Module):
         self.cfg = cfg
         self.layer = layer
         hd = cfg.head_dim
-        self.q_proj = nn.Linear(cfg.d_model, cfg.n_head * hd, bias=cfg.bias)
-        self.k_proj = nn.Linear(cfg.d_model, cfg.kv_heads * hd, bias=cfg.bias)
+        # token-keyed heads: the last tq query heads and tk key heads (see token_heads)
+        self.tq = cfg.token_heads
+        self.tk = cfg.token_heads // (cfg.n_head // cfg.kv_heads)
+        self.q_proj = nn.Linear(cfg.d_model, (cfg.n_head - self.tq) * hd, bias=cfg.bias)
+        self.k_proj = nn.Linear(cfg.d_model, (cfg.kv_heads - self.tk) * hd, bias=cfg.bias)
+        self.token_q = nn.Embedding(cfg.vocab_size, self.tq * hd) if self.tq else None
+        self.token_k = nn.Embedding(cfg.vocab_size, self.tk * hd) if self.tq else None
         self.v_proj = nn.Linear(cfg.d_model, cfg.kv_heads * hd, bias=cfg.bias)
         self.o_proj = nn.Linear(cfg.n_head * hd, cfg.d_model, bias=cfg.bias)
         self.fire = FireBias(cfg) if cfg.fire else None
@@ -327,6 +364,7 @@ class Attention(nn.Module):
             if cfg.attn_log_scale
             else None
         )
+        self.sink = nn.Parameter(torch.zeros(cfg.n_head)) if cfg.attn_sinks else None
 
     def forward(
         self,
@@ -334,17 +372,25 @@ class Attention(nn.Module):
         rope: tuple[torch.Tensor, torch.Tensor] | None,
         cache: KVCache | None,
         fire_positions: tuple[torch.Tensor, torch.Tensor] | None = None,
+        idx: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``fire_positions``: position ids of the queries ``[T]`` and of all keys
-        ``[past+T]``, for a FIRE model."""
+        ``[past+T]``, for a FIRE model; ``idx [B, T]``: the tokens, for token-keyed heads."""
         cfg = self.cfg
         B, T, _ = x.shape  # [B, T, D]
-        q = self.q_proj(x).view(B, T, cfg.n_head, cfg.head_dim).transpose(1, 2)  # [B, H, T, hd]
-        k = self.k_proj(x).view(B, T, cfg.kv_heads, cfg.head_dim).transpose(1, 2)  # [B,Hkv,T,hd]
-        v = self.v_proj(x).view(B, T, cfg.kv_heads, cfg.head_dim).transpose(1, 2)  # [B,Hkv,T,hd]
+        hd = cfg.head_dim
+        q = self.q_proj(x).view(B, T, cfg.n_head - self.tq, hd)  # [B, T, H - tq, hd]
+        k = self.k_proj(x).view(B, T, cfg.kv_heads - self.tk, hd)  # [B, T, Hkv - tk, hd]
+        if self.token_q is not None and self.token_k is not None:
+            if idx is None:
+                raise ValueError("token-keyed heads need the tokens")
+            q = torch.cat([q, self.token_q(idx).view(B, T, self.tq, hd)], dim=2)
+            k = torch.cat([k, self.token_k(idx).view(B, T, self.tk, hd)], dim=2)
+        q, k = q.transpose(1, 2), k.transpose(1, 2)  # [B, H, T, hd], [B, Hkv, T, hd]
+        v = self.v_proj(x).view(B, T, cfg.kv_heads, hd).transpose(1, 2)  # [B, Hkv, T, hd]
         if rope is not None:
             cos, sin = rope  # [T, hd] each, already at this chunk's positions
-            if cfg.nope_heads:  # the last heads stay unrotated (content-only)
+            if cfg.rope_heads < cfg.n_head:  # the last heads stay unrotated (content-only)
                 hq = cfg.rope_heads
                 hk = hq // (cfg.n_head // cfg.kv_heads)
                 q = torch.cat([apply_rope(q[:, :hq], cos, sin), q[:, hq:]], dim=1)
@@ -365,22 +411,38 @@ class Attention(nn.Module):
         # Query i sits at position past+i and may see keys 0..past+i. SDPA's is_causal aligns
         # the mask top-left, which is right only when there is no past.
         mask = None
-        if local:
+        if local or self.tq:
             qi = torch.arange(past, past + T, device=x.device)[:, None]  # [T, 1]
             kj = torch.arange(past + T, device=x.device)[None, :]  # [1, S]
             causal, near = kj <= qi, qi - kj < cfg.rope_window  # [T, S] each
-            mask = torch.stack([causal & near] * local + [causal] * (cfg.n_head - local))
+            if self.sink is not None:  # the sink replaces <bos> in the windowed heads
+                near = near & ((kj > 0) | (qi == 0))
+            not_self = causal & ((kj < qi) | (qi == 0))  # token-keyed: never the query's own
+            mask = torch.stack(
+                [causal & near] * local
+                + [causal] * (cfg.n_head - local - self.tq)
+                + [not_self] * self.tq
+            )
             mask = mask[None]  # [1, H, T, S]
         elif self.fire is not None:
             if fire_positions is None:
                 raise ValueError("a FIRE attention layer needs the position ids")
             mask = self.fire(*fire_positions)[None].to(q.dtype)  # [1, H, T, S], causal
-        elif (past and T > 1) or self.record is not None:
+        elif (past and T > 1) or self.record is not None or self.sink is not None:
             mask = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(diagonal=past)
+        if self.sink is not None and mask is not None:  # a zero key and value in front
+            if mask.dtype == torch.bool:
+                mask = torch.zeros(mask.shape, dtype=q.dtype, device=x.device).masked_fill(
+                    ~mask, float("-inf")
+                )
+            sink = self.sink.to(q.dtype)[None, :, None, None].expand(1, cfg.n_head, T, 1)
+            mask = torch.cat([sink, mask.expand(1, cfg.n_head, T, -1)], dim=-1)  # [1,H,T,1+S]
+            k = torch.cat([k.new_zeros(B, k.size(1), 1, cfg.head_dim), k], dim=2)
+            v = torch.cat([v.new_zeros(B, v.size(1), 1, cfg.head_dim), v], dim=2)
         if self.record is not None:
             assert mask is not None  # recording always builds the mask
-            weights = self._weights(q, k, mask)  # [B, H, T, S]
-            self.record.append(weights)
+            weights = self._weights(q, k, mask)  # [B, H, T, S] (+1 with a sink, in front)
+            self.record.append(weights if self.sink is None else weights[..., 1:])
             y = weights @ v.repeat_interleave(cfg.n_head // cfg.kv_heads, dim=1)
         else:
             y = F.scaled_dot_product_attention(
@@ -491,11 +553,12 @@ class Block(nn.Module):
         rope: tuple[torch.Tensor, torch.Tensor] | None,
         cache: KVCache | None,
         fire_positions: tuple[torch.Tensor, torch.Tensor] | None = None,
+        idx: torch.Tensor | None = None,
     ) -> torch.Tensor:
         decoding = cache is not None
         h = self.norm_1(x)  # [B, T, D]
         a = h if self.canon is None else h + self.canon(h, cache)  # attention's input
-        attn = self.drop(self.attn(a, rope, cache, fire_positions))
+        attn = self.drop(self.attn(a, rope, cache, fire_positions, idx))
         if self.norm_2 is None:
             return x + attn + self.drop(self.feed_forward(h, decoding))
         x = x + attn
@@ -592,7 +655,7 @@ class Transformer(nn.Module):
                 rope = (self.rope_cos[positions], self.rope_sin[positions])  # [T, hd]
         x = self.drop(x)
         for block in self.blocks:
-            x = block(x, rope, cache, fire_positions)  # [B, T, D]
+            x = block(x, rope, cache, fire_positions, idx)  # [B, T, D]
         if cache is not None:
             cache.pos += T
         x = self.norm_f(x)
