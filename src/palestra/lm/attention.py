@@ -44,7 +44,23 @@ def attention_at(run_dir: str | Path, text: str, at: int = -1, seed: int = 0) ->
         "query": query,
         "predicted": tokenizer.decode([int(logits[0, query].argmax())]),
         "weights": [m[0, :, query, : query + 1].tolist() for m in maps],  # [L][H][keys]
+        "kinds": head_kinds(model.cfg),
     }
+
+
+def head_kinds(cfg: Any) -> list[str]:
+    """What each head of a layer is (see TransformerConfig): ``rotary`` (``rotary, last N``
+    when windowed), ``no positions`` or ``token-keyed``; ``learned``/``FIRE`` positions
+    apply to every head."""
+    if cfg.no_positions or not cfg.uses_rope:
+        plain = "no positions" if cfg.no_positions else "FIRE" if cfg.fire else "learned"
+        return [plain] * (cfg.n_head - cfg.token_heads) + ["token-keyed"] * cfg.token_heads
+    rotary = f"rotary, last {cfg.rope_window}" if cfg.rope_window else "rotary"
+    return (
+        [rotary] * cfg.rope_heads
+        + ["no positions"] * cfg.nope_heads
+        + ["token-keyed"] * cfg.token_heads
+    )
 
 
 def run_attention(cfg: AttentionConfig) -> None:
@@ -59,7 +75,9 @@ def run_attention(cfg: AttentionConfig) -> None:
                 {
                     "layer": layer,
                     "head": head,
+                    "kind": out["kinds"][head],
                     "top": [{"index": k, "token": tokens[k], "weight": weights[k]} for k in order],
+                    "sink": max(0.0, 1.0 - sum(weights)),  # an attention sink's share
                 }
             )
     if cfg.json:
@@ -69,4 +87,5 @@ def run_attention(cfg: AttentionConfig) -> None:
     print(f"query: token {query} {tokens[query]!r}; the model predicts {out['predicted']!r} next")
     for row in rows:
         keys = "  ".join(f"{t['index']}:{t['token']!r} {t['weight']:.2f}" for t in row["top"])
-        print(f"layer {row['layer']} head {row['head']}:  {keys}")
+        sink = f"  sink {row['sink']:.2f}" if row["sink"] >= 0.005 else ""
+        print(f"layer {row['layer']} head {row['head']} ({row['kind']}):  {keys}{sink}")
