@@ -30,7 +30,11 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for name, p in model.named_parameters():
             if name.endswith(("q_proj.weight", "k_proj.weight")):
                 p.mul_(40.0)
-    run = tmp_path_factory.mktemp("run")
+    return _save_run(model, tokenizer, tmp_path_factory.mktemp("run"))
+
+
+def _save_run(model: Transformer, tokenizer: DigitTokenizer, run: Path) -> Path:
+    """``run/model/`` as ``palestra train lm`` leaves it: weights, config, tokenizer."""
     model.save_pretrained(run / "model")
     tokenizer.save(run / "model" / "tokenizer.json")
     return run
@@ -89,8 +93,7 @@ def test_head_kinds_and_sink_share(tmp_path: Path) -> None:
     model = Transformer(cfg)
     with torch.no_grad():
         model.blocks[0].attn.sink.copy_(torch.tensor([0.0, 20.0]))  # head 1: nearly all sink
-    model.save_pretrained(tmp_path / "model")
-    tokenizer.save(tmp_path / "model" / "tokenizer.json")
+    _save_run(model, tokenizer, tmp_path)
     out = attention_at(tmp_path, "2D9C+5d7c=C")
     assert out["kinds"] == ["rotary, last 4", "token-keyed"]
     result = CliRunner().invoke(
