@@ -44,23 +44,8 @@ def attention_at(run_dir: str | Path, text: str, at: int = -1, seed: int = 0) ->
         "query": query,
         "predicted": tokenizer.decode([int(logits[0, query].argmax())]),
         "weights": [m[0, :, query, : query + 1].tolist() for m in maps],  # [L][H][keys]
-        "kinds": head_kinds(model.cfg),
+        "kinds": model.cfg.head_kinds(),
     }
-
-
-def head_kinds(cfg: Any) -> list[str]:
-    """What each head of a layer is (see TransformerConfig): ``rotary`` (``rotary, last N``
-    when windowed), ``no positions`` or ``token-keyed``; ``learned``/``FIRE`` positions
-    apply to every head."""
-    if cfg.no_positions or not cfg.uses_rope:
-        plain = "no positions" if cfg.no_positions else "FIRE" if cfg.fire else "learned"
-        return [plain] * (cfg.n_head - cfg.token_heads) + ["token-keyed"] * cfg.token_heads
-    rotary = f"rotary, last {cfg.rope_window}" if cfg.rope_window else "rotary"
-    return (
-        [rotary] * cfg.rope_heads
-        + ["no positions"] * cfg.nope_heads
-        + ["token-keyed"] * cfg.token_heads
-    )
 
 
 def run_attention(cfg: AttentionConfig) -> None:

@@ -14,9 +14,9 @@ Content tokens follow from id 4. ``encode`` never adds specials unless asked (``
 - :class:`CharTokenizer`: one token per distinct character of a corpus, saved as JSON.
 - :class:`DigitTokenizer`: a fixed arithmetic alphabet (``0-9 + - * ^ = ( ) x ;``,
   newline, and the position tags ``A..P :``, ``a..p`` and ``α..π`` of long addition), one
-  token per digit, so a
-  number's digits are always separate tokens; any other character is an error rather than
-  ``<unk>``, since arithmetic data outside the alphabet is a bug in the generator.
+  token per digit, so a number's digits are always separate tokens; any other character is
+  an error rather than ``<unk>``, since arithmetic data outside the alphabet is a bug in the
+  generator.
 
 All are saved with ``save(path)`` as a JSON object with a ``"type"`` key and read back with
 :func:`load_tokenizer`.

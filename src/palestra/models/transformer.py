@@ -190,6 +190,20 @@ class TransformerConfig:
         """Heads per layer that get rotary positions (the first ones; see nope_heads)."""
         return self.n_head - self.nope_heads - self.token_heads
 
+    def head_kinds(self) -> list[str]:
+        """What each head of a layer is, in order: ``rotary`` (``rotary, last N`` when
+        windowed), ``no positions`` or ``token-keyed``; learned or FIRE positions apply to
+        every head that is not token-keyed."""
+        if not self.uses_rope:
+            plain = "no positions" if self.no_positions else "FIRE" if self.fire else "learned"
+            return [plain] * (self.n_head - self.token_heads) + ["token-keyed"] * self.token_heads
+        rotary = f"rotary, last {self.rope_window}" if self.rope_window else "rotary"
+        return (
+            [rotary] * self.rope_heads
+            + ["no positions"] * self.nope_heads
+            + ["token-keyed"] * self.token_heads
+        )
+
     @property
     def n_positions(self) -> int:
         """Size of the position tables: the largest position id plus one."""
