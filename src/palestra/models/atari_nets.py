@@ -7,7 +7,10 @@
 * :class:`AtariActorCritic`: the torso(s) for the observation mode (``screen``, ``ram``, or
   ``both``: the two feature vectors concatenated) and two linear heads, policy logits and
   state value, with cleanrl's orthogonal initialisation (gain sqrt(2) in the torso, 0.01 for
-  the policy head, 1 for the value head).
+  the policy head, 1 for the value head). With ``bf16=True`` the screen torso runs under
+  bfloat16 autocast (its weights stay float32, its features come back as float32), so the
+  heads, the losses and the optimiser see float32 throughout; acting and learning use the
+  same arithmetic, so PPO's first ratio is 1 up to kernel rounding.
 
 Observations are dicts ``{"screen": ..., "ram": ...}`` of batched tensors, as the vector
 environments of :mod:`palestra.play.atari` return them.
@@ -54,7 +57,10 @@ class NatureCNN(nn.Module):
     def forward(self, screen: torch.Tensor) -> torch.Tensor:
         """``[B, 4, 84, 84]`` uint8 -> ``[B, 512]``."""
         x = screen.contiguous(memory_format=torch.channels_last)  # uint8: cheap to permute
-        return self.net(x.float().mul_(1.0 / 255.0))  # in place: no second float copy
+        # under bf16 autocast the pixels go straight to bfloat16 (0..255 are exact there),
+        # saving the float32 copy autocast would cast again; in place: no second copy
+        dtype = torch.bfloat16 if torch.is_autocast_enabled("cpu") else torch.float32
+        return self.net(x.to(dtype).mul_(1.0 / 255.0))
 
 
 class RamMLP(nn.Module):
@@ -86,11 +92,13 @@ class AtariActorCritic(nn.Module):
         frames: int = 4,
         ram_stack: int = 4,
         hidden: int = 256,
+        bf16: bool = False,
     ) -> None:
         super().__init__()
         if obs not in ("screen", "ram", "both"):
             raise ValueError(f"unknown observation mode {obs!r}")
         self.obs = obs
+        self.bf16 = bf16
         self.screen = NatureCNN(frames) if obs in ("screen", "both") else None
         self.ram = RamMLP(ram_stack, hidden) if obs in ("ram", "both") else None
         width = sum(t.features for t in (self.screen, self.ram) if t is not None)
@@ -100,7 +108,9 @@ class AtariActorCritic(nn.Module):
     def features(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
         parts = []
         if self.screen is not None:
-            parts.append(self.screen(obs["screen"]))
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+                screen = self.screen(obs["screen"])
+            parts.append(screen.float())
         if self.ram is not None:
             parts.append(self.ram(obs["ram"]))
         return parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)  # [B, width]

@@ -357,7 +357,7 @@ def train(cfg: PlayTrainConfig) -> Path:
     )
     try:
         model = make_model(cfg, rollouts.n_actions)
-        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=True)
         with Run.open(
             cfg.run_name, cfg, seed=cfg.seed, root=cfg.runs_root, resume=cfg.resume
         ) as run:

@@ -29,6 +29,7 @@ import numpy as np
 from palestra.core.bench import Bench, register_suite
 from palestra.core.config import arg
 from palestra.core.runs import read_metrics
+from palestra.play.config import cpu_has_bf16
 
 __all__ = ["AtariBenchOptions", "run"]
 
@@ -59,6 +60,12 @@ class AtariBenchOptions:
     frames: int | None = arg(None, "Learning: frame budget per run (default quick 200k, full 10M).")
     seeds: int | None = arg(None, "Learning: seeds per setting (default quick 1, full 3).")
     eval_episodes: int | None = arg(None, "Learning: evaluation episodes (quick 5, full 30).")
+    runs: Path | None = arg(
+        None,
+        "Learning: keep the training runs in this folder, checkpointed, and resume them when "
+        "the same command runs again (a budget of hours can stop and continue); default: a "
+        "temporary folder.",
+    )
 
     def __post_init__(self) -> None:
         unknown = set(self.learn_obs) - {"ram", "screen", "both"}
@@ -74,6 +81,7 @@ def _palestra_throughput(
     iterations: int,
     root: Path,
     backend: str = "auto",
+    precision: str = "auto",
 ) -> float:
     """Agent steps/s over iterations 2..N of a Palestra training run."""
     from palestra.play.config import PlayTrainConfig
@@ -91,8 +99,9 @@ def _palestra_throughput(
         total_steps=iterations * opts.num_envs * rollout,
         threads=opts.threads,
         env_backend=backend,  # type: ignore[arg-type]
+        precision=precision,  # type: ignore[arg-type]
         checkpoint_every=10**9,
-        run_name=f"{algo}-{obs}-{backend}",
+        run_name=f"{algo}-{obs}-{backend}-{precision}",
         runs_root=root,
         progress=False,
     )
@@ -226,10 +235,12 @@ def _throughput(bench: Bench, opts: AtariBenchOptions) -> None:
         f"{opts.minibatches} minibatches x {opts.epochs} epochs, {opts.threads} threads"
     )
     rows = []
+    precision = "bf16" if cpu_has_bf16() else "fp32"  # what precision="auto" resolves to
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         peer = _sb3_throughput(opts, iterations) if opts.peer else None
         ppo = _palestra_throughput(opts, "ppo", "screen", iterations, root)
+        ppo_fp32 = _palestra_throughput(opts, "ppo", "screen", iterations, root, precision="fp32")
         ba3c = _palestra_throughput(opts, "ba3c", "screen", iterations, root)
         ppo_own_env = _palestra_throughput(opts, "ppo", "screen", iterations, root, "palestra")
         bench.figure(
@@ -239,6 +250,14 @@ def _throughput(bench: Bench, opts: AtariBenchOptions) -> None:
             peer="SB3 2.9 PPO",
             peer_value=peer,
             setting=setting,
+        )
+        bench.figure(
+            "PPO screen training, fp32",
+            ppo_fp32,
+            "agent steps/s",
+            peer="SB3 2.9 PPO",
+            peer_value=peer,
+            setting="as PPO screen, with the screen network in float32 throughout",
         )
         bench.figure(
             "BA3C screen training",
@@ -257,7 +276,8 @@ def _throughput(bench: Bench, opts: AtariBenchOptions) -> None:
             setting="as PPO screen, on Palestra's in-process vector env instead of ALE's",
         )
         rows += [
-            ["Palestra PPO", "screen (ALE vector env)", ppo, 4 * ppo],
+            ["Palestra PPO", f"screen (ALE vector env, {precision})", ppo, 4 * ppo],
+            ["Palestra PPO", "screen (ALE vector env, fp32)", ppo_fp32, 4 * ppo_fp32],
             ["Palestra PPO", "screen (Palestra vector env)", ppo_own_env, 4 * ppo_own_env],
             ["Palestra BA3C", "screen (ALE vector env)", ba3c, 4 * ba3c],
         ]
@@ -278,6 +298,13 @@ def _throughput(bench: Bench, opts: AtariBenchOptions) -> None:
         "together. SB3 steps ALE's native vector env through an adapter, as Palestra's PPO "
         "does for screens; RAM and both run on Palestra's in-process vector env."
     )
+    bench.note(
+        f"Precision: Palestra's rows use its default, `precision=auto`, which is {precision} "
+        "on this CPU (bf16 where the CPU has native bfloat16 dot products: the screen "
+        "network's convolutions and dense layer run in bfloat16 autocast, weights, heads, "
+        "losses and Adam in float32). The fp32 row is the same trainer in float32 "
+        "throughout, as SB3 runs."
+    )
 
 
 # ----------------------------------------------------------------------------- learning
@@ -297,6 +324,7 @@ def _learning(bench: Bench, opts: AtariBenchOptions) -> None:
     rows, curves = [], {}
     randoms = {g: float(np.mean(random_scores(g, episodes))) for g, _ in settings}
     with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) if opts.runs is None else opts.runs
         for game, obs in settings:
             scores = []
             for seed in range(seeds):
@@ -307,10 +335,11 @@ def _learning(bench: Bench, opts: AtariBenchOptions) -> None:
                     total_steps=frames // 4,
                     seed=bench.seed + seed,
                     threads=opts.threads,
-                    checkpoint_every=10**9,
+                    checkpoint_every=10**9 if opts.runs is None else 50,
                     run_name=f"{game}-{obs}-{seed}",
-                    runs_root=Path(tmp),
-                    progress=False,
+                    runs_root=root,
+                    resume=opts.runs is not None,  # a kept run continues from its checkpoint
+                    progress=opts.runs is not None,
                 )
                 run_dir = train(cfg)
                 scores.append(evaluate(run_dir, episodes)["mean"])

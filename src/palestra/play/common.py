@@ -162,7 +162,13 @@ def make_train_env(cfg: PlayTrainConfig) -> AtariVecEnv | NativeScreenVecEnv:
 
 
 def make_model(cfg: PlayTrainConfig, n_actions: int) -> AtariActorCritic:
-    return AtariActorCritic(n_actions, cfg.obs, ram_stack=cfg.ram_stack, hidden=cfg.hidden)
+    return AtariActorCritic(
+        n_actions,
+        cfg.obs,
+        ram_stack=cfg.ram_stack,
+        hidden=cfg.hidden,
+        bf16=cfg.precision == "bf16",
+    )
 
 
 def save_policy(path: Path, model: AtariActorCritic, cfg: PlayTrainConfig, n_actions: int) -> None:

