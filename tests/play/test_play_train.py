@@ -15,7 +15,7 @@ pytest.importorskip("ale_py")
 from palestra.core.config import ConfigError, config_from_mapping
 from palestra.core.runs import read_metrics
 from palestra.play.common import gae, load_policy, nstep_returns
-from palestra.play.config import PlayTrainConfig
+from palestra.play.config import PlayTrainConfig, cpu_has_bf16
 from palestra.play.evaluate import evaluate, random_scores
 from palestra.play.train import train
 
@@ -72,6 +72,24 @@ def test_config_defaults_and_errors() -> None:
         PlayTrainConfig(obs="ram", env_backend="ale")
     with pytest.raises(ConfigError, match="unknown key"):
         config_from_mapping(PlayTrainConfig, {"learning_rate": 1})
+
+
+def test_precision_auto_follows_the_cpu_and_is_saved_resolved(tmp_path: Path) -> None:
+    native = tmp_path / "native"
+    native.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16 sha_ni\n")
+    plain = tmp_path / "plain"
+    plain.write_text("processor\t: 0\nflags\t\t: fpu avx2 fma avx512f\n")
+    assert cpu_has_bf16(native) and not cpu_has_bf16(plain)
+    assert not cpu_has_bf16(tmp_path / "missing")
+    expected = "bf16" if cpu_has_bf16() else "fp32"
+    assert PlayTrainConfig().precision == expected
+    assert PlayTrainConfig(precision="fp32").precision == "fp32"
+    with pytest.raises(ValueError, match="precision"):
+        PlayTrainConfig(precision="fp16")  # type: ignore[arg-type]
+    run_dir = train(_cfg(tmp_path, obs="screen", total_steps=16, precision="bf16"))
+    assert json.loads((run_dir / "config.json").read_text())["precision"] == "bf16"
+    model, saved = load_policy(run_dir)
+    assert saved.precision == "bf16" and model.bf16
 
 
 def _cfg(tmp_path: Path, **kw: Any) -> PlayTrainConfig:
@@ -175,6 +193,34 @@ def test_bench_suite_runs_its_throughput_part_tiny(tmp_path: Path) -> None:
     assert figures["PPO screen training"]["peer_value"] > 0
     assert figures["BA3C ram training"]["value"] > 0
     assert "Training throughput" in md_path.read_text()
+
+
+def test_bench_learning_part_keeps_its_runs_and_resumes_them(tmp_path: Path) -> None:
+    """With ``runs=DIR`` the learning part trains into DIR with checkpoints; running the
+    same command again continues those runs (here: finds them finished) instead of
+    training anew, and reports the same training curve."""
+    from palestra.core.bench import run_suite
+
+    options = [
+        "parts=learning",
+        "learn_games=breakout",
+        "learn_obs=ram",
+        "frames=4096",  # one PPO update of 8 envs x 128 steps
+        "seeds=1",
+        "eval_episodes=1",
+        "threads=1",
+        f"runs={tmp_path / 'kept'}",
+    ]
+    results = []
+    for attempt in ("first", "again"):
+        json_path, _ = run_suite(
+            "atari", quick=True, out_dir=tmp_path / attempt, options=options, runs_root=tmp_path
+        )
+        results.append(json.loads(json_path.read_text())["data"]["learning"])
+    (run_dir,) = (tmp_path / "kept" / "breakout-ram-0").iterdir()
+    assert (run_dir / "model.pt").exists() and any((run_dir / "checkpoints").iterdir())
+    assert [r["step"] for r in read_metrics(run_dir)] == [1024]  # one update, trained once
+    assert results[0]["curves"] == results[1]["curves"]
 
 
 def test_bench_options_refuse_an_unknown_observation_mode() -> None:

@@ -18,6 +18,9 @@ bottom: vector env and actor-critic, then per update
 
    with Adam (eps 1e-5), gradient-norm clipping and the learning rate annealed linearly to 0.
 
+With ``precision bf16`` (the default on CPUs with native bfloat16) the screen network runs in
+bfloat16 autocast, for acting and learning alike; weights, heads, losses and Adam stay float32.
+
 Resuming is exact on Palestra's env backend: a checkpoint holds the weights, Adam, the RNG
 states, the update index, and every emulator's state, so a resumed run repeats the losses of
 one that never stopped. ALE's native vector env cannot save its state; a resumed screen run
