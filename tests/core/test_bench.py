@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from palestra.core import bench as bench_mod
-from palestra.core.bench import Bench, register_suite, run_suite
+from palestra.core.bench import Bench, register_suite, render_markdown, run_suite
 from palestra.core.config import arg
 from palestra.core.errors import PalestraError
 
@@ -90,6 +90,20 @@ def test_ratio_handles_missing_peer() -> None:
     assert b.ratio is None
     assert bench_mod.Figure("x", 3.0, "s", peer="p", peer_value=0.0).ratio is None
     assert bench_mod.Figure("x", 3.0, "s", peer="p", peer_value=1.5).ratio == 2.0
+
+
+def test_negative_scores_are_compared_by_difference(tmp_path: Path, sort_suite: str) -> None:
+    """Pong scores run from -21 to 21: 18.7 against a random policy's -20.4 is better, and
+    their ratio (-0.92) would say the opposite."""
+    fig = bench_mod.Figure("pong", 18.7, "points", peer="random", peer_value=-20.4)
+    assert fig.ratio is None and fig.better is True
+    assert bench_mod.Figure("x", -3.0, "points", peer="p", peer_value=-1.0).better is False
+    assert bench_mod.Figure("x", 2.0, "s", peer="p", peer_value=3.0, higher_is_better=False).better
+    js, _ = run_suite(sort_suite, out_dir=tmp_path, options=["n=50"], runs_root=tmp_path)
+    result = {**json.loads(js.read_text()), "figures": [fig.to_dict()]}
+    assert result["figures"][0]["better"] is True
+    row = next(line for line in render_markdown(result).splitlines() if line.startswith("| pong"))
+    assert "+39.1 (difference) ✓" in row
 
 
 def test_builtin_suites_register_themselves() -> None:

@@ -57,13 +57,29 @@ class Figure:
 
     @property
     def ratio(self) -> float | None:
-        """ours / peer (None when either is missing or the peer is zero)."""
+        """ours / peer; None when either is missing, the peer is zero, or either is negative
+        (a ratio of a score of 18.7 to one of -20.4 means nothing: compare them with
+        :attr:`better`)."""
         if self.value is None or not self.peer_value:
+            return None
+        if self.value < 0 or self.peer_value < 0:
             return None
         return self.value / self.peer_value
 
+    @property
+    def better(self) -> bool | None:
+        """Whether ours is better than or equal to the peer's (None without both values)."""
+        if self.value is None or self.peer_value is None:
+            return None
+        if self.higher_is_better:
+            return self.value >= self.peer_value
+        return self.value <= self.peer_value
+
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "ratio": self.ratio}
+        return {**asdict(self), "ratio": self.ratio, "better": self.better}
+
+
+_FIGURE_FIELDS = ("name", "value", "unit", "peer", "peer_value", "higher_is_better", "setting")
 
 
 @dataclass
@@ -299,16 +315,24 @@ def render_markdown(result: dict[str, Any]) -> str:
         ]
         for f in result["figures"]:
             ratio = f["ratio"]
-            ratio_s = "–" if ratio is None else f"{ratio:.2f}x"
             if ratio is not None:
-                better = ratio >= 1 if f["higher_is_better"] else ratio <= 1
+                ratio_s = f"{ratio:.2f}x"
+            elif f["value"] is not None and f["peer_value"] is not None:
+                ratio_s = f"{f['value'] - f['peer_value']:+.3g} (difference)"
+            else:
+                ratio_s = "–"
+            better = Figure(**{k: f[k] for k in _FIGURE_FIELDS}).better
+            if better is not None:
                 ratio_s += " ✓" if better else " ✗"
             lines.append(
                 f"| {f['name']} | {_fmt(f['value'])} | {f['peer'] or '–'} | "
                 f"{_fmt(f['peer_value'])} | {ratio_s} | {f['unit']} | {f['setting']} |"
             )
         lines.append("")
-        lines.append("ratio = Palestra / peer; ✓ where Palestra is better or equal.")
+        lines.append(
+            "ratio = Palestra / peer (the difference where a value is negative); "
+            "✓ where Palestra is better or equal."
+        )
         lines.append("")
     for t in result["tables"]:
         lines += [f"## {t['title']}", ""]
