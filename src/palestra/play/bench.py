@@ -321,7 +321,7 @@ def _learning(bench: Bench, opts: AtariBenchOptions) -> None:
     episodes = opts.eval_episodes or (5 if quick else 30)
     settings = [(g, o) for g in games for o in opts.learn_obs]
     settings += [(g, "screen") for g in screen_games if g not in games]
-    rows, curves = [], {}
+    rows, curves, hours = [], {}, []
     randoms = {g: float(np.mean(random_scores(g, episodes))) for g, _ in settings}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) if opts.runs is None else opts.runs
@@ -342,12 +342,13 @@ def _learning(bench: Bench, opts: AtariBenchOptions) -> None:
                     progress=opts.runs is not None,
                 )
                 run_dir = train(cfg)
-                scores.append(evaluate(run_dir, episodes)["mean"])
+                result = evaluate(run_dir, episodes)
+                scores.append(result["mean"])
+                records = read_metrics(run_dir)
                 curves[f"{game}/{obs}/{seed}"] = [
-                    (4 * r["step"], r["episodic_return"])
-                    for r in read_metrics(run_dir)
-                    if "episodic_return" in r
+                    (4 * r["step"], r["episodic_return"]) for r in records if "episodic_return" in r
                 ]
+                hours.append(f"{game}/{obs}/{seed} {cfg.precision} {_hours(records):.2f} h")
             rows.append([game, obs, float(np.mean(scores)), float(np.std(scores)), randoms[game]])
             bench.figure(
                 f"{game} {obs} score",
@@ -363,6 +364,13 @@ def _learning(bench: Bench, opts: AtariBenchOptions) -> None:
         rows,
     )
     bench.data["learning"] = {"rows": rows, "curves": curves}
+    bench.note(
+        f"Learning: PPO with its defaults, {frames:,} frames ({frames // 4:,} agent steps) per "
+        f"run; evaluation: {episodes} full episodes per run (game over or 108k frames), up to "
+        f"30 no-op starts, actions sampled from the policy, unclipped scores. Training wall "
+        f"time (logged span) per run and precision: {'; '.join(hours)}."
+        + (f" Runs kept in `{opts.runs}`." if opts.runs is not None else "")
+    )
     with bench.plot(
         "learning", "Training episode return vs frames", xlabel="frames", ylabel="return"
     ) as ax:
@@ -376,6 +384,11 @@ def _learning(bench: Bench, opts: AtariBenchOptions) -> None:
         labels = [f"{g}\n{o}" for g, o, *_ in rows]
         ax.bar(labels, [r[2] for r in rows], yerr=[r[3] for r in rows], label="PPO")
         ax.scatter(labels, [r[4] for r in rows], color="black", marker="_", s=400, label="random")
+
+
+def _hours(records: list[dict[str, Any]]) -> float:
+    """The span of a run's metric records in hours (a resumed run's pauses included)."""
+    return (records[-1]["time"] - records[0]["time"]) / 3600 if records else 0.0
 
 
 @register_suite("atari", config=AtariBenchOptions)
