@@ -60,6 +60,9 @@ class AtariBenchOptions:
     frames: int | None = arg(None, "Learning: frame budget per run (default quick 200k, full 10M).")
     seeds: int | None = arg(None, "Learning: seeds per setting (default quick 1, full 3).")
     eval_episodes: int | None = arg(None, "Learning: evaluation episodes (quick 5, full 30).")
+    precision: str = arg(
+        "auto", "Learning: arithmetic of the screen network (auto, fp32, bf16), as in play train."
+    )
     runs: Path | None = arg(
         None,
         "Learning: keep the training runs in this folder, checkpointed, and resume them when "
@@ -335,6 +338,7 @@ def _learning(bench: Bench, opts: AtariBenchOptions) -> None:
                     total_steps=frames // 4,
                     seed=bench.seed + seed,
                     threads=opts.threads,
+                    precision=opts.precision,  # type: ignore[arg-type]
                     checkpoint_every=10**9 if opts.runs is None else 50,
                     run_name=f"{game}-{obs}-{seed}",
                     runs_root=root,
