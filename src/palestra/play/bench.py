@@ -13,7 +13,8 @@ Two parts (``-o parts=throughput,learning``):
   the standard evaluation protocol (:mod:`palestra.play.evaluate`), with the random policy's
   scores alongside, plotted. Quick mode: Breakout, a small budget, one seed. Full mode: Pong
   and Breakout from the screen, then Breakout, Seaquest and Bowling from RAM vs screen vs
-  both, several seeds, 10M frames each (hours on a CPU).
+  both, several seeds, 10M frames each (hours on a CPU: ``-o runs=DIR`` keeps the runs with
+  their checkpoints, and the same command run again resumes them).
 """
 
 from __future__ import annotations
