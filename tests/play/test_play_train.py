@@ -216,7 +216,9 @@ def test_bench_learning_part_keeps_its_runs_and_resumes_them(tmp_path: Path) -> 
         json_path, _ = run_suite(
             "atari", quick=True, out_dir=tmp_path / attempt, options=options, runs_root=tmp_path
         )
-        results.append(json.loads(json_path.read_text())["data"]["learning"])
+        result = json.loads(json_path.read_text())
+        results.append(result["data"]["learning"])
+        assert any("up to 30 no-op starts, actions sampled" in n for n in result["notes"])
     (run_dir,) = (tmp_path / "kept" / "breakout-ram-0").iterdir()
     assert (run_dir / "model.pt").exists() and any((run_dir / "checkpoints").iterdir())
     assert [r["step"] for r in read_metrics(run_dir)] == [1024]  # one update, trained once

@@ -24,7 +24,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -78,8 +78,10 @@ class Figure:
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "ratio": self.ratio, "better": self.better}
 
-
-_FIGURE_FIELDS = ("name", "value", "unit", "peer", "peer_value", "higher_is_better", "setting")
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Figure:
+        """The figure of a result's JSON (derived keys such as ``ratio`` are recomputed)."""
+        return cls(**{f.name: data[f.name] for f in fields(cls)})
 
 
 @dataclass
@@ -313,20 +315,18 @@ def render_markdown(result: dict[str, Any]) -> str:
             "| figure | Palestra | peer | peer value | ratio | unit | setting |",
             "|---|---:|---|---:|---:|---|---|",
         ]
-        for f in result["figures"]:
-            ratio = f["ratio"]
-            if ratio is not None:
-                ratio_s = f"{ratio:.2f}x"
-            elif f["value"] is not None and f["peer_value"] is not None:
-                ratio_s = f"{f['value'] - f['peer_value']:+.3g} (difference)"
+        for fig in map(Figure.from_dict, result["figures"]):
+            if fig.ratio is not None:
+                ratio_s = f"{fig.ratio:.2f}x"
+            elif fig.value is not None and fig.peer_value is not None:
+                ratio_s = f"{fig.value - fig.peer_value:+.3g} (difference)"
             else:
                 ratio_s = "–"
-            better = Figure(**{k: f[k] for k in _FIGURE_FIELDS}).better
-            if better is not None:
-                ratio_s += " ✓" if better else " ✗"
+            if fig.better is not None:
+                ratio_s += " ✓" if fig.better else " ✗"
             lines.append(
-                f"| {f['name']} | {_fmt(f['value'])} | {f['peer'] or '–'} | "
-                f"{_fmt(f['peer_value'])} | {ratio_s} | {f['unit']} | {f['setting']} |"
+                f"| {fig.name} | {_fmt(fig.value)} | {fig.peer or '–'} | "
+                f"{_fmt(fig.peer_value)} | {ratio_s} | {fig.unit} | {fig.setting} |"
             )
         lines.append("")
         lines.append(

@@ -30,7 +30,7 @@ import numpy as np
 from palestra.core.bench import Bench, register_suite
 from palestra.core.config import arg
 from palestra.core.runs import read_metrics
-from palestra.play.config import cpu_has_bf16
+from palestra.play.config import auto_precision
 
 __all__ = ["AtariBenchOptions", "run"]
 
@@ -239,7 +239,7 @@ def _throughput(bench: Bench, opts: AtariBenchOptions) -> None:
         f"{opts.minibatches} minibatches x {opts.epochs} epochs, {opts.threads} threads"
     )
     rows = []
-    precision = "bf16" if cpu_has_bf16() else "fp32"  # what precision="auto" resolves to
+    precision = auto_precision()  # what the default rows run in
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         peer = _sb3_throughput(opts, iterations) if opts.peer else None
@@ -325,7 +325,7 @@ def _learning(bench: Bench, opts: AtariBenchOptions) -> None:
     episodes = opts.eval_episodes or (5 if quick else 30)
     settings = [(g, o) for g in games for o in opts.learn_obs]
     settings += [(g, "screen") for g in screen_games if g not in games]
-    rows, curves, hours = [], {}, []
+    rows, curves, hours, protocol = [], {}, [], {}
     randoms = {g: float(np.mean(random_scores(g, episodes))) for g, _ in settings}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) if opts.runs is None else opts.runs
@@ -349,6 +349,7 @@ def _learning(bench: Bench, opts: AtariBenchOptions) -> None:
                 run_dir = train(cfg)
                 result = evaluate(run_dir, episodes)
                 scores.append(result["mean"])
+                protocol = result["protocol"]
                 records = read_metrics(run_dir)
                 curves[f"{game}/{obs}/{seed}"] = [
                     (4 * r["step"], r["episodic_return"]) for r in records if "episodic_return" in r
@@ -369,13 +370,16 @@ def _learning(bench: Bench, opts: AtariBenchOptions) -> None:
         rows,
     )
     bench.data["learning"] = {"rows": rows, "curves": curves}
-    bench.note(
-        f"Learning: PPO with its defaults, {frames:,} frames ({frames // 4:,} agent steps) per "
-        f"run; evaluation: {episodes} full episodes per run (game over or 108k frames), up to "
-        f"30 no-op starts, actions sampled from the policy, unclipped scores. Training wall "
-        f"time (logged span) per run and precision: {'; '.join(hours)}."
-        + (f" Runs kept in `{opts.runs}`." if opts.runs is not None else "")
-    )
+    if protocol:  # at least one run was evaluated
+        bench.note(
+            f"Learning: PPO with its defaults, {frames:,} frames ({frames // 4:,} agent steps) per "
+            f"run; evaluation: {episodes} full episodes per run (game over or "
+            f"{protocol['max_frames']:,} frames), up to {protocol['noop_max']} no-op starts, "
+            f"actions {'greedy' if protocol['greedy'] else 'sampled from the policy'}, unclipped "
+            f"scores. Training wall "
+            f"time (logged span) per run and precision: {'; '.join(hours)}."
+            + (f" Runs kept in `{opts.runs}`." if opts.runs is not None else "")
+        )
     with bench.plot(
         "learning", "Training episode return vs frames", xlabel="frames", ylabel="return"
     ) as ax:

@@ -15,7 +15,7 @@ from typing import Literal
 
 from palestra.core.config import arg
 
-__all__ = ["ALGO_DEFAULTS", "PlayEvalConfig", "PlayTrainConfig", "cpu_has_bf16"]
+__all__ = ["ALGO_DEFAULTS", "PlayEvalConfig", "PlayTrainConfig", "auto_precision", "cpu_has_bf16"]
 
 # Per-algorithm defaults: PPO as cleanrl's ppo_atari (Huang et al. 2022's "37 details");
 # BA3C as Adamski et al. 2018 scaled to one machine: short n-step rollouts, many envs, Adam.
@@ -37,6 +37,11 @@ def cpu_has_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
             flags = set(line.partition(":")[2].split())
             return bool(flags & {"avx512_bf16", "amx_bf16"})
     return False
+
+
+def auto_precision() -> str:
+    """What ``precision="auto"`` means on this machine: bf16 where the CPU has it natively."""
+    return "bf16" if cpu_has_bf16() else "fp32"
 
 
 @dataclass
@@ -112,7 +117,7 @@ class PlayTrainConfig:
             if getattr(self, name) is None:
                 setattr(self, name, value)
         if self.precision == "auto":
-            self.precision = "bf16" if cpu_has_bf16() else "fp32"
+            self.precision = auto_precision()
         elif self.precision not in ("fp32", "bf16"):
             raise ValueError(f"precision must be auto, fp32 or bf16, not {self.precision!r}")
         positive = ("total_steps", "num_envs", "rollout", "minibatches", "epochs", "threads")
