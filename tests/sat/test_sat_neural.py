@@ -25,7 +25,7 @@ from palestra.sat.drup import check_drup  # noqa: E402
 from palestra.sat.generators import generate_sr_pair, label  # noqa: E402
 from palestra.sat.heuristics import DLIS, BranchingView, JeroslowWang  # noqa: E402
 from palestra.sat.neural import DEFAULT_MODEL, Hybrid, NeuralHeuristic, load_model  # noqa: E402
-from palestra.sat.solve import gen, solve  # noqa: E402
+from palestra.sat.solve import gen, make_heuristic, solve  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -177,6 +177,19 @@ def test_dataset_is_the_same_for_any_number_of_workers() -> None:
     assert one.sat[:60].tolist() == [True, False] * 30  # members first, pair by pair
 
 
+def test_load_model_can_run_other_rounds(tmp_path: Path) -> None:
+    model = tiny_model(3)
+    model.save_pretrained(tmp_path / "m")
+    g = build_graph([(3, [[1, -2], [2, 3], [-1, -3]])])
+    more = load_model(tmp_path / "m", rounds=5)
+    assert more.cfg.rounds == 5 and load_model(tmp_path / "m").cfg.rounds == 3
+    with torch.no_grad():
+        assert torch.equal(more(g)[0], model(g, rounds=5)[0])
+        assert not torch.equal(more(g)[0], model(g)[0])
+    with pytest.raises(ValueError, match="rounds"):
+        load_model(tmp_path / "m", rounds=-1)
+
+
 def test_save_and_load_round_trip(tmp_path: Path) -> None:
     model = tiny_model(2)
     model.save_pretrained(tmp_path / "m")
@@ -291,6 +304,16 @@ def test_train_writes_a_model_and_resume_continues_exactly(tmp_path: Path) -> No
     ]
 
 
+def test_a_second_stage_may_run_other_rounds_but_not_another_width(tmp_path: Path) -> None:
+    from palestra.sat.train import train
+
+    first = train(_tiny_train_cfg(tmp_path / "a", steps=2))
+    second = train(_tiny_train_cfg(tmp_path / "b", steps=2, rounds=4, init=str(first)))
+    assert json.loads((second / "config.json").read_text())["rounds"] == 4
+    with pytest.raises(ValueError, match="differs"):
+        train(_tiny_train_cfg(tmp_path / "c", steps=2, dim=12, init=str(first)))
+
+
 def test_config_module_does_not_import_torch() -> None:
     code = "import sys, palestra.sat.config; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -327,6 +350,16 @@ def test_solve_prints_competition_output_and_json(tmp_path: Path, capsys) -> Non
             assert r["checked"] == (solver == "cdcl")  # a verified DRUP proof
 
     r = solve(SatSolveConfig(file=tmp_path / "sat.cnf", solver="cadical", json=True))
+    assert r["status"] == "SATISFIABLE" and pair.sat.check_model(r["model"]) and r["checked"]
+    capsys.readouterr()
+
+    h = make_heuristic("hybrid", str(model_dir), rounds=6)
+    assert isinstance(h, Hybrid) and h.neural.model.cfg.rounds == 6
+    cfg = SatSolveConfig(
+        file=tmp_path / "sat.cnf", solver="dpll", heuristic="neural", model=str(model_dir),
+        rounds=6, json=True,
+    )  # fmt: skip
+    r = solve(cfg)
     assert r["status"] == "SATISFIABLE" and pair.sat.check_model(r["model"]) and r["checked"]
     capsys.readouterr()
 

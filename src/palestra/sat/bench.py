@@ -48,6 +48,7 @@ class SatBenchOptions:
     """Options of ``palestra bench sat`` (quick mode caps the sample sizes noted below)."""
 
     model: str = arg("default", "Network folder; 'default' = the shipped model.")
+    rounds: int = arg(0, "Message-passing rounds of the network (0: the model's own).")
     threshold: float = arg(0.3, "Hybrid: use the network when its P(sat) >= threshold.")
     variant: Literal["neurosat", "hard"] = arg("hard", "SR(n) variant of the generated formulas.")
     dpll_sizes: tuple[int, ...] = arg((50, 70, 90, 110), "Experiment 1: SR(n) sizes (quick: 2).")
@@ -130,13 +131,13 @@ def _use_model(net: object) -> None:
     _worker_model = net
 
 
-def _init_worker(model: str, threads: int) -> None:
+def _init_worker(model: str, threads: int, rounds: int = 0) -> None:
     import torch
 
     from palestra.sat.neural import load_model
 
     torch.set_num_threads(threads)
-    _use_model(load_model(model))
+    _use_model(load_model(model, rounds))
 
 
 def _dpll_all(args: tuple[CNF, int, float]) -> dict[str, tuple[bool, int, float]]:
@@ -182,7 +183,7 @@ def run(bench: Bench) -> None:
     opt: SatBenchOptions = bench.options or SatBenchOptions()
     torch.set_num_threads(opt.threads)
     quick = bench.quick
-    net = load_model(opt.model)
+    net = load_model(opt.model, opt.rounds)
     satlib = Path(opt.satlib) if opt.satlib else SATLIB
     sizes = opt.dpll_sizes
     if quick and len(sizes) > 2:
@@ -192,8 +193,9 @@ def run(bench: Bench) -> None:
     per_set = min(opt.cadical_per_set, 5) if quick else opt.cadical_per_set
     speed_conflicts = min(opt.speed_max_conflicts, 3000) if quick else opt.speed_max_conflicts
     bench.note(
-        f"{'quick' if quick else 'full'} mode; SR variant {opt.variant}; model {opt.model}; "
-        f"hybrid threshold {opt.threshold}; torch threads {opt.threads}"
+        f"{'quick' if quick else 'full'} mode; SR variant {opt.variant}; model {opt.model} "
+        f"({net.cfg.dim} wide, {net.cfg.rounds} rounds); hybrid threshold {opt.threshold}; "
+        f"torch threads {opt.threads}"
     )
 
     # -- Experiment 1: DPLL with a step cap ------------------------------------------------
@@ -213,7 +215,7 @@ def run(bench: Bench) -> None:
             import multiprocessing as mp
 
             ctx = mp.get_context("spawn")
-            with ctx.Pool(opt.workers, _init_worker, (opt.model, opt.threads)) as pool:
+            with ctx.Pool(opt.workers, _init_worker, (opt.model, opt.threads, opt.rounds)) as pool:
                 for r in pool.imap(_dpll_all, tasks, chunksize=1):  # in order
                     results.append(r)
                     tick()

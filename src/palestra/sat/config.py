@@ -90,6 +90,7 @@ class SatSolveConfig:
         "jw", "Branching: dlis, jw (one-sided Jeroslow-Wang), vsids, random, neural, hybrid."
     )
     model: str = arg("default", "Network folder for neural/hybrid; 'default' = the shipped one.")
+    rounds: int = arg(0, "Message-passing rounds of the network (0: the model's own).")
     threshold: float = arg(0.3, "Hybrid: use the network when its P(sat) >= threshold.")
     max_steps: int | None = arg(
         None, "Budget: DPLL steps, CDCL decisions, or CaDiCaL guided decisions (default 1000)."

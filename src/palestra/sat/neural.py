@@ -21,6 +21,7 @@ threads torch is given (set ``torch.set_num_threads(1)`` on a shared machine).
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,14 +38,24 @@ __all__ = ["DEFAULT_MODEL", "Hybrid", "NeuralHeuristic", "load_model", "score_fo
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "data" / "models" / "sat_gnn"
 
 
-def load_model(path: str | Path = "default") -> SatGNN:
-    """The network in folder ``path`` (``"default"``: the shipped one), in eval mode."""
+def load_model(path: str | Path = "default", rounds: int = 0) -> SatGNN:
+    """The network in folder ``path`` (``"default"``: the shipped one), in eval mode.
+
+    ``rounds > 0`` runs that many message-passing rounds instead of the model's own
+    ``config.json`` value: the rounds share their weights, so a model trained with ``r``
+    rounds can run more at inference, which helps on larger formulas (as in NeuroSAT).
+    """
     from palestra.models.sat_gnn import SatGNN
 
+    if rounds < 0:
+        raise ValueError(f"rounds must be >= 0 (0: the model's own), got {rounds}")
     folder = DEFAULT_MODEL if str(path) == "default" else Path(path)
     if not (folder / "model.safetensors").exists():
         raise FileNotFoundError(f"{folder}: no model.safetensors (train one: palestra train sat)")
-    return SatGNN.from_pretrained(folder)
+    model = SatGNN.from_pretrained(folder)
+    if rounds:
+        model.cfg = dataclasses.replace(model.cfg, rounds=rounds)
+    return model
 
 
 def score_formula(model: SatGNN, clauses: list[list[int]]) -> tuple[np.ndarray, np.ndarray, float]:

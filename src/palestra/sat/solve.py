@@ -36,9 +36,10 @@ __all__ = ["format_competition", "gen", "make_heuristic", "solve"]
 
 
 def make_heuristic(
-    name: str, model: str = "default", threshold: float = 0.3, seed: int = 0
+    name: str, model: str = "default", threshold: float = 0.3, seed: int = 0, rounds: int = 0
 ) -> Heuristic:
-    """The heuristic called ``name`` (dlis, jw, vsids, random, neural, hybrid)."""
+    """The heuristic called ``name`` (dlis, jw, vsids, random, neural, hybrid); ``rounds``
+    overrides the network's message-passing rounds (0: the model's own)."""
     if name == "dlis":
         return DLIS()
     if name == "jw":
@@ -54,7 +55,7 @@ def make_heuristic(
 
         if "OMP_NUM_THREADS" not in os.environ:
             torch.set_num_threads(1)  # per-decision passes are tiny: threads only add overhead
-        net = load_model(model)
+        net = load_model(model, rounds)
         return NeuralHeuristic(net) if name == "neural" else Hybrid(net, threshold=threshold)
     raise ValueError(f"unknown heuristic {name!r}")
 
@@ -67,7 +68,7 @@ def _run(cfg: SatSolveConfig, cnf: CNF) -> dict[str, Any]:
         h = (
             None
             if cfg.heuristic == "vsids"
-            else make_heuristic(cfg.heuristic, cfg.model, cfg.threshold, cfg.seed)
+            else make_heuristic(cfg.heuristic, cfg.model, cfg.threshold, cfg.seed, cfg.rounds)
         )
         r = solve_cadical(cnf, h, max_guided=cfg.max_steps if cfg.max_steps is not None else 1000)
         return {
@@ -79,7 +80,7 @@ def _run(cfg: SatSolveConfig, cnf: CNF) -> dict[str, Any]:
             "guided": r.guided,
             "checked": r.checked,
         }
-    h = make_heuristic(cfg.heuristic, cfg.model, cfg.threshold, cfg.seed)
+    h = make_heuristic(cfg.heuristic, cfg.model, cfg.threshold, cfg.seed, cfg.rounds)
     if cfg.solver == "dpll":
         from palestra.sat.dpll import solve_dpll
 

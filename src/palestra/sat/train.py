@@ -19,7 +19,8 @@ The recipe of Jaszczur, Łuszczyk & Michalewski 2019, scaled to one CPU thread::
                   + refute_weight * the same on unsatisfiable formulas towards JW-OS's pick;
            Adam, cosine decay to lr/10 after a short warm-up, gradient clipping
 
-``init`` starts from a saved model of the same architecture (a second stage of training).
+``init`` starts from a saved model of the same width and heads (a second stage of training;
+it may run more or fewer rounds, which share their weights).
 The labelled data is generated once (in ``workers`` processes; the same data for any count)
 and cached as ``data.npz`` in the run directory, so a resumed run trains on exactly the same
 formulas. 5% of the pairs are held out (their extra formulas are not trained on either); the
@@ -319,8 +320,9 @@ def train(cfg: SatTrainConfig) -> Path:
         model = SatGNN(SatGNNConfig(dim=cfg.dim, heads=cfg.heads, rounds=cfg.rounds))
         if cfg.init:
             start = SatGNN.from_pretrained(cfg.init)
-            if start.cfg != model.cfg:
+            if (start.cfg.dim, start.cfg.heads) != (model.cfg.dim, model.cfg.heads):
                 raise ValueError(f"{cfg.init}: architecture {start.cfg} differs from {model.cfg}")
+            # rounds may differ: the rounds share their weights
             model.load_state_dict(start.state_dict())
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
         n_pairs = cfg.pairs
