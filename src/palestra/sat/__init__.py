@@ -8,6 +8,7 @@ branching hook, and a DRUP proof checker.
     dpll.py        solve_dpll                        steps = branching calls
     cdcl.py        solve_cdcl                        watched literals, 1-UIP, DRUP proof
     drup.py        check_drup                        reverse unit propagation
+    diagnose.py    path_mistakes                     a heuristic's wrong picks, by depth
 
 Importing this package has no side effects and does not import python-sat.
 """
