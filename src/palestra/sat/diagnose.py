@@ -20,8 +20,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from palestra.sat.cnf import CNF
-from palestra.sat.dpll import _propagate, _restrict
-from palestra.sat.heuristics import BranchingView, Heuristic
+from palestra.sat.dpll import _propagate, _restrict, _view
+from palestra.sat.heuristics import Heuristic
 
 __all__ = ["PathMistakes", "compare_heuristics", "path_mistakes"]
 
@@ -61,11 +61,7 @@ def path_mistakes(cnf: CNF, heuristic: Heuristic) -> PathMistakes:
             raise RuntimeError("propagation refuted a satisfiable formula")
         if not formula:
             return PathMistakes(decisions, len(free_at_mistake), tuple(free_at_mistake))
-        value = [0] * (2 * n + 1)
-        for t in trail:
-            value[t], value[-t] = 1, -1
-        view = BranchingView(n, value, trail, lambda f=formula: f, decision_level=decisions)
-        lit = heuristic.pick(view)
+        lit = heuristic.pick(_view(n, formula, trail, decisions))
         decisions += 1
         branch = _restrict(formula, {lit})
         with Minisat22(bootstrap_with=branch) as solver:

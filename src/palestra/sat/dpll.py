@@ -86,17 +86,27 @@ def solve_dpll(
         if max_steps is not None and steps >= max_steps:
             return DPLLResult(Status.UNKNOWN, None, steps, decisions, conflicts)
         steps += 1
-        value = [0] * (2 * n + 1)
-        for t in trail:
-            value[t] = 1
-            value[-t] = -1
-        view = BranchingView(n, value, trail, lambda f=formula: f, decision_level=depth)
+        view = _view(n, formula, trail, depth)
         choice = h.pick(view)
-        if not isinstance(choice, int) or choice == 0 or abs(choice) > n or value[choice] != 0:
+        if (
+            not isinstance(choice, int)
+            or choice == 0
+            or abs(choice) > n
+            or view.value(choice) is not None
+        ):
             raise ValueError(f"heuristic picked {choice!r}, not a literal of a free variable")
         stack.append((formula, trail, -choice, depth + 1))
         stack.append((formula, trail, choice, depth + 1))
     return DPLLResult(Status.UNSATISFIABLE, None, steps, decisions, conflicts)
+
+
+def _view(n: int, formula: list[list[int]], trail: tuple[int, ...], depth: int) -> BranchingView:
+    """The heuristic's view of a DPLL node: current formula ``formula``, literals ``trail``."""
+    value = [0] * (2 * n + 1)
+    for t in trail:
+        value[t] = 1
+        value[-t] = -1
+    return BranchingView(n, value, trail, lambda: formula, decision_level=depth)
 
 
 def _restrict(formula: list[list[int]], true: set[int]) -> list[list[int]]:

@@ -34,7 +34,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -320,9 +320,9 @@ def train(cfg: SatTrainConfig) -> Path:
         model = SatGNN(SatGNNConfig(dim=cfg.dim, heads=cfg.heads, rounds=cfg.rounds))
         if cfg.init:
             start = SatGNN.from_pretrained(cfg.init)
-            if (start.cfg.dim, start.cfg.heads) != (model.cfg.dim, model.cfg.heads):
+            # Only the rounds may differ: they share their weights.
+            if replace(start.cfg, rounds=cfg.rounds) != model.cfg:
                 raise ValueError(f"{cfg.init}: architecture {start.cfg} differs from {model.cfg}")
-            # rounds may differ: the rounds share their weights
             model.load_state_dict(start.state_dict())
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
         n_pairs = cfg.pairs
