@@ -12,6 +12,7 @@ from palestra.sat.heuristics import (
     RandomHeuristic,
     as_heuristic,
     restrict,
+    top_literals,
 )
 
 
@@ -50,6 +51,18 @@ def test_ties_go_to_smaller_variable_then_positive() -> None:
     # No clause left: the first free variable.
     assert DLIS().pick(view_of(3, [[1]], true=[1])) == 2
     assert JeroslowWang().pick(view_of(3, [], true=[-1])) == 2
+
+
+def test_scores_rank_literals_as_pick_does() -> None:
+    # JW-OS on SPLIT: J(-2) = 1/2, then J(1) = J(5) = 3/8 (a tie: the smaller variable first),
+    # then J(2) = J(-3) = J(4) = 1/4.
+    jw = JeroslowWang().scores(view_of(5, SPLIT))
+    assert top_literals(jw, 6) == [-2, 1, 5, 2, -3, 4]
+    assert top_literals(jw, 1) == [JeroslowWang().pick(view_of(5, SPLIT))]
+    dlis = DLIS().scores(view_of(5, SPLIT))
+    assert dlis[1] == 3 and top_literals(dlis, 3) == [1, 2, -2]
+    assert top_literals({3: 1.0, -3: 1.0, 2: 0.5}, 5) == [3, -3, 2]
+    assert JeroslowWang().scores(view_of(3, [], true=[-1])) == {}
 
 
 def test_view_is_lazy_and_cached() -> None:

@@ -236,6 +236,66 @@ def test_hybrid_falls_back_below_the_threshold() -> None:
     assert r.steps == solve_dpll(cnf, JeroslowWang()).steps  # then it is JW-OS exactly
 
 
+class _Recording:
+    """Wraps a heuristic; keeps (the current formula, the pick) of every decision."""
+
+    def __init__(self, h: object) -> None:
+        self.h, self.log = h, []
+
+    def pick(self, view: BranchingView) -> int:
+        lit = self.h.pick(view)  # type: ignore[attr-defined]
+        self.log.append(([list(c) for c in view.clauses()], lit))
+        return lit
+
+
+def test_hybrid_lookahead_takes_the_likeliest_satisfiable_child_of_jw_os_top_k() -> None:
+    from palestra.sat.dpll import assume
+    from palestra.sat.heuristics import top_literals
+    from palestra.sat.neural import score_formula
+
+    model = tiny_model(3)
+    overruled = 0
+    for pair in sr_pairs(2, 14, seed=6):
+        for cnf in (pair.sat, pair.unsat):
+            # One candidate: exactly JW-OS, in DPLL and in CDCL.
+            one = Hybrid(model, threshold=0.0, lookahead=1)
+            assert solve_cdcl(cnf, one).decisions == solve_cdcl(cnf, JeroslowWang()).decisions
+            assert one.network_picks > 0 and one.fallback_picks == 0
+            assert solve_dpll(cnf, Hybrid(model, threshold=0.0, lookahead=1)).steps == (
+                solve_dpll(cnf, JeroslowWang()).steps
+            )
+            # Three: recompute every pick from the formula it was made on.
+            rec = _Recording(Hybrid(model, threshold=0.0, lookahead=3))
+            r = solve_cdcl(cnf, rec)
+            assert r.status is (Status.SATISFIABLE if minisat(cnf) else Status.UNSATISFIABLE)
+            assert len(rec.log) == r.decisions
+            for clauses, lit in rec.log:
+                if not clauses:
+                    continue
+                view = BranchingView(1, [0, 0, 0], [], lambda c=clauses: c)
+                top = top_literals(JeroslowWang().scores(view), 3)
+                p = []
+                for x in top:
+                    child, refuted = assume(clauses, x)
+                    p.append(
+                        0.0 if refuted else 1.0 if not child else score_formula(model, child)[2]
+                    )
+                assert lit == top[int(np.argmax(p))]
+                overruled += lit != top[0]
+    assert overruled > 0  # the lookahead did overrule JW-OS somewhere
+
+
+def test_hybrid_lookahead_needs_a_scoring_fallback() -> None:
+    from palestra.sat.heuristics import VSIDS
+
+    model = tiny_model()
+    with pytest.raises(TypeError, match="scores"):
+        Hybrid(model, VSIDS(), lookahead=2)
+    with pytest.raises(ValueError, match="lookahead"):
+        Hybrid(model, lookahead=-1)
+    Hybrid(model, DLIS(), lookahead=2)  # DLIS scores literals too
+
+
 def test_guided_cadical_gives_checked_answers(satlib: Path) -> None:
     model = tiny_model()
     cases = [c for p in sr_pairs(2, 15, seed=2) for c in (p.sat, p.unsat)]
@@ -354,7 +414,14 @@ def test_solve_prints_competition_output_and_json(tmp_path: Path, capsys) -> Non
     capsys.readouterr()
 
     h = make_heuristic("hybrid", str(model_dir), rounds=6)
-    assert isinstance(h, Hybrid) and h.neural.model.cfg.rounds == 6
+    assert isinstance(h, Hybrid) and h.neural.model.cfg.rounds == 6 and h.lookahead == 0
+    cfg = SatSolveConfig(
+        file=tmp_path / "sat.cnf", solver="cdcl", heuristic="hybrid", model=str(model_dir),
+        lookahead=2, threshold=0.0, json=True,
+    )  # fmt: skip
+    r = solve(cfg)
+    assert r["status"] == "SATISFIABLE" and pair.sat.check_model(r["model"]) and r["checked"]
+    assert make_heuristic("hybrid", str(model_dir), lookahead=2).lookahead == 2
     cfg = SatSolveConfig(
         file=tmp_path / "sat.cnf", solver="dpll", heuristic="neural", model=str(model_dir),
         rounds=6, json=True,
@@ -407,7 +474,11 @@ def test_bench_suite_runs_on_a_tiny_setting(tmp_path: Path, satlib: Path) -> Non
     names = [f["name"] for f in json.loads(json_path.read_text())["figures"]]
     assert "DPLL solved SR(12), hybrid" in names and "CDCL propagations/s" in names
     assert "hybrid win rate vs JW-OS, CDCL decisions" in names
-    assert "Experiment 3" in md_path.read_text()
+    assert "hybrid lookahead-2 win rate vs JW-OS, CDCL decisions" in names
+    md = md_path.read_text()
+    assert "Experiment 3" in md and "dec. hybrid lookahead-2-guided" in md
+    data = json.loads(json_path.read_text())["data"]["cdcl_decisions"]
+    assert data["member"] == ["SAT", "UNSAT"] and len(data["hybrid lookahead-2"]) == 2
 
 
 def test_bench_dpll_experiment_is_the_same_with_worker_processes(tmp_path: Path) -> None:

@@ -9,7 +9,14 @@ solving"), on freshly generated SR(n) formulas (variant ``hard`` by default) and
 2. **Per-instance wins.** The hybrid against JW-OS, instance by instance: fewer DPLL steps
    (experiment 1's runs; unsolved counts as more than the cap) and fewer CDCL decisions (both
    members of SR pairs, a decision cap). Win rate = wins / (wins + losses), ties left out.
-   Paper: 57-71% (DPLL), 61-67% (CDCL).
+   Paper: 57-71% (DPLL), 61-67% (CDCL). CDCL (and experiment 3) also run **hybrid
+   lookahead-k** (``lookahead``, default 2): the same hybrid, but where it trusts the
+   network it sets each of JW-OS's ``k`` best literals in turn, propagates, and takes the
+   one whose child formula the network finds likeliest satisfiable. It keeps JW-OS's
+   propagation-seeking order and avoids the picks that look refuted; in CDCL, where every
+   decision counts, it is the form that beats JW-OS (see the model README). It costs up to
+   ``k + 1`` forward passes per decision, which is why DPLL's step-capped experiment 1 does
+   not run it.
 3. **Guided CaDiCaL.** Median decisions and wall time of CaDiCaL 1.9.5 alone and with the
    hybrid making its first ``guided`` decisions (python-sat user propagator), with MiniSat 2.2
    alongside, on SR(100), SR(200) (NeuroSAT's variant by default: the hard variant's SR(200)
@@ -50,12 +57,15 @@ class SatBenchOptions:
     model: str = arg("default", "Network folder; 'default' = the shipped model.")
     rounds: int = arg(0, "Message-passing rounds of the network (0: the model's own).")
     threshold: float = arg(0.3, "Hybrid: use the network when its P(sat) >= threshold.")
+    lookahead: int = arg(
+        2, "Experiments 2-3: 'hybrid lookahead-k' over JW-OS's k best literals (0: not run)."
+    )
     variant: Literal["neurosat", "hard"] = arg("hard", "SR(n) variant of the generated formulas.")
     dpll_sizes: tuple[int, ...] = arg((50, 70, 90, 110), "Experiment 1: SR(n) sizes (quick: 2).")
     dpll_per_size: int = arg(50, "Experiment 1: satisfiable formulas per size (quick: 6).")
     max_steps: int = arg(1000, "Experiment 1: DPLL step cap.")
     cdcl_n: int = arg(40, "Experiment 2: SR(n) of the CDCL comparison.")
-    cdcl_pairs: int = arg(25, "Experiment 2: SR pairs for CDCL (both members; quick: 5).")
+    cdcl_pairs: int = arg(100, "Experiment 2: SR pairs for CDCL (both members; quick: 5).")
     cdcl_max_decisions: int = arg(20000, "Experiment 2: CDCL decision cap.")
     cadical_sizes: tuple[int, ...] = arg((100, 200), "Experiment 3: SR(n) sizes.")
     cadical_variant: Literal["neurosat", "hard"] = arg(
@@ -122,6 +132,12 @@ def _minisat(cnf: CNF) -> tuple[bool, dict[str, int], float]:
 
 
 _DPLL_NAMES = ("network", "hybrid", "JW-OS", "DLIS")
+
+
+def _look_name(k: int) -> str:
+    return f"hybrid lookahead-{k}"
+
+
 _worker_model = None
 
 
@@ -268,83 +284,106 @@ def run(bench: Bench) -> None:
         for name in names:
             ax.plot(list(sizes), [solved_by_size[n][name] for n in sizes], marker="o", label=name)
 
-    # -- Experiment 2: per-instance wins of the hybrid over JW-OS -------------------------
+    # -- Experiment 2: per-instance wins of the hybrids over JW-OS ------------------------
     t_exp = time.perf_counter()
     w, lo, ties = _wins(dpll_steps["hybrid"], dpll_steps["JW-OS"])
-    dpll_rate = _win_rate(w, lo)
     bench.figure(
         "hybrid win rate vs JW-OS, DPLL steps",
-        dpll_rate,
+        _win_rate(w, lo),
         "%",
         peer="JW-OS",
         peer_value=_win_rate(lo, w),
         setting=f"{w} wins, {lo} losses, {ties} ties of {len(dpll_steps['hybrid'])}",
     )
+    win_rows = [
+        [
+            "DPLL (steps), hybrid",
+            len(dpll_steps["hybrid"]),
+            w,
+            lo,
+            ties,
+            _win_rate(w, lo),
+            _median(dpll_steps["hybrid"]),
+            _median(dpll_steps["JW-OS"]),
+        ]
+    ]
     rng = np.random.default_rng([bench.seed, 7, opt.cdcl_n])
     cdcl_cfg = CDCLConfig(max_decisions=opt.cdcl_max_decisions)
-    hyb_dec: list[float] = []
-    jw_dec: list[float] = []
-    for _ in range(cdcl_pairs):
-        pair = generate_sr_pair(opt.cdcl_n, rng, opt.variant)
-        for cnf in (pair.sat, pair.unsat):
-            for name, h, out in (
-                ("hybrid", Hybrid(net, JeroslowWang(), opt.threshold), hyb_dec),
-                ("JW-OS", JeroslowWang(), jw_dec),
-            ):
-                r = solve_cdcl(cnf, h, cdcl_cfg)
-                if r.status is Status.SATISFIABLE:
-                    _check_sat(cnf, r.model, f"CDCL/{name}")
-                elif (
-                    r.status is Status.UNSATISFIABLE and not check_drup(cnf, r.proof or []).verified
-                ):
-                    raise RuntimeError(f"CDCL/{name}: refutation failed DRUP checking")
-                out.append(r.decisions if r.status is not Status.UNKNOWN else float("inf"))
-    w2, lo2, ties2 = _wins(hyb_dec, jw_dec)
-    bench.figure(
-        "hybrid win rate vs JW-OS, CDCL decisions",
-        _win_rate(w2, lo2),
-        "%",
-        peer="JW-OS",
-        peer_value=_win_rate(lo2, w2),
-        setting=f"SR({opt.cdcl_n}) pairs x{cdcl_pairs}: {w2} wins, {lo2} losses, {ties2} ties",
-    )
-    bench.table(
-        "Experiment 2: hybrid vs JW-OS, instance by instance",
-        [
-            "solver",
-            "instances",
-            "hybrid wins",
-            "JW-OS wins",
-            "ties",
-            "win rate %",
-            "median hybrid",
-            "median JW-OS",
-        ],
-        [
+    makers = {
+        "hybrid": lambda: Hybrid(net, JeroslowWang(), opt.threshold),
+        _look_name(opt.lookahead): lambda: Hybrid(
+            net, JeroslowWang(), opt.threshold, lookahead=opt.lookahead
+        ),
+        "JW-OS": JeroslowWang,
+    }
+    hybrids = ["hybrid", _look_name(opt.lookahead)] if opt.lookahead else ["hybrid"]
+    cdcl_dec: dict[str, list[float]] = {k: [] for k in [*hybrids, "JW-OS"]}
+    member: list[str] = []  # "SAT" / "UNSAT" per instance
+    with progress_bar(f"bench sat: CDCL on {2 * cdcl_pairs} formulas", cdcl_pairs) as tick:
+        for _ in range(cdcl_pairs):
+            pair = generate_sr_pair(opt.cdcl_n, rng, opt.variant)
+            for kind, cnf in (("SAT", pair.sat), ("UNSAT", pair.unsat)):
+                member.append(kind)
+                for name, out in cdcl_dec.items():
+                    r = solve_cdcl(cnf, makers[name](), cdcl_cfg)
+                    if r.status is Status.SATISFIABLE:
+                        _check_sat(cnf, r.model, f"CDCL/{name}")
+                    elif r.status is Status.UNSATISFIABLE and not (
+                        check_drup(cnf, r.proof or []).verified
+                    ):
+                        raise RuntimeError(f"CDCL/{name}: refutation failed DRUP checking")
+                    out.append(r.decisions if r.status is not Status.UNKNOWN else float("inf"))
+            tick()
+    jw_dec = cdcl_dec["JW-OS"]
+    for name in hybrids:
+        w2, lo2, ties2 = _wins(cdcl_dec[name], jw_dec)
+        by_kind = []
+        for kind in ("SAT", "UNSAT"):
+            ours = [d for d, k in zip(cdcl_dec[name], member, strict=True) if k == kind]
+            theirs = [d for d, k in zip(jw_dec, member, strict=True) if k == kind]
+            wk, lk, _ = _wins(ours, theirs)
+            by_kind.append(f"{kind} {wk}-{lk}")
+        bench.figure(
+            f"{name} win rate vs JW-OS, CDCL decisions",
+            _win_rate(w2, lo2),
+            "%",
+            peer="JW-OS",
+            peer_value=_win_rate(lo2, w2),
+            setting=f"SR({opt.cdcl_n}) pairs x{cdcl_pairs}: {w2} wins, {lo2} losses, "
+            f"{ties2} ties ({', '.join(by_kind)})",
+        )
+        win_rows.append(
             [
-                "DPLL (steps)",
-                len(dpll_steps["hybrid"]),
-                w,
-                lo,
-                ties,
-                dpll_rate,
-                _median(dpll_steps["hybrid"]),
-                _median(dpll_steps["JW-OS"]),
-            ],
-            [
-                f"CDCL SR({opt.cdcl_n}) (decisions)",
-                len(hyb_dec),
+                f"CDCL SR({opt.cdcl_n}) (decisions), {name}",
+                len(jw_dec),
                 w2,
                 lo2,
                 ties2,
                 _win_rate(w2, lo2),
-                _median(hyb_dec),
+                _median(cdcl_dec[name]),
                 _median(jw_dec),
-            ],
+            ]
+        )
+    bench.table(
+        "Experiment 2: the hybrids vs JW-OS, instance by instance",
+        [
+            "solver, heuristic",
+            "instances",
+            "wins",
+            "JW-OS wins",
+            "ties",
+            "win rate %",
+            "median",
+            "median JW-OS",
         ],
+        win_rows,
     )
+    bench.data["cdcl_decisions"] = {"member": member, **cdcl_dec}
     bench.note(
         "Paper: the hybrid wins on 57-71% of DPLL and 61-67% of CDCL instances. "
+        f"'{_look_name(opt.lookahead)}': where P(sat) >= the threshold, the literal among "
+        f"JW-OS's {opt.lookahead} best whose propagated child the network finds likeliest "
+        "satisfiable. "
         f"The CDCL runs of experiment 2 took {time.perf_counter() - t_exp:.0f} s."
     )
     t_exp = time.perf_counter()
@@ -372,13 +411,20 @@ def run(bench: Bench) -> None:
     speed_minisat: list[tuple[int, float]] = []
     for set_name, instances in sets:
         alone_d, alone_t, guided_d, guided_t, ms_d, ms_t, jw_d = [], [], [], [], [], [], []
+        look_d: list[float] = []
         for _, cnf in instances:
             a = solve_cadical(cnf)
             hyb = Hybrid(net, JeroslowWang(), opt.threshold)
             g = solve_cadical(cnf, hyb, max_guided=opt.guided)
             j = solve_cadical(cnf, JeroslowWang(), max_guided=opt.guided)
+            statuses = {a.status, g.status, j.status}
+            if opt.lookahead:
+                look = Hybrid(net, JeroslowWang(), opt.threshold, lookahead=opt.lookahead)
+                t = solve_cadical(cnf, look, max_guided=opt.guided)
+                statuses.add(t.status)
+                look_d.append(t.decisions)
             ok, stats, ms_sec = _minisat(cnf)
-            if len({a.status, g.status, j.status}) > 1 or (a.status is Status.SATISFIABLE) != ok:
+            if len(statuses) > 1 or (a.status is Status.SATISFIABLE) != ok:
                 raise RuntimeError(f"{set_name}: CaDiCaL alone, guided and MiniSat disagree")
             jw_d.append(j.decisions)
             alone_d.append(a.decisions)
@@ -404,6 +450,7 @@ def run(bench: Bench) -> None:
                 len(instances),
                 _median(alone_d),
                 _median(guided_d),
+                _median(look_d),
                 _median(jw_d),
                 _median(ms_d),
                 _median(alone_t) * 1e3,
@@ -437,6 +484,7 @@ def run(bench: Bench) -> None:
             "instances",
             "dec. alone",
             "dec. guided",
+            f"dec. {_look_name(opt.lookahead)}-guided",
             "dec. JW-OS-guided",
             "dec. MiniSat",
             "ms alone",

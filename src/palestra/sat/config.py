@@ -92,6 +92,9 @@ class SatSolveConfig:
     model: str = arg("default", "Network folder for neural/hybrid; 'default' = the shipped one.")
     rounds: int = arg(0, "Message-passing rounds of the network (0: the model's own).")
     threshold: float = arg(0.3, "Hybrid: use the network when its P(sat) >= threshold.")
+    lookahead: int = arg(
+        0, "Hybrid: choose among JW-OS's best N literals by the network's P(sat) of each child."
+    )
     max_steps: int | None = arg(
         None, "Budget: DPLL steps, CDCL decisions, or CaDiCaL guided decisions (default 1000)."
     )

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from palestra.sat.cnf import CNF, Status
 from palestra.sat.heuristics import BranchingView, Heuristic, JeroslowWang, as_heuristic
 
-__all__ = ["DPLLResult", "solve_dpll"]
+__all__ = ["DPLLResult", "assume", "solve_dpll"]
 
 
 @dataclass(frozen=True)
@@ -107,6 +107,13 @@ def _view(n: int, formula: list[list[int]], trail: tuple[int, ...], depth: int) 
         value[t] = 1
         value[-t] = -1
     return BranchingView(n, value, trail, lambda: formula, decision_level=depth)
+
+
+def assume(formula: list[list[int]], lit: int) -> tuple[list[list[int]], bool]:
+    """``F|lit`` simplified as DPLL does it (unit propagation and pure literals to a
+    fixpoint): the formula left, and whether it was refuted on the way (an empty clause)."""
+    formula, _, conflict = _propagate(_restrict(formula, {lit}), ())
+    return formula, conflict
 
 
 def _restrict(formula: list[list[int]], true: set[int]) -> list[list[int]]:

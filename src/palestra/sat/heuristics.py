@@ -6,6 +6,10 @@ The contract is small (cf. pysat ``engines.Propagator.decide``):
   solver sets it true. A plain callable ``view -> int`` is accepted wherever a heuristic is.
 * ``on_conflict(clause)``, optional: CDCL calls it with each learned clause (asserting literal
   first), DPLL with each original clause falsified by unit propagation. VSIDS uses it.
+* ``scores(view) -> dict[int, float]``, optional: the score of every literal of the current
+  formula, whose best (``top_literals(scores, 1)``) is what ``pick`` returns while the formula
+  has clauses. DLIS and JW-OS define it; ``neural.Hybrid`` uses it to let the network choose
+  among a heuristic's few best literals.
 
 ``BranchingView`` is what a heuristic sees at a decision: the assignment and the *current
 formula*, i.e. the problem clauses not yet satisfied with their false literals removed (the
@@ -34,6 +38,7 @@ __all__ = [
     "RandomHeuristic",
     "as_heuristic",
     "restrict",
+    "top_literals",
 ]
 
 
@@ -145,13 +150,15 @@ def as_heuristic(h: Heuristic | Callable[[BranchingView], int]) -> Heuristic:
     raise TypeError(f"not a heuristic: {h!r}")
 
 
+def top_literals(score: dict[int, float], k: int) -> list[int]:
+    """The ``k`` literals of highest score, best first; ties go to the smaller variable,
+    positive first."""
+    return sorted(score, key=lambda lit: (-score[lit], abs(lit), lit < 0))[:k]
+
+
 def _best_literal(score: dict[int, float]) -> int:
-    """The literal of highest score; ties go to the smaller variable, positive first."""
-    best, best_score = 0, float("-inf")
-    for lit in sorted(score, key=lambda lit: (abs(lit), lit < 0)):
-        if score[lit] > best_score:
-            best, best_score = lit, score[lit]
-    return best
+    """The literal of highest score (``top_literals(score, 1)``)."""
+    return max(score, key=lambda lit: (score[lit], -abs(lit), lit > 0))
 
 
 def _first_free(view: BranchingView) -> int:
@@ -168,11 +175,15 @@ class DLIS:
     clause satisfied (only free, unconstrained variables left) pick the first free variable.
     """
 
-    def pick(self, view: BranchingView) -> int:
+    def scores(self, view: BranchingView) -> dict[int, float]:
         count: dict[int, float] = {}
         for clause in view.clauses():
             for lit in clause:
                 count[lit] = count.get(lit, 0) + 1
+        return count
+
+    def pick(self, view: BranchingView) -> int:
+        count = self.scores(view)
         return _best_literal(count) if count else _first_free(view)
 
 
@@ -183,12 +194,16 @@ class JeroslowWang:
     2 ** -|C|``: short clauses weigh most, so it steers towards unit propagation.
     """
 
-    def pick(self, view: BranchingView) -> int:
+    def scores(self, view: BranchingView) -> dict[int, float]:
         score: dict[int, float] = {}
         for clause in view.clauses():
             w = 2.0 ** -len(clause)
             for lit in clause:
                 score[lit] = score.get(lit, 0.0) + w
+        return score
+
+    def pick(self, view: BranchingView) -> int:
+        score = self.scores(view)
         return _best_literal(score) if score else _first_free(view)
 
 

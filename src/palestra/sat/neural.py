@@ -10,6 +10,15 @@ unsatisfied clauses without their false literals), with its remaining variables 
   ``threshold`` (0.3 in the paper), and otherwise asks the fallback (JW-OS by default): where
   the network believes the branch is refuted, its policy (trained on satisfiable formulas
   only) means little and a propagation-seeking heuristic closes the branch faster.
+* ``Hybrid(..., lookahead=k)`` trusts the network as often, but uses its ``P(sat)`` head
+  instead of its policy, one step ahead: it sets each of the fallback's ``k`` best literals
+  (by the fallback's ``scores``) in turn, simplifies as DPLL does (unit propagation, pure
+  literals), and takes the literal whose child formula the network finds likeliest
+  satisfiable (a child refuted by propagation counts 0, an emptied one 1); where no child
+  reaches ``threshold``, the fallback's own pick. It keeps JW-OS's propagation-seeking order
+  and avoids the picks that look refuted. In CDCL, which counts decisions, it beats JW-OS
+  where the paper's form ties (see the model README); it costs up to ``k + 1`` forward
+  passes per decision.
 
 Nothing is cached between calls: every pick is a fresh forward pass on the view's formula.
 When every clause is satisfied but variables are still free (CDCL), the first free variable
@@ -28,7 +37,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from palestra.sat.heuristics import BranchingView, Heuristic, JeroslowWang
+from palestra.sat.dpll import assume
+from palestra.sat.heuristics import BranchingView, Heuristic, JeroslowWang, top_literals
 
 if TYPE_CHECKING:
     from palestra.models.sat_gnn import SatGNN
@@ -122,15 +132,29 @@ class NeuralHeuristic:
 class Hybrid:
     """The network's pick where its ``P(sat) >= threshold``, else the fallback's.
 
-    ``network_picks`` and ``fallback_picks`` count the decisions each made.
+    ``lookahead = k > 0``: where the network is trusted, the literal among the fallback's
+    ``k`` best whose simplified child has the highest network ``P(sat)`` (see the module
+    docstring). ``network_picks`` and ``fallback_picks`` count the decisions each made.
     """
 
     def __init__(
-        self, model: SatGNN, fallback: Heuristic | None = None, threshold: float = 0.3
+        self,
+        model: SatGNN,
+        fallback: Heuristic | None = None,
+        threshold: float = 0.3,
+        lookahead: int = 0,
     ) -> None:
         self.neural = NeuralHeuristic(model)
         self.fallback = fallback if fallback is not None else JeroslowWang()
         self.threshold = threshold
+        if lookahead < 0:
+            raise ValueError(f"lookahead must be >= 0 (0: the policy's pick), got {lookahead}")
+        if lookahead and not hasattr(self.fallback, "scores"):
+            raise TypeError(
+                f"lookahead={lookahead} needs a fallback with scores(view), "
+                f"such as JW-OS or DLIS; got {type(self.fallback).__name__}"
+            )
+        self.lookahead = lookahead
         self.network_picks = self.fallback_picks = 0
         on_conflict = getattr(self.fallback, "on_conflict", None)
         if on_conflict is not None:  # only then: DPLL pays for on_conflict on every conflict
@@ -140,7 +164,28 @@ class Hybrid:
         lit, p_sat = self.neural.evaluate(view)
         self.neural.last_p_sat = p_sat
         if p_sat >= self.threshold:
-            self.network_picks += 1
-            return lit
+            if self.lookahead and view.clauses():
+                lit, p_sat = self._look(view)
+            if p_sat >= self.threshold:
+                self.network_picks += 1
+                return lit
         self.fallback_picks += 1
         return self.fallback.pick(view)
+
+    def _look(self, view: BranchingView) -> tuple[int, float]:
+        """The literal among the fallback's best whose child has the highest ``P(sat)``."""
+        clauses = view.clauses()
+        scores = self.fallback.scores(view)  # type: ignore[attr-defined]
+        best, best_p = 0, -1.0
+        for lit in top_literals(scores, self.lookahead):  # ties: the fallback's order
+            child, refuted = assume(clauses, lit)
+            if refuted:
+                p = 0.0
+            elif not child:
+                p = 1.0
+            else:
+                self.neural.calls += 1
+                p = score_formula(self.neural.model, child)[2]
+            if p > best_p:
+                best, best_p = lit, p
+        return best, best_p

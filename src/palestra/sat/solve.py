@@ -36,10 +36,16 @@ __all__ = ["format_competition", "gen", "make_heuristic", "solve"]
 
 
 def make_heuristic(
-    name: str, model: str = "default", threshold: float = 0.3, seed: int = 0, rounds: int = 0
+    name: str,
+    model: str = "default",
+    threshold: float = 0.3,
+    seed: int = 0,
+    rounds: int = 0,
+    lookahead: int = 0,
 ) -> Heuristic:
     """The heuristic called ``name`` (dlis, jw, vsids, random, neural, hybrid); ``rounds``
-    overrides the network's message-passing rounds (0: the model's own)."""
+    overrides the network's message-passing rounds (0: the model's own); ``lookahead > 0``
+    makes the hybrid look one step ahead over JW-OS's best ``lookahead`` literals."""
     if name == "dlis":
         return DLIS()
     if name == "jw":
@@ -56,8 +62,16 @@ def make_heuristic(
         if "OMP_NUM_THREADS" not in os.environ:
             torch.set_num_threads(1)  # per-decision passes are tiny: threads only add overhead
         net = load_model(model, rounds)
-        return NeuralHeuristic(net) if name == "neural" else Hybrid(net, threshold=threshold)
+        if name == "neural":
+            return NeuralHeuristic(net)
+        return Hybrid(net, threshold=threshold, lookahead=lookahead)
     raise ValueError(f"unknown heuristic {name!r}")
+
+
+def _heuristic(cfg: SatSolveConfig) -> Heuristic:
+    return make_heuristic(
+        cfg.heuristic, cfg.model, cfg.threshold, cfg.seed, cfg.rounds, cfg.lookahead
+    )
 
 
 def _run(cfg: SatSolveConfig, cnf: CNF) -> dict[str, Any]:
@@ -65,11 +79,7 @@ def _run(cfg: SatSolveConfig, cnf: CNF) -> dict[str, Any]:
         from palestra.sat.cadical import solve_cadical
 
         # CaDiCaL's own branching (VSIDS/VMTF) is "vsids": then nothing is connected.
-        h = (
-            None
-            if cfg.heuristic == "vsids"
-            else make_heuristic(cfg.heuristic, cfg.model, cfg.threshold, cfg.seed, cfg.rounds)
-        )
+        h = None if cfg.heuristic == "vsids" else _heuristic(cfg)
         r = solve_cadical(cnf, h, max_guided=cfg.max_steps if cfg.max_steps is not None else 1000)
         return {
             "status": r.status,
@@ -80,7 +90,7 @@ def _run(cfg: SatSolveConfig, cnf: CNF) -> dict[str, Any]:
             "guided": r.guided,
             "checked": r.checked,
         }
-    h = make_heuristic(cfg.heuristic, cfg.model, cfg.threshold, cfg.seed, cfg.rounds)
+    h = _heuristic(cfg)
     if cfg.solver == "dpll":
         from palestra.sat.dpll import solve_dpll
 
