@@ -492,6 +492,7 @@ def test_bench_dpll_experiment_is_the_same_with_worker_processes(tmp_path: Path)
             model=str(model_dir), dpll_sizes=(10, 14), dpll_per_size=3, max_steps=100,
             cdcl_n=8, cdcl_pairs=1, cadical_sizes=(12,), cadical_per_set=1, guided=3,
             satlib=str(tmp_path / "none"), speed_max_conflicts=50, workers=workers,
+            dpll_lookahead=True,
         )  # fmt: skip
         bench = Bench("sat", out_dir=tmp_path / f"out{workers}", options=opt)
         run(bench)
@@ -500,7 +501,9 @@ def test_bench_dpll_experiment_is_the_same_with_worker_processes(tmp_path: Path)
             {
                 f["name"]: f["value"]
                 for f in json.loads(json_path.read_text())["figures"]
-                if f["name"].startswith(("DPLL", "hybrid win rate vs JW-OS, DPLL"))
+                if f["name"].startswith(("DPLL", "hybrid win rate", "hybrid lookahead-2 win rate"))
+                and "CDCL" not in f["name"]
             }
         )
-    assert len(figures[0]) == 7 and figures[0] == figures[1]
+    assert "DPLL solved SR(14), hybrid lookahead-2" in figures[0]
+    assert len(figures[0]) == 10 and figures[0] == figures[1]

@@ -15,8 +15,8 @@ solving"), on freshly generated SR(n) formulas (variant ``hard`` by default) and
    one whose child formula the network finds likeliest satisfiable. It keeps JW-OS's
    propagation-seeking order and avoids the picks that look refuted; in CDCL, where every
    decision counts, it is the form that beats JW-OS (see the model README). It costs up to
-   ``k + 1`` forward passes per decision, which is why DPLL's step-capped experiment 1 does
-   not run it.
+   ``k + 1`` forward passes per decision, so experiment 1 runs it only with
+   ``dpll_lookahead``.
 3. **Guided CaDiCaL.** Median decisions and wall time of CaDiCaL 1.9.5 alone and with the
    hybrid making its first ``guided`` decisions (python-sat user propagator), with MiniSat 2.2
    alongside, on SR(100), SR(200) (NeuroSAT's variant by default: the hard variant's SR(200)
@@ -59,6 +59,9 @@ class SatBenchOptions:
     threshold: float = arg(0.3, "Hybrid: use the network when its P(sat) >= threshold.")
     lookahead: int = arg(
         2, "Experiments 2-3: 'hybrid lookahead-k' over JW-OS's k best literals (0: not run)."
+    )
+    dpll_lookahead: bool = arg(
+        False, "Experiment 1 runs 'hybrid lookahead-k' too (up to k + 1 passes per step: slow)."
     )
     variant: Literal["neurosat", "hard"] = arg("hard", "SR(n) variant of the generated formulas.")
     dpll_sizes: tuple[int, ...] = arg((50, 70, 90, 110), "Experiment 1: SR(n) sizes (quick: 2).")
@@ -131,11 +134,14 @@ def _minisat(cnf: CNF) -> tuple[bool, dict[str, int], float]:
     return ok, stats, seconds
 
 
-_DPLL_NAMES = ("network", "hybrid", "JW-OS", "DLIS")
-
-
 def _look_name(k: int) -> str:
     return f"hybrid lookahead-{k}"
+
+
+def _dpll_names(lookahead: int) -> tuple[str, ...]:
+    """Experiment 1's heuristics: the paper's four, and ``hybrid lookahead-k`` if ``k``."""
+    look = (_look_name(lookahead),) if lookahead else ()
+    return ("network", "hybrid", *look, "JW-OS", "DLIS")
 
 
 _worker_model = None
@@ -156,23 +162,24 @@ def _init_worker(model: str, threads: int, rounds: int = 0) -> None:
     _use_model(load_model(model, rounds))
 
 
-def _dpll_all(args: tuple[CNF, int, float]) -> dict[str, tuple[bool, int, float]]:
+def _dpll_all(args: tuple[CNF, int, float, int]) -> dict[str, tuple[bool, int, float]]:
     """Experiment 1 on one satisfiable formula: ``{heuristic: (solved, steps, seconds)}``,
     every model checked (runs in a worker process after ``_init_worker``)."""
     from palestra.sat.dpll import solve_dpll
     from palestra.sat.heuristics import DLIS, JeroslowWang
     from palestra.sat.neural import Hybrid, NeuralHeuristic
 
-    cnf, max_steps, threshold = args
+    cnf, max_steps, threshold, lookahead = args
     net = _worker_model
     makers = {
         "network": lambda: NeuralHeuristic(net),
         "hybrid": lambda: Hybrid(net, JeroslowWang(), threshold),
+        _look_name(lookahead): lambda: Hybrid(net, JeroslowWang(), threshold, lookahead=lookahead),
         "JW-OS": JeroslowWang,
         "DLIS": DLIS,
     }
     out = {}
-    for name in _DPLL_NAMES:
+    for name in _dpll_names(lookahead):
         t0 = time.perf_counter()
         r = solve_dpll(cnf, makers[name](), max_steps=max_steps)
         seconds = time.perf_counter() - t0
@@ -215,7 +222,9 @@ def run(bench: Bench) -> None:
     )
 
     # -- Experiment 1: DPLL with a step cap ------------------------------------------------
-    names = _DPLL_NAMES
+    dpll_look = opt.lookahead if opt.dpll_lookahead else 0
+    names = _dpll_names(dpll_look)
+    dpll_hybrids = [k for k in names if k.startswith("hybrid")]
     dpll_steps: dict[str, list[float]] = {k: [] for k in names}
     solved_by_size: dict[int, dict[str, float]] = {}
     rows = []
@@ -224,7 +233,9 @@ def run(bench: Bench) -> None:
     for n in sizes:
         rng = np.random.default_rng([bench.seed, n])
         formulas_by_size[n] = [generate_sr_pair(n, rng, opt.variant).sat for _ in range(per_size)]
-    tasks = [(cnf, opt.max_steps, opt.threshold) for n in sizes for cnf in formulas_by_size[n]]
+    tasks = [
+        (cnf, opt.max_steps, opt.threshold, dpll_look) for n in sizes for cnf in formulas_by_size[n]
+    ]
     results: list[dict[str, tuple[bool, int, float]]] = []
     with progress_bar(f"bench sat: DPLL on {len(tasks)} formulas", len(tasks)) as tick:
         if opt.workers > 1:
@@ -252,7 +263,7 @@ def run(bench: Bench) -> None:
             + [solved_by_size[n][k] for k in names]
             + [round(seconds["hybrid"] / per_size, 2), round(seconds["JW-OS"] / per_size, 2)]
         )
-        for name in ("network", "hybrid"):
+        for name in ("network", *dpll_hybrids):
             bench.figure(
                 f"DPLL solved SR({n}), {name}",
                 solved_by_size[n][name],
@@ -286,27 +297,29 @@ def run(bench: Bench) -> None:
 
     # -- Experiment 2: per-instance wins of the hybrids over JW-OS ------------------------
     t_exp = time.perf_counter()
-    w, lo, ties = _wins(dpll_steps["hybrid"], dpll_steps["JW-OS"])
-    bench.figure(
-        "hybrid win rate vs JW-OS, DPLL steps",
-        _win_rate(w, lo),
-        "%",
-        peer="JW-OS",
-        peer_value=_win_rate(lo, w),
-        setting=f"{w} wins, {lo} losses, {ties} ties of {len(dpll_steps['hybrid'])}",
-    )
-    win_rows = [
-        [
-            "DPLL (steps), hybrid",
-            len(dpll_steps["hybrid"]),
-            w,
-            lo,
-            ties,
+    win_rows = []
+    for name in dpll_hybrids:
+        w, lo, ties = _wins(dpll_steps[name], dpll_steps["JW-OS"])
+        bench.figure(
+            f"{name} win rate vs JW-OS, DPLL steps",
             _win_rate(w, lo),
-            _median(dpll_steps["hybrid"]),
-            _median(dpll_steps["JW-OS"]),
-        ]
-    ]
+            "%",
+            peer="JW-OS",
+            peer_value=_win_rate(lo, w),
+            setting=f"{w} wins, {lo} losses, {ties} ties of {len(dpll_steps[name])}",
+        )
+        win_rows.append(
+            [
+                f"DPLL (steps), {name}",
+                len(dpll_steps[name]),
+                w,
+                lo,
+                ties,
+                _win_rate(w, lo),
+                _median(dpll_steps[name]),
+                _median(dpll_steps["JW-OS"]),
+            ]
+        )
     rng = np.random.default_rng([bench.seed, 7, opt.cdcl_n])
     cdcl_cfg = CDCLConfig(max_decisions=opt.cdcl_max_decisions)
     makers = {
