@@ -8,8 +8,8 @@ The contract is small (cf. pysat ``engines.Propagator.decide``):
   first), DPLL with each original clause falsified by unit propagation. VSIDS uses it.
 * ``scores(view) -> dict[int, float]``, optional: the score of every literal of the current
   formula, whose best (``top_literals(scores, 1)``) is what ``pick`` returns while the formula
-  has clauses. DLIS and JW-OS define it; ``neural.Hybrid`` uses it to let the network choose
-  among a heuristic's few best literals.
+  has clauses. DLIS and JW-OS define it; ``neural.Hybrid(lookahead=k)`` uses it to look one
+  step ahead over a heuristic's ``k`` best literals.
 
 ``BranchingView`` is what a heuristic sees at a decision: the assignment and the *current
 formula*, i.e. the problem clauses not yet satisfied with their false literals removed (the
