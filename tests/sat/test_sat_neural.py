@@ -422,6 +422,10 @@ def test_solve_prints_competition_output_and_json(tmp_path: Path, capsys) -> Non
     r = solve(cfg)
     assert r["status"] == "SATISFIABLE" and pair.sat.check_model(r["model"]) and r["checked"]
     assert make_heuristic("hybrid", str(model_dir), lookahead=2).lookahead == 2
+    with pytest.raises(ValueError, match="hybrid heuristic only"):
+        make_heuristic("neural", str(model_dir), lookahead=2)
+    with pytest.raises(ValueError, match="hybrid only"):
+        SatSolveConfig(file=tmp_path / "sat.cnf", heuristic="jw", lookahead=2)
     cfg = SatSolveConfig(
         file=tmp_path / "sat.cnf", solver="dpll", heuristic="neural", model=str(model_dir),
         rounds=6, json=True,

@@ -102,6 +102,14 @@ class SatSolveConfig:
     json: bool = arg(False, "Print one JSON object instead of SAT-competition output.")
     seed: int = arg(0, "Seed of the random heuristic.")
 
+    def __post_init__(self) -> None:
+        if self.lookahead < 0:
+            raise ValueError(f"lookahead must be >= 0, got {self.lookahead}")
+        if self.lookahead and self.heuristic != "hybrid":
+            raise ValueError(
+                f"lookahead applies to --heuristic hybrid only, not {self.heuristic!r}"
+            )
+
 
 @dataclass
 class SatGenConfig:

@@ -46,6 +46,8 @@ def make_heuristic(
     """The heuristic called ``name`` (dlis, jw, vsids, random, neural, hybrid); ``rounds``
     overrides the network's message-passing rounds (0: the model's own); ``lookahead > 0``
     makes the hybrid look one step ahead over JW-OS's best ``lookahead`` literals."""
+    if lookahead and name != "hybrid":
+        raise ValueError(f"lookahead applies to the hybrid heuristic only, not {name!r}")
     if name == "dlis":
         return DLIS()
     if name == "jw":
