@@ -100,6 +100,29 @@ def _win_rate(wins: int, losses: int) -> float:
     return 100.0 * wins / (wins + losses) if wins + losses else float("nan")
 
 
+def _report_wins(
+    bench: Bench,
+    figure: str,
+    row: str,
+    ours: list[float],
+    theirs: list[float],
+    prefix: str = "",
+    suffix: str = "",
+) -> list:
+    """Record the win-rate ``figure`` of ``ours`` against JW-OS's ``theirs`` (costs, lower
+    wins) and return its row of experiment 2's table."""
+    w, lo, ties = _wins(ours, theirs)
+    bench.figure(
+        figure,
+        _win_rate(w, lo),
+        "%",
+        peer="JW-OS",
+        peer_value=_win_rate(lo, w),
+        setting=f"{prefix}{w} wins, {lo} losses, {ties} ties{suffix}",
+    )
+    return [row, len(ours), w, lo, ties, _win_rate(w, lo), _median(ours), _median(theirs)]
+
+
 def _check_sat(cnf: CNF, model: list[int] | None, who: str) -> None:
     if model is None or not cnf.check_model(model):
         raise RuntimeError(f"{who}: returned a model that falsifies the formula")
@@ -297,29 +320,17 @@ def run(bench: Bench) -> None:
 
     # -- Experiment 2: per-instance wins of the hybrids over JW-OS ------------------------
     t_exp = time.perf_counter()
-    win_rows = []
-    for name in dpll_hybrids:
-        w, lo, ties = _wins(dpll_steps[name], dpll_steps["JW-OS"])
-        bench.figure(
+    win_rows = [
+        _report_wins(
+            bench,
             f"{name} win rate vs JW-OS, DPLL steps",
-            _win_rate(w, lo),
-            "%",
-            peer="JW-OS",
-            peer_value=_win_rate(lo, w),
-            setting=f"{w} wins, {lo} losses, {ties} ties of {len(dpll_steps[name])}",
+            f"DPLL (steps), {name}",
+            dpll_steps[name],
+            dpll_steps["JW-OS"],
+            suffix=f" of {len(dpll_steps[name])}",
         )
-        win_rows.append(
-            [
-                f"DPLL (steps), {name}",
-                len(dpll_steps[name]),
-                w,
-                lo,
-                ties,
-                _win_rate(w, lo),
-                _median(dpll_steps[name]),
-                _median(dpll_steps["JW-OS"]),
-            ]
-        )
+        for name in dpll_hybrids
+    ]
     rng = np.random.default_rng([bench.seed, 7, opt.cdcl_n])
     cdcl_cfg = CDCLConfig(max_decisions=opt.cdcl_max_decisions)
     makers = {
@@ -349,33 +360,22 @@ def run(bench: Bench) -> None:
             tick()
     jw_dec = cdcl_dec["JW-OS"]
     for name in hybrids:
-        w2, lo2, ties2 = _wins(cdcl_dec[name], jw_dec)
         by_kind = []
         for kind in ("SAT", "UNSAT"):
             ours = [d for d, k in zip(cdcl_dec[name], member, strict=True) if k == kind]
             theirs = [d for d, k in zip(jw_dec, member, strict=True) if k == kind]
             wk, lk, _ = _wins(ours, theirs)
             by_kind.append(f"{kind} {wk}-{lk}")
-        bench.figure(
-            f"{name} win rate vs JW-OS, CDCL decisions",
-            _win_rate(w2, lo2),
-            "%",
-            peer="JW-OS",
-            peer_value=_win_rate(lo2, w2),
-            setting=f"SR({opt.cdcl_n}) pairs x{cdcl_pairs}: {w2} wins, {lo2} losses, "
-            f"{ties2} ties ({', '.join(by_kind)})",
-        )
         win_rows.append(
-            [
+            _report_wins(
+                bench,
+                f"{name} win rate vs JW-OS, CDCL decisions",
                 f"CDCL SR({opt.cdcl_n}) (decisions), {name}",
-                len(jw_dec),
-                w2,
-                lo2,
-                ties2,
-                _win_rate(w2, lo2),
-                _median(cdcl_dec[name]),
-                _median(jw_dec),
-            ]
+                cdcl_dec[name],
+                jw_dec,
+                prefix=f"SR({opt.cdcl_n}) pairs x{cdcl_pairs}: ",
+                suffix=f" ({', '.join(by_kind)})",
+            )
         )
     bench.table(
         "Experiment 2: the hybrids vs JW-OS, instance by instance",
