@@ -285,6 +285,36 @@ def test_hybrid_lookahead_takes_the_likeliest_satisfiable_child_of_jw_os_top_k()
     assert overruled > 0  # the lookahead did overrule JW-OS somewhere
 
 
+def test_fail_first_takes_the_least_likely_satisfiable_child_where_p_sat_is_low() -> None:
+    from palestra.sat.dpll import assume
+    from palestra.sat.heuristics import top_literals
+    from palestra.sat.neural import score_formula
+
+    model = tiny_model(3)
+    for pair in sr_pairs(2, 14, seed=6):
+        for cnf in (pair.sat, pair.unsat):
+            # threshold above 1: the network is never trusted, every pick fails first
+            h = Hybrid(model, threshold=1.01, lookahead=3, fail_first=True)
+            rec = _Recording(h)
+            r = solve_cdcl(cnf, rec)
+            assert r.status is (Status.SATISFIABLE if minisat(cnf) else Status.UNSATISFIABLE)
+            if r.status is Status.UNSATISFIABLE:
+                assert check_drup(cnf, r.proof).verified
+            for clauses, lit in rec.log:
+                if not clauses:
+                    continue
+                view = BranchingView(1, [0, 0, 0], [], lambda c=clauses: c)
+                top = top_literals(JeroslowWang().scores(view), 3)
+                p = []
+                for x in top:
+                    child, refuted = assume(clauses, x)
+                    p.append(0.0 if refuted else score_formula(model, child)[2] if child else 1.0)
+                assert lit == top[int(np.argmin(p))]
+            assert h.network_picks == sum(1 for c, _ in rec.log if c) > 0
+    with pytest.raises(ValueError, match="fail_first"):
+        Hybrid(model, fail_first=True)
+
+
 def test_hybrid_lookahead_needs_a_scoring_fallback() -> None:
     from palestra.sat.heuristics import VSIDS
 
@@ -426,6 +456,10 @@ def test_solve_prints_competition_output_and_json(tmp_path: Path, capsys) -> Non
         make_heuristic("neural", str(model_dir), lookahead=2)
     with pytest.raises(ValueError, match="hybrid only"):
         SatSolveConfig(file=tmp_path / "sat.cnf", heuristic="jw", lookahead=2)
+    with pytest.raises(ValueError, match="fail_first"):
+        SatSolveConfig(file=tmp_path / "sat.cnf", heuristic="hybrid", fail_first=True)
+    h = make_heuristic("hybrid", str(model_dir), lookahead=2, fail_first=True)
+    assert isinstance(h, Hybrid) and h.fail_first
     cfg = SatSolveConfig(
         file=tmp_path / "sat.cnf", solver="dpll", heuristic="neural", model=str(model_dir),
         rounds=6, json=True,
@@ -496,7 +530,7 @@ def test_bench_dpll_experiment_is_the_same_with_worker_processes(tmp_path: Path)
             model=str(model_dir), dpll_sizes=(10, 14), dpll_per_size=3, max_steps=100,
             cdcl_n=8, cdcl_pairs=1, cadical_sizes=(12,), cadical_per_set=1, guided=3,
             satlib=str(tmp_path / "none"), speed_max_conflicts=50, workers=workers,
-            dpll_lookahead=True,
+            dpll_lookahead=True, fail_first=True,
         )  # fmt: skip
         bench = Bench("sat", out_dir=tmp_path / f"out{workers}", options=opt)
         run(bench)
@@ -505,9 +539,9 @@ def test_bench_dpll_experiment_is_the_same_with_worker_processes(tmp_path: Path)
             {
                 f["name"]: f["value"]
                 for f in json.loads(json_path.read_text())["figures"]
-                if f["name"].startswith(("DPLL", "hybrid win rate", "hybrid lookahead-2 win rate"))
+                if f["name"].startswith(("DPLL", "hybrid win rate", "hybrid lookahead-2"))
                 and "CDCL" not in f["name"]
             }
         )
-    assert "DPLL solved SR(14), hybrid lookahead-2" in figures[0]
+    assert "DPLL solved SR(14), hybrid lookahead-2 fail-first" in figures[0]
     assert len(figures[0]) == 10 and figures[0] == figures[1]

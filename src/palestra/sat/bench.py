@@ -60,6 +60,9 @@ class SatBenchOptions:
     lookahead: int = arg(
         2, "Experiments 2-3: 'hybrid lookahead-k' over JW-OS's k best literals (0: not run)."
     )
+    fail_first: bool = arg(
+        False, "'hybrid lookahead-k' also looks ahead where P(sat) is low, and fails first."
+    )
     dpll_lookahead: bool = arg(
         False, "Experiment 1 runs 'hybrid lookahead-k' too (up to k + 1 passes per step: slow)."
     )
@@ -157,13 +160,13 @@ def _minisat(cnf: CNF) -> tuple[bool, dict[str, int], float]:
     return ok, stats, seconds
 
 
-def _look_name(k: int) -> str:
-    return f"hybrid lookahead-{k}"
+def _look_name(k: int, fail_first: bool = False) -> str:
+    return f"hybrid lookahead-{k}" + (" fail-first" if fail_first else "")
 
 
-def _dpll_names(lookahead: int) -> tuple[str, ...]:
+def _dpll_names(lookahead: int, fail_first: bool = False) -> tuple[str, ...]:
     """Experiment 1's heuristics: the paper's four, and ``hybrid lookahead-k`` if ``k``."""
-    look = (_look_name(lookahead),) if lookahead else ()
+    look = (_look_name(lookahead, fail_first),) if lookahead else ()
     return ("network", "hybrid", *look, "JW-OS", "DLIS")
 
 
@@ -185,24 +188,26 @@ def _init_worker(model: str, threads: int, rounds: int = 0) -> None:
     _use_model(load_model(model, rounds))
 
 
-def _dpll_all(args: tuple[CNF, int, float, int]) -> dict[str, tuple[bool, int, float]]:
+def _dpll_all(args: tuple[CNF, int, float, int, bool]) -> dict[str, tuple[bool, int, float]]:
     """Experiment 1 on one satisfiable formula: ``{heuristic: (solved, steps, seconds)}``,
     every model checked (runs in a worker process after ``_init_worker``)."""
     from palestra.sat.dpll import solve_dpll
     from palestra.sat.heuristics import DLIS, JeroslowWang
     from palestra.sat.neural import Hybrid, NeuralHeuristic
 
-    cnf, max_steps, threshold, lookahead = args
+    cnf, max_steps, threshold, lookahead, fail_first = args
     net = _worker_model
     makers = {
         "network": lambda: NeuralHeuristic(net),
         "hybrid": lambda: Hybrid(net, JeroslowWang(), threshold),
-        _look_name(lookahead): lambda: Hybrid(net, JeroslowWang(), threshold, lookahead=lookahead),
+        _look_name(lookahead, fail_first): lambda: Hybrid(
+            net, JeroslowWang(), threshold, lookahead=lookahead, fail_first=fail_first
+        ),
         "JW-OS": JeroslowWang,
         "DLIS": DLIS,
     }
     out = {}
-    for name in _dpll_names(lookahead):
+    for name in _dpll_names(lookahead, fail_first):
         t0 = time.perf_counter()
         r = solve_dpll(cnf, makers[name](), max_steps=max_steps)
         seconds = time.perf_counter() - t0
@@ -246,7 +251,7 @@ def run(bench: Bench) -> None:
 
     # -- Experiment 1: DPLL with a step cap ------------------------------------------------
     dpll_look = opt.lookahead if opt.dpll_lookahead else 0
-    names = _dpll_names(dpll_look)
+    names = _dpll_names(dpll_look, opt.fail_first)
     dpll_hybrids = [k for k in names if k.startswith("hybrid")]
     dpll_steps: dict[str, list[float]] = {k: [] for k in names}
     solved_by_size: dict[int, dict[str, float]] = {}
@@ -257,7 +262,9 @@ def run(bench: Bench) -> None:
         rng = np.random.default_rng([bench.seed, n])
         formulas_by_size[n] = [generate_sr_pair(n, rng, opt.variant).sat for _ in range(per_size)]
     tasks = [
-        (cnf, opt.max_steps, opt.threshold, dpll_look) for n in sizes for cnf in formulas_by_size[n]
+        (cnf, opt.max_steps, opt.threshold, dpll_look, opt.fail_first)
+        for n in sizes
+        for cnf in formulas_by_size[n]
     ]
     results: list[dict[str, tuple[bool, int, float]]] = []
     with progress_bar(f"bench sat: DPLL on {len(tasks)} formulas", len(tasks)) as tick:
@@ -333,14 +340,15 @@ def run(bench: Bench) -> None:
     ]
     rng = np.random.default_rng([bench.seed, 7, opt.cdcl_n])
     cdcl_cfg = CDCLConfig(max_decisions=opt.cdcl_max_decisions)
+    look_name = _look_name(opt.lookahead, opt.fail_first)
     makers = {
         "hybrid": lambda: Hybrid(net, JeroslowWang(), opt.threshold),
-        _look_name(opt.lookahead): lambda: Hybrid(
-            net, JeroslowWang(), opt.threshold, lookahead=opt.lookahead
+        look_name: lambda: Hybrid(
+            net, JeroslowWang(), opt.threshold, lookahead=opt.lookahead, fail_first=opt.fail_first
         ),
         "JW-OS": JeroslowWang,
     }
-    hybrids = ["hybrid", _look_name(opt.lookahead)] if opt.lookahead else ["hybrid"]
+    hybrids = ["hybrid", look_name] if opt.lookahead else ["hybrid"]
     cdcl_dec: dict[str, list[float]] = {k: [] for k in [*hybrids, "JW-OS"]}
     member: list[str] = []  # "SAT" / "UNSAT" per instance
     with progress_bar(f"bench sat: CDCL on {2 * cdcl_pairs} formulas", cdcl_pairs) as tick:
@@ -394,10 +402,11 @@ def run(bench: Bench) -> None:
     bench.data["cdcl_decisions"] = {"member": member, **cdcl_dec}
     bench.note(
         "Paper: the hybrid wins on 57-71% of DPLL and 61-67% of CDCL instances. "
-        f"'{_look_name(opt.lookahead)}': where P(sat) >= the threshold, the literal among "
+        f"'{look_name}': where P(sat) >= the threshold, the literal among "
         f"JW-OS's {opt.lookahead} best whose propagated child the network finds likeliest "
-        "satisfiable. "
-        f"The CDCL runs of experiment 2 took {time.perf_counter() - t_exp:.0f} s."
+        "satisfiable"
+        + ("; where it is below, the one it finds least likely. " if opt.fail_first else ". ")
+        + f"The CDCL runs of experiment 2 took {time.perf_counter() - t_exp:.0f} s."
     )
     t_exp = time.perf_counter()
 
@@ -432,7 +441,13 @@ def run(bench: Bench) -> None:
             j = solve_cadical(cnf, JeroslowWang(), max_guided=opt.guided)
             statuses = {a.status, g.status, j.status}
             if opt.lookahead:
-                look = Hybrid(net, JeroslowWang(), opt.threshold, lookahead=opt.lookahead)
+                look = Hybrid(
+                    net,
+                    JeroslowWang(),
+                    opt.threshold,
+                    lookahead=opt.lookahead,
+                    fail_first=opt.fail_first,
+                )
                 t = solve_cadical(cnf, look, max_guided=opt.guided)
                 statuses.add(t.status)
                 look_d.append(t.decisions)
@@ -497,7 +512,7 @@ def run(bench: Bench) -> None:
             "instances",
             "dec. alone",
             "dec. guided",
-            f"dec. {_look_name(opt.lookahead)}-guided",
+            f"dec. {look_name}-guided",
             "dec. JW-OS-guided",
             "dec. MiniSat",
             "ms alone",

@@ -95,6 +95,9 @@ class SatSolveConfig:
     lookahead: int = arg(
         0, "Hybrid: choose among JW-OS's best N literals by the network's P(sat) of each child."
     )
+    fail_first: bool = arg(
+        False, "Hybrid with --lookahead: where P(sat) is low, the child least likely satisfiable."
+    )
     max_steps: int | None = arg(
         None, "Budget: DPLL steps, CDCL decisions, or CaDiCaL guided decisions (default 1000)."
     )
@@ -109,6 +112,8 @@ class SatSolveConfig:
             raise ValueError(
                 f"lookahead applies to --heuristic hybrid only, not {self.heuristic!r}"
             )
+        if self.fail_first and not self.lookahead:
+            raise ValueError("fail_first needs --lookahead > 0")
 
 
 @dataclass

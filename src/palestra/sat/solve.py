@@ -42,10 +42,12 @@ def make_heuristic(
     seed: int = 0,
     rounds: int = 0,
     lookahead: int = 0,
+    fail_first: bool = False,
 ) -> Heuristic:
     """The heuristic called ``name`` (dlis, jw, vsids, random, neural, hybrid); ``rounds``
     overrides the network's message-passing rounds (0: the model's own); ``lookahead > 0``
-    makes the hybrid look one step ahead over JW-OS's best ``lookahead`` literals."""
+    makes the hybrid look one step ahead over JW-OS's best ``lookahead`` literals, with
+    ``fail_first`` also on branches it believes refuted."""
     if lookahead and name != "hybrid":
         raise ValueError(f"lookahead applies to the hybrid heuristic only, not {name!r}")
     if name == "dlis":
@@ -66,13 +68,19 @@ def make_heuristic(
         net = load_model(model, rounds)
         if name == "neural":
             return NeuralHeuristic(net)
-        return Hybrid(net, threshold=threshold, lookahead=lookahead)
+        return Hybrid(net, threshold=threshold, lookahead=lookahead, fail_first=fail_first)
     raise ValueError(f"unknown heuristic {name!r}")
 
 
 def _heuristic(cfg: SatSolveConfig) -> Heuristic:
     return make_heuristic(
-        cfg.heuristic, cfg.model, cfg.threshold, cfg.seed, cfg.rounds, cfg.lookahead
+        cfg.heuristic,
+        cfg.model,
+        cfg.threshold,
+        cfg.seed,
+        cfg.rounds,
+        cfg.lookahead,
+        cfg.fail_first,
     )
 
 
