@@ -248,11 +248,23 @@ class _Recording:
         return lit
 
 
-def test_hybrid_lookahead_takes_the_likeliest_satisfiable_child_of_jw_os_top_k() -> None:
+def _children_p_sat(model: SatGNN, clauses: list, k: int) -> tuple[list[int], list[float]]:
+    """JW-OS's ``k`` best literals of ``clauses`` and the network's P(sat) of each child,
+    recomputed independently of ``Hybrid`` (refuted child 0, emptied child 1)."""
     from palestra.sat.dpll import assume
     from palestra.sat.heuristics import top_literals
     from palestra.sat.neural import score_formula
 
+    view = BranchingView(1, [0, 0, 0], [], lambda: clauses)
+    top = top_literals(JeroslowWang().scores(view), k)
+    p = []
+    for x in top:
+        child, refuted = assume(clauses, x)
+        p.append(0.0 if refuted else score_formula(model, child)[2] if child else 1.0)
+    return top, p
+
+
+def test_hybrid_lookahead_takes_the_likeliest_satisfiable_child_of_jw_os_top_k() -> None:
     model = tiny_model(3)
     overruled = 0
     for pair in sr_pairs(2, 14, seed=6):
@@ -272,24 +284,13 @@ def test_hybrid_lookahead_takes_the_likeliest_satisfiable_child_of_jw_os_top_k()
             for clauses, lit in rec.log:
                 if not clauses:
                     continue
-                view = BranchingView(1, [0, 0, 0], [], lambda c=clauses: c)
-                top = top_literals(JeroslowWang().scores(view), 3)
-                p = []
-                for x in top:
-                    child, refuted = assume(clauses, x)
-                    p.append(
-                        0.0 if refuted else 1.0 if not child else score_formula(model, child)[2]
-                    )
+                top, p = _children_p_sat(model, clauses, 3)
                 assert lit == top[int(np.argmax(p))]
                 overruled += lit != top[0]
     assert overruled > 0  # the lookahead did overrule JW-OS somewhere
 
 
 def test_fail_first_takes_the_least_likely_satisfiable_child_where_p_sat_is_low() -> None:
-    from palestra.sat.dpll import assume
-    from palestra.sat.heuristics import top_literals
-    from palestra.sat.neural import score_formula
-
     model = tiny_model(3)
     for pair in sr_pairs(2, 14, seed=6):
         for cnf in (pair.sat, pair.unsat):
@@ -303,12 +304,7 @@ def test_fail_first_takes_the_least_likely_satisfiable_child_where_p_sat_is_low(
             for clauses, lit in rec.log:
                 if not clauses:
                     continue
-                view = BranchingView(1, [0, 0, 0], [], lambda c=clauses: c)
-                top = top_literals(JeroslowWang().scores(view), 3)
-                p = []
-                for x in top:
-                    child, refuted = assume(clauses, x)
-                    p.append(0.0 if refuted else score_formula(model, child)[2] if child else 1.0)
+                top, p = _children_p_sat(model, clauses, 3)
                 assert lit == top[int(np.argmin(p))]
             assert h.network_picks == sum(1 for c, _ in rec.log if c) > 0
     with pytest.raises(ValueError, match="fail_first"):
