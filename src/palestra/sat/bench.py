@@ -34,9 +34,10 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -44,6 +45,10 @@ from palestra.core.bench import Bench, register_suite
 from palestra.core.config import arg
 from palestra.core.progress import progress_bar
 from palestra.sat.cnf import CNF, Status
+from palestra.sat.heuristics import Heuristic
+
+if TYPE_CHECKING:
+    from palestra.models.sat_gnn import SatGNN
 
 __all__ = ["SatBenchOptions", "run"]
 
@@ -164,10 +169,22 @@ def _look_name(k: int, fail_first: bool = False) -> str:
     return f"hybrid lookahead-{k}" + (" fail-first" if fail_first else "")
 
 
-def _dpll_names(lookahead: int, fail_first: bool = False) -> tuple[str, ...]:
-    """Experiment 1's heuristics: the paper's four, and ``hybrid lookahead-k`` if ``k``."""
-    look = (_look_name(lookahead, fail_first),) if lookahead else ()
-    return ("network", "hybrid", *look, "JW-OS", "DLIS")
+def _hybrids(
+    net: SatGNN, threshold: float, lookahead: int, fail_first: bool
+) -> dict[str, Callable[[], Heuristic]]:
+    """The bench's hybrids by name, each a fresh heuristic per call: the paper's, and
+    ``hybrid lookahead-k`` (with ``fail_first``) when ``lookahead`` is ``k > 0``."""
+    from palestra.sat.heuristics import JeroslowWang
+    from palestra.sat.neural import Hybrid
+
+    makers: dict[str, Callable[[], Heuristic]] = {
+        "hybrid": lambda: Hybrid(net, JeroslowWang(), threshold)
+    }
+    if lookahead:
+        makers[_look_name(lookahead, fail_first)] = lambda: Hybrid(
+            net, JeroslowWang(), threshold, lookahead=lookahead, fail_first=fail_first
+        )
+    return makers
 
 
 _worker_model = None
@@ -193,21 +210,18 @@ def _dpll_all(args: tuple[CNF, int, float, int, bool]) -> dict[str, tuple[bool, 
     every model checked (runs in a worker process after ``_init_worker``)."""
     from palestra.sat.dpll import solve_dpll
     from palestra.sat.heuristics import DLIS, JeroslowWang
-    from palestra.sat.neural import Hybrid, NeuralHeuristic
+    from palestra.sat.neural import NeuralHeuristic
 
     cnf, max_steps, threshold, lookahead, fail_first = args
     net = _worker_model
     makers = {
         "network": lambda: NeuralHeuristic(net),
-        "hybrid": lambda: Hybrid(net, JeroslowWang(), threshold),
-        _look_name(lookahead, fail_first): lambda: Hybrid(
-            net, JeroslowWang(), threshold, lookahead=lookahead, fail_first=fail_first
-        ),
+        **_hybrids(net, threshold, lookahead, fail_first),
         "JW-OS": JeroslowWang,
         "DLIS": DLIS,
     }
     out = {}
-    for name in _dpll_names(lookahead, fail_first):
+    for name in makers:
         t0 = time.perf_counter()
         r = solve_dpll(cnf, makers[name](), max_steps=max_steps)
         seconds = time.perf_counter() - t0
@@ -229,7 +243,7 @@ def run(bench: Bench) -> None:
     from palestra.sat.drup import check_drup
     from palestra.sat.generators import generate_sr_pair
     from palestra.sat.heuristics import JeroslowWang
-    from palestra.sat.neural import Hybrid, load_model
+    from palestra.sat.neural import load_model
 
     opt: SatBenchOptions = bench.options or SatBenchOptions()
     torch.set_num_threads(opt.threads)
@@ -251,8 +265,8 @@ def run(bench: Bench) -> None:
 
     # -- Experiment 1: DPLL with a step cap ------------------------------------------------
     dpll_look = opt.lookahead if opt.dpll_lookahead else 0
-    names = _dpll_names(dpll_look, opt.fail_first)
-    dpll_hybrids = [k for k in names if k.startswith("hybrid")]
+    dpll_hybrids = list(_hybrids(net, opt.threshold, dpll_look, opt.fail_first))
+    names = ("network", *dpll_hybrids, "JW-OS", "DLIS")  # the order _dpll_all runs them
     dpll_steps: dict[str, list[float]] = {k: [] for k in names}
     solved_by_size: dict[int, dict[str, float]] = {}
     rows = []
@@ -341,14 +355,9 @@ def run(bench: Bench) -> None:
     rng = np.random.default_rng([bench.seed, 7, opt.cdcl_n])
     cdcl_cfg = CDCLConfig(max_decisions=opt.cdcl_max_decisions)
     look_name = _look_name(opt.lookahead, opt.fail_first)
-    makers = {
-        "hybrid": lambda: Hybrid(net, JeroslowWang(), opt.threshold),
-        look_name: lambda: Hybrid(
-            net, JeroslowWang(), opt.threshold, lookahead=opt.lookahead, fail_first=opt.fail_first
-        ),
-        "JW-OS": JeroslowWang,
-    }
-    hybrids = ["hybrid", look_name] if opt.lookahead else ["hybrid"]
+    hybrid_makers = _hybrids(net, opt.threshold, opt.lookahead, opt.fail_first)
+    makers = {**hybrid_makers, "JW-OS": JeroslowWang}
+    hybrids = list(hybrid_makers)
     cdcl_dec: dict[str, list[float]] = {k: [] for k in [*hybrids, "JW-OS"]}
     member: list[str] = []  # "SAT" / "UNSAT" per instance
     with progress_bar(f"bench sat: CDCL on {2 * cdcl_pairs} formulas", cdcl_pairs) as tick:
@@ -436,19 +445,11 @@ def run(bench: Bench) -> None:
         look_d: list[float] = []
         for _, cnf in instances:
             a = solve_cadical(cnf)
-            hyb = Hybrid(net, JeroslowWang(), opt.threshold)
-            g = solve_cadical(cnf, hyb, max_guided=opt.guided)
+            g = solve_cadical(cnf, hybrid_makers["hybrid"](), max_guided=opt.guided)
             j = solve_cadical(cnf, JeroslowWang(), max_guided=opt.guided)
             statuses = {a.status, g.status, j.status}
-            if opt.lookahead:
-                look = Hybrid(
-                    net,
-                    JeroslowWang(),
-                    opt.threshold,
-                    lookahead=opt.lookahead,
-                    fail_first=opt.fail_first,
-                )
-                t = solve_cadical(cnf, look, max_guided=opt.guided)
+            if look_name in hybrid_makers:
+                t = solve_cadical(cnf, hybrid_makers[look_name](), max_guided=opt.guided)
                 statuses.add(t.status)
                 look_d.append(t.decisions)
             ok, stats, ms_sec = _minisat(cnf)
