@@ -93,6 +93,35 @@ def report(
     typer.echo(f"report: {render_run_report(path)}")
 
 
+data_app = typer.Typer(
+    help="Benchmark data sets: where Palestra finds them (an option, $PALESTRA_DATA, "
+    "../shared/data beside a checkout).",
+    no_args_is_help=True,
+)
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("list")
+def data_list() -> None:
+    """Every named data set: where it was found, or where to put it, and its source."""
+    from palestra.core.data import run_list
+
+    run_list()
+
+
+@data_app.command("verify")
+def data_verify(
+    names: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Argument(help="Data sets to check (default: every one found)."),
+    ] = None,
+) -> None:
+    """Check data sets' files against the checksums Palestra records."""
+    from palestra.core.data import run_verify
+
+    raise typer.Exit(run_verify(names or []))
+
+
 def _demo(cfg: object) -> None:
     from palestra.demo import run_demo
 

@@ -32,19 +32,20 @@ from palestra.coq.portfolio import PortfolioConfig, prove_with_portfolio
 from palestra.coq.verify import safe_verify
 from palestra.core.bench import Bench, register_suite
 from palestra.core.config import arg
+from palestra.core.data import locate
 from palestra.core.errors import PalestraError
 from palestra.core.progress import progress_bar
 
 __all__ = ["CoqBenchOptions"]
 
-_SHARED_COQ = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "coq"
-_SHARED_MINIF2F = _SHARED_COQ / "minif2f_rocq" / "valid"
 PEER = "plain portfolio (20 closing tactics, once each)"
 
 
 @dataclass
 class CoqBenchOptions:
-    problems: Path = arg(_SHARED_MINIF2F, "Folder of miniF2F Coq statement files (*.v).")
+    problems: Path | None = arg(
+        None, "Folder of miniF2F Coq statement files (*.v); default: minif2f-rocq's valid/."
+    )
     quick_sample: int = arg(16, "Quick mode: size of the seeded sample.")
     sample: int = arg(0, "Full mode: size of a seeded sample (0 = every file).")
     configs: tuple[str, ...] = arg(
@@ -81,9 +82,10 @@ def _recheck(source: str, proof: str | None) -> bool:
 @register_suite("coq", config=CoqBenchOptions)
 def run(bench: Bench) -> None:
     opts: CoqBenchOptions = bench.options or CoqBenchOptions()
-    files = sorted(Path(opts.problems).glob("*.v"))
+    folder = locate("minif2f-rocq", opts.problems, part="" if opts.problems else "valid")
+    files = sorted(folder.glob("*.v"))
     if not files:
-        raise PalestraError(f"bench coq: no .v files in {opts.problems}")
+        raise PalestraError(f"bench coq: no .v files in {folder}")
     size = opts.quick_sample if bench.quick else opts.sample
     if size and size < len(files):
         files = sorted(random.Random(bench.seed).sample(files, size))

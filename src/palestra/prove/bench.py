@@ -31,18 +31,17 @@ from typing import Any
 
 from palestra.core.bench import Bench, register_suite
 from palestra.core.config import arg
+from palestra.core.data import locate
 from palestra.core.errors import PalestraError
 from palestra.core.progress import progress_bar
 from palestra.prove.run import prove_paths
 
 __all__ = ["ProverBenchOptions", "run_eprover"]
 
-_SHARED_M2K = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "tptp" / "m2k"
-
 
 @dataclass
 class ProverBenchOptions:
-    problems: Path = arg(_SHARED_M2K, "Folder of M2k problems (*.p).")
+    problems: Path | None = arg(None, "Folder of M2k problems (*.p); default: data set m2k.")
     quick_sample: int = arg(40, "Quick mode: size of the seeded sample.")
     sample: int = arg(0, "Full mode: size of a seeded sample (0 = every problem).")
     inference_limit: int = arg(200_000, "Inference limit of the fixed-strategy runs.")
@@ -83,9 +82,10 @@ def _proved(results: list[dict[str, Any]]) -> int:
 @register_suite("prover", config=ProverBenchOptions)
 def run(bench: Bench) -> None:
     opts: ProverBenchOptions = bench.options
-    files = sorted(Path(opts.problems).glob("*.p"))
+    folder = locate("m2k", opts.problems)
+    files = sorted(folder.glob("*.p"))
     if not files:
-        raise PalestraError(f"{opts.problems}: no M2k problems found (*.p)")
+        raise PalestraError(f"{folder}: no M2k problems found (*.p)")
     size = opts.quick_sample if bench.quick else opts.sample
     if size and size < len(files):
         files = sorted(random.Random(bench.seed).sample(files, size))

@@ -28,16 +28,17 @@ from typing import Any
 
 from palestra.core.bench import Bench, register_suite
 from palestra.core.config import arg
+from palestra.core.data import locate
 from palestra.core.errors import PalestraError
 from palestra.core.progress import progress_bar
-from palestra.prove.rlcop_config import SHARED_M2K, RlcopConfig
+from palestra.prove.rlcop_config import RlcopConfig
 
 __all__ = ["RlcopBenchOptions", "split"]
 
 
 @dataclass
 class RlcopBenchOptions:
-    problems: Path = arg(SHARED_M2K, "Folder of M2k problems (*.p).")
+    problems: Path | None = arg(None, "Folder of M2k problems (*.p); default: data set m2k.")
     test_share: float = arg(0.1, "Share of the problems held out for testing.")
     iterations: int = arg(3, "Full mode: rlCoP iterations (0 unguided, then guided).")
     inference_limit: int = arg(200_000, "Full mode: inferences per proof attempt.")
@@ -180,9 +181,10 @@ def run(bench: Bench) -> None:
     from palestra.prove.rlcop import SearchSettings, read_results, train
 
     opts: RlcopBenchOptions = bench.options
-    files = sorted(Path(opts.problems).glob("*.p"))
+    folder = locate("m2k", opts.problems)
+    files = sorted(folder.glob("*.p"))
     if not files:
-        raise PalestraError(f"{opts.problems}: no M2k problems found (*.p)")
+        raise PalestraError(f"{folder}: no M2k problems found (*.p)")
     train_files, test_files = split(files, opts.test_share, bench.seed)
     rng = random.Random(bench.seed + 1)
     sampled = False
@@ -209,7 +211,7 @@ def run(bench: Bench) -> None:
     bench.note(f"Setting of every figure: {setting}.")
 
     cfg = RlcopConfig(
-        problems=Path(opts.problems),
+        problems=folder,
         iterations=iterations,
         inference_limit=limit,
         playouts_per_step=playouts,

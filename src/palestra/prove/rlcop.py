@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from palestra.core.config import config_to_dict
+from palestra.core.data import locate
 from palestra.core.errors import PalestraError
 from palestra.core.runs import Run, atomic_write_bytes
 from palestra.core.search.mcts import SearchResult, mcts
@@ -484,9 +485,10 @@ def _append_line(path: Path, record: dict[str, Any]) -> None:
 
 def problem_files(cfg: RlcopConfig) -> list[Path]:
     """The problems of a run: every ``*.p`` under ``cfg.problems``, or a seeded sample."""
-    files = sorted(Path(cfg.problems).glob("*.p"))
+    folder = locate("m2k", cfg.problems)
+    files = sorted(folder.glob("*.p"))
     if not files:
-        raise PalestraError(f"{cfg.problems}: no TPTP problems (*.p)")
+        raise PalestraError(f"{folder}: no TPTP problems (*.p)")
     if cfg.sample and cfg.sample < len(files):
         files = sorted(random.Random(cfg.seed).sample(files, cfg.sample))
     return files

@@ -7,9 +7,7 @@ from pathlib import Path
 
 from palestra.core.config import arg
 
-__all__ = ["SHARED_M2K", "RlcopConfig"]
-
-SHARED_M2K = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "tptp" / "m2k"
+__all__ = ["RlcopConfig"]
 
 
 @dataclass
@@ -21,7 +19,7 @@ class RlcopConfig:
     policy and a value model on the data of all earlier iterations and searches guided.
     """
 
-    problems: Path = arg(SHARED_M2K, "Folder of TPTP problems (*.p).")
+    problems: Path | None = arg(None, "Folder of TPTP problems (*.p); default: data set m2k.")
     iterations: int = arg(3, "Iterations: 0 is unguided, 1.. are guided.")
     sample: int = arg(0, "Use a seeded sample of this many problems (0 = all).")
     inference_limit: int = arg(200_000, "Inferences per proof attempt (leanCoP's count).")

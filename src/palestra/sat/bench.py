@@ -43,6 +43,7 @@ import numpy as np
 
 from palestra.core.bench import Bench, register_suite
 from palestra.core.config import arg
+from palestra.core.data import find
 from palestra.core.progress import progress_bar
 from palestra.sat.cnf import CNF, Status
 from palestra.sat.heuristics import Heuristic
@@ -51,8 +52,6 @@ if TYPE_CHECKING:
     from palestra.models.sat_gnn import SatGNN
 
 __all__ = ["SatBenchOptions", "run"]
-
-SATLIB = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "sat" / "satlib"
 
 
 @dataclass
@@ -85,7 +84,7 @@ class SatBenchOptions:
     guided: int = arg(100, "Experiment 3: CaDiCaL decisions made by the hybrid.")
     cadical_per_set: int = arg(20, "Experiment 3: instances per set (quick: 5).")
     speed_max_conflicts: int = arg(20000, "Experiment 4: conflict cap of our CDCL (quick: 3000).")
-    satlib: str = arg("", "SATLIB folder (default <repo>/../shared/data/sat/satlib).")
+    satlib: str = arg("", "SATLIB folder (default: data set satlib, see palestra data list).")
     threads: int = arg(1, "torch threads (per process).")
     workers: int = arg(1, "Experiment 1: processes, each solving whole formulas (same results).")
 
@@ -249,7 +248,8 @@ def run(bench: Bench) -> None:
     torch.set_num_threads(opt.threads)
     quick = bench.quick
     net = load_model(opt.model, opt.rounds)
-    satlib = Path(opt.satlib) if opt.satlib else SATLIB
+    found = find("satlib", opt.satlib)
+    satlib = found.path if found else Path(opt.satlib or "$PALESTRA_DATA/sat/satlib")
     sizes = opt.dpll_sizes
     if quick and len(sizes) > 2:
         sizes = (sizes[0], sizes[-2])  # (50, 90) by default: SR(90) is the paper's figure
