@@ -40,6 +40,7 @@ def prove_section(bench: Bench, cfg: DemoConfig) -> None:
     """Prove built-in M2k problems with leanCoP's first strategy; compare with leanCoP 2.1."""
     from importlib import resources
 
+    from palestra.prove.attempt import count_proved
     from palestra.prove.run import prove_paths
 
     data = resources.files("palestra") / "data" / "tptp"
@@ -60,12 +61,11 @@ def prove_section(bench: Bench, cfg: DemoConfig) -> None:
             jobs=2,
             on_result=lambda _: tick(),
         )
-    proved = [r for r in results if r["status"] == "Theorem"]
-    if not all(r["checked"] for r in proved):
-        raise PalestraError("demo: a proof was not accepted by the checker")
-    leancop_proved = sum(reference[r["problem"]][0] == "Theorem" for r in results)
+    count_proved(results, "demo")  # refuses a proof the checker rejected
+    proved = [r for r in results if r.proved]
+    leancop_proved = sum(reference[r.problem][0] == "Theorem" for r in results)
     same = sum(
-        (r["inferences"] if r["status"] == "Theorem" else limit + 1) == reference[r["problem"]][1]
+        (r.inferences if r.status == "Theorem" else limit + 1) == reference[r.problem][1]
         for r in results
     )
     bench.figure(
@@ -81,8 +81,7 @@ def prove_section(bench: Bench, cfg: DemoConfig) -> None:
         "(same calculus, same search order)."
     )
     rows = [
-        [r["problem"], r["status"], r["inferences"], reference[r["problem"]][1], r["seconds"]]
-        for r in results
+        [r.problem, r.status, r.inferences, reference[r.problem][1], r.seconds] for r in results
     ]
     bench.table(
         "Prove: per problem", ["problem", "status", "inferences", "leanCoP 2.1", "seconds"], rows
@@ -93,7 +92,7 @@ def prove_section(bench: Bench, cfg: DemoConfig) -> None:
         xlabel="problem (sorted)",
         ylabel="inferences (log)",
     ) as ax:
-        counts = sorted(r["inferences"] for r in proved)
+        counts = sorted(r.inferences for r in proved)
         ax.bar(range(len(counts)), counts)
         ax.set_yscale("log")
 
@@ -103,6 +102,7 @@ def rlcop_section(bench: Bench, cfg: DemoConfig) -> None:
     """MCTS guided by the shipped rlCoP model vs the same MCTS unguided, built-in M2k."""
     from importlib import resources
 
+    from palestra.prove.attempt import ProofAttempt, count_proved
     from palestra.prove.rlcop import model_settings, run_attempts
 
     files = sorted(Path(str(resources.files("palestra") / "data" / "tptp" / "m2k")).glob("*.p"))
@@ -110,14 +110,13 @@ def rlcop_section(bench: Bench, cfg: DemoConfig) -> None:
         files = files[:4]
     limit = 20_000
     model, guided, unguided = model_settings("default", limit, cfg.seed)
-    results: dict[str, dict[str, dict]] = {}
+    results: dict[str, dict[str, ProofAttempt]] = {}
     for name, m, s in (("unguided", None, unguided), ("guided", model, guided)):
         with progress_bar(f"rlCoP: {name} MCTS, {limit:,} inferences", len(files)) as tick:
 
-            def done(r: dict, _data: object, name: str = name) -> None:
-                if r["status"] == "Theorem" and not r["checked"]:
-                    raise PalestraError(f"demo: {r['problem']}: an rlCoP proof was not checked")
-                results.setdefault(r["problem"], {})[name] = r
+            def done(r: ProofAttempt, _data: object, name: str = name) -> None:
+                count_proved([r], "demo, rlCoP")  # refuses a proof the checker rejected
+                results.setdefault(r.problem, {})[name] = r
                 tick()
 
             run_attempts(files, m, s, iteration=1, jobs=2, collect=False, on_done=done)
@@ -139,10 +138,7 @@ def rlcop_section(bench: Bench, cfg: DemoConfig) -> None:
     ]
     for title, problems, setting in parts:
         if problems:
-            count = {
-                k: sum(results[p][k]["status"] == "Theorem" for p in problems)
-                for k in ("guided", "unguided")
-            }
+            count = {k: sum(results[p][k].proved for p in problems) for k in ("guided", "unguided")}
             bench.figure(
                 title,
                 count["guided"],
@@ -155,10 +151,10 @@ def rlcop_section(bench: Bench, cfg: DemoConfig) -> None:
         [
             p,
             "held out" if p in held_out else "trained on",
-            r["unguided"]["status"],
-            r["unguided"]["inferences"],
-            r["guided"]["status"],
-            r["guided"]["inferences"],
+            r["unguided"].status,
+            r["unguided"].inferences,
+            r["guided"].status,
+            r["guided"].inferences,
         ]
         for p, r in sorted(results.items())
     ]

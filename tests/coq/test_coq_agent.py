@@ -5,22 +5,20 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
-import sys
-import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from palestra.coq.agent import prove_coq, run_episodes
+from palestra.coq.agent import _worker, prove_coq, run_episodes
 from palestra.coq.config import ProveCoqConfig
 from palestra.coq.idetop import SessionPool
 from palestra.coq.proposers import LLMProposer, PortfolioProposer
 from palestra.coq.search import CoqProblem, SearchBudget, open_problem
 from palestra.coq.verify import safe_verify
-from palestra.core.config import config_to_dict
+from palestra.core.jobs import JobRunner
 
 from .conftest import COQ_DATA, require_coq
 
@@ -77,29 +75,18 @@ def test_two_workers_first_verified_proof_wins(tmp_path: Path) -> None:
 
 
 def test_a_worker_stops_when_told(tmp_path: Path) -> None:
-    """The parent's stop signal (SIGUSR1) ends a worker's search with status stopped."""
+    """The runner's stop signal (SIGUSR1) ends a worker's search with status stopped."""
     require_coq()
     hard = tmp_path / "big.v"  # false, and most tactics compute with unary numbers until timeout
     hard.write_text("Require Import Arith.\nTheorem big : 2 ^ 20 * 3 = 3145727.\n")
     cfg = ProveCoqConfig(hard, search="best-first", budget=120)
-    job = {"config": config_to_dict(cfg), "source": cfg.file.read_text(), "worker": 1}
     orphans = _orphaned_coqidetop()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "palestra.coq.agent"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    timer = threading.Timer(5.0, proc.send_signal, (signal.SIGUSR1,))  # once it searches
-    try:
-        timer.start()
-        stdout, _ = proc.communicate(json.dumps(job), timeout=60)
-        answer = json.loads(stdout.strip().splitlines()[-1])
-    finally:
-        timer.cancel()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    with JobRunner(workers=1, grace_s=30.0) as jobs:
+        jobs.submit(_worker, 1, cfg, cfg.file.read_text())
+        time.sleep(5.0)  # once it searches
+        (stopped,) = jobs.stop()
+    answer = stopped.value
+    assert stopped.status == "stopped" and answer is not None
     assert answer["status"] == "stopped" and answer["reason"] == "stopped"
     assert answer["worker"] == 1 and answer["proof"] is None
     assert _orphaned_coqidetop() <= orphans  # its coqidetop was closed

@@ -57,16 +57,16 @@ def test_bad_strategy_is_a_one_line_error() -> None:
 
 def test_time_limit_stops_a_hard_problem() -> None:
     (result,) = prove_paths([M2K / "t93_tmap_1.p"], strategy="[conj,nodef]", time_limit=1.0)
-    assert result["status"] == "Timeout" and result["proof"] is None
-    assert result["checked"] is False
+    assert result.status == "Timeout" and result.proof is None
+    assert result.checked is False
 
 
 def test_inference_limit_gives_up() -> None:
     (result,) = prove_paths(
         [M2K / "t93_tmap_1.p"], strategy="[cut,comp(7)]", time_limit=60, inference_limit=2000
     )
-    assert result["status"] == "GaveUp"
-    assert result["attempts"][0]["inferences"] == 2001
+    assert result.status == "GaveUp"
+    assert result.attempts[0]["inferences"] == 2001
 
 
 def test_folder_mode_proves_in_parallel_and_keeps_order(tmp_path: Path) -> None:

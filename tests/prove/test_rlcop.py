@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from palestra.core.search import mcts
+from palestra.prove.attempt import ProofAttempt
 from palestra.prove.rlcop import (
     GuidedEvaluator,
     SearchSettings,
@@ -56,8 +57,8 @@ def test_iterations_run_save_models_and_resume(problems: Path, tmp_path: Path) -
     runs = tmp_path / "runs"
     seen: list[str] = []
 
-    def die_after_two(result: dict) -> None:
-        seen.append(result["problem"])
+    def die_after_two(result: ProofAttempt) -> None:
+        seen.append(result.problem)
         if len(seen) == 2:
             raise _Interrupt
 
@@ -67,17 +68,17 @@ def test_iterations_run_save_models_and_resume(problems: Path, tmp_path: Path) -
     assert len(read_results(run_dir / "iter_0" / "results.jsonl")) == 2
 
     again: list[str] = []
-    out = train(_cfg(problems, runs, resume=True), on_result=lambda r: again.append(r["problem"]))
+    out = train(_cfg(problems, runs, resume=True), on_result=lambda r: again.append(r.problem))
     assert out == run_dir  # the same run, continued
     assert sorted(again[:2]) == sorted(set(PROBLEMS) - set(seen))  # done ones are skipped
     for i in range(2):
         results = read_results(run_dir / f"iter_{i}" / "results.jsonl")
-        assert sorted(r["problem"] for r in results) == sorted(PROBLEMS)
+        assert sorted(r.problem for r in results) == sorted(PROBLEMS)
         for r in results:
-            assert r["status"] in ("Theorem", "InfLimit", "GaveUp")
-            assert r["inferences"] <= 600
-            if r["status"] == "Theorem":
-                assert r["checked"] and r["proof"]["start"]["rule"] == "extension"
+            assert r.status in ("Theorem", "InfLimit", "GaveUp")
+            assert r.inferences <= 600
+            if r.status == "Theorem":
+                assert r.checked and r.proof["start"]["rule"] == "extension"
         assert len(list((run_dir / f"iter_{i}" / "data").glob("*.npz"))) == len(PROBLEMS)
         assert (run_dir / f"iter_{i}" / "summary.json").exists()
     meta = json.loads((run_dir / "iter_1" / "model" / "model.json").read_text())
@@ -112,8 +113,8 @@ def test_iterations_run_save_models_and_resume(problems: Path, tmp_path: Path) -
     # prove_guided: the plain prover's keys, a checked proof; a run dir finds its model
     result = prove_guided(BUILTIN / "t29_xboole_1.p", run_dir, inference_limit=2000, seed=0)
     for key in ("status", "inferences", "seconds", "proof", "checked", "playouts"):
-        assert key in result
-    assert result["status"] == "Theorem" and result["checked"]
+        assert key in result.to_json()
+    assert result.status == "Theorem" and result.checked
 
 
 def test_parallel_jobs_give_the_same_results(problems: Path, tmp_path: Path) -> None:
@@ -122,7 +123,7 @@ def test_parallel_jobs_give_the_same_results(problems: Path, tmp_path: Path) -> 
 
     def key(d: Path) -> list:
         rs = read_results(d / "iter_0" / "results.jsonl")
-        return sorted((r["problem"], r["status"], r["inferences"]) for r in rs)
+        return sorted((r.problem, r.status, r.inferences) for r in rs)
 
     assert key(one) == key(two)
 
@@ -134,7 +135,7 @@ def test_the_shipped_model_proves_and_a_missing_one_is_reported(
     from palestra.prove import rlcop
 
     result = prove_guided(BUILTIN / "t29_xboole_1.p", "default", inference_limit=2000)
-    assert result["status"] == "Theorem" and result["checked"] and result["guided"]
+    assert result.status == "Theorem" and result.checked and result.guided
     monkeypatch.setattr(rlcop, "DEFAULT_MODEL", tmp_path / "nothing")
     with pytest.raises(PalestraError, match="default"):
         prove_guided(BUILTIN / "t29_xboole_1.p", "default")
@@ -193,7 +194,7 @@ def test_attempts_on_a_local_ray_cluster_match_local_ones(problems: Path, tmp_pa
 
     def key(d: Path, i: int) -> list:
         rs = read_results(d / f"iter_{i}" / "results.jsonl")
-        return sorted((r["problem"], r["status"], r["inferences"], r["checked"]) for r in rs)
+        return sorted((r.problem, r.status, r.inferences, r.checked) for r in rs)
 
     for i in range(2):  # iteration 1 is guided: the model's files travelled to the workers
         assert key(on_ray, i) == key(local, i)

@@ -25,31 +25,25 @@ a tactic proposer builds a proof step by step. The marks live in the worker's
 next episodes, so an episode never repeats a known failure. ``search="best-first"`` runs
 :func:`~palestra.coq.search.best_first_search` instead.
 
-:func:`prove_coq` runs ``workers`` processes (``python -m palestra.coq.agent``); worker 0
-follows the proposer's ranking, worker ``i > 0`` re-ranks it with Gumbel noise seeded by
-``seed + i``, so the workers explore differently. The first verified proof makes the parent
-send SIGUSR1 to the others; they see the flag between checker calls and answer with status
-``stopped``, and a worker that does not within a grace period gets SIGTERM (it exits through
-its ``finally`` blocks, so its ``coqidetop`` is closed), then SIGKILL. The goal
-cache is per worker: states are not shared between processes.
+:func:`prove_coq` runs ``workers`` jobs of :mod:`palestra.core.jobs` (forked processes);
+worker 0 follows the proposer's ranking, worker ``i > 0`` re-ranks it with Gumbel noise
+seeded by ``seed + i``, so the workers explore differently. The first verified proof makes
+the runner send SIGUSR1 to the others; they see the flag between checker calls and answer
+with status ``stopped``, and a worker that does not within a grace period gets SIGTERM (it
+exits through its ``finally`` blocks, so its ``coqidetop`` is closed), then SIGKILL with its
+process group. The goal cache is per worker: states are not shared between processes.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
+import functools
 import math
-import os
 import random
 import signal
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from palestra.coq.config import ProveCoqConfig
@@ -66,8 +60,8 @@ from palestra.coq.search import (
     open_problem,
     verify_closed,
 )
-from palestra.core.config import config_from_mapping, config_to_dict
 from palestra.core.errors import PalestraError
+from palestra.core.jobs import run_jobs
 
 __all__ = ["JitteredProposer", "prove_coq", "prove_problem", "run_episodes"]
 
@@ -297,25 +291,20 @@ def _on_sigterm(signum: int, frame: object) -> None:
     raise SystemExit(143)  # unwinds: sessions and coqc runs are closed by their finally blocks
 
 
-def _worker_main() -> None:
-    """``python -m palestra.coq.agent``: one worker; its job on stdin, its result on stdout.
+def _worker(index: int, cfg: ProveCoqConfig, source: str) -> dict[str, Any]:
+    """One worker, run as a job of :mod:`palestra.core.jobs`; its answer as a dict.
 
-    SIGUSR1 asks it to stop at the next checker call (it then answers with status stopped);
-    SIGTERM makes it exit at once through its ``finally`` blocks (``coqidetop`` closed).
+    SIGUSR1 (the runner's stop signal) asks it to stop at the next checker call (it then
+    answers with status stopped); SIGTERM makes it exit at once through its ``finally``
+    blocks (``coqidetop`` closed).
     """
     stop = threading.Event()
     signal.signal(signal.SIGUSR1, lambda signum, frame: stop.set())
     signal.signal(signal.SIGTERM, _on_sigterm)
-    job = json.loads(sys.stdin.read())
-    index = int(job["worker"])
     try:
-        cfg = config_from_mapping(ProveCoqConfig, job["config"], "worker job")
-        result = prove_problem(job["source"], cfg, worker=index, should_stop=stop.is_set)
-        out = _outcome(result, index)
+        return _outcome(prove_problem(source, cfg, worker=index, should_stop=stop.is_set), index)
     except (PalestraError, OSError, ValueError) as e:
-        out = _error(_short(str(e), 400), index)
-    sys.stdout.write(json.dumps(out) + "\n")
-    sys.stdout.flush()
+        return _error(_short(str(e), 400), index)
 
 
 def prove_coq(cfg: ProveCoqConfig) -> dict[str, Any]:
@@ -370,104 +359,27 @@ def prove_coq(cfg: ProveCoqConfig) -> dict[str, Any]:
     return out
 
 
-@dataclass
-class _Worker:
-    index: int
-    proc: subprocess.Popen
-    stdout: Any
-    stderr: Any
-    result: dict[str, Any] | None = None
-    asked_to_stop: bool = False
-
-    def finished(self) -> bool:
-        return self.proc.poll() is not None
-
-    def read(self, t0: float) -> dict[str, Any]:
-        self.stdout.seek(0)
-        lines = self.stdout.read().decode("utf-8", "replace").strip().splitlines()
-        try:
-            out = json.loads(lines[-1])
-        except (IndexError, json.JSONDecodeError):
-            self.stderr.seek(0)
-            tail = self.stderr.read().decode("utf-8", "replace").strip()[-300:]
-            out = _error(f"worker exited ({self.proc.returncode}) without an answer: {tail}")
-            out["worker"] = self.index
-            if self.asked_to_stop:
-                out["status"] = "stopped"
-        out["finished"] = time.monotonic() - t0
-        return out
-
-    def signal(self, signum: int) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            self.proc.send_signal(signum)
-
-    def close(self) -> None:
-        self.stdout.close()
-        self.stderr.close()
-
-
 def _run_workers(cfg: ProveCoqConfig, source: str) -> list[dict[str, Any]]:
-    """``cfg.workers`` processes; the first verified proof stops the others.
-
-    Each worker is ``python -m palestra.coq.agent`` (a fresh interpreter: nothing of this
-    process, threads or servers, is inherited); stopping is SIGUSR1, then SIGTERM after a
-    grace period, then SIGKILL.
-    """
-    src_root = str(Path(__file__).resolve().parents[2])
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (src_root, env.get("PYTHONPATH")) if p)
-    workers: list[_Worker] = []
+    """``cfg.workers`` jobs (forked processes, each in its own process group with its
+    ``coqidetop``); the first verified proof stops the others: SIGUSR1, then SIGTERM after a
+    grace period, then SIGKILL to the group. A worker past the budget (and a last verify) is
+    killed with its group."""
     t0 = time.monotonic()
-    deadline = t0 + cfg.budget + cfg.verify_timeout + 60.0  # start-up, a last verify
-    grace = cfg.tactic_timeout + 10.0
-    try:
-        for i in range(cfg.workers):
-            job = {"config": config_to_dict(cfg), "source": source, "worker": i}
-            out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()  # noqa: SIM115
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "palestra.coq.agent"],
-                stdin=subprocess.PIPE,
-                stdout=out,
-                stderr=err,
-                env=env,
-            )
-            workers.append(_Worker(i, proc, out, err))
-            proc.stdin.write(json.dumps(job).encode())  # type: ignore[union-attr]
-            proc.stdin.close()  # type: ignore[union-attr]
-        stopping = False
-        while time.monotonic() < deadline and not all(w.result for w in workers):
-            for w in workers:
-                if w.result is None and w.finished():
-                    w.result = w.read(t0)
-                    if not stopping and w.result["status"] == "proved" and w.result["checked"]:
-                        stopping = True
-                        deadline = min(deadline, time.monotonic() + grace)
-                        for other in workers:
-                            if not other.finished():
-                                other.asked_to_stop = True
-                                other.signal(signal.SIGUSR1)
-            time.sleep(0.05)
-    finally:
-        for w in workers:
-            if w.finished():
-                continue
-            w.asked_to_stop = True
-            w.signal(signal.SIGUSR1)
-        end = time.monotonic() + grace
-        for w in workers:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                w.proc.wait(timeout=max(0.1, end - time.monotonic()))
-            for signum, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, None)):
-                if w.finished():
-                    break
-                w.signal(signum)
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    w.proc.wait(timeout=wait)
-            if w.result is None:
-                w.result = w.read(t0)
-            w.close()
-    return [w.result or _error("no answer", w.index) for w in workers]
-
-
-if __name__ == "__main__":
-    _worker_main()
+    answers: dict[int, dict[str, Any]] = {}
+    for r in run_jobs(
+        functools.partial(_worker, cfg=cfg, source=source),
+        range(cfg.workers),
+        workers=cfg.workers,
+        deadline_s=cfg.budget + cfg.verify_timeout + 60.0,  # start-up, a last verify
+        first_wins=lambda out: out["status"] == "proved" and out["checked"],
+        grace_s=cfg.tactic_timeout + 10.0,
+    ):
+        if r.value is not None:
+            out = dict(r.value)
+        else:
+            out = _error(f"worker {r.status}: {r.error}", r.key)
+        if r.status == "stopped" and out["status"] != "proved":
+            out["status"] = "stopped"
+        out["finished"] = time.monotonic() - t0
+        answers[r.key] = out
+    return [answers.get(i) or _error("no answer", i) for i in range(cfg.workers)]

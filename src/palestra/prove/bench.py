@@ -19,12 +19,12 @@ Reference points measured on this machine (not in the same run): leanCoP 2.1 wit
 
 from __future__ import annotations
 
+import functools
 import random
 import shutil
 import statistics
 import subprocess
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,9 @@ from palestra.core.bench import Bench, register_suite
 from palestra.core.config import arg
 from palestra.core.data import locate
 from palestra.core.errors import PalestraError
+from palestra.core.jobs import run_jobs
 from palestra.core.progress import progress_bar
+from palestra.prove.attempt import ProofAttempt, count_proved
 from palestra.prove.run import prove_paths
 
 __all__ = ["ProverBenchOptions", "run_eprover"]
@@ -72,11 +74,13 @@ def run_eprover(exe: str, path: Path, seconds: float) -> dict[str, Any]:
     return {"problem": path.stem, "status": status, "seconds": time.perf_counter() - t0}
 
 
-def _proved(results: list[dict[str, Any]]) -> int:
-    bad = [r["problem"] for r in results if r["status"] == "Theorem" and not r["checked"]]
-    if bad:
-        raise PalestraError(f"bench prover: proofs rejected by the checker: {bad}")
-    return sum(r["status"] == "Theorem" for r in results)
+def _proved(results: list[ProofAttempt]) -> int:
+    return count_proved(results, "bench prover")
+
+
+def _record(r: ProofAttempt) -> dict[str, Any]:
+    """A result as the bench's JSON keeps it (no proof)."""
+    return {k: v for k, v in r.to_json().items() if k != "proof"}
 
 
 @register_suite("prover", config=ProverBenchOptions)
@@ -92,7 +96,7 @@ def run(bench: Bench) -> None:
     n = len(files)
     setting = f"{n} M2k problems" + (f" (seeded sample, seed {bench.seed})" if size else "")
 
-    by_strategy: dict[str, list[dict[str, Any]]] = {}
+    by_strategy: dict[str, list[ProofAttempt]] = {}
     for strategy in ("[cut,comp(7)]", "[conj,nodef]"):
         with progress_bar(f"prover {strategy} at {opts.inference_limit:,} inferences", n) as tick:
             by_strategy[strategy] = prove_paths(
@@ -115,7 +119,7 @@ def run(bench: Bench) -> None:
         a["inferences"] / a["search_seconds"]
         for rs in by_strategy.values()
         for r in rs
-        for a in r["attempts"]
+        for a in r.attempts or ()
         if a["status"] == "InfLimit" and a.get("search_seconds")
     ]
     if rates:
@@ -128,8 +132,9 @@ def run(bench: Bench) -> None:
             setting=f"{len(rates)} searches of {opts.inference_limit + 1:,} inferences",
         )
 
+    records = {k: [_record(r) for r in rs] for k, rs in by_strategy.items()}
     if opts.time_limit > 0:
-        _timed_comparison(bench, opts, files, setting, by_strategy)
+        records |= _timed_comparison(bench, opts, files, setting, by_strategy)
     else:
         bench.note("The timed comparison with E was skipped (time_limit=0).")
     bench.note(
@@ -137,11 +142,7 @@ def run(bench: Bench) -> None:
         "at 200k inferences proved 52.5% of a 400-problem M2k sample; at 10 s leanCoP's "
         "schedule proved 25 of a 40-problem sample and E 36."
     )
-    bench.data["results"] = by_strategy
-    for results in by_strategy.values():
-        for r in results:
-            r.pop("proof", None)
-            r.pop("proof_text", None)
+    bench.data["results"] = records
 
 
 def _timed_comparison(
@@ -149,9 +150,10 @@ def _timed_comparison(
     opts: ProverBenchOptions,
     files: list[Path],
     setting: str,
-    by_strategy: dict[str, list[dict[str, Any]]],
-) -> None:
-    """The schedule at ``time_limit`` seconds per problem, and E on the same problems."""
+    by_strategy: dict[str, list[ProofAttempt]],
+) -> dict[str, list[dict[str, Any]]]:
+    """The schedule at ``time_limit`` seconds per problem, and E on the same problems; their
+    per-problem records."""
     n = len(files)
     exe = shutil.which(opts.eprover)
     with progress_bar(f"prover schedule at {opts.time_limit:g} s", n) as tick:
@@ -167,17 +169,20 @@ def _timed_comparison(
     if exe is None:
         bench.note(f"E was not found ({opts.eprover}); install Debian's eprover for the peer.")
     else:
-        with (
-            progress_bar(f"E 2.6 at {opts.time_limit:g} s", n) as tick,
-            ThreadPoolExecutor(opts.jobs) as pool,
-        ):
-
-            def one(path: Path) -> dict[str, Any]:
-                result = run_eprover(exe, path, opts.time_limit)
-                tick()
-                return result
-
-            e_results = list(pool.map(one, files))
+        e_runs = run_jobs(
+            functools.partial(run_eprover, exe, seconds=opts.time_limit),
+            files,
+            workers=opts.jobs,
+            deadline_s=opts.time_limit + 30.0,  # E stops itself at its CPU limit
+            progress=f"E 2.6 at {opts.time_limit:g} s",
+        )
+        by_index = {r.key: r for r in e_runs}
+        e_results = [
+            by_index[i].value
+            if by_index[i].ok
+            else {"problem": f.stem, "status": "Error", "seconds": by_index[i].seconds}
+            for i, f in enumerate(files)
+        ]
         version = subprocess.run([exe, "--version"], capture_output=True, text=True).stdout
         bench.note(f"Peer: {version.strip()} ({exe}), run in this same bench.")
     e_proved = sum(r["status"] == "Theorem" for r in e_results) if e_results else None
@@ -196,8 +201,10 @@ def _timed_comparison(
         xlabel="seconds",
         ylabel="problems proved",
     ) as ax:
-        for label, results in (("Palestra schedule", ours), ("E 2.6", e_results)):
-            times = sorted(r["seconds"] for r in results if r["status"] == "Theorem")
+        ours_times = [r.seconds for r in ours if r.proved]
+        e_times = [r["seconds"] for r in e_results if r["status"] == "Theorem"]
+        for label, times in (("Palestra schedule", ours_times), ("E 2.6", e_times)):
+            times = sorted(times)
             if times:
                 ax.step(times, range(1, len(times) + 1), where="post", label=label)
     rows = []
@@ -209,11 +216,11 @@ def _timed_comparison(
         rows.append(
             [
                 path.stem,
-                cut["status"],
-                cut["inferences"],
-                complete["status"],
-                ours[i]["status"],
-                ours[i]["strategy"] or "",
+                cut.status,
+                cut.inferences,
+                complete.status,
+                ours[i].status,
+                ours[i].strategy or "",
                 e.get("status", "–"),
             ]
         )
@@ -222,5 +229,4 @@ def _timed_comparison(
         ["problem", "[cut,comp(7)]", "inferences", "[conj,nodef]", "schedule", "by", "E 2.6"],
         rows,
     )
-    by_strategy["schedule"] = ours
-    by_strategy["eprover"] = e_results
+    return {"schedule": [_record(r) for r in ours], "eprover": e_results}

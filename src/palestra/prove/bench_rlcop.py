@@ -31,6 +31,7 @@ from palestra.core.config import arg
 from palestra.core.data import locate
 from palestra.core.errors import PalestraError
 from palestra.core.progress import progress_bar
+from palestra.prove.attempt import ProofAttempt, count_proved
 from palestra.prove.rlcop_config import RlcopConfig
 
 __all__ = ["RlcopBenchOptions", "split"]
@@ -67,22 +68,25 @@ def split(files: list[Path], test_share: float, seed: int) -> tuple[list[Path], 
     return sorted(order[n_test:]), sorted(order[:n_test])
 
 
-def _proved(results: list[dict[str, Any]]) -> int:
-    bad = [
-        r["problem"] for r in results if r["status"] in ("Theorem", "Error") and not r["checked"]
+def _proved(results: list[ProofAttempt]) -> int:
+    return count_proved(results, "bench rlcop")
+
+
+def _rate(results: list[ProofAttempt]) -> float | None:
+    seconds = sum(r.seconds for r in results)
+    return sum(r.inferences for r in results) / seconds if seconds > 0 else None
+
+
+def _mean_seconds(results: list[ProofAttempt]) -> float | None:
+    return statistics.mean(r.seconds for r in results) if results else None
+
+
+def _records(results: list[ProofAttempt]) -> list[dict[str, Any]]:
+    """Results as the bench's JSON keeps them."""
+    return [
+        {"problem": r.problem, "status": r.status, "inferences": r.inferences, "seconds": r.seconds}
+        for r in results
     ]
-    if bad:
-        raise PalestraError(f"bench rlcop: proofs rejected by the checker: {bad}")
-    return sum(r["status"] == "Theorem" for r in results)
-
-
-def _rate(results: list[dict[str, Any]]) -> float | None:
-    seconds = sum(r["seconds"] for r in results)
-    return sum(r["inferences"] for r in results) / seconds if seconds > 0 else None
-
-
-def _mean_seconds(results: list[dict[str, Any]]) -> float | None:
-    return statistics.mean(r["seconds"] for r in results) if results else None
 
 
 def _gain(got: int, base: int) -> str:
@@ -91,14 +95,14 @@ def _gain(got: int, base: int) -> str:
 
 def _attempt_all(
     title: str, files: list[Path], model_dir: Path | None, s: Any, iteration: int, jobs: int
-) -> list[dict[str, Any]]:
+) -> list[ProofAttempt]:
     """The results of one MCTS attempt per file (no training data), with a progress bar."""
     from palestra.prove.rlcop import run_attempts
 
-    results: list[dict[str, Any]] = []
+    results: list[ProofAttempt] = []
     with progress_bar(title, len(files)) as tick:
 
-        def on_done(r: dict[str, Any], _data: Any) -> None:
+        def on_done(r: ProofAttempt, _data: Any) -> None:
             results.append(r)
             tick()
 
@@ -108,7 +112,7 @@ def _attempt_all(
     return results
 
 
-def _leancop(files: list[Path], limit: int, jobs: int, time_limit: float) -> list[dict[str, Any]]:
+def _leancop(files: list[Path], limit: int, jobs: int, time_limit: float) -> list[ProofAttempt]:
     """leanCoP's ``[cut,comp(7)]`` on ``files`` at ``limit`` inferences, proofs checked."""
     from palestra.prove.run import prove_paths
 
@@ -121,9 +125,7 @@ def _leancop(files: list[Path], limit: int, jobs: int, time_limit: float) -> lis
             jobs=jobs,
             on_result=lambda _: tick(),
         )
-    for r in plain:
-        if r["status"] == "Theorem" and not r["checked"]:
-            raise PalestraError(f"bench rlcop: leanCoP proof rejected: {r['problem']}")
+    count_proved(plain, "bench rlcop, leanCoP")  # refuses a rejected proof
     return plain
 
 
@@ -159,7 +161,7 @@ def _evaluate_model(
         got,
         "problems",
         peer="leanCoP [cut,comp(7)]",
-        peer_value=sum(r["status"] == "Theorem" for r in plain),
+        peer_value=sum(r.proved for r in plain),
         setting=setting,
     )
     bench.figure(
@@ -171,8 +173,7 @@ def _evaluate_model(
         setting=setting + "; total inferences / total wall time of the attempts",
     )
     bench.data["results"] = {
-        name: [{k: r.get(k) for k in ("problem", "status", "inferences", "seconds")} for r in rs]
-        for name, rs in {**results, "leancop": plain}.items()
+        name: _records(rs) for name, rs in {**results, "leancop": plain}.items()
     }
 
 
@@ -235,10 +236,10 @@ def run(bench: Bench) -> None:
         per_iter.append({"train": train_results, "test": test_results})
 
     plain = _leancop(train_files + test_files, limit, opts.jobs, time_limit=600.0)
-    plain_train = [r for r in plain if Path(r["file"]) in set(train_files)]
-    plain_test = [r for r in plain if Path(r["file"]) in set(test_files)]
-    p_train = sum(r["status"] == "Theorem" for r in plain_train)
-    p_test = sum(r["status"] == "Theorem" for r in plain_test)
+    plain_train = [r for r in plain if Path(r.file) in set(train_files)]
+    plain_test = [r for r in plain if Path(r.file) in set(test_files)]
+    p_train = sum(r.proved for r in plain_train)
+    p_test = sum(r.proved for r in plain_test)
 
     rows = []
     for i, it in enumerate(per_iter):
@@ -342,15 +343,5 @@ def run(bench: Bench) -> None:
         f"temperature {cfg.temperature}. Iteration 0 is the same MCTS without a model."
     )
     bench.data["run_dir"] = str(run_dir)
-    bench.data["iterations"] = [
-        {
-            part: [
-                {k: r.get(k) for k in ("problem", "status", "inferences", "seconds")} for r in rs
-            ]
-            for part, rs in it.items()
-        }
-        for it in per_iter
-    ]
-    bench.data["leancop"] = [
-        {k: r.get(k) for k in ("problem", "status", "inferences", "seconds")} for r in plain
-    ]
+    bench.data["iterations"] = [{part: _records(rs) for part, rs in it.items()} for it in per_iter]
+    bench.data["leancop"] = _records(plain)

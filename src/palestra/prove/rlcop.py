@@ -46,7 +46,6 @@ import random
 import time
 import zlib
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,9 +53,11 @@ from typing import Any
 from palestra.core.config import config_to_dict
 from palestra.core.data import locate
 from palestra.core.errors import PalestraError
+from palestra.core.jobs import JobRunner
 from palestra.core.runs import Run, atomic_write_bytes
 from palestra.core.search.mcts import SearchResult, mcts
 from palestra.models.forest import Forest
+from palestra.prove.attempt import ProofAttempt
 from palestra.prove.features import Featurizer, to_csr
 from palestra.prove.rlcop_config import RlcopConfig
 from palestra.prove.world import Action, ConnectionState, connection_world
@@ -260,8 +261,8 @@ def attempt(
     *,
     iteration: int = 0,
     collect: bool = True,
-) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """Search a proof of one problem; the result (plain prover's keys) and training rows.
+) -> tuple[ProofAttempt, dict[str, Any] | None]:
+    """Search a proof of one problem; the result and the training rows.
 
     ``model_dir=None`` searches unguided. The training data (when ``collect``) holds sparse
     rows ``policy_rows``/``value_rows`` and their targets ``policy_y``/``value_y``.
@@ -285,25 +286,25 @@ def attempt(
         seed=seed,
     )
     seconds = time.perf_counter() - t0
-    result: dict[str, Any] = {
-        "problem": path.stem,
-        "file": str(path),
-        "status": "Theorem" if r.solved else ("GaveUp" if r.exhausted else "InfLimit"),
-        "inferences": r.inferences,
-        "seconds": round(seconds, 3),
-        "playouts": r.playouts,
-        "big_steps": r.big_steps,
-        "guided": model_dir is not None,
-        "checked": False,
-        "proof": None,
-    }
+    result = ProofAttempt(
+        problem=path.stem,
+        file=str(path),
+        status="Theorem" if r.solved else ("GaveUp" if r.exhausted else "InfLimit"),
+        inferences=r.inferences,
+        seconds=round(seconds, 3),
+        playouts=r.playouts,
+        big_steps=r.big_steps,
+        guided=model_dir is not None,
+    )
     if r.solved:
         assert isinstance(r.solution, ConnectionState)
         proof = r.solution.proof()
         verdict = check(state.problem.matrix, proof)
-        result.update(checked=verdict.ok, proof=proof.to_dict(), proof_text=str(proof))
+        result = dataclasses.replace(
+            result, checked=verdict.ok, proof=proof.to_dict(), proof_text=str(proof)
+        )
         if not verdict.ok:
-            result.update(status="Error", error=f"proof rejected by the checker: {verdict.reason}")
+            result = dataclasses.replace(result, error=verdict.reason).rejected()
     if not collect:
         return result, None
     data = training_rows(state, r, s)
@@ -463,22 +464,22 @@ def fit_models(data: dict[str, Any], out: Path, cfg: RlcopConfig) -> Path:
 # the iteration loop
 
 
-def read_results(path: Path) -> list[dict[str, Any]]:
+def read_results(path: Path) -> list[ProofAttempt]:
     """The result lines of an iteration, skipping a torn last line (a killed writer)."""
     if not path.exists():
         return []
     out = []
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
+            out.append(ProofAttempt.from_json(json.loads(line)))
+        except (json.JSONDecodeError, TypeError):
             continue
     return out
 
 
-def _append_line(path: Path, record: dict[str, Any]) -> None:
+def _append_line(path: Path, result: ProofAttempt) -> None:
     with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
+        f.write(json.dumps(result.to_json(proof_text=True)) + "\n")
         f.flush()
         os.fsync(f.fileno())
 
@@ -503,31 +504,43 @@ def run_attempts(
     jobs: int,
     collect: bool = True,
     ray: str | None = None,
-    on_done: Callable[[dict[str, Any], dict[str, Any] | None], None],
+    on_done: Callable[[ProofAttempt, dict[str, Any] | None], None],
 ) -> None:
     """Attempt every file, calling ``on_done`` in this process as each one finishes.
 
-    ``jobs`` local processes, or, with ``ray`` (``"local"`` or a cluster address), one Ray
-    task per problem: the model's files travel with the tasks (:func:`_ray_attempt`), the
-    problem files are read at the same paths on every node.
+    ``jobs`` forked processes (:mod:`palestra.core.jobs`; the model is loaded once, here, and
+    inherited), or, with ``ray`` (``"local"`` or a cluster address), one Ray task per problem:
+    the model's files travel with the tasks (:func:`_ray_attempt`), the problem files are read
+    at the same paths on every node. A crashed attempt raises :class:`JobError`.
     """
-    if ray is not None:
-        _run_on_ray(files, model_dir, s, iteration, jobs, collect, ray, on_done)
-        return
-    if jobs <= 1 or len(files) <= 1:
+    if ray is None and (jobs <= 1 or len(files) <= 1):
         for f in files:
             on_done(*attempt(f, model_dir, s, iteration=iteration, collect=collect))
         return
-    import multiprocessing
+    with JobRunner(jobs, ray=ray) as runner:
+        if ray is None:
+            if model_dir is not None:
+                load_evaluator(model_dir, s.temperature)  # cached: every fork inherits it
+            for f in files:
+                runner.submit(
+                    attempt, f, model_dir, s, iteration=iteration, collect=collect, key=f.stem
+                )
+        else:
+            import ray as ray_module
 
-    ctx = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-        futures = [
-            pool.submit(attempt, f, model_dir, s, iteration=iteration, collect=collect)
-            for f in files
-        ]
-        for fut in as_completed(futures):
-            on_done(*fut.result())  # a crashed worker raises BrokenProcessPool here
+            model = None
+            if model_dir is not None:
+                model = {
+                    n: (model_dir / n).read_bytes()
+                    for n in _MODEL_FILES
+                    if (model_dir / n).exists()
+                }
+            model_ref = ray_module.put(model)  # once, not with every task
+            for f in files:
+                runner.submit(_ray_attempt, str(f), model_ref, s, iteration, collect, key=f.stem)
+        while runner.pending():
+            for r in runner.wait():
+                on_done(*r.unwrap())
 
 
 _MODEL_FILES = ("model.json", "policy.txt", "value.txt", "policy.txt.gz", "value.txt.gz")
@@ -535,7 +548,7 @@ _MODEL_FILES = ("model.json", "policy.txt", "value.txt", "policy.txt.gz", "value
 
 def _ray_attempt(
     path: str, model: dict[str, bytes] | None, s: SearchSettings, iteration: int, collect: bool
-) -> tuple[dict[str, Any], dict[str, Any] | None]:
+) -> tuple[ProofAttempt, dict[str, Any] | None]:
     """:func:`attempt` inside a Ray worker: the model's files arrive as bytes and are written
     once per worker into a folder named by their hash."""
     model_dir = None
@@ -552,42 +565,10 @@ def _ray_attempt(
     return attempt(path, model_dir, s, iteration=iteration, collect=collect)
 
 
-def _run_on_ray(
-    files: list[Path],
-    model_dir: Path | None,
-    s: SearchSettings,
-    iteration: int,
-    jobs: int,
-    collect: bool,
-    address: str,
-    on_done: Callable[[dict[str, Any], dict[str, Any] | None], None],
-) -> None:
-    import ray
-
-    from palestra.core.cluster import ray_connect
-
-    started = ray_connect(address, jobs)
-    try:
-        model = None
-        if model_dir is not None:
-            model = {
-                n: (model_dir / n).read_bytes() for n in _MODEL_FILES if (model_dir / n).exists()
-            }
-        model_ref = ray.put(model)
-        task = ray.remote(num_cpus=1)(_ray_attempt)
-        pending = [task.remote(str(f), model_ref, s, iteration, collect) for f in files]
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            on_done(*ray.get(done[0]))
-    finally:
-        if started:
-            ray.shutdown()
-
-
-def _summary(results: list[dict[str, Any]]) -> dict[str, Any]:
-    proved = [r for r in results if r["status"] == "Theorem" and r["checked"]]
-    inferences = sum(r["inferences"] for r in results)
-    seconds = sum(r["seconds"] for r in results)
+def _summary(results: list[ProofAttempt]) -> dict[str, Any]:
+    proved = [r for r in results if r.proved]
+    inferences = sum(r.inferences for r in results)
+    seconds = sum(r.seconds for r in results)
     return {
         "problems": len(results),
         "proved": len(proved),
@@ -601,7 +582,7 @@ def train(
     cfg: RlcopConfig,
     *,
     files: list[Path] | None = None,
-    on_result: Callable[[dict[str, Any]], None] | None = None,
+    on_result: Callable[[ProofAttempt], None] | None = None,
 ) -> Path:
     """Run the rlCoP iterations of ``cfg``; returns the run directory.
 
@@ -630,13 +611,13 @@ def train(
                     ]
                     fit_models(_load_data(sorted(paths), cfg.dim), model_dir, cfg)
             results_path = d / "results.jsonl"
-            done = {r["problem"] for r in read_results(results_path)}
+            done = {r.problem for r in read_results(results_path)}
             todo = [f for f in files if f.stem not in done]
             s = SearchSettings.from_config(cfg, guided=i > 0)
 
-            def on_done(result: dict[str, Any], data: dict[str, Any] | None, d: Path = d) -> None:
+            def on_done(result: ProofAttempt, data: dict[str, Any] | None, d: Path = d) -> None:
                 if data is not None:
-                    _save_data(d / "data" / f"{result['problem']}.npz", data, cfg.dim)
+                    _save_data(d / "data" / f"{result.problem}.npz", data, cfg.dim)
                 _append_line(d / "results.jsonl", result)
                 if on_result is not None:
                     on_result(result)
@@ -646,7 +627,7 @@ def train(
 
                 with progress_bar(f"rlcop iteration {i}", len(todo)) as tick:
 
-                    def ticking(r: dict[str, Any], x: dict[str, Any] | None) -> None:
+                    def ticking(r: ProofAttempt, x: dict[str, Any] | None) -> None:
                         on_done(r, x)
                         tick()
 
@@ -699,14 +680,12 @@ def prove_guided(
     model_dir: str | Path | None,
     inference_limit: int = 200_000,
     seed: int = 0,
-) -> dict[str, Any]:
+) -> ProofAttempt:
     """Prove one TPTP problem by MCTS guided by the models in ``model_dir``.
 
     ``model_dir``: a model folder (``iter_<i>/model``), a run directory (its newest model),
     ``"default"`` (the shipped model), or None (unguided MCTS). The search settings the model
-    was trained with come from its ``model.json`` (:func:`model_settings`). Returns the plain
-    prover's keys (status, inferences, seconds, proof, checked, ...) plus ``playouts`` and
-    ``big_steps``.
+    was trained with come from its ``model.json`` (:func:`model_settings`).
     """
     if model_dir is None:
         result, _ = attempt(

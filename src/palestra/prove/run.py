@@ -22,17 +22,17 @@ search exhausted), ``Timeout``, ``InputError`` (the file could not be read), and
 
 from __future__ import annotations
 
-import multiprocessing
 import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
 from palestra.core.errors import PalestraError
+from palestra.core.jobs import JobResult, JobRunner
+from palestra.prove.attempt import ProofAttempt
 
 __all__ = ["SCHEDULE", "prove_paths", "szs_lines"]
 
@@ -51,37 +51,32 @@ SCHEDULE: tuple[tuple[str, float], ...] = (
 _COMPLETE = frozenset({"[conj,nodef]", "[nodef]", "[def]", "[]", "[conj]", "[conj,def]"})
 
 
-def _attempt(problem: Any, settings: str, inference_limit: int | None, conn: Connection) -> None:
-    """Child process: clausify, prove, check; send one dict back."""
+def _attempt(problem: Any, settings: str, inference_limit: int | None) -> dict[str, Any]:
+    """One attempt, run as a job: clausify, prove, check; the outcome as a dict."""
     sys.setrecursionlimit(20_000)
-    try:
-        from palestra.logic.clausify import clausify, parse_settings
-        from palestra.prove.calculus import Options, prove
-        from palestra.prove.checker import check
+    from palestra.logic.clausify import clausify, parse_settings
+    from palestra.prove.calculus import Options, prove
+    from palestra.prove.checker import check
 
-        # reo(N) reorders the matrix once, in the prover (as leanCoP's prove/2 does)
-        matrix = clausify(problem, **{**parse_settings(settings), "reorder": 0})
-        t0 = time.perf_counter()
-        result = prove(matrix, Options.from_leancop(settings, inference_limit))
-        out: dict[str, Any] = {
-            "status": result.status,
-            "inferences": result.inferences,
-            "search_seconds": time.perf_counter() - t0,  # the search alone, for inferences/s
-        }
-        if result.status == "Theorem":
-            assert result.proof is not None
-            verdict = check(matrix, result.proof)
-            out.update(
-                checked=verdict.ok,
-                check_reason=verdict.reason,
-                proof=result.proof.to_dict(),
-                proof_text=str(result.proof),
-            )
-        conn.send(out)
-    except BaseException as e:  # report every failure to the parent, never die silently
-        conn.send({"status": "Error", "error": f"{type(e).__name__}: {e}"})
-    finally:
-        conn.close()
+    # reo(N) reorders the matrix once, in the prover (as leanCoP's prove/2 does)
+    matrix = clausify(problem, **{**parse_settings(settings), "reorder": 0})
+    t0 = time.perf_counter()
+    result = prove(matrix, Options.from_leancop(settings, inference_limit))
+    out: dict[str, Any] = {
+        "status": result.status,
+        "inferences": result.inferences,
+        "search_seconds": time.perf_counter() - t0,  # the search alone, for inferences/s
+    }
+    if result.status == "Theorem":
+        assert result.proof is not None
+        verdict = check(matrix, result.proof)
+        out.update(
+            checked=verdict.ok,
+            check_reason=verdict.reason,
+            proof=result.proof.to_dict(),
+            proof_text=str(result.proof),
+        )
+    return out
 
 
 @dataclass
@@ -94,7 +89,7 @@ class _Problem:
     problem: Any = None
     started: float = 0.0
     attempts: list[dict[str, Any]] = field(default_factory=list)
-    result: dict[str, Any] | None = None
+    result: ProofAttempt | None = None
 
     def remaining(self) -> float:
         return self.time_limit - (time.monotonic() - self.started)
@@ -128,31 +123,31 @@ def _slice(job: _Problem) -> float:
     return max(min(shares.get(job.strategies[0], 1.0) * job.time_limit, left), 0.0)
 
 
-def _finish(job: _Problem, status: str, **extra: Any) -> dict[str, Any]:
+def _finish(job: _Problem, status: str, error: str | None = None) -> ProofAttempt:
     has_conjecture = bool(job.problem and job.problem.conjectures)
     if status == "Theorem" and not has_conjecture:
         status = "Unsatisfiable"
     if status == "CounterSatisfiable" and not has_conjecture:
         status = "Satisfiable"
     proving = next((a for a in job.attempts if a["status"] == "Theorem"), None)
-    job.result = {
-        "problem": job.path.stem,
-        "file": str(job.path),
-        "status": status,
-        "strategy": proving["strategy"] if proving else None,
-        "inferences": proving["inferences"]
+    job.result = ProofAttempt(
+        problem=job.path.stem,
+        file=str(job.path),
+        status=status,
+        strategy=proving["strategy"] if proving else None,
+        inferences=proving["inferences"]
         if proving
         else sum(a.get("inferences", 0) for a in job.attempts),
-        "seconds": round(time.monotonic() - job.started, 3),
-        "checked": bool(proving and proving.get("checked")),
-        "proof": proving.get("proof") if proving else None,
-        "proof_text": proving.get("proof_text") if proving else None,
-        "attempts": [
+        seconds=round(time.monotonic() - job.started, 3),
+        checked=bool(proving and proving.get("checked")),
+        proof=proving.get("proof") if proving else None,
+        proof_text=proving.get("proof_text") if proving else None,
+        attempts=tuple(
             {k: a.get(k) for k in ("strategy", "status", "inferences", "seconds", "search_seconds")}
             for a in job.attempts
-        ],
-        **extra,
-    }
+        ),
+        error=error,
+    )
     return job.result
 
 
@@ -181,6 +176,20 @@ def _after_attempt(job: _Problem, outcome: dict[str, Any]) -> bool:
     return False
 
 
+def _outcome(r: JobResult, settings: str) -> dict[str, Any]:
+    """An attempt's outcome from its job: the prover's dict, or Timeout, or Error."""
+    if r.status == "ok":
+        outcome = dict(r.value)
+    elif r.status == "timeout":
+        outcome = {"status": "Timeout"}
+    elif r.error.startswith(("killed by", "exited with")):  # died without a word
+        outcome = {"status": "Error", "error": f"prover process died ({settings}): {r.error}"}
+    else:
+        outcome = {"status": "Error", "error": r.error}
+    outcome.update(strategy=settings, seconds=round(r.seconds, 3))
+    return outcome
+
+
 def prove_paths(
     paths: Iterable[Path],
     *,
@@ -188,106 +197,86 @@ def prove_paths(
     time_limit: float = 10.0,
     inference_limit: int | None = None,
     jobs: int = 1,
-    on_result: Callable[[dict[str, Any]], None] | None = None,
-) -> list[dict[str, Any]]:
-    """Prove every file in ``paths``; results in input order (also passed to ``on_result``)."""
+    on_result: Callable[[ProofAttempt], None] | None = None,
+) -> list[ProofAttempt]:
+    """Prove every file in ``paths``; results in input order (also passed to ``on_result``).
+
+    Each attempt is a job of :mod:`palestra.core.jobs` with its time slice as deadline; a
+    problem's next strategy starts before any new problem, so a problem's time limit is not
+    spent waiting behind others.
+    """
     import palestra.logic.clausify
     import palestra.prove.calculus
     import palestra.prove.checker  # noqa: F401 (imported once here, inherited by every fork)
     from palestra.logic.tptp import TPTPSyntaxError, read_problem
 
     strategies = _strategies(strategy)
-    ctx = multiprocessing.get_context("fork")
     todo = deque(_Problem(Path(p), list(strategies), time_limit) for p in paths)
     order = list(todo)
     ready: deque[_Problem] = deque()  # problems waiting for their next attempt
-    running: dict[Connection, tuple[_Problem, Any, float, str, float]] = {}
 
-    def done(job: _Problem) -> None:
+    def decided(job: _Problem) -> None:
         if on_result is not None and job.result is not None:
             on_result(job.result)
 
-    def start(job: _Problem) -> None:
-        settings = job.strategies[0]
-        seconds = _slice(job)
-        recv, send = ctx.Pipe(duplex=False)
-        proc = ctx.Process(
-            target=_attempt, args=(job.problem, settings, inference_limit, send), daemon=True
-        )
-        proc.start()
-        send.close()
-        now = time.monotonic()
-        running[recv] = (job, proc, now + seconds, settings, now)
-
-    try:
-        while todo or ready or running:
-            while len(running) < jobs and (ready or todo):
+    with JobRunner(workers=jobs) as runner:
+        while todo or ready or runner.pending():
+            while runner.free() and (ready or todo):
                 if ready:
-                    start(ready.popleft())
-                    continue
-                job = todo.popleft()
-                job.started = time.monotonic()
-                try:
-                    job.problem = read_problem(job.path)
-                except (TPTPSyntaxError, OSError) as e:
-                    _finish(job, "InputError", error=str(e))
-                    done(job)
-                    continue
-                start(job)
-            if not running:
-                continue
-            timeout = max(0.0, min(d for _, _, d, _, _ in running.values()) - time.monotonic())
-            for conn in wait(list(running), timeout=timeout):
-                job, proc, _, settings, t0 = running.pop(conn)
-                try:
-                    outcome = conn.recv()
-                except EOFError:  # the child died without a word (killed, out of memory)
-                    outcome = {"status": "Error", "error": f"prover process died ({settings})"}
-                conn.close()
-                proc.join()
-                outcome.update(strategy=settings, seconds=round(time.monotonic() - t0, 3))
-                if _after_attempt(job, outcome):
-                    done(job)
+                    job = ready.popleft()
+                else:
+                    job = todo.popleft()
+                    job.started = time.monotonic()
+                    try:
+                        job.problem = read_problem(job.path)
+                    except (TPTPSyntaxError, OSError) as e:
+                        _finish(job, "InputError", error=str(e))
+                        decided(job)
+                        continue
+                settings = job.strategies[0]
+                runner.submit(
+                    _attempt,
+                    job.problem,
+                    settings,
+                    inference_limit,
+                    key=(job, settings),
+                    deadline_s=_slice(job),
+                )
+            for r in runner.wait():
+                job, settings = r.key
+                if _after_attempt(job, _outcome(r, settings)):
+                    decided(job)
                 else:
                     ready.append(job)
-            now = time.monotonic()
-            for conn, (job, proc, deadline, settings, t0) in list(running.items()):
-                if now < deadline:
-                    continue
-                proc.kill()
-                proc.join()
-                conn.close()
-                del running[conn]
-                outcome = {"status": "Timeout", "strategy": settings, "seconds": round(now - t0, 3)}
-                if _after_attempt(job, outcome):
-                    done(job)
-                else:
-                    ready.append(job)
-    finally:
-        for conn, (_, proc, _, _, _) in running.items():
-            proc.kill()
-            proc.join()
-            conn.close()
     return [job.result for job in order if job.result is not None]
 
 
-def szs_lines(result: dict[str, Any], *, proof: bool = True) -> list[str]:
+def szs_lines(result: ProofAttempt, *, proof: bool = True) -> list[str]:
     """The TPTP/SZS output of one result."""
-    name = result["problem"]
-    lines = [f"% SZS status {result['status']} for {name}"]
-    if result.get("error"):
-        lines.append(f"% {result['error']}")
-    if result["status"] in ("Theorem", "Unsatisfiable"):
+    name = result.problem
+    lines = [f"% SZS status {result.status} for {name}"]
+    if result.error:
+        lines.append(f"% {result.error}")
+    if result.status in ("Theorem", "Unsatisfiable"):
+        if result.attempts is not None:
+            how = f"strategy {result.strategy}"
+        else:
+            how = f"{'guided' if result.guided else 'unguided'} MCTS, {result.playouts:,} playouts"
         lines.append(
-            f"% strategy {result['strategy']}: {result['inferences']:,} inferences, "
-            f"{result['seconds']:.2f} s; proof checked by palestra.prove.checker"
+            f"% {how}: {result.inferences:,} inferences, "
+            f"{result.seconds:.2f} s; proof checked by palestra.prove.checker"
         )
-        if proof and result.get("proof_text"):
+        if proof and result.proof_text:
             lines.append(f"% SZS output start Proof for {name}")
-            lines.extend(result["proof_text"].rstrip("\n").splitlines())
+            lines.extend(result.proof_text.rstrip("\n").splitlines())
             lines.append(f"% SZS output end Proof for {name}")
+    elif result.attempts is not None:
+        lines.append(f"% {len(result.attempts)} attempts, {result.seconds:.2f} s")
     else:
-        lines.append(f"% {len(result['attempts'])} attempts, {result['seconds']:.2f} s")
+        lines.append(
+            f"% {'guided' if result.guided else 'unguided'} MCTS: {result.inferences:,} "
+            f"inferences, {result.playouts:,} playouts, {result.seconds:.2f} s"
+        )
     return lines
 
 
@@ -300,43 +289,26 @@ def run_prove(cfg: Any) -> int:
     target = Path(cfg.path)
     if not target.exists():
         raise PalestraError(f"{target}: no such file or folder")
-    if cfg.guided is not None:
-        if not target.is_file():
-            raise PalestraError(f"{target}: --guided proves one file at a time")
-        from palestra.prove.rlcop import prove_guided
+    if cfg.guided is not None or target.is_file():
+        if cfg.guided is not None:
+            if not target.is_file():
+                raise PalestraError(f"{target}: --guided proves one file at a time")
+            from palestra.prove.rlcop import prove_guided
 
-        model = None if cfg.guided == "none" else cfg.guided
-        limit = cfg.inference_limit or 200_000
-        result = prove_guided(target, model, inference_limit=limit)
-        if result["status"] == "Theorem" and not result["checked"]:
-            result["status"] = "Error"
-            result["error"] = "proof rejected by the checker"
-        if cfg.json:
-            print(json.dumps({k: v for k, v in result.items() if k != "proof_text"}))
+            model = None if cfg.guided == "none" else cfg.guided
+            result = prove_guided(target, model, inference_limit=cfg.inference_limit or 200_000)
         else:
-            print(f"% SZS status {result['status']} for {result['problem']}")
-            print(
-                f"% {'guided' if result['guided'] else 'unguided'} MCTS: "
-                f"{result['inferences']:,} inferences, "
-                f"{result['playouts']:,} playouts, {result['seconds']:.2f} s"
+            (result,) = prove_paths(
+                [target],
+                strategy=cfg.strategy,
+                time_limit=cfg.time_limit,
+                inference_limit=cfg.inference_limit,
             )
-            if cfg.proof and result.get("proof_text"):
-                print(f"% SZS output start Proof for {result['problem']}")
-                print(result["proof_text"].rstrip("\n"))
-                print(f"% SZS output end Proof for {result['problem']}")
-        return 1 if result["status"] == "Error" else 0
-    if target.is_file():
-        (result,) = prove_paths(
-            [target],
-            strategy=cfg.strategy,
-            time_limit=cfg.time_limit,
-            inference_limit=cfg.inference_limit,
-        )
         if cfg.json:
-            print(json.dumps({k: v for k, v in result.items() if k != "proof_text"}))
+            print(json.dumps(result.to_json()))
         else:
             print("\n".join(szs_lines(result, proof=cfg.proof)))
-        return 1 if result["status"] in ("InputError", "Error") else 0
+        return 1 if result.status in ("InputError", "Error") else 0
 
     files = sorted(p for p in target.rglob("*") if p.suffix == ".p" and p.is_file())
     if not files:
@@ -355,11 +327,11 @@ def run_prove(cfg: Any) -> int:
     with Progress(*columns, console=console, disable=not cfg.progress) as bar:
         task = bar.add_task("proving", total=len(files))
 
-        def on_result(r: dict[str, Any]) -> None:
-            counts[r["status"]] = counts.get(r["status"], 0) + 1
+        def on_result(r: ProofAttempt) -> None:
+            counts[r.status] = counts.get(r.status, 0) + 1
             proved = counts.get("Theorem", 0) + counts.get("Unsatisfiable", 0)
             bar.update(task, advance=1, description=f"proving ({proved} proved)")
-            line = json.dumps({k: v for k, v in r.items() if k != "proof_text"})
+            line = json.dumps(r.to_json())
             if out is not None:
                 out.write(line + "\n")
                 out.flush()
@@ -387,4 +359,4 @@ def run_prove(cfg: Any) -> int:
     for status, n in sorted(counts.items(), key=lambda kv: -kv[1]):
         table.add_row(status, str(n), f"{100 * n / len(files):.1f}%")
     console.print(table)
-    return 1 if any(r["status"] == "Error" for r in results) else 0
+    return 1 if any(r.status == "Error" for r in results) else 0

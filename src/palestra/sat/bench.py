@@ -44,6 +44,7 @@ import numpy as np
 from palestra.core.bench import Bench, register_suite
 from palestra.core.config import arg
 from palestra.core.data import find
+from palestra.core.jobs import run_jobs
 from palestra.core.progress import progress_bar
 from palestra.sat.cnf import CNF, Status
 from palestra.sat.heuristics import Heuristic
@@ -195,18 +196,9 @@ def _use_model(net: object) -> None:
     _worker_model = net
 
 
-def _init_worker(model: str, threads: int, rounds: int = 0) -> None:
-    import torch
-
-    from palestra.sat.neural import load_model
-
-    torch.set_num_threads(threads)
-    _use_model(load_model(model, rounds))
-
-
 def _dpll_all(args: tuple[CNF, int, float, int, bool]) -> dict[str, tuple[bool, int, float]]:
     """Experiment 1 on one satisfiable formula: ``{heuristic: (solved, steps, seconds)}``,
-    every model checked (runs in a worker process after ``_init_worker``)."""
+    every model checked (also run as a job, with the network :func:`_use_model` set)."""
     from palestra.sat.dpll import solve_dpll
     from palestra.sat.heuristics import DLIS, JeroslowWang
     from palestra.sat.neural import NeuralHeuristic
@@ -281,17 +273,15 @@ def run(bench: Bench) -> None:
         for cnf in formulas_by_size[n]
     ]
     results: list[dict[str, tuple[bool, int, float]]] = []
+    _use_model(net)  # loaded above, with the threads set above; forked jobs inherit it
     with progress_bar(f"bench sat: DPLL on {len(tasks)} formulas", len(tasks)) as tick:
         if opt.workers > 1:
-            import multiprocessing as mp
-
-            ctx = mp.get_context("spawn")
-            with ctx.Pool(opt.workers, _init_worker, (opt.model, opt.threads, opt.rounds)) as pool:
-                for r in pool.imap(_dpll_all, tasks, chunksize=1):  # in order
-                    results.append(r)
-                    tick()
+            by_index = {}
+            for r in run_jobs(_dpll_all, tasks, workers=opt.workers):
+                by_index[r.key] = r.unwrap()  # a crashed formula stops the bench, typed
+                tick()
+            results = [by_index[i] for i in range(len(tasks))]
         else:
-            _use_model(net)  # loaded above, with the threads set above
             for t in tasks:
                 results.append(_dpll_all(t))
                 tick()
