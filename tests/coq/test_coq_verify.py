@@ -34,14 +34,14 @@ def test_honest_proof_with_helper_lemma_is_accepted(coq_data: Path, statement: s
     require_coq()
     verdict = safe_verify(statement, (coq_data / "proof_good.v").read_text())
     assert verdict.accepted, verdict.reason
-    assert verdict.statement_check == "conversion" and verdict.axioms == ()
+    assert verdict.evidence.statement_check == "conversion" and verdict.evidence.axioms == ()
 
 
 def test_wrong_proof_is_rejected_with_its_line(coq_data: Path, statement: str) -> None:
     require_coq()
     verdict = safe_verify(statement, (coq_data / "proof_wrong.v").read_text())
     assert not verdict.accepted
-    assert verdict.errors[0].line == 8 and "line 8" in verdict.reason
+    assert verdict.evidence.errors[0].line == 8 and "line 8" in verdict.reason
 
 
 @pytest.mark.parametrize(
@@ -66,7 +66,7 @@ def test_axioms_outside_the_allow_list_are_rejected(coq_data: Path) -> None:
     proof = (coq_data / "classical_axiom.v").read_text()
     original = proof.replace("exact classic.\nQed.", "Admitted.")
     verdict = safe_verify(original, proof)
-    assert verdict.accepted and verdict.axioms == ("Classical_Prop.classic",)
+    assert verdict.accepted and verdict.evidence.axioms == ("Classical_Prop.classic",)
     verdict = safe_verify(original, proof, allowed_axioms=frozenset())
     assert not verdict.accepted and verdict.reason == "uses axiom Classical_Prop.classic"
 

@@ -54,7 +54,7 @@ import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from palestra.coq.coqc import CoqcError, CoqcResult, LoadPath, run_coqc
 from palestra.coq.script import (
@@ -65,10 +65,12 @@ from palestra.coq.script import (
     theorem_name,
 )
 from palestra.core.errors import PalestraError
+from palestra.core.verdict import Verdict
 
 __all__ = [
     "ALLOWED_AXIOMS",
     "FORBIDDEN_COMMANDS",
+    "CoqEvidence",
     "Verdict",
     "parse_assumptions",
     "safe_verify",
@@ -113,20 +115,16 @@ _DECLARED = re.compile(r"^(?:Definition|Fixpoint|Ltac)\s+([\w']+)")
 
 
 @dataclass(frozen=True)
-class Verdict:
-    """Safe verify's answer; ``accepted`` only when every check passed (see module doc)."""
+class CoqEvidence:
+    """What safe verify saw: the theorem, the axioms the proof uses, coqc's errors on the
+    candidate (lines of the candidate), how the statement was compared, time."""
 
-    accepted: bool
-    reason: str  # "accepted" or the first check that failed, one line
     theorem: str
     axioms: tuple[str, ...] = ()
-    errors: tuple[CoqcError, ...] = ()  # coqc's errors on the candidate, lines of the candidate
+    errors: tuple[CoqcError, ...] = ()
     statement_check: Literal["conversion", "textual"] = "conversion"
     timed_out: bool = False
     seconds: float = 0.0
-
-    def __bool__(self) -> bool:
-        return self.accepted
 
 
 def _first_word(sentence: str) -> str:
@@ -192,7 +190,7 @@ def safe_verify(
     load_paths: Sequence[LoadPath] = (),
     allowed_axioms: Collection[str] = ALLOWED_AXIOMS,
     memory_mb: int | None = None,
-) -> Verdict:
+) -> Verdict[CoqEvidence]:
     """Check ``candidate`` (text) against the statement file ``original`` (text).
 
     ``timeout`` bounds each of the three ``coqc`` runs. Raises :class:`PalestraError` when the
@@ -204,8 +202,9 @@ def safe_verify(
         raise PalestraError("original file has no Theorem/Lemma statement")
     name = orig.name
 
-    def reject(reason: str, **kw: object) -> Verdict:
-        return Verdict(False, reason, name, seconds=time.perf_counter() - start, **kw)  # type: ignore[arg-type]
+    def reject(reason: str, **kw: Any) -> Verdict[CoqEvidence]:
+        seconds = time.perf_counter() - start
+        return Verdict.reject(reason, CoqEvidence(name, seconds=seconds, **kw))
 
     cand = split_theorem(candidate, name)
     if cand is None:
@@ -306,11 +305,11 @@ def safe_verify(
     bad = [a for a in axioms if not _allowed(a, allowed_axioms) and a not in assumed]
     if bad:
         return reject(f"uses axiom {bad[0]}", axioms=tuple(axioms))
-    return Verdict(
-        True,
-        "accepted",
-        name,
-        axioms=tuple(axioms),
-        statement_check=statement_check,
-        seconds=time.perf_counter() - start,
+    return Verdict.accept(
+        CoqEvidence(
+            name,
+            axioms=tuple(axioms),
+            statement_check=statement_check,
+            seconds=time.perf_counter() - start,
+        )
     )
