@@ -221,7 +221,7 @@ def test_neural_heuristics_in_dpll_and_cdcl_agree_with_minisat(kind: str) -> Non
             if expected:
                 assert cnf.check_model(c.model)
             else:
-                assert check_drup(cnf, c.proof).verified
+                assert check_drup(cnf, c.proof).accepted
 
 
 def test_hybrid_falls_back_below_the_threshold() -> None:
@@ -300,7 +300,7 @@ def test_fail_first_takes_the_least_likely_satisfiable_child_where_p_sat_is_low(
             r = solve_cdcl(cnf, rec)
             assert r.status is (Status.SATISFIABLE if minisat(cnf) else Status.UNSATISFIABLE)
             if r.status is Status.UNSATISFIABLE:
-                assert check_drup(cnf, r.proof).verified
+                assert check_drup(cnf, r.proof).accepted
             for clauses, lit in rec.log:
                 if not clauses:
                     continue

@@ -75,8 +75,8 @@ def test_agree_with_minisat(family: str) -> None:
             if not expected:
                 assert c.proof is not None and c.proof[-1] == "0"
                 verdict = check_drup(cnf, c.proof)
-                assert verdict.verified, (family, i, verdict)
-                assert verdict.line == len(c.proof)
+                assert verdict.accepted, (family, i, verdict)
+                assert verdict.evidence.line == len(c.proof)
 
 
 def test_other_heuristics_agree() -> None:
@@ -89,7 +89,7 @@ def test_other_heuristics_agree() -> None:
             c = solve_cdcl(cnf, h)
             check_answer(cnf, c.status, c.model, expected)
             if not expected:
-                assert check_drup(cnf, c.proof or []).verified
+                assert check_drup(cnf, c.proof or []).accepted
 
 
 @pytest.mark.parametrize("solve", [solve_dpll, solve_cdcl])
@@ -110,7 +110,7 @@ def test_cdcl_trivial_proofs() -> None:
     for cnf in (CNF(2, [[1], []]), CNF(1, [[1], [-1]]), CNF(2, [[1, 2], [-1, 2], [-2]])):
         r = solve_cdcl(cnf)
         assert r.status is Status.UNSATISFIABLE and r.decisions == 0
-        assert check_drup(cnf, r.proof or []).verified
+        assert check_drup(cnf, r.proof or []).accepted
 
 
 def test_dpll_steps_and_cap() -> None:
@@ -143,7 +143,7 @@ def test_cdcl_restarts_happen() -> None:
     hard = CORPUS["uuf50"][0] if CORPUS["uuf50"] else CORPUS["sr"][-1]
     r = solve_cdcl(hard, config=CDCLConfig(vsids=True, restarts=True, luby_unit=2))
     assert r.status is Status.UNSATISFIABLE and r.restarts > 0
-    assert check_drup(hard, r.proof or []).verified
+    assert check_drup(hard, r.proof or []).accepted
 
 
 def test_vsids_option_excludes_heuristic() -> None:

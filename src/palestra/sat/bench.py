@@ -370,7 +370,7 @@ def run(bench: Bench) -> None:
                     if r.status is Status.SATISFIABLE:
                         _check_sat(cnf, r.model, f"CDCL/{name}")
                     elif r.status is Status.UNSATISFIABLE and not (
-                        check_drup(cnf, r.proof or []).verified
+                        check_drup(cnf, r.proof or []).accepted
                     ):
                         raise RuntimeError(f"CDCL/{name}: refutation failed DRUP checking")
                     out.append(r.decisions if r.status is not Status.UNKNOWN else float("inf"))

@@ -120,8 +120,8 @@ def _run(cfg: SatSolveConfig, cnf: CNF) -> dict[str, Any]:
     checked = False
     if c.status is Status.UNSATISFIABLE and c.proof is not None:
         verdict = check_drup(cnf, c.proof)
-        if not verdict.verified:
-            raise RuntimeError(f"CDCL refutation failed DRUP checking: {verdict.message}")
+        if not verdict:
+            raise RuntimeError(f"CDCL refutation failed DRUP checking: {verdict.reason}")
         checked = True
     return {
         "status": c.status,
