@@ -193,3 +193,13 @@ def test_view_is_the_current_formula(solve) -> None:  # type: ignore[no-untyped-
         recorder = RecordingView(cnf)
         solve(cnf, recorder)
         assert recorder.calls > 0
+
+
+def test_one_result_type_with_the_counts_each_solver_keeps() -> None:
+    cnf = CNF(2, [[1, 2], [-1, 2], [1, -2]])
+    d, c = solve_dpll(cnf), solve_cdcl(cnf)
+    assert (d.solver, c.solver) == ("dpll", "cdcl") and d.model == c.model == [1, 2]
+    assert d.steps is not None and d.propagations is None and d.learned is d.restarts is None
+    assert c.steps is None and c.propagations is not None and c.learned is not None
+    assert c.restarts == 0 and c.guided is None and d.guided is None
+    assert not d.checked and not c.checked  # the solvers do not check themselves

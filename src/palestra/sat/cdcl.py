@@ -41,10 +41,11 @@ clauses.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from palestra.sat.cnf import CNF, Status
+from palestra.sat.cnf import CNF, SolveResult, Status
 from palestra.sat.heuristics import (
     VSIDS,
     BranchingView,
@@ -55,7 +56,7 @@ from palestra.sat.heuristics import (
 )
 from palestra.sat.propagate import propagate
 
-__all__ = ["CDCLConfig", "CDCLResult", "luby", "solve_cdcl"]
+__all__ = ["CDCLConfig", "luby", "solve_cdcl"]
 
 
 @dataclass(frozen=True)
@@ -70,21 +71,6 @@ class CDCLConfig:
     proof: bool = True  # record a DRUP proof
     max_conflicts: int | None = None  # budget: UNKNOWN once exceeded
     max_decisions: int | None = None
-
-
-@dataclass(frozen=True)
-class CDCLResult:
-    """``model`` is total when SATISFIABLE; ``proof`` holds DRUP lines when UNSATISFIABLE
-    (and ``config.proof``), the last one being ``0``."""
-
-    status: Status
-    model: list[int] | None
-    decisions: int
-    conflicts: int
-    propagations: int
-    learned: int
-    restarts: int
-    proof: list[str] | None
 
 
 def luby(i: int) -> int:
@@ -104,8 +90,12 @@ def solve_cdcl(
     cnf: CNF,
     heuristic: Heuristic | Callable[[BranchingView], int] | None = None,
     config: CDCLConfig | None = None,
-) -> CDCLResult:
-    """Decide ``cnf`` by CDCL, branching with ``heuristic`` (see the module docstring)."""
+) -> SolveResult:
+    """Decide ``cnf`` by CDCL, branching with ``heuristic`` (see the module docstring).
+
+    The result counts decisions, conflicts, propagations, learnt clauses and restarts; its
+    ``proof`` holds the DRUP lines of a refutation (with ``config.proof``), the last one ``0``.
+    """
     config = config or CDCLConfig()
     if config.vsids:
         if heuristic is not None:
@@ -116,6 +106,7 @@ def solve_cdcl(
 
 class _Solver:
     def __init__(self, cnf: CNF, heuristic: Heuristic, config: CDCLConfig) -> None:
+        self.t0 = time.perf_counter()
         cnf.validate()
         n = cnf.num_vars
         self.n = n
@@ -266,26 +257,27 @@ class _Solver:
 
     # -- search -----------------------------------------------------------------------------
 
-    def _result(self, status: Status) -> CDCLResult:
+    def _result(self, status: Status) -> SolveResult:
         model = None
         if status is Status.SATISFIABLE:
             model = [v if self.value[v] == 1 else -v for v in range(1, self.n + 1)]
-        proof = self.proof if status is Status.UNSATISFIABLE else None
-        return CDCLResult(
+        return SolveResult(
+            "cdcl",
             status,
             model,
             self.decisions,
             self.conflicts,
-            self.propagations,
-            self.learned,
-            self.restarts,
-            proof,
+            time.perf_counter() - self.t0,
+            propagations=self.propagations,
+            learned=self.learned,
+            restarts=self.restarts,
+            proof=self.proof if status is Status.UNSATISFIABLE else None,
         )
 
     def _residual(self) -> list[list[int]]:
         return restrict(self.problem, self.value)
 
-    def solve(self) -> CDCLResult:
+    def solve(self) -> SolveResult:
         config = self.config
         if self.inconsistent:
             if self.proof is not None:

@@ -82,7 +82,7 @@ class SatState:
         self._reward = 1.0 if self.is_solved() else 0.0
 
     def is_solved(self) -> bool:
-        return not self.conflict and self.cnf.check_model(self.model())
+        return not self.conflict and bool(self.cnf.check_model(self.model()))
 
     def is_terminal(self) -> bool:
         return self.conflict or not self.open_clauses()
