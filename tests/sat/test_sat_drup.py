@@ -1,5 +1,5 @@
 """The DRUP checker: accepts real proofs (ours, python-sat's solvers'), rejects corrupted ones,
-and agrees lemma by lemma with a slow set-based reference."""
+and agrees lemma by lemma with a slow set-based reference; so does its propagation kernel."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from palestra.sat.cdcl import solve_cdcl
 from palestra.sat.cnf import CNF, Status
 from palestra.sat.dimacs import read_dimacs
 from palestra.sat.drup import DrupEvidence, check_drup
+from palestra.sat.propagate import propagate
 
 SATLIB = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "sat" / "satlib"
 
@@ -20,11 +21,12 @@ SATLIB = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "sat" 
 XOR = CNF(2, [[1, 2], [-1, 2], [1, -2], [-1, -2]])
 
 
-def reference_rup(clauses: list[list[int]], lemma: list[int]) -> bool:
-    """Slow RUP: assume -lemma, apply unit clauses over sets until a fixpoint or a conflict."""
-    true = {-lit for lit in lemma}
+def reference_propagate(clauses: list[list[int]], assumed: set[int]) -> set[int] | None:
+    """Slow unit propagation over sets from the literals ``assumed``: the true literals at the
+    fixpoint, or None on a conflict."""
+    true = set(assumed)
     if any(-lit in true for lit in true):
-        return True
+        return None
     changed = True
     while changed:
         changed = False
@@ -33,11 +35,16 @@ def reference_rup(clauses: list[list[int]], lemma: list[int]) -> bool:
                 continue
             free = [lit for lit in c if -lit not in true]
             if not free:
-                return True
+                return None
             if len(free) == 1:
                 true.add(free[0])
                 changed = True
-    return False
+    return true
+
+
+def reference_rup(clauses: list[list[int]], lemma: list[int]) -> bool:
+    """Slow RUP: assume -lemma and unit-propagate; a conflict makes the lemma RUP."""
+    return reference_propagate(clauses, {-lit for lit in lemma}) is None
 
 
 def reference_check(cnf: CNF, lines: list[str]) -> bool:
@@ -170,3 +177,56 @@ def test_our_proofs_and_corruptions_agree_with_reference() -> None:
             if not reference_rup(prefix, lemma):
                 assert (verdict.accepted, verdict.evidence.line) == (False, k + 1)
     assert rejected_drops > 0
+
+
+# -- the propagation kernel (propagate.py), which the checker shares with CDCL ------------
+
+
+def random_formula(n: int, m: int, rng: np.random.Generator) -> list[list[int]]:
+    """``m`` clauses of 2 or 3 distinct variables with random signs."""
+    clauses = []
+    for _ in range(m):
+        variables = rng.choice(np.arange(1, n + 1), size=int(rng.integers(2, 4)), replace=False)
+        clauses.append([int(v) if rng.random() < 0.5 else -int(v) for v in variables])
+    return clauses
+
+
+def test_propagate_agrees_with_the_reference_and_survives_backtracking() -> None:
+    rng = np.random.default_rng(0)
+    n = 8
+    conflicts = fixpoints = 0
+    for _ in range(60):
+        clauses = random_formula(n, 18, rng)
+        value = [0] * (2 * n + 1)
+        reason: list[list[int] | None] = [None] * (n + 1)
+        watches: list[list[list[int]]] = [[] for _ in range(2 * n + 1)]
+        watched = [list(c) for c in clauses]
+        for c in watched:
+            watches[c[0]].append(c)
+            watches[c[1]].append(c)
+        trail: list[int] = []
+        for _ in range(6):  # the watches are kept from round to round, as after a backjump
+            variables = rng.choice(np.arange(1, n + 1), size=int(rng.integers(1, 4)), replace=False)
+            assumed = [int(v) if rng.random() < 0.5 else -int(v) for v in variables]
+            for lit in assumed:
+                value[lit], value[-lit] = 1, -1
+                trail.append(lit)
+            qhead, conflict = propagate(value, watches, trail, 0, reason)
+            expected = reference_propagate(clauses, set(assumed))
+            if expected is None:
+                conflicts += 1
+                assert conflict is not None and all(value[lit] == -1 for lit in conflict)
+            else:
+                fixpoints += 1
+                assert conflict is None and qhead == len(trail) and set(trail) == expected
+                for lit in trail[len(assumed) :]:
+                    c = reason[abs(lit)]
+                    assert c is not None and c[0] == lit
+                    assert all(value[x] == -1 for x in c[1:])
+            for lit in trail:  # undo everything; the watches stay as they are
+                value[lit] = value[-lit] = 0
+                reason[abs(lit)] = None
+            trail.clear()
+            for c in watched:  # every clause watches its first two literals
+                assert any(d is c for d in watches[c[0]]) and any(d is c for d in watches[c[1]])
+    assert conflicts > 20 and fixpoints > 20
