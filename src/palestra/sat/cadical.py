@@ -28,7 +28,13 @@ import time
 from collections.abc import Callable
 
 from palestra.sat.cnf import CNF, SolveResult, Status
-from palestra.sat.heuristics import BranchingView, Heuristic, as_heuristic, restrict
+from palestra.sat.heuristics import (
+    BranchingView,
+    Heuristic,
+    as_heuristic,
+    checked_pick,
+    restrict,
+)
 
 __all__ = ["solve_cadical"]
 
@@ -88,9 +94,7 @@ def _propagator_class() -> type:
                 )
                 if not view.clauses():
                     return 0
-                lit = self.heuristic.pick(view)
-                if not isinstance(lit, int) or lit == 0 or abs(lit) > self.n or self.value[lit]:
-                    raise ValueError(f"heuristic picked {lit!r}, not a literal of a free variable")
+                lit = checked_pick(self.heuristic, view)
             except Exception as e:  # re-raised by solve_cadical once the solver returns
                 self.error = e
                 self.solver.disable_propagator()  # type: ignore[attr-defined]

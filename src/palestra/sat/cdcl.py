@@ -52,6 +52,7 @@ from palestra.sat.heuristics import (
     Heuristic,
     JeroslowWang,
     as_heuristic,
+    checked_pick,
     restrict,
 )
 from palestra.sat.propagate import propagate
@@ -322,9 +323,7 @@ class _Solver:
             phases=self.phases,
             decision_level=len(self.trail_lim),
         )
-        lit = self.heuristic.pick(view)
-        if not isinstance(lit, int) or lit == 0 or abs(lit) > self.n or self.value[lit] != 0:
-            raise ValueError(f"heuristic picked {lit!r}, not a literal of a free variable")
+        lit = checked_pick(self.heuristic, view)
         self.decisions += 1
         self.trail_lim.append(len(self.trail))
         self._enqueue(lit, None)

@@ -29,7 +29,13 @@ import time
 from collections.abc import Callable
 
 from palestra.sat.cnf import CNF, SolveResult, Status
-from palestra.sat.heuristics import BranchingView, Heuristic, JeroslowWang, as_heuristic
+from palestra.sat.heuristics import (
+    BranchingView,
+    Heuristic,
+    JeroslowWang,
+    as_heuristic,
+    checked_pick,
+)
 
 __all__ = ["assume", "solve_dpll"]
 
@@ -80,15 +86,7 @@ def solve_dpll(
         if max_steps is not None and steps >= max_steps:
             return result(Status.UNKNOWN)
         steps += 1
-        view = _view(n, formula, trail, depth)
-        choice = h.pick(view)
-        if (
-            not isinstance(choice, int)
-            or choice == 0
-            or abs(choice) > n
-            or view.value(choice) is not None
-        ):
-            raise ValueError(f"heuristic picked {choice!r}, not a literal of a free variable")
+        choice = checked_pick(h, _view(n, formula, trail, depth))
         stack.append((formula, trail, -choice, depth + 1))
         stack.append((formula, trail, choice, depth + 1))
     return result(Status.UNSATISFIABLE)
