@@ -119,7 +119,9 @@ def _propagate(
     """Apply unit propagation and pure literals to a fixpoint.
 
     Returns the new formula and trail and whether a conflict was reached; on a conflict the
-    trail falsifies some original clause. Units found in one pass are applied together.
+    trail falsifies some original clause. Units found in one pass are applied together. DPLL
+    rewrites the formula rather than watch literals (``propagate.py``): each node keeps its
+    current formula, which the heuristic reads and the pure-literal rule needs.
     """
     while True:
         units: dict[int, None] = {}

@@ -61,8 +61,8 @@ def check_drup(cnf: CNF, proof: str | Iterable[str]) -> Verdict[DrupEvidence]:
     checker = _Checker(cnf)
     lemmas = deletions = ignored = 0
 
-    def result(verified: bool, reason: str, line: int | None) -> Verdict[DrupEvidence]:
-        return Verdict(verified, reason, DrupEvidence(line, lemmas, deletions, ignored))
+    def result(accepted: bool, reason: str, line: int | None) -> Verdict[DrupEvidence]:
+        return Verdict(accepted, reason, DrupEvidence(line, lemmas, deletions, ignored))
 
     for line_no, raw in enumerate(lines, start=1):
         text = raw.strip()
