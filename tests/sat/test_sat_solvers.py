@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -203,3 +204,21 @@ def test_one_result_type_with_the_counts_each_solver_keeps() -> None:
     assert c.steps is None and c.propagations is not None and c.learned is not None
     assert c.restarts == 0 and c.guided is None and d.guided is None
     assert not d.checked and not c.checked  # the solvers do not check themselves
+
+
+def test_check_answer_marks_verified_answers_and_raises_on_wrong_ones() -> None:
+    from palestra.sat.solve import check_answer as verify  # this file has its own check_answer
+
+    cnf = CNF(2, [[1, 2], [-1, 2], [1, -2]])
+    r = verify(cnf, solve_cdcl(cnf))
+    assert r.checked and r.model == [1, 2]
+    with pytest.raises(
+        RuntimeError, match=r"cdcl returned .*: clause 0 \(1 2 0\) is not satisfied"
+    ):
+        verify(cnf, dataclasses.replace(r, model=[-1, -2], checked=False))
+    xor = CNF(2, [[1, 2], [-1, 2], [1, -2], [-1, -2]])
+    u = solve_cdcl(xor)
+    assert verify(xor, u).checked
+    with pytest.raises(RuntimeError, match="DRUP checking: lemma '0' is not RUP"):
+        verify(xor, dataclasses.replace(u, proof=["0"]))
+    assert not verify(xor, solve_dpll(xor)).checked  # no proof to check
