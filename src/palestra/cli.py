@@ -178,15 +178,12 @@ app.add_typer(play_app, name="play")
 
 
 def _sat_solve(cfg: object) -> None:
+    from palestra.sat.cnf import Status
     from palestra.sat.solve import solve
 
-    record = solve(cfg)  # type: ignore[arg-type]
+    status = solve(cfg).status  # type: ignore[arg-type]
     raise typer.Exit(
-        10
-        if record["status"] == "SATISFIABLE"
-        else 20
-        if record["status"] == "UNSATISFIABLE"
-        else 0
+        10 if status is Status.SATISFIABLE else 20 if status is Status.UNSATISFIABLE else 0
     )
 
 

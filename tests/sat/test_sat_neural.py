@@ -221,7 +221,7 @@ def test_neural_heuristics_in_dpll_and_cdcl_agree_with_minisat(kind: str) -> Non
             if expected:
                 assert cnf.check_model(c.model)
             else:
-                assert check_drup(cnf, c.proof).verified
+                assert check_drup(cnf, c.proof).accepted
 
 
 def test_hybrid_falls_back_below_the_threshold() -> None:
@@ -300,7 +300,7 @@ def test_fail_first_takes_the_least_likely_satisfiable_child_where_p_sat_is_low(
             r = solve_cdcl(cnf, rec)
             assert r.status is (Status.SATISFIABLE if minisat(cnf) else Status.UNSATISFIABLE)
             if r.status is Status.UNSATISFIABLE:
-                assert check_drup(cnf, r.proof).verified
+                assert check_drup(cnf, r.proof).accepted
             for clauses, lit in rec.log:
                 if not clauses:
                     continue
@@ -419,7 +419,7 @@ def test_solve_prints_competition_output_and_json(tmp_path: Path, capsys) -> Non
     assert "s SATISFIABLE" in out
     v_lines = [x for x in out if x.startswith("v ")]
     lits = [int(t) for x in v_lines for t in x.split()[1:]]
-    assert lits[-1] == 0 and pair.sat.check_model(lits[:-1]) and r["checked"]
+    assert lits[-1] == 0 and pair.sat.check_model(lits[:-1]) and r.checked
     assert all(len(x) <= 80 for x in out if x.startswith("v"))
 
     for solver in ("dpll", "cdcl", "cadical"):
@@ -430,13 +430,15 @@ def test_solve_prints_competition_output_and_json(tmp_path: Path, capsys) -> Non
             )  # fmt: skip
             r = solve(cfg)
             printed = json.loads(capsys.readouterr().out)
-            assert printed == r
-            assert r["status"] == "UNSATISFIABLE" and r["model"] is None
-            assert set(r) >= {"status", "model", "decisions", "steps", "seconds", "checked"}
-            assert r["checked"] == (solver == "cdcl")  # a verified DRUP proof
+            assert printed == {"file": str(cfg.file), "heuristic": heuristic, **r.to_json()}
+            assert printed["status"] == "UNSATISFIABLE" and printed["model"] is None
+            assert set(printed) >= {"status", "model", "decisions", "steps", "seconds", "checked"}
+            assert printed["solver"] == solver and printed["decisions"] == r.decisions
+            assert (printed["steps"] is None) == (solver != "dpll")  # DPLL's branching calls
+            assert printed["checked"] == (solver == "cdcl")  # a verified DRUP proof
 
     r = solve(SatSolveConfig(file=tmp_path / "sat.cnf", solver="cadical", json=True))
-    assert r["status"] == "SATISFIABLE" and pair.sat.check_model(r["model"]) and r["checked"]
+    assert r.status is Status.SATISFIABLE and pair.sat.check_model(r.model) and r.checked
     capsys.readouterr()
 
     h = make_heuristic("hybrid", str(model_dir), rounds=6)
@@ -446,7 +448,7 @@ def test_solve_prints_competition_output_and_json(tmp_path: Path, capsys) -> Non
         lookahead=2, threshold=0.0, json=True,
     )  # fmt: skip
     r = solve(cfg)
-    assert r["status"] == "SATISFIABLE" and pair.sat.check_model(r["model"]) and r["checked"]
+    assert r.status is Status.SATISFIABLE and pair.sat.check_model(r.model) and r.checked
     assert make_heuristic("hybrid", str(model_dir), lookahead=2).lookahead == 2
     with pytest.raises(ValueError, match="hybrid heuristic only"):
         make_heuristic("neural", str(model_dir), lookahead=2)
@@ -461,7 +463,7 @@ def test_solve_prints_competition_output_and_json(tmp_path: Path, capsys) -> Non
         rounds=6, json=True,
     )  # fmt: skip
     r = solve(cfg)
-    assert r["status"] == "SATISFIABLE" and pair.sat.check_model(r["model"]) and r["checked"]
+    assert r.status is Status.SATISFIABLE and pair.sat.check_model(r.model) and r.checked
     capsys.readouterr()
 
 

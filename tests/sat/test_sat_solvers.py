@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -75,8 +76,8 @@ def test_agree_with_minisat(family: str) -> None:
             if not expected:
                 assert c.proof is not None and c.proof[-1] == "0"
                 verdict = check_drup(cnf, c.proof)
-                assert verdict.verified, (family, i, verdict)
-                assert verdict.line == len(c.proof)
+                assert verdict.accepted, (family, i, verdict)
+                assert verdict.evidence.line == len(c.proof)
 
 
 def test_other_heuristics_agree() -> None:
@@ -89,7 +90,7 @@ def test_other_heuristics_agree() -> None:
             c = solve_cdcl(cnf, h)
             check_answer(cnf, c.status, c.model, expected)
             if not expected:
-                assert check_drup(cnf, c.proof or []).verified
+                assert check_drup(cnf, c.proof or []).accepted
 
 
 @pytest.mark.parametrize("solve", [solve_dpll, solve_cdcl])
@@ -110,7 +111,7 @@ def test_cdcl_trivial_proofs() -> None:
     for cnf in (CNF(2, [[1], []]), CNF(1, [[1], [-1]]), CNF(2, [[1, 2], [-1, 2], [-2]])):
         r = solve_cdcl(cnf)
         assert r.status is Status.UNSATISFIABLE and r.decisions == 0
-        assert check_drup(cnf, r.proof or []).verified
+        assert check_drup(cnf, r.proof or []).accepted
 
 
 def test_dpll_steps_and_cap() -> None:
@@ -143,7 +144,7 @@ def test_cdcl_restarts_happen() -> None:
     hard = CORPUS["uuf50"][0] if CORPUS["uuf50"] else CORPUS["sr"][-1]
     r = solve_cdcl(hard, config=CDCLConfig(vsids=True, restarts=True, luby_unit=2))
     assert r.status is Status.UNSATISFIABLE and r.restarts > 0
-    assert check_drup(hard, r.proof or []).verified
+    assert check_drup(hard, r.proof or []).accepted
 
 
 def test_vsids_option_excludes_heuristic() -> None:
@@ -193,3 +194,31 @@ def test_view_is_the_current_formula(solve) -> None:  # type: ignore[no-untyped-
         recorder = RecordingView(cnf)
         solve(cnf, recorder)
         assert recorder.calls > 0
+
+
+def test_one_result_type_with_the_counts_each_solver_keeps() -> None:
+    cnf = CNF(2, [[1, 2], [-1, 2], [1, -2]])
+    d, c = solve_dpll(cnf), solve_cdcl(cnf)
+    assert (d.solver, c.solver) == ("dpll", "cdcl") and d.model == c.model == [1, 2]
+    assert d.steps is not None and d.propagations is None and d.learned is d.restarts is None
+    assert c.steps is None and c.propagations is not None and c.learned is not None
+    assert c.restarts == 0 and c.guided is None and d.guided is None
+    assert not d.checked and not c.checked  # the solvers do not check themselves
+
+
+def test_check_answer_marks_verified_answers_and_raises_on_wrong_ones() -> None:
+    from palestra.sat.solve import check_answer as verify  # this file has its own check_answer
+
+    cnf = CNF(2, [[1, 2], [-1, 2], [1, -2]])
+    r = verify(cnf, solve_cdcl(cnf))
+    assert r.checked and r.model == [1, 2]
+    with pytest.raises(
+        RuntimeError, match=r"cdcl returned .*: clause 0 \(1 2 0\) is not satisfied"
+    ):
+        verify(cnf, dataclasses.replace(r, model=[-1, -2], checked=False))
+    xor = CNF(2, [[1, 2], [-1, 2], [1, -2], [-1, -2]])
+    u = solve_cdcl(xor)
+    assert verify(xor, u).checked
+    with pytest.raises(RuntimeError, match="DRUP checking: lemma '0' is not RUP"):
+        verify(xor, dataclasses.replace(u, proof=["0"]))
+    assert not verify(xor, solve_dpll(xor)).checked  # no proof to check

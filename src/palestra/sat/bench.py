@@ -297,7 +297,7 @@ def run(bench: Bench) -> None:
             + [solved_by_size[n][k] for k in names]
             + [round(seconds["hybrid"] / per_size, 2), round(seconds["JW-OS"] / per_size, 2)]
         )
-        for name in ("network", *dpll_hybrids):
+        for name in ("network", *dpll_hybrids, "DLIS"):
             bench.figure(
                 f"DPLL solved SR({n}), {name}",
                 solved_by_size[n][name],
@@ -306,14 +306,6 @@ def run(bench: Bench) -> None:
                 peer_value=solved_by_size[n]["JW-OS"],
                 setting=f"{per_size} SAT formulas, {opt.max_steps}-step cap",
             )
-        bench.figure(
-            f"DPLL solved SR({n}), DLIS",
-            solved_by_size[n]["DLIS"],
-            "%",
-            peer="JW-OS",
-            peer_value=solved_by_size[n]["JW-OS"],
-            setting=f"{per_size} SAT formulas, {opt.max_steps}-step cap",
-        )
     bench.table(
         f"Experiment 1: DPLL, % of satisfiable SR(n) solved within {opt.max_steps} steps",
         ["formulas", "count", *names, "s/formula hybrid", "s/formula JW-OS"],
@@ -360,7 +352,7 @@ def run(bench: Bench) -> None:
                     if r.status is Status.SATISFIABLE:
                         _check_sat(cnf, r.model, f"CDCL/{name}")
                     elif r.status is Status.UNSATISFIABLE and not (
-                        check_drup(cnf, r.proof or []).verified
+                        check_drup(cnf, r.proof or []).accepted
                     ):
                         raise RuntimeError(f"CDCL/{name}: refutation failed DRUP checking")
                     out.append(r.decisions if r.status is not Status.UNKNOWN else float("inf"))

@@ -26,26 +26,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from palestra.sat.cnf import CNF, Status
-from palestra.sat.heuristics import BranchingView, Heuristic, as_heuristic, restrict
+from palestra.sat.cnf import CNF, SolveResult, Status
+from palestra.sat.heuristics import (
+    BranchingView,
+    Heuristic,
+    as_heuristic,
+    checked_pick,
+    restrict,
+)
 
-__all__ = ["CadicalResult", "solve_cadical"]
-
-
-@dataclass(frozen=True)
-class CadicalResult:
-    """CaDiCaL's answer and statistics; ``guided`` counts the heuristic's decisions."""
-
-    status: Status
-    model: list[int] | None
-    decisions: int
-    conflicts: int
-    propagations: int
-    guided: int
-    seconds: float
-    checked: bool  # a SAT model satisfied every clause (False for UNSAT / UNKNOWN)
+__all__ = ["solve_cadical"]
 
 
 def _propagator_class() -> type:
@@ -103,9 +94,7 @@ def _propagator_class() -> type:
                 )
                 if not view.clauses():
                     return 0
-                lit = self.heuristic.pick(view)
-                if not isinstance(lit, int) or lit == 0 or abs(lit) > self.n or self.value[lit]:
-                    raise ValueError(f"heuristic picked {lit!r}, not a literal of a free variable")
+                lit = checked_pick(self.heuristic, view)
             except Exception as e:  # re-raised by solve_cadical once the solver returns
                 self.error = e
                 self.solver.disable_propagator()  # type: ignore[attr-defined]
@@ -130,9 +119,13 @@ def solve_cadical(
     heuristic: Heuristic | Callable[[BranchingView], int] | None = None,
     *,
     max_guided: int = 1000,
-) -> CadicalResult:
+) -> SolveResult:
     """Solve ``cnf`` with CaDiCaL 1.9.5, its first ``max_guided`` decisions by ``heuristic``
-    (none: CaDiCaL alone, no propagator connected). See the module docstring."""
+    (none: CaDiCaL alone, no propagator connected). See the module docstring.
+
+    The result gives CaDiCaL's own decisions, conflicts and propagations, and ``guided``, the
+    heuristic's decisions; ``checked`` is True for a SAT answer (its model was checked).
+    """
     from pysat.solvers import Cadical195
 
     cnf.validate()
@@ -157,22 +150,24 @@ def solve_cadical(
         if answer
         else (Status.UNSATISFIABLE if answer is False else Status.UNKNOWN)
     )
-    checked = False
     if model is not None:
         model = [lit for lit in model if abs(lit) <= cnf.num_vars]
         present = {abs(lit) for lit in model}
         model += [-v for v in range(1, cnf.num_vars + 1) if v not in present]
         model.sort(key=abs)
-        checked = cnf.check_model(model)
-        if not checked:
-            raise RuntimeError("CaDiCaL returned an assignment that falsifies a clause")
-    return CadicalResult(
+        verdict = cnf.check_model(model)
+        if not verdict:
+            raise RuntimeError(
+                f"CaDiCaL returned an assignment that falsifies a clause: {verdict.reason}"
+            )
+    return SolveResult(
+        "cadical",
         status,
         model,
         int(stats.get("decisions", 0)),
         int(stats.get("conflicts", 0)),
-        int(stats.get("propagations", 0)),
-        guide.guided if guide is not None else 0,
         seconds,
-        checked,
+        propagations=int(stats.get("propagations", 0)),
+        guided=guide.guided if guide is not None else 0,
+        checked=model is not None,
     )

@@ -13,17 +13,11 @@ The loop, as in MiniSat (Eén & Sörensson 2003)::
         elif every variable is assigned: SATISFIABLE
         else: decide heuristic.pick(view)            a new decision level
 
-**Representation.** Literals are DIMACS ints everywhere. Per-literal arrays have length
-``2n + 1`` and are indexed by the literal itself: Python's negative indices put ``-v`` at
-``2n + 1 - v``, which never meets a positive index. ``value[lit]`` is 1 (true), -1 (false) or
-0; ``watches[lit]`` lists the clauses watching ``lit``, visited when ``lit`` becomes false. A
-clause is a list whose first two literals are the watched ones; a reason clause has the literal
-it implied in position 0.
-
-**Two watched literals.** When ``lit`` becomes false, each clause ``c`` watching it either has
-its other watch true (keep), or gets a new non-false literal to watch (move), or is unit (its
-other watch is implied, with ``c`` as reason) or falsified (a conflict). Backtracking never
-touches the watches.
+**Representation and propagation** are those of ``propagate.py``: literal-indexed ``value``
+and ``watches`` arrays (``value[-v]`` is Python's negative index), clauses whose first two
+literals are watched, two-watched-literal unit propagation that never needs the watches
+restored on backtracking. On top of it the solver keeps each variable's decision ``level``,
+the ``trail_lim`` where each level begins, and the saved ``phases``.
 
 **First UIP** (Zhang et al. 2001). Resolve the conflict clause with the reasons of its
 current-level literals, latest first on the trail, until one current-level literal remains,
@@ -47,20 +41,23 @@ clauses.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from palestra.sat.cnf import CNF, Status
+from palestra.sat.cnf import CNF, SolveResult, Status
 from palestra.sat.heuristics import (
     VSIDS,
     BranchingView,
     Heuristic,
     JeroslowWang,
     as_heuristic,
+    checked_pick,
     restrict,
 )
+from palestra.sat.propagate import propagate
 
-__all__ = ["CDCLConfig", "CDCLResult", "luby", "solve_cdcl"]
+__all__ = ["CDCLConfig", "luby", "solve_cdcl"]
 
 
 @dataclass(frozen=True)
@@ -75,21 +72,6 @@ class CDCLConfig:
     proof: bool = True  # record a DRUP proof
     max_conflicts: int | None = None  # budget: UNKNOWN once exceeded
     max_decisions: int | None = None
-
-
-@dataclass(frozen=True)
-class CDCLResult:
-    """``model`` is total when SATISFIABLE; ``proof`` holds DRUP lines when UNSATISFIABLE
-    (and ``config.proof``), the last one being ``0``."""
-
-    status: Status
-    model: list[int] | None
-    decisions: int
-    conflicts: int
-    propagations: int
-    learned: int
-    restarts: int
-    proof: list[str] | None
 
 
 def luby(i: int) -> int:
@@ -109,8 +91,12 @@ def solve_cdcl(
     cnf: CNF,
     heuristic: Heuristic | Callable[[BranchingView], int] | None = None,
     config: CDCLConfig | None = None,
-) -> CDCLResult:
-    """Decide ``cnf`` by CDCL, branching with ``heuristic`` (see the module docstring)."""
+) -> SolveResult:
+    """Decide ``cnf`` by CDCL, branching with ``heuristic`` (see the module docstring).
+
+    The result counts decisions, conflicts, propagations, learnt clauses and restarts; its
+    ``proof`` holds the DRUP lines of a refutation (with ``config.proof``), the last one ``0``.
+    """
     config = config or CDCLConfig()
     if config.vsids:
         if heuristic is not None:
@@ -121,6 +107,7 @@ def solve_cdcl(
 
 class _Solver:
     def __init__(self, cnf: CNF, heuristic: Heuristic, config: CDCLConfig) -> None:
+        self.t0 = time.perf_counter()
         cnf.validate()
         n = cnf.num_vars
         self.n = n
@@ -191,57 +178,18 @@ class _Solver:
     # -- propagation ------------------------------------------------------------------------
 
     def _propagate(self) -> list[int] | None:
-        """Unit propagation by two watched literals; returns a falsified clause or None."""
-        value, watches, trail = self.value, self.watches, self.trail
-        level, reason = self.level, self.reason
+        """Unit propagation (``propagate.propagate``); returns a falsified clause or None.
+
+        Every literal it implies, up to a conflict, belongs to the current decision level.
+        """
+        trail, level = self.trail, self.level
+        start, implied = self.qhead, len(trail)
+        self.qhead, conflict = propagate(self.value, self.watches, trail, start, self.reason)
         dl = len(self.trail_lim)
-        qhead = start = self.qhead
-        conflict = None
-        while qhead < len(trail):
-            false_lit = -trail[qhead]
-            qhead += 1
-            ws = watches[false_lit]
-            i = j = 0
-            end = len(ws)
-            while i < end:
-                c = ws[i]
-                i += 1
-                other = c[0]
-                if other == false_lit:
-                    other = c[1]
-                    c[0] = other
-                    c[1] = false_lit
-                if value[other] == 1:
-                    ws[j] = c
-                    j += 1
-                    continue
-                for k in range(2, len(c)):
-                    lit = c[k]
-                    if value[lit] != -1:
-                        c[1] = lit
-                        c[k] = false_lit
-                        watches[lit].append(c)
-                        break
-                else:
-                    ws[j] = c
-                    j += 1
-                    if value[other] == -1:
-                        conflict = c
-                        ws[j:] = ws[i:end]
-                        j += end - i
-                        i = end
-                    else:
-                        value[other] = 1
-                        value[-other] = -1
-                        v = other if other > 0 else -other
-                        level[v] = dl
-                        reason[v] = c
-                        trail.append(other)
-            del ws[j:]
-            if conflict is not None:
-                break
-        self.propagations += qhead - start
-        self.qhead = qhead
+        for k in range(implied, len(trail)):
+            lit = trail[k]
+            level[lit if lit > 0 else -lit] = dl
+        self.propagations += self.qhead - start
         return conflict
 
     # -- learning ---------------------------------------------------------------------------
@@ -310,26 +258,27 @@ class _Solver:
 
     # -- search -----------------------------------------------------------------------------
 
-    def _result(self, status: Status) -> CDCLResult:
+    def _result(self, status: Status) -> SolveResult:
         model = None
         if status is Status.SATISFIABLE:
             model = [v if self.value[v] == 1 else -v for v in range(1, self.n + 1)]
-        proof = self.proof if status is Status.UNSATISFIABLE else None
-        return CDCLResult(
+        return SolveResult(
+            "cdcl",
             status,
             model,
             self.decisions,
             self.conflicts,
-            self.propagations,
-            self.learned,
-            self.restarts,
-            proof,
+            time.perf_counter() - self.t0,
+            propagations=self.propagations,
+            learned=self.learned,
+            restarts=self.restarts,
+            proof=self.proof if status is Status.UNSATISFIABLE else None,
         )
 
     def _residual(self) -> list[list[int]]:
         return restrict(self.problem, self.value)
 
-    def solve(self) -> CDCLResult:
+    def solve(self) -> SolveResult:
         config = self.config
         if self.inconsistent:
             if self.proof is not None:
@@ -374,9 +323,7 @@ class _Solver:
             phases=self.phases,
             decision_level=len(self.trail_lim),
         )
-        lit = self.heuristic.pick(view)
-        if not isinstance(lit, int) or lit == 0 or abs(lit) > self.n or self.value[lit] != 0:
-            raise ValueError(f"heuristic picked {lit!r}, not a literal of a free variable")
+        lit = checked_pick(self.heuristic, view)
         self.decisions += 1
         self.trail_lim.append(len(self.trail))
         self._enqueue(lit, None)

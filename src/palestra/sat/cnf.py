@@ -7,19 +7,24 @@ empty clause is false. A formula is the conjunction of its clauses.
 A *model* is a list of literals meant to be true at once. It may be partial: a clause is
 satisfied by a model iff one of its literals is in the model, so a partial model satisfies
 a formula only if the variables it leaves out are irrelevant (every clause is already true).
-A model that contains a literal and its negation is not a model; ``check_model`` says so
-with a ``ValueError`` rather than a ``False``.
+``check_model`` is the model check: a ``core.verdict.Verdict`` whose ``ModelEvidence`` names
+the first clause left unsatisfied. A model that contains a literal and its negation is not a
+model; ``check_model`` says so with a ``ValueError`` rather than a rejection.
 
-``Status`` is the answer every solver of this package gives.
+``Status`` is the answer every solver of this package gives, ``SolveResult`` the answer with
+its statistics.
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any
 
-__all__ = ["CNF", "Status"]
+from palestra.core.verdict import ModelEvidence, Verdict
+
+__all__ = ["CNF", "SolveResult", "Status"]
 
 
 class Status(enum.Enum):
@@ -63,14 +68,69 @@ class CNF:
                 raise ValueError(f"model sets both {lit} and {-lit}")
         return [i for i, clause in enumerate(self.clauses) if true.isdisjoint(clause)]
 
-    def check_model(self, model: Iterable[int]) -> bool:
-        """True iff every clause has a literal in ``model``.
+    def check_model(self, model: Iterable[int]) -> Verdict[ModelEvidence]:
+        """Accept iff every clause has a literal in ``model``, else reject with the index of
+        the first clause that has none (``evidence.clause``).
 
         ``model`` is a total or partial list of DIMACS literals; variables it leaves out are
         treated as unknown, never as false. Inconsistent or out-of-range literals raise
-        ``ValueError``.
+        ``ValueError``. The verdict is truthy exactly when it accepts.
         """
-        return not self.unsatisfied_clauses(model)
+        unsatisfied = self.unsatisfied_clauses(model)
+        if not unsatisfied:
+            return Verdict.accept(ModelEvidence())
+        i = unsatisfied[0]
+        clause = " ".join(map(str, [*self.clauses[i], 0]))
+        return Verdict.reject(f"clause {i} ({clause}) is not satisfied", ModelEvidence(clause=i))
 
     def copy(self) -> CNF:
         return CNF(self.num_vars, [list(c) for c in self.clauses])
+
+
+@dataclass(frozen=True)
+class SolveResult:
+    """A solver's answer and its statistics, the same type for DPLL, CDCL and CaDiCaL.
+
+    ``model`` is total (one literal per variable, ascending) when SATISFIABLE, else None. Each
+    count means one thing for every solver; a solver without such a count leaves it None:
+
+    ``decisions``     literals set by branching rather than implied. DPLL counts both branches
+                      of a step (the literal, and its negation after backtracking), so
+                      ``steps <= decisions <= 2 * steps``.
+    ``conflicts``     propagations that ended in a falsified clause (DPLL: refuted nodes).
+    ``propagations``  literals taken off the propagation queue, as MiniSat counts them (CDCL,
+                      and CaDiCaL's own statistic); None for DPLL, which rewrites the formula.
+    ``steps``         DPLL only: branching calls, one heuristic invocation each; its step cap
+                      (Jaszczur et al. 2019) counts these.
+    ``learned``       CDCL only: learnt clauses added.
+    ``restarts``      CDCL only: Luby restarts taken.
+    ``guided``        CaDiCaL only: decisions made by the heuristic (the user propagator).
+
+    ``proof`` holds a CDCL refutation's DRUP lines, the last one ``0`` (None otherwise, or
+    with proof recording off). ``seconds`` is the wall time of the solve call. ``checked`` says
+    the answer was verified independently of the search: a model by ``CNF.check_model``, a
+    refutation by ``drup.check_drup``. ``solve_cadical`` checks its models itself; the CLI's
+    ``solve.check_answer`` checks every model and every proof.
+    """
+
+    solver: str  # "dpll", "cdcl", "cadical"
+    status: Status
+    model: list[int] | None
+    decisions: int
+    conflicts: int
+    seconds: float
+    propagations: int | None = None
+    steps: int | None = None
+    learned: int | None = None
+    restarts: int | None = None
+    guided: int | None = None
+    proof: list[str] | None = None
+    checked: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """Every field as a JSON value (``status`` by name, ``seconds`` to the microsecond),
+        but the proof, which can run to thousands of lines."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "proof"}
+        out["status"] = self.status.value
+        out["seconds"] = round(self.seconds, 6)
+        return out

@@ -25,24 +25,19 @@ search stops with UNKNOWN instead of taking step ``max_steps + 1``; Jaszczur et 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from palestra.sat.cnf import CNF, Status
-from palestra.sat.heuristics import BranchingView, Heuristic, JeroslowWang, as_heuristic
+from palestra.sat.cnf import CNF, SolveResult, Status
+from palestra.sat.heuristics import (
+    BranchingView,
+    Heuristic,
+    JeroslowWang,
+    as_heuristic,
+    checked_pick,
+)
 
-__all__ = ["DPLLResult", "assume", "solve_dpll"]
-
-
-@dataclass(frozen=True)
-class DPLLResult:
-    """``model`` is total (one literal per variable, ascending) when SATISFIABLE, else None."""
-
-    status: Status
-    model: list[int] | None
-    steps: int
-    decisions: int
-    conflicts: int
+__all__ = ["assume", "solve_dpll"]
 
 
 def solve_dpll(
@@ -50,18 +45,24 @@ def solve_dpll(
     heuristic: Heuristic | Callable[[BranchingView], int] | None = None,
     *,
     max_steps: int | None = None,
-) -> DPLLResult:
+) -> SolveResult:
     """Decide ``cnf`` by DPLL branching with ``heuristic`` (default Jeroslow-Wang one-sided).
 
-    The heuristic's ``on_conflict``, if any, receives an original clause falsified by the
+    The result counts ``steps``, ``decisions`` and ``conflicts`` (no propagations). The
+    heuristic's ``on_conflict``, if any, receives an original clause falsified by the
     assignment at each conflict.
     """
+    t0 = time.perf_counter()
     h = as_heuristic(heuristic if heuristic is not None else JeroslowWang())
     on_conflict = getattr(h, "on_conflict", None)
     n = cnf.num_vars
     root = [list(dict.fromkeys(c)) for c in cnf.clauses]
     root = [c for c in root if not any(-lit in c for lit in c)]  # tautologies are always true
     steps = decisions = conflicts = 0
+
+    def result(status: Status, model: list[int] | None = None) -> SolveResult:
+        seconds = time.perf_counter() - t0
+        return SolveResult("dpll", status, model, decisions, conflicts, seconds, steps=steps)
 
     # Each entry: (formula, literals set on the path, decision literal to apply or 0, depth).
     stack: list[tuple[list[list[int]], tuple[int, ...], int, int]] = [(root, (), 0, 0)]
@@ -81,23 +82,14 @@ def solve_dpll(
             continue
         if not formula:
             true = set(trail)
-            model = [v if v in true else -v for v in range(1, n + 1)]
-            return DPLLResult(Status.SATISFIABLE, model, steps, decisions, conflicts)
+            return result(Status.SATISFIABLE, [v if v in true else -v for v in range(1, n + 1)])
         if max_steps is not None and steps >= max_steps:
-            return DPLLResult(Status.UNKNOWN, None, steps, decisions, conflicts)
+            return result(Status.UNKNOWN)
         steps += 1
-        view = _view(n, formula, trail, depth)
-        choice = h.pick(view)
-        if (
-            not isinstance(choice, int)
-            or choice == 0
-            or abs(choice) > n
-            or view.value(choice) is not None
-        ):
-            raise ValueError(f"heuristic picked {choice!r}, not a literal of a free variable")
+        choice = checked_pick(h, _view(n, formula, trail, depth))
         stack.append((formula, trail, -choice, depth + 1))
         stack.append((formula, trail, choice, depth + 1))
-    return DPLLResult(Status.UNSATISFIABLE, None, steps, decisions, conflicts)
+    return result(Status.UNSATISFIABLE)
 
 
 def _view(n: int, formula: list[list[int]], trail: tuple[int, ...], depth: int) -> BranchingView:
@@ -127,7 +119,9 @@ def _propagate(
     """Apply unit propagation and pure literals to a fixpoint.
 
     Returns the new formula and trail and whether a conflict was reached; on a conflict the
-    trail falsifies some original clause. Units found in one pass are applied together.
+    trail falsifies some original clause. Units found in one pass are applied together. DPLL
+    rewrites the formula rather than watch literals (``propagate.py``): each node keeps its
+    current formula, which the heuristic reads and the pure-literal rule needs.
     """
     while True:
         units: dict[int, None] = {}

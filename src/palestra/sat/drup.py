@@ -13,10 +13,11 @@ literal of ``C`` false and unit-propagating over ``S`` reaches a conflict; then 
 ``C`` joins ``S``. The proof is verified once the empty clause is accepted, which means unit
 propagation on ``S`` alone is conflicting; if the lines run out first, the proof is still
 accepted when unit propagation on the final ``S`` conflicts, and rejected otherwise. Checking
-stops at the first failing lemma, reported with its line number.
+stops at the first failing lemma, reported with its line number. The answer is a
+``core.verdict.Verdict`` whose evidence is a ``DrupEvidence`` (the line, and counts).
 
 Like drat-trim, deletions of a clause that is the reason of a top-level (unit-propagated)
-literal are ignored, as are deletions of clauses not in ``S``; both are counted in the result.
+literal are ignored, as are deletions of clauses not in ``S``; both are counted in the evidence.
 Ignoring a deletion never makes an invalid proof pass: it only keeps more consequences of ``F``.
 
 What it does not protect against: it checks RUP only, so a DRAT proof that needs RAT
@@ -31,31 +32,37 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from palestra.core.verdict import Verdict
 from palestra.sat.cnf import CNF
+from palestra.sat.propagate import propagate
 
-__all__ = ["DrupResult", "check_drup"]
+__all__ = ["DrupEvidence", "check_drup"]
 
 
 @dataclass(frozen=True)
-class DrupResult:
-    """The verdict; ``line`` is the 1-based proof line of the failure (or of the empty clause)."""
+class DrupEvidence:
+    """How far a DRUP check got: ``line`` is the 1-based proof line of the failure or of the
+    empty clause (None when the lines ran out first); the counts cover the lines read."""
 
-    verified: bool
-    message: str
     line: int | None
     lemmas: int  # added clauses checked
     deletions: int  # deletions applied
     ignored_deletions: int  # deletions of reason or absent clauses, skipped
 
 
-def check_drup(cnf: CNF, proof: str | Iterable[str]) -> DrupResult:
-    """Check the DRUP ``proof`` (full text, or an iterable of lines) of ``cnf``'s refutation."""
+def check_drup(cnf: CNF, proof: str | Iterable[str]) -> Verdict[DrupEvidence]:
+    """Check the DRUP ``proof`` (full text, or an iterable of lines) of ``cnf``'s refutation.
+
+    Accepted with reason ``"empty clause derived"`` or ``"conflict by unit propagation after
+    the last line"``; rejected with the first failure (a malformed line, a lemma that is not
+    RUP, no refutation at the end).
+    """
     lines = proof.splitlines() if isinstance(proof, str) else proof
     checker = _Checker(cnf)
     lemmas = deletions = ignored = 0
 
-    def result(verified: bool, message: str, line: int | None) -> DrupResult:
-        return DrupResult(verified, message, line, lemmas, deletions, ignored)
+    def result(accepted: bool, reason: str, line: int | None) -> Verdict[DrupEvidence]:
+        return Verdict(accepted, reason, DrupEvidence(line, lemmas, deletions, ignored))
 
     for line_no, raw in enumerate(lines, start=1):
         text = raw.strip()
@@ -92,7 +99,7 @@ def check_drup(cnf: CNF, proof: str | Iterable[str]) -> DrupResult:
 class _Checker:
     """Clause set with a persistent top-level assignment and two watched literals.
 
-    Literal-indexed arrays use the negative-index layout of ``cdcl.py``. The top-level trail
+    Literal-indexed arrays and watches are those of ``propagate.py``. The top-level trail
     is kept at the unit-propagation fixpoint of ``S``; a RUP check pushes assumptions on top of
     it and pops them. ``refuted`` is set once ``S`` propagates to a conflict.
     """
@@ -181,48 +188,8 @@ class _Checker:
         self.qhead = mark
 
     def _propagate(self) -> bool:
-        """Two-watched-literal unit propagation from ``qhead``; True on a conflict."""
-        value, watches, trail, reason = self.value, self.watches, self.trail, self.reason
-        qhead = self.qhead
-        conflict = False
-        while qhead < len(trail) and not conflict:
-            false_lit = -trail[qhead]
-            qhead += 1
-            ws = watches[false_lit]
-            i = j = 0
-            end = len(ws)
-            while i < end:
-                c = ws[i]
-                i += 1
-                other = c[0]
-                if other == false_lit:
-                    other = c[1]
-                    c[0] = other
-                    c[1] = false_lit
-                if value[other] == 1:
-                    ws[j] = c
-                    j += 1
-                    continue
-                for k in range(2, len(c)):
-                    lit = c[k]
-                    if value[lit] != -1:
-                        c[1] = lit
-                        c[k] = false_lit
-                        watches[lit].append(c)
-                        break
-                else:
-                    ws[j] = c
-                    j += 1
-                    if value[other] == -1:
-                        conflict = True
-                        ws[j:] = ws[i:end]
-                        j += end - i
-                        i = end
-                    else:
-                        value[other] = 1
-                        value[-other] = -1
-                        reason[abs(other)] = c
-                        trail.append(other)
-            del ws[j:]
-        self.qhead = qhead
-        return conflict
+        """Unit propagation (``propagate.propagate``) from ``qhead``; True on a conflict."""
+        self.qhead, conflict = propagate(
+            self.value, self.watches, self.trail, self.qhead, self.reason
+        )
+        return conflict is not None

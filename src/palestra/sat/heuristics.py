@@ -3,7 +3,8 @@
 The contract is small (cf. pysat ``engines.Propagator.decide``):
 
 * ``Heuristic.pick(view) -> int`` returns a DIMACS literal over an unassigned variable; the
-  solver sets it true. A plain callable ``view -> int`` is accepted wherever a heuristic is.
+  solver sets it true (solvers ask through ``checked_pick``, which rejects anything else). A
+  plain callable ``view -> int`` is accepted wherever a heuristic is.
 * ``on_conflict(clause)``, optional: CDCL calls it with each learned clause (asserting literal
   first), DPLL with each original clause falsified by unit propagation. VSIDS uses it.
 * ``scores(view) -> dict[int, float]``, optional: the score of every literal of the current
@@ -37,6 +38,8 @@ __all__ = [
     "JeroslowWang",
     "RandomHeuristic",
     "as_heuristic",
+    "checked_pick",
+    "first_free",
     "restrict",
     "top_literals",
 ]
@@ -150,6 +153,20 @@ def as_heuristic(h: Heuristic | Callable[[BranchingView], int]) -> Heuristic:
     raise TypeError(f"not a heuristic: {h!r}")
 
 
+def checked_pick(heuristic: Heuristic, view: BranchingView) -> int:
+    """``heuristic.pick(view)``, the way every solver here asks for a decision: anything but a
+    literal of a free variable raises ``ValueError``."""
+    lit = heuristic.pick(view)
+    if (
+        not isinstance(lit, int)
+        or lit == 0
+        or abs(lit) > view.num_vars
+        or view.value(lit) is not None
+    ):
+        raise ValueError(f"heuristic picked {lit!r}, not a literal of a free variable")
+    return lit
+
+
 def top_literals(score: dict[int, float], k: int) -> list[int]:
     """The ``k`` literals of highest score, best first; ties go to the smaller variable,
     positive first."""
@@ -161,7 +178,9 @@ def _best_literal(score: dict[int, float]) -> int:
     return max(score, key=lambda lit: (score[lit], -abs(lit), lit > 0))
 
 
-def _first_free(view: BranchingView) -> int:
+def first_free(view: BranchingView) -> int:
+    """The first free variable, set true: the pick of every heuristic here (and the network's)
+    once the current formula has no clause left but variables are still free (CDCL)."""
     free = view.unassigned()
     if not free:
         raise ValueError("no unassigned variable to branch on")
@@ -184,7 +203,7 @@ class DLIS:
 
     def pick(self, view: BranchingView) -> int:
         count = self.scores(view)
-        return _best_literal(count) if count else _first_free(view)
+        return _best_literal(count) if count else first_free(view)
 
 
 class JeroslowWang:
@@ -204,7 +223,7 @@ class JeroslowWang:
 
     def pick(self, view: BranchingView) -> int:
         score = self.scores(view)
-        return _best_literal(score) if score else _first_free(view)
+        return _best_literal(score) if score else first_free(view)
 
 
 class VSIDS:

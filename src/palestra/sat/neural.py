@@ -41,7 +41,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from palestra.sat.dpll import assume
-from palestra.sat.heuristics import BranchingView, Heuristic, JeroslowWang, top_literals
+from palestra.sat.heuristics import (
+    BranchingView,
+    Heuristic,
+    JeroslowWang,
+    first_free,
+    top_literals,
+)
 
 if TYPE_CHECKING:
     from palestra.models.sat_gnn import SatGNN
@@ -97,13 +103,6 @@ def score_formula(model: SatGNN, clauses: list[list[int]]) -> tuple[np.ndarray, 
     return variables, policy.numpy().reshape(2, m), float(torch.sigmoid(sat[0]))
 
 
-def _first_free(view: BranchingView) -> int:
-    free = view.unassigned()
-    if not free:
-        raise ValueError("no unassigned variable to branch on")
-    return free[0]
-
-
 class NeuralHeuristic:
     """Branch on the literal the network scores highest (see the module docstring).
 
@@ -119,7 +118,7 @@ class NeuralHeuristic:
         """The network's literal and ``P(sat)`` for the view's current formula."""
         clauses = view.clauses()
         if not clauses:
-            return _first_free(view), 1.0
+            return first_free(view), 1.0
         self.calls += 1
         variables, scores, p_sat = score_formula(self.model, clauses)
         best = int(np.argmax(scores))  # row-major: positives first, then smaller variable

@@ -4,35 +4,37 @@
 guided through python-sat's user propagator) with the chosen branching heuristic, and checks
 the answer before printing it:
 
-* a model must satisfy every clause of the formula (otherwise ``RuntimeError``);
+* a model must satisfy every clause of the formula (``CNF.check_model``, else ``RuntimeError``);
 * a CDCL refutation is accepted only with its DRUP proof verified by ``drup.check_drup``;
   DPLL and CaDiCaL refutations are reported with ``checked: false`` (no proof to check).
 
 Output is SAT-competition style (``c`` comments, ``s STATUS``, ``v ... 0`` model lines), or with
-``json`` one object: ``status``, ``model`` (DIMACS literals or null), ``decisions``, ``steps``
-(DPLL branching calls; decisions elsewhere), ``seconds`` (solving only), ``checked``, and
-``solver``, ``heuristic``, ``conflicts``.
+``json`` one object: ``file``, ``heuristic`` and the solver's ``SolveResult.to_json()``:
+``solver``, ``status``, ``model`` (DIMACS literals or null), ``decisions``, ``conflicts``,
+``propagations``, ``steps`` (DPLL branching calls), ``learned``, ``restarts``, ``guided``,
+``seconds`` (the solver's own wall time) and ``checked``. A count the solver does not keep is
+null (``steps`` for CDCL and CaDiCaL, ``propagations`` for DPLL; see ``cnf.SolveResult``).
 
 ``gen`` writes SR(n) pairs as DIMACS files ``sr<n>-<i>-sat.cnf`` / ``sr<n>-<i>-unsat.cnf``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
-import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 import numpy as np
 
-from palestra.sat.cnf import CNF, Status
+from palestra.sat.cnf import CNF, SolveResult, Status
 from palestra.sat.config import SatGenConfig, SatSolveConfig
 from palestra.sat.dimacs import read_dimacs, write_dimacs
 from palestra.sat.heuristics import DLIS, VSIDS, Heuristic, JeroslowWang, RandomHeuristic
 
-__all__ = ["format_competition", "gen", "make_heuristic", "solve"]
+__all__ = ["check_answer", "format_competition", "gen", "make_heuristic", "solve"]
 
 
 def make_heuristic(
@@ -84,95 +86,68 @@ def _heuristic(cfg: SatSolveConfig) -> Heuristic:
     )
 
 
-def _run(cfg: SatSolveConfig, cnf: CNF) -> dict[str, Any]:
+def _run(cfg: SatSolveConfig, cnf: CNF) -> SolveResult:
     if cfg.solver == "cadical":
         from palestra.sat.cadical import solve_cadical
 
         # CaDiCaL's own branching (VSIDS/VMTF) is "vsids": then nothing is connected.
         h = None if cfg.heuristic == "vsids" else _heuristic(cfg)
-        r = solve_cadical(cnf, h, max_guided=cfg.max_steps if cfg.max_steps is not None else 1000)
-        return {
-            "status": r.status,
-            "model": r.model,
-            "decisions": r.decisions,
-            "steps": r.decisions,
-            "conflicts": r.conflicts,
-            "guided": r.guided,
-            "checked": r.checked,
-        }
-    h = _heuristic(cfg)
+        budget = cfg.max_steps if cfg.max_steps is not None else 1000
+        return solve_cadical(cnf, h, max_guided=budget)
     if cfg.solver == "dpll":
         from palestra.sat.dpll import solve_dpll
 
-        d = solve_dpll(cnf, h, max_steps=cfg.max_steps)
-        return {
-            "status": d.status,
-            "model": d.model,
-            "decisions": d.decisions,
-            "steps": d.steps,
-            "conflicts": d.conflicts,
-            "checked": False,
-        }
+        return solve_dpll(cnf, _heuristic(cfg), max_steps=cfg.max_steps)
     from palestra.sat.cdcl import CDCLConfig, solve_cdcl
+
+    return solve_cdcl(cnf, _heuristic(cfg), CDCLConfig(max_decisions=cfg.max_steps))
+
+
+def check_answer(cnf: CNF, result: SolveResult) -> SolveResult:
+    """``result`` marked ``checked`` once its answer is verified: a model must satisfy every
+    clause (``CNF.check_model``), a refutation with a proof must pass ``drup.check_drup``.
+
+    A failed check raises ``RuntimeError`` with the checker's reason. A refutation without a
+    proof (DPLL's, CaDiCaL's) and an UNKNOWN are returned unchecked.
+    """
     from palestra.sat.drup import check_drup
 
-    c = solve_cdcl(cnf, h, CDCLConfig(max_decisions=cfg.max_steps))
-    checked = False
-    if c.status is Status.UNSATISFIABLE and c.proof is not None:
-        verdict = check_drup(cnf, c.proof)
-        if not verdict.verified:
-            raise RuntimeError(f"CDCL refutation failed DRUP checking: {verdict.message}")
-        checked = True
-    return {
-        "status": c.status,
-        "model": c.model,
-        "decisions": c.decisions,
-        "steps": c.decisions,
-        "conflicts": c.conflicts,
-        "checked": checked,
-    }
+    if result.model is not None:
+        verdict = cnf.check_model(result.model)
+        failure = "returned a model that falsifies a clause"
+    elif result.status is Status.UNSATISFIABLE and result.proof is not None:
+        verdict = check_drup(cnf, result.proof)
+        failure = "refutation failed DRUP checking"
+    else:
+        return result
+    if not verdict:
+        raise RuntimeError(f"{result.solver} {failure}: {verdict.reason}")
+    return dataclasses.replace(result, checked=True)
 
 
-def solve(cfg: SatSolveConfig, out: TextIO | None = None) -> dict[str, Any]:
+def solve(cfg: SatSolveConfig, out: TextIO | None = None) -> SolveResult:
     """Solve ``cfg.file``, check the answer, print it (see the module docstring), return it."""
     cnf = read_dimacs(cfg.file, strict=cfg.strict)
-    t0 = time.perf_counter()
-    result = _run(cfg, cnf)
-    seconds = time.perf_counter() - t0
-    if result["model"] is not None:
-        if not cnf.check_model(result["model"]):
-            raise RuntimeError(f"{cfg.solver} returned a model that falsifies a clause")
-        result["checked"] = True
-    record = {
-        "file": str(cfg.file),
-        "solver": cfg.solver,
-        "heuristic": cfg.heuristic,
-        "status": result["status"].value,
-        "model": result["model"],
-        "decisions": result["decisions"],
-        "steps": result["steps"],
-        "conflicts": result["conflicts"],
-        "seconds": round(seconds, 6),
-        "checked": result["checked"],
-    }
+    result = check_answer(cnf, _run(cfg, cnf))
     out = out or sys.stdout
     if cfg.json:
+        record = {"file": str(cfg.file), "heuristic": cfg.heuristic, **result.to_json()}
         out.write(json.dumps(record) + "\n")
     else:
-        out.write(format_competition(record))
-    return record
+        out.write(format_competition(result, cfg.heuristic))
+    return result
 
 
-def format_competition(record: dict[str, Any]) -> str:
+def format_competition(result: SolveResult, heuristic: str) -> str:
     """SAT-competition output: comments, ``s STATUS`` and ``v`` lines ending in ``0``."""
     lines = [
-        f"c palestra {record['solver']} / {record['heuristic']}: "
-        f"{record['decisions']} decisions, {record['conflicts']} conflicts, "
-        f"{record['seconds']:.3f} s, checked {str(record['checked']).lower()}",
-        f"s {record['status']}",
+        f"c palestra {result.solver} / {heuristic}: "
+        f"{result.decisions} decisions, {result.conflicts} conflicts, "
+        f"{result.seconds:.3f} s, checked {str(result.checked).lower()}",
+        f"s {result.status.value}",
     ]
-    if record["model"] is not None:
-        tokens = [str(lit) for lit in record["model"]] + ["0"]
+    if result.model is not None:
+        tokens = [str(lit) for lit in result.model] + ["0"]
         line = "v"
         for tok in tokens:
             if len(line) + 1 + len(tok) > 78:

@@ -31,7 +31,11 @@ class SatState:
         return None if v is None else v == (lit > 0)
 
     def _propagate(self) -> None:
-        """Unit propagation to a fixpoint (a plain loop: worlds are for search, not speed)."""
+        """Unit propagation to a fixpoint, scanning the clauses in order.
+
+        A plain loop rather than ``propagate.py``'s watched literals: search clones a state at
+        every step, and watch lists (which permute the clauses) would have to be copied with it.
+        """
         changed = True
         while changed and not self.conflict:
             changed = False
@@ -82,7 +86,7 @@ class SatState:
         self._reward = 1.0 if self.is_solved() else 0.0
 
     def is_solved(self) -> bool:
-        return not self.conflict and self.cnf.check_model(self.model())
+        return not self.conflict and bool(self.cnf.check_model(self.model()))
 
     def is_terminal(self) -> bool:
         return self.conflict or not self.open_clauses()
