@@ -6,12 +6,14 @@ from pathlib import Path
 
 import pytest
 
-SATLIB = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "sat" / "satlib"
+from palestra.core.data import expected as dataset_path
+
+SATLIB = dataset_path("satlib")  # PALESTRA_DATA or ../shared/data beside the checkout
 
 
 @pytest.fixture(scope="session")
 def satlib() -> Path:
-    """``<repo>/../shared/data/sat/satlib``, or skip when it is absent."""
+    """The satlib data set (PALESTRA_DATA or ../shared/data), or skip when it is absent."""
     if not SATLIB.is_dir():
-        pytest.skip(f"SATLIB benchmarks not found at {SATLIB} (expected <repo>/../shared)")
+        pytest.skip(f"SATLIB benchmarks not found at {SATLIB} (palestra data list)")
     return SATLIB

@@ -3,11 +3,10 @@ and agrees lemma by lemma with a slow set-based reference; so does its propagati
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
+from palestra.core.data import expected as dataset_path
 from palestra.core.verdict import Verdict
 from palestra.sat.cdcl import solve_cdcl
 from palestra.sat.cnf import CNF, Status
@@ -15,7 +14,7 @@ from palestra.sat.dimacs import read_dimacs
 from palestra.sat.drup import DrupEvidence, check_drup
 from palestra.sat.propagate import propagate
 
-SATLIB = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "sat" / "satlib"
+SATLIB = dataset_path("satlib")  # PALESTRA_DATA or ../shared/data beside the checkout
 
 # All four clauses over two variables: unsatisfiable, but not by unit propagation alone.
 XOR = CNF(2, [[1, 2], [-1, 2], [1, -2], [-1, -2]])
@@ -63,7 +62,7 @@ def reference_check(cnf: CNF, lines: list[str]) -> bool:
 def uuf50(count: int) -> list[CNF]:
     folder = SATLIB / "uuf50"
     if not folder.is_dir():
-        pytest.skip(f"SATLIB uuf50 not found at {folder} (expected <repo>/../shared)")
+        pytest.skip(f"SATLIB uuf50 not found at {folder} (palestra data list)")
     return [read_dimacs(p) for p in sorted(folder.glob("*.cnf"))[:count]]
 
 

@@ -7,10 +7,10 @@ why in the change; an accidental move is a bug.
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
+from palestra.core.data import expected as dataset_path
 from palestra.sat.cdcl import CDCLConfig, solve_cdcl
 from palestra.sat.cnf import CNF, SolveResult
 from palestra.sat.dimacs import read_dimacs
@@ -18,7 +18,7 @@ from palestra.sat.dpll import solve_dpll
 from palestra.sat.drup import DrupEvidence, check_drup
 from palestra.sat.heuristics import DLIS, VSIDS, JeroslowWang, RandomHeuristic
 
-SATLIB = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "sat" / "satlib"
+SATLIB = dataset_path("satlib")  # PALESTRA_DATA or ../shared/data beside the checkout
 
 DPLL_COUNTS = ("steps", "decisions", "conflicts")
 CDCL_COUNTS = ("decisions", "conflicts", "propagations")
@@ -58,7 +58,7 @@ GOLDEN = {
 @pytest.mark.parametrize("name", list(GOLDEN))
 def test_golden_statistics(name: str) -> None:
     if not (SATLIB / name).exists():
-        pytest.skip(f"{SATLIB / name} not found (expected <repo>/../shared)")
+        pytest.skip(f"{SATLIB / name} not found (palestra data list)")
     cnf = read_dimacs(SATLIB / name)
     for (run, (solve, counts)), expected in zip(RUNS.items(), GOLDEN[name], strict=True):
         r = solve(cnf)
@@ -67,7 +67,7 @@ def test_golden_statistics(name: str) -> None:
 
 def test_golden_drup_check_of_a_cdcl_refutation() -> None:
     if not (SATLIB / "uuf50/uuf50-01.cnf").exists():
-        pytest.skip("uuf50-01.cnf not found (expected <repo>/../shared)")
+        pytest.skip("uuf50-01.cnf not found (palestra data list)")
     cnf = read_dimacs(SATLIB / "uuf50/uuf50-01.cnf")
     proof = solve_cdcl(cnf).proof or []
     verdict = check_drup(cnf, proof)

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from palestra.core.data import expected as dataset_path
 from palestra.sat.cdcl import CDCLConfig, luby, solve_cdcl
 from palestra.sat.cnf import CNF, Status
 from palestra.sat.dimacs import read_dimacs
@@ -15,11 +16,11 @@ from palestra.sat.dpll import solve_dpll
 from palestra.sat.drup import check_drup
 from palestra.sat.heuristics import DLIS, VSIDS, BranchingView, JeroslowWang, RandomHeuristic
 
-SATLIB = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "sat" / "satlib"
+SATLIB = dataset_path("satlib")  # PALESTRA_DATA or ../shared/data beside the checkout
 
 
 def satlib_files(folder: str, count: int) -> list[Path]:
-    """The first ``count`` files of a SATLIB family ([] when ``<repo>/../shared`` is absent)."""
+    """The first ``count`` files of a SATLIB family ([] when the satlib data set is not found)."""
     return sorted((SATLIB / folder).glob("*.cnf"))[:count] if (SATLIB / folder).is_dir() else []
 
 
@@ -65,7 +66,7 @@ def check_answer(cnf: CNF, status: Status, model: list[int] | None, expected: bo
 def test_agree_with_minisat(family: str) -> None:
     formulas = CORPUS[family]
     if not formulas:
-        pytest.skip(f"no {family} formulas (SATLIB folder absent from <repo>/../shared)")
+        pytest.skip(f"no {family} formulas (SATLIB not found: palestra data list)")
     for i, cnf in enumerate(formulas):
         expected = minisat(cnf)
         r = solve_dpll(cnf)

@@ -30,6 +30,7 @@ __all__ = [
     "Dataset",
     "Located",
     "data_roots",
+    "expected",
     "find",
     "locate",
     "tree_digest",
@@ -265,6 +266,16 @@ def find(name: str, explicit: str | Path | None = None) -> Located | None:
         if path.exists():
             return Located(d, path, where)
     return None
+
+
+def expected(name: str) -> Path:
+    """Where data set ``name`` is, else where it would be under the first data root (tests
+    and benches that skip a missing set say this path)."""
+    found = find(name)
+    if found is not None:
+        return found.path
+    roots = data_roots()
+    return (roots[0][1] if roots else Path("$PALESTRA_DATA")) / _dataset(name).place
 
 
 def locate(name: str, explicit: str | Path | None = None, *, part: str = "") -> Path:
