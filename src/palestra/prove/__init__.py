@@ -3,7 +3,7 @@
     from palestra.prove import Options, check, prove
     result = prove(matrix, Options(cut=True, comp=7))
     if result.status == "Theorem":
-        assert check(matrix, result.proof).ok
+        assert check(matrix, result.proof).accepted
 
 Names are loaded on first use, so importing ``palestra.prove.checker`` does not load the
 calculus it checks.
@@ -15,11 +15,11 @@ import importlib
 from typing import Any
 
 __all__ = [
-    "CheckResult",
     "ConnectionProof",
     "Options",
     "ProofResult",
     "ProofStep",
+    "TableauEvidence",
     "check",
     "prove",
 ]
@@ -28,8 +28,8 @@ _HOME = {
     "Options": "calculus",
     "ProofResult": "calculus",
     "prove": "calculus",
-    "CheckResult": "checker",
     "check": "checker",
+    "TableauEvidence": "checker",
     "ConnectionProof": "proof",
     "ProofStep": "proof",
 }

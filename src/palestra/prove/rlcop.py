@@ -300,8 +300,8 @@ def attempt(
         assert isinstance(r.solution, ConnectionState)
         proof = r.solution.proof()
         verdict = check(state.problem.matrix, proof)
-        result.update(checked=verdict.ok, proof=proof.to_dict(), proof_text=str(proof))
-        if not verdict.ok:
+        result.update(checked=verdict.accepted, proof=proof.to_dict(), proof_text=str(proof))
+        if not verdict.accepted:
             result.update(status="Error", error=f"proof rejected by the checker: {verdict.reason}")
     if not collect:
         return result, None
