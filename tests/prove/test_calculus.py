@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 
 from palestra.core.errors import PalestraError
+from palestra.logic.settings import mreorder
 from palestra.logic.syntax import START, Fn, Lit, Var
 from palestra.prove.calculus import (
     Options,
     compile_matrix,
     default_core,
-    mreorder,
     prove,
     python_core,
 )
@@ -175,8 +175,8 @@ def test_an_empty_start_clause_is_a_proof(core: str, scut: bool) -> None:
 def test_mreorder_matches_def_mm() -> None:
     m = [(lit(f"p{i}"),) for i in range(7)]
     # thirds A=[0,1], B=[2,3,4], C=[5,6] -> c1 a1 b1 c2 a2 b2, then the rest of B
-    assert mreorder(m, 1) == [5, 0, 2, 6, 1, 3, 4]
-    assert mreorder(m, 0) == list(range(7))
+    assert mreorder(m, 1) == [m[i] for i in (5, 0, 2, 6, 1, 3, 4)]
+    assert mreorder(m, 0) == m
     result = prove(EXAMPLE, Options(reo=2))
     assert result.status == "Theorem"
     assert check(EXAMPLE, result.proof).accepted  # type: ignore[arg-type]

@@ -36,7 +36,8 @@ literal order and the numbering match:
 6. **Matrix** (``mat``): clauses from the DNF; inside a conjunction the literals of the
    left operand are pushed in front of those of the right one in reverse, duplicates
    (identical literals) are dropped and a clause with two complementary identical
-   literals is dropped. Option ``reo(N)`` reorders clauses (``mreorder``).
+   literals is dropped. Option ``reo(N)`` reorders clauses
+   (:func:`palestra.logic.settings.mreorder`).
 
 **Naming.** leanCoP's Skolem term ``^(N, [X1, ..., Xk])`` is ``Fn("^N", (X1, ..., Xk))``
 here, and its definitional atom ``^(N, [X1, ..., Xk])`` the predicate ``"^N"`` with those
@@ -58,7 +59,6 @@ the interpreter's recursion limit while they run.
 from __future__ import annotations
 
 import contextlib
-import re
 import sys
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -77,6 +77,7 @@ from palestra.logic.formula import (
     Top,
     free_vars,
 )
+from palestra.logic.settings import LeancopSettings, mreorder
 from palestra.logic.syntax import Clause, Fn, Lit, Matrix, Term, Var
 from palestra.logic.tptp import Problem
 
@@ -453,18 +454,6 @@ def _mat(f: _F) -> list[list[tuple[bool, _T]]]:
     return [[(True, f[1])]]
 
 
-def _mreorder(m: list[Any], times: int) -> list[Any]:
-    """leanCoP's ``reo(N)``: interleave the last, first and middle thirds, ``N`` times."""
-    for _ in range(times):
-        k = len(m) // 3
-        a, b, c = m[:k], m[k : len(m) - k], m[len(m) - k :]
-        out = []
-        for i in range(k):
-            out += [c[i], a[i], b[i]]
-        m = out + b[k:]
-    return m
-
-
 _START = ("atom", ("#",))
 
 
@@ -523,7 +512,7 @@ def make_matrix(
         fresh = _Fresh()
         f = _closed_in(formula, fresh)
         m = _mat(_make_matrix(f, definitional, conj, fresh))
-        return _matrix_out(_mreorder(m, reorder))
+        return _matrix_out(mreorder(m, reorder))
 
 
 def clausify(
@@ -549,41 +538,16 @@ def clausify(
         if equality:
             f = _with_equality(f, fresh)
         m = _mat(_make_matrix(f, definitional, conj, fresh))
-        return _matrix_out(_mreorder(m, reorder))
-
-
-_OPTION = re.compile(r"\s*([a-z_]+)(?:\((\d+)\))?\s*")
+        return _matrix_out(mreorder(m, reorder))
 
 
 def parse_settings(settings: str | Iterable[str]) -> dict[str, Any]:
-    """leanCoP's option list (``"[cut,comp(7)]"`` or ``["conj", "nodef"]``) as the keyword
-    arguments of :func:`clausify`; options of the search itself (``cut``, ``scut``,
-    ``comp(N)``) are accepted and ignored."""
-    if isinstance(settings, str):
-        s = settings.strip()
-        if s.startswith("[") and s.endswith("]"):
-            s = s[1:-1]
-        items = [x for x in s.split(",") if x.strip()]
-    else:
-        items = list(settings)
-    kw: dict[str, Any] = {"definitional": None, "conj": False, "reorder": 0}
-    names = set()
-    for item in items:
-        m = _OPTION.fullmatch(item)
-        if m is None:
-            raise ValueError(f"bad leanCoP option {item!r}")
-        name, arg = m.group(1), m.group(2)
-        names.add(name)
-        if name == "reo" and arg is not None:
-            kw["reorder"] = int(arg)
-        elif name not in ("nodef", "def", "conj", "cut", "scut", "comp"):
-            raise ValueError(f"unknown leanCoP option {item!r}")
-    kw["conj"] = "conj" in names
-    if "nodef" in names:  # make_matrix tests nodef before def
-        kw["definitional"] = False
-    elif "def" in names:
-        kw["definitional"] = True
-    return kw
+    """The clausifier's part of a leanCoP option list (``"[cut,comp(7)]"`` or
+    ``["conj", "nodef"]``, read by :meth:`LeancopSettings.parse`) as keyword arguments of
+    :func:`clausify`; the options of the search itself (``cut``, ``scut``, ``comp(N)``) are
+    checked and left out."""
+    s = LeancopSettings.parse(settings)
+    return {"definitional": s.definitional, "conj": s.conj, "reorder": s.reo or 0}
 
 
 def clausify_settings(problem: Problem, settings: str | Iterable[str]) -> Matrix:

@@ -50,12 +50,12 @@ one, and ``prove()`` uses it when its extension is built (``default_core``).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Literal, Protocol
 
 from palestra.core.errors import PalestraError
+from palestra.logic.settings import LeancopSettings, mreorder
 from palestra.logic.syntax import START, Fn, Lit, Matrix, Term, Var
 from palestra.prove.proof import ConnectionProof, ProofStep
 
@@ -69,7 +69,6 @@ __all__ = [
     "compile_matrix",
     "default_core",
     "identical",
-    "mreorder",
     "occurs",
     "prove",
     "unify",
@@ -104,19 +103,17 @@ class Options:
 
     @classmethod
     def from_leancop(cls, settings: str, inference_limit: int | None = 200_000) -> Options:
-        """Parse a leanCoP option list such as ``[cut,comp(7)]`` or ``[conj,nodef]``."""
-        inner = settings.strip().removeprefix("[").removesuffix("]")
-        kw: dict[str, object] = {"cut": False, "comp": None}
-        for item in filter(None, (s.strip() for s in inner.split(","))):
-            if item in ("cut", "scut", "conj"):
-                kw[item] = True
-            elif item in ("def", "nodef"):
-                pass
-            elif m := re.fullmatch(r"(comp|reo)\((\d+)\)", item):
-                kw[m.group(1)] = int(m.group(2))
-            else:
-                raise PalestraError(f"unknown leanCoP setting {item!r} in {settings!r}")
-        return cls(inference_limit=inference_limit, **kw)  # type: ignore[arg-type]
+        """The search options of a leanCoP option list such as ``[cut,comp(7)]``
+        (:meth:`LeancopSettings.parse`; ``nodef``/``def`` are left to the clausifier)."""
+        s = LeancopSettings.parse(settings)
+        return cls(
+            cut=s.cut,
+            comp=s.comp,
+            conj=s.conj,
+            scut=s.scut,
+            reo=s.reo,
+            inference_limit=inference_limit,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,22 +171,6 @@ class CompiledMatrix:
     start_id: int = 0  # literal id of the positive start marker #
 
 
-def mreorder(matrix: Matrix, times: int) -> list[int]:
-    """leanCoP's ``reo(I)`` clause reordering, as a permutation of clause indices.
-
-    Each round splits the clauses into the first third ``A``, the last third ``C`` and the
-    middle ``B`` (thirds rounded down) and interleaves them ``c1, a1, b1, c2, a2, b2, ...``,
-    followed by the rest of ``B`` (``def_mm.pl``, ``mreorder/3``).
-    """
-    order = list(range(len(matrix)))
-    for _ in range(times):
-        n = len(order)
-        k = n // 3
-        a, b, c = order[:k], order[k : n - k], order[n - k :]
-        order = [x for i in range(k) for x in (c[i], a[i], b[i])] + b[k:]
-    return order
-
-
 def compile_matrix(matrix: Matrix, reo: int | None = None) -> CompiledMatrix:
     """Compile ``matrix`` (optionally reordered by ``reo``) and build leanCoP's literal index."""
     cm = CompiledMatrix()
@@ -207,8 +188,7 @@ def compile_matrix(matrix: Matrix, reo: int | None = None) -> CompiledMatrix:
         return preds[key]
 
     cm.start_id = 2 * pred_id(START.name, 0)
-    order = mreorder(matrix, reo) if reo else range(len(matrix))
-    for src in order:
+    for src in mreorder(range(len(matrix)), reo or 0):
         lits = list(matrix[src])
         if not cm.conj and all(x.positive for x in lits):
             lits.insert(0, start_lit)

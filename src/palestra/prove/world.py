@@ -80,10 +80,10 @@ class Problem:
 
 def load_matrix(path: str | Path, settings: str = "[conj]") -> Matrix:
     """Read a TPTP problem and clausify it under a leanCoP option list (``[conj]``, ...)."""
-    from palestra.logic.clausify import clausify, parse_settings
+    from palestra.logic.clausify import clausify_settings
     from palestra.logic.tptp import read_problem
 
-    return clausify(read_problem(path), **parse_settings(settings))
+    return clausify_settings(read_problem(path), settings)
 
 
 # ---------------------------------------------------------------------------------------
