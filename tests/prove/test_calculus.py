@@ -17,14 +17,9 @@ import pytest
 from palestra.core.errors import PalestraError
 from palestra.logic.settings import mreorder
 from palestra.logic.syntax import START, Fn, Lit, Var
-from palestra.prove.calculus import (
-    Options,
-    compile_matrix,
-    default_core,
-    prove,
-    python_core,
-)
+from palestra.prove.calculus import default_core, prove, python_core
 from palestra.prove.checker import check
+from palestra.prove.compiled import Options, compile_matrix
 from palestra.prove.golden import GoldenRow, matrix_path, read_golden, read_matrix
 from palestra.prove.proof import ConnectionProof
 

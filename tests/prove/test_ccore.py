@@ -25,16 +25,11 @@ from pathlib import Path
 import pytest
 
 from palestra.logic.syntax import START, Fn, Lit, Matrix, Term, Var
-from palestra.prove.calculus import (
-    CoreResult,
-    Options,
-    compile_matrix,
-    default_core,
-    prove,
-    python_core,
-)
-from palestra.prove.ccore import CCore, available, flatten, measure_speed
+from palestra.prove.bench import measure_speed
+from palestra.prove.calculus import default_core, prove, python_core
+from palestra.prove.ccore import CCore, available, flatten
 from palestra.prove.checker import check
+from palestra.prove.compiled import CoreResult, Options, compile_matrix
 from palestra.prove.golden import GoldenRow, matrix_path, read_golden, read_matrix
 
 pytestmark = pytest.mark.skipif(not available(), reason="C extension not built")

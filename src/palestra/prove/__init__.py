@@ -25,7 +25,7 @@ __all__ = [
 ]
 
 _HOME = {
-    "Options": "calculus",
+    "Options": "compiled",
     "ProofResult": "calculus",
     "prove": "calculus",
     "check": "checker",
