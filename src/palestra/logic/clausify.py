@@ -66,6 +66,7 @@ from typing import Any
 from palestra.logic.formula import (
     And,
     Atom,
+    Binary,
     Bottom,
     Equiv,
     Exists,
@@ -74,6 +75,7 @@ from palestra.logic.formula import (
     Imp,
     Not,
     Or,
+    Quantifier,
     Top,
     free_vars,
 )
@@ -126,22 +128,19 @@ def _term_in(t: Term, scope: dict[str, int]) -> _T:
     return (t.name, *[_term_in(a, scope) for a in t.args])
 
 
+_TAG = {And: "and", Or: "or", Imp: "imp", Equiv: "equiv", Forall: "all", Exists: "ex"}
+
+
 def _formula_in(f: Formula, scope: dict[str, int], fresh: _Fresh) -> _F:
     """The internal form, each quantifier binding a fresh variable (leanCoP's ``univar``)."""
     if isinstance(f, Atom):
         return ("atom", _term_in(f.atom, scope))
     if isinstance(f, Not):
         return ("not", _formula_in(f.arg, scope, fresh))
-    if isinstance(f, And):
-        return ("and", _formula_in(f.left, scope, fresh), _formula_in(f.right, scope, fresh))
-    if isinstance(f, Or):
-        return ("or", _formula_in(f.left, scope, fresh), _formula_in(f.right, scope, fresh))
-    if isinstance(f, Imp):
-        return ("imp", _formula_in(f.left, scope, fresh), _formula_in(f.right, scope, fresh))
-    if isinstance(f, Equiv):
-        return ("equiv", _formula_in(f.left, scope, fresh), _formula_in(f.right, scope, fresh))
-    if isinstance(f, Forall | Exists):
-        tag = "all" if isinstance(f, Forall) else "ex"
+    if isinstance(f, Binary):
+        left = _formula_in(f.left, scope, fresh)
+        return (_TAG[type(f)], left, _formula_in(f.right, scope, fresh))
+    if isinstance(f, Quantifier):
         inner = dict(scope)
         vs = []
         for v in f.vars:
@@ -149,7 +148,7 @@ def _formula_in(f: Formula, scope: dict[str, int], fresh: _Fresh) -> _F:
             vs.append(inner[v.name])
         body = _formula_in(f.body, inner, fresh)
         for v in reversed(vs):
-            body = (tag, v, body)
+            body = (_TAG[type(f)], v, body)
         return body
     if isinstance(f, Top):
         t = ("atom", ("true___",))
@@ -371,21 +370,22 @@ class _Def:
             nnf = ("or", nnf2, nnf1) if p1 > p2 else ("or", nnf1, nnf2)
             return nnf, defs1 + defs2, p1 * p2
         if tag == "and":
-            nnf1, defs1, p1 = self.run(f[1], freev)
-            if self.definitional and nnf1[0] == "or":
-                atom = ("atom", (f"^{self.n}", *freev))
-                self.n += 1
-                defs1 = [("and", ("not", atom), nnf1), *defs1]
-                nnf1 = atom
-            nnf2, defs2, p2 = self.run(f[2], freev)
-            if self.definitional and nnf2[0] == "or":
-                atom = ("atom", (f"^{self.n}", *freev))
-                self.n += 1
-                defs2 = [("and", ("not", atom), nnf2), *defs2]
-                nnf2 = atom
+            nnf1, defs1, p1 = self.conjunct(f[1], freev)
+            nnf2, defs2, p2 = self.conjunct(f[2], freev)
             nnf = ("and", nnf2, nnf1) if p1 > p2 else ("and", nnf1, nnf2)
             return nnf, defs1 + defs2, p1 + p2
         return f, [], 1  # an atom
+
+    def conjunct(self, f: _F, freev: tuple[int, ...]) -> tuple[_F, list[_F], int]:
+        """:meth:`run` on an operand of a conjunction; in ``def`` mode a disjunction there
+        becomes the new atom ``I^FreeV``, its definition ``(~I^FreeV, D)`` put in front."""
+        nnf, defs, paths = self.run(f, freev)
+        if self.definitional and nnf[0] == "or":
+            atom = ("atom", (f"^{self.n}", *freev))
+            self.n += 1
+            defs = [("and", ("not", atom), nnf), *defs]
+            nnf = atom
+        return nnf, defs, paths
 
 
 def _def_nnf(f: _F, counter: int, definitional: bool, fresh: _Fresh) -> tuple[_F, int]:
