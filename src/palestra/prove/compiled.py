@@ -325,7 +325,12 @@ def unify(
 
 
 def identical(bind: list, s0: tuple, so0: int, t0: tuple, to0: int) -> bool:
-    """Prolog's ``==`` on the arguments of two terms with the same functor."""
+    """Prolog's ``==`` on the arguments of two terms with the same functor.
+
+    The walk of :func:`unify` with one rule changed: a variable is ``==`` only to itself
+    (the same unbound slot), and nothing is bound. It is written out again rather than shared
+    with ``unify`` through a mode flag: both are the innermost loops of the reference core.
+    """
     stack = [(s0, so0, t0, to0)]
     while stack:
         s0, so0, t0, to0 = stack.pop()
