@@ -64,17 +64,12 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from palestra.logic.formula import (
-    And,
     Atom,
     Binary,
     Bottom,
-    Equiv,
-    Exists,
     Forall,
     Formula,
-    Imp,
     Not,
-    Or,
     Quantifier,
     Top,
     free_vars,
@@ -128,7 +123,8 @@ def _term_in(t: Term, scope: dict[str, int]) -> _T:
     return (t.name, *[_term_in(a, scope) for a in t.args])
 
 
-_TAG = {And: "and", Or: "or", Imp: "imp", Equiv: "equiv", Forall: "all", Exists: "ex"}
+# the internal tag of each connective and quantifier, by its ``op`` (the TPTP symbol)
+_TAG = {"&": "and", "|": "or", "=>": "imp", "<=>": "equiv", "!": "all", "?": "ex"}
 
 
 def _formula_in(f: Formula, scope: dict[str, int], fresh: _Fresh) -> _F:
@@ -139,7 +135,7 @@ def _formula_in(f: Formula, scope: dict[str, int], fresh: _Fresh) -> _F:
         return ("not", _formula_in(f.arg, scope, fresh))
     if isinstance(f, Binary):
         left = _formula_in(f.left, scope, fresh)
-        return (_TAG[type(f)], left, _formula_in(f.right, scope, fresh))
+        return (_TAG[f.op], left, _formula_in(f.right, scope, fresh))
     if isinstance(f, Quantifier):
         inner = dict(scope)
         vs = []
@@ -148,7 +144,7 @@ def _formula_in(f: Formula, scope: dict[str, int], fresh: _Fresh) -> _F:
             vs.append(inner[v.name])
         body = _formula_in(f.body, inner, fresh)
         for v in reversed(vs):
-            body = (_TAG[type(f)], v, body)
+            body = (_TAG[f.op], v, body)
         return body
     if isinstance(f, Top):
         t = ("atom", ("true___",))
