@@ -1,4 +1,4 @@
-"""Shared test fixtures: where the shared benchmark data lives, and thread settings."""
+"""Shared test fixtures: the benchmark data sets (found as Palestra finds them), threads."""
 
 from __future__ import annotations
 
@@ -10,13 +10,14 @@ import pytest
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
-
 
 @pytest.fixture
-def shared_data() -> Path:
-    """The workplace's shared data folder (``../shared/data``); skip where it is absent."""
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"shared data not found at {SHARED_DATA}")
-    return SHARED_DATA
+def m2k() -> Path:
+    """The M2k data set (PALESTRA_DATA, or ../shared/data beside the checkout); skip where
+    it is absent."""
+    from palestra.core.data import find
+
+    found = find("m2k")
+    if found is None:
+        pytest.skip("data set m2k not found (palestra data list)")
+    return found.path

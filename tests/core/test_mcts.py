@@ -123,7 +123,7 @@ def test_finds_a_proof_in_the_connection_world() -> None:
     start = connection_world(path=BUILTIN / "t48_funct_1.p")
     r = mcts(start, budget=20_000, playouts_per_step=200, seed=0)
     assert r.solved and isinstance(r.solution, ConnectionState)
-    assert check(start.problem.matrix, r.solution.proof()).ok
+    assert check(start.problem.matrix, r.solution.proof()).accepted
     assert start.inferences == 0
 
 

@@ -19,12 +19,13 @@ from typing import Any
 
 import pytest
 
+from palestra.core.data import expected as dataset_path
 from palestra.logic.clausify import clausify_settings
 from palestra.logic.syntax import Clause, Fn, Lit, Term, Var
 from palestra.logic.tptp import read_problem
 
-TPTP_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "tptp"
-GOLDEN = TPTP_DATA / "leancop21_golden"
+TPTP_DATA = dataset_path("m2k").parent  # every TPTP set (PALESTRA_DATA or ../shared/data)
+GOLDEN = dataset_path("leancop21-golden")
 SETTINGS_TAG = {"[conj,nodef]": "conj_nodef", "[cut,comp(7)]": "cut_comp7"}
 
 

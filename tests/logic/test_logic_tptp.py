@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from palestra.core.data import expected as dataset_path
 from palestra.logic.clausify import clausify
 from palestra.logic.formula import (
     And,
@@ -28,7 +29,7 @@ from palestra.logic.tptp import (
     read_problem,
 )
 
-TPTP_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "tptp"
+TPTP_DATA = dataset_path("m2k").parent  # every TPTP set (PALESTRA_DATA or ../shared/data)
 NOT_TPTP = {".txt", ".md", ".tsv", ".jsonl", ".json"}
 
 p, q, r = (Atom(Fn(n)) for n in "pqr")

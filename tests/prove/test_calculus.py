@@ -10,25 +10,20 @@ seconds).
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
+from palestra.core.data import expected as dataset_path
 from palestra.core.errors import PalestraError
+from palestra.logic.settings import mreorder
 from palestra.logic.syntax import START, Fn, Lit, Var
-from palestra.prove.calculus import (
-    Options,
-    compile_matrix,
-    default_core,
-    mreorder,
-    prove,
-    python_core,
-)
+from palestra.prove.calculus import default_core, prove, python_core
 from palestra.prove.checker import check
+from palestra.prove.compiled import Options, compile_matrix
 from palestra.prove.golden import GoldenRow, matrix_path, read_golden, read_matrix
 from palestra.prove.proof import ConnectionProof
 
-GOLDEN = Path(__file__).resolve().parents[2].parent / "shared/data/tptp/leancop21_golden"
+GOLDEN = dataset_path("leancop21-golden")  # PALESTRA_DATA or ../shared/data
 ROWS = read_golden(GOLDEN / "golden.tsv") if (GOLDEN / "golden.tsv").is_file() else []
 SLOW_ABOVE = 20_000  # inferences
 
@@ -46,7 +41,7 @@ def test_golden_row(row: GoldenRow) -> None:
     if result.status == "Theorem":
         assert result.proof is not None
         verdict = check(matrix, result.proof)
-        assert verdict.ok, verdict.reason
+        assert verdict.accepted, verdict.reason
 
 
 def test_golden_data_present() -> None:
@@ -90,7 +85,7 @@ def test_propositional_example_counts() -> None:
     assert rules(result) == ["extension"] * 3
     assert result.proof is not None
     assert result.proof.substitution == {"X_1": a}
-    assert check(EXAMPLE, result.proof).ok
+    assert check(EXAMPLE, result.proof).accepted
 
 
 def test_reduction_needed() -> None:
@@ -106,7 +101,7 @@ def test_reduction_needed() -> None:
     ]
     red = result.proof.steps()[3]  # type: ignore[union-attr]
     assert red.ancestor == 1  # the goal p of the start clause; 0 is the root -#
-    assert check(REDUCTION, result.proof).ok  # type: ignore[arg-type]
+    assert check(REDUCTION, result.proof).accepted  # type: ignore[arg-type]
 
 
 def test_lemma_needed() -> None:
@@ -115,7 +110,7 @@ def test_lemma_needed() -> None:
     steps = result.proof.steps()  # type: ignore[union-attr]
     assert [s.rule for s in steps] == ["extension", "extension", "extension", "lemma"]
     assert steps[3].lemma == 1
-    assert check(LEMMA, result.proof).ok  # type: ignore[arg-type]
+    assert check(LEMMA, result.proof).accepted  # type: ignore[arg-type]
 
 
 def test_occurs_check_blocks_cyclic_unifier() -> None:
@@ -144,7 +139,7 @@ def test_conj_start_from_conjecture_clauses() -> None:
     result = prove(matrix, Options(conj=True, cut=False, comp=None))
     assert result.status == "Theorem"
     assert result.proof is not None and result.proof.start.clause == 2
-    assert check(matrix, result.proof).ok
+    assert check(matrix, result.proof).accepted
     with pytest.raises(PalestraError, match="conjecture markers"):
         prove(matrix, Options(conj=False))
     with pytest.raises(PalestraError, match="conjecture markers"):
@@ -157,7 +152,7 @@ def test_scut_tries_only_the_first_start_clause() -> None:
     assert prove(matrix, Options(cut=True, comp=None, scut=True)).status == "GaveUp"
     result = prove(matrix, Options(cut=True, comp=7, scut=True))
     assert result.status == "Theorem"  # found after the complete restart
-    assert check(matrix, result.proof).ok  # type: ignore[arg-type]
+    assert check(matrix, result.proof).accepted  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("core", ["python", "default"])
@@ -169,17 +164,17 @@ def test_an_empty_start_clause_is_a_proof(core: str, scut: bool) -> None:
     run = python_core if core == "python" else default_core()
     result = prove(matrix, Options(cut=True, comp=None, scut=scut), core=run)
     assert (result.status, result.inferences) == ("Theorem", 0 if scut else 1)
-    assert result.proof is not None and check(matrix, result.proof).ok
+    assert result.proof is not None and check(matrix, result.proof).accepted
 
 
 def test_mreorder_matches_def_mm() -> None:
     m = [(lit(f"p{i}"),) for i in range(7)]
     # thirds A=[0,1], B=[2,3,4], C=[5,6] -> c1 a1 b1 c2 a2 b2, then the rest of B
-    assert mreorder(m, 1) == [5, 0, 2, 6, 1, 3, 4]
-    assert mreorder(m, 0) == list(range(7))
+    assert mreorder(m, 1) == [m[i] for i in (5, 0, 2, 6, 1, 3, 4)]
+    assert mreorder(m, 0) == m
     result = prove(EXAMPLE, Options(reo=2))
     assert result.status == "Theorem"
-    assert check(EXAMPLE, result.proof).ok  # type: ignore[arg-type]
+    assert check(EXAMPLE, result.proof).accepted  # type: ignore[arg-type]
 
 
 def test_compile_index_pairs_literal_with_rest_of_clause() -> None:

@@ -24,22 +24,18 @@ from pathlib import Path
 
 import pytest
 
+from palestra.core.data import expected as dataset_path
 from palestra.logic.syntax import START, Fn, Lit, Matrix, Term, Var
-from palestra.prove.calculus import (
-    CoreResult,
-    Options,
-    compile_matrix,
-    default_core,
-    prove,
-    python_core,
-)
-from palestra.prove.ccore import CCore, available, flatten, measure_speed
+from palestra.prove.bench import measure_speed
+from palestra.prove.calculus import default_core, prove, python_core
+from palestra.prove.ccore import CCore, available, flatten
 from palestra.prove.checker import check
+from palestra.prove.compiled import CoreResult, Options, compile_matrix
 from palestra.prove.golden import GoldenRow, matrix_path, read_golden, read_matrix
 
 pytestmark = pytest.mark.skipif(not available(), reason="C extension not built")
 
-GOLDEN = Path(__file__).resolve().parents[2].parent / "shared/data/tptp/leancop21_golden"
+GOLDEN = dataset_path("leancop21-golden")  # PALESTRA_DATA or ../shared/data
 ROWS = read_golden(GOLDEN / "golden.tsv") if (GOLDEN / "golden.tsv").is_file() else []
 FAST = 20_000  # inferences: the Python core's runs of rows above this are marked slow
 
@@ -64,7 +60,7 @@ def test_golden_row_c_core(row: GoldenRow) -> None:
     if result.status == "Theorem":
         assert result.proof is not None
         verdict = check(matrix, result.proof)
-        assert verdict.ok, verdict.reason
+        assert verdict.accepted, verdict.reason
 
 
 def _param(row: GoldenRow) -> object:
@@ -135,7 +131,7 @@ def test_small_matrices_agree(name: str, options: Options) -> None:
     assert c == py
     if c.status == "Theorem":
         result = prove(matrix, options, core=CCore())
-        assert result.proof is not None and check(matrix, result.proof).ok
+        assert result.proof is not None and check(matrix, result.proof).accepted
 
 
 def test_conj_matrix_agrees() -> None:
@@ -147,7 +143,7 @@ def test_empty_start_clause_with_scut() -> None:
     # the start clause [#] alone closes the tableau at once (the Python core raises here)
     result = prove([()], Options(scut=True, comp=None), core=CCore())
     assert (result.status, result.inferences) == ("Theorem", 0)
-    assert result.proof is not None and check([()], result.proof).ok
+    assert result.proof is not None and check([()], result.proof).accepted
 
 
 def _random_term(rng: random.Random, depth: int) -> Term:
@@ -183,7 +179,7 @@ def test_random_matrices_agree() -> None:
         if c.status == "Theorem":
             proved += 1
             result = prove(matrix, options, core=CCore())
-            assert result.proof is not None and check(matrix, result.proof).ok
+            assert result.proof is not None and check(matrix, result.proof).accepted
     assert proved > 30  # the sample exercises proofs, not only failures
 
 
@@ -207,7 +203,7 @@ def test_deep_terms() -> None:
     ]
     result = prove(matrix, Options(), core=CCore())
     assert result.status == "Theorem"
-    assert result.proof is not None and check(matrix, result.proof).ok
+    assert result.proof is not None and check(matrix, result.proof).accepted
     # the occurs check must walk bindings through a deep term and fail
     cyclic = [(lit("p", X, _nest("f", X, depth)),), (lit("-p", Y, Y),)]
     assert prove(cyclic, Options(cut=False, comp=None), core=CCore()).status == (

@@ -7,9 +7,10 @@ from dataclasses import replace
 
 import pytest
 
+from palestra.core.verdict import Verdict
 from palestra.logic.syntax import START, Fn, Lit, Matrix, Var
 from palestra.prove.calculus import Options, prove
-from palestra.prove.checker import CheckResult, check
+from palestra.prove.checker import TableauEvidence, check
 from palestra.prove.proof import ConnectionProof, ProofStep
 
 a, b = Fn("a"), Fn("b")
@@ -49,8 +50,8 @@ def edit(proof: ConnectionProof, sid: int, f: Callable[[ProofStep], ProofStep]) 
 
 def rejected(matrix: Matrix, proof: ConnectionProof, reason: str) -> None:
     verdict = check(matrix, proof)
-    assert isinstance(verdict, CheckResult)
-    assert not verdict.ok and not verdict
+    assert isinstance(verdict, Verdict)
+    assert not verdict.accepted and not verdict and verdict.evidence is None
     assert reason in verdict.reason, verdict.reason
 
 
@@ -66,8 +67,13 @@ def rejected(matrix: Matrix, proof: ConnectionProof, reason: str) -> None:
 def test_accepts_prover_proofs(matrix: Matrix, options: Options) -> None:
     proof = proof_of(matrix, options)
     verdict = check(matrix, proof)
-    assert verdict.ok, verdict.reason
-    assert check(matrix, ConnectionProof.from_dict(proof.to_dict())).ok
+    assert verdict.accepted, verdict.reason
+    rules = [s.rule for s in proof.steps()]
+    assert verdict.evidence == TableauEvidence(
+        len(rules), rules.count("extension"), rules.count("reduction"), rules.count("lemma")
+    )
+    assert verdict.to_json()["evidence"]["steps"] == len(rules)
+    assert check(matrix, ConnectionProof.from_dict(proof.to_dict())).accepted
 
 
 def test_rejects_wrong_substitution() -> None:

@@ -55,7 +55,7 @@ def test_a_small_proof_closes_and_passes_the_checker() -> None:
     assert state.is_terminal() and state.is_proved() and state.reward() == 1.0
     assert state.inferences == 3
     proof = state.proof()
-    assert check([tuple(c) for c in SMALL], proof).ok
+    assert check([tuple(c) for c in SMALL], proof).accepted
     assert proof.substitution == {"X_1": a}
 
 
@@ -124,7 +124,7 @@ def _random_proofs(path: Path, tries: int, seed: int, **kw: object) -> int:
             s.apply(rng.choice(s.legal_actions()))
         if s.is_proved():
             verdict = check(start.problem.matrix, s.proof())
-            assert verdict.ok, f"{path.stem}: {verdict.reason}"
+            assert verdict.accepted, f"{path.stem}: {verdict.reason}"
             found += 1
     return found
 
@@ -134,11 +134,11 @@ def test_random_playouts_that_close_pass_the_checker() -> None:
     assert len(proved) >= 4, proved
 
 
-def test_mcts_proofs_on_shared_m2k_pass_the_checker(shared_data: Path) -> None:
+def test_mcts_proofs_on_shared_m2k_pass_the_checker(m2k: Path) -> None:
     """Proofs closed by MCTS (its random rollouts or its tree) on a sample of M2k."""
     from palestra.core.search import mcts
 
-    files = sorted((shared_data / "tptp" / "m2k").glob("*.p"))
+    files = sorted(m2k.glob("*.p"))
     proved = 0
     for path in random.Random(0).sample(files, 40):
         start = connection_world(path=path, max_depth=6)
@@ -146,7 +146,7 @@ def test_mcts_proofs_on_shared_m2k_pass_the_checker(shared_data: Path) -> None:
         if result.solved:
             assert isinstance(result.solution, ConnectionState)
             verdict = check(start.problem.matrix, result.solution.proof())
-            assert verdict.ok, f"{path.stem}: {verdict.reason}"
+            assert verdict.accepted, f"{path.stem}: {verdict.reason}"
             proved += 1
     assert proved >= 8
 

@@ -36,7 +36,8 @@ literal order and the numbering match:
 6. **Matrix** (``mat``): clauses from the DNF; inside a conjunction the literals of the
    left operand are pushed in front of those of the right one in reverse, duplicates
    (identical literals) are dropped and a clause with two complementary identical
-   literals is dropped. Option ``reo(N)`` reorders clauses (``mreorder``).
+   literals is dropped. Option ``reo(N)`` reorders clauses
+   (:func:`palestra.logic.settings.mreorder`).
 
 **Naming.** leanCoP's Skolem term ``^(N, [X1, ..., Xk])`` is ``Fn("^N", (X1, ..., Xk))``
 here, and its definitional atom ``^(N, [X1, ..., Xk])`` the predicate ``"^N"`` with those
@@ -58,25 +59,22 @@ the interpreter's recursion limit while they run.
 from __future__ import annotations
 
 import contextlib
-import re
 import sys
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from palestra.logic.formula import (
-    And,
     Atom,
+    Binary,
     Bottom,
-    Equiv,
-    Exists,
     Forall,
     Formula,
-    Imp,
     Not,
-    Or,
+    Quantifier,
     Top,
     free_vars,
 )
+from palestra.logic.settings import LeancopSettings, mreorder
 from palestra.logic.syntax import Clause, Fn, Lit, Matrix, Term, Var
 from palestra.logic.tptp import Problem
 
@@ -125,22 +123,20 @@ def _term_in(t: Term, scope: dict[str, int]) -> _T:
     return (t.name, *[_term_in(a, scope) for a in t.args])
 
 
+# the internal tag of each connective and quantifier, by its ``op`` (the TPTP symbol)
+_TAG = {"&": "and", "|": "or", "=>": "imp", "<=>": "equiv", "!": "all", "?": "ex"}
+
+
 def _formula_in(f: Formula, scope: dict[str, int], fresh: _Fresh) -> _F:
     """The internal form, each quantifier binding a fresh variable (leanCoP's ``univar``)."""
     if isinstance(f, Atom):
         return ("atom", _term_in(f.atom, scope))
     if isinstance(f, Not):
         return ("not", _formula_in(f.arg, scope, fresh))
-    if isinstance(f, And):
-        return ("and", _formula_in(f.left, scope, fresh), _formula_in(f.right, scope, fresh))
-    if isinstance(f, Or):
-        return ("or", _formula_in(f.left, scope, fresh), _formula_in(f.right, scope, fresh))
-    if isinstance(f, Imp):
-        return ("imp", _formula_in(f.left, scope, fresh), _formula_in(f.right, scope, fresh))
-    if isinstance(f, Equiv):
-        return ("equiv", _formula_in(f.left, scope, fresh), _formula_in(f.right, scope, fresh))
-    if isinstance(f, Forall | Exists):
-        tag = "all" if isinstance(f, Forall) else "ex"
+    if isinstance(f, Binary):
+        left = _formula_in(f.left, scope, fresh)
+        return (_TAG[f.op], left, _formula_in(f.right, scope, fresh))
+    if isinstance(f, Quantifier):
         inner = dict(scope)
         vs = []
         for v in f.vars:
@@ -148,7 +144,7 @@ def _formula_in(f: Formula, scope: dict[str, int], fresh: _Fresh) -> _F:
             vs.append(inner[v.name])
         body = _formula_in(f.body, inner, fresh)
         for v in reversed(vs):
-            body = (tag, v, body)
+            body = (_TAG[f.op], v, body)
         return body
     if isinstance(f, Top):
         t = ("atom", ("true___",))
@@ -370,21 +366,22 @@ class _Def:
             nnf = ("or", nnf2, nnf1) if p1 > p2 else ("or", nnf1, nnf2)
             return nnf, defs1 + defs2, p1 * p2
         if tag == "and":
-            nnf1, defs1, p1 = self.run(f[1], freev)
-            if self.definitional and nnf1[0] == "or":
-                atom = ("atom", (f"^{self.n}", *freev))
-                self.n += 1
-                defs1 = [("and", ("not", atom), nnf1), *defs1]
-                nnf1 = atom
-            nnf2, defs2, p2 = self.run(f[2], freev)
-            if self.definitional and nnf2[0] == "or":
-                atom = ("atom", (f"^{self.n}", *freev))
-                self.n += 1
-                defs2 = [("and", ("not", atom), nnf2), *defs2]
-                nnf2 = atom
+            nnf1, defs1, p1 = self.conjunct(f[1], freev)
+            nnf2, defs2, p2 = self.conjunct(f[2], freev)
             nnf = ("and", nnf2, nnf1) if p1 > p2 else ("and", nnf1, nnf2)
             return nnf, defs1 + defs2, p1 + p2
         return f, [], 1  # an atom
+
+    def conjunct(self, f: _F, freev: tuple[int, ...]) -> tuple[_F, list[_F], int]:
+        """:meth:`run` on an operand of a conjunction; in ``def`` mode a disjunction there
+        becomes the new atom ``I^FreeV``, its definition ``(~I^FreeV, D)`` put in front."""
+        nnf, defs, paths = self.run(f, freev)
+        if self.definitional and nnf[0] == "or":
+            atom = ("atom", (f"^{self.n}", *freev))
+            self.n += 1
+            defs = [("and", ("not", atom), nnf), *defs]
+            nnf = atom
+        return nnf, defs, paths
 
 
 def _def_nnf(f: _F, counter: int, definitional: bool, fresh: _Fresh) -> tuple[_F, int]:
@@ -453,18 +450,6 @@ def _mat(f: _F) -> list[list[tuple[bool, _T]]]:
     return [[(True, f[1])]]
 
 
-def _mreorder(m: list[Any], times: int) -> list[Any]:
-    """leanCoP's ``reo(N)``: interleave the last, first and middle thirds, ``N`` times."""
-    for _ in range(times):
-        k = len(m) // 3
-        a, b, c = m[:k], m[k : len(m) - k], m[len(m) - k :]
-        out = []
-        for i in range(k):
-            out += [c[i], a[i], b[i]]
-        m = out + b[k:]
-    return m
-
-
 _START = ("atom", ("#",))
 
 
@@ -523,7 +508,7 @@ def make_matrix(
         fresh = _Fresh()
         f = _closed_in(formula, fresh)
         m = _mat(_make_matrix(f, definitional, conj, fresh))
-        return _matrix_out(_mreorder(m, reorder))
+        return _matrix_out(mreorder(m, reorder))
 
 
 def clausify(
@@ -549,41 +534,16 @@ def clausify(
         if equality:
             f = _with_equality(f, fresh)
         m = _mat(_make_matrix(f, definitional, conj, fresh))
-        return _matrix_out(_mreorder(m, reorder))
-
-
-_OPTION = re.compile(r"\s*([a-z_]+)(?:\((\d+)\))?\s*")
+        return _matrix_out(mreorder(m, reorder))
 
 
 def parse_settings(settings: str | Iterable[str]) -> dict[str, Any]:
-    """leanCoP's option list (``"[cut,comp(7)]"`` or ``["conj", "nodef"]``) as the keyword
-    arguments of :func:`clausify`; options of the search itself (``cut``, ``scut``,
-    ``comp(N)``) are accepted and ignored."""
-    if isinstance(settings, str):
-        s = settings.strip()
-        if s.startswith("[") and s.endswith("]"):
-            s = s[1:-1]
-        items = [x for x in s.split(",") if x.strip()]
-    else:
-        items = list(settings)
-    kw: dict[str, Any] = {"definitional": None, "conj": False, "reorder": 0}
-    names = set()
-    for item in items:
-        m = _OPTION.fullmatch(item)
-        if m is None:
-            raise ValueError(f"bad leanCoP option {item!r}")
-        name, arg = m.group(1), m.group(2)
-        names.add(name)
-        if name == "reo" and arg is not None:
-            kw["reorder"] = int(arg)
-        elif name not in ("nodef", "def", "conj", "cut", "scut", "comp"):
-            raise ValueError(f"unknown leanCoP option {item!r}")
-    kw["conj"] = "conj" in names
-    if "nodef" in names:  # make_matrix tests nodef before def
-        kw["definitional"] = False
-    elif "def" in names:
-        kw["definitional"] = True
-    return kw
+    """The clausifier's part of a leanCoP option list (``"[cut,comp(7)]"`` or
+    ``["conj", "nodef"]``, read by :meth:`LeancopSettings.parse`) as keyword arguments of
+    :func:`clausify`; the options of the search itself (``cut``, ``scut``, ``comp(N)``) are
+    checked and left out."""
+    s = LeancopSettings.parse(settings)
+    return {"definitional": s.definitional, "conj": s.conj, "reorder": s.reo or 0}
 
 
 def clausify_settings(problem: Problem, settings: str | Iterable[str]) -> Matrix:

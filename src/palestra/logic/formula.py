@@ -19,12 +19,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import ClassVar
 
 from palestra.logic.syntax import Fn, Term, Var
 
 __all__ = [
     "And",
     "Atom",
+    "Binary",
     "Bottom",
     "Equiv",
     "Exists",
@@ -33,6 +35,7 @@ __all__ = [
     "Imp",
     "Not",
     "Or",
+    "Quantifier",
     "Top",
     "free_vars",
     "subformulas",
@@ -77,59 +80,59 @@ class Not:
 
 
 @dataclass(frozen=True, slots=True)
-class And:
+class Binary:
+    """A binary connective ``left op right``; the four below differ only in ``op``."""
+
     left: Formula
     right: Formula
+    op: ClassVar[str]
 
     def __str__(self) -> str:
-        return f"({self.left} & {self.right})"
+        return f"({self.left} {self.op} {self.right})"
 
 
 @dataclass(frozen=True, slots=True)
-class Or:
-    left: Formula
-    right: Formula
-
-    def __str__(self) -> str:
-        return f"({self.left} | {self.right})"
+class And(Binary):
+    op = "&"
 
 
 @dataclass(frozen=True, slots=True)
-class Imp:
+class Or(Binary):
+    op = "|"
+
+
+@dataclass(frozen=True, slots=True)
+class Imp(Binary):
     """``left => right``."""
 
-    left: Formula
-    right: Formula
-
-    def __str__(self) -> str:
-        return f"({self.left} => {self.right})"
+    op = "=>"
 
 
 @dataclass(frozen=True, slots=True)
-class Equiv:
-    left: Formula
-    right: Formula
-
-    def __str__(self) -> str:
-        return f"({self.left} <=> {self.right})"
+class Equiv(Binary):
+    op = "<=>"
 
 
 @dataclass(frozen=True, slots=True)
-class Forall:
+class Quantifier:
+    """``op [vars] : body``; ``Forall`` (``!``) and ``Exists`` (``?``) differ only in ``op``."""
+
     vars: tuple[Var, ...]
     body: Formula
+    op: ClassVar[str]
 
     def __str__(self) -> str:
-        return f"! [{', '.join(v.name for v in self.vars)}] : {_paren(self.body)}"
+        return f"{self.op} [{', '.join(v.name for v in self.vars)}] : {_paren(self.body)}"
 
 
 @dataclass(frozen=True, slots=True)
-class Exists:
-    vars: tuple[Var, ...]
-    body: Formula
+class Forall(Quantifier):
+    op = "!"
 
-    def __str__(self) -> str:
-        return f"? [{', '.join(v.name for v in self.vars)}] : {_paren(self.body)}"
+
+@dataclass(frozen=True, slots=True)
+class Exists(Quantifier):
+    op = "?"
 
 
 Formula = Atom | Top | Bottom | Not | And | Or | Imp | Equiv | Forall | Exists
@@ -148,10 +151,10 @@ def subformulas(f: Formula) -> Iterator[Formula]:
         yield g
         if isinstance(g, Not):
             stack.append(g.arg)
-        elif isinstance(g, And | Or | Imp | Equiv):
+        elif isinstance(g, Binary):
             stack.append(g.right)
             stack.append(g.left)
-        elif isinstance(g, Forall | Exists):
+        elif isinstance(g, Quantifier):
             stack.append(g.body)
 
 
@@ -175,10 +178,10 @@ def free_vars(f: Formula) -> list[Var]:
             _term_var_names(g.atom, acc, bound)
         elif isinstance(g, Not):
             walk(g.arg, bound)
-        elif isinstance(g, And | Or | Imp | Equiv):
+        elif isinstance(g, Binary):
             walk(g.left, bound)
             walk(g.right, bound)
-        elif isinstance(g, Forall | Exists):
+        elif isinstance(g, Quantifier):
             walk(g.body, bound | {v.name for v in g.vars})
 
     walk(f, frozenset())

@@ -3,7 +3,7 @@
     from palestra.prove import Options, check, prove
     result = prove(matrix, Options(cut=True, comp=7))
     if result.status == "Theorem":
-        assert check(matrix, result.proof).ok
+        assert check(matrix, result.proof).accepted
 
 Names are loaded on first use, so importing ``palestra.prove.checker`` does not load the
 calculus it checks.
@@ -15,21 +15,21 @@ import importlib
 from typing import Any
 
 __all__ = [
-    "CheckResult",
     "ConnectionProof",
     "Options",
     "ProofResult",
     "ProofStep",
+    "TableauEvidence",
     "check",
     "prove",
 ]
 
 _HOME = {
-    "Options": "calculus",
+    "Options": "compiled",
     "ProofResult": "calculus",
     "prove": "calculus",
-    "CheckResult": "checker",
     "check": "checker",
+    "TableauEvidence": "checker",
     "ConnectionProof": "proof",
     "ProofStep": "proof",
 }

@@ -229,6 +229,31 @@ static inline int bind(Machine *m, i32 v, i32 t, i32 to) {
     return 1;
 }
 
+/* Follow the bindings from term *t at offset *o: on return *t is a compound term or an
+ * unbound variable, and *o its offset. */
+static inline void deref(const i32 *bt, const i32 *bo, i32 *t, i32 *o) {
+    while (IS_VAR(*t)) {
+        i32 g = VAR_NO(*t) + *o;
+        i32 x = bt[g];
+        if (x == UNBOUND) return;
+        *t = x;
+        *o = bo[g];
+    }
+}
+
+/* Push the argument pair (s at so, t at to) on the work stack of unify_args and identical;
+ * 0 with m->stop set on allocation failure. */
+static inline int push_pair(Machine *m, i64 *sp, i32 s, i32 so, i32 t, i32 to) {
+    if (!RESERVE(m, m->work, *sp, m->work_cap, 4)) return 0;
+    i32 *st = m->work + *sp;
+    st[0] = s;
+    st[1] = so;
+    st[2] = t;
+    st[3] = to;
+    *sp += 4;
+    return 1;
+}
+
 /* Whether slot v occurs in the non-ground term t at offset to, under the bindings. Only the
  * variables of t are visited (its variable list), not its whole structure. On allocation
  * failure it says "occurs" with m->stop set. */
@@ -252,13 +277,7 @@ static int occurs(Machine *m, i32 v, i32 t0, i32 to0) {
                 continue;
             }
             i32 ao = bo[g];
-            while (IS_VAR(a)) {
-                i32 h = VAR_NO(a) + ao;
-                i32 x = bt[h];
-                if (x == UNBOUND) break;
-                a = x;
-                ao = bo[h];
-            }
+            deref(bt, bo, &a, &ao);
             if (IS_VAR(a)) {
                 if (VAR_NO(a) + ao == v) return 1;
             } else if (cells[a + 2] >= 0) {
@@ -284,38 +303,22 @@ static int unify_args(Machine *m, i32 s0, i32 so0, i32 t0, i32 to0) {
     const i32 *cells = m->cells;
     const i32 *bt = m->bind_t, *bo = m->bind_o;
     if (cells[s0 + 1] != cells[t0 + 1]) return 0;
-    if (!RESERVE(m, m->work, 0, m->work_cap, 4)) return 0;
-    i32 *st = m->work;
     i64 sp = 0;
-    st[sp++] = s0;
-    st[sp++] = so0;
-    st[sp++] = t0;
-    st[sp++] = to0;
+    if (!push_pair(m, &sp, s0, so0, t0, to0)) return 0;
     while (sp > 0) {
-        to0 = st[--sp];
-        t0 = st[--sp];
-        so0 = st[--sp];
-        s0 = st[--sp];
+        sp -= 4;
+        s0 = m->work[sp];
+        so0 = m->work[sp + 1];
+        t0 = m->work[sp + 2];
+        to0 = m->work[sp + 3];
         i32 n = cells[s0 + 1];
         const i32 *sa = cells + s0 + 3, *ta = cells + t0 + 3;
         for (i32 i = 0; i < n; i++) {
             i32 s = sa[i], t = ta[i];
             if (s == t && (so0 == to0 || (s >= 0 && cells[s + 2] < 0))) continue;
             i32 so = so0, to = to0;
-            while (IS_VAR(s)) {
-                i32 g = VAR_NO(s) + so;
-                i32 x = bt[g];
-                if (x == UNBOUND) break;
-                s = x;
-                so = bo[g];
-            }
-            while (IS_VAR(t)) {
-                i32 g = VAR_NO(t) + to;
-                i32 x = bt[g];
-                if (x == UNBOUND) break;
-                t = x;
-                to = bo[g];
-            }
+            deref(bt, bo, &s, &so);
+            deref(bt, bo, &t, &to);
             if (IS_VAR(s)) {
                 i32 v = VAR_NO(s) + so;
                 if (IS_VAR(t)) {
@@ -333,57 +336,37 @@ static int unify_args(Machine *m, i32 s0, i32 so0, i32 t0, i32 to0) {
             } else if (cells[s] != cells[t] || cells[s + 1] != cells[t + 1] ||
                        (cells[s + 2] < 0 && cells[t + 2] < 0)) {
                 return 0;
-            } else {
-                if (!RESERVE(m, m->work, sp, m->work_cap, 4)) return 0;
-                st = m->work;
-                st[sp++] = s;
-                st[sp++] = so;
-                st[sp++] = t;
-                st[sp++] = to;
+            } else if (!push_pair(m, &sp, s, so, t, to)) {
+                return 0;
             }
         }
     }
     return 1;
 }
 
-/* Prolog's == on the arguments of two terms with the same functor (no binding is made).
- * On allocation failure 0 with m->stop set. */
+/* Prolog's == on the arguments of two terms with the same functor: the walk of unify_args
+ * with one rule changed, a variable is == only to itself, and no binding is made (as
+ * compiled.identical). On allocation failure 0 with m->stop set. */
 static int identical(Machine *m, i32 s0, i32 so0, i32 t0, i32 to0) {
     const i32 *cells = m->cells;
     const i32 *bt = m->bind_t, *bo = m->bind_o;
     if (cells[s0 + 1] != cells[t0 + 1]) return 0;
-    if (!RESERVE(m, m->work, 0, m->work_cap, 4)) return 0;
-    i32 *st = m->work;
     i64 sp = 0;
-    st[sp++] = s0;
-    st[sp++] = so0;
-    st[sp++] = t0;
-    st[sp++] = to0;
+    if (!push_pair(m, &sp, s0, so0, t0, to0)) return 0;
     while (sp > 0) {
-        to0 = st[--sp];
-        t0 = st[--sp];
-        so0 = st[--sp];
-        s0 = st[--sp];
+        sp -= 4;
+        s0 = m->work[sp];
+        so0 = m->work[sp + 1];
+        t0 = m->work[sp + 2];
+        to0 = m->work[sp + 3];
         i32 n = cells[s0 + 1];
         const i32 *sa = cells + s0 + 3, *ta = cells + t0 + 3;
         for (i32 i = 0; i < n; i++) {
             i32 s = sa[i], t = ta[i];
             if (s == t && (so0 == to0 || (s >= 0 && cells[s + 2] < 0))) continue;
             i32 so = so0, to = to0;
-            while (IS_VAR(s)) {
-                i32 g = VAR_NO(s) + so;
-                i32 x = bt[g];
-                if (x == UNBOUND) break;
-                s = x;
-                so = bo[g];
-            }
-            while (IS_VAR(t)) {
-                i32 g = VAR_NO(t) + to;
-                i32 x = bt[g];
-                if (x == UNBOUND) break;
-                t = x;
-                to = bo[g];
-            }
+            deref(bt, bo, &s, &so);
+            deref(bt, bo, &t, &to);
             if (IS_VAR(s) || IS_VAR(t)) {
                 if (!(IS_VAR(s) && IS_VAR(t)) || VAR_NO(s) + so != VAR_NO(t) + to) return 0;
             } else if (s == t && (so == to || cells[s + 2] < 0)) {
@@ -391,13 +374,8 @@ static int identical(Machine *m, i32 s0, i32 so0, i32 t0, i32 to0) {
             } else if (cells[s] != cells[t] || cells[s + 1] != cells[t + 1] ||
                        (cells[s + 2] < 0 && cells[t + 2] < 0)) {
                 return 0;
-            } else {
-                if (!RESERVE(m, m->work, sp, m->work_cap, 4)) return 0;
-                st = m->work;
-                st[sp++] = s;
-                st[sp++] = so;
-                st[sp++] = t;
-                st[sp++] = to;
+            } else if (!push_pair(m, &sp, s, so, t, to)) {
+                return 0;
             }
         }
     }

@@ -15,6 +15,9 @@ seeded sample of M2k (``quick_sample`` problems); the full mode runs all 2,003.
 Reference points measured on this machine (not in the same run): leanCoP 2.1 with
 ``[cut,comp(7)]`` at 200k inferences proved 52.5% of a 400-problem M2k sample and ran at about
 350,000 inferences/s; at 10 s, leanCoP's schedule proved 25 of a 40-problem sample and E 36.
+
+``measure_speed`` times the C core beside the Python reference core on leanCoP's golden rows
+(inferences per second of each, and the speed-up); the suite does not report it.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import shutil
 import statistics
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,9 +40,13 @@ from palestra.core.errors import PalestraError
 from palestra.core.jobs import run_jobs
 from palestra.core.progress import progress_bar
 from palestra.prove.attempt import ProofAttempt, count_proved
+from palestra.prove.calculus import python_core
+from palestra.prove.ccore import CCore
+from palestra.prove.compiled import Options, compile_matrix
+from palestra.prove.golden import GoldenRow, matrix_path, read_matrix
 from palestra.prove.run import prove_paths
 
-__all__ = ["ProverBenchOptions", "run_eprover"]
+__all__ = ["ProverBenchOptions", "measure_speed", "run_eprover"]
 
 
 @dataclass
@@ -230,3 +238,42 @@ def _timed_comparison(
         rows,
     )
     return {"schedule": [_record(r) for r in ours], "eprover": e_results}
+
+
+def measure_speed(
+    rows: Sequence[GoldenRow], golden_dir: str | Path | None = None, python: bool = True
+) -> dict[str, Any]:
+    """Inferences per second of the C core (and the Python core) on golden rows.
+
+    Each row's matrix is read and compiled once (not timed); then each core is timed on it
+    from the ``CompiledMatrix`` to its ``CoreResult`` (for the C core: flattening, search and
+    reading the proof back). Pass the rows that hit the inference limit for a measure over
+    full 200,001-inference searches. ``golden_dir`` defaults to the leancop21-golden data
+    set. Returns the per-row figures and their medians.
+    """
+    golden_dir = locate("leancop21-golden", golden_dir)
+    per_row: list[dict[str, Any]] = []
+    for row in rows:
+        options = Options.from_leancop(row.settings)
+        cm = compile_matrix(read_matrix(matrix_path(golden_dir, row)), options.reo)
+        entry: dict[str, Any] = {"problem": row.problem, "settings": row.settings}
+        cores: list[tuple[str, Any]] = [("c", CCore())]
+        if python:
+            cores.append(("python", python_core))
+        for name, core in cores:
+            t0 = time.perf_counter()
+            result = core(cm, options)
+            seconds = time.perf_counter() - t0
+            entry[f"{name}_status"] = result.status
+            entry[f"{name}_inferences"] = result.inferences
+            entry[f"{name}_seconds"] = round(seconds, 6)
+            entry[f"{name}_ips"] = result.inferences / seconds if seconds > 0 else float("inf")
+        entry["golden_inferences"] = row.inferences
+        per_row.append(entry)
+    out: dict[str, Any] = {"rows": per_row, "n": len(per_row)}
+    for name in ("c", "python") if python else ("c",):
+        ips = [r[f"{name}_ips"] for r in per_row]
+        out[f"{name}_median_ips"] = statistics.median(ips) if ips else None
+    if python and per_row:
+        out["median_speedup"] = statistics.median(r["c_ips"] / r["python_ips"] for r in per_row)
+    return out

@@ -1,7 +1,8 @@
 """An independent checker of connection proofs (it shares only the data types with the prover).
 
-``check(matrix, proof)`` replays a ``ConnectionProof`` against the matrix and accepts it only
-if it is a closed connection tableau:
+``check(matrix, proof)`` replays a ``ConnectionProof`` against the matrix and returns a
+:class:`~palestra.core.verdict.Verdict` that accepts it only if it is a closed connection
+tableau:
 
 1. the root goal is ``-#`` and the start step extends it into a clause whose connected
    literal is ``#``: a clause carrying ``#`` (a conjecture clause) or, when the matrix holds
@@ -33,25 +34,26 @@ other reading must not be passed here.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
+from palestra.core.verdict import Verdict
 from palestra.logic.syntax import START, Lit, Matrix, Term, Var
 from palestra.prove.proof import ConnectionProof, ProofStep
 
-__all__ = ["CheckResult", "check"]
+__all__ = ["TableauEvidence", "check"]
 
 _Flat = tuple[bool, tuple[tuple[str, str | int], ...]]  # (sign, prefix tokens)
 
 
 @dataclass(frozen=True, slots=True)
-class CheckResult:
-    """The checker's verdict: ``ok``, and on rejection the first problem found."""
+class TableauEvidence:
+    """What an accepted proof was checked to be: its steps, counted by rule."""
 
-    ok: bool
-    reason: str = ""
-
-    def __bool__(self) -> bool:
-        return self.ok
+    steps: int
+    extensions: int
+    reductions: int
+    lemmas: int
 
 
 def _flat(lit: Lit, sub: dict[str, Term] | None = None) -> _Flat:
@@ -98,16 +100,21 @@ def _complementary(x: _Flat, y: _Flat) -> bool:
     return x[0] != y[0] and x[1] == y[1]
 
 
-def check(matrix: Matrix, proof: ConnectionProof) -> CheckResult:
-    """Replay ``proof`` against ``matrix``; see the module docstring for the rules checked."""
+def check(matrix: Matrix, proof: ConnectionProof) -> Verdict[TableauEvidence]:
+    """Replay ``proof`` against ``matrix``; see the module docstring for the rules checked.
+
+    The verdict accepts with the steps counted by rule (:class:`TableauEvidence`), or
+    rejects with the first problem found, naming its step, and no evidence.
+    """
     sub = proof.substitution
     start_goal = Lit(False, START)
     conj = any(c == (start_goal,) for c in matrix)
     start = proof.start
     if start.rule != "extension" or _flat(start.goal) != _flat(start_goal):
-        return CheckResult(False, "the start step must be an extension of the goal -#")
+        return Verdict.reject("the start step must be an extension of the goal -#")
 
     seen_ids: set[int] = set()
+    counts: Counter[str] = Counter()  # steps by rule
     goals: dict[int, _Flat] = {}  # step id -> goal after substitution
     owner: dict[str, int] = {}  # instance variable -> step that introduced it
     # (step, path of goals after substitution, step ids usable as lemmata)
@@ -116,67 +123,67 @@ def check(matrix: Matrix, proof: ConnectionProof) -> CheckResult:
         step, path, lemmata = stack.pop()
         where = f"step {step.id}"
         if step.id in seen_ids:
-            return CheckResult(False, f"{where}: duplicate step id")
+            return Verdict.reject(f"{where}: duplicate step id")
         seen_ids.add(step.id)
+        counts[step.rule] += 1
         goal = _flat(step.goal, sub)
         goals[step.id] = goal
 
         if step.rule == "reduction":
             if step.children:
-                return CheckResult(False, f"{where}: a reduction has no children")
+                return Verdict.reject(f"{where}: a reduction has no children")
             if step.ancestor is None or not 0 <= step.ancestor < len(path):
-                return CheckResult(False, f"{where}: no path literal {step.ancestor}")
+                return Verdict.reject(f"{where}: no path literal {step.ancestor}")
             if not _complementary(goal, path[step.ancestor]):
-                return CheckResult(
-                    False, f"{where}: goal not complementary to path literal {step.ancestor}"
+                return Verdict.reject(
+                    f"{where}: goal not complementary to path literal {step.ancestor}"
                 )
             continue
 
         if step.rule == "lemma":
             if step.children:
-                return CheckResult(False, f"{where}: a lemma has no children")
+                return Verdict.reject(f"{where}: a lemma has no children")
             if step.lemma not in lemmata:
-                return CheckResult(
-                    False, f"{where}: step {step.lemma} is not a closed left sibling on the path"
+                return Verdict.reject(
+                    f"{where}: step {step.lemma} is not a closed left sibling on the path"
                 )
             if goals[step.lemma] != goal:
-                return CheckResult(False, f"{where}: goal differs from that of step {step.lemma}")
+                return Verdict.reject(f"{where}: goal differs from that of step {step.lemma}")
             continue
 
         if step.rule != "extension":
-            return CheckResult(False, f"{where}: unknown rule {step.rule!r}")
+            return Verdict.reject(f"{where}: unknown rule {step.rule!r}")
         instance, connected = step.instance, step.connected
         if step.clause is None or not 0 <= step.clause < len(matrix):
-            return CheckResult(False, f"{where}: no matrix clause {step.clause}")
+            return Verdict.reject(f"{where}: no matrix clause {step.clause}")
         if instance is None or connected is None or not 0 <= connected < len(instance):
-            return CheckResult(False, f"{where}: no connected literal {connected} in instance")
+            return Verdict.reject(f"{where}: no connected literal {connected} in instance")
         clause = matrix[step.clause]
         if len(instance) == len(clause) + 1 and not conj and all(x.positive for x in clause):
             original = (Lit(True, START), *clause)  # the implicit start marker
         else:
             original = clause
         if len(instance) != len(original):
-            return CheckResult(False, f"{where}: instance is not a copy of clause {step.clause}")
+            return Verdict.reject(f"{where}: instance is not a copy of clause {step.clause}")
         ren: dict[str, str] = {}
         back: dict[str, str] = {}
         for a, b in zip(instance, original, strict=True):
             if not _variant(a, b, ren, back):
-                return CheckResult(
-                    False, f"{where}: instance is not a renaming of clause {step.clause}"
+                return Verdict.reject(
+                    f"{where}: instance is not a renaming of clause {step.clause}"
                 )
         for v in ren:
             if owner.setdefault(v, step.id) != step.id:
-                return CheckResult(
-                    False, f"{where}: variable {v} also occurs in step {owner[v]}'s instance"
+                return Verdict.reject(
+                    f"{where}: variable {v} also occurs in step {owner[v]}'s instance"
                 )
         if not _complementary(goal, _flat(instance[connected], sub)):
-            return CheckResult(
-                False, f"{where}: goal not complementary to instance literal {connected}"
+            return Verdict.reject(
+                f"{where}: goal not complementary to instance literal {connected}"
             )
         open_lits = [x for k, x in enumerate(instance) if k != connected]
         if len(step.children) != len(open_lits):
-            return CheckResult(
-                False,
+            return Verdict.reject(
                 f"{where}: {len(open_lits)} open literals but {len(step.children)} child steps",
             )
         child_path = (*path, goal)
@@ -184,9 +191,12 @@ def check(matrix: Matrix, proof: ConnectionProof) -> CheckResult:
         pending = []
         for child, x in zip(step.children, open_lits, strict=True):
             if _flat(child.goal) != _flat(x):
-                return CheckResult(False, f"step {child.id}: goal is not its instance literal")
+                return Verdict.reject(f"step {child.id}: goal is not its instance literal")
             pending.append((child, child_path, frozenset(usable)))
             usable.add(child.id)
         stack.extend(reversed(pending))
 
-    return CheckResult(True, f"closed connection tableau, {len(seen_ids)} steps")
+    evidence = TableauEvidence(
+        len(seen_ids), counts["extension"], counts["reduction"], counts["lemma"]
+    )
+    return Verdict.accept(evidence, f"closed connection tableau, {len(seen_ids)} steps")

@@ -301,9 +301,9 @@ def attempt(
         proof = r.solution.proof()
         verdict = check(state.problem.matrix, proof)
         result = dataclasses.replace(
-            result, checked=verdict.ok, proof=proof.to_dict(), proof_text=str(proof)
+            result, checked=verdict.accepted, proof=proof.to_dict(), proof_text=str(proof)
         )
-        if not verdict.ok:
+        if not verdict.accepted:
             result = dataclasses.replace(result, error=verdict.reason).rejected()
     if not collect:
         return result, None

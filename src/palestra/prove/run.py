@@ -71,7 +71,7 @@ def _attempt(problem: Any, settings: str, inference_limit: int | None) -> dict[s
         assert result.proof is not None
         verdict = check(matrix, result.proof)
         out.update(
-            checked=verdict.ok,
+            checked=verdict.accepted,
             check_reason=verdict.reason,
             proof=result.proof.to_dict(),
             proof_text=str(result.proof),

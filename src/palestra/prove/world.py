@@ -28,7 +28,7 @@ Lemmata are not used (rlCoP's calculus has no lemma step either). A closed table
 :class:`~palestra.prove.proof.ConnectionProof` (``state.proof()``) for the independent
 checker.
 
-Representation: the compiled matrix of :func:`palestra.prove.calculus.compile_matrix`
+Representation: the compiled matrix of :func:`palestra.prove.compiled.compile_matrix`
 (terms are ``int`` variables local to a clause or tuples ``(functor id, args...)``, ground
 subterms interned; clause copies share the template and own an offset into the binding
 array). Open goals are a persistent linked list of frames ``(literals, j, offset, path,
@@ -43,13 +43,21 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from palestra.core.world import register_world
-from palestra.logic.syntax import START, Fn, Lit, Matrix, Term, Var
-from palestra.prove.calculus import CompiledMatrix, compile_matrix, identical, unify
-from palestra.prove.proof import ConnectionProof, ProofStep
+from palestra.logic.syntax import Matrix
+from palestra.prove.compiled import (
+    EXT,
+    RED,
+    CompiledMatrix,
+    build_proof,
+    compile_matrix,
+    decode,
+    identical,
+    substitution,
+    unify,
+)
+from palestra.prove.proof import ConnectionProof
 
 __all__ = ["Action", "ConnectionState", "Problem", "connection_world", "load_matrix"]
-
-_EXT, _RED = 0, 1
 
 
 class Action(NamedTuple):
@@ -80,33 +88,20 @@ class Problem:
 
 def load_matrix(path: str | Path, settings: str = "[conj]") -> Matrix:
     """Read a TPTP problem and clausify it under a leanCoP option list (``[conj]``, ...)."""
-    from palestra.logic.clausify import clausify, parse_settings
+    from palestra.logic.clausify import clausify_settings
     from palestra.logic.tptp import read_problem
 
-    return clausify(read_problem(path), **parse_settings(settings))
+    return clausify_settings(read_problem(path), settings)
 
 
 # ---------------------------------------------------------------------------------------
-# unification over the compiled representation
-
-
-def _deref(bind: list, t: Any, o: int) -> tuple[Any, int]:
-    while type(t) is int:
-        x = bind[t + o]
-        if x is None:
-            break
-        t, o = x
-    return t, o
+# the state
 
 
 def _undo(bind: list, trail: list) -> None:
     for v in trail:
         bind[v] = None
     trail.clear()
-
-
-# ---------------------------------------------------------------------------------------
-# the state
 
 
 class ConnectionState:
@@ -231,7 +226,7 @@ class ConnectionState:
                 p = p[3]
             assert p is not None
             ok = unify(bind, trail, cm.term_vars, lit, off, p[0], p[1])
-            self.trace = ((_RED, action.ref, 0), self.trace)
+            self.trace = ((RED, action.ref, 0), self.trace)
             frames: tuple | None = rest
         else:
             entry = pb.entry[action.ref]
@@ -240,7 +235,7 @@ class ConnectionState:
                 bind.extend([None] * (new + entry[3] - len(bind) + 64))
             ok = unify(bind, trail, cm.term_vars, lit, off, entry[0], new)
             self.top = new + entry[3]
-            self.trace = ((_EXT, action.ref, new), self.trace)
+            self.trace = ((EXT, action.ref, new), self.trace)
             new_path = (lit, off, (0 if path is None else path[2]) + 1, path, step)
             frames = (entry[1], 0, new, new_path, rest)
         assert ok, "a legal action must unify"
@@ -282,30 +277,17 @@ class ConnectionState:
         its ``int`` index in the binding array. For a literal template, the head is the
         predicate name, ``~`` in front when negative.
         """
-        functions = self.problem.cm.functions
-        bind = self.bind
-        out: list[Any] = []
-        stack: list[tuple] = [(t, o, False)]
-        while stack:
-            t, o, built = stack.pop()
-            t, o = _deref(bind, t, o)
-            if type(t) is int:
-                out.append(t + o)
-            elif built:
-                n = len(t) - 1
-                args = out[len(out) - n :] if n else []
-                del out[len(out) - n :]
-                out.append((functions[t[0]][0], *args))
-            else:
-                stack.append((t, o, True))
-                stack.extend((a, o, False) for a in reversed(t[1:]))
-        return out[0]
+        return decode(self.problem.cm, t, o, _slot, _named, self.bind)
 
-    def resolve_lit(self, lit: tuple, off: int) -> tuple:
-        """A literal template at ``off``, resolved: ``("p", args...)`` or ``("~p", ...)``."""
+    def resolve_lit(self, lit: tuple, off: int, bound: bool = True) -> tuple:
+        """A literal template at ``off``, resolved: ``("p", args...)`` or ``("~p", ...)``.
+
+        ``bound=False`` reads it as written in its clause, ignoring the bindings.
+        """
         cm = self.problem.cm
+        bind = self.bind if bound else None
         name = cm.predicates[lit[0] >> 1][0]
-        args = [self.resolve(a, off) for a in lit[1:]]
+        args = [decode(cm, a, off, _slot, _named, bind) for a in lit[1:]]
         return ("~" + name if lit[0] & 1 else name, *args)
 
     def path_lits(self) -> list[tuple]:
@@ -324,34 +306,11 @@ class ConnectionState:
         if action.kind == "ext":
             lit, rest, _g, _nv, _e = pb.entry[action.ref]
             base = len(self.bind) + 1_000_000  # variables of a fresh copy: unbound
-            return [self._template_lit(x, base) for x in (lit, *rest)]
+            return [self.resolve_lit(x, base, bound=False) for x in (lit, *rest)]
         p = self.frames[3] if self.frames is not None else None
         while p is not None and p[2] - 1 != action.ref:
             p = p[3]
         return [] if p is None else [self.resolve_lit(p[0], p[1])]
-
-    def _template_lit(self, lit: tuple, base: int) -> tuple:
-        cm = self.problem.cm
-        name = cm.predicates[lit[0] >> 1][0]
-
-        def walk(t: Any) -> Any:
-            out: list[Any] = []
-            stack: list[tuple] = [(t, False)]
-            while stack:
-                s, built = stack.pop()
-                if type(s) is int:
-                    out.append(base + s)
-                elif built:
-                    n = len(s) - 1
-                    args = out[len(out) - n :] if n else []
-                    del out[len(out) - n :]
-                    out.append((cm.functions[s[0]][0], *args))
-                else:
-                    stack.append((s, True))
-                    stack.extend((a, False) for a in reversed(s[1:]))
-            return out[0]
-
-        return ("~" + name if lit[0] & 1 else name, *(walk(a) for a in lit[1:]))
 
     def __str__(self) -> str:
         g = self.goal()
@@ -372,57 +331,15 @@ class ConnectionState:
             steps.append(t[0])
             t = t[1]
         steps.reverse()
+        return build_proof(cm, steps, substitution(cm, steps, self.bind))
 
-        names: dict[int, Var] = {}
-        for s, (rule, ref, off) in enumerate(steps):
-            if rule == _EXT:
-                c = cm.entries[ref][0]
-                for k in range(cm.nvars[c]):
-                    names[off + k] = Var(f"{cm.var_names[c][k]}_{s}")
 
-        def to_term(t: Any, o: int, substitute: bool) -> Term:
-            out: list[Term] = []
-            stack: list[tuple] = [(t, o, False)]
-            while stack:
-                t, o, built = stack.pop()
-                if substitute:
-                    t, o = _deref(self.bind, t, o)
-                if type(t) is int:
-                    out.append(names[t + o])
-                elif built:
-                    n = len(t) - 1
-                    args = tuple(out[len(out) - n :]) if n else ()
-                    del out[len(out) - n :]
-                    out.append(Fn(cm.functions[t[0]][0], args))
-                else:
-                    stack.append((t, o, True))
-                    stack.extend((a, o, False) for a in reversed(t[1:]))
-            return out[0]
+def _slot(g: int) -> int:
+    return g
 
-        substitution: dict[str, Term] = {}
-        for g, var in names.items():
-            value = to_term(g, 0, True)
-            if value != var:
-                substitution[var.name] = value
 
-        def lit_at(x: tuple, off: int) -> Lit:
-            name = cm.predicates[x[0] >> 1][0]
-            atom = Fn(name, tuple(to_term(a, off, False) for a in x[1:]))
-            return Lit(not x[0] & 1, atom)
-
-        it = iter(enumerate(steps))
-
-        def build(goal: Lit) -> ProofStep:
-            # iterative would be nicer; proofs are as deep as max_depth, which is small
-            s, (rule, ref, off) = next(it)
-            if rule == _RED:
-                return ProofStep(s, "reduction", goal, ancestor=ref)
-            c, i = cm.entries[ref]
-            instance = tuple(lit_at(x, off) for x in cm.clauses[c])
-            children = tuple(build(x) for k, x in enumerate(instance) if k != i)
-            return ProofStep(s, "extension", goal, cm.source[c], i, instance, children=children)
-
-        return ConnectionProof(build(Lit(False, START)), substitution)
+def _named(name: str, args: list[Any]) -> tuple:
+    return (name, *args)
 
 
 def _show(t: Any) -> str:
