@@ -19,7 +19,6 @@ once each at 3 s proved 52 of the 244 (21.3%).
 
 from __future__ import annotations
 
-import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +31,7 @@ from palestra.coq.portfolio import PortfolioConfig, prove_with_portfolio
 from palestra.coq.verify import safe_verify
 from palestra.core.bench import Bench, register_suite
 from palestra.core.config import arg
-from palestra.core.data import locate
+from palestra.core.data import problem_files
 from palestra.core.errors import PalestraError
 from palestra.core.progress import progress_bar
 
@@ -82,13 +81,11 @@ def _recheck(source: str, proof: str | None) -> bool:
 @register_suite("coq", config=CoqBenchOptions)
 def run(bench: Bench) -> None:
     opts: CoqBenchOptions = bench.options or CoqBenchOptions()
-    folder = locate("minif2f-rocq", opts.problems, part="" if opts.problems else "valid")
-    files = sorted(folder.glob("*.v"))
-    if not files:
-        raise PalestraError(f"bench coq: no .v files in {folder}")
     size = opts.quick_sample if bench.quick else opts.sample
-    if size and size < len(files):
-        files = sorted(random.Random(bench.seed).sample(files, size))
+    part = "" if opts.problems else "valid"
+    files = problem_files(
+        "minif2f-rocq", opts.problems, "*.v", part=part, sample=size, seed=bench.seed
+    )
     n = len(files)
     configs = list(opts.configs)
     for name in configs:

@@ -33,6 +33,7 @@ __all__ = [
     "expected",
     "find",
     "locate",
+    "problem_files",
     "tree_digest",
 ]
 
@@ -296,6 +297,29 @@ def locate(name: str, explicit: str | Path | None = None, *, part: str = "") -> 
         f"data set {name!r} ({d.what}) not found: put it at {target}{inside}, "
         f"or pass its path as an option; source: {d.source}"
     )
+
+
+def problem_files(
+    name: str,
+    explicit: str | Path | None = None,
+    pattern: str = "*.p",
+    *,
+    part: str = "",
+    sample: int = 0,
+    seed: int = 0,
+) -> list[Path]:
+    """The files matching ``pattern`` in data set ``name`` (found by :func:`locate`), sorted;
+    a seeded sample of ``sample`` of them when that is smaller (0: all). A folder without
+    such files is a one-line :class:`PalestraError`."""
+    import random
+
+    folder = locate(name, explicit, part=part)
+    files = sorted(f for f in folder.glob(pattern) if f.is_file())
+    if not files:
+        raise PalestraError(f"{folder}: no {pattern} files (data set {name!r})")
+    if 0 < sample < len(files):
+        files = sorted(random.Random(seed).sample(files, sample))
+    return files
 
 
 def tree_digest(path: Path) -> tuple[str, int]:

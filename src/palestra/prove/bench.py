@@ -23,7 +23,6 @@ Reference points measured on this machine (not in the same run): leanCoP 2.1 wit
 from __future__ import annotations
 
 import functools
-import random
 import shutil
 import statistics
 import subprocess
@@ -35,8 +34,7 @@ from typing import Any
 
 from palestra.core.bench import Bench, register_suite
 from palestra.core.config import arg
-from palestra.core.data import locate
-from palestra.core.errors import PalestraError
+from palestra.core.data import locate, problem_files
 from palestra.core.jobs import run_jobs
 from palestra.core.progress import progress_bar
 from palestra.prove.attempt import ProofAttempt, count_proved
@@ -94,13 +92,8 @@ def _record(r: ProofAttempt) -> dict[str, Any]:
 @register_suite("prover", config=ProverBenchOptions)
 def run(bench: Bench) -> None:
     opts: ProverBenchOptions = bench.options
-    folder = locate("m2k", opts.problems)
-    files = sorted(folder.glob("*.p"))
-    if not files:
-        raise PalestraError(f"{folder}: no M2k problems found (*.p)")
     size = opts.quick_sample if bench.quick else opts.sample
-    if size and size < len(files):
-        files = sorted(random.Random(bench.seed).sample(files, size))
+    files = problem_files("m2k", opts.problems, sample=size, seed=bench.seed)
     n = len(files)
     setting = f"{n} M2k problems" + (f" (seeded sample, seed {bench.seed})" if size else "")
 

@@ -28,8 +28,7 @@ from typing import Any
 
 from palestra.core.bench import Bench, register_suite
 from palestra.core.config import arg
-from palestra.core.data import locate
-from palestra.core.errors import PalestraError
+from palestra.core.data import problem_files
 from palestra.core.progress import progress_bar
 from palestra.prove.attempt import ProofAttempt, count_proved
 from palestra.prove.rlcop_config import RlcopConfig
@@ -182,10 +181,8 @@ def run(bench: Bench) -> None:
     from palestra.prove.rlcop import SearchSettings, read_results, train
 
     opts: RlcopBenchOptions = bench.options
-    folder = locate("m2k", opts.problems)
-    files = sorted(folder.glob("*.p"))
-    if not files:
-        raise PalestraError(f"{folder}: no M2k problems found (*.p)")
+    files = problem_files("m2k", opts.problems)
+    folder = files[0].parent
     train_files, test_files = split(files, opts.test_share, bench.seed)
     rng = random.Random(bench.seed + 1)
     sampled = False

@@ -42,7 +42,6 @@ import dataclasses
 import io
 import json
 import os
-import random
 import time
 import zlib
 from collections.abc import Callable, Iterable
@@ -51,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from palestra.core.config import config_to_dict
-from palestra.core.data import locate
+from palestra.core.data import problem_files as data_files
 from palestra.core.errors import PalestraError
 from palestra.core.jobs import JobRunner
 from palestra.core.runs import Run, atomic_write_bytes
@@ -486,13 +485,7 @@ def _append_line(path: Path, result: ProofAttempt) -> None:
 
 def problem_files(cfg: RlcopConfig) -> list[Path]:
     """The problems of a run: every ``*.p`` under ``cfg.problems``, or a seeded sample."""
-    folder = locate("m2k", cfg.problems)
-    files = sorted(folder.glob("*.p"))
-    if not files:
-        raise PalestraError(f"{folder}: no TPTP problems (*.p)")
-    if cfg.sample and cfg.sample < len(files):
-        files = sorted(random.Random(cfg.seed).sample(files, cfg.sample))
-    return files
+    return data_files("m2k", cfg.problems, sample=cfg.sample, seed=cfg.seed)
 
 
 def run_attempts(
