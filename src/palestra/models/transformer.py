@@ -3,7 +3,8 @@
 One file, read top to bottom: config, norms and rotary positions, attention with a KV cache,
 MLP, block, model (forward, ``generate``, ``save_pretrained`` / ``from_pretrained``).
 
-The choices, each a field of :class:`TransformerConfig`:
+The choices, each a field of :class:`TransformerConfig` (those a user picks on the command line
+are declared in :mod:`palestra.models.architecture`, with their checks):
 
 - ``rope``: rotary position embeddings (Su et al. 2021, RoFormer) instead of learned absolute
   positions. A pair of channels ``(x1, x2)`` at position ``m`` is rotated by the angle
@@ -27,6 +28,21 @@ The choices, each a field of :class:`TransformerConfig`:
   ``sparse_rank``. Training runs its masked dense path (Gumbel straight-through); decoding with
   a :class:`KVCache` (``generate``) runs its decode path, which computes only the chosen units,
   ``1/sparse_block`` of the dense layer's work. ``mlp`` does not apply to it.
+- ``no_positions``: no position information at all (NoPE; Kazemnejad et al. 2023): order is
+  only what the causal mask implies. Overrides ``rope``.
+- ``random_positions=N``: randomized positional encodings (Ruoss et al. 2023): ``T`` tokens get
+  a sorted random sample of ``T`` position ids from ``0 .. N-1`` (:func:`random_positions_for`),
+  in training and in decoding, so attention sees distances up to ``N`` on short sequences.
+- ``nope_heads``: the last ``nope_heads`` query heads of every layer (and their key/value
+  heads) get no rotary positions: content-only lookups that positions cannot distract, next to
+  RoPE heads for local steps (like the NoPE layers of Llama 4, per head).
+- ``rope_window``: the rotary heads see only the last ``rope_window`` tokens (themselves
+  included), so they do local steps and never meet a distance longer than training showed;
+  the ``nope_heads`` stay global (iRoPE-like: Llama 4 pairs chunked local RoPE attention with
+  global NoPE layers).
+- ``attn_log_scale``: Scalable-Softmax (Nakanishi 2025): query ``i``'s logits are multiplied by
+  ``s_h * log(i + 1)``, ``i + 1`` being the number of keys it sees, with a learned ``s_h`` per
+  head, so attention does not fade (flatten) as sequences grow beyond the trained lengths.
 - ``fire``: FIRE relative positions (Li et al. 2024) instead of rotary or learned ones: every
   layer adds a learned bias ``f(psi(i - j) / psi(max(L, i)))`` per head to the attention logit
   of query position ``i`` on key position ``j``, ``psi(x) = log(c x + 1)``, ``f`` a small MLP,
@@ -68,6 +84,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from palestra.models.architecture import TransformerFlags
 from palestra.models.pretrained import load_pretrained, save_pretrained
 from palestra.models.sparse_ff import SparseFF, SparseFFConfig
 
@@ -80,142 +97,28 @@ RESIDUAL_PROJECTIONS = ("o_proj.weight", "mlp.down.weight", "mlp.w2")
 
 
 @dataclass
-class TransformerConfig:
-    """The architecture. Defaults give a small PaLM-style model (RoPE, RMSNorm, SwiGLU)."""
+class TransformerConfig(TransformerFlags):
+    """The architecture: the choices a user picks (:class:`TransformerFlags`: shape, attention,
+    positions, block) and the ones fixed by the data or by a checkpoint's family (vocabulary,
+    norm, biases, embeddings, the sparse FF). Defaults give a small PaLM-style model."""
 
     vocab_size: int = 260
-    block_size: int = 256  # the longest sequence (prompt + generated tokens) the model sees
-    n_layer: int = 4
-    n_head: int = 4
-    n_kv_heads: int | None = None  # None: = n_head (multi-head); 1: multi-query; else grouped
-    d_model: int = 128
     d_ff: int | None = None  # None: 4 * d_model for "gelu" or "sparse", 8/3 d_model if gated
-    mlp: Literal["swiglu", "geglu", "gelu"] = "swiglu"
     ff: Literal["dense", "sparse"] = "dense"  # "sparse": Terraformer sparse FF (mlp unused)
     sparse_block: int = 32  # units per block of the sparse FF; one of them is active
     sparse_rank: int = 32  # width of the sparse FF's low-rank controller
     norm: Literal["rmsnorm", "layernorm"] = "rmsnorm"
-    rope: bool = True  # False: learned absolute position embeddings
-    # True: no position information at all (NoPE; Kazemnejad et al. 2023): order is only
-    # what the causal mask implies. Overrides rope.
-    no_positions: bool = False
-    # The last nope_heads query heads of every layer (and their key/value heads) get no rotary
-    # positions: content-only lookups that positions cannot distract, next to RoPE heads for
-    # local steps (like the NoPE layers of Llama 4, per head). A multiple of n_head/n_kv_heads.
-    nope_heads: int = 0
-    # > 0: the rotary heads see only the last rope_window tokens (themselves included), so they
-    # do local steps and never meet a distance longer than training showed; the nope_heads stay
-    # global (iRoPE-like: Llama 4 pairs chunked local RoPE attention with global NoPE layers).
-    rope_window: int = 0
-    # The last token_heads query heads of every layer (after the nope_heads; with their
-    # key/value heads) are token-keyed: queries and keys are embeddings of the tokens, see the
-    # module docstring. A multiple of n_head/n_kv_heads.
-    token_heads: int = 0
-    # learned per-head attention sinks; windowed heads stop seeing <bos> (see the docstring)
-    attn_sinks: bool = False
     rope_theta: float = 10000.0
-    # FIRE relative position biases in every layer (see FireBias); overrides rope
-    fire: bool = False
     fire_hidden: int = 32  # width of FIRE's MLP
-    canon: int = 0  # > 0: width of the causal depthwise convolution before attention (0: none)
-    # 0: a sequence sits at positions 0..T-1. N > 0: randomized positional encodings (Ruoss et
-    # al. 2023): T tokens get a sorted random sample of T positions (see random_positions_for),
-    # in training and in decoding, so attention sees distances up to N on short sequences.
-    random_positions: int = 0
-    # Scalable-Softmax (Nakanishi 2025): query i's logits are multiplied by s_h * log(i + 1),
-    # i + 1 being the number of keys it sees, with a learned s_h per head, so attention does
-    # not fade (flatten) as sequences grow beyond the trained lengths.
-    attn_log_scale: bool = False
-    parallel_block: bool = False
     bias: bool = False
     tie_embeddings: bool = True
     scale_embeddings: bool = False
-    dropout: float = 0.0
     norm_eps: float = 1e-6
 
     def __post_init__(self) -> None:
-        if self.d_model % self.n_head:
-            raise ValueError(f"d_model={self.d_model} is not a multiple of n_head={self.n_head}")
-        if self.n_head % self.kv_heads:
-            raise ValueError(
-                f"n_head={self.n_head} is not a multiple of n_kv_heads={self.kv_heads}"
-            )
-        if self.rope and self.head_dim % 2:
-            raise ValueError(f"rotary embeddings need an even head size, got {self.head_dim}")
+        super().__post_init__()  # shape, heads and the position choices
         if self.ff == "sparse":
             self.sparse_ff_config()  # checks that d_ff is a multiple of sparse_block
-        if self.no_positions and self.random_positions:
-            raise ValueError("no_positions and random_positions exclude each other")
-        if self.no_positions and self.fire:
-            raise ValueError("no_positions and fire exclude each other")
-        if self.nope_heads:
-            group = self.n_head // self.kv_heads
-            if not self.uses_rope or not 0 < self.nope_heads <= self.n_head:
-                raise ValueError(f"nope_heads={self.nope_heads} needs rope and 1..n_head heads")
-            if self.nope_heads % group:
-                raise ValueError(
-                    f"nope_heads={self.nope_heads} is not a multiple of the {group} query heads "
-                    "that share a key/value head"
-                )
-        if self.token_heads:
-            group = self.n_head // self.kv_heads
-            if not 0 < self.token_heads + self.nope_heads <= self.n_head:
-                raise ValueError(
-                    f"token_heads={self.token_heads} and nope_heads={self.nope_heads} "
-                    f"exceed the {self.n_head} heads"
-                )
-            if self.token_heads % group:
-                raise ValueError(
-                    f"token_heads={self.token_heads} is not a multiple of the {group} query "
-                    "heads that share a key/value head"
-                )
-            if self.fire:
-                raise ValueError("token_heads and fire exclude each other")
-        if self.canon < 0:
-            raise ValueError(f"canon={self.canon} must be >= 0")
-        if self.rope_window < 0 or (self.rope_window and not self.uses_rope):
-            raise ValueError(f"rope_window={self.rope_window} needs rope and a size >= 0")
-        if self.random_positions and self.random_positions < self.block_size:
-            raise ValueError(
-                f"random_positions={self.random_positions} must be at least "
-                f"block_size={self.block_size}"
-            )
-
-    @property
-    def uses_rope(self) -> bool:
-        return self.rope and not self.no_positions and not self.fire
-
-    @property
-    def rope_heads(self) -> int:
-        """Heads per layer that get rotary positions (the first ones; see nope_heads)."""
-        return self.n_head - self.nope_heads - self.token_heads
-
-    def head_kinds(self) -> list[str]:
-        """What each head of a layer is, in order: ``rotary`` (``rotary, last N`` when
-        windowed), ``no positions`` or ``token-keyed``; learned or FIRE positions apply to
-        every head that is not token-keyed."""
-        if not self.uses_rope:
-            plain = "no positions" if self.no_positions else "FIRE" if self.fire else "learned"
-            return [plain] * (self.n_head - self.token_heads) + ["token-keyed"] * self.token_heads
-        rotary = f"rotary, last {self.rope_window}" if self.rope_window else "rotary"
-        return (
-            [rotary] * self.rope_heads
-            + ["no positions"] * self.nope_heads
-            + ["token-keyed"] * self.token_heads
-        )
-
-    @property
-    def n_positions(self) -> int:
-        """Size of the position tables: the largest position id plus one."""
-        return max(self.block_size, self.random_positions)
-
-    @property
-    def kv_heads(self) -> int:
-        return self.n_head if self.n_kv_heads is None else self.n_kv_heads
-
-    @property
-    def head_dim(self) -> int:
-        return self.d_model // self.n_head
 
     @property
     def ff_dim(self) -> int:
