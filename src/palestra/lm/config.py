@@ -11,21 +11,12 @@ from pathlib import Path
 from typing import Literal
 
 from palestra.core.config import arg, with_defaults
+from palestra.lm.scratchpad import TASK_NAMES
 from palestra.models.architecture import TransformerFlags
 
 __all__ = ["LMTask", "LMTrainConfig"]
 
-LMTask = Literal[
-    "addition",
-    "addition-scratchpad",
-    "long-addition",
-    "long-addition-scratchpad",
-    "polynomial",
-    "polynomial-scratchpad",
-    "program",
-    "program-trace",
-    "chars",
-]
+LMTask = Literal[(*TASK_NAMES, "chars")]  # the scratchpad tasks, or a character model of a text
 
 
 @dataclass
