@@ -291,8 +291,8 @@ def run(bench: Bench) -> None:
             f"Positions: randomized positional encodings (Ruoss et al. 2023) over "
             f"0..{c['random_positions'] - 1}: a sequence's position ids are a sorted random "
             "sample, spread with a random density in training and at density one half in "
-            "decoding (models/transformer.py, random_positions_for), so long test sums meet "
-            "distances and densities that training showed."
+            "decoding (models/length_generalisation.py, random_positions_for), so long test "
+            "sums meet distances and densities that training showed."
         )
     bench.note(f"Models: {runs['scratchpad']} (scratchpad) and {runs['direct']} (direct).")
     bench.data["accuracy"] = {name: {n: acc[name][n]["accuracy"] for n in lengths} for name in acc}
