@@ -207,35 +207,17 @@ def run(bench: Bench) -> None:
         f"{examples} sums per length"
     )
 
-    def mean(name: str, ns: list[int]) -> float:
-        return 100 * sum(acc[name][n]["accuracy"] for n in ns) / len(ns)
+    def figure(name: str, ns: list[int]) -> None:
+        """The exact match (%) on the lengths ``ns``, scratchpad against direct."""
+        mean = {v: 100 * sum(acc[v][n]["accuracy"] for n in ns) / len(ns) for v in acc}
+        peer = mean["direct"]
+        bench.figure(name, mean["scratchpad"], "%", peer=PEER, peer_value=peer, setting=setting)
 
     if unseen:
-        bench.figure(
-            f"exact match, {unseen[0]}-{unseen[-1]} digits (never trained on)",
-            mean("scratchpad", unseen),
-            "%",
-            peer=PEER,
-            peer_value=mean("direct", unseen),
-            setting=setting,
-        )
+        figure(f"exact match, {unseen[0]}-{unseen[-1]} digits (never trained on)", unseen)
         for n in unseen:
-            bench.figure(
-                f"exact match, {n} digits",
-                100 * acc["scratchpad"][n]["accuracy"],
-                "%",
-                peer=PEER,
-                peer_value=100 * acc["direct"][n]["accuracy"],
-                setting=setting,
-            )
-    bench.figure(
-        f"exact match, 1-{train_digits} digits (training lengths)",
-        mean("scratchpad", seen),
-        "%",
-        peer=PEER,
-        peer_value=mean("direct", seen),
-        setting=setting,
-    )
+            figure(f"exact match, {n} digits", [n])
+    figure(f"exact match, 1-{train_digits} digits (training lengths)", seen)
     bench.table(
         "exact match by number of digits (%)",
         ["digits", "scratchpad", "direct", "trained on"],

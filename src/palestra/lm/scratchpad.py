@@ -448,30 +448,21 @@ def make_task(
 ) -> ScratchpadTask:
     """The task called ``name`` (one of :data:`TASK_NAMES`) with its difficulty knobs
     (``shuffle_digits``: long addition's operands in random digit order)."""
-    if name in ("addition", "addition-scratchpad"):
-        pad = name.endswith("scratchpad")
-        return ScratchpadTask(
-            name, lambda rng: addition(rng, digits, scratchpad=pad), check_addition, "digit"
-        )
-    if name in ("long-addition", "long-addition-scratchpad"):
-        pad = name.endswith("scratchpad")
-        return ScratchpadTask(
-            name,
-            lambda rng: long_addition(rng, digits, scratchpad=pad, shuffle=shuffle_digits),
+    if name not in TASK_NAMES:
+        raise ValueError(f"unknown scratchpad task {name!r}; known: {', '.join(TASK_NAMES)}")
+    pad = name.endswith(("-scratchpad", "-trace"))  # the target writes the work down
+    family = name.removesuffix("-scratchpad").removesuffix("-trace")
+    sample, check, tokenizer = {
+        "addition": (lambda rng: addition(rng, digits, pad), check_addition, "digit"),
+        "long-addition": (
+            lambda rng: long_addition(rng, digits, pad, shuffle=shuffle_digits),
             check_long_addition,
             "digit",
-        )
-    if name in ("polynomial", "polynomial-scratchpad"):
-        pad = name.endswith("scratchpad")
-        return ScratchpadTask(
-            name, lambda rng: polynomial(rng, degree, scratchpad=pad), check_polynomial, "digit"
-        )
-    if name in ("program", "program-trace"):
-        tr = name.endswith("trace")
-        return ScratchpadTask(
-            name, lambda rng: program(rng, statements, trace=tr), check_program, "byte"
-        )
-    raise ValueError(f"unknown scratchpad task {name!r}; known: {', '.join(TASK_NAMES)}")
+        ),
+        "polynomial": (lambda rng: polynomial(rng, degree, pad), check_polynomial, "digit"),
+        "program": (lambda rng: program(rng, statements, pad), check_program, "byte"),
+    }[family]
+    return ScratchpadTask(name, sample, check, tokenizer)
 
 
 def examples(task: ScratchpadTask, seed: int) -> Iterator[tuple[str, str]]:
