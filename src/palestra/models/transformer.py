@@ -115,7 +115,7 @@ class TransformerConfig(TransformerFlags):
         )
 
 
-# ---------------------------------------------------------------------- rotary positions, norms
+# ----------------------------------------------------------------------------- positions, norms
 def rope_tables(cfg: TransformerConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """cos and sin of ``m * theta**(-2i/head_dim)`` for every position m, both halves."""
     half = cfg.head_dim // 2
