@@ -12,6 +12,7 @@ from palestra.core.config import (
     config_from_mapping,
     config_to_dict,
     load_config,
+    with_defaults,
 )
 
 
@@ -81,3 +82,28 @@ def test_json_config_and_round_trip(tmp_path: Path) -> None:
     d = config_to_dict(cfg)
     assert d["out"] == "x/y" and d["games"] == ["Pong"]
     assert config_from_mapping(TrainConfig, d) == cfg
+
+
+@dataclasses.dataclass
+class Shape:
+    width: int = arg(128, "residual width")
+    layers: int = arg(4, "blocks", recorded=False)
+
+
+@dataclasses.dataclass
+@with_defaults(layers=6)
+class BenchConfig(Shape):
+    steps: int = arg(10, "steps")
+
+
+def test_with_defaults_changes_inherited_defaults_only() -> None:
+    assert [f.name for f in dataclasses.fields(BenchConfig)] == ["width", "layers", "steps"]
+    assert BenchConfig().layers == 6 and Shape().layers == 4 and BenchConfig().width == 128
+    layers = dataclasses.fields(BenchConfig)[1]
+    assert layers.metadata["help"] == "blocks" and layers.metadata["recorded"] is False
+    cfg = config_from_mapping(BenchConfig, {"layers": "2", "width": 8})
+    assert (cfg.width, cfg.layers, cfg.steps) == (8, 2, 10)
+    with pytest.raises(TypeError, match="not a field it inherits"):
+        with_defaults(steps=3)(type("Other", (Shape,), {"__annotations__": {}}))
+    with pytest.raises(TypeError, match="not a field it inherits"):
+        with_defaults(width=3)(type("Own", (Shape,), {"__annotations__": {"width": int}}))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from palestra.core.bench import run_suite, suite_names
-from palestra.lm.bench_arch import ArchBenchOptions, CharData, language_models
+from palestra.lm.bench_arch import ArchBenchOptions, corpus_data, language_models
 from palestra.lm.corpus import build_corpus
 from palestra.models.hourglass import flops_per_token
 
@@ -63,8 +63,8 @@ def test_tiny_run_writes_finite_figures_and_report(tmp_path: Path) -> None:
 
 def test_every_model_sees_the_same_batches_and_windows() -> None:
     corpus = build_corpus(max_chars=3000)
-    a = CharData.make(corpus, steps=3, batch_size=2, block_size=8, seed=5)
-    b = CharData.make(corpus, steps=3, batch_size=2, block_size=8, seed=5)
+    a = corpus_data(corpus, steps=3, batch_size=2, block_size=8, seed=5)
+    b = corpus_data(corpus, steps=3, batch_size=2, block_size=8, seed=5)
     x, y = a.batch(2)
     assert x.shape == (2, 8) and (x[:, 1:] == y[:, :-1]).all()
     assert (x == b.batch(2)[0]).all() and (a.val_windows(4) == b.val_windows(4)).all()

@@ -57,3 +57,16 @@ def test_scratchpad_bench_smoke(tmp_path: Path) -> None:
 def test_scratchpad_bench_rejects_a_run_without_a_model(tmp_path: Path) -> None:
     with pytest.raises(PalestraError, match="no trained model"):
         bench_scratchpad.accuracy_by_digits(tmp_path, True, range(1, 2), 1, 2)
+
+
+def test_options_are_the_model_flags_with_the_bench_defaults() -> None:
+    opts = bench_scratchpad.ScratchpadBenchOptions()
+    assert (opts.block_size, opts.rope_window, opts.token_heads) == (256, 16, 2)
+    assert opts.attn_sinks and opts.attn_log_scale and opts.rope and opts.n_layer == 4
+    # here no_positions overrides random_positions (for train lm they exclude each other)
+    nope = bench_scratchpad.ScratchpadBenchOptions(
+        no_positions=True, random_positions=512, rope_window=0
+    )
+    assert nope.random_positions == 0
+    with pytest.raises(ValueError, match="exceed"):
+        bench_scratchpad.ScratchpadBenchOptions(token_heads=4, nope_heads=1)

@@ -29,6 +29,10 @@ def test_config_from_mapping_checks_keys_and_values() -> None:
         config_from_mapping(LMTrainConfig, {"task": "chars"})
     with pytest.raises(ConfigError, match="multiple of n_head"):
         config_from_mapping(LMTrainConfig, {"d_model": 30, "n_head": 4})
+    # the model's own checks (TransformerFlags) run when the config is read
+    with pytest.raises(ConfigError, match="token_heads and fire exclude each other"):
+        config_from_mapping(LMTrainConfig, {"token_heads": 2, "fire": True})
+    assert LMTrainConfig().block_size == 128  # its own default, the model's is 256
 
 
 def test_config_makes_cli_options(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import math
 import os
 import signal
 import subprocess
@@ -22,7 +23,7 @@ from palestra.core.runs import read_metrics
 from palestra.lm.config import LMTrainConfig
 from palestra.lm.scratchpad import TASK_NAMES
 from palestra.lm.tokenizers import load_tokenizer
-from palestra.lm.train import complete, lr_factor, train
+from palestra.lm.train import complete, learning_rate, lr_factor, train
 from palestra.models.transformer import Transformer
 
 TINY: dict[str, Any] = dict(
@@ -35,6 +36,23 @@ def test_lr_schedule() -> None:
     assert factors[0] == pytest.approx(0.1) and factors[9] == pytest.approx(1.0)
     assert all(a >= b for a, b in itertools.pairwise(factors[9:]))
     assert factors[-1] == pytest.approx(0.1)
+
+
+def test_lm_arch_schedule_keeps_its_own_arithmetic() -> None:
+    """bench lm-arch's variant, bit for bit: its cosine ends one step past the last, and its
+    warm-up rounds lr * (s + 1) / warmup (not lr * ((s + 1) / warmup))."""
+    lr, warmup, steps = 3e-3, 3, 60
+    for s in range(steps):
+        if s < warmup:
+            expected = lr * (s + 1) / warmup
+        else:
+            progress = (s - warmup) / (steps - warmup)
+            expected = lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+        assert learning_rate(s, lr, warmup, steps, 0.1, schedule="lm-arch") == expected
+        assert learning_rate(s, lr, warmup, steps, 0.1) == lr * lr_factor(s, warmup, steps, 0.1)
+    assert learning_rate(2, lr, warmup, steps, 0.1) != learning_rate(
+        2, lr, warmup, steps, 0.1, schedule="lm-arch"
+    )
 
 
 def test_tiny_addition_run_learns_and_writes_its_records(tmp_path: Path) -> None:

@@ -10,10 +10,10 @@ import torch
 
 from palestra.core.errors import ConfigError
 from palestra.models.hourglass import flops_per_token
+from palestra.models.length_generalisation import FireBias
 from palestra.models.sparse_ff import SparseFF
 from palestra.models.transformer import (
     MLP,
-    FireBias,
     KVCache,
     Transformer,
     TransformerConfig,

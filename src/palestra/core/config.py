@@ -11,18 +11,23 @@ Values are checked against the field types (``int``, ``float``, ``bool``, ``str`
 ``Literal[...]``, ``X | None``, ``tuple[X, ...]``/``list[X]``); a wrong type or an unknown key
 raises :class:`ConfigError` with a one-line message naming the file and, where it can be found,
 the line (``cfg.toml:3: unknown key 'lr' for TrainConfig; known keys: ...``).
+
+A group of fields that several commands share (a model's architecture) is declared once, in a
+dataclass the commands' dataclasses inherit from; :func:`with_defaults` gives a command other
+defaults for some of them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import inspect
 import json
 import re
 import tomllib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
@@ -35,6 +40,7 @@ __all__ = [
     "config_to_dict",
     "load_config",
     "read_config_file",
+    "with_defaults",
 ]
 
 C = TypeVar("C")
@@ -54,6 +60,45 @@ def arg(default: Any, help: str, *, positional: bool = False, recorded: bool = T
     if isinstance(default, (list, dict, set)):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
+
+
+def with_defaults(**defaults: Any) -> Callable[[type[C]], type[C]]:
+    """Give inherited config fields other defaults in a subclass; type and help stay the base's.
+
+    Written under ``@dataclass``, so that it runs first::
+
+        @dataclass
+        @with_defaults(block_size=128)
+        class LMTrainConfig(TransformerFlags): ...
+
+    A field keeps its place among the inherited ones. Naming a field that is not inherited, or
+    one the class declares itself, is a ``TypeError``.
+    """
+
+    def apply(cls: type[C]) -> type[C]:
+        inherited: dict[str, dataclasses.Field] = {}
+        hints: dict[str, Any] = {}
+        for base in reversed(cls.__mro__[1:]):  # the nearest base wins
+            if dataclasses.is_dataclass(base):
+                inherited.update({f.name: f for f in dataclasses.fields(base)})
+                hints.update(typing.get_type_hints(base))
+        own = dict(inspect.get_annotations(cls))  # the class's own, not its bases'
+        for name, default in defaults.items():
+            if name not in inherited or name in own:
+                raise TypeError(f"{cls.__name__}: {name!r} is not a field it inherits")
+            meta = inherited[name].metadata
+            own[name] = hints[name]
+            field = arg(
+                default,
+                meta.get("help", ""),
+                positional=meta.get("positional", False),
+                recorded=meta.get("recorded", True),
+            )
+            setattr(cls, name, field)
+        cls.__annotations__ = own
+        return cls
+
+    return apply
 
 
 def _type_name(tp: Any) -> str:

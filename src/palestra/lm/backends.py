@@ -50,8 +50,9 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
@@ -70,6 +71,7 @@ __all__ = [
     "Generation",
     "LocalBackend",
     "OpenAIBackend",
+    "Sampling",
     "TextDelta",
     "chat_prompt",
     "check_sampling",
@@ -254,6 +256,60 @@ def check_sampling(
     return list(stops)
 
 
+@dataclass(frozen=True)
+class Sampling:
+    """A request's sampling parameters, named as in the OpenAI API (see :func:`check_sampling`
+    for their ranges)."""
+
+    n: int = 1
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_tokens: int = 64
+    stop: str | list[str] | None = None
+    seed: int | None = None
+
+
+class _Backend(ABC):
+    """The two calls of :class:`Backend`, written once for both backends: each hands its
+    request and its :class:`Sampling` to the backend's ``_answer``."""
+
+    def complete(
+        self,
+        prompt: str,
+        *,
+        n: int = 1,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        max_tokens: int = 64,
+        stop: list[str] | None = None,
+        seed: int | None = None,
+    ) -> list[Completion]:
+        """``n`` continuations of ``prompt`` (see the module docstring)."""
+        sampling = Sampling(n, temperature, top_p, max_tokens, stop, seed)
+        return self._answer(prompt, sampling, chat=False)
+
+    def chat(
+        self,
+        messages: list[dict],
+        *,
+        n: int = 1,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        max_tokens: int = 64,
+        stop: list[str] | None = None,
+        seed: int | None = None,
+    ) -> list[Completion]:
+        """``n`` assistant replies to ``messages`` (written with :func:`chat_prompt`)."""
+        sampling = Sampling(n, temperature, top_p, max_tokens, stop, seed)
+        return self._answer(messages, sampling, chat=True)
+
+    @abstractmethod
+    def _answer(
+        self, request: str | list[dict], sampling: Sampling, *, chat: bool
+    ) -> list[Completion]:
+        """The completions of a prompt (``chat=False``) or a conversation (``chat=True``)."""
+
+
 # ----------------------------------------------------------------------------- local decoding
 class TextDelta(NamedTuple):
     """New text of sample ``index``; ``finish_reason`` is set on the sample's last delta."""
@@ -280,25 +336,17 @@ class Generation:
     threads interleave step by step rather than running at once.
     """
 
-    def __init__(
-        self,
-        backend: LocalBackend,
-        prompt_ids: list[int],
-        *,
-        n: int,
-        temperature: float,
-        top_p: float,
-        max_tokens: int,
-        stop: list[str],
-        seed: int | None,
-    ) -> None:
+    def __init__(self, backend: LocalBackend, prompt_ids: list[int], sampling: Sampling) -> None:
+        """``sampling`` checked (:func:`check_sampling`), its ``stop`` a list."""
+        n = sampling.n
         self.backend = backend
         self.prompt_ids = prompt_ids
         self.n = n
-        self.temperature = float(temperature)
-        self.top_p = float(top_p)
-        self.max_tokens = max_tokens
-        self.stop = stop
+        self.temperature = float(sampling.temperature)
+        self.top_p = float(sampling.top_p)
+        self.max_tokens = sampling.max_tokens
+        self.stop = list(sampling.stop or [])
+        seed = sampling.seed
         self.seed = seed if seed is not None else random.SystemRandom().randrange(2**63)
         self.tokens: list[list[int]] = [[] for _ in range(n)]
         self.texts = [""] * n  # final texts, set when a sample finishes
@@ -403,7 +451,7 @@ def _model_dir(path: Path) -> Path:
     )
 
 
-class LocalBackend:
+class LocalBackend(_Backend):
     """A model trained by ``palestra train lm``, run in this process.
 
     ``path`` is the run directory or its ``model/`` folder. ``threads`` sets torch's
@@ -504,61 +552,13 @@ class LocalBackend:
             )
         if chat:
             stops = [*stops, CHAT_STOP]
-        return Generation(
-            self,
-            ids,
-            n=n,
-            temperature=temperature,
-            top_p=top_p,
-            max_tokens=max_tokens,
-            stop=stops,
-            seed=seed,
-        )
+        return Generation(self, ids, Sampling(n, temperature, top_p, max_tokens, stops, seed))
 
-    def complete(
-        self,
-        prompt: str,
-        *,
-        n: int = 1,
-        temperature: float = 1.0,
-        top_p: float = 1.0,
-        max_tokens: int = 64,
-        stop: list[str] | None = None,
-        seed: int | None = None,
+    def _answer(
+        self, request: str | list[dict], sampling: Sampling, *, chat: bool
     ) -> list[Completion]:
-        """``n`` continuations of ``prompt`` (see the module docstring)."""
-        return self.prepare(
-            prompt,
-            n=n,
-            temperature=temperature,
-            top_p=top_p,
-            max_tokens=max_tokens,
-            stop=stop,
-            seed=seed,
-        ).run()
-
-    def chat(
-        self,
-        messages: list[dict],
-        *,
-        n: int = 1,
-        temperature: float = 1.0,
-        top_p: float = 1.0,
-        max_tokens: int = 64,
-        stop: list[str] | None = None,
-        seed: int | None = None,
-    ) -> list[Completion]:
-        """``n`` assistant replies to ``messages``, written with :func:`chat_prompt`."""
-        return self.prepare(
-            chat_prompt(messages),
-            n=n,
-            temperature=temperature,
-            top_p=top_p,
-            max_tokens=max_tokens,
-            stop=stop,
-            seed=seed,
-            chat=True,
-        ).run()
+        prompt = chat_prompt(request) if chat else request  # prepare checks a prompt's type
+        return self.prepare(prompt, chat=chat, **asdict(sampling)).run()
 
 
 # ----------------------------------------------------------------------------- over HTTP
@@ -578,7 +578,7 @@ class _StreamBroken(BackendError):
     """The connection failed after part of a streamed answer arrived (not retried)."""
 
 
-class OpenAIBackend:
+class OpenAIBackend(_Backend):
     """A model behind the OpenAI HTTP API, spoken with the standard library.
 
     ``base_url`` is the API root, e.g. ``http://127.0.0.1:8000/v1`` (a URL with no path gets
@@ -620,35 +620,16 @@ class OpenAIBackend:
         self._opener = urllib.request.build_opener(*handlers)
 
     # -- the contract
-    def complete(
-        self,
-        prompt: str,
-        *,
-        n: int = 1,
-        temperature: float = 1.0,
-        top_p: float = 1.0,
-        max_tokens: int = 64,
-        stop: list[str] | None = None,
-        seed: int | None = None,
+    def _answer(
+        self, request: str | list[dict], sampling: Sampling, *, chat: bool
     ) -> list[Completion]:
-        body = {"model": self.model, "prompt": prompt}
-        body.update(self._sampling(n, temperature, top_p, max_tokens, stop, seed))
-        return self._generate("/completions", body, chat=False)
-
-    def chat(
-        self,
-        messages: list[dict],
-        *,
-        n: int = 1,
-        temperature: float = 1.0,
-        top_p: float = 1.0,
-        max_tokens: int = 64,
-        stop: list[str] | None = None,
-        seed: int | None = None,
-    ) -> list[Completion]:
-        body = {"model": self.model, "messages": list(messages)}
-        body.update(self._sampling(n, temperature, top_p, max_tokens, stop, seed))
-        return self._generate("/chat/completions", body, chat=True)
+        body: dict[str, Any] = {"model": self.model}
+        if chat:
+            body["messages"] = list(request)
+        else:
+            body["prompt"] = request
+        body.update(self._sampling(sampling))
+        return self._generate("/chat/completions" if chat else "/completions", body, chat=chat)
 
     def models(self) -> list[str]:
         """The ids of ``GET /models``."""
@@ -659,21 +640,14 @@ class OpenAIBackend:
             raise BackendError(f"{self.base_url}/models: malformed answer ({e})") from None
 
     # -- the wire
-    def _sampling(
-        self,
-        n: int,
-        temperature: float,
-        top_p: float,
-        max_tokens: int,
-        stop: list[str] | None,
-        seed: int | None,
-    ) -> dict[str, Any]:
+    def _sampling(self, sampling: Sampling) -> dict[str, Any]:
         body: dict[str, Any] = {
-            "n": n,
-            "temperature": temperature,
-            "top_p": top_p,
-            "max_tokens": max_tokens,
+            "n": sampling.n,
+            "temperature": sampling.temperature,
+            "top_p": sampling.top_p,
+            "max_tokens": sampling.max_tokens,
         }
+        stop, seed = sampling.stop, sampling.seed
         if stop:
             body["stop"] = list(stop)
         if seed is not None:

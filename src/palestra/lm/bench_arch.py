@@ -46,8 +46,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from palestra.core.bench import Bench, register_suite
-from palestra.core.config import arg
+from palestra.core.config import arg, with_defaults
 from palestra.lm.corpus import Corpus, build_corpus
+from palestra.lm.train import CorpusData, learning_rate, make_optimizer, train_steps
+from palestra.models.architecture import TransformerShape
 from palestra.models.hourglass import Hourglass, HourglassConfig, flops_per_token
 from palestra.models.transformer import Transformer, TransformerConfig
 
@@ -58,15 +60,17 @@ LN2 = math.log(2.0)
 
 
 @dataclass
-class ArchBenchOptions:
-    """Options of ``palestra bench lm-arch`` (quick mode caps the values noted below)."""
+@with_defaults(n_layer=6, block_size=128)
+class ArchBenchOptions(TransformerShape):
+    """Options of ``palestra bench lm-arch`` (quick mode caps the values noted below).
+
+    The shape (``n_layer``, ``n_head``, ``d_model``, ``block_size``: characters per training
+    sequence and per evaluation window) is that of the vanilla and sparse-FF transformers;
+    the Hourglass has the same width, heads and context and ``hourglass_layers`` layers.
+    """
 
     steps: int = arg(1000, "Training steps of each model (quick: at most 150).")
     batch_size: int = arg(16, "Sequences per training step.")
-    block_size: int = arg(128, "Characters per training sequence and per evaluation window.")
-    d_model: int = arg(128, "Width of all three language models.")
-    n_head: int = arg(4, "Attention heads of all three language models.")
-    n_layer: int = arg(6, "Layers of the vanilla and sparse-FF transformers.")
     hourglass_layers: tuple[int, ...] = arg(
         (2, 4, 2), "Hourglass layers: pre, shortened, post (full resolution before and after)."
     )
@@ -108,55 +112,7 @@ class ArchBenchOptions:
             raise ValueError("eval_windows must be 0 (all) or positive")
         if not 0 <= self.warmup_fraction < 1:
             raise ValueError("warmup_fraction must be in [0, 1)")
-
-
-# ----------------------------------------------------------------------------- data
-@dataclass
-class CharData:
-    """The encoded corpus, the training batches' start offsets, and the held-out windows.
-
-    Every model reads exactly the same batches in the same order (``starts[step]``) and is
-    scored on exactly the same held-out windows.
-    """
-
-    train: torch.Tensor  # [N_train] token ids
-    val: torch.Tensor  # [N_val] token ids
-    starts: torch.Tensor  # [steps, B] start offsets of each training batch
-    block_size: int
-
-    @classmethod
-    def make(
-        cls, corpus: Corpus, steps: int, batch_size: int, block_size: int, seed: int
-    ) -> CharData:
-        tok = corpus.tokenizer()
-        train = torch.tensor(tok.encode(corpus.train))
-        val = torch.tensor(tok.encode(corpus.val))
-        for part, data in (("training", train), ("held-out", val)):
-            if len(data) < block_size + 2:
-                raise ValueError(
-                    f"the {part} text has {len(data)} characters, fewer than "
-                    f"block_size + 2 = {block_size + 2}"
-                )
-        g = torch.Generator().manual_seed(seed)
-        starts = torch.randint(len(train) - block_size - 1, (steps, batch_size), generator=g)
-        return cls(train, val, starts, block_size)
-
-    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Inputs and next-character targets of training step ``step``: ``[B, T]`` each."""
-        offsets = self.starts[step][:, None] + torch.arange(self.block_size + 1)  # [B, T+1]
-        window = self.train[offsets]  # [B, T+1]
-        return window[:, :-1], window[:, 1:]
-
-    def val_windows(self, count: int) -> torch.Tensor:
-        """``count`` held-out windows of ``T + 1`` characters, evenly spaced from the start of
-        the held-out text to its end (non-overlapping when they fit; 0: all that fit)."""
-        span = self.block_size + 1
-        fit = len(self.val) // span
-        if count == 0 or count >= fit:
-            starts = torch.arange(fit) * span
-        else:
-            starts = torch.linspace(0, len(self.val) - span, count).long()
-        return self.val[starts[:, None] + torch.arange(span)]  # [count, T+1]
+        super().__post_init__()  # d_model a multiple of n_head
 
 
 # ----------------------------------------------------------------------------- training
@@ -195,37 +151,46 @@ def bits_per_char(
     return total / count / LN2
 
 
-def make_optimizer(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
-    """AdamW with decay on matrices and embeddings only (not on norms' gains or biases)."""
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    rest = [p for p in model.parameters() if p.dim() < 2]
-    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": rest}]
-    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95), weight_decay=0.0)
-
-
-def lr_at(step: int, steps: int, warmup: int, lr: float) -> float:
-    """Linear warm-up over ``warmup`` steps, then cosine decay from ``lr`` to ``lr / 10``."""
-    if step < warmup:
-        return lr * (step + 1) / warmup
-    progress = (step - warmup) / max(1, steps - warmup)
-    return lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+def corpus_data(
+    corpus: Corpus, steps: int, batch_size: int, block_size: int, seed: int
+) -> CorpusData:
+    """The corpus as batches of windows, the starts of all ``steps`` batches drawn at once from
+    ``seed``: every model reads exactly the same batches in the same order and is scored on
+    exactly the same held-out windows."""
+    tok = corpus.tokenizer()
+    return CorpusData(
+        tok.encode(corpus.train),
+        tok.encode(corpus.val),
+        block_size,
+        batch_size,
+        seed,
+        steps=steps,
+        source="the standard-library corpus",
+    )
 
 
 def train_model(
     name: str,
     model: Transformer | Hourglass,
-    data: CharData,
+    data: CorpusData,
     steps: int,
     opts: ArchBenchOptions,
     curve_windows: torch.Tensor,
     curve_at: set[int],
     seed: int,
 ) -> TrainResult:
-    """Train ``model`` on ``data``'s batches for ``steps`` steps; score the curve windows at the
-    steps in ``curve_at``. Only the optimizer steps are timed."""
+    """Train ``model`` on ``data``'s batches for ``steps`` steps with the loop of ``palestra
+    train lm`` (:func:`~palestra.lm.train.train_steps`): AdamW (beta2 0.95), linear warm-up
+    over ``warmup_fraction`` of the steps then cosine decay to 10% (the ``"lm-arch"``
+    schedule), gradient norm clipped to 1. Score the curve windows at the steps in
+    ``curve_at``. Only the optimizer steps are timed."""
     torch.manual_seed(seed)  # the sparse FF's Gumbel noise, the same for every run
-    optimizer = make_optimizer(model, opts.lr, opts.weight_decay)
+    optimizer = make_optimizer(model, opts.lr, opts.weight_decay, beta2=0.95)
     warmup = round(opts.warmup_fraction * steps)
+
+    def lr_at(step: int) -> float:
+        return learning_rate(step, opts.lr, warmup, steps, 0.1, schedule="lm-arch")
+
     result = TrainResult(
         name=name,
         params=model.num_params(),
@@ -233,20 +198,10 @@ def train_model(
         tokens=steps * opts.batch_size * opts.block_size,
         train_seconds=0.0,
     )
-    model.train()
-    for step in range(steps):
-        start = time.perf_counter()
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, steps, warmup, opts.lr)
-        x, y = data.batch(step)  # [B, T] each
-        _, loss = model(x, y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        result.train_seconds += time.perf_counter() - start
-        if step + 1 in curve_at:
-            result.curve.append((step + 1, bits_per_char(model, curve_windows, opts.batch_size)))
+    for done in train_steps(model, data, optimizer, lr_at, steps, grad_clip=1.0):
+        result.train_seconds += done.seconds
+        if done.step in curve_at:
+            result.curve.append((done.step, bits_per_char(model, curve_windows, opts.batch_size)))
     return result
 
 
@@ -357,13 +312,13 @@ def run(bench: Bench) -> None:
 
 def train_all(
     bench: Bench, opts: ArchBenchOptions, corpus: Corpus
-) -> tuple[dict[str, TrainResult], CharData]:
+) -> tuple[dict[str, TrainResult], CorpusData]:
     """Train the three language models on the same data; return their results."""
     steps = min(opts.steps, 150) if bench.quick else opts.steps
     eval_windows = opts.eval_windows
     if bench.quick:
         eval_windows = min(eval_windows or 256, 256)
-    data = CharData.make(corpus, steps, opts.batch_size, opts.block_size, bench.seed)
+    data = corpus_data(corpus, steps, opts.batch_size, opts.block_size, bench.seed)
     curve_windows = data.val_windows(opts.curve_windows)
     final_windows = data.val_windows(eval_windows)
     every = max(1, steps // opts.curve_points)
@@ -389,7 +344,7 @@ def report_training(
     opts: ArchBenchOptions,
     corpus: Corpus,
     results: dict[str, TrainResult],
-    data: CharData,
+    data: CorpusData,
 ) -> None:
     vanilla, hourglass, sparse = results[VANILLA], results[HOURGLASS], results[SPARSE]
     steps = bench.data["steps"]

@@ -22,23 +22,32 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from palestra.core.bench import Bench, register_suite
-from palestra.core.config import arg
+from palestra.core.config import arg, with_defaults
 from palestra.core.errors import PalestraError
+from palestra.models.architecture import TransformerFlags, flag_values
 
 __all__ = ["ScratchpadBenchOptions", "accuracy_by_digits"]
 
 PEER = "direct answer (same model, budget, data)"
-BLOCK_SIZE = 256  # 12-digit sums with the scratchpad take about 210 tokens
 
 
 @dataclass
-class ScratchpadBenchOptions:
-    """Options of ``palestra bench scratchpad`` (quick mode: ``quick_steps``, fewer sums)."""
+# block_size 256: 12-digit sums with the scratchpad take about 210 tokens. The other defaults
+# are the architecture that generalised: windowed rotary heads, token-keyed heads, sinks and
+# Scalable-Softmax.
+@with_defaults(block_size=256, rope_window=16, token_heads=2, attn_sinks=True, attn_log_scale=True)
+class ScratchpadBenchOptions(TransformerFlags):
+    """Options of ``palestra bench scratchpad`` (quick mode: ``quick_steps``, fewer sums).
+
+    The model's options are those of ``palestra train lm``
+    (:class:`~palestra.models.architecture.TransformerFlags`), except that here
+    ``no_positions`` overrides ``random_positions`` instead of excluding it.
+    """
 
     train_digits: int = arg(8, "Training operands have 1..train_digits digits.")
     test_digits: int = arg(12, "Test every length 1..test_digits (both operands that long).")
@@ -46,27 +55,10 @@ class ScratchpadBenchOptions:
     quick_steps: int = arg(600, "Training steps per model (quick mode).")
     examples: int = arg(100, "Test sums per length (full mode).")
     quick_examples: int = arg(20, "Test sums per length (quick mode).")
-    n_layer: int = arg(4, "Transformer blocks.")
-    d_model: int = arg(128, "Model width.")
-    n_head: int = arg(4, "Attention heads.")
     batch_size: int = arg(32, "Sequences per step.")
     lr: float = arg(1e-3, "Peak learning rate.")
-    random_positions: int = arg(
-        0, "Randomized positional encodings over 0..N-1 (0: off); see LMTrainConfig."
-    )
-    no_positions: bool = arg(False, "NoPE: no position information (overrides random_positions).")
-    nope_heads: int = arg(0, "Heads per layer without rotary positions; see LMTrainConfig.")
-    rope_window: int = arg(16, "Rotary heads see only this many last tokens (0: all).")
-    token_heads: int = arg(2, "Heads per layer keyed by token identity; see LMTrainConfig.")
-    attn_sinks: bool = arg(True, "Learned attention sinks; see LMTrainConfig.")
-    fire: bool = arg(False, "FIRE relative positions instead of rotary ones.")
-    canon: int = arg(0, "Width of the causal convolution before attention (0: none).")
     shuffle_digits: bool = arg(
         False, "Train on operands whose digits above the units come in random order (tests don't)."
-    )
-    attn_log_scale: bool = arg(
-        True,
-        "Scalable-Softmax attention (logits times a learned s_h * log(keys)); see LMTrainConfig.",
     )
     threads: int = arg(1, "torch threads for training and decoding.")
     runs_root: Path = arg(Path("runs"), "Where the two training runs are written.")
@@ -74,6 +66,9 @@ class ScratchpadBenchOptions:
     direct_run: Path | None = arg(None, "Evaluate this trained direct run instead.")
 
     def __post_init__(self) -> None:
+        if self.no_positions:
+            self.random_positions = 0
+        super().__post_init__()  # the model's checks
         if not 1 <= self.train_digits <= self.test_digits <= 15:
             raise ValueError("need 1 <= train_digits <= test_digits <= 15")
         for name in ("steps", "quick_steps", "examples", "quick_examples", "threads"):
@@ -87,25 +82,13 @@ def _train(opts: ScratchpadBenchOptions, scratchpad: bool, steps: int, seed: int
 
     variant = "scratchpad" if scratchpad else "direct"
     cfg = LMTrainConfig(
+        **flag_values(opts),
         task="long-addition-scratchpad" if scratchpad else "long-addition",
         digits=opts.train_digits,
         shuffle_digits=opts.shuffle_digits,
-        n_layer=opts.n_layer,
-        n_head=opts.n_head,
-        d_model=opts.d_model,
-        block_size=BLOCK_SIZE,
         steps=steps,
         batch_size=opts.batch_size,
         lr=opts.lr,
-        random_positions=0 if opts.no_positions else opts.random_positions,
-        no_positions=opts.no_positions,
-        nope_heads=opts.nope_heads,
-        rope_window=opts.rope_window,
-        token_heads=opts.token_heads,
-        attn_sinks=opts.attn_sinks,
-        fire=opts.fire,
-        canon=opts.canon,
-        attn_log_scale=opts.attn_log_scale,
         eval_every=max(1, steps // 4),
         checkpoint_every=max(1, steps // 4),
         seed=seed,
@@ -176,10 +159,8 @@ def run(bench: Bench) -> None:
         "direct": opts.direct_run or _train(opts, False, steps, bench.seed),
     }
     configs = {name: _run_config(run) for name, run in runs.items()}
-    keys = ("n_layer", "d_model", "steps", "batch_size", "digits", "seed", "random_positions")
-    keys += ("no_positions", "nope_heads", "rope_window", "token_heads", "fire", "canon")
-    keys += ("attn_log_scale", "attn_sinks")
-    keys += ("shuffle_digits",)
+    keys = [f.name for f in fields(TransformerFlags)]
+    keys += ["steps", "batch_size", "digits", "seed", "shuffle_digits"]
     defaults = LMTrainConfig()  # a run recorded before a field existed had its default
 
     def value(name: str, key: str) -> Any:
@@ -226,35 +207,17 @@ def run(bench: Bench) -> None:
         f"{examples} sums per length"
     )
 
-    def mean(name: str, ns: list[int]) -> float:
-        return 100 * sum(acc[name][n]["accuracy"] for n in ns) / len(ns)
+    def figure(name: str, ns: list[int]) -> None:
+        """The exact match (%) on the lengths ``ns``, scratchpad against direct."""
+        mean = {v: 100 * sum(acc[v][n]["accuracy"] for n in ns) / len(ns) for v in acc}
+        peer = mean["direct"]
+        bench.figure(name, mean["scratchpad"], "%", peer=PEER, peer_value=peer, setting=setting)
 
     if unseen:
-        bench.figure(
-            f"exact match, {unseen[0]}-{unseen[-1]} digits (never trained on)",
-            mean("scratchpad", unseen),
-            "%",
-            peer=PEER,
-            peer_value=mean("direct", unseen),
-            setting=setting,
-        )
+        figure(f"exact match, {unseen[0]}-{unseen[-1]} digits (never trained on)", unseen)
         for n in unseen:
-            bench.figure(
-                f"exact match, {n} digits",
-                100 * acc["scratchpad"][n]["accuracy"],
-                "%",
-                peer=PEER,
-                peer_value=100 * acc["direct"][n]["accuracy"],
-                setting=setting,
-            )
-    bench.figure(
-        f"exact match, 1-{train_digits} digits (training lengths)",
-        mean("scratchpad", seen),
-        "%",
-        peer=PEER,
-        peer_value=mean("direct", seen),
-        setting=setting,
-    )
+            figure(f"exact match, {n} digits", [n])
+    figure(f"exact match, 1-{train_digits} digits (training lengths)", seen)
     bench.table(
         "exact match by number of digits (%)",
         ["digits", "scratchpad", "direct", "trained on"],
@@ -310,8 +273,8 @@ def run(bench: Bench) -> None:
             f"Positions: randomized positional encodings (Ruoss et al. 2023) over "
             f"0..{c['random_positions'] - 1}: a sequence's position ids are a sorted random "
             "sample, spread with a random density in training and at density one half in "
-            "decoding (models/transformer.py, random_positions_for), so long test sums meet "
-            "distances and densities that training showed."
+            "decoding (models/length_generalisation.py, random_positions_for), so long test "
+            "sums meet distances and densities that training showed."
         )
     bench.note(f"Models: {runs['scratchpad']} (scratchpad) and {runs['direct']} (direct).")
     bench.data["accuracy"] = {name: {n: acc[name][n]["accuracy"] for n in lengths} for name in acc}

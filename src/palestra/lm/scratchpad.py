@@ -141,15 +141,22 @@ def addition(rng: random.Random, digits: int = 3, scratchpad: bool = False) -> t
     prompt, answer = f"{a}+{b}=", str(a + b)
     if not scratchpad:
         return prompt, answer
+    # the column sum's tens digit is the carry out, its units digit the sum's digit
+    lines = [f"{x}+{y}+{carry}={s:02d}" for x, y, carry, s in _columns(a, b)]
+    return prompt, "\n".join([*lines, answer])
+
+
+def _columns(a: int, b: int) -> Iterator[tuple[int, int, int, int]]:
+    """The columns of ``a + b``, units first: ``(digit of a, digit of b, carry in, their
+    sum)``, a missing digit being 0; the carry out is ``sum // 10``."""
     ra, rb = str(a)[::-1], str(b)[::-1]
-    lines, carry = [], 0
+    carry = 0
     for i in range(max(len(ra), len(rb))):
         x = int(ra[i]) if i < len(ra) else 0
         y = int(rb[i]) if i < len(rb) else 0
         s = x + y + carry
-        lines.append(f"{x}+{y}+{carry}={s:02d}")  # tens digit: carry out; units: sum digit
+        yield x, y, carry, s
         carry = s // 10
-    return prompt, "\n".join([*lines, answer])
 
 
 def check_addition(prompt: str, output: str) -> bool:
@@ -218,15 +225,10 @@ def tagged_sum(
     answer = _tagged(a + b, units, tags=SUM_TAGS)
     if not scratchpad:
         return prompt, answer
-    ra, rb = str(a)[::-1], str(b)[::-1]
-    lines, carry = [], 0
-    for i in range(max(len(ra), len(rb))):
-        x = int(ra[i]) if i < len(ra) else 0
-        y = int(rb[i]) if i < len(rb) else 0
-        s = x + y + carry
-        col = units + i
-        lines.append(f"{TAGS[col]}{x}{B_TAGS[col]}{y}+{carry}={s:02d}{SUM_TAGS[col]}")
-        carry = s // 10
+    lines = [
+        f"{TAGS[col]}{x}{B_TAGS[col]}{y}+{carry}={s:02d}{SUM_TAGS[col]}"
+        for col, (x, y, carry, s) in enumerate(_columns(a, b), start=units)
+    ]
     return prompt, "\n".join([*lines, answer])
 
 
@@ -446,30 +448,21 @@ def make_task(
 ) -> ScratchpadTask:
     """The task called ``name`` (one of :data:`TASK_NAMES`) with its difficulty knobs
     (``shuffle_digits``: long addition's operands in random digit order)."""
-    if name in ("addition", "addition-scratchpad"):
-        pad = name.endswith("scratchpad")
-        return ScratchpadTask(
-            name, lambda rng: addition(rng, digits, scratchpad=pad), check_addition, "digit"
-        )
-    if name in ("long-addition", "long-addition-scratchpad"):
-        pad = name.endswith("scratchpad")
-        return ScratchpadTask(
-            name,
-            lambda rng: long_addition(rng, digits, scratchpad=pad, shuffle=shuffle_digits),
+    if name not in TASK_NAMES:
+        raise ValueError(f"unknown scratchpad task {name!r}; known: {', '.join(TASK_NAMES)}")
+    pad = name.endswith(("-scratchpad", "-trace"))  # the target writes the work down
+    family = name.removesuffix("-scratchpad").removesuffix("-trace")
+    sample, check, tokenizer = {
+        "addition": (lambda rng: addition(rng, digits, pad), check_addition, "digit"),
+        "long-addition": (
+            lambda rng: long_addition(rng, digits, pad, shuffle=shuffle_digits),
             check_long_addition,
             "digit",
-        )
-    if name in ("polynomial", "polynomial-scratchpad"):
-        pad = name.endswith("scratchpad")
-        return ScratchpadTask(
-            name, lambda rng: polynomial(rng, degree, scratchpad=pad), check_polynomial, "digit"
-        )
-    if name in ("program", "program-trace"):
-        tr = name.endswith("trace")
-        return ScratchpadTask(
-            name, lambda rng: program(rng, statements, trace=tr), check_program, "byte"
-        )
-    raise ValueError(f"unknown scratchpad task {name!r}; known: {', '.join(TASK_NAMES)}")
+        ),
+        "polynomial": (lambda rng: polynomial(rng, degree, pad), check_polynomial, "digit"),
+        "program": (lambda rng: program(rng, statements, pad), check_program, "byte"),
+    }[family]
+    return ScratchpadTask(name, sample, check, tokenizer)
 
 
 def examples(task: ScratchpadTask, seed: int) -> Iterator[tuple[str, str]]:

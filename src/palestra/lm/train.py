@@ -6,13 +6,16 @@
 One file, top to bottom: tokenizer and data (batches seeded by their index), model, AdamW
 with linear warm-up and cosine decay, gradient clipping, periodic evaluation (held-out loss;
 for scratchpad tasks also greedy-decoded exact match and answer accuracy), metrics and atomic
-checkpoints in a run directory (:mod:`palestra.core.runs`).
+checkpoints in a run directory (:mod:`palestra.core.runs`). The loop itself,
+:func:`train_steps`, with its optimizer, schedule and corpus batches, is also the one
+``bench lm-arch`` trains its models with.
 
-Resuming is exact: a checkpoint holds the model, the optimizer, the scheduler, the RNG states
-(torch, numpy, python ``random``) and the data position. Batch ``i`` is drawn from a
-``random.Random`` seeded by ``(seed, i)``, so the data position is just the number of batches
-consumed, and a resumed run sees the very batches the uninterrupted run would have seen. With
-the same thread count the final weights equal those of a run that was never stopped.
+Resuming is exact: a checkpoint holds the model, the optimizer, the RNG states (torch, numpy,
+python ``random``) and the data position; the learning rate follows from the step. Batch ``i``
+is drawn from a ``random.Random`` seeded by ``(seed, i)``, so the data position is just the
+number of batches consumed, and a resumed run sees the very batches the uninterrupted run
+would have seen. With the same thread count the final weights equal those of a run that was
+never stopped.
 
 The run directory gets ``model/`` (``model.safetensors``, ``config.json``,
 ``tokenizer.json``) and ``summary.json`` at the end.
@@ -22,10 +25,14 @@ from __future__ import annotations
 
 import math
 import random
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Literal, NamedTuple
 
 import numpy as np
 import torch
+import torch.nn as nn
 
 from palestra.core.errors import PalestraError
 from palestra.core.progress import step_bar
@@ -40,9 +47,18 @@ from palestra.lm.tokenizers import (
     DigitTokenizer,
     Tokenizer,
 )
+from palestra.models.architecture import flag_values
 from palestra.models.transformer import IGNORE_INDEX, Transformer, TransformerConfig
 
-__all__ = ["complete", "lr_factor", "train"]
+__all__ = [
+    "CorpusData",
+    "complete",
+    "learning_rate",
+    "lr_factor",
+    "make_optimizer",
+    "train",
+    "train_steps",
+]
 
 
 # ----------------------------------------------------------------------------- data
@@ -80,34 +96,74 @@ class TaskData:
 
 
 class CorpusData:
-    """Random windows of ``block_size`` tokens: the first 90% of the text for training, the
-    rest held out."""
+    """Random windows of ``block_size + 1`` tokens of a text (inputs and next-token targets):
+    training batches from its training part, held-out batches and windows from the other.
 
-    def __init__(self, cfg: LMTrainConfig, tokens: list[int]) -> None:
-        self.cfg = cfg
-        split = int(0.9 * len(tokens))
-        self.train = torch.tensor(tokens[:split])
-        self.val = torch.tensor(tokens[split:])
+    Batch ``i`` draws its window starts from ``random.Random(f"{seed}/train/{i}")``, so every
+    batch can be made on its own, which is what resuming needs. Given ``steps``, the starts of
+    all ``steps`` batches are drawn at once instead, ``torch.randint`` from a generator seeded
+    with ``seed``: the order ``bench lm-arch`` has always used, kept so that its figures
+    reproduce.
+    """
+
+    def __init__(
+        self,
+        train: list[int],
+        val: list[int],
+        block_size: int,
+        batch_size: int,
+        seed: int,
+        *,
+        steps: int | None = None,
+        source: str = "the text",
+    ) -> None:
+        self.block_size, self.batch_size, self.seed = block_size, batch_size, seed
+        self.train = torch.tensor(train)  # [N_train] token ids
+        self.val = torch.tensor(val)  # [N_val] token ids
         for part, data in (("training", self.train), ("held-out", self.val)):
-            if len(data) <= cfg.block_size + 1:
+            if len(data) <= block_size + 1:
                 raise PalestraError(
-                    f"{cfg.data}: the {part} part has {len(data)} tokens, fewer than "
-                    f"block_size + 2 = {cfg.block_size + 2}; use a longer text or a smaller block"
+                    f"{source}: the {part} part has {len(data)} tokens, fewer than "
+                    f"block_size + 2 = {block_size + 2}; use a longer text or a smaller block"
                 )
+        self.starts: torch.Tensor | None = None  # [steps, B], when drawn at once
+        if steps is not None:
+            g = torch.Generator().manual_seed(seed)
+            high = len(self.train) - block_size - 1
+            self.starts = torch.randint(high, (steps, batch_size), generator=g)
         self.eval_examples: list[tuple[str, str]] = []
 
-    def _batch(self, data: torch.Tensor, rng: random.Random) -> tuple[torch.Tensor, torch.Tensor]:
-        T = self.cfg.block_size
-        starts = [rng.randrange(len(data) - T - 1) for _ in range(self.cfg.batch_size)]
-        x = torch.stack([data[s : s + T] for s in starts])  # [B, T]
-        y = torch.stack([data[s + 1 : s + T + 1] for s in starts])  # [B, T]
-        return x, y
+    def _windows(
+        self, data: torch.Tensor, starts: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        window = data[starts[:, None] + torch.arange(self.block_size + 1)]  # [B, T+1]
+        return window[:, :-1], window[:, 1:]  # [B, T] each
+
+    def _random_starts(self, data: torch.Tensor, rng: random.Random) -> torch.Tensor:
+        high = len(data) - self.block_size - 1
+        return torch.tensor([rng.randrange(high) for _ in range(self.batch_size)])  # [B]
 
     def batch(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self._batch(self.train, random.Random(f"{self.cfg.seed}/train/{index}"))
+        """Inputs and next-token targets of training batch ``index``: ``[B, T]`` each."""
+        if self.starts is not None:
+            return self._windows(self.train, self.starts[index])
+        rng = random.Random(f"{self.seed}/train/{index}")
+        return self._windows(self.train, self._random_starts(self.train, rng))
 
     def eval_batch(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self._batch(self.val, random.Random(f"{self.cfg.seed}/eval/{index}"))
+        rng = random.Random(f"{self.seed}/eval/{index}")
+        return self._windows(self.val, self._random_starts(self.val, rng))
+
+    def val_windows(self, count: int) -> torch.Tensor:
+        """``count`` held-out windows of ``T + 1`` tokens, evenly spaced from the start of the
+        held-out part to its end (non-overlapping when they fit; 0: all that fit)."""
+        span = self.block_size + 1
+        fit = len(self.val) // span
+        if count == 0 or count >= fit:
+            starts = torch.arange(fit) * span
+        else:
+            starts = torch.linspace(0, len(self.val) - span, count).long()
+        return self.val[starts[:, None] + torch.arange(span)]  # [count, T+1]
 
 
 def make_tokenizer(cfg: LMTrainConfig, default: str, corpus: str | None) -> Tokenizer:
@@ -189,18 +245,85 @@ def lr_factor(step: int, warmup: int, steps: int, min_ratio: float) -> float:
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def make_optimizer(model: Transformer, cfg: LMTrainConfig) -> torch.optim.AdamW:
+def learning_rate(
+    step: int,
+    lr: float,
+    warmup: int,
+    steps: int,
+    min_ratio: float,
+    schedule: Literal["train-lm", "lm-arch"] = "train-lm",
+) -> float:
+    """The learning rate of optimizer step ``step`` (0-based): ``lr * lr_factor(...)``.
+
+    ``schedule="lm-arch"`` is the variant ``bench lm-arch`` was measured with, kept so that its
+    figures reproduce bit for bit: its cosine would reach ``min_ratio`` one step after the
+    last (``lr_factor(step, warmup, steps + 1, ...)``), and its warm-up computes
+    ``lr * (step + 1) / warmup``, which rounds differently from ``lr * ((step + 1) / warmup)``.
+    """
+    if schedule == "train-lm":
+        return lr * lr_factor(step, warmup, steps, min_ratio)
+    if step < warmup:
+        return lr * (step + 1) / warmup
+    return lr * lr_factor(step, warmup, steps + 1, min_ratio)
+
+
+def make_optimizer(
+    model: nn.Module, lr: float, weight_decay: float, beta2: float
+) -> torch.optim.AdamW:
     """AdamW; weight decay on matrices and embeddings, none on norm gains and biases."""
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     groups = [
-        {"params": decay, "weight_decay": cfg.weight_decay},
+        {"params": decay, "weight_decay": weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, cfg.beta2))
+    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, beta2))
 
 
-# ----------------------------------------------------------------------------- the loop
+class Step(NamedTuple):
+    """What one optimizer step did; ``seconds`` is its wall time, the batch included."""
+
+    step: int  # 1-based: the number of steps done
+    loss: float
+    lr: float
+    grad_norm: float
+    seconds: float
+
+
+def train_steps(
+    model: nn.Module,
+    data: TaskData | CorpusData,
+    optimizer: torch.optim.Optimizer,
+    lr_at: Callable[[int], float],
+    steps: int,
+    grad_clip: float,
+    start: int = 0,
+) -> Iterator[Step]:
+    """The training loop: optimizer steps ``start + 1 .. steps``, one :class:`Step` each.
+
+    Step ``s`` sets the learning rate ``lr_at(s - 1)``, takes batch ``data.batch(s - 1)``
+    (``model(x, y)`` returns the logits and the mean loss), clips the gradient's global norm
+    to ``grad_clip`` (0: no clipping) and steps the optimizer. Whatever the caller does between
+    steps (evaluation, checkpoints) is not in ``seconds``.
+    """
+    clip = grad_clip if grad_clip > 0 else math.inf
+    model.train()
+    for step in range(start + 1, steps + 1):
+        begin = time.perf_counter()
+        lr = lr_at(step - 1)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        x, y = data.batch(step - 1)  # [B, T] each
+        _, loss = model(x, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        optimizer.step()
+        seconds = time.perf_counter() - begin
+        yield Step(step, loss.item(), lr, grad_norm.item(), seconds)
+
+
+# ----------------------------------------------------------------------------- palestra train lm
 def train(cfg: LMTrainConfig) -> Path:
     """Train (or, with ``cfg.resume``, continue training); return the run directory."""
     torch.set_num_threads(cfg.threads)
@@ -214,7 +337,16 @@ def train(cfg: LMTrainConfig) -> Path:
         assert cfg.data is not None  # checked by LMTrainConfig
         corpus = Path(cfg.data).read_text(encoding="utf-8")
         tokenizer = make_tokenizer(cfg, "char", corpus)
-        data: TaskData | CorpusData = CorpusData(cfg, tokenizer.encode(corpus))
+        tokens = tokenizer.encode(corpus)
+        split = int(0.9 * len(tokens))  # the first 90% for training, the rest held out
+        data: TaskData | CorpusData = CorpusData(
+            tokens[:split],
+            tokens[split:],
+            cfg.block_size,
+            cfg.batch_size,
+            cfg.seed,
+            source=str(cfg.data),
+        )
     else:
         task = make_task(
             cfg.task,
@@ -226,33 +358,11 @@ def train(cfg: LMTrainConfig) -> Path:
         tokenizer = make_tokenizer(cfg, task.tokenizer, None)
         data = TaskData(cfg, task, tokenizer)
 
-    # model, optimizer, schedule
-    model_cfg = TransformerConfig(
-        vocab_size=tokenizer.vocab_size,
-        block_size=cfg.block_size,
-        n_layer=cfg.n_layer,
-        n_head=cfg.n_head,
-        n_kv_heads=cfg.n_kv_heads,
-        d_model=cfg.d_model,
-        mlp=cfg.mlp,
-        parallel_block=cfg.parallel_block,
-        rope=cfg.rope,
-        random_positions=cfg.random_positions,
-        no_positions=cfg.no_positions,
-        nope_heads=cfg.nope_heads,
-        rope_window=cfg.rope_window,
-        token_heads=cfg.token_heads,
-        attn_sinks=cfg.attn_sinks,
-        fire=cfg.fire,
-        canon=cfg.canon,
-        attn_log_scale=cfg.attn_log_scale,
-        dropout=cfg.dropout,
-    )
-    model = Transformer(model_cfg)
-    optimizer = make_optimizer(model, cfg)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: lr_factor(s, cfg.warmup, cfg.steps, cfg.min_lr_ratio)
-    )
+    model = Transformer(TransformerConfig(vocab_size=tokenizer.vocab_size, **flag_values(cfg)))
+    optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay, cfg.beta2)
+
+    def lr_at(step: int) -> float:
+        return learning_rate(step, cfg.lr, cfg.warmup, cfg.steps, cfg.min_lr_ratio)
 
     with Run.open(cfg.run_name, cfg, seed=cfg.seed, root=cfg.runs_root, resume=cfg.resume) as run:
         start = 0
@@ -260,27 +370,16 @@ def train(cfg: LMTrainConfig) -> Path:
         if checkpoint is not None:
             start, state = checkpoint
             model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
+            optimizer.load_state_dict(state["optimizer"])  # the lr follows from the step
             set_rng_state(state["rng"])
             if state["data"]["position"] != start:
                 raise RuntimeError(f"{run.dir}: checkpoint's data position does not match")
         tokenizer.save(run.dir / "tokenizer.json")
 
-        model.train()
-        grad_clip = cfg.grad_clip if cfg.grad_clip > 0 else math.inf
         with step_bar(cfg.task, cfg.steps, completed=start, enabled=cfg.progress) as update_bar:
-            for step in range(start + 1, cfg.steps + 1):
-                x, y = data.batch(step - 1)  # [B, T] each
-                _, loss = model(x, y)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-                lr = optimizer.param_groups[0]["lr"]
-                optimizer.step()
-                scheduler.step()
-
-                metrics = {"loss": loss.item(), "lr": lr, "grad_norm": grad_norm.item()}
+            for done in train_steps(model, data, optimizer, lr_at, cfg.steps, cfg.grad_clip, start):
+                step = done.step
+                metrics = {"loss": done.loss, "lr": done.lr, "grad_norm": done.grad_norm}
                 if step % cfg.eval_every == 0 or step == cfg.steps:
                     metrics.update(evaluate(model, data, tokenizer, task, cfg))
                 run.log(step, **metrics)
@@ -288,12 +387,11 @@ def train(cfg: LMTrainConfig) -> Path:
                     state = {
                         "model": model.state_dict(),
                         "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict(),
                         "rng": rng_state(),
                         "data": {"position": step},  # batches consumed
                     }
                     run.save_checkpoint(step, state)
-                update_bar(step, f"{cfg.task} loss {loss:.3f}")
+                update_bar(step, f"{cfg.task} loss {done.loss:.3f}")
 
         model.save_pretrained(run.dir / "model")
         tokenizer.save(run.dir / "model" / "tokenizer.json")

@@ -34,11 +34,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from palestra.models.transformer import (
-    IGNORE_INDEX,
     RESIDUAL_PROJECTIONS,
     Block,
+    Context,
     Transformer,
     TransformerConfig,
+    logits_and_loss,
     make_norm,
     rope_tables,
 )
@@ -198,7 +199,7 @@ class Hourglass(nn.Module):
         k, d = cfg.shorten_factor, cfg.d_model
         x, rope = self._positions(self.drop(self.tok_emb(idx)), short=False)  # [B, T, D]
         for block in self.pre:
-            x = block(x, rope, None)  # [B, T, D]
+            x = block(x, Context(rope=rope))  # [B, T, D]
         residual = x
 
         # shorten: shift right by k-1 so group j = x[jk-k+1 .. jk], pad the end to n*k, pool
@@ -208,7 +209,7 @@ class Hourglass(nn.Module):
         z = self.shorten(shifted.reshape(B, n, k * d))  # [B, n, D]
         z, short_rope = self._positions(z, short=True)
         for block in self.short:
-            z = block(z, short_rope, None)  # [B, n, D]
+            z = block(z, Context(rope=short_rope))  # [B, n, D]
 
         # upsample: group j feeds positions jk .. jk+k-1; residual from before shortening
         if self.upsample is not None:
@@ -217,14 +218,7 @@ class Hourglass(nn.Module):
             up = z.repeat_interleave(k, dim=1)  # [B, n*k, D]
         x = residual + up[:, :T]  # [B, T, D]
         for block in self.post:
-            x = block(x, rope, None)  # [B, T, D]
+            x = block(x, Context(rope=rope))  # [B, T, D]
 
-        x = self.norm_f(x)
         weight = self.tok_emb.weight if self.lm_head is None else self.lm_head.weight  # [V, D]
-        logits = F.linear(x, weight)  # [B, T, V]
-        loss = None
-        if targets is not None:
-            loss = F.cross_entropy(
-                logits.reshape(B * T, -1), targets.reshape(B * T), ignore_index=IGNORE_INDEX
-            )
-        return logits, loss
+        return logits_and_loss(self.norm_f(x), weight, targets)

@@ -3,7 +3,8 @@
 One file, read top to bottom: config, norms and rotary positions, attention with a KV cache,
 MLP, block, model (forward, ``generate``, ``save_pretrained`` / ``from_pretrained``).
 
-The choices, each a field of :class:`TransformerConfig`:
+The choices, each a field of :class:`TransformerConfig` (those a user picks on the command line
+are declared in :mod:`palestra.models.architecture`, with their checks):
 
 - ``rope``: rotary position embeddings (Su et al. 2021, RoFormer) instead of learned absolute
   positions. A pair of channels ``(x1, x2)`` at position ``m`` is rotated by the angle
@@ -27,29 +28,11 @@ The choices, each a field of :class:`TransformerConfig`:
   ``sparse_rank``. Training runs its masked dense path (Gumbel straight-through); decoding with
   a :class:`KVCache` (``generate``) runs its decode path, which computes only the chosen units,
   ``1/sparse_block`` of the dense layer's work. ``mlp`` does not apply to it.
-- ``fire``: FIRE relative positions (Li et al. 2024) instead of rotary or learned ones: every
-  layer adds a learned bias ``f(psi(i - j) / psi(max(L, i)))`` per head to the attention logit
-  of query position ``i`` on key position ``j``, ``psi(x) = log(c x + 1)``, ``f`` a small MLP,
-  ``c`` and ``L`` learned (:class:`FireBias`). Dividing by the query's own ``psi(i)``
-  (progressive interpolation) keeps the input to ``f`` in ``[0, 1]`` at every length, which is
-  what lets it extend past the trained lengths (Zhou et al. 2024 pair it with randomized
-  positions and index hints for addition).
-- ``canon``: a causal depthwise convolution of width ``canon`` on each block's normed input
-  before attention, added back (``h + conv(h)``; Canon layers, Allen-Zhu 2025): every token
-  mixes in its ``canon - 1`` predecessors without attention, so local steps ("the digit just
-  before this tag") do not depend on where in a long sequence they happen.
-- ``token_heads``: the last ``token_heads`` heads of every layer look keys up by token
-  identity: their queries and keys come from per-layer embedding tables of the tokens
-  themselves (not from the residual stream), with no positions, over the whole sequence, and a
-  query never matches its own token (the first token, ``<bos>``, is every query's fallback).
-  Their values are the residual stream as usual. So such a head can only ask "where is token
-  X?" and read what the layers below gathered there; it cannot count or measure distance,
-  which is what lets a lookup by an index-hint tag work at any length.
-- ``attn_sinks``: every head gets a learned sink logit, a virtual key with a zero value that
-  takes whatever attention the real keys do not (gpt-oss; "off-by-one" softmax), and the
-  windowed heads (``rope_window``) no longer see ``<bos>``. Without it a windowed head uses
-  ``<bos>`` as its sink while ``<bos>`` is in the window, and a token farther from the start
-  than training put any such token computes something else.
+- The attention variants for sequences longer than the trained ones (``random_positions``,
+  ``no_positions``, ``nope_heads``, ``rope_window``, ``token_heads``, ``attn_sinks``,
+  ``fire``, ``canon``, ``attn_log_scale``) are explained, and their pieces written, in
+  :mod:`palestra.models.length_generalisation`; :class:`Attention` and :class:`Block` hold
+  their parameters.
 
 Checkpoints use the Hugging Face layout: ``model.safetensors`` and ``config.json`` in one
 folder. The safetensors format holds tensors only (no pickled code), so loading is safe.
@@ -62,12 +45,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from palestra.models.architecture import TransformerFlags
+from palestra.models.length_generalisation import (
+    CausalConv,
+    FireBias,
+    head_mask,
+    log_scaled,
+    random_positions_for,
+    with_sink,
+)
 from palestra.models.pretrained import load_pretrained, save_pretrained
 from palestra.models.sparse_ff import SparseFF, SparseFFConfig
 
@@ -80,142 +72,28 @@ RESIDUAL_PROJECTIONS = ("o_proj.weight", "mlp.down.weight", "mlp.w2")
 
 
 @dataclass
-class TransformerConfig:
-    """The architecture. Defaults give a small PaLM-style model (RoPE, RMSNorm, SwiGLU)."""
+class TransformerConfig(TransformerFlags):
+    """The architecture: the choices a user picks (:class:`TransformerFlags`: shape, attention,
+    positions, block) and the ones fixed by the data or by a checkpoint's family (vocabulary,
+    norm, biases, embeddings, the sparse FF). Defaults give a small PaLM-style model."""
 
     vocab_size: int = 260
-    block_size: int = 256  # the longest sequence (prompt + generated tokens) the model sees
-    n_layer: int = 4
-    n_head: int = 4
-    n_kv_heads: int | None = None  # None: = n_head (multi-head); 1: multi-query; else grouped
-    d_model: int = 128
     d_ff: int | None = None  # None: 4 * d_model for "gelu" or "sparse", 8/3 d_model if gated
-    mlp: Literal["swiglu", "geglu", "gelu"] = "swiglu"
     ff: Literal["dense", "sparse"] = "dense"  # "sparse": Terraformer sparse FF (mlp unused)
     sparse_block: int = 32  # units per block of the sparse FF; one of them is active
     sparse_rank: int = 32  # width of the sparse FF's low-rank controller
     norm: Literal["rmsnorm", "layernorm"] = "rmsnorm"
-    rope: bool = True  # False: learned absolute position embeddings
-    # True: no position information at all (NoPE; Kazemnejad et al. 2023): order is only
-    # what the causal mask implies. Overrides rope.
-    no_positions: bool = False
-    # The last nope_heads query heads of every layer (and their key/value heads) get no rotary
-    # positions: content-only lookups that positions cannot distract, next to RoPE heads for
-    # local steps (like the NoPE layers of Llama 4, per head). A multiple of n_head/n_kv_heads.
-    nope_heads: int = 0
-    # > 0: the rotary heads see only the last rope_window tokens (themselves included), so they
-    # do local steps and never meet a distance longer than training showed; the nope_heads stay
-    # global (iRoPE-like: Llama 4 pairs chunked local RoPE attention with global NoPE layers).
-    rope_window: int = 0
-    # The last token_heads query heads of every layer (after the nope_heads; with their
-    # key/value heads) are token-keyed: queries and keys are embeddings of the tokens, see the
-    # module docstring. A multiple of n_head/n_kv_heads.
-    token_heads: int = 0
-    # learned per-head attention sinks; windowed heads stop seeing <bos> (see the docstring)
-    attn_sinks: bool = False
     rope_theta: float = 10000.0
-    # FIRE relative position biases in every layer (see FireBias); overrides rope
-    fire: bool = False
     fire_hidden: int = 32  # width of FIRE's MLP
-    canon: int = 0  # > 0: width of the causal depthwise convolution before attention (0: none)
-    # 0: a sequence sits at positions 0..T-1. N > 0: randomized positional encodings (Ruoss et
-    # al. 2023): T tokens get a sorted random sample of T positions (see random_positions_for),
-    # in training and in decoding, so attention sees distances up to N on short sequences.
-    random_positions: int = 0
-    # Scalable-Softmax (Nakanishi 2025): query i's logits are multiplied by s_h * log(i + 1),
-    # i + 1 being the number of keys it sees, with a learned s_h per head, so attention does
-    # not fade (flatten) as sequences grow beyond the trained lengths.
-    attn_log_scale: bool = False
-    parallel_block: bool = False
     bias: bool = False
     tie_embeddings: bool = True
     scale_embeddings: bool = False
-    dropout: float = 0.0
     norm_eps: float = 1e-6
 
     def __post_init__(self) -> None:
-        if self.d_model % self.n_head:
-            raise ValueError(f"d_model={self.d_model} is not a multiple of n_head={self.n_head}")
-        if self.n_head % self.kv_heads:
-            raise ValueError(
-                f"n_head={self.n_head} is not a multiple of n_kv_heads={self.kv_heads}"
-            )
-        if self.rope and self.head_dim % 2:
-            raise ValueError(f"rotary embeddings need an even head size, got {self.head_dim}")
+        super().__post_init__()  # shape, heads and the position choices
         if self.ff == "sparse":
             self.sparse_ff_config()  # checks that d_ff is a multiple of sparse_block
-        if self.no_positions and self.random_positions:
-            raise ValueError("no_positions and random_positions exclude each other")
-        if self.no_positions and self.fire:
-            raise ValueError("no_positions and fire exclude each other")
-        if self.nope_heads:
-            group = self.n_head // self.kv_heads
-            if not self.uses_rope or not 0 < self.nope_heads <= self.n_head:
-                raise ValueError(f"nope_heads={self.nope_heads} needs rope and 1..n_head heads")
-            if self.nope_heads % group:
-                raise ValueError(
-                    f"nope_heads={self.nope_heads} is not a multiple of the {group} query heads "
-                    "that share a key/value head"
-                )
-        if self.token_heads:
-            group = self.n_head // self.kv_heads
-            if not 0 < self.token_heads + self.nope_heads <= self.n_head:
-                raise ValueError(
-                    f"token_heads={self.token_heads} and nope_heads={self.nope_heads} "
-                    f"exceed the {self.n_head} heads"
-                )
-            if self.token_heads % group:
-                raise ValueError(
-                    f"token_heads={self.token_heads} is not a multiple of the {group} query "
-                    "heads that share a key/value head"
-                )
-            if self.fire:
-                raise ValueError("token_heads and fire exclude each other")
-        if self.canon < 0:
-            raise ValueError(f"canon={self.canon} must be >= 0")
-        if self.rope_window < 0 or (self.rope_window and not self.uses_rope):
-            raise ValueError(f"rope_window={self.rope_window} needs rope and a size >= 0")
-        if self.random_positions and self.random_positions < self.block_size:
-            raise ValueError(
-                f"random_positions={self.random_positions} must be at least "
-                f"block_size={self.block_size}"
-            )
-
-    @property
-    def uses_rope(self) -> bool:
-        return self.rope and not self.no_positions and not self.fire
-
-    @property
-    def rope_heads(self) -> int:
-        """Heads per layer that get rotary positions (the first ones; see nope_heads)."""
-        return self.n_head - self.nope_heads - self.token_heads
-
-    def head_kinds(self) -> list[str]:
-        """What each head of a layer is, in order: ``rotary`` (``rotary, last N`` when
-        windowed), ``no positions`` or ``token-keyed``; learned or FIRE positions apply to
-        every head that is not token-keyed."""
-        if not self.uses_rope:
-            plain = "no positions" if self.no_positions else "FIRE" if self.fire else "learned"
-            return [plain] * (self.n_head - self.token_heads) + ["token-keyed"] * self.token_heads
-        rotary = f"rotary, last {self.rope_window}" if self.rope_window else "rotary"
-        return (
-            [rotary] * self.rope_heads
-            + ["no positions"] * self.nope_heads
-            + ["token-keyed"] * self.token_heads
-        )
-
-    @property
-    def n_positions(self) -> int:
-        """Size of the position tables: the largest position id plus one."""
-        return max(self.block_size, self.random_positions)
-
-    @property
-    def kv_heads(self) -> int:
-        return self.n_head if self.n_kv_heads is None else self.n_kv_heads
-
-    @property
-    def head_dim(self) -> int:
-        return self.d_model // self.n_head
 
     @property
     def ff_dim(self) -> int:
@@ -252,60 +130,6 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
     x1, x2 = x.chunk(2, dim=-1)  # [B, H, T, hd/2] each
     rotated = torch.cat([-x2, x1], dim=-1)  # [B, H, T, hd]
     return x * cos + rotated * sin  # cos, sin: [T, hd], broadcast over B and H
-
-
-def sample_positions(
-    n: int, n_positions: int, generator: torch.Generator | None = None
-) -> torch.Tensor:
-    """A sorted random sample of ``n`` distinct position ids from ``0 .. n_positions - 1``."""
-    return torch.randperm(n_positions, generator=generator)[:n].sort().values  # [n]
-
-
-def random_positions_for(
-    n: int, cfg: TransformerConfig, training: bool, generator: torch.Generator | None = None
-) -> torch.Tensor:
-    """Position ids of ``n`` tokens under randomized positional encodings.
-
-    The ids are a sorted sample from ``0 .. M-1``, so ``n / M`` is how densely they sit. In
-    training ``M`` is uniform in ``n .. N`` (every density from ``n/N`` to 1; a padded batch
-    would otherwise fix the density at batch length / N); in decoding ``M = min(N, 2n)``, a
-    density of one half, inside the training range for every length up to ``N/2`` and close
-    to it beyond. So a short test sequence is not spread thinner than any training one, nor a
-    long one packed denser.
-    """
-    N = cfg.random_positions
-    m = int(torch.randint(n, N + 1, (1,), generator=generator)) if training else min(N, 2 * n)
-    return sample_positions(n, m, generator)  # [n]
-
-
-class FireBias(nn.Module):
-    """FIRE (Li et al. 2024, "Functional Interpolation for Relative Positions"): the additive
-    attention bias ``b_h(i, j) = f(psi(i - j) / psi(max(L, i)))_h`` of one layer.
-
-    ``psi(x) = log(c x + 1)`` compresses long distances (``c > 0`` learned, 1 at first); the
-    division by ``psi`` of the query's own position maps every distance into ``[0, 1]``, so a
-    longer sequence asks ``f`` for no input it has not seen. ``L`` (learned, at least 1) keeps
-    early queries from dividing by a tiny number. ``f``: ``1 -> fire_hidden -> n_head`` MLP.
-    """
-
-    def __init__(self, cfg: TransformerConfig) -> None:
-        super().__init__()
-        self.mlp = nn.Sequential(
-            nn.Linear(1, cfg.fire_hidden), nn.ReLU(), nn.Linear(cfg.fire_hidden, cfg.n_head)
-        )
-        self.log_c = nn.Parameter(torch.zeros(()))  # c = exp(log_c) = 1 at first
-        self.threshold = nn.Parameter(torch.tensor(16.0))  # L
-
-    def forward(self, query_pos: torch.Tensor, key_pos: torch.Tensor) -> torch.Tensor:
-        """The bias ``[H, T, S]`` of queries at ``query_pos [T]`` on keys at ``key_pos [S]``
-        (position ids, increasing), ``-inf`` where a key comes after its query."""
-        c = self.log_c.exp()
-        qp, kp = query_pos.float()[:, None], key_pos.float()[None, :]  # [T, 1], [1, S]
-        dist = (qp - kp).clamp(min=0)  # [T, S]
-        scale = torch.maximum(qp, self.threshold.abs().clamp(min=1.0))  # [T, 1]
-        x = torch.log1p(c * dist) / torch.log1p(c * scale)  # [T, S], in [0, 1]
-        bias = self.mlp(x[..., None]).permute(2, 0, 1)  # [H, T, S]
-        return bias.masked_fill(kp > qp, float("-inf"))
 
 
 def make_norm(cfg: TransformerConfig) -> nn.Module:
@@ -355,6 +179,15 @@ class KVCache:
         return self.k[layer, :, :, :end], self.v[layer, :, :, :end]  # [B, n_kv, pos+T, hd]
 
 
+class Context(NamedTuple):
+    """What every block of one forward pass reads besides the residual stream."""
+
+    cache: KVCache | None = None
+    rope: tuple[torch.Tensor, torch.Tensor] | None = None  # cos, sin [T, hd] at the positions
+    fire_positions: tuple[torch.Tensor, torch.Tensor] | None = None  # queries' [T], keys' [S]
+    idx: torch.Tensor | None = None  # [B, T] the tokens, for token-keyed heads
+
+
 class Attention(nn.Module):
     def __init__(self, cfg: TransformerConfig, layer: int) -> None:
         super().__init__()
@@ -380,30 +213,23 @@ class Attention(nn.Module):
         )
         self.sink = nn.Parameter(torch.zeros(cfg.n_head)) if cfg.attn_sinks else None
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        rope: tuple[torch.Tensor, torch.Tensor] | None,
-        cache: KVCache | None,
-        fire_positions: tuple[torch.Tensor, torch.Tensor] | None = None,
-        idx: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """``fire_positions``: position ids of the queries ``[T]`` and of all keys
-        ``[past+T]``, for a FIRE model; ``idx [B, T]``: the tokens, for token-keyed heads."""
-        cfg = self.cfg
+    def forward(self, x: torch.Tensor, ctx: Context) -> torch.Tensor:
+        """Causal self-attention of ``x [B, T, D]``, which continues the tokens in
+        ``ctx.cache`` (if any)."""
+        cfg, cache = self.cfg, ctx.cache
         B, T, _ = x.shape  # [B, T, D]
         hd = cfg.head_dim
         q = self.q_proj(x).view(B, T, cfg.n_head - self.tq, hd)  # [B, T, H - tq, hd]
         k = self.k_proj(x).view(B, T, cfg.kv_heads - self.tk, hd)  # [B, T, Hkv - tk, hd]
         if self.token_q is not None and self.token_k is not None:
-            if idx is None:
+            if ctx.idx is None:
                 raise ValueError("token-keyed heads need the tokens")
-            q = torch.cat([q, self.token_q(idx).view(B, T, self.tq, hd)], dim=2)
-            k = torch.cat([k, self.token_k(idx).view(B, T, self.tk, hd)], dim=2)
+            q = torch.cat([q, self.token_q(ctx.idx).view(B, T, self.tq, hd)], dim=2)
+            k = torch.cat([k, self.token_k(ctx.idx).view(B, T, self.tk, hd)], dim=2)
         q, k = q.transpose(1, 2), k.transpose(1, 2)  # [B, H, T, hd], [B, Hkv, T, hd]
         v = self.v_proj(x).view(B, T, cfg.kv_heads, hd).transpose(1, 2)  # [B, Hkv, T, hd]
-        if rope is not None:
-            cos, sin = rope  # [T, hd] each, already at this chunk's positions
+        if ctx.rope is not None:
+            cos, sin = ctx.rope  # [T, hd] each, already at this chunk's positions
             if cfg.rope_heads < cfg.n_head:  # the last heads stay unrotated (content-only)
                 hq = cfg.rope_heads
                 hk = hq // (cfg.n_head // cfg.kv_heads)
@@ -412,47 +238,23 @@ class Attention(nn.Module):
             else:
                 q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         past = 0 if cache is None else cache.pos
-        local = cfg.rope_heads if cfg.rope_window else 0  # the windowed heads come first
         if self.log_scale is not None:
-            n_keys = torch.arange(past + 1, past + T + 1, device=x.device, dtype=q.dtype)  # [T]
-            log_n = n_keys.log()[None, :].expand(cfg.n_head, T)  # [H, T]
-            if local:  # a windowed head never sees more than rope_window keys
-                log_near = n_keys.clamp(max=cfg.rope_window).log()[None, :].expand(local, T)
-                log_n = torch.cat([log_near, log_n[local:]])
-            q = q * (self.log_scale[:, None] * log_n)[None, :, :, None]
+            q = log_scaled(q, self.log_scale, past, cfg)  # Scalable-Softmax
         if cache is not None:
             k, v = cache.update(self.layer, k, v)  # [B, Hkv, past+T, hd]
         # Query i sits at position past+i and may see keys 0..past+i. SDPA's is_causal aligns
         # the mask top-left, which is right only when there is no past.
-        mask = None
-        if local or self.tq:
-            qi = torch.arange(past, past + T, device=x.device)[:, None]  # [T, 1]
-            kj = torch.arange(past + T, device=x.device)[None, :]  # [1, S]
-            causal, near = kj <= qi, qi - kj < cfg.rope_window  # [T, S] each
-            if self.sink is not None:  # the sink replaces <bos> in the windowed heads
-                near = near & ((kj > 0) | (qi == 0))
-            not_self = causal & ((kj < qi) | (qi == 0))  # token-keyed: never the query's own
-            mask = torch.stack(
-                [causal & near] * local
-                + [causal] * (cfg.n_head - local - self.tq)
-                + [not_self] * self.tq
-            )
-            mask = mask[None]  # [1, H, T, S]
-        elif self.fire is not None:
-            if fire_positions is None:
+        mask = head_mask(cfg, past, T, self.sink is not None, x.device)  # windows, token keys
+        if mask is None and self.fire is not None:
+            if ctx.fire_positions is None:
                 raise ValueError("a FIRE attention layer needs the position ids")
-            mask = self.fire(*fire_positions)[None].to(q.dtype)  # [1, H, T, S], causal
-        elif (past and T > 1) or self.record is not None or self.sink is not None:
+            mask = self.fire(*ctx.fire_positions)[None].to(q.dtype)  # [1, H, T, S], causal
+        elif mask is None and (
+            (past and T > 1) or self.record is not None or self.sink is not None
+        ):
             mask = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(diagonal=past)
         if self.sink is not None and mask is not None:  # a zero key and value in front
-            if mask.dtype == torch.bool:
-                mask = torch.zeros(mask.shape, dtype=q.dtype, device=x.device).masked_fill(
-                    ~mask, float("-inf")
-                )
-            sink = self.sink.to(q.dtype)[None, :, None, None].expand(1, cfg.n_head, T, 1)
-            mask = torch.cat([sink, mask.expand(1, cfg.n_head, T, -1)], dim=-1)  # [1,H,T,1+S]
-            k = torch.cat([k.new_zeros(B, k.size(1), 1, cfg.head_dim), k], dim=2)
-            v = torch.cat([v.new_zeros(B, v.size(1), 1, cfg.head_dim), v], dim=2)
+            mask, k, v = with_sink(mask, k, v, self.sink, q.dtype)  # mask [1, H, T, 1+S]
         if self.record is not None:
             assert mask is not None  # recording always builds the mask
             weights = self._weights(q, k, mask)  # [B, H, T, S] (+1 with a sink, in front)
@@ -519,28 +321,6 @@ class MLP(nn.Module):
         return self.down(self.act(self.gate(x)) * self.up(x))  # [B, T, F] -> [B, T, D]
 
 
-class CausalConv(nn.Module):
-    """Depthwise causal convolution over time: ``y_t = sum_i w_i * x_{t-i}``, ``i < width``,
-    per channel (a Canon layer's mixing; zeros before the first token)."""
-
-    def __init__(self, cfg: TransformerConfig, layer: int) -> None:
-        super().__init__()
-        self.layer, self.width = layer, cfg.canon
-        self.weight = nn.Parameter(torch.randn(cfg.d_model, 1, cfg.canon) * 0.02)  # [D, 1, k]
-
-    def forward(self, h: torch.Tensor, cache: KVCache | None) -> torch.Tensor:
-        """``h [B, T, D]`` after the cached predecessors (if any); the cache keeps the last
-        ``width - 1`` inputs for the next call."""
-        B, _, D = h.shape
-        past = cache.conv[self.layer] if cache is not None else None  # [B, k-1, D]
-        history = h.new_zeros(B, self.width - 1, D) if past is None else past
-        full = torch.cat([history, h], dim=1)  # [B, k-1+T, D]
-        if cache is not None and self.width > 1:
-            cache.conv[self.layer] = full[:, -(self.width - 1) :]
-        y = F.conv1d(full.transpose(1, 2), self.weight, groups=D)  # [B, D, T]
-        return y.transpose(1, 2)  # [B, T, D]
-
-
 class Block(nn.Module):
     def __init__(self, cfg: TransformerConfig, layer: int) -> None:
         super().__init__()
@@ -561,18 +341,11 @@ class Block(nn.Module):
             return self.mlp.decode(h)
         return self.mlp(h)
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        rope: tuple[torch.Tensor, torch.Tensor] | None,
-        cache: KVCache | None,
-        fire_positions: tuple[torch.Tensor, torch.Tensor] | None = None,
-        idx: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        decoding = cache is not None
+    def forward(self, x: torch.Tensor, ctx: Context) -> torch.Tensor:
+        decoding = ctx.cache is not None
         h = self.norm_1(x)  # [B, T, D]
-        a = h if self.canon is None else h + self.canon(h, cache)  # attention's input
-        attn = self.drop(self.attn(a, rope, cache, fire_positions, idx))
+        a = h if self.canon is None else h + self.canon(h, ctx.cache)  # attention's input
+        attn = self.drop(self.attn(a, ctx))
         if self.norm_2 is None:
             return x + attn + self.drop(self.feed_forward(h, decoding))
         x = x + attn
@@ -650,7 +423,7 @@ class Transformer(nn.Module):
         position ids are a fresh sorted random sample (the cache's own sample when decoding).
         """
         cfg = self.cfg
-        B, T = idx.shape
+        T = idx.size(1)
         past = cache.pos if cache is not None else 0
         if past + T > cfg.block_size:
             raise ValueError(f"sequence of {past + T} tokens exceeds block_size={cfg.block_size}")
@@ -668,19 +441,13 @@ class Transformer(nn.Module):
             else:
                 rope = (self.rope_cos[positions], self.rope_sin[positions])  # [T, hd]
         x = self.drop(x)
+        ctx = Context(cache, rope, fire_positions, idx)
         for block in self.blocks:
-            x = block(x, rope, cache, fire_positions, idx)  # [B, T, D]
+            x = block(x, ctx)  # [B, T, D]
         if cache is not None:
             cache.pos += T
-        x = self.norm_f(x)
         weight = self.tok_emb.weight if self.lm_head is None else self.lm_head.weight  # [V, D]
-        logits = F.linear(x, weight)  # [B, T, V]
-        loss = None
-        if targets is not None:
-            loss = F.cross_entropy(
-                logits.reshape(B * T, -1), targets.reshape(B * T), ignore_index=IGNORE_INDEX
-            )
-        return logits, loss
+        return logits_and_loss(self.norm_f(x), weight, targets)
 
     @torch.no_grad()
     def generate(
@@ -731,6 +498,22 @@ class Transformer(nn.Module):
     def from_pretrained(cls, directory: str | Path, device: str = "cpu") -> Transformer:
         """Load a model written by :meth:`save_pretrained` (unknown config keys are errors)."""
         return load_pretrained(cls, TransformerConfig, directory, device)
+
+
+def logits_and_loss(
+    h: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The output layer: logits ``h W^T [B, T, V]`` of the final hidden states ``h [B, T, D]``
+    (``weight`` ``[V, D]``) and, given ``targets [B, T]``, their mean cross-entropy, entries
+    equal to ``IGNORE_INDEX`` left out."""
+    logits = F.linear(h, weight)  # [B, T, V]
+    if targets is None:
+        return logits, None
+    B, T = targets.shape
+    loss = F.cross_entropy(
+        logits.reshape(B * T, -1), targets.reshape(B * T), ignore_index=IGNORE_INDEX
+    )
+    return logits, loss
 
 
 def sample_next(
