@@ -2,7 +2,7 @@
 
 The weights come from :func:`palestra.models.transformer.record_attention`, the same
 attention the model computes (tested against SDPA). Used to see how a scratchpad model finds
-the digits a line needs: by tag, or by distance (README, issue 7).
+the digits a line needs: by tag, or by distance (results/NOTES.md, issue 7).
 """
 
 from __future__ import annotations

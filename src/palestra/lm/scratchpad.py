@@ -50,7 +50,7 @@ one alphabet per role, each lookup has exactly one match, which a model with tok
 attention heads (``token_heads`` of :mod:`palestra.models.transformer`) finds at any
 distance; a tag after its digit lets the tag's position hold the digit it names (a causal
 model's token holds only what came before it). Earlier formats (one alphabet, lines without
-tags in front) and the runs that tried them are in the README's open-work notes.
+tags in front) and the runs that tried them are in results/NOTES.md (Language models, Scratchpads).
 
 Polynomial evaluation (``"polynomial"``, ``"polynomial-scratchpad"``); degree 1..``degree``,
 integer coefficients in -9..9, x in -9..9::
