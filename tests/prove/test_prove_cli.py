@@ -114,3 +114,53 @@ def test_guided_by_the_shipped_model() -> None:
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[0] == "% SZS status InfLimit for t9_xboole_1"
     assert out.stdout.splitlines()[1].startswith("% unguided MCTS: 5,000 inferences")
+
+
+def _children(pid: int) -> list[int]:
+    """Live (not zombie) processes whose parent is ``pid``."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().split(")")[-1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_a_killed_prove_leaves_no_attempt_running() -> None:
+    """SIGKILL on ``palestra prove`` mid-attempt: the forked attempt dies with it."""
+    import time
+
+    proc = subprocess.Popen(
+        [str(BIN), "prove", str(M2K / "t93_tmap_1.p"), "--strategy", "[conj,nodef]",
+         "--time-limit", "120"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        attempts: list[int] = []
+        for _ in range(600):  # the CLI imports, reads the problem, then forks the attempt
+            attempts = _children(proc.pid)
+            if attempts:
+                break
+            time.sleep(0.05)
+        assert attempts, "no attempt process appeared"
+        proc.kill()
+        proc.wait()
+        for _ in range(100):
+            if not any(_alive(pid) for pid in attempts):
+                break
+            time.sleep(0.05)
+        assert not any(_alive(pid) for pid in attempts)
+    finally:
+        proc.kill()
