@@ -6,9 +6,21 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+# Hypothesis profiles for the fuzz tests (marker ``fuzz``): "ci" keeps ``make test`` fast;
+# HYPOTHESIS_PROFILE=fuzz PALESTRA_FUZZ_EXAMPLES=N runs N examples per test (long runs).
+settings.register_profile("ci", max_examples=150, deadline=None, derandomize=True)
+settings.register_profile(
+    "fuzz",
+    max_examples=int(os.environ.get("PALESTRA_FUZZ_EXAMPLES", "100000")),
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture
