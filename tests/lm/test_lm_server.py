@@ -4,10 +4,12 @@ message, and the server keeps answering after each."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -28,7 +30,7 @@ from palestra.lm.backends import (
 )
 from palestra.lm.config import LMTrainConfig
 from palestra.lm.serve_config import ServeConfig
-from palestra.lm.server import ModelServer
+from palestra.lm.server import ModelServer, json_too_deep
 from palestra.lm.train import complete, train
 
 BLOCK = 64
@@ -373,3 +375,245 @@ def test_serve_bench_smoke(run_dir: Path, tmp_path: Path) -> None:
     assert all(f["peer"] == bench_serve.PEER and f["value"] > 0 for f in result["figures"])
     assert any("identical for every request" in n for n in result["notes"])
     assert (tmp_path / "results" / "serve_latency.png").is_file() and md.is_file()
+
+
+# ----------------------------------------------------------------------------- malformed HTTP
+def exchange(server: ModelServer, request: bytes) -> tuple[int, dict[str, str], Any]:
+    """Send raw bytes, read until the server closes: status, headers, decoded JSON body."""
+    host, port = server.httpd.server_address[:2]
+    with socket.create_connection((host, port), timeout=30) as sock:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            sock.sendall(request)  # the server may answer before it has read everything
+        sock.shutdown(socket.SHUT_WR)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    assert status_line.startswith("HTTP/1.1 "), status_line
+    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines)}
+    return int(status_line.split()[1]), headers, json.loads(body) if body else None
+
+
+def request_bytes(
+    method: str = "POST",
+    path: str = "/v1/completions",
+    body: bytes | None = b'{"model": "tiny", "prompt": "1+1=", "max_tokens": 2}',
+    headers: dict[str, str] | None = None,
+    version: str = "HTTP/1.1",
+) -> bytes:
+    fields = {"Host": "localhost", "Connection": "close"}
+    if body is not None:
+        fields |= {"Content-Type": "application/json", "Content-Length": str(len(body))}
+    fields |= headers or {}
+    head = "".join(f"{k}: {v}\r\n" for k, v in fields.items() if v is not None)
+    return f"{method} {path} {version}\r\n{head}\r\n".encode("latin-1") + (body or b"")
+
+
+DEEP = b"[" * 100_000 + b"]" * 100_000
+MALFORMED = {
+    # name: (request, status, code, words of the message)
+    "put": (request_bytes("PUT"), 405, "method_not_allowed", "PUT is not allowed"),
+    "delete": (request_bytes("DELETE", "/v1/models", None), 405, "method_not_allowed", "DELETE"),
+    "get a POST route": (request_bytes("GET", body=None), 405, "method_not_allowed", "use POST"),
+    "unknown method": (request_bytes("BREW"), 501, "not_implemented", "Unsupported method"),
+    "garbage request line": (b"GARBAGE\r\n\r\n", 400, "bad_request", "Bad request syntax"),
+    "binary request line": (b"\x16\x03\x01\x02\x00\x01\x00 x\r\n\r\n", 400, "bad_request", ""),
+    "bad version": (request_bytes(version="HTTX/1.1"), 400, "bad_request", "request version"),
+    "HTTP/2": (request_bytes(version="HTTP/2.0"), 505, "http_version_not_supported", "2.0"),
+    "long request line": (
+        request_bytes("GET", "/" + "a" * 70_000, None),
+        414,
+        "uri_too_long",
+        "too long",
+    ),
+    "100k-deep body": (request_bytes(body=DEEP), 400, None, "more than 64 deep"),
+    "deep body in an object": (
+        request_bytes(body=b'{"model": "tiny", "prompt": ' + DEEP + b"}"),
+        400,
+        None,
+        "deep",
+    ),
+    "text/plain body": (
+        request_bytes(headers={"Content-Type": "text/plain"}),
+        415,
+        "unsupported_media_type",
+        "text/plain",
+    ),
+    "no content type": (
+        request_bytes(headers={"Content-Type": None}),
+        415,
+        "unsupported_media_type",
+        "no Content",
+    ),
+    "latin-1 charset": (
+        request_bytes(headers={"Content-Type": "application/json; charset=latin-1"}),
+        415,
+        "unsupported_media_type",
+        "UTF-8",
+    ),
+    "70 KB header": (
+        request_bytes(headers={"X-Big": "x" * 70_000}),
+        431,
+        "request_header_fields_too_large",
+        "Line too long",
+    ),
+    "40 KB of headers": (
+        request_bytes(headers={f"X-{i}": "x" * 4000 for i in range(10)}),
+        431,
+        "request_header_fields_too_large",
+        "limit of 32768",
+    ),
+    "too many headers": (
+        request_bytes(headers={f"X-{i}": "1" for i in range(120)}),
+        431,
+        "request_header_fields_too_large",
+        "Too many headers",
+    ),
+    "oversized body": (
+        request_bytes(body=b'{"prompt": "' + b"1" * (2 << 20) + b'"}'),
+        413,
+        "request_too_large",
+        "exceeds the limit of 1048576",
+    ),
+    "announced huge body": (
+        request_bytes(body=b"{}", headers={"Content-Length": "9" * 5000}),
+        413,
+        "request_too_large",
+        "exceeds the limit",
+    ),
+    "no content length": (
+        request_bytes(headers={"Content-Length": None}),
+        411,
+        "length_required",
+        "Content-Length",
+    ),
+    "chunked body": (
+        request_bytes(
+            body=b"2\r\n{}\r\n0\r\n\r\n",
+            headers={"Content-Length": None, "Transfer-Encoding": "chunked"},
+        ),
+        411,
+        "length_required",
+        "chunked",
+    ),
+    "bad content length": (
+        request_bytes(headers={"Content-Length": "\xb2"}),
+        400,
+        None,
+        "bad Content-Length",
+    ),
+    "two content lengths": (
+        request_bytes(body=b"{}", headers={"Content-Length": "2\r\nContent-Length: 3"}),
+        400,
+        None,
+        "bad Content-Length",
+    ),
+    "short body": (
+        request_bytes(body=b"{}", headers={"Content-Length": "3"}),
+        400,
+        None,
+        "ended after 2",
+    ),
+    "NaN": (
+        request_bytes(body=b'{"model": "tiny", "prompt": "1", "temperature": NaN}'),
+        400,
+        None,
+        "NaN is not valid JSON",
+    ),
+    "5000-digit integer": (
+        request_bytes(body=b'{"model": "tiny", "prompt": "1", "seed": ' + b"9" * 5000 + b"}"),
+        400,
+        None,
+        "could not parse the JSON",
+    ),
+    "not UTF-8": (request_bytes(body=b'{"prompt": "\xff"}'), 400, None, "could not parse"),
+    "too many prompts": (
+        request_bytes(body=json.dumps({"model": "tiny", "prompt": ["1"] * 10_000}).encode()),
+        400,
+        None,
+        "10000 prompts exceed the limit of 4",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(MALFORMED))
+def test_malformed_http_gets_a_json_error(server: ModelServer, name: str) -> None:
+    request, status, code, words = MALFORMED[name]
+    got, headers, body = exchange(server, request)
+    assert got == status, body
+    assert headers["content-type"] == "application/json"
+    assert headers["connection"] == "close"
+    error = body["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert words in error["message"] and error["code"] == code
+    assert error["type"] == "invalid_request_error"
+    if status == 405:
+        assert headers["allow"] == ("GET, HEAD" if name == "delete" else "POST")
+    still_serving(server)
+
+
+def test_http_client_sees_the_json_errors(server: ModelServer) -> None:
+    """The same through http.client, as a client library would see them."""
+    host, port = server.httpd.server_address[:2]
+    for method, path, ctype, status in (
+        ("PUT", "/v1/completions", "application/json", 405),
+        ("DELETE", "/v1/chat/completions", "application/json", 405),
+        ("POST", "/v1/completions", "text/plain", 415),
+        ("PATCH", "/nowhere", "application/json", 404),
+    ):
+        conn = http.client.HTTPConnection(host, port, timeout=30)
+        try:
+            conn.request(method, path, body=b'{"model": "tiny"}', headers={"Content-Type": ctype})
+            resp = conn.getresponse()
+            assert resp.status == status
+            assert resp.getheader("Content-Type") == "application/json"
+            assert "message" in json.loads(resp.read())["error"]
+        finally:
+            conn.close()
+
+
+def test_valid_edges_are_still_served(server: ModelServer) -> None:
+    ok = {"model": "tiny", "prompt": "1+1=", "max_tokens": 2, "seed": 0}
+    # a charset and a BOM are fine; brackets and escaped quotes inside strings are not depth
+    for headers, body in (
+        ({"Content-Type": "application/json; charset=UTF-8"}, json.dumps(ok).encode()),
+        ({}, b"\xef\xbb\xbf" + json.dumps(ok).encode()),
+        ({}, json.dumps(ok | {"stop": '\\"' + "[" * 100}).encode()),
+        ({}, json.dumps(ok | {"user": "[{" * 500 + '"\\'}).encode()),
+    ):
+        status, _, answer = exchange(server, request_bytes(body=body, headers=headers))
+        assert status == 200, answer
+        assert (
+            answer["choices"][0]["text"]
+            == raw(server, "POST", "/v1/completions", ok)[1]["choices"][0]["text"]
+        )
+    # HEAD of a GET route: its headers, no body
+    host, port = server.httpd.server_address[:2]
+    conn = http.client.HTTPConnection(host, port, timeout=30)
+    try:
+        conn.request("HEAD", "/v1/models")
+        resp = conn.getresponse()
+        assert resp.status == 200 and int(resp.getheader("Content-Length")) > 0
+        assert resp.read() == b""
+        conn.request("GET", "/v1/models")  # the connection is kept
+        assert conn.getresponse().status == 200
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize(
+    ("text", "deep"),
+    [
+        (b"[" * 64 + b"]" * 64, False),
+        (b"[" * 65 + b"]" * 65, True),
+        (b'{"a": "' + b"[" * 100 + b'"}', False),
+        (b'{"a": "\\"' + b"[" * 100 + b'"}', False),
+        (b'{"a": "\\\\"' + b"," + b"[" * 100, True),  # the escape is over; the string too
+        (b'"\\\\\\"' + b"[" * 100 + b'"', False),
+        (b"[{" * 32 + b"}]" * 32 + b"[{" * 32 + b"}]" * 32, False),
+        ("[\u00e9".encode() * 65, True),
+    ],
+)
+def test_json_too_deep(text: bytes, deep: bool) -> None:
+    assert json_too_deep(text, 64) == deep

@@ -1,11 +1,13 @@
 """An OpenAI-compatible HTTP server over a model trained by ``palestra train lm``.
 
     palestra lm serve runs/lm/20250101-120000 --port 8000
-    curl http://127.0.0.1:8000/v1/completions -d '{"model": "...", "prompt": "12+34="}'
+    curl http://127.0.0.1:8000/v1/completions -H 'Content-Type: application/json' \
+        -d '{"model": "...", "prompt": "12+34="}'
 
 Routes:
 
 - ``GET /v1/models``: the one model served, ``{"object": "list", "data": [{"id": ...}]}``.
+- ``GET /v1/models/ID``, ``GET /health``; ``HEAD`` of any ``GET`` route.
 - ``POST /v1/completions``: ``prompt`` (a string or a list of strings), ``max_tokens``
   (default 16, as OpenAI), ``temperature``, ``top_p``, ``n``, ``stop`` (a string or a list
   of up to 4), ``seed``, ``stream``, ``stream_options.include_usage``.
@@ -19,11 +21,26 @@ choice also its own ``completion_tokens`` (an extension other clients ignore). W
 ``"stream": true`` the answer is server-sent events: ``data: {chunk}`` per decoding step, a
 last chunk per choice with its ``finish_reason``, an optional usage chunk, ``data: [DONE]``.
 
-Errors are OpenAI's body ``{"error": {"message", "type", "param", "code"}}``: 400 for
-malformed JSON, an unknown or ill-typed parameter, a value out of range, an unknown model, or
-a prompt plus ``max_tokens`` longer than the context; 404 for an unknown path; 413 for a body
-larger than ``max_body_bytes``; 500 (the server keeps serving) when decoding itself fails. An
-error after a stream has begun arrives as a last ``data: {"error": ...}`` event.
+Every error, the HTTP layer's own included, is OpenAI's JSON body ``{"error": {"message",
+"type", "param", "code"}}`` (never the standard library's HTML page):
+
+- 400: malformed JSON (NaN and Infinity included), JSON nested deeper than
+  :data:`MAX_JSON_DEPTH` (refused by a scan of the brackets before parsing, so a deep body
+  cannot exhaust the parser's stack), an unknown or ill-typed parameter, a value out of range,
+  an unknown model, a prompt plus ``max_tokens`` longer than the context; also a garbage
+  request line, a bad ``Content-Length`` or a bad HTTP version (505 for HTTP/2 and later).
+- 404 for an unknown path; 405 (with ``Allow``) for a known path asked with another method;
+  501 for a method that HTTP does not know.
+- 411 for a POST without ``Content-Length`` (chunked bodies are not read); 413 for a body
+  larger than ``max_body_bytes``; 415 for a body that is not ``application/json`` (a
+  ``charset`` parameter is allowed, if it is UTF-8); 431 for headers longer than
+  :data:`MAX_HEADER_BYTES` in all or 64 KiB in one line.
+- 500 (the server keeps serving) only when decoding itself fails; 503 while shutting down.
+
+An error answer closes the connection; a body the server did not read is first drained (up to
+:data:`LINGER_BYTES` or :data:`LINGER_SECONDS`), so the client reads the error rather than a
+reset connection. An error after a stream has begun arrives as a last
+``data: {"error": ...}`` event.
 
 Decoding goes through one :class:`~palestra.lm.backends.LocalBackend`: its lock serializes
 every model call, so concurrent requests interleave step by step on the one model. Each
@@ -38,12 +55,15 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import signal
+import socket
 import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -71,6 +91,10 @@ NEUTRAL: dict[str, tuple[Any, ...]] = {
     "suffix": (None, ""),
 }
 DEFAULT_MAX_TOKENS = 16  # /v1/completions, as OpenAI's
+MAX_JSON_DEPTH = 64  # brackets a request body may nest; a valid request needs about 5
+MAX_HEADER_BYTES = 32 * 1024  # all request headers together (one line: 64 KiB, the stdlib's)
+LINGER_BYTES = 16 * 1024 * 1024  # most unread body drained before closing on an error
+LINGER_SECONDS = 2.0  # longest wait for that body
 
 
 def default_model_name(run_dir: Path) -> str:
@@ -79,6 +103,63 @@ def default_model_name(run_dir: Path) -> str:
     if run_dir.name == "model" and (run_dir / "config.json").is_file():
         run_dir = run_dir.parent
     return f"{run_dir.parent.name}-{run_dir.name}"
+
+
+_JSON_SPECIAL = re.compile(rb'["\\\[\]{}]')
+
+
+def json_too_deep(raw: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether the arrays and objects of the JSON text ``raw`` nest more than ``limit`` deep.
+
+    A scan of the brackets outside strings (a backslash in a string escapes the next byte),
+    linear in ``len(raw)``; no parsing, so it is safe on any input. Exact for UTF-8 text,
+    where no byte of a multi-byte character is ASCII; on invalid JSON it may answer either
+    way, and the parser then refuses it.
+    """
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False
+    depth, in_string, escaped = 0, False, -1
+    for match in _JSON_SPECIAL.finditer(raw):
+        i = match.start()
+        if i == escaped:
+            continue
+        c = raw[i]
+        if in_string:
+            if c == 0x5C:  # backslash
+                escaped = i + 1
+            elif c == 0x22:  # "
+                in_string = False
+        elif c == 0x22:
+            in_string = True
+        elif c in b"[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif c in b"]}":
+            depth -= 1
+    return False
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+# the ``code`` of each HTTP-level error (fixed here: the reason phrases vary by Python version)
+HTTP_CODES = {
+    400: "bad_request",
+    405: "method_not_allowed",
+    411: "length_required",
+    413: "request_too_large",
+    414: "uri_too_long",
+    415: "unsupported_media_type",
+    431: "request_header_fields_too_large",
+    501: "not_implemented",
+    505: "http_version_not_supported",
+}
+
+
+def _code(status: int) -> str:
+    return HTTP_CODES.get(status, f"http_{status}")
 
 
 class _Request:
@@ -226,6 +307,11 @@ class ModelServer:
                     "prompt must be a string or a non-empty list of strings", param="prompt"
                 )
             max_tokens = body.get("max_tokens")
+        if len(prompts) > self.cfg.max_n:  # before encoding them all
+            raise BackendError(
+                f"{len(prompts)} prompts exceed the limit of {self.cfg.max_n} per request",
+                param="prompt",
+            )
         sampling = {
             "n": body.get("n", 1),
             "temperature": body.get("temperature", 1.0),
@@ -317,52 +403,169 @@ def _usage(req: _Request) -> dict[str, int]:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    """One connection: route, check, decode, answer (keep-alive for JSON answers)."""
+    """One connection: route, check, decode, answer (keep-alive for JSON answers).
+
+    Every answer, an error of the HTTP layer included, goes through :meth:`_send_json`:
+    :meth:`send_error`, which the standard library calls for a garbage request line, a bad
+    HTTP version, oversized headers or an unknown method, is overridden to answer JSON.
+    """
 
     server_app: ModelServer
     protocol_version = "HTTP/1.1"
+    default_request_version = "HTTP/1.1"  # so a garbage request line still gets a status line
     server_version = "palestra-serve"
     timeout = 120  # seconds an idle keep-alive connection is kept
+    _body_read = False  # whether the current request's body has been read
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # one line per request on stderr is noise under load; errors are in the answers
 
+    def parse_request(self) -> bool:
+        """The standard library's parsing, plus a cap on the headers' total size."""
+        self._body_read = False
+        if not super().parse_request():
+            return False
+        size = sum(len(k) + len(v) + 4 for k, v in self.headers.items())  # "k: v\r\n"
+        if size > MAX_HEADER_BYTES:
+            self.send_error(
+                HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE,
+                f"the request headers have {size} bytes, more than the limit of {MAX_HEADER_BYTES}",
+            )
+            return False
+        return True
+
     # -- answers
-    def _send_json(self, status: int, payload: dict[str, Any]) -> None:
+    def _send_json(
+        self,
+        status: int,
+        payload: dict[str, Any],
+        headers: dict[str, str] | None = None,
+        *,
+        unread: bool | None = None,
+    ) -> None:
+        """Answer ``payload``; close the connection after an error or with input unread."""
         data = json.dumps(payload).encode()
+        if unread is None:
+            unread = self._body_unread()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
-        if status >= 400:
-            self.close_connection = True  # the body may not have been read
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        if status >= 400 or unread:
+            self.close_connection = True
             self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(data)
+        if self.command != "HEAD":
+            self.wfile.write(data)
+        if unread:
+            self._linger()
 
-    def _send_error(self, error: BackendError) -> None:
-        self._send_json(error.status or 500, error.to_json())
+    def _refuse(
+        self,
+        error: BackendError,
+        headers: dict[str, str] | None = None,
+        *,
+        unread: bool | None = None,
+    ) -> None:
+        self._send_json(error.status or 500, error.to_json(), headers, unread=unread)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The standard library's error answer (bad request line, bad version, headers too
+        large, unknown method) as a JSON error body instead of an HTML page."""
+        text = message or self.responses.get(code, ("", "Error"))[1]
+        if message and explain:
+            text = f"{message}: {explain}"
+        kind = "server_error" if code >= 500 and code not in (501, 505) else "invalid_request_error"
+        # the rest of the request (a body, the rest of a header line) is unread
+        self._refuse(BackendError(text, status=code, type=kind, code=_code(code)), unread=True)
+
+    def _body_unread(self) -> bool:
+        """Whether the current request has a body the server has not read."""
+        if self._body_read:
+            return False
+        length = self.headers.get("Content-Length", "0").strip()
+        return "Transfer-Encoding" in self.headers or length.lstrip("0") != ""
+
+    def _linger(self) -> None:
+        """Read and drop what the client still sends (bounded), after the answer.
+
+        Closing a socket with unread input makes the kernel send a reset, which can destroy
+        the answer before the client reads it; so stop sending, then drain until the client
+        closes, :data:`LINGER_BYTES` have come or :data:`LINGER_SECONDS` have passed.
+        """
+        with contextlib.suppress(OSError):
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_WR)
+            deadline = time.monotonic() + LINGER_SECONDS
+            drained = 0
+            while drained < LINGER_BYTES:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self.connection.settimeout(left)
+                chunk = self.connection.recv(65536)
+                if not chunk:
+                    break
+                drained += len(chunk)
 
     # -- routes
-    def do_GET(self) -> None:
+    def _routes(self) -> dict[str, str]:
+        """Path -> the one method it answers."""
         app = self.server_app
+        return {
+            "/v1/models": "GET",
+            f"/v1/models/{app.model_name}": "GET",
+            "/health": "GET",
+            "/v1/health": "GET",
+            "/v1/completions": "POST",
+            "/v1/chat/completions": "POST",
+        }
+
+    def _route(self) -> None:
         path = self.path.split("?", 1)[0].rstrip("/")
+        method = self._routes().get(path)
+        if method is None:
+            self._refuse(
+                BackendError(
+                    f"no route {self.command} {self.path}; this server has GET /v1/models, "
+                    "POST /v1/completions and POST /v1/chat/completions",
+                    status=404,
+                    code="unknown_url",
+                )
+            )
+        elif self.command != method and not (self.command == "HEAD" and method == "GET"):
+            allow = "GET, HEAD" if method == "GET" else method
+            self._refuse(
+                BackendError(
+                    f"{self.command} is not allowed on {path}; use {method}",
+                    status=405,
+                    code=_code(405),
+                ),
+                headers={"Allow": allow},
+            )
+        elif method == "GET":
+            self._get(path)
+        else:
+            self._post(path)
+
+    # every method HTTP defines; the standard library answers 501 to any other
+    do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = _route
+    do_OPTIONS = do_TRACE = do_CONNECT = _route
+
+    def _get(self, path: str) -> None:
+        app = self.server_app
         if path == "/v1/models":
             self._send_json(200, app.models())
-        elif path == f"/v1/models/{app.model_name}":
-            self._send_json(200, app.models()["data"][0])
         elif path in ("/health", "/v1/health"):
             self._send_json(200, {"status": "ok"})
         else:
-            self._not_found()
+            self._send_json(200, app.models()["data"][0])
 
-    def do_POST(self) -> None:
+    def _post(self, path: str) -> None:
         app = self.server_app
-        path = self.path.split("?", 1)[0].rstrip("/")
-        if path not in ("/v1/completions", "/v1/chat/completions"):
-            self._not_found()
-            return
         if app._stopping:
-            self._send_error(
+            self._refuse(
                 BackendError("the server is shutting down", status=503, type="server_error")
             )
             return
@@ -372,31 +575,66 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             app._leave()
 
-    def _not_found(self) -> None:
-        self._send_error(
-            BackendError(
-                f"no route {self.command} {self.path}; this server has GET /v1/models, "
-                "POST /v1/completions and POST /v1/chat/completions",
-                status=404,
-                code="unknown_url",
-            )
-        )
-
     def _read_body(self) -> Any:
-        length = self.headers.get("Content-Length")
-        if length is None or not length.strip().isdigit():
-            raise BackendError("a request body with a Content-Length header is required")
-        size = int(length)
-        if size > self.server_app.cfg.max_body_bytes:
+        """The request's JSON body, checked before it is read and before it is parsed."""
+        headers = self.headers
+        lengths = headers.get_all("Content-Length") or []
+        if "Transfer-Encoding" in headers:
+            if lengths:
+                raise BackendError(
+                    "a request must not have both Content-Length and Transfer-Encoding"
+                )
             raise BackendError(
-                f"the request body of {size} bytes exceeds the limit of "
-                f"{self.server_app.cfg.max_body_bytes}",
+                "chunked request bodies are not supported; send a Content-Length header",
+                status=411,
+                code=_code(411),
+            )
+        if not lengths:
+            raise BackendError(
+                "a request body with a Content-Length header is required",
+                status=411,
+                code=_code(411),
+            )
+        digits = lengths[0].strip()
+        if len({v.strip() for v in lengths}) > 1 or not re.fullmatch(r"[0-9]+", digits):
+            raise BackendError(f"bad Content-Length header: {', '.join(lengths)!r}")
+        digits = digits.lstrip("0") or "0"
+        limit = self.server_app.cfg.max_body_bytes
+        size = int(digits) if len(digits) <= 18 else limit + 1  # int() refuses 4300 digits
+        if size > limit:
+            raise BackendError(
+                f"the request body of {digits if len(digits) <= 18 else 'over 10**18'} bytes "
+                f"exceeds the limit of {limit}",
                 status=413,
+                code=_code(413),
+            )
+        ctype = headers.get("Content-Type")
+        charset = headers.get_content_charset("utf-8").lower()
+        if ctype is None or headers.get_content_type() != "application/json":
+            got = "no Content-Type" if ctype is None else f"Content-Type {ctype!r}"
+            raise BackendError(
+                f"the request body must be JSON, sent as Content-Type: application/json; got {got}",
+                status=415,
+                code=_code(415),
+            )
+        if charset not in ("utf-8", "utf8"):
+            raise BackendError(
+                f"the request body must be UTF-8 JSON, not charset={charset}",
+                status=415,
+                code=_code(415),
             )
         raw = self.rfile.read(size)
+        self._body_read = True
+        if len(raw) < size:
+            raise BackendError(f"the request body ended after {len(raw)} of {size} bytes")
+        if json_too_deep(raw):
+            raise BackendError(
+                f"We could not parse the JSON body of your request: it nests arrays and "
+                f"objects more than {MAX_JSON_DEPTH} deep."
+            )
         try:
-            return json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            return json.loads(raw.decode("utf-8-sig"), parse_constant=_reject_constant)
+        except (ValueError, RecursionError) as e:  # JSONDecodeError, UnicodeDecodeError
             raise BackendError(
                 f"We could not parse the JSON body of your request ({e}). The body must be "
                 "a JSON object."
@@ -410,10 +648,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_json(200, app.answer(req))
                 return
         except BackendError as e:
-            self._send_error(e)
+            self._refuse(e)
             return
         except Exception as e:  # a failure in decoding: answer it, keep serving
-            self._send_error(
+            self._refuse(
                 BackendError(
                     f"generation failed: {type(e).__name__}: {e}", status=500, type="server_error"
                 )
