@@ -149,3 +149,72 @@ def test_tensorboard_drops_points_past_the_checkpoint_after_resume(tmp_path: Pat
     acc.Reload()
     points = [(e.step, e.value) for e in acc.Scalars("loss")]
     assert points == [(1, 1.0), (2, 2.0), (3, 3.0), (4, 4.0), (5, -5.0), (6, -6.0)]
+
+
+# ----------------------------------------------------------------------------- killed runs
+def test_resume_removes_the_temporaries_of_an_interrupted_write(tmp_path: Path) -> None:
+    with Run.open("w", Cfg(), root=tmp_path) as older:
+        older.save_checkpoint(1, {})
+    (older.dir / ".summary.json.tmp77").write_bytes(b"{")  # another run's: not touched
+    with Run.open("w", Cfg(), root=tmp_path) as run:
+        run.save_checkpoint(2, {"s": 2})
+    # killed inside atomic_write_bytes (before the rename) at three places
+    torn = [
+        run.dir / "checkpoints" / ".step_000000004.pt.tmp4242",
+        run.dir / ".summary.json.tmp4242",
+        run.dir / "model" / ".model.safetensors.tmp17",
+    ]
+    torn[-1].parent.mkdir()
+    for path in torn:
+        path.write_bytes(b"\x80\x02half a pickle")
+    kept = [run.dir / "notes.tmp", run.dir / ".hidden", run.dir / "model" / "a.tmp1"]
+    for path in kept:
+        path.write_text("mine")
+    with Run.open("w", Cfg(), root=tmp_path, resume=True) as again:
+        assert again.dir == run.dir
+        assert again.load_checkpoint() == (2, {"s": 2})
+    assert not any(path.exists() for path in torn)
+    assert all(path.read_text() == "mine" for path in kept)
+    assert (older.dir / ".summary.json.tmp77").exists()
+
+
+def test_resume_after_a_kill_before_the_first_checkpoint(tmp_path: Path) -> None:
+    """The newest run of the name, with its config but no checkpoint yet, is continued from
+    its start in its own directory (not a new one), its metrics and TensorBoard points of
+    the killed attempt dropped; an interrupted first checkpoint write is cleaned up."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    with Run.open("e", Cfg(), root=tmp_path) as finished:  # an older run, checkpointed
+        finished.save_checkpoint(10, {})
+    with Run.open("e", Cfg(), root=tmp_path) as killed:
+        for step in (1, 2, 3):
+            killed.log(step, loss=float(step))
+    (killed.dir / "checkpoints").mkdir()
+    (killed.dir / "checkpoints" / ".step_000000004.pt.tmp99").write_bytes(b"half")
+    with Run.open("e", Cfg(), root=tmp_path, resume=True) as again:
+        assert again.resumed and again.dir == killed.dir
+        assert again.load_checkpoint() is None  # start from step 0
+        assert again.metrics() == []
+        for step in (1, 2):
+            again.log(step, loss=-float(step))
+    assert sorted((tmp_path / "e").iterdir()) == sorted([finished.dir, killed.dir])
+    assert list((killed.dir / "checkpoints").iterdir()) == []
+    assert [(r["step"], r["loss"]) for r in read_metrics(killed.dir)] == [(1, -1.0), (2, -2.0)]
+    acc = EventAccumulator(str(killed.dir))
+    acc.Reload()
+    assert [(e.step, e.value) for e in acc.Scalars("loss")] == [(1, -1.0), (2, -2.0)]
+    # the resumed run's config must still match
+    with pytest.raises(PalestraError, match="differs in: steps"):
+        Run.open("e", Cfg(steps=3), root=tmp_path, resume=True)
+
+
+def test_resume_picks_the_newest_run_directory(tmp_path: Path) -> None:
+    parent = tmp_path / "n"
+    for name in ("20250101-120000", "20250101-120000-2", "20250101-120000-10"):
+        (parent / name).mkdir(parents=True)
+        (parent / name / "config.json").write_text('{"steps": 10}')
+    (parent / "20250102-000000").mkdir()  # killed before its config was written: not a run
+    with Run.open("n", Cfg(), root=tmp_path, resume=True) as run:
+        assert run.dir.name == "20250101-120000-10"
+        meta = json.loads((run.dir / "meta.json").read_text())  # killed before it was written
+        assert meta["name"] == "n" and "commit" in meta

@@ -8,11 +8,14 @@ A run lives in ``runs/<name>/<timestamp>/``::
     events.out.tfevents.*   the same scalars for TensorBoard
     checkpoints/step_<N>.pt  atomic checkpoints (written to a temporary name, then renamed)
 
-``Run.open(..., resume=True)`` reopens the newest run of that name that has a checkpoint,
-checks that the config is the same, cuts ``metrics.jsonl`` back to the checkpoint's step (a
-run killed between a checkpoint and its death logged steps that will be redone) and returns
-the checkpoint for the caller to restore. A killed run therefore continues where its last
-checkpoint left it, and its metrics read as if it had never stopped.
+``Run.open(..., resume=True)`` reopens the newest run of that name, checks that the config is
+the same and removes the temporary files that a kill in the middle of an atomic write left
+(``.NAME.tmpPID``, see :func:`atomic_write_bytes`). :meth:`Run.load_checkpoint` then cuts
+``metrics.jsonl`` back to the checkpoint's step (a run killed between a checkpoint and its
+death logged steps that will be redone) and returns the checkpoint for the caller to restore.
+A run killed before its first checkpoint is continued too, from the start, in the same
+directory: its metrics are emptied when it is reopened. A killed run therefore continues where
+its last checkpoint (or its start) left it, and its metrics read as if it had never stopped.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import io
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -39,6 +43,7 @@ __all__ = [
     "machine_info",
     "provenance",
     "read_metrics",
+    "remove_temporaries",
     "rng_state",
     "set_rng_state",
 ]
@@ -46,10 +51,16 @@ __all__ = [
 _PACKAGES = ("palestra", "torch", "numpy", "python-sat", "ale-py", "gymnasium", "ray")
 
 
+# the name of atomic_write_bytes's temporary file: ".NAME.tmpPID"
+_TEMPORARY = re.compile(r"\..+\.tmp[0-9]+")
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that a reader sees the old file or the new, never half.
 
-    Write to a temporary file in the same folder, flush it to disk, then ``os.replace``.
+    Write to a temporary file ``.NAME.tmpPID`` in the same folder, flush it to disk, then
+    ``os.replace``. A kill before the rename leaves the temporary file; reopening the run
+    (:meth:`Run.open` with ``resume``) removes it.
     """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
@@ -179,9 +190,15 @@ class Run:
                     diff = sorted(k for k in set(saved) | set(cfg) if saved.get(k) != cfg.get(k))
                     raise PalestraError(
                         f"{directory}: cannot resume with a different config "
-                        f"(differs in: {', '.join(diff)})"
+                        f"(differs in: {', '.join(diff)}); start without resume for a new run"
                     )
-                return cls(directory, config, resumed=True, tensorboard=tensorboard)
+                remove_temporaries(directory)
+                if not (directory / "meta.json").exists():  # killed before it was written
+                    _write_meta(directory, name, seed)
+                run = cls(directory, config, resumed=True, tensorboard=tensorboard)
+                if not _checkpoints(directory):  # killed before its first checkpoint
+                    run._truncate_metrics(None)  # it starts again from step 0
+                return run
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         directory = root / name / stamp
         n = 1
@@ -190,22 +207,20 @@ class Run:
             directory = root / name / f"{stamp}-{n}"
         directory.mkdir(parents=True)
         atomic_write_bytes(directory / "config.json", json.dumps(cfg, indent=2).encode())
-        meta = {
-            "name": name,
-            "seed": seed,
-            "argv": sys.argv,
-            "started": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-            **provenance(),
-        }
-        atomic_write_bytes(directory / "meta.json", json.dumps(meta, indent=2).encode())
+        _write_meta(directory, name, seed)
         return cls(directory, config, resumed=False, tensorboard=tensorboard)
 
     @staticmethod
     def _latest(parent: Path) -> Path | None:
+        """The newest run directory (one with a ``config.json``) under ``parent``.
+
+        With or without a checkpoint: a run killed before its first checkpoint is the run to
+        continue, not a reason to start another.
+        """
         if not parent.is_dir():
             return None
-        candidates = [d for d in parent.iterdir() if d.is_dir() and any(_checkpoints(d))]
-        return max(candidates, key=lambda d: d.name) if candidates else None
+        candidates = [d for d in parent.iterdir() if (d / "config.json").is_file()]
+        return max(candidates, key=_stamp_order) if candidates else None
 
     # -- metrics -----------------------------------------------------------------------
     def log(self, step: int, **metrics: float) -> None:
@@ -259,15 +274,17 @@ class Run:
         blob = torch.load(found[-1], map_location="cpu", weights_only=False)
         step = int(blob["step"])
         self._truncate_metrics(step)
-        self._purge_step = step + 1
         return step, blob["state"]
 
-    def _truncate_metrics(self, step: int) -> None:
+    def _truncate_metrics(self, step: int | None) -> None:
+        """Keep the metrics of the steps up to ``step`` (None: keep none), and tell
+        TensorBoard to drop its points past it."""
         self._metrics.close()
         path = self.dir / "metrics.jsonl"
-        kept = [r for r in read_metrics(self.dir) if r["step"] <= step]
+        kept = [r for r in read_metrics(self.dir) if step is not None and r["step"] <= step]
         atomic_write_bytes(path, "".join(json.dumps(r) + "\n" for r in kept).encode())
         self._metrics = open(path, "a", encoding="utf-8")  # noqa: SIM115
+        self._purge_step = 0 if step is None else step + 1
 
     def write_json(self, name: str, data: Any) -> Path:
         """Atomically write a JSON artefact (results, summaries) into the run directory."""
@@ -313,6 +330,42 @@ def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     np.random.set_state(state["numpy"])
     random.setstate(state["python"])
+
+
+def remove_temporaries(directory: str | Path) -> list[Path]:
+    """Remove the temporary files of interrupted :func:`atomic_write_bytes` calls anywhere in
+    a run directory; return them.
+
+    Only files named as that function names them (``.NAME.tmpPID``) go. Call it on a run no
+    other process is writing: a live writer's temporary file looks the same.
+    """
+    removed = []
+    for folder, _, files in os.walk(directory):
+        for file in files:
+            if _TEMPORARY.fullmatch(file):
+                path = Path(folder, file)
+                path.unlink(missing_ok=True)
+                removed.append(path)
+    return removed
+
+
+def _write_meta(directory: Path, name: str, seed: int | None) -> None:
+    meta = {
+        "name": name,
+        "seed": seed,
+        "argv": sys.argv,
+        "started": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        **provenance(),
+    }
+    atomic_write_bytes(directory / "meta.json", json.dumps(meta, indent=2).encode())
+
+
+def _stamp_order(directory: Path) -> tuple[str, int]:
+    """Sort key of run directories by age: ``STAMP`` < ``STAMP-2`` < ... < ``STAMP-10``."""
+    numbered = re.fullmatch(r"([0-9]{8}-[0-9]{6})-([0-9]+)", directory.name)
+    if numbered:
+        return numbered[1], int(numbered[2])
+    return directory.name, 1
 
 
 def _checkpoints(directory: Path) -> list[Path]:
