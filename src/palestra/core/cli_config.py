@@ -103,8 +103,8 @@ def add_config_command(
         if path is not None:
             data, text = read_config_file(path)
             source = str(path)
-        data.update({k: v for k, v in kwargs.items() if v is not None})
-        run(config_from_mapping(cls, data, source, text))
+        given = {k: v for k, v in kwargs.items() if v is not None}
+        run(config_from_mapping(cls, data, source, text, overrides=given))
 
     command.__signature__ = inspect.Signature(positional + params + [config_param])  # type: ignore[attr-defined]
     command.__annotations__ = annotations
