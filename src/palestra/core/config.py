@@ -323,26 +323,36 @@ def config_from_mapping(
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     kwargs: dict[str, Any] = {}
-    given_at: dict[str, str] = {}  # field -> where its value was given
-    entries = [(data, source, text), (overrides or {}, "command line", None)]
-    for mapping, origin, origin_text in entries:
+    given: dict[str, tuple[str, str | None, str]] = {}  # field -> (origin, its text, key)
+    sources = [(data, source, text), (overrides or {}, "command line", None)]
+    for mapping, origin, origin_text in sources:
         for raw_key, value in mapping.items():
             key = raw_key.replace("-", "_")
-            line = _key_line(origin_text, raw_key)
-            where = f"{origin}:{line}" if line else origin
+            given[key] = (origin, origin_text, raw_key)
             if key not in fields:
                 known = ", ".join(sorted(fields))
                 raise ConfigError(
-                    f"{where}: unknown key {raw_key!r} for {cls.__name__}; known keys: {known}"
+                    f"{_place(*given[key])}: unknown key {raw_key!r} for {cls.__name__}; "
+                    f"known keys: {known}"
                 )
-            kwargs[key] = coerce(value, hints[key], f"{where}: {raw_key}")
-            given_at[key] = where
+            try:
+                kwargs[key] = coerce(value, hints[key], raw_key)
+            except ConfigError as e:
+                raise ConfigError(f"{_place(*given[key])}: {e}") from None
     try:
         return cls(**kwargs)
     except FieldError as e:  # a bound: name the line that set the field
-        raise FieldError(f"{given_at.get(e.field or '', source)}: {e}", e.field) from None
+        where = _place(*given[e.field]) if e.field in given else source
+        raise FieldError(f"{where}: {e}", e.field) from None
     except (TypeError, ValueError) as e:  # __post_init__ validation
         raise ConfigError(f"{source}: {e}") from None
+
+
+def _place(origin: str, text: str | None, key: str) -> str:
+    """Where ``key`` was given: ``FILE:LINE``, or ``origin`` alone where no line is found.
+    Looked up for an error only: it reads every line of the file."""
+    line = _key_line(text, key)
+    return f"{origin}:{line}" if line else origin
 
 
 def _line_at(text: str, index: int) -> int:
@@ -363,7 +373,7 @@ def _check_shape(path: Path, text: str) -> None:
             if depth > MAX_NESTING:
                 line = _line_at(text, m.start())
                 raise ConfigError(f"{path}:{line}: nested deeper than {MAX_NESTING} levels")
-    if long := re.search(rf"[0-9][0-9_]{{{MAX_DIGITS},}}", text):
+    if long := re.search(rf"(?<![0-9_])[0-9][0-9_]{{{MAX_DIGITS},}}", text):
         line = _line_at(text, long.start())
         raise ConfigError(f"{path}:{line}: a number of more than {MAX_DIGITS} digits")
 
