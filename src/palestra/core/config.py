@@ -429,10 +429,15 @@ def read_config_file(path: str | Path) -> tuple[dict[str, Any], str]:
     return data, text
 
 
-def load_config(cls: type[C], path: str | Path) -> C:
-    """Read a TOML or JSON config file into ``cls``."""
+def load_config(
+    cls: type[C], path: str | Path | None, *, overrides: Mapping[str, Any] | None = None
+) -> C:
+    """Build ``cls`` from a TOML or JSON config file (none where ``path`` is None) and the
+    ``overrides`` given on the command line, which win over the file."""
+    if path is None:
+        return config_from_mapping(cls, {}, "command line", overrides=overrides)
     data, text = read_config_file(path)
-    return config_from_mapping(cls, data, str(path), text)
+    return config_from_mapping(cls, data, str(path), text, overrides=overrides)
 
 
 def config_to_dict(cfg: Any, *, recorded_only: bool = False) -> dict[str, Any]:
