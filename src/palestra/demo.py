@@ -15,7 +15,7 @@ from pathlib import Path
 from rich.console import Console
 
 from palestra.core.bench import Bench
-from palestra.core.config import arg
+from palestra.core.config import Config, arg
 from palestra.core.errors import PalestraError
 from palestra.core.progress import progress, progress_bar
 from palestra.core.runs import Run, read_metrics
@@ -26,11 +26,11 @@ console = Console(stderr=True)
 
 
 @dataclass
-class DemoConfig:
+class DemoConfig(Config):
     """Run the tour: every pillar on small built-in data, one Markdown report."""
 
     quick: bool = arg(False, "a shorter tour (used by the tests)")
-    seed: int = arg(0, "seed for generated data")
+    seed: int = arg(0, "seed for generated data", min=0)
     sections: tuple[str, ...] = arg((), "only these sections (comma-separated; default: all)")
     runs_root: Path = arg(Path("runs"), "where run directories go")
 

@@ -30,7 +30,7 @@ from palestra.coq.idetop import SessionPool
 from palestra.coq.portfolio import PortfolioConfig, prove_with_portfolio
 from palestra.coq.verify import safe_verify
 from palestra.core.bench import Bench, register_suite
-from palestra.core.config import arg
+from palestra.core.config import Config, arg
 from palestra.core.data import problem_files
 from palestra.core.errors import PalestraError
 from palestra.core.progress import progress_bar
@@ -41,21 +41,21 @@ PEER = "plain portfolio (20 closing tactics, once each)"
 
 
 @dataclass
-class CoqBenchOptions:
+class CoqBenchOptions(Config):
     problems: Path | None = arg(
         None, "Folder of miniF2F Coq statement files (*.v); default: minif2f-rocq's valid/."
     )
-    quick_sample: int = arg(16, "Quick mode: size of the seeded sample.")
-    sample: int = arg(0, "Full mode: size of a seeded sample (0 = every file).")
+    quick_sample: int = arg(16, "Quick mode: size of the seeded sample.", min=0)
+    sample: int = arg(0, "Full mode: size of a seeded sample (0 = every file).", min=0)
     configs: tuple[str, ...] = arg(
         ("best-first:portfolio", "best-first:knn", "episodes:portfolio"),
         "Configurations SEARCH:PROPOSER to run (search best-first|episodes; proposer "
         "portfolio|knn).",
     )
-    budget: float = arg(20.0, "Seconds per problem for each configuration.")
-    max_calls: int = arg(600, "Checker calls per problem for each configuration.")
-    tactic_timeout: float = arg(3.0, "Seconds per tactic (the plain portfolio's too).")
-    edits: int = arg(8, "Edits per episode (episodes search).")
+    budget: float = arg(20.0, "Seconds per problem for each configuration.", above=0)
+    max_calls: int = arg(600, "Checker calls per problem for each configuration.", min=1)
+    tactic_timeout: float = arg(3.0, "Seconds per tactic (the plain portfolio's too).", above=0)
+    edits: int = arg(8, "Edits per episode (episodes search).", min=1)
 
 
 def _config(opts: CoqBenchOptions, name: str, file: Path, seed: int) -> ProveCoqConfig:

@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from palestra.core.config import arg
+from palestra.core.config import Config, arg
 
 __all__ = ["ProveCoqConfig"]
 
 
 @dataclass
-class ProveCoqConfig:
+class ProveCoqConfig(Config):
     """Prove a Coq theorem with proposers, search and checker feedback; safe verify decides."""
 
     file: Path = arg(
@@ -30,29 +30,32 @@ class ProveCoqConfig:
     llm_mode: Literal["proof", "tactic"] = arg(
         "proof", "Ask the model for a whole proof (continued after each error) or one tactic."
     )
-    llm_max_tokens: int = arg(256, "Most tokens the model may write per request.")
-    llm_prompt_chars: int = arg(6000, "Longest prompt sent (its end is kept): fit the context.")
+    llm_max_tokens: int = arg(256, "Most tokens the model may write per request.", min=1)
+    llm_prompt_chars: int = arg(
+        6000, "Longest prompt sent (its end is kept): fit the context.", min=1
+    )
     search: Literal["best-first", "episodes"] = arg(
         "best-first",
         "best-first over proof states, or the agent's episodes of edits with lessons.",
     )
-    workers: int = arg(1, "Worker processes in parallel; the first verified proof stops the rest.")
-    budget: float = arg(60.0, "Seconds per problem (each worker).")
-    max_calls: int = arg(2000, "Checker calls per problem (each worker): adds and safe verifies.")
-    tactic_timeout: float = arg(3.0, "Seconds one tactic may run in coqidetop.")
-    edits: int = arg(8, "Edits per episode before it is given up with a lessons note (episodes).")
-    width: int = arg(12, "Proposals tried per proof state.")
-    max_depth: int = arg(10, "Deepest proof (tactics) the search expands.")
-    verify_timeout: float = arg(60.0, "Seconds for each coqc run of safe verify.")
+    workers: int = arg(
+        1, "Worker processes in parallel; the first verified proof stops the rest.", min=1
+    )
+    budget: float = arg(60.0, "Seconds per problem (each worker).", above=0)
+    max_calls: int = arg(
+        2000, "Checker calls per problem (each worker): adds and safe verifies.", min=1
+    )
+    tactic_timeout: float = arg(3.0, "Seconds one tactic may run in coqidetop.", above=0)
+    edits: int = arg(
+        8, "Edits per episode before it is given up with a lessons note (episodes).", min=1
+    )
+    width: int = arg(12, "Proposals tried per proof state.", min=1)
+    max_depth: int = arg(10, "Deepest proof (tactics) the search expands.", min=1)
+    verify_timeout: float = arg(60.0, "Seconds for each coqc run of safe verify.", above=0)
     json: bool = arg(False, "Print the result as JSON.", recorded=False)
     seed: int = arg(0, "Seed of worker 0; worker i uses seed + i.")
 
     def __post_init__(self) -> None:
-        for name in ("workers", "max_calls", "edits", "width", "max_depth", "llm_max_tokens"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1")
-        for name in ("budget", "tactic_timeout", "verify_timeout"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be positive")
+        super().__post_init__()  # the fields' bounds
         if self.proposer == "llm" and (not self.llm_url or not self.llm_model):
             raise ValueError("--proposer llm needs --llm-url and --llm-model")

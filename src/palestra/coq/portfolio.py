@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from palestra.coq.idetop import CoqError, SessionPool
 from palestra.coq.script import split_preamble, split_theorem
 from palestra.coq.verify import Verdict, safe_verify
-from palestra.core.config import arg
+from palestra.core.config import Config, arg
 from palestra.core.errors import PalestraError
 
 __all__ = [
@@ -70,13 +70,13 @@ SUPPORT_REQUIRE = _SUPPORT
 
 
 @dataclass
-class PortfolioConfig:
+class PortfolioConfig(Config):
     """Options of the tactic portfolio."""
 
-    tactic_timeout: float = arg(3.0, "seconds each tactic may run")
+    tactic_timeout: float = arg(3.0, "seconds each tactic may run", above=0)
     hammer: bool = arg(True, "also try CoqHammer's sauto/hauto (libcoq-hammer)")
     verify: bool = arg(True, "run safe verify (coqc) on a closed proof before accepting it")
-    verify_timeout: float = arg(60.0, "seconds for each coqc run of safe verify")
+    verify_timeout: float = arg(60.0, "seconds for each coqc run of safe verify", above=0)
 
 
 @dataclass(frozen=True)

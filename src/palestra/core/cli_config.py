@@ -17,7 +17,7 @@ from typing import Any, Literal, Optional, get_args, get_origin
 
 import typer
 
-from palestra.core.config import config_from_mapping, read_config_file
+from palestra.core.config import load_config
 
 __all__ = ["add_config_command"]
 
@@ -97,14 +97,8 @@ def add_config_command(
 
     def command(**kwargs: Any) -> None:
         path = kwargs.pop("config")
-        data: dict[str, Any] = {}
-        text = None
-        source = "command line"
-        if path is not None:
-            data, text = read_config_file(path)
-            source = str(path)
-        data.update({k: v for k, v in kwargs.items() if v is not None})
-        run(config_from_mapping(cls, data, source, text))
+        given = {k: v for k, v in kwargs.items() if v is not None}
+        run(load_config(cls, path, overrides=given))
 
     command.__signature__ = inspect.Signature(positional + params + [config_param])  # type: ignore[attr-defined]
     command.__annotations__ = annotations

@@ -69,50 +69,45 @@ class ArchBenchOptions(TransformerShape):
     the Hourglass has the same width, heads and context and ``hourglass_layers`` layers.
     """
 
-    steps: int = arg(1000, "Training steps of each model (quick: at most 150).")
-    batch_size: int = arg(16, "Sequences per training step.")
+    steps: int = arg(1000, "Training steps of each model (quick: at most 150).", min=1)
+    batch_size: int = arg(16, "Sequences per training step.", min=1)
     hourglass_layers: tuple[int, ...] = arg(
-        (2, 4, 2), "Hourglass layers: pre, shortened, post (full resolution before and after)."
+        (2, 4, 2),
+        "Hourglass layers: pre, shortened, post (full resolution before and after).",
+        min=0,
     )
-    shorten_factor: int = arg(2, "Hourglass shortening factor k of the middle layers.")
-    sparse_block: int = arg(8, "Sparse FF: units per block, one of them active.")
-    sparse_rank: int = arg(16, "Sparse FF: width of the low-rank controller.")
-    lr: float = arg(3e-3, "Peak AdamW learning rate (linear warm-up, cosine decay to 10%).")
-    warmup_fraction: float = arg(0.05, "Share of the steps spent warming up the learning rate.")
-    weight_decay: float = arg(0.1, "AdamW weight decay of the matrices.")
-    curve_points: int = arg(10, "Held-out evaluations along training (the learning curves).")
-    curve_windows: int = arg(48, "Held-out windows scored at each curve point.")
+    shorten_factor: int = arg(2, "Hourglass shortening factor k of the middle layers.", min=1)
+    sparse_block: int = arg(8, "Sparse FF: units per block, one of them active.", min=1)
+    sparse_rank: int = arg(16, "Sparse FF: width of the low-rank controller.", min=1)
+    lr: float = arg(
+        3e-3, "Peak AdamW learning rate (linear warm-up, cosine decay to 10%).", above=0
+    )
+    warmup_fraction: float = arg(
+        0.05, "Share of the steps spent warming up the learning rate.", min=0, below=1
+    )
+    weight_decay: float = arg(0.1, "AdamW weight decay of the matrices.", min=0)
+    curve_points: int = arg(10, "Held-out evaluations along training (the learning curves).", min=1)
+    curve_windows: int = arg(48, "Held-out windows scored at each curve point.", min=1)
     eval_windows: int = arg(
-        0, "Held-out windows of the final score; 0: every non-overlapping one (quick: 256)."
+        0, "Held-out windows of the final score; 0: every non-overlapping one (quick: 256).", min=0
     )
-    max_chars: int | None = arg(None, "Keep only the first max_chars characters of each part.")
-    decode_d_model: int = arg(512, "Decoding experiment: model width.")
-    decode_d_ff: int = arg(4096, "Decoding experiment: sparse FF units per layer.")
-    decode_layers: int = arg(4, "Decoding experiment: layers.")
-    decode_n_head: int = arg(8, "Decoding experiment: attention heads.")
-    decode_block: int = arg(32, "Decoding experiment: sparse FF units per block.")
-    decode_rank: int = arg(32, "Decoding experiment: sparse FF controller width.")
-    decode_tokens: int = arg(128, "Decoding experiment: tokens generated per run.")
-    decode_repeats: int = arg(5, "Decoding experiment: timed runs per model (quick: 3).")
-    threads: int = arg(1, "torch threads for training and decoding.")
+    max_chars: int | None = arg(
+        None, "Keep only the first max_chars characters of each part.", min=1
+    )
+    decode_d_model: int = arg(512, "Decoding experiment: model width.", min=1)
+    decode_d_ff: int = arg(4096, "Decoding experiment: sparse FF units per layer.", min=1)
+    decode_layers: int = arg(4, "Decoding experiment: layers.", min=1)
+    decode_n_head: int = arg(8, "Decoding experiment: attention heads.", min=1)
+    decode_block: int = arg(32, "Decoding experiment: sparse FF units per block.", min=1)
+    decode_rank: int = arg(32, "Decoding experiment: sparse FF controller width.", min=1)
+    decode_tokens: int = arg(128, "Decoding experiment: tokens generated per run.", min=1)
+    decode_repeats: int = arg(5, "Decoding experiment: timed runs per model (quick: 3).", min=1)
+    threads: int = arg(1, "torch threads for training and decoding.", min=1)
 
     def __post_init__(self) -> None:
-        positive = (
-            *("steps", "batch_size", "block_size", "d_model", "n_head", "n_layer"),
-            *("shorten_factor", "sparse_block", "sparse_rank", "curve_points", "curve_windows"),
-            *("decode_d_model", "decode_d_ff", "decode_layers", "decode_n_head"),
-            *("decode_block", "decode_rank", "decode_tokens", "decode_repeats", "threads"),
-        )
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1")
-        if len(self.hourglass_layers) != 3 or min(self.hourglass_layers) < 0:
+        super().__post_init__()  # the fields' bounds, d_model a multiple of n_head
+        if len(self.hourglass_layers) != 3:
             raise ValueError("hourglass_layers must be three counts: pre, shortened, post")
-        if self.eval_windows < 0:
-            raise ValueError("eval_windows must be 0 (all) or positive")
-        if not 0 <= self.warmup_fraction < 1:
-            raise ValueError("warmup_fraction must be in [0, 1)")
-        super().__post_init__()  # d_model a multiple of n_head
 
 
 # ----------------------------------------------------------------------------- training

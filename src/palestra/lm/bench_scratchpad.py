@@ -49,18 +49,20 @@ class ScratchpadBenchOptions(TransformerFlags):
     ``no_positions`` overrides ``random_positions`` instead of excluding it.
     """
 
-    train_digits: int = arg(8, "Training operands have 1..train_digits digits.")
-    test_digits: int = arg(12, "Test every length 1..test_digits (both operands that long).")
-    steps: int = arg(3000, "Training steps per model (full mode).")
-    quick_steps: int = arg(600, "Training steps per model (quick mode).")
-    examples: int = arg(100, "Test sums per length (full mode).")
-    quick_examples: int = arg(20, "Test sums per length (quick mode).")
-    batch_size: int = arg(32, "Sequences per step.")
-    lr: float = arg(1e-3, "Peak learning rate.")
+    train_digits: int = arg(8, "Training operands have 1..train_digits digits.", min=1)
+    test_digits: int = arg(
+        12, "Test every length 1..test_digits (both operands that long).", max=15
+    )
+    steps: int = arg(3000, "Training steps per model (full mode).", min=1)
+    quick_steps: int = arg(600, "Training steps per model (quick mode).", min=1)
+    examples: int = arg(100, "Test sums per length (full mode).", min=1)
+    quick_examples: int = arg(20, "Test sums per length (quick mode).", min=1)
+    batch_size: int = arg(32, "Sequences per step.", min=1)
+    lr: float = arg(1e-3, "Peak learning rate.", above=0)
     shuffle_digits: bool = arg(
         False, "Train on operands whose digits above the units come in random order (tests don't)."
     )
-    threads: int = arg(1, "torch threads for training and decoding.")
+    threads: int = arg(1, "torch threads for training and decoding.", min=1)
     runs_root: Path = arg(Path("runs"), "Where the two training runs are written.")
     scratchpad_run: Path | None = arg(None, "Evaluate this trained scratchpad run instead.")
     direct_run: Path | None = arg(None, "Evaluate this trained direct run instead.")
@@ -68,12 +70,9 @@ class ScratchpadBenchOptions(TransformerFlags):
     def __post_init__(self) -> None:
         if self.no_positions:
             self.random_positions = 0
-        super().__post_init__()  # the model's checks
-        if not 1 <= self.train_digits <= self.test_digits <= 15:
+        super().__post_init__()  # the fields' bounds, the model's checks
+        if self.train_digits > self.test_digits:
             raise ValueError("need 1 <= train_digits <= test_digits <= 15")
-        for name in ("steps", "quick_steps", "examples", "quick_examples", "threads"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1")
 
 
 def _train(opts: ScratchpadBenchOptions, scratchpad: bool, steps: int, seed: int) -> Path:

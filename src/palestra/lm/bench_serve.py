@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from palestra.core.bench import Bench, register_suite
-from palestra.core.config import arg
+from palestra.core.config import Config, arg
 from palestra.core.errors import PalestraError
 
 __all__ = ["ServeBenchOptions"]
@@ -48,30 +48,28 @@ PEER = "LocalBackend (in-process)"
 
 
 @dataclass
-class ServeBenchOptions:
+class ServeBenchOptions(Config):
     """Options of ``palestra bench serve`` (quick mode caps requests, time and training)."""
 
     run_dir: Path | None = arg(
         None, "Run directory to serve; unset: train a small model in a temporary folder."
     )
-    requests: int = arg(48, "Requests per concurrency level and backend (quick: at most 24).")
-    concurrency: tuple[int, ...] = arg((1, 2, 4), "Concurrency levels: requests in flight.")
-    max_tokens: int = arg(40, "max_tokens of every request (greedy decoding).")
-    threads: int = arg(1, "torch threads of the server and of the in-process peer.")
+    requests: int = arg(
+        48, "Requests per concurrency level and backend (quick: at most 24).", min=1
+    )
+    concurrency: tuple[int, ...] = arg((1, 2, 4), "Concurrency levels: requests in flight.", min=1)
+    max_tokens: int = arg(40, "max_tokens of every request (greedy decoding).", min=1)
+    threads: int = arg(1, "torch threads of the server and of the in-process peer.", min=1)
     time_limit: float = arg(
-        60.0, "Seconds per level and backend; requests not started by then are skipped."
+        60.0, "Seconds per level and backend; requests not started by then are skipped.", above=0
     )
     stream: bool = arg(False, "Ask the server for streamed (SSE) answers.")
-    train_steps: int = arg(300, "Steps of the model trained when no run_dir is given.")
+    train_steps: int = arg(300, "Steps of the model trained when no run_dir is given.", min=1)
 
     def __post_init__(self) -> None:
-        if not self.concurrency or min(self.concurrency) < 1:
-            raise ValueError("concurrency levels must be at least 1")
-        for name in ("requests", "max_tokens", "threads", "train_steps"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1")
-        if self.time_limit <= 0:
-            raise ValueError("time_limit must be positive")
+        super().__post_init__()  # the fields' bounds
+        if not self.concurrency:
+            raise ValueError("concurrency needs at least one level")
 
 
 def _train_model(root: Path, steps: int, seed: int, threads: int) -> Path:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from palestra.core.config import arg, with_defaults
+from palestra.core.config import RunOptions, arg, with_defaults
 from palestra.lm.scratchpad import TASK_NAMES
 from palestra.models.architecture import TransformerFlags
 
@@ -20,12 +20,13 @@ LMTask = Literal[(*TASK_NAMES, "chars")]  # the scratchpad tasks, or a character
 
 
 @dataclass
-@with_defaults(block_size=128)
-class LMTrainConfig(TransformerFlags):
+@with_defaults(block_size=128, run_name="lm")
+class LMTrainConfig(TransformerFlags, RunOptions):
     """Train a small transformer language model on a scratchpad task or a text file.
 
     The model's options (``--n-layer``, ``--token-heads``, ...) are the fields of
-    :class:`~palestra.models.architecture.TransformerFlags`, with their checks.
+    :class:`~palestra.models.architecture.TransformerFlags`, with their checks; ``--seed``,
+    ``--run-name``, ``--resume``, ... those of :class:`~palestra.core.config.RunOptions`.
     """
 
     # --- data
@@ -39,45 +40,32 @@ class LMTrainConfig(TransformerFlags):
     tokenizer: Literal["auto", "byte", "char", "digit"] = arg(
         "auto", "auto: digit for arithmetic, byte for programs, char (from --data) for chars."
     )
-    digits: int = arg(3, "Addition, long addition: operands have 1..digits digits.")
+    digits: int = arg(3, "Addition, long addition: operands have 1..digits digits.", min=1)
     shuffle_digits: bool = arg(
         False,
         "Long addition: each training operand's tagged digits above the units digit in random "
         "order, so a column can be found only by its tag (test prompts stay in order).",
     )
-    degree: int = arg(3, "Polynomial: degree 1..degree.")
-    statements: int = arg(4, "Program: top-level statements per generated program.")
+    degree: int = arg(3, "Polynomial: degree 1..degree.", min=1)
+    statements: int = arg(4, "Program: top-level statements per generated program.", min=1)
     # --- optimisation
-    steps: int = arg(2000, "Optimizer steps.")
-    batch_size: int = arg(32, "Sequences per step.")
-    lr: float = arg(1e-3, "Peak learning rate (AdamW).")
-    min_lr_ratio: float = arg(0.1, "Cosine decay ends at lr * min_lr_ratio.")
-    warmup: int = arg(100, "Linear warm-up steps.")
-    weight_decay: float = arg(0.1, "AdamW weight decay on matrices (not norms).")
-    beta2: float = arg(0.99, "AdamW beta2.")
-    grad_clip: float = arg(1.0, "Clip the gradient's global norm to this (0: off).")
+    steps: int = arg(2000, "Optimizer steps.", min=1)
+    batch_size: int = arg(32, "Sequences per step.", min=1)
+    lr: float = arg(1e-3, "Peak learning rate (AdamW).", above=0)
+    min_lr_ratio: float = arg(0.1, "Cosine decay ends at lr * min_lr_ratio.", min=0)
+    warmup: int = arg(100, "Linear warm-up steps.", min=0)
+    weight_decay: float = arg(0.1, "AdamW weight decay on matrices (not norms).", min=0)
+    beta2: float = arg(0.99, "AdamW beta2.", min=0, below=1)
+    grad_clip: float = arg(1.0, "Clip the gradient's global norm to this (0: off).", min=0)
     # --- evaluation and records
-    eval_every: int = arg(200, "Evaluate every this many steps (and at the end).")
-    eval_batches: int = arg(4, "Held-out batches for the validation loss.")
-    eval_examples: int = arg(64, "Held-out prompts for exact match (scratchpad tasks).")
-    checkpoint_every: int = arg(200, "Checkpoint every this many steps (and at the end).")
-    seed: int = arg(0, "Seed for the initial weights and the data stream.")
-    threads: int = arg(1, "torch intra-op threads.")
-    run_name: str = arg("lm", "Runs are written to RUNS_ROOT/RUN_NAME/<timestamp>/.")
-    runs_root: Path = arg(Path("runs"), "Folder holding all runs.")
-    resume: bool = arg(
-        False, "Continue the newest run of RUN_NAME from its last checkpoint.", recorded=False
-    )
+    eval_every: int = arg(200, "Evaluate every this many steps (and at the end).", min=1)
+    eval_batches: int = arg(4, "Held-out batches for the validation loss.", min=1)
+    eval_examples: int = arg(64, "Held-out prompts for exact match (scratchpad tasks).", min=0)
     progress: bool = arg(True, "Show a progress bar on stderr.", recorded=False)
 
     def __post_init__(self) -> None:
+        super().__post_init__()  # the fields' bounds, then the model's checks
         if self.task == "chars" and self.data is None:
             raise ValueError("task 'chars' needs --data FILE")
         if self.task != "chars" and self.data is not None:
             raise ValueError(f"--data is only for task 'chars', not {self.task!r}")
-        super().__post_init__()  # the model's checks
-        for name in ("steps", "batch_size", "eval_every", "checkpoint_every", "threads"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1")
-        if self.digits < 1 or self.degree < 1 or self.statements < 1:
-            raise ValueError("digits, degree and statements must be at least 1")

@@ -17,21 +17,24 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
-from palestra.core.config import arg
+from palestra.core.config import Config, arg
 
 __all__ = ["TransformerFlags", "TransformerShape", "flag_values", "shape_values"]
 
 
 @dataclass
-class TransformerShape:
+class TransformerShape(Config):
     """How big: blocks, heads, width and context."""
 
-    n_layer: int = arg(4, "Transformer blocks.")
-    n_head: int = arg(4, "Query heads per block.")
-    d_model: int = arg(128, "Width of the residual stream.")
-    block_size: int = arg(256, "Longest sequence in tokens (prompt and continuation together).")
+    n_layer: int = arg(4, "Transformer blocks.", min=1)
+    n_head: int = arg(4, "Query heads per block.", min=1)
+    d_model: int = arg(128, "Width of the residual stream.", min=1)
+    block_size: int = arg(
+        256, "Longest sequence in tokens (prompt and continuation together).", min=1
+    )
 
     def __post_init__(self) -> None:
+        super().__post_init__()  # the fields' bounds
         if self.d_model % self.n_head:
             raise ValueError(f"d_model={self.d_model} is not a multiple of n_head={self.n_head}")
 
@@ -47,7 +50,7 @@ class TransformerFlags(TransformerShape):
     Defaults give a small PaLM-style model (RoPE, RMSNorm, SwiGLU, multi-head attention).
     """
 
-    n_kv_heads: int | None = arg(None, "Key/value heads: unset = n_head, 1 = multi-query.")
+    n_kv_heads: int | None = arg(None, "Key/value heads: unset = n_head, 1 = multi-query.", min=1)
     mlp: Literal["swiglu", "geglu", "gelu"] = arg("swiglu", "MLP kind.")
     parallel_block: bool = arg(False, "PaLM's parallel attention + MLP block.")
     rope: bool = arg(True, "Rotary position embeddings (else learned absolute ones).")
@@ -95,7 +98,7 @@ class TransformerFlags(TransformerShape):
         "Scalable-Softmax: scale query i's attention logits by a learned s_h * log(i + 1), so "
         "attention stays sharp on sequences longer than the trained ones.",
     )
-    dropout: float = arg(0.0, "Dropout probability.")
+    dropout: float = arg(0.0, "Dropout probability.", min=0, below=1)
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from palestra.core.bench import Bench, register_suite
-from palestra.core.config import arg
+from palestra.core.config import Config, arg
 from palestra.core.runs import read_metrics
 from palestra.play.config import auto_precision
 
@@ -36,18 +36,20 @@ __all__ = ["AtariBenchOptions", "run"]
 
 
 @dataclass
-class AtariBenchOptions:
+class AtariBenchOptions(Config):
     """Options of ``palestra bench atari``."""
 
     parts: tuple[str, ...] = arg(("throughput", "learning"), "Which parts to run.")
     game: str = arg("breakout", "Game of the throughput part.")
-    num_envs: int = arg(8, "Throughput: envs (the same for every trainer).")
-    rollout: int = arg(128, "Throughput: agent steps per env per PPO iteration.")
-    minibatches: int = arg(4, "Throughput: PPO minibatches per epoch.")
-    epochs: int = arg(4, "Throughput: PPO epochs.")
-    ba3c_rollout: int = arg(32, "Throughput: BA3C steps per env per update.")
-    iterations: int | None = arg(None, "Throughput: iterations each (default quick 3, full 10).")
-    threads: int = arg(2, "torch threads for every trainer.")
+    num_envs: int = arg(8, "Throughput: envs (the same for every trainer).", min=1)
+    rollout: int = arg(128, "Throughput: agent steps per env per PPO iteration.", min=1)
+    minibatches: int = arg(4, "Throughput: PPO minibatches per epoch.", min=1)
+    epochs: int = arg(4, "Throughput: PPO epochs.", min=1)
+    ba3c_rollout: int = arg(32, "Throughput: BA3C steps per env per update.", min=1)
+    iterations: int | None = arg(
+        None, "Throughput: iterations each (default quick 3, full 10).", min=2
+    )
+    threads: int = arg(2, "torch threads for every trainer.", min=1)
     peer: bool = arg(True, "Measure Stable-Baselines3's PPO (needs stable-baselines3).")
     learn_games: tuple[str, ...] | None = arg(
         None, "Learning: games (default quick: breakout; full: breakout, seaquest, bowling)."
@@ -58,9 +60,13 @@ class AtariBenchOptions:
     learn_obs: tuple[str, ...] = arg(
         ("ram", "screen", "both"), "Learning: observation modes trained on each learn_games game."
     )
-    frames: int | None = arg(None, "Learning: frame budget per run (default quick 200k, full 10M).")
-    seeds: int | None = arg(None, "Learning: seeds per setting (default quick 1, full 3).")
-    eval_episodes: int | None = arg(None, "Learning: evaluation episodes (quick 5, full 30).")
+    frames: int | None = arg(
+        None, "Learning: frame budget per run (default quick 200k, full 10M).", min=1
+    )
+    seeds: int | None = arg(None, "Learning: seeds per setting (default quick 1, full 3).", min=1)
+    eval_episodes: int | None = arg(
+        None, "Learning: evaluation episodes (quick 5, full 30).", min=1
+    )
     precision: str = arg(
         "auto", "Learning: arithmetic of the screen network (auto, fp32, bf16), as in play train."
     )
@@ -72,6 +78,7 @@ class AtariBenchOptions:
     )
 
     def __post_init__(self) -> None:
+        super().__post_init__()  # the fields' bounds
         unknown = set(self.learn_obs) - {"ram", "screen", "both"}
         if unknown:  # checked here, so a typo fails before the throughput part has run
             raise ValueError(f"unknown learn_obs {sorted(unknown)}; known: ram, screen, both")

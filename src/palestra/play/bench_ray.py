@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from palestra.core.bench import Bench, register_suite
-from palestra.core.config import arg
+from palestra.core.config import Config, arg
 from palestra.core.runs import read_metrics
 
 __all__ = ["AtariRayBenchOptions", "run", "worker_counts"]
@@ -34,20 +34,22 @@ QUICK_UPDATES = {"screen": 25, "both": 25, "ram": 100}
 
 
 @dataclass
-class AtariRayBenchOptions:
+class AtariRayBenchOptions(Config):
     """Options of ``palestra bench atari-ray``."""
 
     game: str = arg("breakout", "Game.")
     obs: tuple[str, ...] = arg(("screen", "ram"), "Observation modes measured (screen, ram, both).")
-    num_envs: int = arg(32, "Envs in all: the same for every worker count and in process.")
-    rollout: int = arg(5, "Agent steps per env per update (BA3C's default).")
+    num_envs: int = arg(32, "Envs in all: the same for every worker count and in process.", min=1)
+    rollout: int = arg(5, "Agent steps per env per update (BA3C's default).", min=1)
     workers: tuple[int, ...] | None = arg(
-        None, "Ray worker counts (default: 1, 2, 4, ... up to the machine's cores)."
+        None, "Ray worker counts (default: 1, 2, 4, ... up to the machine's cores).", min=1
     )
     updates: int | None = arg(
-        None, "Updates per run, the first not counted (default quick: screen 25, ram 100; full 4x)."
+        None,
+        "Updates per run, the first not counted (default quick: screen 25, ram 100; full 4x).",
+        min=2,
     )
-    threads: int = arg(1, "torch threads of the learner (every worker uses one).")
+    threads: int = arg(1, "torch threads of the learner (every worker uses one).", min=1)
 
 
 def worker_counts(cores: int) -> list[int]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from palestra.core.config import arg
+from palestra.core.config import Config, RunOptions, arg, with_defaults
 
 __all__ = ["ALGO_DEFAULTS", "PlayEvalConfig", "PlayTrainConfig", "auto_precision", "cpu_has_bf16"]
 
@@ -45,36 +45,45 @@ def auto_precision() -> str:
 
 
 @dataclass
-class PlayTrainConfig:
-    """Train an Atari agent from the screen, the RAM, or both, with PPO or BA3C."""
+@with_defaults(run_name="play", checkpoint_every=50)
+class PlayTrainConfig(RunOptions):
+    """Train an Atari agent from the screen, the RAM, or both, with PPO or BA3C.
+
+    ``--seed``, ``--run-name``, ``--resume``, ... are the fields of
+    :class:`~palestra.core.config.RunOptions`; an iteration of its loop is an update.
+    """
 
     # --- world
     game: str = arg("breakout", "ALE game (ROM) name, e.g. breakout, pong, seaquest, bowling.")
     obs: Literal["screen", "ram", "both"] = arg(
         "screen", "Observation: 4x84x84 screens, the 128-byte RAM, or both."
     )
-    ram_stack: int = arg(4, "RAM snapshots stacked (last agent steps); 1 = the latest only.")
-    sticky: float = arg(0.0, "Sticky-action probability (Machado et al. 2018 use 0.25).")
+    ram_stack: int = arg(4, "RAM snapshots stacked (last agent steps); 1 = the latest only.", min=1)
+    sticky: float = arg(
+        0.0, "Sticky-action probability (Machado et al. 2018 use 0.25).", min=0, below=1
+    )
     episodic_life: bool = arg(True, "A lost life ends the training episode (not the game).")
     clip_rewards: bool = arg(True, "Train on sign(reward); returns are logged unclipped.")
     # --- algorithm
     algo: Literal["ppo", "ba3c"] = arg("ppo", "PPO (clipped) or BA3C (batched actor-critic).")
-    total_steps: int = arg(1_000_000, "Agent steps in all envs (frames = 4x this).")
-    num_envs: int | None = arg(None, "Parallel envs (default: ppo 8, ba3c 32).")
-    rollout: int | None = arg(None, "Agent steps per env per update (default: ppo 128, ba3c 5).")
-    lr: float | None = arg(None, "Adam learning rate (default: ppo 2.5e-4, ba3c 7e-4).")
+    total_steps: int = arg(1_000_000, "Agent steps in all envs (frames = 4x this).", min=1)
+    num_envs: int | None = arg(None, "Parallel envs (default: ppo 8, ba3c 32).", min=1)
+    rollout: int | None = arg(
+        None, "Agent steps per env per update (default: ppo 128, ba3c 5).", min=1
+    )
+    lr: float | None = arg(None, "Adam learning rate (default: ppo 2.5e-4, ba3c 7e-4).", above=0)
     anneal_lr: bool = arg(True, "Anneal the learning rate linearly to 0.")
-    gamma: float = arg(0.99, "Discount.")
-    gae_lambda: float = arg(0.95, "PPO: GAE lambda.")
-    minibatches: int = arg(4, "PPO: minibatches per epoch.")
-    epochs: int = arg(4, "PPO: passes over each rollout.")
-    clip_coef: float = arg(0.1, "PPO: ratio clip.")
+    gamma: float = arg(0.99, "Discount.", min=0, max=1)
+    gae_lambda: float = arg(0.95, "PPO: GAE lambda.", min=0, max=1)
+    minibatches: int = arg(4, "PPO: minibatches per epoch.", min=1)
+    epochs: int = arg(4, "PPO: passes over each rollout.", min=1)
+    clip_coef: float = arg(0.1, "PPO: ratio clip.", min=0)
     clip_vloss: bool = arg(True, "PPO: clip the value loss too.")
     norm_adv: bool = arg(True, "PPO: normalise advantages per minibatch.")
-    ent_coef: float = arg(0.01, "Entropy bonus.")
-    vf_coef: float = arg(0.5, "Value loss weight.")
-    max_grad_norm: float = arg(0.5, "Clip the gradient's global norm (0: off).")
-    hidden: int = arg(256, "RAM MLP width.")
+    ent_coef: float = arg(0.01, "Entropy bonus.", min=0)
+    vf_coef: float = arg(0.5, "Value loss weight.", min=0)
+    max_grad_norm: float = arg(0.5, "Clip the gradient's global norm (0: off).", min=0)
+    hidden: int = arg(256, "RAM MLP width.", min=1)
     precision: Literal["auto", "fp32", "bf16"] = arg(
         "auto",
         "Arithmetic of the screen network (convolutions and dense layer): bf16 runs them in "
@@ -88,13 +97,13 @@ class PlayTrainConfig:
         "auto: ALE's native vector env for screens, Palestra's for ram/both. Only Palestra's "
         "can be checkpointed, so only it resumes exactly.",
     )
-    env_workers: int = arg(0, "Palestra backend: worker processes (0: step in process).")
-    env_threads: int = arg(0, "ALE backend: C++ threads (0: one per core).")
-    threads: int = arg(1, "torch intra-op threads.")
+    env_workers: int = arg(0, "Palestra backend: worker processes (0: step in process).", min=0)
+    env_threads: int = arg(0, "ALE backend: C++ threads (0: one per core).", min=0)
     workers: int = arg(
         0,
         "BA3C: Ray actors that roll out, each stepping its slice of the envs with a copy of "
         "the policy (0: the learner steps every env itself, no Ray).",
+        min=0,
     )
     ray: str | None = arg(
         None,
@@ -102,17 +111,11 @@ class PlayTrainConfig:
         "address ('auto', HOST:6379, ray://HOST:10001). Needs --workers.",
         recorded=False,
     )
-    seed: int = arg(0, "Seed for weights, envs and sampling.")
-    log_every: int = arg(1, "Log metrics every this many updates.")
-    checkpoint_every: int = arg(50, "Checkpoint every this many updates (and at the end).")
-    run_name: str = arg("play", "Runs are written to RUNS_ROOT/RUN_NAME/<timestamp>/.")
-    runs_root: Path = arg(Path("runs"), "Folder holding all runs.")
-    resume: bool = arg(
-        False, "Continue the newest run of RUN_NAME from its last checkpoint.", recorded=False
-    )
+    log_every: int = arg(1, "Log metrics every this many updates.", min=1)
     progress: bool = arg(True, "Show a progress bar on stderr.", recorded=False)
 
     def __post_init__(self) -> None:
+        super().__post_init__()  # the fields' bounds
         for name, value in ALGO_DEFAULTS[self.algo].items():
             if getattr(self, name) is None:
                 setattr(self, name, value)
@@ -120,10 +123,6 @@ class PlayTrainConfig:
             self.precision = auto_precision()
         elif self.precision not in ("fp32", "bf16"):
             raise ValueError(f"precision must be auto, fp32 or bf16, not {self.precision!r}")
-        positive = ("total_steps", "num_envs", "rollout", "minibatches", "epochs", "threads")
-        for name in (*positive, "log_every", "checkpoint_every", "ram_stack", "hidden"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1")
         if self.algo == "ppo" and self.batch_size % self.minibatches:
             raise ValueError(
                 f"num_envs * rollout = {self.batch_size} is not a multiple of "
@@ -131,16 +130,12 @@ class PlayTrainConfig:
             )
         if self.env_backend == "ale" and self.obs != "screen":
             raise ValueError("ALE's native vector env has screens only: use env_backend palestra")
-        if not 0.0 <= self.sticky < 1.0:
-            raise ValueError("sticky must be in [0, 1)")
         self._check_workers()
 
     def _check_workers(self) -> None:
         """Ray rollout workers are BA3C's, each owns at least one env and steps it in its own
         process (so ``env_workers`` has no meaning there)."""
         assert self.num_envs is not None
-        if self.workers < 0:
-            raise ValueError("workers must be at least 0")
         if self.ray is not None and self.workers == 0:
             raise ValueError("ray needs workers: the number of Ray rollout actors (>= 1)")
         if self.workers == 0:
@@ -164,19 +159,17 @@ class PlayTrainConfig:
 
 
 @dataclass
-class PlayEvalConfig:
+class PlayEvalConfig(Config):
     """Evaluate a trained Atari agent with the standard protocol."""
 
     run_dir: Path = arg(..., "A run directory written by `palestra play train`.", positional=True)
-    episodes: int = arg(10, "Full episodes (game over or 108k frames), one per env.")
+    episodes: int = arg(10, "Full episodes (game over or 108k frames), one per env.", min=1)
     greedy: bool = arg(False, "Take the most probable action (else sample the policy).")
-    noop_max: int = arg(30, "No-op starts: 1..noop_max NOOP frames after each reset.")
-    sticky: float | None = arg(None, "Sticky-action probability (default: the training one).")
-    max_frames: int = arg(108_000, "Emulator frames before an episode is cut (30 min).")
+    noop_max: int = arg(30, "No-op starts: 1..noop_max NOOP frames after each reset.", min=0)
+    sticky: float | None = arg(
+        None, "Sticky-action probability (default: the training one).", min=0, below=1
+    )
+    max_frames: int = arg(108_000, "Emulator frames before an episode is cut (30 min).", min=1)
     frames: Path | None = arg(None, "Write the first episode as FRAMES.gif and FRAMES.png.")
-    seed: int = arg(1000, "Seed of the evaluation envs (keep it apart from training seeds).")
-    threads: int = arg(1, "torch intra-op threads.")
-
-    def __post_init__(self) -> None:
-        if self.episodes < 1:
-            raise ValueError("episodes must be at least 1")
+    seed: int = arg(1000, "Seed of the evaluation envs (keep it apart from training seeds).", min=0)
+    threads: int = arg(1, "torch intra-op threads.", min=1)

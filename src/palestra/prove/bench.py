@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from palestra.core.bench import Bench, register_suite
-from palestra.core.config import arg
+from palestra.core.config import Config, arg
 from palestra.core.data import locate, problem_files
 from palestra.core.jobs import run_jobs
 from palestra.core.progress import progress_bar
@@ -48,15 +48,15 @@ __all__ = ["ProverBenchOptions", "measure_speed", "run_eprover"]
 
 
 @dataclass
-class ProverBenchOptions:
+class ProverBenchOptions(Config):
     problems: Path | None = arg(None, "Folder of M2k problems (*.p); default: data set m2k.")
-    quick_sample: int = arg(40, "Quick mode: size of the seeded sample.")
-    sample: int = arg(0, "Full mode: size of a seeded sample (0 = every problem).")
-    inference_limit: int = arg(200_000, "Inference limit of the fixed-strategy runs.")
+    quick_sample: int = arg(40, "Quick mode: size of the seeded sample.", min=0)
+    sample: int = arg(0, "Full mode: size of a seeded sample (0 = every problem).", min=0)
+    inference_limit: int = arg(200_000, "Inference limit of the fixed-strategy runs.", min=1)
     time_limit: float = arg(
-        10.0, "Seconds per problem for the schedule and for E (0 skips that comparison)."
+        10.0, "Seconds per problem for the schedule and for E (0 skips that comparison).", min=0
     )
-    jobs: int = arg(2, "Problems in parallel (the same for Palestra and E).")
+    jobs: int = arg(2, "Problems in parallel (the same for Palestra and E).", min=1)
     eprover: str = arg("eprover", "The E executable.")
 
 

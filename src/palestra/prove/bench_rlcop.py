@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from palestra.core.bench import Bench, register_suite
-from palestra.core.config import arg
+from palestra.core.config import Config, arg
 from palestra.core.data import problem_files
 from palestra.core.progress import progress_bar
 from palestra.prove.attempt import ProofAttempt, count_proved
@@ -37,25 +37,25 @@ __all__ = ["RlcopBenchOptions", "split"]
 
 
 @dataclass
-class RlcopBenchOptions:
+class RlcopBenchOptions(Config):
     problems: Path | None = arg(None, "Folder of M2k problems (*.p); default: data set m2k.")
-    test_share: float = arg(0.1, "Share of the problems held out for testing.")
-    iterations: int = arg(3, "Full mode: rlCoP iterations (0 unguided, then guided).")
-    inference_limit: int = arg(200_000, "Full mode: inferences per proof attempt.")
-    playouts_per_step: int = arg(2000, "Full mode: playouts per big step.")
-    quick_train: int = arg(0, "Quick mode: seeded sample of training problems (0: all).")
-    quick_test: int = arg(0, "Quick mode: seeded sample of test problems (0: all).")
-    quick_iterations: int = arg(3, "Quick mode: iterations.")
-    quick_inference_limit: int = arg(20_000, "Quick mode: inferences per proof attempt.")
-    quick_playouts_per_step: int = arg(200, "Quick mode: playouts per big step.")
-    rounds: int = arg(100, "LightGBM boosting rounds per model.")
+    test_share: float = arg(0.1, "Share of the problems held out for testing.", above=0, below=1)
+    iterations: int = arg(3, "Full mode: rlCoP iterations (0 unguided, then guided).", min=1)
+    inference_limit: int = arg(200_000, "Full mode: inferences per proof attempt.", min=1)
+    playouts_per_step: int = arg(2000, "Full mode: playouts per big step.", min=1)
+    quick_train: int = arg(0, "Quick mode: seeded sample of training problems (0: all).", min=0)
+    quick_test: int = arg(0, "Quick mode: seeded sample of test problems (0: all).", min=0)
+    quick_iterations: int = arg(3, "Quick mode: iterations.", min=1)
+    quick_inference_limit: int = arg(20_000, "Quick mode: inferences per proof attempt.", min=1)
+    quick_playouts_per_step: int = arg(200, "Quick mode: playouts per big step.", min=1)
+    rounds: int = arg(100, "LightGBM boosting rounds per model.", min=1)
     policy_target: str = arg("proof", "Policy targets: 'proof' or rlCoP's 'visits'.")
     model: str = arg(
         "",
         "Evaluate this trained model ('default': the shipped one) on the test split against "
         "unguided MCTS and leanCoP, instead of training (its search settings, this limit).",
     )
-    jobs: int = arg(2, "Proof attempts in parallel.")
+    jobs: int = arg(2, "Proof attempts in parallel.", min=1)
     runs: Path = arg(Path("runs"), "Root of the rlcop run directory the bench trains in.")
 
 

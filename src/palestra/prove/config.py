@@ -6,13 +6,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from palestra.core.config import arg
+from palestra.core.config import Config, arg
 
 __all__ = ["ProveConfig"]
 
 
 @dataclass
-class ProveConfig:
+class ProveConfig(Config):
     """Prove a TPTP problem (or every problem in a folder) with the connection calculus.
 
     Prints SZS status lines (or JSON with --json); a proof is reported only after the
@@ -20,9 +20,11 @@ class ProveConfig:
     """
 
     path: Path = arg(..., "A TPTP file, or a folder of them (proved in parallel).", positional=True)
-    time_limit: float = arg(10.0, "Seconds per problem (shared by the strategies of a schedule).")
+    time_limit: float = arg(
+        10.0, "Seconds per problem (shared by the strategies of a schedule).", above=0
+    )
     inference_limit: int | None = arg(
-        None, "Inferences per strategy attempt (leanCoP's count); unset = no limit."
+        None, "Inferences per strategy attempt (leanCoP's count); unset = no limit.", min=1
     )
     strategy: str = arg(
         "schedule",
@@ -36,14 +38,6 @@ class ProveConfig:
     )
     json: bool = arg(False, "Print one JSON object per problem instead of SZS lines.")
     proof: bool = arg(True, "Print the connection proof of a theorem (SZS output).")
-    jobs: int = arg(os.cpu_count() or 1, "Problems proved in parallel (folder mode).")
+    jobs: int = arg(os.cpu_count() or 1, "Problems proved in parallel (folder mode).", min=1)
     out: Path | None = arg(None, "Folder mode: also write every result to this JSONL file.")
     progress: bool = arg(True, "Folder mode: show a progress bar.", recorded=False)
-
-    def __post_init__(self) -> None:
-        if self.time_limit <= 0:
-            raise ValueError(f"time_limit must be positive, got {self.time_limit}")
-        if self.jobs < 1:
-            raise ValueError(f"jobs must be at least 1, got {self.jobs}")
-        if self.inference_limit is not None and self.inference_limit < 1:
-            raise ValueError(f"inference_limit must be at least 1, got {self.inference_limit}")

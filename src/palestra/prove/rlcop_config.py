@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from palestra.core.config import arg
+from palestra.core.config import Config, arg
 
 __all__ = ["RlcopConfig"]
 
 
 @dataclass
-class RlcopConfig:
+class RlcopConfig(Config):
     """rlCoP: MCTS over the connection calculus, guided by gradient-boosted trees learned
     from its own proof attempts (Kaliszyk, Urban, Michalewski, Olšák 2018).
 
@@ -20,34 +20,38 @@ class RlcopConfig:
     """
 
     problems: Path | None = arg(None, "Folder of TPTP problems (*.p); default: data set m2k.")
-    iterations: int = arg(3, "Iterations: 0 is unguided, 1.. are guided.")
-    sample: int = arg(0, "Use a seeded sample of this many problems (0 = all).")
-    inference_limit: int = arg(200_000, "Inferences per proof attempt (leanCoP's count).")
-    playouts_per_step: int = arg(2000, "Playouts between two committed big steps.")
-    cp_unguided: float = arg(1.0, "UCT exploration constant without guidance.")
-    cp_guided: float = arg(2.0, "UCT exploration constant with guidance.")
-    max_depth: int = arg(10, "Path-length bound for extensions into non-ground clauses.")
+    iterations: int = arg(3, "Iterations: 0 is unguided, 1.. are guided.", min=1)
+    sample: int = arg(0, "Use a seeded sample of this many problems (0 = all).", min=0)
+    inference_limit: int = arg(200_000, "Inferences per proof attempt (leanCoP's count).", min=1)
+    playouts_per_step: int = arg(2000, "Playouts between two committed big steps.", min=1)
+    cp_unguided: float = arg(1.0, "UCT exploration constant without guidance.", min=0)
+    cp_guided: float = arg(2.0, "UCT exploration constant with guidance.", min=0)
+    max_depth: int = arg(10, "Path-length bound for extensions into non-ground clauses.", min=0)
     fpu_guided: float = arg(
         0.0,
         "Guided: score of an unvisited child before its exploration term (first-play urgency; "
         "negative: unvisited children first, as unguided).",
     )
-    rollout_depth: int = arg(50, "Unguided: actions per random rollout (counted inferences).")
+    rollout_depth: int = arg(
+        50, "Unguided: actions per random rollout (counted inferences).", min=0
+    )
     settings: str = arg("[conj]", "leanCoP clausal-form options for the matrix.")
-    temperature: float = arg(1.0, "Softmax temperature over the policy's logits.")
-    discount: float = arg(0.99, "Value target: discount per step to the closed tableau.")
+    temperature: float = arg(1.0, "Softmax temperature over the policy's logits.", above=0)
+    discount: float = arg(
+        0.99, "Value target: discount per step to the closed tableau.", above=0, max=1
+    )
     policy_target: str = arg(
         "proof",
         "Policy targets: 'proof' (1 for the found proof's action, 0 for the others, at every "
         "proof state) or 'visits' (rlCoP's relative visit counts at the committed nodes).",
     )
-    negatives: int = arg(4, "Value 0 for up to this many off-proof children per proof step.")
+    negatives: int = arg(4, "Value 0 for up to this many off-proof children per proof step.", min=0)
     backtrack: bool = arg(True, "Return to the previous root when a big step's subtree is lost.")
-    rounds: int = arg(100, "LightGBM boosting rounds per model.")
-    num_leaves: int = arg(31, "LightGBM leaves per tree.")
-    learning_rate: float = arg(0.1, "LightGBM learning rate.")
-    dim: int = arg(2**16, "Hashed feature dimension.")
-    jobs: int = arg(1, "Proof attempts in parallel (local processes).")
+    rounds: int = arg(100, "LightGBM boosting rounds per model.", min=1)
+    num_leaves: int = arg(31, "LightGBM leaves per tree.", min=2)
+    learning_rate: float = arg(0.1, "LightGBM learning rate.", above=0)
+    dim: int = arg(2**16, "Hashed feature dimension.", min=1)
+    jobs: int = arg(1, "Proof attempts in parallel (local processes).", min=1)
     ray: str | None = arg(
         None,
         "Run the proof attempts as Ray tasks: 'local' starts a cluster in this process, or "
@@ -65,17 +69,8 @@ class RlcopConfig:
         return self.fpu_guided if self.fpu_guided >= 0 else None
 
     def __post_init__(self) -> None:
-        if self.iterations < 1:
-            raise ValueError(f"iterations must be at least 1, got {self.iterations}")
-        if self.inference_limit < 1:
-            raise ValueError(f"inference_limit must be at least 1, got {self.inference_limit}")
-        if self.playouts_per_step < 1:
-            raise ValueError(f"playouts_per_step must be at least 1, got {self.playouts_per_step}")
-        if self.jobs < 1:
-            raise ValueError(f"jobs must be at least 1, got {self.jobs}")
+        super().__post_init__()  # the fields' bounds
         if self.policy_target not in ("proof", "visits"):
             raise ValueError(
                 f"policy_target must be 'proof' or 'visits', got {self.policy_target!r}"
             )
-        if not 0 < self.discount <= 1:
-            raise ValueError(f"discount must be in (0, 1], got {self.discount}")

@@ -42,11 +42,12 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from palestra.core.bench import Bench, register_suite
-from palestra.core.config import arg
+from palestra.core.config import Default, arg, with_defaults
 from palestra.core.data import find
 from palestra.core.jobs import run_jobs
 from palestra.core.progress import progress_bar
 from palestra.sat.cnf import CNF, Status
+from palestra.sat.config import NetworkOptions
 from palestra.sat.heuristics import Heuristic
 
 if TYPE_CHECKING:
@@ -56,38 +57,41 @@ __all__ = ["SatBenchOptions", "run"]
 
 
 @dataclass
-class SatBenchOptions:
-    """Options of ``palestra bench sat`` (quick mode caps the sample sizes noted below)."""
+@with_defaults(
+    lookahead=Default(
+        2, help="Experiments 2-3: 'hybrid lookahead-k' over JW-OS's k best literals (0: not run)."
+    )
+)
+class SatBenchOptions(NetworkOptions):
+    """Options of ``palestra bench sat`` (quick mode caps the sample sizes noted below); the
+    network's are those of ``palestra sat solve``."""
 
-    model: str = arg("default", "Network folder; 'default' = the shipped model.")
-    rounds: int = arg(0, "Message-passing rounds of the network (0: the model's own).")
-    threshold: float = arg(0.3, "Hybrid: use the network when its P(sat) >= threshold.")
-    lookahead: int = arg(
-        2, "Experiments 2-3: 'hybrid lookahead-k' over JW-OS's k best literals (0: not run)."
-    )
-    fail_first: bool = arg(
-        False, "'hybrid lookahead-k' also looks ahead where P(sat) is low, and fails first."
-    )
     dpll_lookahead: bool = arg(
         False, "Experiment 1 runs 'hybrid lookahead-k' too (up to k + 1 passes per step: slow)."
     )
     variant: Literal["neurosat", "hard"] = arg("hard", "SR(n) variant of the generated formulas.")
-    dpll_sizes: tuple[int, ...] = arg((50, 70, 90, 110), "Experiment 1: SR(n) sizes (quick: 2).")
-    dpll_per_size: int = arg(50, "Experiment 1: satisfiable formulas per size (quick: 6).")
-    max_steps: int = arg(1000, "Experiment 1: DPLL step cap.")
-    cdcl_n: int = arg(40, "Experiment 2: SR(n) of the CDCL comparison.")
-    cdcl_pairs: int = arg(100, "Experiment 2: SR pairs for CDCL (both members; quick: 5).")
-    cdcl_max_decisions: int = arg(20000, "Experiment 2: CDCL decision cap.")
-    cadical_sizes: tuple[int, ...] = arg((100, 200), "Experiment 3: SR(n) sizes.")
+    dpll_sizes: tuple[int, ...] = arg(
+        (50, 70, 90, 110), "Experiment 1: SR(n) sizes (quick: 2).", min=1
+    )
+    dpll_per_size: int = arg(50, "Experiment 1: satisfiable formulas per size (quick: 6).", min=1)
+    max_steps: int = arg(1000, "Experiment 1: DPLL step cap.", min=1)
+    cdcl_n: int = arg(40, "Experiment 2: SR(n) of the CDCL comparison.", min=1)
+    cdcl_pairs: int = arg(100, "Experiment 2: SR pairs for CDCL (both members; quick: 5).", min=1)
+    cdcl_max_decisions: int = arg(20000, "Experiment 2: CDCL decision cap.", min=1)
+    cadical_sizes: tuple[int, ...] = arg((100, 200), "Experiment 3: SR(n) sizes.", min=1)
     cadical_variant: Literal["neurosat", "hard"] = arg(
         "neurosat", "Experiment 3: SR variant ('hard' SR(200) takes minutes per pair to generate)."
     )
-    guided: int = arg(100, "Experiment 3: CaDiCaL decisions made by the hybrid.")
-    cadical_per_set: int = arg(20, "Experiment 3: instances per set (quick: 5).")
-    speed_max_conflicts: int = arg(20000, "Experiment 4: conflict cap of our CDCL (quick: 3000).")
+    guided: int = arg(100, "Experiment 3: CaDiCaL decisions made by the hybrid.", min=1)
+    cadical_per_set: int = arg(20, "Experiment 3: instances per set (quick: 5).", min=1)
+    speed_max_conflicts: int = arg(
+        20000, "Experiment 4: conflict cap of our CDCL (quick: 3000).", min=1
+    )
     satlib: str = arg("", "SATLIB folder (default: data set satlib, see palestra data list).")
-    threads: int = arg(1, "torch threads (per process).")
-    workers: int = arg(1, "Experiment 1: processes, each solving whole formulas (same results).")
+    threads: int = arg(1, "torch threads (per process).", min=1)
+    workers: int = arg(
+        1, "Experiment 1: processes, each solving whole formulas (same results).", min=1
+    )
 
 
 def _pct(xs: list[bool]) -> float:

@@ -11,14 +11,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from palestra.core.config import arg
+from palestra.core.config import Config, Default, RunOptions, arg, with_defaults
 
-__all__ = ["SatGenConfig", "SatSolveConfig", "SatTrainConfig"]
+__all__ = ["NetworkOptions", "SatGenConfig", "SatSolveConfig", "SatTrainConfig"]
 
 
 @dataclass
-class SatTrainConfig:
-    """Train the literal-clause graph network (Jaszczur et al. 2019) on labelled SR(n) pairs."""
+@with_defaults(
+    run_name="sat-gnn", checkpoint_every=500, runs_root=Default(Path("runs"), recorded=False)
+)
+class SatTrainConfig(RunOptions):
+    """Train the literal-clause graph network (Jaszczur et al. 2019) on labelled SR(n) pairs.
+
+    ``--seed``, ``--run-name``, ``--resume``, ... are the fields of
+    :class:`~palestra.core.config.RunOptions` (the seed: data, initialisation and batching).
+    """
 
     # --- data
     variant: Literal["neurosat", "hard", "mixed"] = arg(
@@ -26,61 +33,84 @@ class SatTrainConfig:
         "SR(n) clause widths: NeuroSAT's, the paper's 'hard' (at least 3), or 'mixed' (each"
         " pair either, at random).",
     )
-    n_min: int = arg(10, "Fewest variables of a training formula.")
-    n_max: int = arg(40, "Most variables of a training formula.")
-    pairs: int = arg(4000, "SR(n) SAT/UNSAT pairs to generate and label (cached in the run).")
+    n_min: int = arg(10, "Fewest variables of a training formula.", min=1)
+    n_max: int = arg(40, "Most variables of a training formula.", min=1)
+    pairs: int = arg(
+        4000, "SR(n) SAT/UNSAT pairs to generate and label (cached in the run).", min=2
+    )
     states: int = arg(
-        2, "Also label this many formulas met below the root by DPLL (JW-OS) per formula."
+        2, "Also label this many formulas met below the root by DPLL (JW-OS) per formula.", min=0
     )
     paths: int = arg(
         0,
         "Also label this many states of a random correct DPLL path of each satisfiable member,"
         " each with the refuted formula a wrong pick there leaves.",
+        min=0,
     )
-    workers: int = arg(1, "Processes that generate and label the data (same data for any count).")
+    workers: int = arg(
+        1, "Processes that generate and label the data (same data for any count).", min=1
+    )
     # --- model (see palestra.models.sat_gnn.SatGNNConfig)
-    dim: int = arg(64, "Width of literal and clause embeddings.")
-    heads: int = arg(4, "Heads of the gated attention.")
-    rounds: int = arg(12, "Message-passing rounds.")
+    dim: int = arg(64, "Width of literal and clause embeddings.", min=1)
+    heads: int = arg(4, "Heads of the gated attention.", min=1)
+    rounds: int = arg(12, "Message-passing rounds.", min=1)
     init: str = arg("", "Start from this model folder (same architecture) instead of random.")
     # --- optimisation
-    steps: int = arg(6000, "Optimizer steps.")
-    batch_size: int = arg(32, "Formulas per step (both members of 16 pairs).")
-    lr: float = arg(1e-3, "Learning rate (Adam), cosine-decayed to lr/10.")
-    grad_clip: float = arg(1.0, "Clip the gradient norm to this (0: no clipping).")
+    steps: int = arg(6000, "Optimizer steps.", min=1)
+    batch_size: int = arg(32, "Formulas per step (both members of 16 pairs).", min=2)
+    lr: float = arg(1e-3, "Learning rate (Adam), cosine-decayed to lr/10.", above=0)
+    grad_clip: float = arg(1.0, "Clip the gradient norm to this (0: no clipping).", min=0)
     rank_weight: float = arg(
         0.0,
         "Weight of the top-1 term: -log of the softmax mass the policy puts on the literals"
         " that keep a satisfiable formula satisfiable.",
+        min=0,
     )
     refute_weight: float = arg(
         0.0,
         "Weight of the same term on unsatisfiable formulas, towards Jeroslow-Wang's choice"
         " (what refutes them fast).",
+        min=0,
     )
-    # --- bookkeeping
-    seed: int = arg(0, "Seed of data generation, initialisation and batching.")
-    threads: int = arg(1, "torch threads.")
-    log_every: int = arg(50, "Log training metrics every this many steps.")
-    checkpoint_every: int = arg(500, "Checkpoint every this many steps.")
-    run_name: str = arg("sat-gnn", "Run name: runs/<run_name>/<timestamp>/.")
-    runs_root: Path = arg(Path("runs"), "Folder of run records.", recorded=False)
-    resume: bool = arg(
-        False, "Continue the newest run of this name from its checkpoint.", recorded=False
-    )
+    log_every: int = arg(50, "Log training metrics every this many steps.", min=1)
 
     def __post_init__(self) -> None:
-        if not 1 <= self.n_min <= self.n_max:
+        super().__post_init__()  # the fields' bounds
+        if self.n_min > self.n_max:
             raise ValueError(f"need 1 <= n_min <= n_max, got {self.n_min}..{self.n_max}")
-        if self.batch_size < 2 or self.batch_size % 2:
+        if self.batch_size % 2:
             raise ValueError(f"batch_size must be even and >= 2, got {self.batch_size}")
-        if self.pairs < 2:
-            raise ValueError(f"pairs must be >= 2, got {self.pairs}")
+        if self.dim % self.heads:
+            raise ValueError(f"dim={self.dim} is not a multiple of heads={self.heads}")
+
+
+@dataclass(kw_only=True)
+class NetworkOptions(Config):
+    """The network of the neural and hybrid heuristics, as ``palestra sat solve`` and
+    ``palestra bench sat`` take it."""
+
+    model: str = arg("default", "Network folder for neural/hybrid; 'default' = the shipped one.")
+    rounds: int = arg(0, "Message-passing rounds of the network (0: the model's own).", min=0)
+    threshold: float = arg(
+        0.3, "Hybrid: use the network when its P(sat) >= threshold.", min=0, max=1
+    )
+    lookahead: int = arg(
+        0,
+        "Hybrid: choose among JW-OS's best N literals by the network's P(sat) of each child.",
+        min=0,
+    )
+    fail_first: bool = arg(
+        False, "Hybrid with a lookahead: where P(sat) is low, the child least likely satisfiable."
+    )
 
 
 @dataclass
-class SatSolveConfig:
-    """Solve a DIMACS CNF file; every model is checked, every CDCL refutation DRUP-checked."""
+class SatSolveConfig(NetworkOptions):
+    """Solve a DIMACS CNF file; every model is checked, every CDCL refutation DRUP-checked.
+
+    The network's options (``--model``, ``--lookahead``, ...) are those of
+    :class:`NetworkOptions`.
+    """
 
     file: Path = arg(..., "DIMACS CNF file.", positional=True)
     solver: Literal["dpll", "cdcl", "cadical"] = arg(
@@ -89,25 +119,17 @@ class SatSolveConfig:
     heuristic: Literal["dlis", "jw", "vsids", "random", "neural", "hybrid"] = arg(
         "jw", "Branching: dlis, jw (one-sided Jeroslow-Wang), vsids, random, neural, hybrid."
     )
-    model: str = arg("default", "Network folder for neural/hybrid; 'default' = the shipped one.")
-    rounds: int = arg(0, "Message-passing rounds of the network (0: the model's own).")
-    threshold: float = arg(0.3, "Hybrid: use the network when its P(sat) >= threshold.")
-    lookahead: int = arg(
-        0, "Hybrid: choose among JW-OS's best N literals by the network's P(sat) of each child."
-    )
-    fail_first: bool = arg(
-        False, "Hybrid with --lookahead: where P(sat) is low, the child least likely satisfiable."
-    )
     max_steps: int | None = arg(
-        None, "Budget: DPLL steps, CDCL decisions, or CaDiCaL guided decisions (default 1000)."
+        None,
+        "Budget: DPLL steps, CDCL decisions, or CaDiCaL guided decisions (default 1000).",
+        min=1,
     )
     strict: bool = arg(True, "Reject DIMACS whose clause count differs from the header.")
     json: bool = arg(False, "Print one JSON object instead of SAT-competition output.")
-    seed: int = arg(0, "Seed of the random heuristic.")
+    seed: int = arg(0, "Seed of the random heuristic.", min=0)
 
     def __post_init__(self) -> None:
-        if self.lookahead < 0:
-            raise ValueError(f"lookahead must be >= 0, got {self.lookahead}")
+        super().__post_init__()  # the fields' bounds
         if self.lookahead and self.heuristic != "hybrid":
             raise ValueError(
                 f"lookahead applies to --heuristic hybrid only, not {self.heuristic!r}"
@@ -117,11 +139,11 @@ class SatSolveConfig:
 
 
 @dataclass
-class SatGenConfig:
+class SatGenConfig(Config):
     """Write SR(n) SAT/UNSAT pairs as DIMACS files (``sr<n>-<i>-sat.cnf``, ``...-unsat.cnf``)."""
 
-    n: int = arg(40, "Variables per formula.")
-    count: int = arg(10, "Pairs to write.")
+    n: int = arg(40, "Variables per formula.", min=1)
+    count: int = arg(10, "Pairs to write.", min=1)
     variant: Literal["neurosat", "hard"] = arg("neurosat", "SR(n) clause-width variant.")
-    seed: int = arg(0, "Seed.")
+    seed: int = arg(0, "Seed.", min=0)
     out: Path = arg(Path("sr"), "Output folder.")
