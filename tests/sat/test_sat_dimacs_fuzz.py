@@ -175,7 +175,7 @@ def edit_lines(lines: list[str], ops: list[tuple[str, float, object]]) -> list[s
         if not lines:
             break
         tokens = lines[i].split()
-        is_clause = bool(tokens) and lines[i].strip()[0] not in "cp%"
+        is_clause = _is_clause_line(lines[i])
         if kind == "drop":
             del lines[i]
         elif kind == "duplicate":
@@ -194,11 +194,16 @@ def edit_lines(lines: list[str], ops: list[tuple[str, float, object]]) -> list[s
         elif kind == "split" and is_clause:
             k = arg % len(tokens)  # type: ignore[operator]
             lines[i : i + 1] = [" ".join(tokens[:k]), " ".join(tokens[k:])]
-        elif kind == "join" and is_clause and i + 1 < len(lines):
+        elif kind == "join" and is_clause and i + 1 < len(lines) and _is_clause_line(lines[i + 1]):
             lines[i : i + 2] = [lines[i].rstrip("\r") + " " + lines[i + 1]]
         elif kind == "space" and is_clause:
             lines[i] = lines[i].replace(" ", str(arg))
     return lines
+
+
+def _is_clause_line(line: str) -> bool:
+    stripped = line.strip()
+    return bool(stripped) and stripped[0] not in "cp%"
 
 
 def reference(lines: list[str]) -> tuple[int, list[list[int]]] | None:
@@ -228,6 +233,7 @@ def reference(lines: list[str]) -> tuple[int, list[list[int]]] | None:
     ops=st.lists(line_edits, min_size=1, max_size=8),
     fix_header=st.booleans(),
 )
+@example(seed=5, ops=[("swap", 0.0, 0.5), ("join", 0.0, 0)], fix_header=True)  # found by fuzzing
 def test_edited_satlib_lines(
     seed: int, ops: list[tuple[str, float, object]], fix_header: bool
 ) -> None:
