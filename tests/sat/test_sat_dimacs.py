@@ -6,6 +6,7 @@ test_sat_dimacs_fuzz.py."""
 from __future__ import annotations
 
 import io
+import pickle
 import re
 from pathlib import Path
 
@@ -212,6 +213,12 @@ def test_reading_stops_at_a_nul_byte(tmp_path: Path, monkeypatch: pytest.MonkeyP
     with pytest.raises(DimacsError, match=r"zeros\.cnf:1:1: NUL byte"):
         read_dimacs(path)
     assert seen == [dimacs._CHUNK]
+
+
+def test_error_pickles() -> None:
+    error = DimacsError("in.cnf", 2, "bad token 'x'", 3)
+    copy = pickle.loads(pickle.dumps(error))
+    assert (str(copy), copy.source, copy.line, copy.column) == (str(error), "in.cnf", 2, 3)
 
 
 def test_errors_escape_the_source_name_only_at_the_cli() -> None:

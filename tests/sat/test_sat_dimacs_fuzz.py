@@ -110,7 +110,7 @@ def check(data: bytes | str) -> None:
         assert message.isprintable() and len(message) < 200, message
         assert 1 <= e.line <= lines, message
         assert e.column is None or e.column >= 1, message
-        kind = e.message.split(" (")[0].split(" '")[0]
+        kind = re.split(r" [('\"]", e.message)[0]
         event(re.sub(r"\d+", "N", kind)[:48])  # the kinds of fault met (statistics)
         return
     assert isinstance(cnf, CNF)

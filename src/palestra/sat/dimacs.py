@@ -89,6 +89,10 @@ class DimacsError(PalestraError, ValueError):
         where = f"{source}:{line}" if column is None else f"{source}:{line}:{column}"
         super().__init__(f"{where}: {message}")
 
+    def __reduce__(self) -> tuple[type, tuple[str, int, str, int | None]]:
+        # Rebuilt from its parts, so that it crosses a process pool unchanged.
+        return type(self), (self.source, self.line, self.message, self.column)
+
 
 def parse_dimacs(text: str | bytes, *, source: str = "<string>", strict: bool = True) -> CNF:
     """Parse DIMACS CNF ``text`` (bytes are decoded as UTF-8); ``source`` names it in error
