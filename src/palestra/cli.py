@@ -178,6 +178,8 @@ app.add_typer(play_app, name="play")
 
 
 def _sat_solve(cfg: object) -> None:
+    """SAT-competition exit status: 10 SAT, 20 UNSAT, 0 UNKNOWN; bad input reaches main() as
+    a DimacsError or OSError (exit 2)."""
     from palestra.sat.cnf import Status
     from palestra.sat.solve import solve
 
@@ -259,7 +261,9 @@ def _register_config_commands() -> None:
             "solve",
             SatSolveConfig,
             _sat_solve,
-            "Solve a DIMACS CNF (SAT-competition output or --json); every model is checked.",
+            "Solve a DIMACS CNF (SAT-competition output or --json); every model is checked."
+            " Exit status: 10 SATISFIABLE, 20 UNSATISFIABLE, 0 UNKNOWN, 2 bad input (one line"
+            " 'error: ...' on stderr: missing, unreadable or malformed file, bad option).",
         ),
         (sat_app, "gen", SatGenConfig, _sat_gen, "Write SR(n) pairs as DIMACS files."),
         (
@@ -314,7 +318,23 @@ _register_config_commands()
 
 
 def main() -> None:
-    """Entry point: set thread defaults, run the command, turn user errors into one line."""
+    """Entry point: set thread defaults, run the command, turn user errors into one line.
+
+    Exit status is the command's own (``sat solve``: 10 SATISFIABLE, 20 UNSATISFIABLE,
+    0 UNKNOWN), or 2 for an error the user can fix, printed as one line ``error: ...`` on
+    stderr (control characters escaped) and never with a traceback:
+
+    * a ``PalestraError``: a malformed input file (``FILE:LINE:COL: ...``), a bad config;
+    * an ``OSError`` that names a path: a command's input missing, a directory, unreadable,
+      or an output folder that cannot be made (``error: PATH: No such file or directory``);
+    * as a last safety net, not as the fix, a ``RecursionError`` or ``MemoryError``
+      escaping a command: ``error: input too deep/large: ...``. A reader meant to take
+      adversarial input refuses too deep or too large input itself, with a position.
+
+    Bad options exit with typer's usage message and status 2 as well; Ctrl-C exits 130.
+    Any other exception is a bug and keeps its traceback (status 1), as does an ``OSError``
+    that names no path; ``PALESTRA_TRACEBACK=1`` shows the traceback of the errors above too.
+    """
     # Small matrix work over-threaded ran 14x slower on 2 cores; commands that want more
     # threads ask for them explicitly (torch.set_num_threads).
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -322,12 +342,36 @@ def main() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         app()
-    except PalestraError as e:
-        typer.echo(f"error: {e}", err=True)
-        sys.exit(2)
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
+    except (PalestraError, OSError, RecursionError, MemoryError) as e:
+        message = _user_error(e)
+        if message is None or os.environ.get("PALESTRA_TRACEBACK"):
+            raise
+        typer.echo(f"error: {_one_line(message)}", err=True)
+        sys.exit(2)
+
+
+def _user_error(e: BaseException) -> str | None:
+    """The one-line message for an error the user can fix, or None for a bug."""
+    if isinstance(e, PalestraError):
+        return str(e)
+    if isinstance(e, OSError):
+        if e.filename is None:
+            return None  # no path of the user's: a socket, a pipe, a bug
+        where = str(e.filename) if e.filename2 is None else f"{e.filename} -> {e.filename2}"
+        return f"{where}: {e.strerror or e}"
+    if isinstance(e, RecursionError):
+        return f"input too deep/large: {type(e).__name__}: {e}"
+    return f"input too deep/large: {type(e).__name__}: out of memory"
+
+
+def _one_line(text: str) -> str:
+    """``text`` with newlines and other control characters escaped (a path may hold them)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
 if __name__ == "__main__":

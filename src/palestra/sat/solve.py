@@ -16,6 +16,13 @@ Output is SAT-competition style (``c`` comments, ``s STATUS``, ``v ... 0`` model
 null (``steps`` for CDCL and CaDiCaL, ``propagations`` for DPLL; see ``cnf.SolveResult``).
 
 ``gen`` writes SR(n) pairs as DIMACS files ``sr<n>-<i>-sat.cnf`` / ``sr<n>-<i>-unsat.cnf``.
+
+Bad input is the user's to fix and never a traceback: a malformed or absurdly large file raises
+``dimacs.DimacsError`` (a ``PalestraError``, ``FILE:LINE:COL: message``), a missing,
+unreadable or directory path the ``OSError`` of ``open``, and ``palestra sat solve`` prints
+either as one line ``error: ...`` with exit status 2 (``cli.main``), apart from the
+SAT-competition statuses of real answers: 10 SATISFIABLE, 20 UNSATISFIABLE, 0 UNKNOWN. A model
+or proof that fails its check is a solver bug: ``RuntimeError`` with its traceback.
 """
 
 from __future__ import annotations
@@ -29,9 +36,10 @@ from typing import TextIO
 
 import numpy as np
 
+from palestra.core.errors import PalestraError
 from palestra.sat.cnf import CNF, SolveResult, Status
 from palestra.sat.config import SatGenConfig, SatSolveConfig
-from palestra.sat.dimacs import read_dimacs, write_dimacs
+from palestra.sat.dimacs import MAX_VARIABLES, read_dimacs, write_dimacs
 from palestra.sat.heuristics import DLIS, VSIDS, Heuristic, JeroslowWang, RandomHeuristic
 
 __all__ = ["check_answer", "format_competition", "gen", "make_heuristic", "solve"]
@@ -159,8 +167,14 @@ def format_competition(result: SolveResult, heuristic: str) -> str:
 
 
 def gen(cfg: SatGenConfig) -> list[Path]:
-    """Write ``cfg.count`` SR(``cfg.n``) pairs into ``cfg.out``; returns the paths written."""
+    """Write ``cfg.count`` SR(``cfg.n``) pairs into ``cfg.out``; returns the paths written.
+
+    ``n`` above ``dimacs.MAX_VARIABLES`` is refused (``PalestraError``): no reader here would
+    take the files back."""
     from palestra.sat.generators import generate_sr_pair
+
+    if cfg.n > MAX_VARIABLES:
+        raise PalestraError(f"n = {cfg.n} is above the DIMACS limit of {MAX_VARIABLES} variables")
 
     rng = np.random.default_rng(cfg.seed)
     cfg.out.mkdir(parents=True, exist_ok=True)
