@@ -33,6 +33,12 @@ def _cli_type(tp: Any) -> Any:
     return str  # tuples and lists: comma-separated, coerced by the config layer
 
 
+def _path_checks(tp: Any) -> dict[str, Any]:
+    """Path options are not checked by click (it would print a usage block): the command's
+    own reader opens them and reports a problem as one line."""
+    return {"readable": False} if tp is Path else {}
+
+
 def _default_text(f: dataclasses.Field) -> str:
     if f.default is not dataclasses.MISSING:
         d = f.default
@@ -63,7 +69,9 @@ def add_config_command(
         text = f.metadata.get("help", "")
         if f.metadata.get("positional"):
             required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-            default = typer.Argument(... if required else None, help=text, show_default=False)
+            default = typer.Argument(
+                ... if required else None, help=text, show_default=False, **_path_checks(tp)
+            )
             annotation = tp if required else Optional[tp]  # noqa: UP045 (typer needs Optional)
             positional.append(
                 inspect.Parameter(
@@ -77,7 +85,9 @@ def add_config_command(
             flag = "--" + f.name.replace("_", "-")
             if tp is bool:
                 flag = f"{flag}/--no-{flag[2:]}"
-            default = typer.Option(None, flag, help=text + _default_text(f), show_default=False)
+            default = typer.Option(
+                None, flag, help=text + _default_text(f), show_default=False, **_path_checks(tp)
+            )
             annotation = Optional[tp]  # noqa: UP045
             params.append(
                 inspect.Parameter(

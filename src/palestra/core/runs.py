@@ -285,6 +285,11 @@ class Run:
         atomic_write_bytes(path, "".join(json.dumps(r) + "\n" for r in kept).encode())
         self._metrics = open(path, "a", encoding="utf-8")  # noqa: SIM115
         self._purge_step = 0 if step is None else step + 1
+        if step is None and self._tb is None:
+            # Nothing is kept: drop the killed attempt's event files outright rather than
+            # rely on TensorBoard's purge, which orders files by name (time, pid, counter).
+            for events in self.dir.glob("events.out.tfevents.*"):
+                events.unlink()
 
     def write_json(self, name: str, data: Any) -> Path:
         """Atomically write a JSON artefact (results, summaries) into the run directory."""
