@@ -18,21 +18,24 @@ The original is a statement file (miniF2F style: preamble, definitions, ``Theore
    tactic that "succeeds" without closing the goal makes ``Qed`` fail).
 4. **Same statement, semantically.** The original (cut after its statement, closed with
    ``Admitted``) and the candidate are compiled as modules ``Original`` and ``Candidate`` (the
-   candidate cannot ``Require`` the original: it is not on the candidate's load path), and
-   ``Check.v`` — which imports neither — compares them:
+   candidate cannot ``Require`` the original: it is not on the candidate's load path), and a
+   file that imports neither compares them, in two ways; one must succeed:
 
-   - ``"conversion"``: it type-checks ``Candidate.thm : (type of Original.thm)``, so a
-     notation, scope or shadowing trick that makes the same text mean something else is
-     caught. Definitions unfold, so they may occur in the statement.
-   - ``"printed"``, used when the original's text before the theorem declares a constant that
-     cannot unfold (``Parameter``, ``Axiom``, an ``Admitted`` or ``Qed`` lemma, ``Inductive``,
-     ``Instance``, ``Module``, ...: the two copies, ``Original.c`` and ``Candidate.c``, are
-     different constants, so conversion would fail): with ``Set Printing All`` the
-     theorem's type and every name the original declares at top level (its type, and its
-     body where it has one) must print the same once ``Original.c`` is read as
-     ``Candidate.c``. A constant this reader does not see declared keeps its ``Original.``
-     prefix, and the comparison then fails: it can reject an honest proof, never pass a
-     changed statement.
+   - ``"printed"`` (tried first): with ``Set Printing All`` (no notations, implicit arguments
+     and coercions shown, numbers as constructors) the theorem's type and every name the
+     original declares at top level (its type, and its body where it has one: definitions,
+     fixpoints, inductive types with their constructors) print the same once ``Original.c``
+     is read as ``Candidate.c``. This also covers constants that cannot unfold —
+     ``Parameter``, ``Axiom``, an ``Admitted`` lemma, an ``Inductive`` — whose two copies are
+     different constants. A constant this reader does not see declared keeps its
+     ``Original.`` prefix and the printed forms differ, which sends the check to the second
+     way; it never makes two statements equal.
+   - ``"conversion"``: ``Candidate.thm : (type of Original.thm)`` type-checks (definitions
+     unfold), so an honest candidate whose added ``Require`` lines change only how the
+     statement elaborates, not what it means, still passes.
+
+   A notation, scope or shadowing trick that makes the same text mean something else fails
+   both.
 5. **Assumptions.** ``Print Assumptions Candidate.thm`` in ``Check.v`` lists only
    :data:`ALLOWED_AXIOMS` and the names the caller passes in ``allow_axioms`` (empty by
    default), and none of Coq's unsafe flags. Whatever the *statement file* assumes — an
@@ -150,7 +153,7 @@ class CoqEvidence:
     theorem: str
     axioms: tuple[str, ...] = ()
     errors: tuple[CoqcError, ...] = ()
-    statement_check: Literal["conversion", "printed"] = "conversion"
+    statement_check: Literal["printed", "conversion"] = "printed"
     timed_out: bool = False
     seconds: float = 0.0
 
@@ -227,8 +230,7 @@ def _statement_assumption(name: str) -> str | None:
     return name[len(_STATEMENT_MODULE) :] if name.startswith(_STATEMENT_MODULE) else None
 
 
-# constants the original's text may declare, and which of them cannot unfold (so that
-# ``Original.c`` and ``Candidate.c`` are not convertible): see step 4 of the module doc
+# what the original's text may declare, for the printed comparison (step 4 of the module doc)
 _ATTRIBUTES = re.compile(
     r"^(?:#\[[^\]]*\]\s*|(?:Local|Global|Polymorphic|Monomorphic|Cumulative|NonCumulative"
     r"|Private|Program|Unset\s+Universe\s+Checking\s+in)\s+)*"
@@ -237,13 +239,6 @@ _ASSUMPTION_WORDS = frozenset(
     {
         "Parameter", "Parameters", "Axiom", "Axioms", "Conjecture", "Conjectures",
         "Hypothesis", "Hypotheses", "Variable", "Variables", "Context",
-    }
-)  # fmt: skip
-_OPAQUE_WORDS = _ASSUMPTION_WORDS | frozenset(
-    {
-        "Declare", "Instance", "Existing", "Inductive", "CoInductive", "Variant", "Record",
-        "Structure", "Class", "Module", "Section", "Qed", "Admitted", "Abort", "Obligation",
-        "Obligations", "Next", "Admit", "Solve", "Equations", *THEOREM_KEYWORDS,
     }
 )  # fmt: skip
 _NAMED_WORDS = _ASSUMPTION_WORDS | frozenset(
@@ -255,12 +250,11 @@ _NAMED_WORDS = _ASSUMPTION_WORDS | frozenset(
 _BINDER_NAMES = re.compile(r"[({\[]\s*((?:[\w']+\s+)*[\w']+)\s*:")
 
 
-def _declarations(sentences: Sequence[str]) -> tuple[bool, list[str]]:
-    """``(opaque, names)`` of the original's normalized sentences before its theorem:
-    whether one declares a constant that cannot unfold, and the names declared at top level
-    with the constructors and fields of its types (best effort: a name missed here makes the
-    printed comparison reject). Names inside a module or section are not top level."""
-    opaque = False
+def _declarations(sentences: Sequence[str]) -> list[str]:
+    """The names the original's normalized sentences before its theorem declare at top
+    level, with the constructors and fields of its types (best effort: a name missed here
+    makes the printed comparison fail; one too many makes ``Check.v`` fail). Names inside a
+    module or section are not top level."""
     names: list[str] = []
     depth = 0  # open Module / Module Type / Section blocks
     for text in sentences:
@@ -269,7 +263,6 @@ def _declarations(sentences: Sequence[str]) -> tuple[bool, list[str]]:
         if not m:
             continue
         word, rest = m.groups()
-        opaque = opaque or word in _OPAQUE_WORDS
         if word in ("Module", "Section") and ":=" not in rest:
             depth += 1
         elif word == "End":
@@ -286,7 +279,7 @@ def _declarations(sentences: Sequence[str]) -> tuple[bool, list[str]]:
             if found and word in _TYPE_WORDS:
                 found += _constructors(found[0], rest)
         names.extend(n for n in found if n not in names)
-    return opaque, names
+    return names
 
 
 _TYPE_WORDS = frozenset({"Inductive", "CoInductive", "Variant", "Record", "Structure", "Class"})
@@ -330,9 +323,10 @@ def safe_verify(
 
     ``allowed_axioms`` is the standard list; ``allow_axioms`` adds the caller's own: names the
     statement file declares (``cheat``, as in ``Axiom cheat : False.``; ``M.cheat`` inside a
-    module) or a library axiom's full name. ``timeout`` bounds each of the three ``coqc``
-    runs. Raises :class:`PalestraError` when the original has no theorem or does not compile;
-    every problem with the candidate is a rejecting :class:`Verdict`.
+    module) or a library axiom's full name. ``timeout`` bounds each ``coqc`` run (three, or
+    four when the printed comparison fails and conversion is tried). Raises
+    :class:`PalestraError` when the original has no theorem or does not compile; every
+    problem with the candidate is a rejecting :class:`Verdict`.
     """
     start = time.perf_counter()
     orig = split_theorem(original)
@@ -387,9 +381,7 @@ def safe_verify(
     if ends != [len(cand.proof) - 1]:
         return reject(f"text follows the end of the proof of {name}")
 
-    opaque, declared_names = _declarations(orig_prefix)
-    statement_check: Literal["conversion", "printed"] = "printed" if opaque else "conversion"
-    compared = [name, *(n for n in declared_names if n != name)]
+    compared = [name, *(n for n in _declarations(orig_prefix) if n != name)]
 
     with tempfile.TemporaryDirectory(prefix="palestra-verify-") as tmp:
         d = Path(tmp)
@@ -402,26 +394,36 @@ def safe_verify(
         original_v.write_text(original[:cut] + "\nAdmitted.\n", encoding="utf-8")
         candidate_v = d / "candidate" / "Candidate.v"
         candidate_v.write_text(candidate, encoding="utf-8")
-        check = ["From PalestraStatement Require Original.", "From Palestra Require Candidate."]
-        if statement_check == "conversion":
-            check.append(
-                f"Definition palestra_same_statement := (Candidate.{name} : "
-                f"ltac:(let t := type of Original.{name} in exact t))."
-            )
-        else:
-            check += ["Set Printing All.", "Set Printing Width 1000000."]
-            for k, n in enumerate(compared):
-                command = "Check" if k == 0 else "Print"
-                check.append(f'Redirect "palestra_original_{k}" {command} Original.{n}.')
-                check.append(f'Redirect "palestra_candidate_{k}" {command} Candidate.{n}.')
-            check.append("Unset Printing All.")
-        check.append(f"Print Assumptions Candidate.{name}.")
-        (d / "Check.v").write_text("\n".join(check) + "\n", encoding="utf-8")
+        head = ["From PalestraStatement Require Original.", "From Palestra Require Candidate."]
+        tail = [f"Print Assumptions Candidate.{name}."]
+        printed = ["Set Printing All.", "Set Printing Width 1000000."]
+        for k, n in enumerate(compared):
+            command = "Check" if k == 0 else "Print"
+            printed.append(f'Redirect "palestra_original_{k}" {command} Original.{n}.')
+            printed.append(f'Redirect "palestra_candidate_{k}" {command} Candidate.{n}.')
+        printed.append("Unset Printing All.")
+        (d / "Check.v").write_text("\n".join([*head, *printed, *tail]) + "\n", encoding="utf-8")
+        conversion = (
+            f"Definition palestra_same_statement := (Candidate.{name} : "
+            f"ltac:(let t := type of Original.{name} in exact t))."
+        )
+        (d / "Convert.v").write_text("\n".join([*head, conversion, *tail]) + "\n", "utf-8")
 
         def compile_(path: Path, paths: Sequence[LoadPath]) -> CoqcResult:
             return run_coqc(
                 path, load_paths=[*paths, *load_paths], timeout=timeout, memory_mb=memory_mb
             )
+
+        def same_print() -> bool:
+            for k in range(len(compared)):
+                try:
+                    was = (d / f"palestra_original_{k}.out").read_text(encoding="utf-8")
+                    now = (d / f"palestra_candidate_{k}.out").read_text(encoding="utf-8")
+                except (OSError, UnicodeDecodeError):
+                    return False
+                if _rename(was, compared) != _rename(now, ()):
+                    return False
+            return True
 
         ran = compile_(original_v, [statement_path])
         if not ran.ok:
@@ -441,26 +443,20 @@ def safe_verify(
                 errors=tuple(ran.errors),
                 timed_out=ran.timed_out,
             )
+        statement_check: Literal["printed", "conversion"] = "printed"
         ran = compile_(d / "Check.v", [statement_path, candidate_path])
-        if not ran.ok:
-            return reject(
-                "statement differs from the original after elaboration"
-                if not ran.timed_out
-                else "timed out checking the statement",
-                errors=tuple(ran.errors),
-                timed_out=ran.timed_out,
-                statement_check=statement_check,
-            )
-        if statement_check == "printed":
-            for k, n in enumerate(compared):
-                was = (d / f"palestra_original_{k}.out").read_text(encoding="utf-8")
-                now = (d / f"palestra_candidate_{k}.out").read_text(encoding="utf-8")
-                if _rename(was, compared) != _rename(now, ()):
-                    what = "the statement" if k == 0 else f"{n}, declared before it,"
-                    return reject(
-                        f"{what} prints differently from the original after elaboration",
-                        statement_check=statement_check,
-                    )
+        if not (ran.ok and same_print()):
+            statement_check = "conversion"
+            ran = compile_(d / "Convert.v", [statement_path, candidate_path])
+            if not ran.ok:
+                return reject(
+                    "statement differs from the original after elaboration"
+                    if not ran.timed_out
+                    else "timed out checking the statement",
+                    errors=tuple(ran.errors),
+                    timed_out=ran.timed_out,
+                    statement_check=statement_check,
+                )
         axioms, others = parse_assumptions(ran.stdout)
     if others:
         return reject(
