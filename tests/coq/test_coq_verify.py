@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from palestra.coq.verify import parse_assumptions, safe_verify
+from palestra.coq.verify import _declarations, parse_assumptions, safe_verify
 from palestra.core.errors import PalestraError
 
 from .conftest import require_coq
@@ -104,6 +104,23 @@ def test_parse_assumptions_keeps_unsafe_flags_apart() -> None:
         "Candidate.loop is assumed to be guarded.",
         "Candidate.Bad is assumed to be positive.",
     ]
+
+
+def test_declarations_the_printed_comparison_renames() -> None:
+    sentences = [
+        "Require Import Reals.",
+        "Parameters (n : nat) (cheat : False).",
+        "Axioms a b : nat.",
+        "#[local] Definition d := 1.",
+        "Inductive c := red | blue.",
+        "Module M.",
+        "Axiom inside : False.",
+        "End M.",
+        "Record R := mk { f : nat; g : nat }.",
+        "Lemma l : True.",
+    ]
+    expected = ["n", "cheat", "a", "b", "d", "c", "red", "blue", "R", "mk", "f", "g", "l"]
+    assert _declarations(sentences) == expected  # not M's Axiom: inside a module
 
 
 def test_an_axiom_of_the_statement_file_is_rejected_unless_allowed() -> None:

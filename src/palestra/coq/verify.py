@@ -183,7 +183,7 @@ def _check_added(sentences: Sequence[Sentence], where: str) -> str | None:
 
 
 _SECTIONS = ("Section Variables", "Axioms", "Opaque constants", "Transparent constants")
-_ENTRY = re.compile(r"^([\w'.]+)(?: : .*)?$")  # "name : type", or "name" (type below)
+_ENTRY = re.compile(r"^(\S+)(?: : .*)?$")  # "name : type", or "name" (type below)
 
 
 def parse_assumptions(output: str) -> tuple[list[str], list[str]]:
