@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from palestra.coq.idetop import CoqError, CoqSession, SessionPool
+from palestra.coq.idetop import CoqCrashed, CoqError, CoqSession, SessionPool
 from palestra.coq.portfolio import HAMMER_REQUIRE, SUPPORT_REQUIRE
 from palestra.coq.proposers import Proposer, goal_text
 from palestra.coq.script import (
@@ -42,6 +42,7 @@ from palestra.coq.script import (
     split_theorem,
 )
 from palestra.coq.verify import Verdict, safe_verify
+from palestra.core.errors import PalestraError
 
 __all__ = [
     "CoqProblem",
@@ -102,14 +103,16 @@ class CoqProblem:
             allow_axioms=tuple(allow_axioms),
         )
 
-    def error(self, e: CoqError, part: str) -> CoqScriptError:
+    def error(self, e: CoqError, part: str) -> PalestraError:
         """Coq's error while loading ``part`` (``"session_preamble"``, ``"between"`` or
         ``"proof"``: the ``Proof.`` after the statement) at its place in the source."""
+        if isinstance(e, CoqCrashed):  # coqidetop's failure, not the file's
+            return e
         offset = e.location[0] if e.location else 0
         if part == "session_preamble":
             own = len(self.session_preamble) - (self.statement_end - len(self.between))
             if offset < own:  # in the support Requires this module adds, not in the file
-                return CoqScriptError(self.file, 0, 0, f"loading the tactic libraries: {e.message}")
+                return PalestraError(f"loading the tactic libraries: {' '.join(e.message.split())}")
             offset -= own
         elif part == "between":
             offset += self.statement_end - len(self.between)
