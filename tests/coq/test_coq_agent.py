@@ -18,6 +18,7 @@ from palestra.coq.idetop import SessionPool
 from palestra.coq.proposers import LLMProposer, PortfolioProposer
 from palestra.coq.search import CoqProblem, SearchBudget, open_problem
 from palestra.coq.verify import safe_verify
+from palestra.core.errors import PalestraError
 from palestra.core.jobs import JobRunner
 
 from .conftest import COQ_DATA, require_coq
@@ -99,8 +100,8 @@ def test_failures_and_errors_are_clean(tmp_path: Path) -> None:
     assert out["workers"][0]["reason"] in ("time", "calls", "exhausted")
     empty = tmp_path / "empty.v"
     empty.write_text("Require Import Arith.\n")
-    out = prove_coq(ProveCoqConfig(empty))
-    assert out["status"] == "error" and "no Theorem" in out["error"]
+    with pytest.raises(PalestraError, match=r"empty\.v: no Theorem"):  # a user error, one line
+        prove_coq(ProveCoqConfig(empty))
 
 
 # ------------------------------------------------------------------ a real model over HTTP

@@ -10,6 +10,7 @@ import pytest
 from palestra.coq.idetop import SessionPool
 from palestra.coq.portfolio import PortfolioConfig, prove_with_portfolio
 from palestra.coq.proposers import PortfolioProposer, Proposal
+from palestra.coq.script import CoqScriptError
 from palestra.coq.search import (
     CoqProblem,
     GoalCache,
@@ -137,3 +138,32 @@ def test_best_first_unfolds_a_function_equation_everywhere(pool: SessionPool) ->
     assert result.proved, result.log
     assert any(t.startswith("rewrite !h0") for t in result.tactics)
     assert result.proof is not None and safe_verify(FUNCTION_EQUATION, result.proof).accepted
+
+
+CHEAT = "Axiom cheat : False.\nTheorem t : 1 + 1 = 3.\n"
+
+
+@pytest.mark.parametrize("allow", [(), ("cheat",)])
+def test_search_proves_with_the_statement_files_axiom_only_when_allowed(
+    pool: SessionPool, allow: tuple[str, ...]
+) -> None:
+    """Coq's session closes the proof either way; safe verify decides, with the problem's
+    allow-list (#22: the statement file's own axiom is not trusted by default)."""
+    problem = CoqProblem.from_source(CHEAT, allow_axioms=allow)
+    with open_problem(problem, pool) as (coq, base):
+        result = best_first_search(
+            problem, Scripted({}, ["destruct cheat."]), coq, base, budget=SearchBudget(60, 50)
+        )
+    assert result.proved == bool(allow)
+    assert result.verdict is not None and result.verdict.accepted == bool(allow)
+    if not allow:
+        assert result.rejected == 1 and "statement file itself assumes" in result.verdict.reason
+
+
+def test_a_coq_error_in_the_statement_file_names_its_line_and_column(pool: SessionPool) -> None:
+    source = "Require Import Arith.\nDefinition x := 1.\nDefinition y : nat := foo.\n"
+    source += "Theorem t : x = 1.\n"
+    problem = CoqProblem.from_source(source, file="s.v")
+    with pytest.raises(CoqScriptError) as e, open_problem(problem, pool):
+        pass
+    assert str(e.value).startswith("s.v:3:23: The reference foo was not found")

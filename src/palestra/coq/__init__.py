@@ -1,6 +1,6 @@
 """The Coq pillar's checker layer: coqc, a coqidetop client, safe verify, a tactic portfolio.
 
-    script.py     split_sentences, split_preamble, split_theorem    Coq text, no Coq needed
+    script.py     split_sentences, split_theorem, read_script       Coq text, no Coq needed
     coqc.py       check_file, run_coqc -> CoqcResult                whole-file check
     idetop.py     CoqSession, SessionPool, Goal, CoqError           coqidetop's XML protocol
     verify.py     safe_verify -> Verdict, ALLOWED_AXIOMS            acceptance of a proof

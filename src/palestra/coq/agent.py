@@ -49,7 +49,7 @@ from typing import Any
 from palestra.coq.config import ProveCoqConfig
 from palestra.coq.idetop import CoqError, CoqSession, SessionPool
 from palestra.coq.proposers import Proposal, Proposer, goal_text, make_proposer
-from palestra.coq.script import split_sentences
+from palestra.coq.script import CoqScriptError, read_script, split_sentences
 from palestra.coq.search import (
     CoqProblem,
     GoalCache,
@@ -231,7 +231,7 @@ def prove_problem(
     should_stop: Callable[[], bool] | None = None,
 ) -> SearchResult:
     """One worker on one problem: its proposer, its session, best-first or episodes."""
-    problem = CoqProblem.from_source(source)
+    problem = CoqProblem.from_source(source, file=str(cfg.file), allow_axioms=cfg.allow_axioms)
     proposer: Proposer = make_proposer(
         cfg.proposer,
         source,
@@ -279,11 +279,13 @@ def _outcome(result: SearchResult, worker: int) -> dict[str, Any]:
     return out
 
 
-def _error(message: str, worker: int | None = None) -> dict[str, Any]:
+def _error(message: str, worker: int | None = None, statement: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {"status": "error", "error": message, "proof": None, "checked": False}
     out.update(checker_calls=0, seconds=0.0)
     if worker is not None:
         out["worker"] = worker
+    if statement:
+        out["statement_error"] = True  # Coq rejected the statement file itself
     return out
 
 
@@ -304,7 +306,7 @@ def _worker(index: int, cfg: ProveCoqConfig, source: str) -> dict[str, Any]:
     try:
         return _outcome(prove_problem(source, cfg, worker=index, should_stop=stop.is_set), index)
     except (PalestraError, OSError, ValueError) as e:
-        return _error(_short(str(e), 400), index)
+        return _error(_short(str(e), 400), index, statement=isinstance(e, CoqScriptError))
 
 
 def prove_coq(cfg: ProveCoqConfig) -> dict[str, Any]:
@@ -315,22 +317,25 @@ def prove_coq(cfg: ProveCoqConfig) -> dict[str, Any]:
     ``theorem``, ``tactics``, ``winner`` (the worker whose proof counts), ``workers`` (each
     one's status: proved, failed, stopped, error), ``lessons`` (the winner's, else worker
     0's), ``error`` for status error.
+
+    A statement file that cannot be used — unreadable, not UTF-8 text, no theorem, or text
+    Coq rejects before the theorem — raises :class:`~palestra.coq.script.CoqScriptError`
+    (``FILE:LINE:COL: message``), which the CLI prints as one line with exit status 2.
     """
     start = time.perf_counter()
-    try:
-        source = cfg.file.read_text(encoding="utf-8")
-        problem = CoqProblem.from_source(source)
-    except (OSError, PalestraError) as e:
-        out = _error(_short(str(e), 400))
-        out.update(file=str(cfg.file), seconds=round(time.perf_counter() - start, 3))
-        return out
+    source = read_script(cfg.file)
+    problem = CoqProblem.from_source(source, file=str(cfg.file))
     if cfg.workers == 1:
         try:
             workers = [_outcome(prove_problem(source, cfg), 0)]
+        except CoqScriptError:
+            raise
         except (PalestraError, OSError, ValueError) as e:
             workers = [_error(_short(str(e), 400), 0)]
     else:
         workers = _run_workers(cfg, source)
+        if all(w.get("statement_error") for w in workers):
+            raise PalestraError(workers[0]["error"])
     proved = [w for w in workers if w["status"] == "proved" and w.get("checked")]
     winner = min(proved, key=lambda w: w.get("finished", 0.0)) if proved else None
     errored = all(w["status"] == "error" for w in workers)

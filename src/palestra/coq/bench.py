@@ -28,6 +28,7 @@ from palestra.coq.agent import prove_problem
 from palestra.coq.config import ProveCoqConfig
 from palestra.coq.idetop import SessionPool
 from palestra.coq.portfolio import PortfolioConfig, prove_with_portfolio
+from palestra.coq.script import read_script
 from palestra.coq.verify import safe_verify
 from palestra.core.bench import Bench, register_suite
 from palestra.core.config import Config, arg
@@ -56,6 +57,11 @@ class CoqBenchOptions(Config):
     max_calls: int = arg(600, "Checker calls per problem for each configuration.", min=1)
     tactic_timeout: float = arg(3.0, "Seconds per tactic (the plain portfolio's too).", above=0)
     edits: int = arg(8, "Edits per episode (episodes search).", min=1)
+    allow_axioms: tuple[str, ...] = arg(
+        (),
+        "Assumptions safe verify accepts beyond the standard axioms (the statement files' own "
+        "Axiom/Parameter names); default none, so a proof using one does not count.",
+    )
 
 
 def _config(opts: CoqBenchOptions, name: str, file: Path, seed: int) -> ProveCoqConfig:
@@ -71,11 +77,12 @@ def _config(opts: CoqBenchOptions, name: str, file: Path, seed: int) -> ProveCoq
         tactic_timeout=opts.tactic_timeout,
         edits=opts.edits,
         seed=seed,
+        allow_axioms=opts.allow_axioms,
     )
 
 
-def _recheck(source: str, proof: str | None) -> bool:
-    return proof is not None and safe_verify(source, proof).accepted
+def _recheck(source: str, proof: str | None, allow_axioms: tuple[str, ...]) -> bool:
+    return proof is not None and safe_verify(source, proof, allow_axioms=allow_axioms).accepted
 
 
 @register_suite("coq", config=CoqBenchOptions)
@@ -91,18 +98,20 @@ def run(bench: Bench) -> None:
     for name in configs:
         _config(opts, name, files[0], bench.seed)  # fail early on a bad name
     rows: list[dict[str, Any]] = []
-    plain_cfg = PortfolioConfig(tactic_timeout=opts.tactic_timeout, hammer=False)
+    plain_cfg = PortfolioConfig(
+        tactic_timeout=opts.tactic_timeout, hammer=False, allow_axioms=opts.allow_axioms
+    )
     with (
         SessionPool(max_idle=3, timeout=opts.tactic_timeout) as pool,
         progress_bar("coq bench", n) as advance,
     ):
         for file in files:
-            source = file.read_text(encoding="utf-8")
+            source = read_script(file)
             row: dict[str, Any] = {"problem": file.stem}
             t0 = time.perf_counter()
             try:
                 plain = prove_with_portfolio(source, pool=pool, config=plain_cfg)
-                row["plain"] = _recheck(source, plain.proof)
+                row["plain"] = _recheck(source, plain.proof, opts.allow_axioms)
             except PalestraError as e:
                 row["plain"] = False
                 row["error"] = " ".join(str(e).split())[:160]
@@ -111,7 +120,7 @@ def run(bench: Bench) -> None:
                 t0 = time.perf_counter()
                 try:
                     result = prove_problem(source, _config(opts, name, file, bench.seed), pool=pool)
-                    row[name] = result.proved and _recheck(source, result.proof)
+                    row[name] = result.proved and _recheck(source, result.proof, opts.allow_axioms)
                     row[f"{name} calls"] = result.checker_calls
                     row[f"{name} tactics"] = result.tactics
                 except PalestraError as e:

@@ -52,6 +52,12 @@ class ProveCoqConfig(Config):
     width: int = arg(12, "Proposals tried per proof state.", min=1)
     max_depth: int = arg(10, "Deepest proof (tactics) the search expands.", min=1)
     verify_timeout: float = arg(60.0, "Seconds for each coqc run of safe verify.", above=0)
+    allow_axioms: tuple[str, ...] = arg(
+        (),
+        "Assumptions a proof may use beyond the standard classical/real-number axioms, "
+        "comma-separated: the statement file's own Axiom/Parameter/... names (Rfloor_spec), "
+        "or a library axiom's full name. Default: none.",
+    )
     json: bool = arg(False, "Print the result as JSON.", recorded=False)
     seed: int = arg(0, "Seed of worker 0; worker i uses seed + i.")
 

@@ -77,6 +77,9 @@ class PortfolioConfig(Config):
     hammer: bool = arg(True, "also try CoqHammer's sauto/hauto (libcoq-hammer)")
     verify: bool = arg(True, "run safe verify (coqc) on a closed proof before accepting it")
     verify_timeout: float = arg(60.0, "seconds for each coqc run of safe verify", above=0)
+    allow_axioms: tuple[str, ...] = arg(
+        (), "assumptions safe verify may accept beyond the standard axioms (see safe_verify)"
+    )
 
 
 @dataclass(frozen=True)
@@ -172,7 +175,12 @@ def prove_with_portfolio(
                     candidate = _candidate(
                         source, statement_end, tactic, tactic in HAMMER_TACTICS and cfg.hammer
                     )
-                    verdict = safe_verify(source, candidate, timeout=cfg.verify_timeout)
+                    verdict = safe_verify(
+                        source,
+                        candidate,
+                        timeout=cfg.verify_timeout,
+                        allow_axioms=cfg.allow_axioms,
+                    )
                     if not verdict.accepted:
                         outcome, detail = "rejected", verdict.reason
                 attempts.append(Attempt(tactic, outcome, time.perf_counter() - t0, detail))

@@ -14,6 +14,16 @@ and emits bullets (``-``, ``+``, ``*``, repeated: ``--``), braces ``{`` ``}`` an
 braces (``2: {``) as sentences of their own, as CoqIDE does. It does not understand
 user-defined notations that contain ``. `` (a dot followed by a space), which Coq's own lexer
 would also end a sentence on.
+
+The splitter is total: any text splits, and what it promises (checked by the fuzz tests in
+``tests/coq/test_coq_script.py``) is that each sentence is ``text[start : start + len]``, the
+sentences come in order without overlapping, and what lies between them is only whitespace and
+comments — so the sentences joined back with the gaps give the text again. An unterminated
+comment or string runs to the end of the text (Coq rejects it when it reads the file).
+
+Errors about a script name a position as ``FILE:LINE:COL`` (1-based line and column, counted
+in characters): :func:`line_column` converts the character offsets used here, and
+:func:`read_script` reads a ``.v`` file as UTF-8 text or raises :class:`CoqScriptError`.
 """
 
 from __future__ import annotations
@@ -21,11 +31,18 @@ from __future__ import annotations
 import bisect
 import re
 from dataclasses import dataclass
+from pathlib import Path
+
+from palestra.core.errors import PalestraError
 
 __all__ = [
+    "THEOREM_KEYWORDS",
+    "CoqScriptError",
     "Sentence",
     "TheoremSplit",
+    "line_column",
     "normalize",
+    "read_script",
     "split_preamble",
     "split_sentences",
     "split_theorem",
@@ -38,7 +55,7 @@ _PREAMBLE_HEAD = re.compile(
     r"|^(?:Local\s+|Global\s+)?(?:Open|Close)\s+Scope\b"
     r"|^(?:Local\s+|Global\s+)?(?:Set|Unset)\b"
 )
-_THEOREM_KEYWORDS = (
+THEOREM_KEYWORDS = (
     "Theorem",
     "Lemma",
     "Fact",
@@ -48,7 +65,53 @@ _THEOREM_KEYWORDS = (
     "Property",
     "Example",
 )
-_THEOREM_HEAD = re.compile(r"^(?:" + "|".join(_THEOREM_KEYWORDS) + r")\s+([\w']+)")
+_THEOREM_HEAD = re.compile(r"^(?:" + "|".join(THEOREM_KEYWORDS) + r")\s+([\w']+)")
+
+
+class CoqScriptError(PalestraError):
+    """A Coq script that cannot be used, with its place: ``FILE:LINE:COL: message``.
+
+    ``line`` and ``col`` are 1-based (characters, not bytes); both are 0 when the problem has
+    no place (then the message reads ``FILE: message``).
+    """
+
+    def __init__(self, file: str, line: int, col: int, message: str) -> None:
+        where = f"{file}:{line}:{col}" if line else file
+        super().__init__(f"{where}: {' '.join(message.split())}")
+        self.file, self.line, self.col, self.message = file, line, col, message
+
+
+def line_column(text: str, offset: int) -> tuple[int, int]:
+    """The 1-based ``(line, column)`` of the character ``text[offset]`` (offset clamped)."""
+    offset = max(0, min(offset, len(text)))
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+def read_script(path: str | Path) -> str:
+    """The text of a ``.v`` file; :class:`CoqScriptError` if it cannot be read or is not text.
+
+    Invalid UTF-8 is reported at its first bad byte (``FILE:LINE:COL: not UTF-8 text (byte
+    0xff)``), a NUL character as a binary file.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise CoqScriptError(str(path), 0, 0, e.strerror or type(e).__name__) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        before = data[: e.start]
+        line = before.count(b"\n") + 1
+        col = len(before[before.rfind(b"\n") + 1 :].decode("utf-8", "replace")) + 1
+        byte = data[e.start : e.start + 1].hex()
+        raise CoqScriptError(str(path), line, col, f"not UTF-8 text (byte 0x{byte})") from None
+    nul = text.find("\0")
+    if nul >= 0:
+        line, col = line_column(text, nul)
+        raise CoqScriptError(str(path), line, col, "a NUL character: binary, not a Coq script")
+    return text
 
 
 @dataclass(frozen=True)

@@ -31,10 +31,16 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from palestra.coq.idetop import CoqError, CoqSession, SessionPool
+from palestra.coq.idetop import CoqCrashed, CoqError, CoqSession, SessionPool
 from palestra.coq.portfolio import HAMMER_REQUIRE, SUPPORT_REQUIRE
 from palestra.coq.proposers import Proposer, goal_text
-from palestra.coq.script import split_preamble, split_sentences, split_theorem
+from palestra.coq.script import (
+    CoqScriptError,
+    line_column,
+    split_preamble,
+    split_sentences,
+    split_theorem,
+)
 from palestra.coq.verify import Verdict, safe_verify
 from palestra.core.errors import PalestraError
 
@@ -59,7 +65,10 @@ class CoqProblem:
 
     ``session_preamble`` is the support Requires (tactic libraries, CoqHammer) followed by the
     file's own Require/Import lines; ``between`` is the rest up to and including the theorem's
-    statement. :meth:`candidate` writes the file that safe verify checks.
+    statement. :meth:`candidate` writes the file that safe verify checks; ``allow_axioms`` is
+    what safe verify may let a proof assume beyond the standard axioms (the statement file's
+    own ``Axiom``/``Parameter``/... only when named here). ``file`` names the source in
+    errors (``FILE:LINE:COL: ...``).
     """
 
     source: str
@@ -68,12 +77,16 @@ class CoqProblem:
     session_preamble: str
     between: str
     statement_end: int
+    file: str = "<input>"
+    allow_axioms: tuple[str, ...] = ()
 
     @classmethod
-    def from_source(cls, source: str) -> CoqProblem:
+    def from_source(
+        cls, source: str, *, file: str = "<input>", allow_axioms: Sequence[str] = ()
+    ) -> CoqProblem:
         split = split_theorem(source)
         if split is None:
-            raise PalestraError("no Theorem/Lemma statement in the source")
+            raise CoqScriptError(file, 0, 0, "no Theorem/Lemma statement in the source")
         statement_end = split.statement.start + len(split.statement.text)
         preamble, _ = split_preamble(source[: split.statement.start])
         # the support Requires go first: importing Lra after the file's Open Scope would
@@ -86,7 +99,27 @@ class CoqProblem:
             session_preamble=session_preamble,
             between=source[len(preamble) : statement_end],
             statement_end=statement_end,
+            file=file,
+            allow_axioms=tuple(allow_axioms),
         )
+
+    def error(self, e: CoqError, part: str) -> PalestraError:
+        """Coq's error while loading ``part`` (``"session_preamble"``, ``"between"`` or
+        ``"proof"``: the ``Proof.`` after the statement) at its place in the source."""
+        if isinstance(e, CoqCrashed):  # coqidetop's failure, not the file's
+            return e
+        offset = e.location[0] if e.location else 0
+        if part == "session_preamble":
+            own = len(self.session_preamble) - (self.statement_end - len(self.between))
+            if offset < own:  # in the support Requires this module adds, not in the file
+                return PalestraError(f"loading the tactic libraries: {' '.join(e.message.split())}")
+            offset -= own
+        elif part == "between":
+            offset += self.statement_end - len(self.between)
+        else:
+            offset = self.statement_end
+        line, col = line_column(self.source, offset)
+        return CoqScriptError(self.file, line, col, e.message)
 
     def candidate(self, tactics: Sequence[str]) -> str:
         """The whole file: support Requires, the original up to its statement, the proof."""
@@ -109,9 +142,22 @@ def open_problem(
     own = pool is None
     pool = pool or SessionPool(max_idle=1, **session_options)
     try:
-        with pool.session(problem.session_preamble) as coq:
-            coq.exec(problem.between, timeout=max(coq.timeout, 30.0))
-            yield coq, coq.add("Proof.")
+        with contextlib.ExitStack() as stack:
+            # Coq's errors in the statement file become FILE:LINE:COL errors; errors in the
+            # caller's block pass through unchanged
+            try:
+                coq = stack.enter_context(pool.session(problem.session_preamble))
+            except CoqError as e:
+                raise problem.error(e, "session_preamble") from None
+            try:
+                coq.exec(problem.between, timeout=max(coq.timeout, 30.0))
+            except CoqError as e:
+                raise problem.error(e, "between") from None
+            try:
+                base = coq.add("Proof.")
+            except CoqError as e:
+                raise problem.error(e, "proof") from None
+            yield coq, base
     finally:
         if own:
             pool.close()
@@ -286,7 +332,9 @@ def verify_closed(
         return None, None
     candidate = problem.candidate(cursor.path)
     cursor.budget.calls += 1
-    verdict = safe_verify(problem.source, candidate, timeout=verify_timeout)
+    verdict = safe_verify(
+        problem.source, candidate, timeout=verify_timeout, allow_axioms=problem.allow_axioms
+    )
     return (candidate if verdict.accepted else None), verdict
 
 

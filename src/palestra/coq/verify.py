@@ -17,17 +17,40 @@ The original is a statement file (miniF2F style: preamble, definitions, ``Theore
 3. **Coq accepts it.** ``coqc`` compiles the candidate (so ``Qed`` checked the proof term; a
    tactic that "succeeds" without closing the goal makes ``Qed`` fail).
 4. **Same statement, semantically.** The original (cut after its statement, closed with
-   ``Admitted``) and the candidate are compiled as modules ``Original`` and ``Candidate``, and
-   ``Check.v`` — which imports neither — type-checks
-   ``Candidate.thm : (type of Original.thm)``, so a notation, scope or shadowing trick that
-   makes the same text mean something else is caught. When the original itself declares
-   ``Parameter``/``Axiom`` constants, the two copies of those constants differ and this check
-   cannot be made: ``statement_check`` is then ``"textual"`` (steps 1-2 only).
-5. **Axioms.** ``Print Assumptions Candidate.thm`` in ``Check.v`` lists only
-   :data:`ALLOWED_AXIOMS` (plus the axioms the original itself declares), and no other
-   assumption section (type-in-type, unguarded fixpoints, ...).
+   ``Admitted``) and the candidate are compiled as modules ``Original`` and ``Candidate`` (the
+   candidate cannot ``Require`` the original: it is not on the candidate's load path), and a
+   file that imports neither compares them, in two ways; one must succeed:
 
-The allow-list, as Coq 8.16's standard library names them:
+   - ``"printed"`` (tried first): with ``Set Printing All`` (no notations, implicit arguments
+     and coercions shown, numbers as constructors) the theorem's type and every name the
+     original declares at top level (its type, and its body where it has one: definitions,
+     fixpoints, inductive types with their constructors) print the same once ``Original.c``
+     is read as ``Candidate.c``. This also covers constants that cannot unfold —
+     ``Parameter``, ``Axiom``, an ``Admitted`` lemma, an ``Inductive`` — whose two copies are
+     different constants. A constant this reader does not see declared keeps its
+     ``Original.`` prefix and the printed forms differ, which sends the check to the second
+     way; it never makes two statements equal.
+   - ``"conversion"``: ``Candidate.thm : (type of Original.thm)`` type-checks (definitions
+     unfold), so an honest candidate whose added ``Require`` lines change only how the
+     statement elaborates, not what it means, still passes.
+
+   A notation, scope or shadowing trick that makes the same text mean something else fails
+   both.
+5. **Assumptions.** ``Print Assumptions Candidate.thm`` in ``Check.v`` lists only
+   :data:`ALLOWED_AXIOMS` and the names the caller passes in ``allow_axioms`` (empty by
+   default), and none of Coq's unsafe flags. Whatever the *statement file* assumes — an
+   ``Axiom``/``Parameter``/``Conjecture``/``Hypothesis``/``Variable``/``Context`` outside a
+   section, a ``Lemma`` or ``Definition`` closed with ``Admitted``, an ``Instance`` or
+   ``Declare Instance`` without a proof, a ``Program`` obligation admitted, a field of a
+   ``Declare Module`` — is a constant of ``Candidate`` that the proof (or the statement)
+   depends on, and Coq lists it as ``Candidate.NAME``: it is rejected unless ``allow_axioms``
+   names it (``cheat``, ``M.cheat``). A file cannot hide its theorem in a section, module or
+   functor: ``coqc`` refuses a file that ends inside one, and a theorem in a closed one is not
+   ``Candidate.thm``. Coq reports ``Unset Guard Checking``, ``#[bypass_check(...)]``,
+   ``Unset Universe Checking`` and definitional UIP in the same list (``f is assumed to be
+   guarded.``); those are rejected always.
+
+The standard allow-list, as Coq 8.16's standard library names them:
 
     Coq.Reals.ClassicalDedekindReals.sig_forall_dec       \\  the axioms behind Coq's
     Coq.Reals.ClassicalDedekindReals.sig_not_dec          /   classical real numbers
@@ -40,10 +63,17 @@ The allow-list, as Coq 8.16's standard library names them:
     Coq.Logic.ClassicalEpsilon.constructive_indefinite_description
     Coq.Logic.IndefiniteDescription.constructive_indefinite_description
 
+A library's axiom is matched by its qualified name (``Classical_Prop.classic`` as Coq prints
+it, against the full name); a name the statement file declares never matches the standard
+list, however its modules are named (Coq prints it under ``Candidate.``).
+
 What it does not protect against: ``coqc`` runs unsandboxed (see :mod:`palestra.coq.coqc`); a
-bug in Coq's kernel; libraries on the load path (their axioms are listed, their code is
-trusted); a candidate that ``Require``\\ s a library with global side effects on elaboration
-when the statement check is only textual.
+bug in Coq's kernel or printer (the ``"printed"`` comparison trusts ``Set Printing All`` to
+show the elaborated terms); libraries on the load path (their axioms are listed, their code is
+trusted), and plugins the statement file loads with ``Declare ML Module`` (they run inside Coq
+and can change what it checks); and what the statement file makes its theorem mean — its own
+notations and definitions are the statement, so an accepted proof shows that the theorem *as
+the file states it* holds from the allowed axioms, not that it says what its name suggests.
 """
 
 from __future__ import annotations
@@ -58,6 +88,7 @@ from typing import Any, Literal
 
 from palestra.coq.coqc import CoqcError, CoqcResult, LoadPath, run_coqc
 from palestra.coq.script import (
+    THEOREM_KEYWORDS,
     Sentence,
     normalize,
     split_theorem,
@@ -122,7 +153,7 @@ class CoqEvidence:
     theorem: str
     axioms: tuple[str, ...] = ()
     errors: tuple[CoqcError, ...] = ()
-    statement_check: Literal["conversion", "textual"] = "conversion"
+    statement_check: Literal["printed", "conversion"] = "printed"
     timed_out: bool = False
     seconds: float = 0.0
 
@@ -151,11 +182,19 @@ def _check_added(sentences: Sequence[Sentence], where: str) -> str | None:
     return None
 
 
-def parse_assumptions(output: str) -> tuple[list[str], list[str]]:
-    """``(axiom names, other section headers)`` from ``Print Assumptions`` output.
+_SECTIONS = ("Section Variables", "Axioms", "Opaque constants", "Transparent constants")
+_ENTRY = re.compile(r"^(\S+)(?: : .*)?$")  # "name : type", or "name" (type below)
 
-    Coq prints ``Closed under the global context`` or sections such as ``Axioms:`` whose
+
+def parse_assumptions(output: str) -> tuple[list[str], list[str]]:
+    """``(axiom names, everything else)`` from ``Print Assumptions`` output.
+
+    Coq prints ``Closed under the global context``, or sections such as ``Axioms:`` whose
     entries start at column 0 (``name : type``, the type possibly on indented lines after).
+    Coq 8.16 lists its unsafe flags among the axioms as sentences (``f is assumed to be
+    guarded.``, ``T is assumed to be positive.``, ``c relies on an unsafe hierarchy.``,
+    ``relies on definitional UIP.``): those, any other section and any line that is not an
+    entry go to the second list.
     """
     axioms: list[str] = []
     others: list[str] = []
@@ -164,22 +203,110 @@ def parse_assumptions(output: str) -> tuple[list[str], list[str]]:
         if not line.strip() or line.startswith("Closed under the global context"):
             continue
         if line[0].isspace():
-            continue
-        if line.rstrip().endswith(":") and " : " not in line:
-            section = line.strip()[:-1]
+            continue  # the type of the entry above, continued
+        head = line.rstrip()
+        if head.endswith(":") and (head[:-1] in _SECTIONS or "." not in head):
+            section = head[:-1]  # printed names are qualified; section headers are not
             if section != "Axioms":
                 others.append(section)
             continue
-        name = line.split(" : ", 1)[0].strip()
-        if section == "Axioms":
-            axioms.append(name)
-        elif section is not None:
-            others.append(f"{section}: {name}")
+        entry = _ENTRY.match(head)
+        if section == "Axioms" and entry:
+            axioms.append(entry.group(1))
+        else:
+            others.append(head)
     return axioms, others
 
 
 def _allowed(name: str, allowed: Collection[str]) -> bool:
     return any(a == name or a.endswith("." + name) for a in allowed)
+
+
+_STATEMENT_MODULE = "Candidate."
+
+
+def _statement_assumption(name: str) -> str | None:
+    """The name as the statement file declares it, when Coq printed one of its constants."""
+    return name[len(_STATEMENT_MODULE) :] if name.startswith(_STATEMENT_MODULE) else None
+
+
+# what the original's text may declare, for the printed comparison (step 4 of the module doc)
+_ATTRIBUTES = re.compile(
+    r"^(?:#\[[^\]]*\]\s*|(?:Local|Global|Polymorphic|Monomorphic|Cumulative|NonCumulative"
+    r"|Private|Program|Unset\s+Universe\s+Checking\s+in)\s+)*"
+)
+_ASSUMPTION_WORDS = frozenset(
+    {
+        "Parameter", "Parameters", "Axiom", "Axioms", "Conjecture", "Conjectures",
+        "Hypothesis", "Hypotheses", "Variable", "Variables", "Context",
+    }
+)  # fmt: skip
+_NAMED_WORDS = _ASSUMPTION_WORDS | frozenset(
+    {
+        "Definition", "Fixpoint", "CoFixpoint", "Let", "Instance", "Inductive",
+        "CoInductive", "Variant", "Record", "Structure", "Class", *THEOREM_KEYWORDS,
+    }
+)  # fmt: skip
+_BINDER_NAMES = re.compile(r"[({\[]\s*((?:[\w']+\s+)*[\w']+)\s*:")
+
+
+def _declarations(sentences: Sequence[str]) -> list[str]:
+    """The names the original's normalized sentences before its theorem declare at top
+    level, with the constructors and fields of its types (best effort: a name missed here
+    makes the printed comparison fail; one too many makes ``Check.v`` fail). Names inside a
+    module or section are not top level."""
+    names: list[str] = []
+    depth = 0  # open Module / Module Type / Section blocks
+    for text in sentences:
+        body = _ATTRIBUTES.sub("", text)
+        m = re.match(r"([A-Za-z_][\w']*)\s*(.*)", body, re.S)
+        if not m:
+            continue
+        word, rest = m.groups()
+        if word in ("Module", "Section") and ":=" not in rest:
+            depth += 1
+        elif word == "End":
+            depth = max(0, depth - 1)
+        if word not in _NAMED_WORDS or depth:
+            continue
+        if word in _ASSUMPTION_WORDS and rest[:1] in "({[":
+            found = [n for group in _BINDER_NAMES.findall(rest) for n in group.split()]
+        elif word in _ASSUMPTION_WORDS:
+            found = re.findall(r"[A-Za-z_][\w']*", rest.split(":", 1)[0])
+        else:
+            first = re.match(r"[A-Za-z_][\w']*", rest)
+            found = [first.group(0)] if first else []
+            if found and word in _TYPE_WORDS:
+                found += _constructors(found[0], rest)
+        names.extend(n for n in found if n not in names)
+    return names
+
+
+_TYPE_WORDS = frozenset({"Inductive", "CoInductive", "Variant", "Record", "Structure", "Class"})
+
+
+def _constructors(type_name: str, rest: str) -> list[str]:
+    """The constructors (``| c : T``) or record fields (``mk { f : T; ... }``) declared in the
+    text after ``Inductive``/``Record`` ``type_name``."""
+    _, _, body = rest.partition(":=")
+    if "{" in body:  # a record: its constructor (or Build_R) and its fields
+        head, _, fields = body.partition("{")
+        made = re.findall(r"[A-Za-z_][\w']*", head)
+        return (made[:1] or [f"Build_{type_name}"]) + re.findall(
+            r"(?:^|;)\s*([A-Za-z_][\w']*)\s*:", fields
+        )
+    return re.findall(r"(?:^|\|)\s*([A-Za-z_][\w']*)", body.strip())
+
+
+def _rename(printed: str, names: Collection[str]) -> str:
+    """``Original.c`` read as ``Candidate.c`` for the compared names; whitespace collapsed."""
+    text = " ".join(printed.split())
+    if not names:
+        return text
+    alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    return re.sub(
+        rf"(?<![\w'.])Original\.({alternatives})(?![\w'])(?!\.[\w'])", r"Candidate.\1", text
+    )
 
 
 def safe_verify(
@@ -189,12 +316,17 @@ def safe_verify(
     timeout: float = 60.0,
     load_paths: Sequence[LoadPath] = (),
     allowed_axioms: Collection[str] = ALLOWED_AXIOMS,
+    allow_axioms: Collection[str] = (),
     memory_mb: int | None = None,
 ) -> Verdict[CoqEvidence]:
     """Check ``candidate`` (text) against the statement file ``original`` (text).
 
-    ``timeout`` bounds each of the three ``coqc`` runs. Raises :class:`PalestraError` when the
-    original has no theorem; every problem with the candidate is a rejecting :class:`Verdict`.
+    ``allowed_axioms`` is the standard list; ``allow_axioms`` adds the caller's own: names the
+    statement file declares (``cheat``, as in ``Axiom cheat : False.``; ``M.cheat`` inside a
+    module) or a library axiom's full name. ``timeout`` bounds each ``coqc`` run (three, or
+    four when the printed comparison fails and conversion is tried). Raises
+    :class:`PalestraError` when the original has no theorem or does not compile; every
+    problem with the candidate is a rejecting :class:`Verdict`.
     """
     start = time.perf_counter()
     orig = split_theorem(original)
@@ -249,38 +381,60 @@ def safe_verify(
     if ends != [len(cand.proof) - 1]:
         return reject(f"text follows the end of the proof of {name}")
 
-    original_assumed = [
-        re.match(r"(?:Parameters?|Axioms?|Conjecture|Hypothes[ie]s|Variables?)\s+([\w']+)", t)
-        for t in orig_prefix
-    ]
-    assumed = {f"Candidate.{m.group(1)}" for m in original_assumed if m}
-    statement_check: Literal["conversion", "textual"] = "textual" if assumed else "conversion"
+    compared = [name, *(n for n in _declarations(orig_prefix) if n != name)]
 
     with tempfile.TemporaryDirectory(prefix="palestra-verify-") as tmp:
         d = Path(tmp)
-        paths = [LoadPath(d, "Palestra"), *load_paths]
+        (d / "statement").mkdir()
+        (d / "candidate").mkdir()
+        statement_path = LoadPath(d / "statement", "PalestraStatement")
+        candidate_path = LoadPath(d / "candidate", "Palestra")
         cut = orig.statement.start + len(orig.statement.text)
-        (d / "Original.v").write_text(original[:cut] + "\nAdmitted.\n", encoding="utf-8")
-        (d / "Candidate.v").write_text(candidate, encoding="utf-8")
-        check = ["From Palestra Require Original Candidate."]
-        if statement_check == "conversion":
-            check.append(
-                f"Definition palestra_same_statement := (Candidate.{name} : "
-                f"ltac:(let t := type of Original.{name} in exact t))."
+        original_v = d / "statement" / "Original.v"
+        original_v.write_text(original[:cut] + "\nAdmitted.\n", encoding="utf-8")
+        candidate_v = d / "candidate" / "Candidate.v"
+        candidate_v.write_text(candidate, encoding="utf-8")
+        head = ["From PalestraStatement Require Original.", "From Palestra Require Candidate."]
+        tail = [f"Print Assumptions Candidate.{name}."]
+        printed = ["Set Printing All.", "Set Printing Width 1000000."]
+        for k, n in enumerate(compared):
+            command = "Check" if k == 0 else "Print"
+            printed.append(f'Redirect "palestra_original_{k}" {command} Original.{n}.')
+            printed.append(f'Redirect "palestra_candidate_{k}" {command} Candidate.{n}.')
+        printed.append("Unset Printing All.")
+        (d / "Check.v").write_text("\n".join([*head, *printed, *tail]) + "\n", encoding="utf-8")
+        conversion = (
+            f"Definition palestra_same_statement := (Candidate.{name} : "
+            f"ltac:(let t := type of Original.{name} in exact t))."
+        )
+        (d / "Convert.v").write_text("\n".join([*head, conversion, *tail]) + "\n", "utf-8")
+
+        def compile_(path: Path, paths: Sequence[LoadPath]) -> CoqcResult:
+            return run_coqc(
+                path, load_paths=[*paths, *load_paths], timeout=timeout, memory_mb=memory_mb
             )
-        check.append(f"Print Assumptions Candidate.{name}.")
-        (d / "Check.v").write_text("\n".join(check) + "\n", encoding="utf-8")
 
-        def compile_(file: str) -> CoqcResult:
-            return run_coqc(d / file, load_paths=paths, timeout=timeout, memory_mb=memory_mb)
+        def same_print() -> bool:
+            for k in range(len(compared)):
+                try:
+                    was = (d / f"palestra_original_{k}.out").read_text(encoding="utf-8")
+                    now = (d / f"palestra_candidate_{k}.out").read_text(encoding="utf-8")
+                except (OSError, UnicodeDecodeError):
+                    return False
+                if _rename(was, compared) != _rename(now, ()):
+                    return False
+            return True
 
-        ran = compile_("Original.v")
+        ran = compile_(original_v, [statement_path])
         if not ran.ok:
+            first = ran.errors[0] if ran.errors else None
+            where = f"line {first.line}, column {first.column + 1}: " if first else ""
             raise PalestraError(
-                f"original statement does not compile: {ran.errors[0] if ran.errors else ''}"
+                "the statement file does not compile: "
+                + (f"{where}{first.message}" if first else ran.stderr.strip()[-200:])
                 + (" (timed out)" if ran.timed_out else "")
             )
-        ran = compile_("Candidate.v")
+        ran = compile_(candidate_v, [candidate_path])
         if not ran.ok:
             first = ran.errors[0] if ran.errors else None
             detail = f"line {first.line}: {first.message}" if first else ran.stderr.strip()[-200:]
@@ -289,27 +443,56 @@ def safe_verify(
                 errors=tuple(ran.errors),
                 timed_out=ran.timed_out,
             )
-        ran = compile_("Check.v")
-        if not ran.ok:
-            return reject(
-                "statement differs from the original after elaboration"
-                if not ran.timed_out
-                else "timed out checking the statement",
-                errors=tuple(ran.errors),
-                timed_out=ran.timed_out,
-                statement_check=statement_check,
-            )
+        statement_check: Literal["printed", "conversion"] = "printed"
+        ran = compile_(d / "Check.v", [statement_path, candidate_path])
+        if not (ran.ok and same_print()):
+            statement_check = "conversion"
+            ran = compile_(d / "Convert.v", [statement_path, candidate_path])
+            if not ran.ok:
+                return reject(
+                    "statement differs from the original after elaboration"
+                    if not ran.timed_out
+                    else "timed out checking the statement",
+                    errors=tuple(ran.errors),
+                    timed_out=ran.timed_out,
+                    statement_check=statement_check,
+                )
         axioms, others = parse_assumptions(ran.stdout)
     if others:
-        return reject(f"unsafe assumptions: {others[0]}", axioms=tuple(axioms))
-    bad = [a for a in axioms if not _allowed(a, allowed_axioms) and a not in assumed]
-    if bad:
-        return reject(f"uses axiom {bad[0]}", axioms=tuple(axioms))
+        return reject(
+            f"unsafe assumptions: {others[0]}",
+            axioms=tuple(axioms),
+            statement_check=statement_check,
+        )
+    allowed_by_caller = set(allow_axioms)
+    assumed: list[str] = []  # allowed only because the caller named them
+    refused: list[str] = []  # assumptions of the statement file itself, not allowed
+    for axiom in axioms:
+        local = _statement_assumption(axiom)
+        if local is not None:
+            allowed = local in allowed_by_caller or axiom in allowed_by_caller
+            (assumed if allowed else refused).append(local)
+        elif not _allowed(axiom, allowed_axioms):
+            if not _allowed(axiom, allowed_by_caller):
+                return reject(
+                    f"uses axiom {axiom}", axioms=tuple(axioms), statement_check=statement_check
+                )
+            assumed.append(axiom)
+    if refused:
+        return reject(
+            f"uses axiom {', '.join(refused)}, which the statement file itself assumes "
+            "(not in the allow-list)",
+            axioms=tuple(axioms),
+            statement_check=statement_check,
+        )
     return Verdict.accept(
         CoqEvidence(
             name,
             axioms=tuple(axioms),
             statement_check=statement_check,
             seconds=time.perf_counter() - start,
-        )
+        ),
+        reason=f"accepted, assuming {', '.join(assumed)} (allowed by the caller)"
+        if assumed
+        else "accepted",
     )
