@@ -248,6 +248,8 @@ class _Tokens:
                 _raise_at(text, file, off, "unterminated quoted atom")
             if c == '"':
                 _raise_at(text, file, off, "unterminated distinct object")
+            if c == "\ufffd":  # what reading put in place of bytes that are not UTF-8
+                _raise_at(text, file, off, "unexpected character '\\ufffd' (not UTF-8?)")
             _raise_at(text, file, off, f"unexpected character {c!r}")
         get = _KIND_OF_FIRST.get
         kinds = [get(w[0], w) for w in words]
@@ -585,7 +587,7 @@ def _read_text(path: str, budget: int) -> str:
     with os.fdopen(fd, "rb") as fh:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
-            raise OSError(f"{'a folder' if stat.S_ISDIR(mode) else 'not a regular file'}")
+            raise OSError("not a regular file")
         if os.fstat(fd).st_size > budget:
             raise _TooBig
         data = fh.read(budget + 1)
