@@ -216,8 +216,6 @@ def room_to_pickle(obj: Any) -> bool:
     """Raise the recursion limit so that ``obj`` (a proof's dict, in a job about to send it
     to its parent) can be pickled; False, and nothing changed, where it nests deeper than
     :data:`MAX_PICKLED_NESTING`, which would take the C stack with it."""
-    import sys
-
     depth = nesting(obj)
     if depth > MAX_PICKLED_NESTING:
         return False

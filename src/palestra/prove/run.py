@@ -126,6 +126,8 @@ def _slice(job: _Problem) -> float:
 
 
 def _finish(job: _Problem, status: str, error: str | None = None) -> ProofAttempt:
+    if error:
+        error = " ".join(error.split())  # one line in the SZS output, whatever failed
     has_conjecture = bool(job.problem and job.problem.conjectures)
     if status == "Theorem" and not has_conjecture:
         status = "Unsatisfiable"
