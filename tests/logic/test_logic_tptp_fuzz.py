@@ -32,11 +32,18 @@ from palestra.logic.formula import (
     Top,
 )
 from palestra.logic.syntax import Fn, Term, Var
-from palestra.logic.tptp import Problem, TPTPSyntaxError, parse_formula, parse_problem
+from palestra.logic.tptp import (
+    Problem,
+    ReadLimits,
+    TPTPSyntaxError,
+    parse_formula,
+    parse_problem,
+)
 
 pytestmark = pytest.mark.fuzz
 
 PACKAGED = Path(__file__).resolve().parents[2] / "src" / "palestra" / "data" / "tptp" / "m2k"
+LIMIT = ReadLimits().max_depth
 SECRET = "SECRET-CONTENT"  # in a file outside the include folder, behind a link into it
 
 
@@ -208,7 +215,8 @@ def test_token_soup_parses_or_is_a_reader_error(text: str, folder: Path) -> None
 
 @st.composite
 def mutated(draw: st.DrawFn) -> str:
-    """A real problem after a few random edits: cut, insert, duplicate, replace, nest."""
+    """A real problem after a few random edits: cut, insert, duplicate, replace, nest (a
+    little, or right at the reader's nesting limit)."""
     text = draw(st.sampled_from(corpus()))
     for _ in range(draw(st.integers(1, 4))):
         i = draw(st.integers(0, len(text)))
@@ -226,7 +234,7 @@ def mutated(draw: st.DrawFn) -> str:
         elif edit == "truncate":
             text = text[:i]
         else:
-            k = draw(st.integers(1, 60))
+            k = draw(st.integers(1, 60) | st.sampled_from([LIMIT - 1, LIMIT, LIMIT + 1]))
             opening = draw(st.sampled_from(["(", "~ ", "! [X] : ", "f(", "["]))
             text = text[:i] + opening * k + text[i:j] + ")" * k + text[j:]
     return text
