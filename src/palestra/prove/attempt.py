@@ -11,7 +11,8 @@ checker rejected, so a checker failure can never pass as a lost problem.
 A proof's terms nest as deep as the problem's (Peano numerals thousands deep), deeper than
 ``json.dumps`` can recurse: :func:`json_dumps` writes the same text without recursion, and
 :meth:`ProofAttempt.to_json_line` is the record as one line of it. (Reading such a line
-back with ``json.loads`` needs a raised ``sys.setrecursionlimit``.)
+back with ``json.loads`` needs a raised ``sys.setrecursionlimit``.) :func:`room_to_pickle`
+lets the job that found such a proof pickle it back to its parent.
 """
 
 from __future__ import annotations
