@@ -126,3 +126,42 @@ def test_reorder_interleaves_thirds() -> None:
     assert plain == ["a", "b", "c", "d", "e", "f", "g"]
     m = make_matrix(parse_formula(f), definitional=False, reorder=1)
     assert show(m) == ["f", "a", "c", "g", "b", "d", "e"]
+
+
+# ---------------------------------------------------------------- deep input (issue 22)
+
+
+def numeral(n: int, var: str | None = None) -> Fn:
+    t: Fn | Var = Var(var) if var else Fn("o")
+    for _ in range(n):
+        t = Fn("s", (t,))
+    return t  # type: ignore[return-value]
+
+
+def test_terms_up_to_the_depth_limit_clausify_without_recursion() -> None:
+    """A 20,000-deep term overflowed the C stack (the clause conversion went through a
+    generator per level); now everything below ``MAX_TERM_DEPTH`` clausifies."""
+    from palestra.logic.clausify import MAX_TERM_DEPTH
+    from palestra.logic.formula import Atom, Exists
+
+    n = MAX_TERM_DEPTH - 2  # p(s(...s(X)...)): the atom and the numeral's levels
+    (clause,) = make_matrix(Exists((Var("X"),), Atom(Fn("p", (numeral(n, "X"),)))))
+    t = clause[0].atom.args[0]
+    depth = 0
+    while isinstance(t, Fn) and t.args:
+        t, depth = t.args[0], depth + 1
+    assert depth == n and t == Var("X1")
+
+
+def test_too_deep_terms_and_formulas_are_clausify_errors() -> None:
+    from palestra.core.errors import PalestraError
+    from palestra.logic.clausify import MAX_TERM_DEPTH, ClausifyError
+    from palestra.logic.formula import Atom
+
+    with pytest.raises(ClausifyError, match=f"term nested deeper than {MAX_TERM_DEPTH}"):
+        make_matrix(Atom(Fn("p", (numeral(MAX_TERM_DEPTH + 5),))))
+    # a flat chain the reader takes nests as deep as it is long for the clausifier
+    chain = parse_formula(" | ".join(f"p{i}" for i in range(250_000)))
+    with pytest.raises(ClausifyError, match="nested too deeply to clausify") as info:
+        make_matrix(chain)
+    assert isinstance(info.value, PalestraError)

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from palestra.prove.attempt import ProofAttempt, json_dumps, nesting, room_to_pickle
+from palestra.prove.proof import ConnectionProof, ProofStep, format_lit
 from palestra.prove.run import prove_paths
 
 BIN = Path(sys.executable).parent / "palestra"
@@ -164,3 +166,218 @@ def test_a_killed_prove_leaves_no_attempt_running() -> None:
         assert not any(_alive(pid) for pid in attempts)
     finally:
         proc.kill()
+
+
+# ---------------------------------------------------------------- hostile input (issue 22)
+
+ADVERSARIAL = Path(__file__).resolve().parents[1] / "data" / "adversarial" / "tptp"
+# what `palestra prove` makes of each committed hostile file (its README says why)
+ADVERSARIAL_STATUS = {
+    "include_absolute": "InputError",
+    "include_dotdot": "InputError",
+    "include_proc": "InputError",
+    "include_self": "InputError",
+    "include_missing": "InputError",
+    "include_long_name": "InputError",
+    "include_control_chars": "InputError",
+    "empty": "InputError",
+    "comments_only": "InputError",
+    "nul_byte": "InputError",
+    "invalid_utf8": "InputError",
+    "line_separator": "InputError",
+    "unterminated_comment": "InputError",
+    "unterminated_quote": "InputError",
+    "truncated": "InputError",
+    "tff": "InputError",
+    "huge_number": "Theorem",
+    "deep_negation": "Theorem",
+    "deep_parentheses": "Theorem",
+    "deep_quantifiers": "Theorem",
+}
+LEAKS = ("root:", "PATH=", "HOME=")  # what /etc/passwd or /proc/self/environ would show
+
+
+def assert_clean(out: subprocess.CompletedProcess[str]) -> None:
+    """No traceback and nothing of a system file anywhere in what the command wrote."""
+    text = out.stdout + out.stderr
+    assert "Traceback" not in text and "RecursionError" not in text, text[-2000:]
+    assert not any(leak in text for leak in LEAKS)
+
+
+def test_the_adversarial_folder_lists_every_file() -> None:
+    assert {p.stem for p in ADVERSARIAL.glob("*.p")} == set(ADVERSARIAL_STATUS)
+
+
+@pytest.mark.parametrize("name", sorted(n for n, s in ADVERSARIAL_STATUS.items()))
+def test_each_hostile_file_is_one_line_input_error_or_proved(name: str) -> None:
+    path = ADVERSARIAL / f"{name}.p"
+    out = palestra("prove", str(path), "--json", "--time-limit", "20")
+    assert_clean(out)
+    result = json.loads(out.stdout)
+    assert result["status"] == ADVERSARIAL_STATUS[name], result.get("error")
+    if result["status"] == "InputError":
+        assert out.returncode == 1
+        assert result["error"].startswith(f"{path}:" if name not in NO_POSITION else f"{path}: ")
+        assert len(result["error"].splitlines()) == 1
+    else:
+        assert out.returncode == 0 and result["checked"]
+
+
+NO_POSITION = {"empty", "comments_only"}  # "FILE: no formulas ..."
+
+
+def test_empty_file_says_no_formulas_in_szs_output() -> None:
+    out = palestra("prove", str(ADVERSARIAL / "empty.p"))
+    assert_clean(out)
+    assert out.returncode == 1
+    assert out.stdout.splitlines()[:2] == [
+        "% SZS status InputError for empty",
+        f"% {ADVERSARIAL / 'empty.p'}: no formulas (no fof or cnf line to prove)",
+    ]
+
+
+def write_hostile(folder: Path) -> dict[str, str]:
+    """Big hostile inputs, generated: file stem -> the start of its one-line error."""
+    folder.mkdir(exist_ok=True)
+    n = 20_000
+    (folder / "deep_parens.p").write_text("fof(a, conjecture, " + "(" * n + "p" + ")" * n + ").\n")
+    (folder / "deep_term.p").write_text(
+        "fof(a, axiom, p(" + "s(" * n + "o" + ")" * n + ")).\nfof(c, conjecture, p(o)).\n"
+    )
+    (folder / "open_comment.p").write_text("fof(a, axiom, p).\n/*" + "x /* '\\" * 150_000)
+    (folder / "quotes.p").write_text("fof(a, axiom, p).\n" + "'\\" * 80_000)
+    for i in range(30):  # 2^30 formulas from 30 small files
+        (folder / f"b{i}.ax").write_text(f"include('b{i + 1}.ax').\ninclude('b{i + 1}.ax').\n")
+    (folder / "b30.ax").write_text("fof(a, axiom, p).\n")
+    (folder / "bomb.p").write_text("include('b0.ax').\nfof(c, conjecture, p).\n")
+    return {
+        "deep_parens": "formula nested deeper than 10000 levels",
+        "deep_term": "formula nested deeper than 10000 levels",
+        "open_comment": "unterminated comment '/*'",
+        "quotes": "unterminated quoted atom",
+        "bomb": "include 'b",
+    }
+
+
+def test_generated_hostile_files_are_one_line_errors(tmp_path: Path) -> None:
+    expected = write_hostile(tmp_path / "hostile")
+    for stem, start in expected.items():
+        path = tmp_path / "hostile" / f"{stem}.p"
+        out = palestra("prove", str(path), "--json")
+        assert_clean(out)
+        assert out.returncode == 1
+        result = json.loads(out.stdout)
+        assert result["status"] == "InputError"
+        error = result["error"]
+        assert len(error.splitlines()) == 1 and len(error) < 300
+        assert error.split(": ", 1)[1].startswith(start), error
+        if stem == "bomb":
+            assert "more than 1000000 formulas (max_formulas)" in error
+
+
+def test_folder_mode_goes_through_every_hostile_file(tmp_path: Path) -> None:
+    """One folder: the committed hostile files, the generated ones and a real problem; every
+    file gets its status line and the good problem is still proved."""
+    folder = tmp_path / "problems"
+    shutil.copytree(ADVERSARIAL, folder)
+    generated = write_hostile(folder / "generated")
+    shutil.copy(M2K / "t12_yellow_0.p", folder)
+    out_file = tmp_path / "results.jsonl"
+    args = ("--time-limit", "10", "--jobs", "2", "--out", str(out_file), "--no-progress")
+    out = palestra("prove", str(folder), *args)
+    assert_clean(out)
+    assert out.returncode == 0, out.stderr
+    results = {r["problem"]: r for r in map(json.loads, out_file.read_text().splitlines())}
+    expected = {**ADVERSARIAL_STATUS, **dict.fromkeys(generated, "InputError")}
+    expected["t12_yellow_0"] = "Theorem"
+    assert {k: r["status"] for k, r in results.items()} == expected
+    for r in results.values():
+        assert r["status"] != "InputError" or len(r["error"].splitlines()) == 1
+
+
+def test_a_proof_with_a_5000_deep_term_is_written_as_json(tmp_path: Path) -> None:
+    """``--json`` wrote a proof with ``json.dumps``, which recursed once per level."""
+    n = 5000
+    problem = tmp_path / "deep.p"
+    numeral = "s(" * n + "o" + ")" * n
+    problem.write_text(f"fof(a, axiom, p({numeral})).\nfof(c, conjecture, ? [X] : p(X)).\n")
+    out = palestra("prove", str(problem), "--json", "--strategy", "[cut,comp(7)]")
+    assert_clean(out)
+    assert out.returncode == 0
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(4 * n)  # json.loads recurses once per level too
+    try:
+        result = json.loads(out.stdout)
+    finally:
+        sys.setrecursionlimit(limit)
+    assert result["status"] == "Theorem" and result["checked"]
+    (term,) = result["proof"]["substitution"].values()
+    depth = 0
+    while isinstance(term, list) and len(term) == 2:
+        term, depth = term[1], depth + 1
+    assert depth == n and term == ["o"]
+    out = palestra("prove", str(problem), "--strategy", "[cut,comp(7)]")
+    assert_clean(out)
+    assert out.stdout.splitlines()[0] == "% SZS status Theorem for deep"
+
+
+# ---------------------------------------------------------------- deep proofs, serialised
+
+
+def deep_proof(n: int) -> ConnectionProof:
+    """A chain of ``n`` extension steps, each goal ``p(s^k(o))``, closed by a reduction."""
+    from palestra.logic.syntax import Fn, Lit
+
+    term = Fn("o")
+    for _ in range(n):
+        term = Fn("s", (term,))
+    step = ProofStep(n + 1, "reduction", Lit(True, Fn("p", (term,))), ancestor=0)
+    for k in range(n, -1, -1):
+        goal = Lit(False, Fn("#")) if k == 0 else Lit(True, Fn("q", (Fn("c"),)))
+        instance = (Lit(True, Fn("q", (Fn("c"),))), step.goal)
+        step = ProofStep(k, "extension", goal, 0, 0, instance, children=(step,))
+    return ConnectionProof(step, {"X": term})
+
+
+def test_deep_proofs_convert_without_recursion() -> None:
+    proof = deep_proof(5000)  # dicts nest 10,000 deep: far past the recursion limit
+    d = proof.to_dict()
+    again = ConnectionProof.from_dict(d)
+    assert [s.id for s in again.steps()] == [s.id for s in proof.steps()]
+    assert format_lit(again.steps()[-1].goal) == format_lit(proof.steps()[-1].goal)
+    assert str(proof).splitlines()[0] == "connection proof, 5002 steps"
+    line = ProofAttempt("deep", "deep.p", "Theorem", proof=d).to_json_line()
+    assert line.startswith('{"problem": "deep", "file": "deep.p", "status": "Theorem"')
+    assert nesting(d) == 1 + 2 * 5001 + 2 + 5001  # start, steps, instance and literal, term
+    assert room_to_pickle(d)
+    too_deep: list = []
+    for _ in range(30_000):
+        too_deep = [too_deep]
+    assert not room_to_pickle(too_deep)  # pickling it would take the C stack with it
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        {"a": [1, 2.5, None, True, False, 'é\n"x\\'], "b": {}, "c": [], "d": {"e": (1, [{}])}},
+        {1: 2, None: 3, 2.5: float("nan"), False: float("inf"), "f": -float("inf"), "g": 10**30},
+        [],
+        "s",
+        ["\u2028", "\ud800"],
+    ],
+)
+def test_json_dumps_writes_what_json_dumps_writes(obj: object) -> None:
+    assert json_dumps(obj) == json.dumps(obj)
+
+
+def test_json_dumps_takes_any_depth_and_refuses_cycles() -> None:
+    deep: list = []
+    for _ in range(100_000):
+        deep = ["s", deep]
+    assert json_dumps(deep) == '["s", ' * 100_000 + "[]" + "]" * 100_000
+    loop: list = []
+    loop.append(loop)
+    with pytest.raises(ValueError, match="Circular reference"):
+        json_dumps(loop)
+    shared = [1]
+    assert json_dumps([shared, shared]) == "[[1], [1]]"

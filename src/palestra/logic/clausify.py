@@ -52,8 +52,12 @@ axiom of any role; free variables of ``fof`` formulas are closed universally. Fo
 from included files are spliced flat into the axiom list (leanCoP nests each included
 file's conjunction as one conjunct). A second conjecture is ignored, as in leanCoP.
 
-Deep terms (Peano numerals thousands deep) need deep recursion: the public functions raise
-the interpreter's recursion limit while they run.
+Deep terms (Peano numerals thousands deep) and long chains of connectives need deep
+recursion: the public functions raise the interpreter's recursion limit while they run (the
+recursion is in Python frames, which take no C stack). What would still recurse in C is
+guarded: a term nested deeper than ``MAX_TERM_DEPTH`` (the literal comparisons recurse in C
+on it) is a :class:`ClausifyError`, and so is a formula so deep that the raised limit is hit
+anyway; the TPTP reader's own nesting limit keeps what it reads well below both.
 """
 
 from __future__ import annotations
@@ -63,6 +67,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from palestra.core.errors import PalestraError
 from palestra.logic.formula import (
     Atom,
     Binary,
@@ -78,7 +83,24 @@ from palestra.logic.settings import LeancopSettings, mreorder
 from palestra.logic.syntax import Clause, Fn, Lit, Matrix, Term, Var
 from palestra.logic.tptp import Problem
 
-__all__ = ["clausify", "clausify_settings", "make_matrix", "parse_settings"]
+__all__ = [
+    "MAX_TERM_DEPTH",
+    "ClausifyError",
+    "clausify",
+    "clausify_settings",
+    "make_matrix",
+    "parse_settings",
+]
+
+# Deeper terms are refused: comparing two literals recurses in C, one level per level of
+# their terms, and the C stack (8 MB) ends between 30,000 and 60,000 levels.
+MAX_TERM_DEPTH = 20_000
+_RECURSION_LIMIT = 200_000
+
+
+class ClausifyError(PalestraError, ValueError):
+    """A formula the clausifier cannot take: a term or a formula nested too deep."""
+
 
 # Internal terms mirror Prolog terms: a variable is an int (identity = value), an
 # application is a tuple ``(name, arg, ...)``. Formulas are tagged tuples:
@@ -91,12 +113,18 @@ _F = tuple
 
 
 @contextlib.contextmanager
-def _deep_recursion(limit: int = 200_000) -> Iterator[None]:
+def _deep_recursion(limit: int = _RECURSION_LIMIT) -> Iterator[None]:
+    """Raise the recursion limit to ``limit`` while clausifying; running out of it anyway
+    is a :class:`ClausifyError`, not a ``RecursionError``."""
     old = sys.getrecursionlimit()
     if old < limit:
         sys.setrecursionlimit(limit)
     try:
         yield
+    except RecursionError:
+        raise ClausifyError(
+            f"formula nested too deeply to clausify (more than {limit} recursive steps)"
+        ) from None
     finally:
         sys.setrecursionlimit(old)
 
@@ -115,12 +143,14 @@ class _Fresh:
 # ---------------------------------------------------------------- from the formula AST
 
 
-def _term_in(t: Term, scope: dict[str, int]) -> _T:
+def _term_in(t: Term, scope: dict[str, int], depth: int = 1) -> _T:
     if isinstance(t, Var):
         return scope[t.name]
     if not t.args:
         return (t.name,)
-    return (t.name, *[_term_in(a, scope) for a in t.args])
+    if depth >= MAX_TERM_DEPTH:
+        raise ClausifyError(f"term nested deeper than {MAX_TERM_DEPTH} levels in {t.name}(...)")
+    return (t.name, *[_term_in(a, scope, depth + 1) for a in t.args])
 
 
 # the internal tag of each connective and quantifier, by its ``op`` (the TPTP symbol)
@@ -473,14 +503,29 @@ def _make_matrix(f: _F, definitional: bool | None, conj: bool, fresh: _Fresh) ->
 
 
 def _term_out(t: _T, names: dict[int, Var]) -> Term:
-    if isinstance(t, int):
-        v = names.get(t)
-        if v is None:
-            v = names[t] = Var(f"X{len(names) + 1}")
-        return v
-    if len(t) == 1:
-        return Fn(t[0])
-    return Fn(t[0], tuple(_term_out(a, names) for a in t[1:]))
+    """The shared ``Term`` of an internal term; variables named ``X1, X2, ...`` in order of
+    first occurrence (left to right). Bottom-up with an explicit stack: the generator a
+    recursive version would use recurses in C, and overflows the C stack on deep terms."""
+    out: list[Term] = []
+    stack: list[tuple[_T, bool]] = [(t, False)]
+    while stack:
+        s, built = stack.pop()
+        if isinstance(s, int):
+            v = names.get(s)
+            if v is None:
+                v = names[s] = Var(f"X{len(names) + 1}")
+            out.append(v)
+        elif len(s) == 1:
+            out.append(Fn(s[0]))
+        elif built:
+            n = len(s) - 1
+            args = tuple(out[len(out) - n :])
+            del out[len(out) - n :]
+            out.append(Fn(s[0], args))
+        else:
+            stack.append((s, True))
+            stack.extend((a, False) for a in reversed(s[1:]))
+    return out[0]
 
 
 def _matrix_out(m: list[list[tuple[bool, _T]]]) -> Matrix:

@@ -170,19 +170,19 @@ def _term_var_names(t: Term, acc: dict[str, None], bound: frozenset[str]) -> Non
 
 
 def free_vars(f: Formula) -> list[Var]:
-    """Free variables of ``f`` in first-occurrence order (left to right)."""
+    """Free variables of ``f`` in first-occurrence order (left to right); an explicit stack,
+    since a chain ``a | b | c ...`` nests as deep as it is long."""
     acc: dict[str, None] = {}
-
-    def walk(g: Formula, bound: frozenset[str]) -> None:
+    stack: list[tuple[Formula, frozenset[str]]] = [(f, frozenset())]
+    while stack:
+        g, bound = stack.pop()
         if isinstance(g, Atom):
             _term_var_names(g.atom, acc, bound)
         elif isinstance(g, Not):
-            walk(g.arg, bound)
+            stack.append((g.arg, bound))
         elif isinstance(g, Binary):
-            walk(g.left, bound)
-            walk(g.right, bound)
+            stack.append((g.right, bound))
+            stack.append((g.left, bound))
         elif isinstance(g, Quantifier):
-            walk(g.body, bound | {v.name for v in g.vars})
-
-    walk(f, frozenset())
+            stack.append((g.body, bound | {v.name for v in g.vars}))
     return [Var(n) for n in acc]

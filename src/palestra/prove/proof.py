@@ -64,33 +64,56 @@ class ProofStep:
     children: tuple[ProofStep, ...] = ()  # extension: one per other literal of `instance`
 
     def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"id": self.id, "rule": self.rule, "goal": lit_to_json(self.goal)}
-        if self.rule == "extension":
-            assert self.instance is not None
-            d["clause"] = self.clause
-            d["connected"] = self.connected
-            d["instance"] = [lit_to_json(lit) for lit in self.instance]
-            d["children"] = [c.to_dict() for c in self.children]
-        elif self.rule == "reduction":
-            d["ancestor"] = self.ancestor
-        else:
-            d["lemma"] = self.lemma
-        return d
+        """A JSON-able form of this step and all below it (top-down, without recursion:
+        a proof can be thousands of steps deep)."""
+        root: dict[str, Any] = {}
+        todo: list[tuple[ProofStep, dict[str, Any]]] = [(self, root)]
+        while todo:
+            step, d = todo.pop()
+            d.update(id=step.id, rule=step.rule, goal=lit_to_json(step.goal))
+            if step.rule == "extension":
+                assert step.instance is not None
+                d["clause"] = step.clause
+                d["connected"] = step.connected
+                d["instance"] = [lit_to_json(lit) for lit in step.instance]
+                children: list[dict[str, Any]] = [{} for _ in step.children]
+                d["children"] = children
+                todo.extend(zip(step.children, children, strict=True))
+            elif step.rule == "reduction":
+                d["ancestor"] = step.ancestor
+            else:
+                d["lemma"] = step.lemma
+        return root
 
     @staticmethod
     def from_dict(d: dict[str, Any]) -> ProofStep:
-        instance = d.get("instance")
-        return ProofStep(
-            id=d["id"],
-            rule=d["rule"],
-            goal=lit_from_json(d["goal"]),
-            clause=d.get("clause"),
-            connected=d.get("connected"),
-            instance=None if instance is None else tuple(lit_from_json(x) for x in instance),
-            ancestor=d.get("ancestor"),
-            lemma=d.get("lemma"),
-            children=tuple(ProofStep.from_dict(c) for c in d.get("children", ())),
-        )
+        """The inverse of :meth:`to_dict` (bottom-up, without recursion)."""
+        out: list[ProofStep] = []
+        todo: list[tuple[dict[str, Any], bool]] = [(d, False)]
+        while todo:
+            node, built = todo.pop()
+            kids = node.get("children", ())
+            if not built:
+                todo.append((node, True))
+                todo.extend((c, False) for c in reversed(kids))
+                continue
+            children = tuple(out[len(out) - len(kids) :]) if kids else ()
+            del out[len(out) - len(children) :]
+            instance = node.get("instance")
+            out.append(
+                ProofStep(
+                    id=node["id"],
+                    rule=node["rule"],
+                    goal=lit_from_json(node["goal"]),
+                    clause=node.get("clause"),
+                    connected=node.get("connected"),
+                    instance=None if instance is None else tuple(map(lit_from_json, instance)),
+                    ancestor=node.get("ancestor"),
+                    lemma=node.get("lemma"),
+                    children=children,
+                )
+            )
+        return out[0]
 
     def walk(self) -> list[ProofStep]:
         """This step and all below it, in proof (depth-first, left-to-right) order."""
@@ -131,8 +154,9 @@ class ConnectionProof:
         """Readable text: one line per step, indented by depth, literals after substitution."""
         sub = self.substitution
         lines = [f"connection proof, {len(self.steps())} steps"]
-
-        def show(step: ProofStep, depth: int) -> None:
+        todo: list[tuple[ProofStep, int]] = [(self.start, 0)]  # depth first, no recursion
+        while todo:
+            step, depth = todo.pop()
             pad = "  " * depth
             goal = format_lit(apply(step.goal, sub))
             if step.rule == "extension":
@@ -142,14 +166,11 @@ class ConnectionProof:
                     f"{pad}[{step.id}] {goal}  extension: clause {step.clause} [{inst}]"
                     f" at literal {step.connected}"
                 )
-                for child in step.children:
-                    show(child, depth + 1)
+                todo.extend((child, depth + 1) for child in reversed(step.children))
             elif step.rule == "reduction":
                 lines.append(f"{pad}[{step.id}] {goal}  reduction: path literal {step.ancestor}")
             else:
                 lines.append(f"{pad}[{step.id}] {goal}  lemma: as step {step.lemma}")
-
-        show(self.start, 0)
         if sub:
             lines.append("substitution:")
             lines.extend(f"  {k} := {format_term(v)}" for k, v in sorted(sub.items()))

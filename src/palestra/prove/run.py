@@ -32,7 +32,7 @@ from typing import Any
 
 from palestra.core.errors import PalestraError
 from palestra.core.jobs import JobResult, JobRunner
-from palestra.prove.attempt import ProofAttempt
+from palestra.prove.attempt import ProofAttempt, room_to_pickle
 
 __all__ = ["SCHEDULE", "prove_paths", "szs_lines"]
 
@@ -76,6 +76,8 @@ def _attempt(problem: Any, settings: str, inference_limit: int | None) -> dict[s
             proof=result.proof.to_dict(),
             proof_text=str(result.proof),
         )
+        if not room_to_pickle(out["proof"]):
+            out["proof"] = None  # nested too deep to send back; proof_text still has it
     return out
 
 
@@ -124,6 +126,8 @@ def _slice(job: _Problem) -> float:
 
 
 def _finish(job: _Problem, status: str, error: str | None = None) -> ProofAttempt:
+    if error:
+        error = " ".join(error.split())  # one line in the SZS output, whatever failed
     has_conjecture = bool(job.problem and job.problem.conjectures)
     if status == "Theorem" and not has_conjecture:
         status = "Unsatisfiable"
@@ -190,6 +194,25 @@ def _outcome(r: JobResult, settings: str) -> dict[str, Any]:
     return outcome
 
 
+def _read(job: _Problem) -> tuple[str, str] | None:
+    """Read the job's problem into ``job.problem``; ``(status, one-line message)`` if it
+    cannot be proved: ``InputError`` for a file the reader refuses (its ``FILE:LINE:COL``
+    message) or one without formulas, ``Error`` for a failure of the reader itself, so that
+    one bad file never stops a folder."""
+    from palestra.logic.tptp import read_problem
+
+    try:
+        job.problem = read_problem(job.path)
+    except (PalestraError, OSError) as e:
+        return "InputError", " ".join(str(e).split()) or type(e).__name__
+    except Exception as e:  # a reader bug: this problem's Error, the others go on
+        message = " ".join(f"{job.path}: reading failed: {type(e).__name__}: {e}".split())
+        return "Error", message[:500]
+    if not job.problem.formulas:
+        return "InputError", f"{job.path}: no formulas (no fof or cnf line to prove)"
+    return None
+
+
 def prove_paths(
     paths: Iterable[Path],
     *,
@@ -208,7 +231,6 @@ def prove_paths(
     import palestra.logic.clausify
     import palestra.prove.calculus
     import palestra.prove.checker  # noqa: F401 (imported once here, inherited by every fork)
-    from palestra.logic.tptp import TPTPSyntaxError, read_problem
 
     strategies = _strategies(strategy)
     todo = deque(_Problem(Path(p), list(strategies), time_limit) for p in paths)
@@ -227,10 +249,9 @@ def prove_paths(
                 else:
                     job = todo.popleft()
                     job.started = time.monotonic()
-                    try:
-                        job.problem = read_problem(job.path)
-                    except (TPTPSyntaxError, OSError) as e:
-                        _finish(job, "InputError", error=str(e))
+                    error = _read(job)
+                    if error is not None:
+                        _finish(job, *error)
                         decided(job)
                         continue
                 settings = job.strategies[0]
@@ -282,8 +303,6 @@ def szs_lines(result: ProofAttempt, *, proof: bool = True) -> list[str]:
 
 def run_prove(cfg: Any) -> int:
     """The ``palestra prove`` command; returns the exit status (0 unless input errors)."""
-    import json
-
     from rich.console import Console
 
     target = Path(cfg.path)
@@ -305,7 +324,7 @@ def run_prove(cfg: Any) -> int:
                 inference_limit=cfg.inference_limit,
             )
         if cfg.json:
-            print(json.dumps(result.to_json()))
+            print(result.to_json_line())
         else:
             print("\n".join(szs_lines(result, proof=cfg.proof)))
         return 1 if result.status in ("InputError", "Error") else 0
@@ -331,7 +350,7 @@ def run_prove(cfg: Any) -> int:
             counts[r.status] = counts.get(r.status, 0) + 1
             proved = counts.get("Theorem", 0) + counts.get("Unsatisfiable", 0)
             bar.update(task, advance=1, description=f"proving ({proved} proved)")
-            line = json.dumps(r.to_json())
+            line = r.to_json_line()
             if out is not None:
                 out.write(line + "\n")
                 out.flush()

@@ -1,0 +1,3 @@
+% reads a system file if includes are not confined
+include('/etc/passwd').
+fof(c, conjecture, p).

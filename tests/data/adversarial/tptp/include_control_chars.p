@@ -1,0 +1,2 @@
+include('a	b').
+fof(c, conjecture, p).

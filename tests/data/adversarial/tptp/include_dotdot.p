@@ -1,0 +1,2 @@
+include('../../../../../../../../etc/hostname').
+fof(c, conjecture, p).

@@ -1,0 +1,2 @@
+include('Axioms/NOPE000+0.ax').
+fof(c, conjecture, p).

@@ -1,0 +1,2 @@
+include('/proc/self/environ').
+fof(c, conjecture, p).

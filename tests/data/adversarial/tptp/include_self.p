@@ -1,0 +1,2 @@
+fof(a, axiom, p).
+include('include_self.p').

@@ -1,0 +1,2 @@
+fof(a, axiom, p).
+fof(ÿþ, conjecture, Ã(p).

@@ -1,0 +1,1 @@
+fof(a, axiom, p) 'a bc'.

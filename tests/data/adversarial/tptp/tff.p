@@ -1,0 +1,1 @@
+tff(t, type, p: $o).

@@ -1,0 +1,1 @@
+fof(a, axiom, ! [X] : (p(X) => 

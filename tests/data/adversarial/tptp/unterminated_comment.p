@@ -1,0 +1,3 @@
+fof(a, axiom, p).
+/* never closed
+fof(c, conjecture, p).
