@@ -381,3 +381,14 @@ def test_json_dumps_takes_any_depth_and_refuses_cycles() -> None:
         json_dumps(loop)
     shared = [1]
     assert json_dumps([shared, shared]) == "[[1], [1]]"
+
+
+def test_conj_strategy_on_a_problem_whose_matrix_has_no_start_marker(tmp_path: Path) -> None:
+    """``fof(c, conjecture, p)`` clausifies without ``[-#]``: ``conj`` then searches from any
+    clause (it used to end the whole schedule as Error); ``p`` is not valid."""
+    problem = tmp_path / "lonely.p"
+    problem.write_text("fof(c, conjecture, p).\n")
+    (result,) = prove_paths([problem], strategy="[conj,nodef]", time_limit=30)
+    assert result.status == "CounterSatisfiable" and result.error is None
+    (result,) = prove_paths([problem], time_limit=30)
+    assert result.status == "CounterSatisfiable"

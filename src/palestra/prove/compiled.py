@@ -155,11 +155,17 @@ class CompiledMatrix:
     start_id: int = 0  # literal id of the positive start marker #
 
 
+def has_start_marker(matrix: Matrix) -> bool:
+    """Whether ``matrix`` holds leanCoP's ``[-#]`` (clausified with ``conj`` from a problem
+    with both axioms and a conjecture)."""
+    return any(c == (Lit(False, START),) for c in matrix)
+
+
 def compile_matrix(matrix: Matrix, reo: int | None = None) -> CompiledMatrix:
     """Compile ``matrix`` (optionally reordered by ``reo``) and build leanCoP's literal index."""
     cm = CompiledMatrix()
     start_lit = Lit(True, START)
-    cm.conj = any(c == (Lit(False, START),) for c in matrix)
+    cm.conj = has_start_marker(matrix)
     preds: dict[tuple[str, int], int] = {}
     funcs: dict[tuple[str, int], int] = {}
     interned: dict[tuple, _Ground] = {}

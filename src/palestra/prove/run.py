@@ -22,6 +22,7 @@ search exhausted), ``Timeout``, ``InputError`` (the file could not be read), and
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from collections import deque
@@ -57,11 +58,17 @@ def _attempt(problem: Any, settings: str, inference_limit: int | None) -> dict[s
     from palestra.logic.clausify import clausify, parse_settings
     from palestra.prove.calculus import Options, prove
     from palestra.prove.checker import check
+    from palestra.prove.compiled import has_start_marker
 
     # reo(N) reorders the matrix once, in the prover (as leanCoP's prove/2 does)
     matrix = clausify(problem, **{**parse_settings(settings), "reorder": 0})
+    options = Options.from_leancop(settings, inference_limit)
+    if options.conj and not has_start_marker(matrix):
+        # conj marks the conjecture of "axioms => conjecture"; a problem without axioms (or
+        # without a conjecture) has no such split, so any clause may start the proof
+        options = dataclasses.replace(options, conj=False)
     t0 = time.perf_counter()
-    result = prove(matrix, Options.from_leancop(settings, inference_limit))
+    result = prove(matrix, options)
     out: dict[str, Any] = {
         "status": result.status,
         "inferences": result.inferences,
