@@ -392,3 +392,12 @@ def test_conj_strategy_on_a_problem_whose_matrix_has_no_start_marker(tmp_path: P
     assert result.status == "CounterSatisfiable" and result.error is None
     (result,) = prove_paths([problem], time_limit=30)
     assert result.status == "CounterSatisfiable"
+
+
+def test_guided_proving_of_an_empty_file_is_an_input_error(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.p"
+    empty.write_text("% nothing to prove\n")
+    out = palestra("prove", str(empty), "--guided", "default", "--json")
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    result = json.loads(out.stdout)
+    assert result["status"] == "InputError" and "no formulas" in result["error"]

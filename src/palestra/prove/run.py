@@ -322,7 +322,12 @@ def run_prove(cfg: Any) -> int:
             from palestra.prove.rlcop import prove_guided
 
             model = None if cfg.guided == "none" else cfg.guided
-            result = prove_guided(target, model, inference_limit=cfg.inference_limit or 200_000)
+            unreadable = _read(probe := _Problem(target, [], 0.0, started=time.monotonic()))
+            if unreadable is not None:  # the same answer as the schedule's for a bad file
+                result = _finish(probe, *unreadable)
+            else:
+                limit = cfg.inference_limit or 200_000
+                result = prove_guided(target, model, inference_limit=limit)
         else:
             (result,) = prove_paths(
                 [target],
