@@ -1,0 +1,385 @@
+"""Run untrusted Python in a child process with limits: the checker of code-synthesis benchmarks.
+
+MBPP and HumanEval count a program as solved when it passes its ``assert`` tests. Model-written
+code may loop forever, eat memory, fork, print gigabytes, read the parent's secrets or call out
+to the network, so it runs here::
+
+    r = run_python("print(sum(range(10)))", timeout_s=2)
+    r.status, r.stdout, r.protections        # 'ok', '45\\n', ('network', 'user', 'rlimits', ...)
+
+    v = check_program(solution, "assert add(2, 3) == 5", timeout_s=5)
+    bool(v), v.reason                         # False, 'AssertionError at tests line 1: ...'
+
+**How.** ``python -I -S main.py`` (isolated mode: no ``PYTHON*`` variables, no user or site
+packages, so only the standard library imports; ``exit()``/``quit()`` of ``site`` are absent,
+``sys.exit`` works) in a fresh temporary directory that is its cwd and ``HOME`` and is deleted
+afterwards, with an empty environment (``PATH=/usr/bin:/bin``) and stdin from a private file.
+Before ``exec`` the child gets its own session and process group, ``RLIMIT_CPU`` (timeout + 1
+s), ``RLIMIT_AS`` (``memory_mb``), ``RLIMIT_FSIZE``, ``RLIMIT_NOFILE``, ``RLIMIT_CORE`` = 0, and
+then, where the kernel allows:
+
+- ``network``: a new, empty network namespace (``unshare(CLONE_NEWNET)``; as a non-root user
+  together with a new user namespace, where unprivileged user namespaces are enabled). Inside,
+  not even loopback is up: every ``connect`` fails, host services on 127.0.0.1 included.
+- ``user`` (root only): the code runs as a fresh unprivileged uid/gid of its own (one per run,
+  from a high range no account uses), which owns the temporary directory and nothing else, so
+  it cannot write to the project, ``/root`` or any file that is not world-writable, cannot
+  signal other processes (other runs included), and :func:`run_python` can kill every process
+  of that uid at the end (``kill(-1)`` as that uid), even ones that left the process group.
+- ``processes`` (root only, as it needs the fresh uid): ``RLIMIT_NPROC`` = ``max_processes``.
+  The kernel counts this limit per user, so for a shared uid (a non-root caller's own) it
+  would count that user's other processes and is not set.
+
+A wall-clock timeout (``timeout_s``) kills the whole group with ``SIGKILL``; so does the end
+of the main process (a child left running in the background does not hold the run open).
+stdout and stderr are read as they come, each kept up to ``max_output_bytes`` (the rest is
+read and dropped, ``truncated`` says so). ``protections`` names what actually applied; a
+caller that needs one (a public leaderboard needs ``network``) must check it.
+
+**What it does not protect against.** It is not a security boundary against a kernel exploit or
+a determined attacker: the filesystem is the host's (no mount namespace or chroot), so the code
+can read every world-readable file (``/etc``, the Python installation, other users'
+world-readable files) and can write to world-writable places (``/tmp``, ``/dev/shm``); disk use
+is bounded per file (``RLIMIT_FSIZE``) but not in total. Without root there is no separate uid:
+the code can read and write whatever the caller can, can signal the caller's processes, and a
+process that calls ``setsid`` escapes the final group kill. ``RLIMIT_AS`` limits address space
+(per process), not resident memory, so ``memory_mb`` x ``max_processes`` is the real bound.
+CPU time is limited per process; wall time for the whole run. When the caller is killed with
+``SIGKILL``, the main child dies with it (``PR_SET_PDEATHSIG``) but its own children do not.
+Timing side channels, ``/proc`` information about other processes and CPU starvation of the
+host are not addressed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import math
+import os
+import re
+import resource
+import secrets
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from palestra.core.errors import PalestraError
+from palestra.core.jobs import die_with_parent
+from palestra.core.verdict import Verdict
+
+__all__ = ["SandboxResult", "check_program", "run_python"]
+
+Status = Literal["ok", "error", "timeout", "memory", "killed"]
+
+_CLONE_NEWUSER = 0x10000000
+_CLONE_NEWNET = 0x40000000
+_UID_BASE = 1_600_000_000  # fresh uids come from [base, base + 2**24): no account uses these
+_SCRIPT = "main.py"
+_libc: Any = None
+
+
+@dataclass(frozen=True)
+class SandboxResult:
+    """What became of one run.
+
+    ``status``: ``ok`` (exit 0), ``error`` (non-zero exit: an exception, a syntax error,
+    ``sys.exit(1)``), ``timeout`` (wall-clock timeout, or the CPU limit), ``memory``
+    (``MemoryError`` under the memory limit) or ``killed`` (another signal; ``signal`` names it).
+    """
+
+    status: Status
+    exit_code: int | None
+    signal: str | None
+    stdout: str
+    stderr: str
+    seconds: float
+    truncated: bool
+    protections: tuple[str, ...]
+    uid: int | None = None  # the fresh uid the code ran as (root only)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["protections"] = list(self.protections)
+        return d
+
+
+def run_python(
+    source: str,
+    *,
+    stdin: str = "",
+    timeout_s: float = 10.0,
+    memory_mb: int = 512,
+    max_processes: int = 32,
+    max_output_bytes: int = 1 << 20,
+    max_file_bytes: int = 16 << 20,
+    files: dict[str, str] | None = None,
+    python: str | None = None,
+) -> SandboxResult:
+    """Run ``source`` as ``python -I -S main.py`` under the limits above; see the module doc.
+
+    ``files`` (relative path -> text) are written next to ``main.py`` before it starts.
+    ``python`` is the interpreter (default: this one, or as root the first that the fresh uid
+    can run, e.g. ``/usr/bin/python3`` where this one lives under ``/root``).
+    """
+    if not timeout_s > 0 or memory_mb <= 0 or max_processes < 1 or max_output_bytes < 0:
+        raise PalestraError("sandbox limits must be positive")
+    root = os.geteuid() == 0
+    uid = _UID_BASE + secrets.randbelow(1 << 24) if root else None
+    interpreter = _interpreter(python, uid is not None)
+    workdir = tempfile.mkdtemp(prefix="palestra-sandbox-")
+    try:
+        _write_files(workdir, {_SCRIPT: source, **(files or {})}, uid)
+        limits = [
+            (resource.RLIMIT_CPU, math.ceil(timeout_s) + 1),
+            (resource.RLIMIT_AS, memory_mb << 20),
+            (resource.RLIMIT_FSIZE, max_file_bytes),
+            (resource.RLIMIT_NOFILE, 256),
+            (resource.RLIMIT_CORE, 0),
+        ]
+        if uid is not None:
+            limits.append((resource.RLIMIT_NPROC, max_processes))
+        env = {"PATH": "/usr/bin:/bin", "HOME": workdir, "LC_ALL": "C.UTF-8", "TMPDIR": workdir}
+        _load_libc()
+        report_r, report_w = os.pipe()
+        with tempfile.TemporaryFile() as stdin_file:
+            stdin_file.write(stdin.encode())
+            stdin_file.seek(0)
+            t0 = time.monotonic()
+            try:
+                proc = subprocess.Popen(
+                    [interpreter, "-I", "-S", _SCRIPT],
+                    cwd=workdir,
+                    env=env,
+                    stdin=stdin_file,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    start_new_session=True,
+                    preexec_fn=lambda: _confine(limits, uid, report_w),
+                )
+            finally:
+                os.close(report_w)
+            try:
+                protections = tuple(os.read(report_r, 256).decode().split())
+            finally:
+                os.close(report_r)
+            return _collect(proc, t0, timeout_s, max_output_bytes, protections, uid)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def check_program(source: str, tests: str, **limits: Any) -> Verdict[SandboxResult]:
+    """Run ``source`` then ``tests`` (``assert`` lines, as MBPP and HumanEval write them) as one
+    program; accept exactly when it exits 0 within the limits (``**limits`` go to
+    :func:`run_python`). The reason is one line: the exception and the line that raised it, or
+    the limit that stopped the run."""
+    program = source + "\n" + tests
+    result = run_python(program, **limits)
+    if result.ok:
+        return Verdict.accept(result)
+    return Verdict.reject(_reason(result, source.count("\n") + 1, limits), result)
+
+
+# -- the child's side (between fork and exec: no allocation-heavy work, no locks) -------------
+def _confine(limits: list[tuple[int, int]], uid: int | None, report_fd: int) -> None:
+    """In the forked child, before ``exec``: namespaces, rlimits, the fresh uid; report which."""
+    applied = []
+    if _unshare(_CLONE_NEWNET) or (uid is None and _unshare(_CLONE_NEWUSER | _CLONE_NEWNET)):
+        applied.append("network")
+    for res, value in limits:
+        resource.setrlimit(res, (value, value))
+    applied.append("rlimits")
+    if uid is not None:
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+        applied += ["user", "processes"]
+    die_with_parent()  # after setresuid: a change of uid clears the parent-death signal
+    os.write(report_fd, " ".join(applied).encode())
+
+
+def _unshare(flags: int) -> bool:
+    return _libc is not None and _libc.unshare(flags) == 0
+
+
+# -- the parent's side ------------------------------------------------------------------------
+def _load_libc() -> None:
+    """Load libc in the parent: ``dlopen`` after ``fork`` in a threaded process can deadlock."""
+    global _libc
+    if _libc is None and sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError):
+            _libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _interpreter(python: str | None, fresh_uid: bool) -> str:
+    """``python``, else the real interpreter behind this one's virtual environment (``-S``
+    ignores the venv anyway); for a fresh uid the first candidate any user can run (an
+    interpreter under ``/root`` is not), as the system's ``python3``."""
+    if python is not None:
+        return python
+    own = os.path.realpath(getattr(sys, "_base_executable", None) or sys.executable)
+    if not fresh_uid:
+        return own
+    for candidate in (own, "/usr/bin/python3", "/usr/local/bin/python3"):
+        if _anyone_can_run(os.path.realpath(candidate)):
+            return os.path.realpath(candidate)
+    raise PalestraError(f"no Python interpreter that an unprivileged user can run (not {own})")
+
+
+def _anyone_can_run(path: str) -> bool:
+    """Whether "others" may execute ``path`` and search every directory above it."""
+    try:
+        if not os.stat(path).st_mode & 0o001:
+            return False
+        parent = os.path.dirname(path)
+        while True:
+            if not os.stat(parent).st_mode & 0o001:
+                return False
+            if parent == os.path.dirname(parent):
+                return True
+            parent = os.path.dirname(parent)
+    except OSError:
+        return False
+
+
+def _write_files(workdir: str, files: dict[str, str], uid: int | None) -> None:
+    for name, text in files.items():
+        path = os.path.normpath(os.path.join(workdir, name))
+        if os.path.isabs(name) or not path.startswith(workdir + os.sep):
+            raise PalestraError(f"sandbox file {name!r} must be a relative path inside its dir")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+    if uid is not None:
+        for dirpath, _, names in os.walk(workdir):
+            os.chown(dirpath, uid, uid)
+            for name in names:
+                os.chown(os.path.join(dirpath, name), uid, uid)
+
+
+def _collect(
+    proc: subprocess.Popen,
+    t0: float,
+    timeout_s: float,
+    cap: int,
+    protections: tuple[str, ...],
+    uid: int | None,
+) -> SandboxResult:
+    """Read both pipes (keeping ``cap`` bytes of each) until the process ends or time runs out;
+    then kill what is left of the run and reap it."""
+    assert proc.stdout is not None and proc.stderr is not None
+    out_fd, err_fd = proc.stdout.fileno(), proc.stderr.fileno()
+    kept = {out_fd: bytearray(), err_fd: bytearray()}
+    truncated = False
+    timed_out = False
+    deadline = t0 + timeout_s
+    with selectors.DefaultSelector() as sel:
+        for pipe in (proc.stdout, proc.stderr):
+            sel.register(pipe, selectors.EVENT_READ)
+        try:
+            while sel.get_map():
+                now = time.monotonic()
+                if proc.poll() is not None:  # leftovers would hold the pipes open: end them
+                    _kill_run(proc, uid)
+                    deadline = min(deadline, now + 1.0)
+                if now >= deadline:
+                    timed_out = proc.poll() is None
+                    break
+                for key, _ in sel.select(timeout=min(0.05, deadline - now)):
+                    chunk = os.read(key.fd, 1 << 16)
+                    if not chunk:
+                        sel.unregister(key.fileobj)
+                        continue
+                    buf = kept[key.fd]
+                    room = cap - len(buf)
+                    if len(chunk) > room:
+                        truncated = True
+                    buf += chunk[: max(room, 0)]
+        finally:
+            _kill_run(proc, uid)
+            proc.wait()
+            proc.stdout.close()
+            proc.stderr.close()
+    seconds = time.monotonic() - t0
+    stdout = kept[out_fd].decode("utf-8", "replace")
+    stderr = kept[err_fd].decode("utf-8", "replace")
+    code = proc.returncode
+    sig = _signal_name(-code) if code < 0 else None
+    status: Status
+    if timed_out or code == -signal.SIGXCPU:
+        status = "timeout"
+    elif code < 0:
+        status = "killed"
+    elif code != 0:
+        status = "memory" if _last_line(stderr).startswith("MemoryError") else "error"
+    else:
+        status = "ok"
+    exit_code = code if code >= 0 else None
+    return SandboxResult(
+        status, exit_code, sig, stdout, stderr, seconds, truncated, protections, uid
+    )
+
+
+def _kill_run(proc: subprocess.Popen, uid: int | None) -> None:
+    """SIGKILL the run's process group and, as root, every process of its fresh uid."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    if uid is None:
+        return
+    pid = os.fork()
+    if pid == 0:  # kill(-1) as the uid reaches all its processes, atomically w.r.t. fork
+        try:
+            os.setresuid(uid, uid, uid)
+            os.kill(-1, signal.SIGKILL)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+
+
+def _signal_name(sig: int) -> str:
+    try:
+        return signal.Signals(sig).name
+    except ValueError:
+        return f"signal {sig}"
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""
+
+
+_FRAME = re.compile(r'^\s*File "([^"]*)", line (\d+)')
+
+
+def _reason(result: SandboxResult, source_lines: int, limits: dict[str, Any]) -> str:
+    """One line for a rejected run: the exception and where, or the limit that stopped it."""
+    if result.status == "timeout":
+        if result.signal == "SIGXCPU":
+            return "CPU time limit exceeded"
+        return f"timeout after {limits.get('timeout_s', 10.0):g} s"
+    if result.status == "memory":
+        return f"out of memory (limit {limits.get('memory_mb', 512)} MB)"
+    if result.status == "killed":
+        return f"killed by {result.signal}"
+    error = _last_line(result.stderr) or f"exit status {result.exit_code}"
+    where = None
+    lines = result.stderr.splitlines()
+    for i, line in enumerate(lines):  # the last frame in main.py: where the program failed
+        m = _FRAME.match(line)
+        if m and os.path.basename(m.group(1)) == _SCRIPT:
+            n = int(m.group(2))
+            place = f"tests line {n - source_lines}" if n > source_lines else f"line {n}"
+            code = lines[i + 1].strip() if i + 1 < len(lines) else ""
+            if _FRAME.match(code) or code.startswith("^") or code == error:
+                code = ""
+            where = f"{place}: {code}" if code else place
+    return f"{error} at {where}" if where else error
