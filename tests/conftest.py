@@ -33,3 +33,32 @@ def m2k() -> Path:
     if found is None:
         pytest.skip("data set m2k not found (palestra data list)")
     return found.path
+
+
+def live_processes(
+    *, uid: int | None = None, pgid: int | None = None, ppid: int | None = None
+) -> list[int]:
+    """Live processes (zombies excluded: killed orphans may wait for a container's init to
+    reap them) owned by ``uid``, in process group ``pgid`` or children of ``ppid``."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                state, parent, group = f.read().rsplit(")", 1)[1].split()[:3]
+            owner = os.stat(f"/proc/{entry}").st_uid
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if state != "Z" and (owner == uid or int(group) == pgid or int(parent) == ppid):
+            pids.append(int(entry))
+    return pids
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False

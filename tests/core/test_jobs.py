@@ -15,31 +15,11 @@ import pytest
 
 from palestra.core.jobs import JobError, JobRunner, run_jobs
 
+from ..conftest import alive, live_processes
+
 
 def _square(x: int) -> int:
     return x * x
-
-
-def _group_alive(pgid: int) -> bool:
-    """Whether a live (not zombie) process is in process group ``pgid``."""
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().split(")")[-1].split()
-        except OSError:
-            continue
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            return True
-    return False
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie still answers kill(0); it counts as gone
-    stat = Path(f"/proc/{pid}/stat")
-    return stat.exists() and stat.read_text().split(")")[-1].split()[0] != "Z"
 
 
 def test_values_come_back_keyed_by_item_index():
@@ -67,8 +47,8 @@ def test_deadline_kills_the_job_and_everything_in_its_group(tmp_path):
     assert r.status == "timeout" and not r.ok
     assert time.monotonic() - t0 < 30
     job_pid, grandchild = map(int, pidfile.read_text().split())
-    assert not _group_alive(job_pid)
-    assert not _pid_alive(grandchild)
+    assert live_processes(pgid=job_pid) == []
+    assert not alive(grandchild)
     with pytest.raises(ChildProcessError):
         os.waitpid(job_pid, os.WNOHANG)  # reaped: no zombie left
     with pytest.raises(JobError, match="timeout"):
@@ -167,14 +147,14 @@ def test_no_job_outlives_a_runner_killed_with_sigkill(tmp_path):
                 break
             time.sleep(0.05)
         job_pid = int(pidfile.read_text())
-        assert _pid_alive(job_pid)
+        assert alive(job_pid)
         parent.kill()
         parent.wait()
         for _ in range(100):
-            if not _pid_alive(job_pid):
+            if not alive(job_pid):
                 break
             time.sleep(0.05)
-        assert not _pid_alive(job_pid)
+        assert not alive(job_pid)
     finally:
         parent.kill()
 

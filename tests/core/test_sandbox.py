@@ -12,6 +12,8 @@ import pytest
 
 from palestra.core.sandbox import check_program, run_python
 
+from ..conftest import live_processes
+
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")
 
 ROOT = os.geteuid() == 0
@@ -20,24 +22,6 @@ needs_root = pytest.mark.skipif(
 )
 
 ADD = "def add(a, b):\n    return a + b\n"
-
-
-def _live_processes(*, uid: int | None = None, pgid: int | None = None) -> list[int]:
-    """Processes (not zombies: killed orphans may wait for a container's init to reap them)
-    of ``uid`` or in process group ``pgid``."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            owner = os.stat(f"/proc/{entry}").st_uid
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        if fields[0] != "Z" and (owner == uid or int(fields[2]) == pgid):
-            pids.append(int(entry))
-    return pids
 
 
 def test_correct_solution_is_accepted_and_stdlib_imports():
@@ -63,7 +47,7 @@ def test_infinite_loop_times_out_and_leaves_no_process():
     r = run_python(code + "while True: pass\n", timeout_s=1)
     assert r.status == "timeout" and r.signal == "SIGKILL"
     pid = int(r.stdout.split()[0])
-    assert _live_processes(pgid=pid) == []  # the whole group is gone
+    assert live_processes(pgid=pid) == []  # the whole group is gone
     v = check_program("while True: pass", "", timeout_s=1)
     assert not v and v.reason == "timeout after 1 s"
 
@@ -93,7 +77,7 @@ def test_fork_bomb_stays_under_max_processes_and_leaves_nothing():
     r = run_python(code, timeout_s=2, max_processes=8)
     assert "processes" in r.protections and r.status == "timeout"
     assert int(r.stdout) < 8  # the main process counts too
-    assert r.uid is not None and _live_processes(uid=r.uid) == []
+    assert r.uid is not None and live_processes(uid=r.uid) == []
 
 
 @needs_root
@@ -101,7 +85,7 @@ def test_setsid_escape_is_still_killed():
     code = "import os, time\nif os.fork() == 0:\n    os.setsid()\n    time.sleep(60)\n"
     code += "else:\n    print('parent', flush=True)\n"
     r = run_python(code, timeout_s=3)
-    assert r.status == "ok" and r.uid is not None and _live_processes(uid=r.uid) == []
+    assert r.status == "ok" and r.uid is not None and live_processes(uid=r.uid) == []
 
 
 @needs_root

@@ -14,6 +14,8 @@ from palestra.prove.attempt import ProofAttempt, json_dumps, nesting, room_to_pi
 from palestra.prove.proof import ConnectionProof, ProofStep, format_lit
 from palestra.prove.run import prove_paths
 
+from ..conftest import alive, live_processes
+
 BIN = Path(sys.executable).parent / "palestra"
 M2K = Path(__file__).resolve().parents[2] / "src" / "palestra" / "data" / "tptp" / "m2k"
 BAD = Path(__file__).resolve().parents[1] / "data" / "tptp" / "malformed.p"
@@ -118,27 +120,6 @@ def test_guided_by_the_shipped_model() -> None:
     assert out.stdout.splitlines()[1].startswith("% unguided MCTS: 5,000 inferences")
 
 
-def _children(pid: int) -> list[int]:
-    """Live (not zombie) processes whose parent is ``pid``."""
-    out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().split(")")[-1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid and fields[0] != "Z":
-            out.append(int(stat.parent.name))
-    return out
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 def test_a_killed_prove_leaves_no_attempt_running() -> None:
     """SIGKILL on ``palestra prove`` mid-attempt: the forked attempt dies with it."""
     import time
@@ -152,7 +133,7 @@ def test_a_killed_prove_leaves_no_attempt_running() -> None:
     try:
         attempts: list[int] = []
         for _ in range(600):  # the CLI imports, reads the problem, then forks the attempt
-            attempts = _children(proc.pid)
+            attempts = live_processes(ppid=proc.pid)
             if attempts:
                 break
             time.sleep(0.05)
@@ -160,10 +141,10 @@ def test_a_killed_prove_leaves_no_attempt_running() -> None:
         proc.kill()
         proc.wait()
         for _ in range(100):
-            if not any(_alive(pid) for pid in attempts):
+            if not any(alive(pid) for pid in attempts):
                 break
             time.sleep(0.05)
-        assert not any(_alive(pid) for pid in attempts)
+        assert not any(alive(pid) for pid in attempts)
     finally:
         proc.kill()
 
