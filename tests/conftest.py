@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -62,3 +66,23 @@ def alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except (FileNotFoundError, ProcessLookupError):
         return False
+
+
+def sigkill_when(args: list[str], ready: Callable[[], bool], *, timeout_s: float) -> None:
+    """Run ``args`` (one thread for torch) and SIGKILL it as soon as ``ready()`` holds; the
+    test fails if the process ended, or ``timeout_s`` passed, before it could be killed."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
+    child = subprocess.Popen(args, env=env, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and child.poll() is None and not ready():
+            time.sleep(0.005)
+        running = child.poll() is None
+        child.send_signal(signal.SIGKILL)
+        _, err = child.communicate(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert running, f"the run ended before it could be killed: {err.decode()[-2000:]}"
+    assert child.returncode == -signal.SIGKILL

@@ -6,9 +6,6 @@ import dataclasses
 import itertools
 import json
 import math
-import os
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,6 +22,8 @@ from palestra.lm.scratchpad import TASK_NAMES
 from palestra.lm.tokenizers import load_tokenizer
 from palestra.lm.train import complete, learning_rate, lr_factor, train
 from palestra.models.transformer import Transformer
+
+from ..conftest import sigkill_when
 
 TINY: dict[str, Any] = dict(
     n_layer=1, n_head=2, d_model=16, batch_size=8, warmup=5, eval_examples=4, progress=False
@@ -177,25 +176,12 @@ def test_killed_run_resumes_exactly(tmp_path: Path) -> None:
         "from palestra.lm.config import LMTrainConfig\n"
         f"train(LMTrainConfig(runs_root=Path({str(root)!r}), **{KILL_CFG!r}))\n"
     )
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
-    child = subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and child.poll() is None:
-            checkpoint = _latest_checkpoint(root)
-            steps = _logged_steps(root)
-            if checkpoint is not None and steps and steps[-1] >= checkpoint + 3:
-                break
-            time.sleep(0.005)
-        alive = child.poll() is None
-        child.send_signal(signal.SIGKILL)
-        _, err = child.communicate(timeout=30)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-    assert alive, f"the run ended before it could be killed: {err.decode()[-2000:]}"
-    assert child.returncode == -signal.SIGKILL
+
+    def past_a_checkpoint() -> bool:
+        checkpoint, steps = _latest_checkpoint(root), _logged_steps(root)
+        return checkpoint is not None and bool(steps) and steps[-1] >= checkpoint + 3
+
+    sigkill_when([sys.executable, "-c", code], past_a_checkpoint, timeout_s=60)
     killed_at = time.time()
     checkpoint = _latest_checkpoint(root)
     assert checkpoint is not None and checkpoint < KILL_STEPS

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -18,6 +17,8 @@ from safetensors.torch import load_file
 from palestra.core.runs import read_metrics
 from palestra.lm.config import LMTrainConfig
 from palestra.lm.train import train
+
+from ..conftest import sigkill_when
 
 BIN = Path(sys.executable).parent / "palestra"
 STEPS = 200
@@ -53,29 +54,19 @@ def cli(root: Path, resume: bool) -> list[str]:
 
 def test_killed_before_the_first_checkpoint_resumes_in_its_directory(tmp_path: Path) -> None:
     root = tmp_path / "runs"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
-    child = subprocess.Popen(cli(root, resume=False), env=env, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and child.poll() is None:
-            runs = list(root.glob("lm/*/metrics.jsonl"))
-            if runs and len(read_metrics(runs[0].parent)) >= 3:
-                break
-            time.sleep(0.005)
-        alive = child.poll() is None
-        child.send_signal(signal.SIGKILL)
-        _, err = child.communicate(timeout=30)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-    assert alive, f"the run ended before it could be killed: {err.decode()[-2000:]}"
+
+    def three_steps_logged() -> bool:
+        runs = list(root.glob("lm/*/metrics.jsonl"))
+        return bool(runs) and len(read_metrics(runs[0].parent)) >= 3
+
+    sigkill_when(cli(root, resume=False), three_steps_logged, timeout_s=120)
     killed_at = time.time()
     (run_dir,) = (root / "lm").iterdir()
     assert (run_dir / "config.json").is_file()
     assert not list(run_dir.glob("checkpoints/step_*.pt")), "killed too late: a checkpoint"
     assert 3 <= len(read_metrics(run_dir)) < STEPS
 
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
     resumed = subprocess.run(cli(root, resume=True), env=env, capture_output=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr.decode()[-2000:]
     assert list((root / "lm").iterdir()) == [run_dir], "resume started a new run"
