@@ -112,12 +112,10 @@ def _strategies(spec: str) -> list[str]:
         raise PalestraError(
             f"strategy {spec!r}: expected 'schedule' or a list like '[cut,comp(7)]'"
         )
-    from palestra.logic.clausify import parse_settings
-    from palestra.prove.calculus import Options
+    from palestra.logic.settings import LeancopSettings
 
     try:
-        parse_settings(s)
-        Options.from_leancop(s)
+        LeancopSettings.parse(s)  # the one parser of the clausifier's and the search's options
     except ValueError as e:
         raise PalestraError(f"strategy {spec!r}: {e}") from None
     return [s]

@@ -43,7 +43,7 @@ import numpy as np
 
 from palestra.core.bench import Bench, register_suite
 from palestra.core.config import Default, arg, with_defaults
-from palestra.core.data import find
+from palestra.core.data import expected
 from palestra.core.jobs import run_jobs
 from palestra.core.progress import progress_bar
 from palestra.sat.cnf import CNF, Status
@@ -244,8 +244,7 @@ def run(bench: Bench) -> None:
     torch.set_num_threads(opt.threads)
     quick = bench.quick
     net = load_model(opt.model, opt.rounds)
-    found = find("satlib", opt.satlib)
-    satlib = found.path if found else Path(opt.satlib or "$PALESTRA_DATA/sat/satlib")
+    satlib = Path(opt.satlib) if opt.satlib else expected("satlib")
     sizes = opt.dpll_sizes
     if quick and len(sizes) > 2:
         sizes = (sizes[0], sizes[-2])  # (50, 90) by default: SR(90) is the paper's figure
