@@ -12,8 +12,12 @@ and returns one :class:`Completion` per sample: its ``text``, its ``finish_reaso
 - :class:`LocalBackend` runs a model trained by ``palestra train lm`` in this process.
 - :class:`OpenAIBackend` speaks the OpenAI HTTP API (``/v1/completions``,
   ``/v1/chat/completions``) with the standard library only, to ``palestra lm serve`` or any
-  compatible server; it retries 5xx answers and connection failures with exponential backoff
-  and turns a 4xx answer into a :class:`BackendError` carrying the server's message.
+  compatible server; it retries 429/5xx answers and connection failures with capped, jittered
+  exponential backoff that honours ``Retry-After``, cuts texts at every stop string (the API
+  takes four), sums the tokens it used, and turns a 4xx answer into a :class:`BackendError`
+  carrying the server's message.
+- :func:`complete_many` runs many :class:`Request` s on any backend with a pool of threads,
+  yielding answers as they finish, optionally through a cache (:class:`ResponseStore`).
 
 Both raise :class:`BackendError` (a :class:`~palestra.core.errors.PalestraError`) for a bad
 request, with the HTTP status the server gives it (400 for a bad parameter or a prompt longer
@@ -40,6 +44,9 @@ and parameters give the same texts, in process or over HTTP.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
+import email.utils
 import http.client
 import ipaddress
 import json
@@ -51,7 +58,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
@@ -65,16 +73,25 @@ if TYPE_CHECKING:
 __all__ = [
     "CHAT_ROLES",
     "CHAT_STOP",
+    "Answer",
     "Backend",
     "BackendError",
     "Completion",
     "Generation",
     "LocalBackend",
     "OpenAIBackend",
+    "Request",
+    "ResponseStore",
     "Sampling",
     "TextDelta",
+    "Usage",
     "chat_prompt",
     "check_sampling",
+    "complete_many",
+    "cut_at_stops",
+    "parse_retry_after",
+    "refused_for_context",
+    "retry_delay",
 ]
 
 CHAT_ROLES = ("system", "user", "assistant")
@@ -578,20 +595,43 @@ class _StreamBroken(BackendError):
     """The connection failed after part of a streamed answer arrived (not retried)."""
 
 
+@dataclass
+class Usage:
+    """Tokens a backend was billed for, summed over its requests (cache hits not counted).
+
+    ``prompt_tokens`` counts each request's prompt once, however many samples it asked for.
+    """
+
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
 class OpenAIBackend(_Backend):
     """A model behind the OpenAI HTTP API, spoken with the standard library.
 
     ``base_url`` is the API root, e.g. ``http://127.0.0.1:8000/v1`` (a URL with no path gets
     ``/v1``). ``api_key``, if given, is sent as ``Authorization: Bearer``. ``stream=True``
     asks for server-sent events and assembles the texts from the chunks (the result is the
-    same; the answer starts arriving sooner). A 5xx or 429 answer, a refused or dropped
-    connection and a timeout are retried up to ``retries`` times, waiting ``backoff * 2**k``
-    seconds before retry ``k``; a streamed answer that breaks after its first chunk is not
-    retried. A 4xx answer raises :class:`BackendError` with the server's message at once.
-    Loopback addresses are never sent through a proxy.
+    same; the answer starts arriving sooner). Loopback addresses are never sent through a
+    proxy. The backend is thread-safe: :func:`complete_many` runs many requests at once on it.
+
+    Retries: a 429 or 5xx answer, a refused or dropped connection and a timeout are retried up
+    to ``retries`` times; a 4xx answer raises :class:`BackendError` with the server's message
+    at once, and so does a streamed answer that breaks after its first chunk. The wait before
+    retry ``k`` is :func:`retry_delay`: ``backoff * 2**k`` with jitter, capped at ``max_wait``;
+    where a 429 or 503 answer carries ``Retry-After`` (seconds or an HTTP date) the wait is at
+    least that long, and a ``Retry-After`` beyond ``max_wait`` is an error at once rather than
+    a silent wait of minutes.
+
+    Stop strings: the API takes at most :data:`MAX_STOP_STRINGS` of them, so the first four
+    are sent and every text is cut here at the first occurrence of any of them (the finish
+    reason becomes ``"stop"``; the token count stays the server's, which may then count a few
+    tokens past the cut).
 
     Per-sample ``completion_tokens`` come from the ``completion_tokens`` field our server puts
     in each choice; from another server with ``n > 1`` they are the usage total shared out.
+    :attr:`usage` sums the tokens of every answered request.
     """
 
     def __init__(
@@ -604,6 +644,7 @@ class OpenAIBackend(_Backend):
         stream: bool = False,
         retries: int = 3,
         backoff: float = 0.5,
+        max_wait: float = 60.0,
     ) -> None:
         parts = urllib.parse.urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -616,6 +657,10 @@ class OpenAIBackend(_Backend):
         self.stream = stream
         self.retries = retries
         self.backoff = backoff
+        self.max_wait = max_wait
+        self.usage = Usage()
+        self._lock = threading.Lock()  # guards usage and the jitter's generator
+        self._jitter = random.Random()
         handlers = [urllib.request.ProxyHandler({})] if _is_loopback(parts.hostname) else []
         self._opener = urllib.request.build_opener(*handlers)
 
@@ -629,7 +674,15 @@ class OpenAIBackend(_Backend):
         else:
             body["prompt"] = request
         body.update(self._sampling(sampling))
-        return self._generate("/chat/completions" if chat else "/completions", body, chat=chat)
+        route = "/chat/completions" if chat else "/completions"
+        completions = self._generate(route, body, chat=chat)
+        stops = [sampling.stop] if isinstance(sampling.stop, str) else list(sampling.stop or [])
+        completions = [cut_at_stops(c, stops) for c in completions]
+        with self._lock:
+            self.usage.requests += 1
+            self.usage.prompt_tokens += completions[0].prompt_tokens if completions else 0
+            self.usage.completion_tokens += sum(c.completion_tokens for c in completions)
+        return completions
 
     def models(self) -> list[str]:
         """The ids of ``GET /models``."""
@@ -649,7 +702,8 @@ class OpenAIBackend(_Backend):
         }
         stop, seed = sampling.stop, sampling.seed
         if stop:
-            body["stop"] = list(stop)
+            stops = [stop] if isinstance(stop, str) else list(stop)
+            body["stop"] = stops[:MAX_STOP_STRINGS]  # the rest are cut here (_answer)
         if seed is not None:
             body["seed"] = seed
         if self.stream:
@@ -676,6 +730,7 @@ class OpenAIBackend(_Backend):
         attempt = 0
         while True:
             request = urllib.request.Request(url, data=data, headers=headers, method=method)
+            retry_after = None
             try:
                 with self._opener.open(request, timeout=self.timeout) as resp:
                     return read(resp)
@@ -683,6 +738,16 @@ class OpenAIBackend(_Backend):
                 error = _http_error(e, url)
                 if e.code not in _RETRY_STATUS or attempt >= self.retries:
                     raise error from None
+                if e.code in (429, 503):
+                    retry_after = parse_retry_after(e.headers.get("Retry-After"))
+                if retry_after is not None and retry_after > self.max_wait:
+                    raise BackendError(
+                        f"{error.message} (the server asks to retry after {retry_after:.0f} s, "
+                        f"more than max_wait={self.max_wait:g} s)",
+                        status=e.code,
+                        type=error.type,
+                        code=error.code,
+                    ) from None
             except _StreamBroken:
                 raise
             except json.JSONDecodeError as e:
@@ -695,8 +760,172 @@ class OpenAIBackend(_Backend):
                         status=None,
                         type="connection_error",
                     ) from None
-            time.sleep(self.backoff * 2**attempt)
+            with self._lock:
+                u = self._jitter.random()
+            time.sleep(
+                retry_delay(
+                    attempt,
+                    backoff=self.backoff,
+                    max_wait=self.max_wait,
+                    retry_after=retry_after,
+                    u=u,
+                )
+            )
             attempt += 1
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """The seconds a ``Retry-After`` header asks to wait: ``"120"`` or an HTTP date
+    (``"Wed, 21 Oct 2015 07:28:00 GMT"``, relative to ``now``, default the clock); ``None``
+    for a missing or unreadable value. A date in the past is 0."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # an HTTP date is GMT
+        when = when.replace(tzinfo=datetime.UTC)
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def retry_delay(
+    attempt: int,
+    *,
+    backoff: float,
+    max_wait: float,
+    retry_after: float | None = None,
+    u: float = 0.5,
+) -> float:
+    """Seconds to wait before retry ``attempt`` (0-based), given ``u`` uniform in [0, 1).
+
+    Exponential backoff with "equal jitter": the ceiling ``c = min(max_wait, backoff * 2**k)``
+    and a wait uniform in ``[c/2, c]``, so that clients refused together do not come back
+    together. A server's ``Retry-After`` of ``r`` seconds is a floor: the wait is uniform in
+    ``[r, min(max_wait, 1.1 r)]`` when ``r`` exceeds the backoff's ceiling. Never more than
+    ``max_wait`` (:class:`OpenAIBackend` refuses a larger ``Retry-After`` instead of waiting).
+    """
+    ceiling = min(max_wait, backoff * 2.0 ** min(attempt, 60))
+    wait = ceiling * (0.5 + 0.5 * u)
+    if retry_after is not None and retry_after > wait:
+        wait = retry_after + (max(retry_after, min(max_wait, 1.1 * retry_after)) - retry_after) * u
+    return min(wait, max(max_wait, retry_after or 0.0))
+
+
+def cut_at_stops(completion: Completion, stops: Sequence[str]) -> Completion:
+    """``completion`` cut at the first occurrence of any of ``stops`` (finish reason
+    ``"stop"``); unchanged where none occurs."""
+    text = completion.text
+    cut = min((i for i in (text.find(s) for s in stops if s) if i >= 0), default=-1)
+    if cut < 0:
+        return completion
+    return dataclasses.replace(completion, text=text[:cut], finish_reason="stop")
+
+
+# ----------------------------------------------------------------------------- many requests
+@dataclass(frozen=True)
+class Request:
+    """One request of :func:`complete_many`: a prompt (``chat=False``) or a conversation,
+    its sampling, ``sample`` (the index of its first sample, part of a cache key: two
+    requests alike but for it are different samples) and ``tag``, the caller's own label."""
+
+    prompt: str | list[dict]
+    sampling: Sampling
+    chat: bool = False
+    sample: int = 0
+    tag: Any = None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What came back for a :class:`Request`: its completions, or the ``error`` that refused
+    it (see :func:`complete_many`); the wall ``seconds`` it took; whether it came from the
+    cache."""
+
+    request: Request
+    completions: list[Completion]
+    error: BackendError | None = None
+    seconds: float = 0.0
+    cached: bool = False
+
+
+@runtime_checkable
+class ResponseStore(Protocol):
+    """A cache of answers (:class:`palestra.reason.cache.ResponseCache` is one)."""
+
+    def get(self, request: Request) -> list[Completion] | None: ...
+
+    def put(self, request: Request, completions: list[Completion]) -> None: ...
+
+
+def refused_for_context(error: BackendError) -> bool:
+    """Is ``error`` the model refusing a prompt too long for its context? (A property of the
+    request, not of the server: :func:`complete_many` gives it back as the request's answer.)"""
+    return error.status == 400 and (
+        error.code == "context_length_exceeded" or "maximum context length" in error.message
+    )
+
+
+def complete_many(
+    backend: Backend,
+    requests: Iterable[Request],
+    *,
+    concurrency: int = 4,
+    cache: ResponseStore | None = None,
+) -> Iterator[Answer]:
+    """Answer ``requests`` with up to ``concurrency`` of them in flight on a thread pool,
+    yielding each :class:`Answer` as it finishes (not in order).
+
+    ``requests`` is read lazily, a few ahead of the answers, so it may be long. With a
+    ``cache``, a request found there is answered from it (``cached=True``) without a call,
+    and every new answer is stored. A request the model refuses because its prompt is too
+    long (:func:`refused_for_context`) comes back as an answer with ``error`` set; any other
+    :class:`BackendError` (the server down after retries, a bad parameter, an unknown model)
+    is raised, and the requests not yet sent are dropped.
+    """
+    if concurrency < 1:
+        raise PalestraError(f"concurrency must be at least 1, got {concurrency}")
+
+    def ask(request: Request) -> Answer:
+        start = time.perf_counter()
+        call = backend.chat if request.chat else backend.complete
+        try:
+            completions = call(request.prompt, **asdict(request.sampling))  # type: ignore[arg-type]
+        except BackendError as e:
+            if not refused_for_context(e):
+                raise
+            return Answer(request, [], e, time.perf_counter() - start)
+        if cache is not None:
+            cache.put(request, completions)
+        return Answer(request, completions, None, time.perf_counter() - start)
+
+    pending: set[Future[Answer]] = set()
+    source = iter(requests)
+    with ThreadPoolExecutor(concurrency, thread_name_prefix="complete-many") as pool:
+        try:
+            exhausted = False
+            while True:
+                while not exhausted and len(pending) < 2 * concurrency:
+                    request = next(source, None)
+                    if request is None:
+                        exhausted = True
+                        break
+                    hit = cache.get(request) if cache is not None else None
+                    if hit is not None:
+                        yield Answer(request, hit, None, 0.0, cached=True)
+                    else:
+                        pending.add(pool.submit(ask, request))
+                if not pending:
+                    return
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield future.result()
+        finally:
+            for future in pending:
+                future.cancel()
 
 
 def _http_error(e: urllib.error.HTTPError, url: str) -> BackendError:
