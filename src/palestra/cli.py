@@ -220,6 +220,12 @@ def _lm_attention(cfg: object) -> None:
     run_attention(cfg)  # type: ignore[arg-type]
 
 
+def _eval(cfg: object) -> None:
+    from palestra.reason.evaluate import run_eval
+
+    run_eval(cfg)  # type: ignore[arg-type]
+
+
 def _lm_serve(cfg: object) -> None:
     from palestra.lm.server import serve
 
@@ -249,6 +255,7 @@ def _register_config_commands() -> None:
     from palestra.play.config import PlayEvalConfig, PlayTrainConfig
     from palestra.prove.config import ProveConfig
     from palestra.prove.rlcop_config import RlcopConfig
+    from palestra.reason.evaluate import EvalConfig
     from palestra.sat.config import SatGenConfig, SatSolveConfig, SatTrainConfig
 
     # (group, name, config dataclass, runner, help; None = the dataclass docstring)
@@ -256,6 +263,14 @@ def _register_config_commands() -> None:
         (app, "prove", ProveConfig, _prove, None),
         (app, "prove-coq", ProveCoqConfig, _prove_coq, None),
         (app, "demo", DemoConfig, _demo, None),
+        (
+            app,
+            "eval",
+            EvalConfig,
+            _eval,
+            "Sample a model (OpenAI-compatible URL or local:RUN_DIR) on a task's problems, check"
+            " every sample, report pass@k and maj@k; --out DIR resumes a killed run.",
+        ),
         (
             sat_app,
             "solve",
