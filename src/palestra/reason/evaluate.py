@@ -540,6 +540,7 @@ def write_report(run_dir: Path, summary: dict[str, Any]) -> None:
             ax.fill_between(ks, low, high, alpha=0.2, label="95% interval over problems")
             if len(ks) > 1:
                 ax.set_xscale("log")
+                ax.minorticks_off()
             ax.set_xticks(ks, [str(k) for k in ks])
             ax.set_ylim(-0.02, 1.02)
             ax.set_xlabel("k")
