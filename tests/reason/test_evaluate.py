@@ -5,13 +5,16 @@ checked against the records by an independent count."""
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -212,3 +215,28 @@ def test_read_samples_drops_a_torn_last_line(tmp_path: Path) -> None:
     path.write_text('{"problem": "a", "sample": 0}\n{"problem": "a", "sa')
     assert read_samples(path) == [{"problem": "a", "sample": 0}]
     assert path.read_text() == '{"problem": "a", "sample": 0}\n'  # appending starts clean
+
+
+def test_maj_closed_form_matches_brute_force() -> None:
+    """The estimator bench's closed form against every sequence of k votes."""
+    from palestra.reason.bench_estimators import maj_at_k_closed_form, pass_at_k_truth
+
+    for p, wrong, k in [
+        (0.3, [0.7 / 3] * 3, 1),
+        (0.3, [0.7 / 3] * 3, 2),
+        (0.3, [0.7 / 3] * 3, 5),
+        (0.1, [0.45, 0.45], 6),
+        (0.3, [0.2], 4),  # the rest (0.5) votes for nothing
+    ]:
+        probs = [p, *wrong, 1 - p - sum(wrong)]  # classes: 0 right, 1.. wrong, last nothing
+        expected = 0.0
+        for votes in itertools.product(range(len(probs)), repeat=k):
+            counts = Counter(v for v in votes if v != len(probs) - 1)
+            if not counts:
+                continue
+            top = max(counts.values())
+            winners = [a for a, c in counts.items() if c == top]
+            expected += math.prod(probs[v] for v in votes) * (0 in winners) / len(winners)
+        assert maj_at_k_closed_form(p, wrong, k) == pytest.approx(expected, abs=1e-12)
+    assert maj_at_k_closed_form(0.37, [0.21] * 3, 2) == pytest.approx(0.37)  # a 1-1 tie: a coin
+    assert pass_at_k_truth(0.5, 3) == 0.875

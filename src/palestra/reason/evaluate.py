@@ -71,6 +71,7 @@ from palestra.reason.task import Problem, Task
 
 __all__ = [
     "EvalConfig",
+    "estimate_interval",
     "evaluate",
     "format_summary",
     "ks_for",
@@ -446,7 +447,7 @@ def summarize(
     Deterministic in the records (not their order), so a resumed run's equals a clean run's.
     Every problem must have all its ``samples``: a missing one is an error, not a skip.
     """
-    from palestra.reason.metrics import maj_at_k, mean_interval, pass_at_k, wilson_interval
+    from palestra.reason.metrics import maj_at_k, pass_at_k, wilson_interval
 
     by_problem: dict[str, dict[int, dict[str, Any]]] = defaultdict(dict)
     for r in records:
@@ -479,9 +480,9 @@ def summarize(
     for name, per_problem in estimators.items():
         values, intervals = {}, {}
         for k in ks:
-            mean, low, high = mean_interval(per_problem(k))
+            mean, low, high = estimate_interval(per_problem(k))
             values[str(k)] = mean
-            intervals[str(k)] = [max(0.0, low), min(1.0, high)]
+            intervals[str(k)] = [low, high]
         summary[f"{name}@k"] = values
         summary[f"{name}@k_interval"] = intervals
     flat = [r for row in rows for r in row]
@@ -493,6 +494,20 @@ def summarize(
     summary["errors"] = sum(r["finish_reason"] == "error" for r in flat)
     summary["finish_reasons"] = dict(sorted(Counter(r["finish_reason"] for r in flat).items()))
     return summary
+
+
+def estimate_interval(values: Sequence[float], z: float = 1.96) -> tuple[float, float, float]:
+    """``(mean, low, high)`` of per-problem estimates in [0, 1]: the normal interval over
+    problems (:func:`palestra.reason.metrics.mean_interval`), clipped to [0, 1]; where the
+    estimates do not vary (every problem solved, or none) that interval is a point, and the
+    Wilson interval of the mean over the problems is given instead (values in [0, 1] with mean
+    m vary at most as a coin of bias m does)."""
+    from palestra.reason.metrics import mean_interval, wilson_interval
+
+    mean, low, high = mean_interval(values, z=z)
+    if high - low <= 1e-12:
+        low, high = wilson_interval(round(mean * len(values)), len(values), z=z)
+    return mean, max(0.0, low), min(1.0, high)
 
 
 def format_summary(summary: dict[str, Any]) -> str:
