@@ -97,6 +97,11 @@ _SUITES: dict[str, Suite] = {}
 # Suites of the built-in pillars: name -> (module that registers it, one-line help).
 # Listed here so `palestra bench --list` needs no heavy imports.
 _BUILTIN: dict[str, tuple[str, str]] = {
+    "eval": (
+        "palestra.reason.bench_eval",
+        "evaluation harness: code sandbox and answer checkers, pass@k/maj@k vs closed forms over "
+        "HTTP, server throughput, every task end to end against palestra lm serve",
+    ),
     "prover": (
         "palestra.prove.bench",
         "connection prover on M2k: proved at 200k inferences and at 10 s vs E 2.6, inferences/s",
