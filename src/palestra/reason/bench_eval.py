@@ -73,7 +73,9 @@ class EvalBenchOptions(Config):
     concurrency: int = arg(4, "Requests in flight (estimators, end to end).", min=1)
     run_dir: Path | None = arg(None, "Model to serve (unset: train a small one here).")
     train_steps: int = arg(300, "Training steps of the small model (quick: 60).", min=1)
-    block_size: int = arg(2048, "Context of the small model (tokens = bytes).", min=16)
+    block_size: int = arg(
+        4608, "Context of the small model (tokens = bytes): room for every task's prompt.", min=16
+    )
 
 
 @dataclass
@@ -215,7 +217,7 @@ def _end_to_end(shared: _Shared) -> None:
                     s["problems"],
                     samples,
                     round(s["pass@k"]["1"], 4),
-                    round(s["maj@k"]["1"], 4) if "maj@k" in s else None,
+                    round(s["maj@k"]["1"], 4) if "maj@k" in s else "-",
                     s["errors"],
                     s["tokens"]["completion"],
                     round(seconds, 2),
