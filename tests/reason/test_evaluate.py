@@ -240,3 +240,21 @@ def test_maj_closed_form_matches_brute_force() -> None:
         assert maj_at_k_closed_form(p, wrong, k) == pytest.approx(expected, abs=1e-12)
     assert maj_at_k_closed_form(0.37, [0.21] * 3, 2) == pytest.approx(0.37)  # a 1-1 tie: a coin
     assert pass_at_k_truth(0.5, 3) == 0.875
+
+
+def test_bench_eval_estimator_part_writes_its_report(tmp_path: Path) -> None:
+    from palestra.core.bench import run_suite
+
+    options = [
+        "parts=estimators",
+        "ps=0.5",
+        "estimator_problems=30",
+        "estimator_samples=4",
+    ]
+    json_path, md_path = run_suite("eval", quick=True, seed=0, out_dir=tmp_path, options=options)
+    result = json.loads(json_path.read_text())
+    figures = {f["name"]: f["value"] for f in result["figures"]}
+    assert figures["estimator checks passed"] == 1.0
+    # k = 1, 2 (ks_for(4)), pass@k and maj@k each
+    assert figures["estimates within their interval of the closed form at p=0.5"] == 4
+    assert (tmp_path / "eval_estimators.png").is_file() and "closed form" in md_path.read_text()
