@@ -255,6 +255,6 @@ def test_bench_eval_estimator_part_writes_its_report(tmp_path: Path) -> None:
     result = json.loads(json_path.read_text())
     figures = {f["name"]: f["value"] for f in result["figures"]}
     assert figures["estimator checks passed"] == 1.0
-    # k = 1, 2 (ks_for(4)), pass@k and maj@k each
-    assert figures["estimates within their interval of the closed form at p=0.5"] == 4
+    # k = 1, 2, 4 (ks_for(4)), pass@k and maj@k each
+    assert figures["estimates within their interval of the closed form at p=0.5"] == 6
     assert (tmp_path / "eval_estimators.png").is_file() and "closed form" in md_path.read_text()

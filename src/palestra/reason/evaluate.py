@@ -429,12 +429,12 @@ def _sample_and_check(
 
 # ----------------------------------------------------------------------------- the summary
 def ks_for(n: int) -> list[int]:
-    """The k reported for ``n`` samples: 1, 2, 5, 10, 20, 50, 100, ... up to ``n``."""
+    """The k reported for ``n`` samples: 1, 2, 5, 10, 20, 50, 100, ... up to ``n``, and ``n``."""
     ks, scale = [], 1
     while scale <= n:
         ks += [k for k in (scale, 2 * scale, 5 * scale) if k <= n]
         scale *= 10
-    return ks
+    return ks if not ks or ks[-1] == n else [*ks, n]
 
 
 def summarize(
