@@ -378,6 +378,7 @@ class Generation:
         self._started = False
         self._batched: bool | None = None  # decided by start()
         self._outbox: queue.SimpleQueue[Any] = queue.SimpleQueue()  # from the scheduler
+        self._ended = threading.Event()  # set with the outbox's last item
 
     @property
     def done(self) -> bool:
@@ -420,10 +421,14 @@ class Generation:
     def post(self, item: list[TextDelta] | BaseException) -> None:
         """Give the consumer a step's deltas, or the error that ended the generation."""
         self._outbox.put(item)
+        if isinstance(item, BaseException):
+            self._outbox.put(_END)
+            self._ended.set()
 
     def post_end(self) -> None:
         """Tell the consumer that nothing more will come."""
         self._outbox.put(_END)
+        self._ended.set()
 
     def sample(self, logits: Any) -> list[int]:
         """The next token of each unfinished sample, in sample order, from their logits
@@ -508,9 +513,24 @@ class Generation:
         ]
 
     def run(self) -> list[Completion]:
-        for _ in self:
-            pass
-        return self.completions()
+        """Decode to the end; the completions. Batched, the caller sleeps until the end
+        instead of waking at every step."""
+        if self._started or not self.start():
+            for _ in self:
+                pass
+            return self.completions()
+        self._started = True
+        try:
+            self._ended.wait()
+        finally:
+            if not self.done:
+                self.cancel()
+        while True:  # the deltas are in the texts already; look for an error
+            item = self._outbox.get()
+            if isinstance(item, BaseException):
+                raise item
+            if item is _END:
+                return self.completions()
 
 
 def _model_dir(path: Path) -> Path:

@@ -209,6 +209,7 @@ class SlotCache:
         self.k = self._empty(0)  # [L, capacity, n_kv, block_size, hd]
         self.v = self._empty(0)  # [L, capacity, n_kv, block_size, hd]
         self.lengths = torch.zeros(0, dtype=torch.long, device=self.device)  # [capacity]
+        self.keys = 0  # keys S the step under way attends over: the longest row's, + 1
         self.mask: torch.Tensor | None = None  # [rows, 1, 1, S] of the step under way
 
     @staticmethod
@@ -277,12 +278,16 @@ class SlotCache:
         self.lengths = self.lengths[:0].clone()
 
     def positions(self) -> torch.Tensor:
-        """The position ``[rows]`` of each row's next token; sets the step's mask: row ``r``'s
-        query sees keys ``0 .. lengths[r]``."""
+        """The position ``[rows]`` of each row's next token; sets the step's keys (up to the
+        longest row) and mask: row ``r``'s query sees keys ``0 .. lengths[r]`` (no mask when
+        every row has the same length)."""
         lengths = self.lengths[: self.rows]  # [B]
-        keys = int(lengths.max()) + 1
-        self.mask = torch.arange(keys, device=self.device) <= lengths[:, None]  # [B, S]
-        self.mask = self.mask[:, None, None, :]  # [B, 1, 1, S], broadcast over heads
+        shortest, longest = (int(x) for x in lengths.aminmax())
+        self.keys = longest + 1
+        self.mask = None
+        if shortest != longest:
+            mask = torch.arange(self.keys, device=self.device) <= lengths[:, None]  # [B, S]
+            self.mask = mask[:, None, None, :]  # [B, 1, 1, S], broadcast over heads
         return lengths
 
     def update(
@@ -290,8 +295,7 @@ class SlotCache:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Store each row's new ``k, v [B, n_kv, 1, hd]`` at its own position; return the keys
         and values ``[B, n_kv, S, hd]`` up to the longest row (the mask hides the rest)."""
-        assert self.mask is not None, "positions() starts a step"
-        B, S = self.rows, self.mask.size(-1)
+        B, S = self.rows, self.keys  # positions() starts a step
         rows = torch.arange(B, device=self.device)
         at = self.lengths[:B]  # [B]
         self.k[layer, rows, :, at] = k[:, :, 0]  # [B, n_kv, hd] written at (row, ., at[row])
@@ -301,7 +305,7 @@ class SlotCache:
     def advance(self) -> None:
         """End the step: every row is one position longer."""
         self.lengths[: self.rows] += 1
-        self.mask = None
+        self.keys, self.mask = 0, None
 
 
 class Context(NamedTuple):
@@ -367,7 +371,7 @@ class Attention(nn.Module):
             k, v = cache.update(self.layer, k, v)  # [B, Hkv, S, hd]
             y = F.scaled_dot_product_attention(
                 q, k, v, attn_mask=cache.mask, enable_gqa=cfg.kv_heads != cfg.n_head
-            )  # [B, H, 1, hd]; cache.mask [B, 1, 1, S] keeps each row to its own keys
+            )  # [B, H, 1, hd]; cache.mask [B, 1, 1, S] (if any) keeps each row to its keys
             return self.o_proj(y.transpose(1, 2).reshape(B, T, cfg.n_head * hd))  # [B, 1, D]
         past = 0 if cache is None else cache.pos
         if self.log_scale is not None:
