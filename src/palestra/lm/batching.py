@@ -63,6 +63,9 @@ class Scheduler:
         self._waiting: deque[Generation] = deque()
         self._rows: list[tuple[Generation, int]] = []  # (generation, sample) of each cache row
         self._cache: SlotCache | None = None
+        # what the consumers get once the rows that ended have left (so a consumer that has
+        # its answer never sees its rows still in the batch)
+        self._outgoing: list[tuple[Generation, Any]] = []
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -111,6 +114,7 @@ class Scheduler:
             self._leave()
             if self._rows:
                 self._step()
+                self._leave()
         self._shut_down()
 
     def _take_waiting(self) -> list[Generation]:
@@ -191,13 +195,14 @@ class Scheduler:
             if delta is not None:
                 deltas.append(delta)
         if deltas:
-            generation.post(deltas)
+            self._outgoing.append((generation, deltas))
         if generation.done:
             self.stats["finished"] += 1
-            generation.post_end()
+            self._outgoing.append((generation, None))
 
     def _leave(self) -> None:
-        """Free the rows of finished samples and of cancelled generations, last row first."""
+        """Free the rows of finished samples and of cancelled generations, last row first;
+        then send the consumers what the step gave them."""
         assert self._cache is not None or not self._rows
         gone = set()
         free = []
@@ -216,6 +221,12 @@ class Scheduler:
         for generation in gone:
             self.stats["cancelled"] += 1
             generation.post_end()
+        for generation, item in self._outgoing:
+            if item is None:
+                generation.post_end()
+            else:
+                generation.post(item)
+        self._outgoing.clear()
 
     def _shut_down(self) -> None:
         from palestra.lm.backends import BackendError
