@@ -361,20 +361,24 @@ def test_shutdown_lets_requests_in_flight_finish(run_dir: Path, local: LocalBack
 
 
 def test_serve_bench_smoke(run_dir: Path, tmp_path: Path) -> None:
-    """The bench suite end to end on the tiny model: a child server, both backends, a report."""
+    """The bench suite end to end on the tiny model: two child servers (batched and one at a
+    time), the in-process backend, a report."""
     from palestra.core.bench import run_suite
     from palestra.lm import bench_serve  # registers the suite
 
-    options = [f"run_dir={run_dir}", "requests=3", "concurrency=1,2", "max_tokens=4"]
+    options = [f"run_dir={run_dir}", "requests=3", "concurrency=1,2", "max_tokens=4", "n=2"]
     js, md = run_suite(
         "serve", quick=True, out_dir=tmp_path / "results", runs_root=tmp_path, options=options
     )
     result = json.loads(js.read_text())
     names = {f["name"] for f in result["figures"]}
     assert "requests/s @ concurrency 2" in names and "p95 latency @ concurrency 1" in names
+    assert "tokens/s @ n=2" in names
     assert all(f["peer"] == bench_serve.PEER and f["value"] > 0 for f in result["figures"])
     assert any("identical for every request" in n for n in result["notes"])
     assert (tmp_path / "results" / "serve_latency.png").is_file() and md.is_file()
+    assert (tmp_path / "results" / "serve_throughput.png").is_file()
+    assert result["data"]["serial"]["n=2"]["done"] == 3
 
 
 # ----------------------------------------------------------------------------- malformed HTTP

@@ -37,9 +37,10 @@ stop strings of every chat request). :func:`chat_prompt` is the one implementati
 server and :class:`LocalBackend` both call it, so a chat gets the same text either way.
 
 Sampling is the transformer's: ``temperature=0`` is greedy, otherwise nucleus sampling with
-``top_p`` (:func:`palestra.models.transformer.sample_next`). The ``n`` samples of a request
-are decoded as one batch from one ``torch.Generator`` seeded with ``seed``, so the same seed
-and parameters give the same texts, in process or over HTTP.
+``top_p`` (:func:`palestra.models.transformer.sample_next`). Each request samples its
+unfinished samples, in order, from its own ``torch.Generator`` seeded with ``seed``, so the
+same seed and parameters give the same texts, in process or over HTTP, alone or batched with
+other requests (:mod:`palestra.lm.batching`).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ import http.client
 import ipaddress
 import json
 import math
+import queue
 import random
 import threading
 import time
@@ -67,6 +69,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 from palestra.core.errors import PalestraError
 
 if TYPE_CHECKING:
+    from palestra.lm.batching import Scheduler
     from palestra.lm.tokenizers import Tokenizer
     from palestra.models.transformer import Transformer
 
@@ -328,6 +331,9 @@ class _Backend(ABC):
 
 
 # ----------------------------------------------------------------------------- local decoding
+_END = object()  # the scheduler's last word to a generation's consumer
+
+
 class TextDelta(NamedTuple):
     """New text of sample ``index``; ``finish_reason`` is set on the sample's last delta."""
 
@@ -348,13 +354,28 @@ class Generation:
     A sample ends at ``<eos>`` (not part of its text), at the first occurrence of any stop
     string in its decoded text (cut there), or after ``max_tokens`` tokens. Stop strings are
     matched on the decoded text, not on tokens, so a stop string split across tokens is found.
-    Samples that ended keep their row in the batch until all have ended (one shape, no
-    re-batching). Every model call holds the backend's lock, so requests decoded by different
-    threads interleave step by step rather than running at once.
+
+    Two ways to decode, with the same texts for the same seed:
+
+    - **batched** (the backend's :class:`~palestra.lm.batching.Scheduler`, when it has one and
+      the model's attention allows it): iterating hands the generation to the scheduler's
+      thread, which decodes it together with every other request in flight, and reads the
+      deltas it sends back. :meth:`start` hands it over before iterating (so the prompts of a
+      multi-prompt request decode together); closing the iterator early, or :meth:`cancel`,
+      frees its rows.
+    - **one at a time** (``batching=False``, or a model the scheduler cannot batch): the ``n``
+      samples decode as one batch in the iterating thread; samples that ended keep their row
+      until all have ended; every model call holds the backend's lock, so requests decoded by
+      different threads interleave step by step rather than running at once.
+
+    Either way each step samples the unfinished samples only, in sample order, from one
+    ``torch.Generator`` seeded with ``seed`` (:meth:`sample`).
     """
 
     def __init__(self, backend: LocalBackend, prompt_ids: list[int], sampling: Sampling) -> None:
         """``sampling`` checked (:func:`check_sampling`), its ``stop`` a list."""
+        import torch
+
         n = sampling.n
         self.backend = backend
         self.prompt_ids = prompt_ids
@@ -365,39 +386,96 @@ class Generation:
         self.stop = list(sampling.stop or [])
         seed = sampling.seed
         self.seed = seed if seed is not None else random.SystemRandom().randrange(2**63)
+        self.generator = torch.Generator().manual_seed(self.seed)
         self.tokens: list[list[int]] = [[] for _ in range(n)]
         self.texts = [""] * n  # final texts, set when a sample finishes
         self.sent = [""] * n  # text already given out as deltas
         self.finish_reasons: list[str | None] = [None] * n
+        self.cancelled = False
         self._started = False
+        self._batched: bool | None = None  # decided by start()
+        self._outbox: queue.SimpleQueue[Any] = queue.SimpleQueue()  # from the scheduler
+        self._ended = threading.Event()  # set with the outbox's last item
 
     @property
     def done(self) -> bool:
         return all(r is not None for r in self.finish_reasons)
 
+    def start(self) -> bool:
+        """Hand the generation to the backend's scheduler if it batches this model; return
+        whether it did (``False``: iterating decodes it one at a time). Idempotent."""
+        if self._batched is None:
+            scheduler = self.backend.scheduler_for_model()
+            self._batched = scheduler is not None
+            if scheduler is not None:
+                scheduler.submit(self)
+        return self._batched
+
+    def cancel(self) -> None:
+        """Stop decoding (the consumer went away): the scheduler frees its rows."""
+        self.cancelled = True
+
     def __iter__(self) -> Iterator[list[TextDelta]]:
-        import torch
-
-        from palestra.models.transformer import KVCache, sample_next
-
         if self._started:
             raise RuntimeError("a Generation runs once")
         self._started = True
+        if not self.start():
+            yield from self._decode_alone()
+            return
+        try:
+            while True:
+                item = self._outbox.get()
+                if item is _END:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            if not self.done:
+                self.cancel()
+
+    # -- what the scheduler calls (from its thread)
+    def post(self, item: list[TextDelta] | BaseException) -> None:
+        """Give the consumer a step's deltas, or the error that ended the generation."""
+        self._outbox.put(item)
+        if isinstance(item, BaseException):
+            self._outbox.put(_END)
+            self._ended.set()
+
+    def post_end(self) -> None:
+        """Tell the consumer that nothing more will come."""
+        self._outbox.put(_END)
+        self._ended.set()
+
+    def sample(self, logits: Any) -> list[int]:
+        """The next token of each unfinished sample, in sample order, from their logits
+        ``[k, V]`` (greedy at temperature 0, else nucleus sampling with this generation's own
+        ``torch.Generator``)."""
+        from palestra.models.transformer import sample_next
+
+        return sample_next(logits, self.temperature, self.top_p, self.generator).tolist()
+
+    def _decode_alone(self) -> Iterator[list[TextDelta]]:
+        """The one-at-a-time path: the ``n`` samples as one batch, model calls under the lock."""
+        import torch
+
+        from palestra.models.transformer import KVCache
+
         model, lock = self.backend.model, self.backend.lock
-        generator = torch.Generator().manual_seed(self.seed)
         idx = torch.tensor([self.prompt_ids] * self.n, dtype=torch.long)  # [n, T]
         length = min(model.cfg.block_size, idx.shape[1] + self.max_tokens)
-        cache = KVCache(model.cfg, self.n, idx.device, length, generator)
+        cache = KVCache(model.cfg, self.n, idx.device, length, self.generator)
         with lock, torch.no_grad():
             logits, _ = model(idx, cache=cache)  # [n, T, V]
+        nxt = torch.zeros(self.n, dtype=torch.long)  # [n]; finished rows feed a dummy token
         for _ in range(self.max_tokens):
-            nxt = sample_next(logits[:, -1], self.temperature, self.top_p, generator)  # [n]
+            active = [i for i, r in enumerate(self.finish_reasons) if r is None]
             deltas = []
-            for i, token in enumerate(nxt.tolist()):
-                if self.finish_reasons[i] is None:
-                    delta = self._advance(i, token)
-                    if delta is not None:
-                        deltas.append(delta)
+            for i, token in zip(active, self.sample(logits[active, -1]), strict=True):
+                nxt[i] = token
+                delta = self.advance(i, token)
+                if delta is not None:
+                    deltas.append(delta)
             if deltas:
                 yield deltas
             if self.done:
@@ -405,7 +483,7 @@ class Generation:
             with lock, torch.no_grad():
                 logits, _ = model(nxt[:, None], cache=cache)  # [n, 1, V]
 
-    def _advance(self, i: int, token: int) -> TextDelta | None:
+    def advance(self, i: int, token: int) -> TextDelta | None:
         """Append ``token`` to sample ``i``; return its new text, or its end."""
         from palestra.lm.tokenizers import EOS
 
@@ -452,9 +530,24 @@ class Generation:
         ]
 
     def run(self) -> list[Completion]:
-        for _ in self:
-            pass
-        return self.completions()
+        """Decode to the end; the completions. Batched, the caller sleeps until the end
+        instead of waking at every step."""
+        if self._started or not self.start():
+            for _ in self:
+                pass
+            return self.completions()
+        self._started = True
+        try:
+            self._ended.wait()
+        finally:
+            if not self.done:
+                self.cancel()
+        while True:  # the deltas are in the texts already; look for an error
+            item = self._outbox.get()
+            if isinstance(item, BaseException):
+                raise item
+            if item is _END:
+                return self.completions()
 
 
 def _model_dir(path: Path) -> Path:
@@ -472,11 +565,29 @@ class LocalBackend(_Backend):
     """A model trained by ``palestra train lm``, run in this process.
 
     ``path`` is the run directory or its ``model/`` folder. ``threads`` sets torch's
-    intra-op threads (process-wide; ``None`` leaves them). ``max_n`` bounds ``n``. Thread-safe:
-    model calls are serialized by ``self.lock``.
+    intra-op threads (process-wide; ``None`` leaves them). ``max_n`` bounds ``n``.
+
+    Thread-safe, and built to be called from many threads: with ``batching=True`` (the
+    default) a :class:`~palestra.lm.batching.Scheduler` thread decodes every request in flight
+    as one batch (continuous batching: up to ``max_batch`` sequences per forward pass, a
+    request joining at the next step and each sample leaving when it ends), so ``k`` threads
+    get up to ``k`` times the tokens/s of one. A model whose attention cannot take rows of
+    different lengths (:meth:`~palestra.models.transformer.SlotCache.supports`: random
+    positions, FIRE, Canon layers, token-keyed heads, windowed rotary heads, attention sinks,
+    Scalable-Softmax) and ``batching=False`` decode one request at a time, model calls
+    serialized by ``self.lock``. Both give the same texts for the same seed. :meth:`close`
+    stops the scheduler's thread (a daemon: it never holds the process up).
     """
 
-    def __init__(self, path: str | Path, *, threads: int | None = None, max_n: int = 64) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        threads: int | None = None,
+        max_n: int = 128,
+        batching: bool = True,
+        max_batch: int = 256,
+    ) -> None:
         import torch
 
         from palestra.lm.tokenizers import load_tokenizer
@@ -486,23 +597,65 @@ class LocalBackend(_Backend):
         if threads is not None:
             torch.set_num_threads(threads)
         self.model_dir: Path | None = model_dir
-        self.model = Transformer.from_pretrained(model_dir).eval()
-        self.tokenizer: Tokenizer = load_tokenizer(model_dir / "tokenizer.json")
-        self.max_n = max_n
-        self.lock = threading.Lock()
+        self._setup(
+            Transformer.from_pretrained(model_dir),
+            load_tokenizer(model_dir / "tokenizer.json"),
+            max_n,
+            batching,
+            max_batch,
+        )
 
     @classmethod
     def from_model(
-        cls, model: Transformer, tokenizer: Tokenizer, *, max_n: int = 64
+        cls,
+        model: Transformer,
+        tokenizer: Tokenizer,
+        *,
+        max_n: int = 128,
+        batching: bool = True,
+        max_batch: int = 256,
     ) -> LocalBackend:
         """A backend over a model already in memory (put in eval mode)."""
         self = cls.__new__(cls)
         self.model_dir = None
+        self._setup(model, tokenizer, max_n, batching, max_batch)
+        return self
+
+    def _setup(
+        self, model: Transformer, tokenizer: Tokenizer, max_n: int, batching: bool, max_batch: int
+    ) -> None:
+        from palestra.lm.batching import Scheduler
+
         self.model = model.eval()
-        self.tokenizer = tokenizer
+        self.tokenizer: Tokenizer = tokenizer
         self.max_n = max_n
         self.lock = threading.Lock()
+        self.scheduler: Scheduler | None = Scheduler(self, max_batch) if batching else None
+
+    def scheduler_for_model(self) -> Scheduler | None:
+        """The scheduler, if this backend batches and its model can be batched; else
+        ``None`` (requests decode one at a time)."""
+        from palestra.models.transformer import SlotCache
+
+        if self.scheduler is None or not SlotCache.supports(self.model.cfg):
+            return None
+        return self.scheduler
+
+    @property
+    def batching(self) -> bool:
+        """Whether requests to this backend decode in one batch."""
+        return self.scheduler_for_model() is not None
+
+    def close(self) -> None:
+        """Stop the scheduler's thread; requests still decoding get a :class:`BackendError`."""
+        if self.scheduler is not None:
+            self.scheduler.close()
+
+    def __enter__(self) -> LocalBackend:
         return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @property
     def block_size(self) -> int:

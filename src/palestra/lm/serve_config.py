@@ -27,7 +27,15 @@ class ServeConfig(Config):
         None, "Model id clients must name; unset: RUN_NAME-STAMP of the run directory."
     )
     threads: int = arg(1, "torch intra-op threads for inference.", min=1)
-    max_n: int = arg(8, "Most completions one request may ask for (parameter n).", min=1)
+    max_n: int = arg(128, "Most completions one request may ask for (parameter n).", min=1)
+    batching: bool = arg(
+        True,
+        "Decode concurrent requests as one batch (continuous batching); --no-batching: one "
+        "request at a time, the model calls serialized.",
+    )
+    max_batch: int = arg(
+        256, "Most sequences (all requests' samples together) in one decoding batch.", min=1
+    )
     max_body_bytes: int = arg(1 << 20, "Largest request body accepted, in bytes.", min=1)
 
     def __post_init__(self) -> None:

@@ -42,13 +42,22 @@ An error answer closes the connection; a body the server did not read is first d
 reset connection. An error after a stream has begun arrives as a last
 ``data: {"error": ...}`` event.
 
-Decoding goes through one :class:`~palestra.lm.backends.LocalBackend`: its lock serializes
-every model call, so concurrent requests interleave step by step on the one model. Each
-connection has its own thread (:class:`http.server.ThreadingHTTPServer`). Shutdown stops
-accepting, lets requests in flight finish (up to a grace period), then closes.
+Decoding goes through one :class:`~palestra.lm.backends.LocalBackend`. Each connection has
+its own thread (:class:`http.server.ThreadingHTTPServer`) that hands its request to the
+backend's scheduler (:mod:`palestra.lm.batching`): one decoding thread runs every sample of
+every request in flight as one batch, a new request joining at the next step, a finished
+sample leaving at once (continuous batching; up to ``max_batch`` sequences, ``n`` up to
+``max_n``). The prompts of a multi-prompt request decode together too. A client that
+disconnects from a stream has its rows freed at the next event the server fails to send.
+With ``batching=False`` (``--no-batching``), or a model whose attention cannot batch rows of
+different lengths, requests decode one at a time, every model call under the backend's lock,
+so concurrent requests interleave step by step. The texts are the same either way. Shutdown
+stops accepting, lets requests in flight finish (up to a grace period), then closes.
 
 What it does not do: authentication (bind it to 127.0.0.1, the default, or put a proxy in
-front), TLS, batching of concurrent requests into one forward pass, token-id prompts, logprobs.
+front), TLS, token-id prompts, logprobs; it does not notice a client that leaves a
+non-streamed request (its samples decode to the end), nor batch prefills of different
+requests (each prompt is run alone when it joins).
 """
 
 from __future__ import annotations
@@ -189,7 +198,14 @@ class ModelServer:
 
     def __init__(self, cfg: ServeConfig, backend: LocalBackend | None = None) -> None:
         self.cfg = cfg
-        self.backend = backend or LocalBackend(cfg.run_dir, threads=cfg.threads, max_n=cfg.max_n)
+        self._own_backend = backend is None
+        self.backend = backend or LocalBackend(
+            cfg.run_dir,
+            threads=cfg.threads,
+            max_n=cfg.max_n,
+            batching=cfg.batching,
+            max_batch=cfg.max_batch,
+        )
         self.backend.max_n = cfg.max_n
         self.model_name = cfg.model_name or default_model_name(cfg.run_dir)
         self.created = int(time.time())
@@ -230,6 +246,8 @@ class ModelServer:
         self.httpd.server_close()
         if self._thread is not None:
             self._thread.join(timeout=grace)
+        if self._own_backend:
+            self.backend.close()
 
     def __enter__(self) -> ModelServer:
         return self.start()
@@ -338,8 +356,12 @@ class ModelServer:
     def answer(self, req: _Request) -> dict[str, Any]:
         """Decode every generation of ``req``; the whole (non-streamed) answer."""
         choices = []
-        for g_index, generation in enumerate(req.generations):
-            for i, c in enumerate(generation.run()):
+        with _started(req):
+            results = [generation.run() for generation in req.generations]
+        for g_index, (generation, completions) in enumerate(
+            zip(req.generations, results, strict=True)
+        ):
+            for i, c in enumerate(completions):
                 index = g_index * generation.n + i
                 choice: dict[str, Any] = {"index": index}
                 if req.chat:
@@ -357,18 +379,26 @@ class ModelServer:
     def stream(self, req: _Request) -> Iterator[dict[str, Any]]:
         """The chunks of a streamed answer, one per decoding step with new text."""
         head = self._head(req, chunk=True)
-        if req.chat:
-            yield {
-                **head,
-                "choices": [
-                    {"index": g * gen.n + i, "delta": {"role": "assistant", "content": ""}}
-                    | {"logprobs": None, "finish_reason": None}
-                    for g, gen in enumerate(req.generations)
-                    for i in range(gen.n)
-                ],
-            }
+        with _started(req):
+            if req.chat:
+                yield {
+                    **head,
+                    "choices": [
+                        {"index": g * gen.n + i, "delta": {"role": "assistant", "content": ""}}
+                        | {"logprobs": None, "finish_reason": None}
+                        for g, gen in enumerate(req.generations)
+                        for i in range(gen.n)
+                    ],
+                }
+            yield from self._stream_choices(req, head)
+        if req.include_usage:
+            yield {**head, "choices": [], "usage": _usage(req)}
+
+    def _stream_choices(self, req: _Request, head: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """A chunk per decoding step of each generation in turn (all decode at once when
+        batched; a later prompt's deltas wait in its queue until its turn)."""
         for g_index, generation in enumerate(req.generations):
-            for deltas in generation:
+            for deltas in _closing(generation):
                 choices = []
                 for d in deltas:
                     choice: dict[str, Any] = {"index": g_index * generation.n + d.index}
@@ -381,8 +411,6 @@ class ModelServer:
                         choice["completion_tokens"] = len(generation.tokens[d.index])
                     choices.append(choice)
                 yield {**head, "choices": choices}
-        if req.include_usage:
-            yield {**head, "choices": [], "usage": _usage(req)}
 
     def _head(self, req: _Request, chunk: bool) -> dict[str, Any]:
         if req.chat:
@@ -390,6 +418,29 @@ class ModelServer:
         else:
             kind = "text_completion"
         return {"id": req.id, "object": kind, "created": req.created, "model": self.model_name}
+
+
+@contextlib.contextmanager
+def _started(req: _Request) -> Iterator[None]:
+    """Hand every generation of ``req`` to the scheduler at once (so its prompts decode
+    together); however the block ends, cancel those that did not finish (frees their rows)."""
+    try:
+        for generation in req.generations:
+            generation.start()
+        yield
+    finally:
+        for generation in req.generations:
+            if not generation.done:
+                generation.cancel()
+
+
+def _closing(generation: Generation) -> Iterator[Any]:
+    """Iterate ``generation``, closing its iterator however the loop ends."""
+    deltas = iter(generation)
+    try:
+        yield from deltas
+    finally:
+        deltas.close()  # type: ignore[attr-defined]
 
 
 def _usage(req: _Request) -> dict[str, int]:
@@ -668,11 +719,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Connection", "close")
         self.end_headers()
         self.close_connection = True
+        chunks = app.stream(req)
         try:
-            for chunk in app.stream(req):
+            for chunk in chunks:
                 self._event(json.dumps(chunk))
         except (BrokenPipeError, ConnectionResetError):
-            return  # the client left; its generation stops with the iterator
+            return  # the client left; closing the chunks (below) frees its rows
         except Exception as e:
             error = BackendError(
                 f"generation failed: {type(e).__name__}: {e}", status=500, type="server_error"
@@ -681,6 +733,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._event(json.dumps(error.to_json()))
             except OSError:
                 return
+        finally:
+            chunks.close()
         with contextlib.suppress(OSError):
             self._event("[DONE]")
 

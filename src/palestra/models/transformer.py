@@ -1,7 +1,9 @@
 """A compact decoder-only transformer whose block takes the PaLM / Gemma choices as flags.
 
-One file, read top to bottom: config, norms and rotary positions, attention with a KV cache,
-MLP, block, model (forward, ``generate``, ``save_pretrained`` / ``from_pretrained``).
+One file, read top to bottom: config, norms and rotary positions, attention with a KV cache
+(:class:`KVCache` for one batch of equal-length rows; :class:`SlotCache` for continuous
+batching, rows of different lengths), MLP, block, model (forward, ``generate``,
+``save_pretrained`` / ``from_pretrained``).
 
 The choices, each a field of :class:`TransformerConfig` (those a user picks on the command line
 are declared in :mod:`palestra.models.architecture`, with their checks):
@@ -63,7 +65,7 @@ from palestra.models.length_generalisation import (
 from palestra.models.pretrained import load_pretrained, save_pretrained
 from palestra.models.sparse_ff import SparseFF, SparseFFConfig
 
-__all__ = ["KVCache", "Transformer", "TransformerConfig", "record_attention"]
+__all__ = ["KVCache", "SlotCache", "Transformer", "TransformerConfig", "record_attention"]
 
 IGNORE_INDEX = -100  # targets with this value add nothing to the loss (prompt, padding)
 # parameters that write into the residual stream (attention output, MLP output); not the sparse
@@ -179,11 +181,139 @@ class KVCache:
         return self.k[layer, :, :, :end], self.v[layer, :, :, :end]  # [B, n_kv, pos+T, hd]
 
 
+class SlotCache:
+    """Keys and values of a changing set of sequences of different lengths: continuous batching.
+
+    Row ``r < rows`` holds one sequence, ``lengths[r]`` positions of it. A decoding step gives
+    every row one new token (``Transformer.forward(idx [rows, 1], cache=slot_cache)``): row
+    ``r``'s token sits at position ``lengths[r]`` (its own rotary angle or learned position),
+    its key and value are written there, and its query sees keys ``0 .. lengths[r]`` only (a
+    per-row mask over the longest row's keys). So rows that joined at different times decode
+    in one forward pass, each exactly as if it were alone.
+
+    A sequence joins with :meth:`add` (its prompt prefilled by an ordinary :class:`KVCache`,
+    copied into as many rows as it has samples) and leaves with :meth:`free`, which moves the
+    last row into the freed one so the rows in use stay ``0 .. rows-1`` (a view, no gather, in
+    every step). Rows are allocated as needed (doubling) and given back by :meth:`clear`.
+
+    Only models whose attention depends on a query's position through rotary angles, learned
+    positions or nothing at all can decode this way (:meth:`supports`); the variants that need
+    a per-sequence draw or the whole past per head (``random_positions``, ``fire``, ``canon``,
+    ``token_heads``, ``rope_window``, ``attn_sinks``, ``attn_log_scale``) cannot.
+    """
+
+    def __init__(self, cfg: TransformerConfig, device: torch.device | None = None) -> None:
+        self.cfg = cfg
+        self.device = device or torch.device("cpu")
+        self.rows = 0  # rows in use: 0 .. rows-1
+        self.k = self._empty(0)  # [L, capacity, n_kv, block_size, hd]
+        self.v = self._empty(0)  # [L, capacity, n_kv, block_size, hd]
+        self.lengths = torch.zeros(0, dtype=torch.long, device=self.device)  # [capacity]
+        self.keys = 0  # keys S the step under way attends over: the longest row's, + 1
+        self.mask: torch.Tensor | None = None  # [rows, 1, 1, S] of the step under way
+
+    @staticmethod
+    def supports(cfg: TransformerFlags) -> bool:
+        """Whether a model of this config can decode rows of different lengths together."""
+        return not (
+            cfg.random_positions
+            or cfg.fire
+            or cfg.canon
+            or cfg.token_heads
+            or cfg.rope_window
+            or cfg.attn_sinks
+            or cfg.attn_log_scale
+        )
+
+    def _empty(self, capacity: int) -> torch.Tensor:
+        cfg = self.cfg
+        shape = (cfg.n_layer, capacity, cfg.kv_heads, cfg.block_size, cfg.head_dim)
+        return torch.zeros(shape, device=self.device)
+
+    @property
+    def capacity(self) -> int:
+        return self.k.size(1)
+
+    def _reserve(self, rows: int) -> None:
+        if rows <= self.capacity:
+            return
+        capacity = max(rows, 2 * self.capacity, 8)
+        k, v = self._empty(capacity), self._empty(capacity)
+        k[:, : self.rows] = self.k[:, : self.rows]
+        v[:, : self.rows] = self.v[:, : self.rows]
+        lengths = torch.zeros(capacity, dtype=torch.long, device=self.device)
+        lengths[: self.rows] = self.lengths[: self.rows]
+        self.k, self.v, self.lengths = k, v, lengths
+
+    def add(self, prefill: KVCache, copies: int) -> int:
+        """Append ``copies`` rows holding row 0 of ``prefill`` (its ``pos`` positions); return
+        the first new row."""
+        first, length = self.rows, prefill.pos
+        self._reserve(first + copies)
+        new = slice(first, first + copies)
+        self.k[:, new, :, :length] = prefill.k[:, :1, :, :length]  # [L, copies, n_kv, T, hd]
+        self.v[:, new, :, :length] = prefill.v[:, :1, :, :length]
+        self.lengths[new] = length
+        self.rows += copies
+        return first
+
+    def free(self, row: int) -> int | None:
+        """Give up ``row``; the last row moves into it. Return the row that moved (its old
+        index), or ``None`` when ``row`` was the last. Free several rows last-first."""
+        last = self.rows - 1
+        if not 0 <= row <= last:
+            raise IndexError(f"row {row} is not in use ({self.rows} rows)")
+        self.rows = last
+        if row == last:
+            return None
+        self.k[:, row] = self.k[:, last]
+        self.v[:, row] = self.v[:, last]
+        self.lengths[row] = self.lengths[last]
+        return last
+
+    def clear(self) -> None:
+        """Drop every row and the memory they held."""
+        self.rows = 0
+        self.k, self.v = self._empty(0), self._empty(0)
+        self.lengths = self.lengths[:0].clone()
+
+    def positions(self) -> torch.Tensor:
+        """The position ``[rows]`` of each row's next token; sets the step's keys (up to the
+        longest row) and mask: row ``r``'s query sees keys ``0 .. lengths[r]`` (no mask when
+        every row has the same length)."""
+        lengths = self.lengths[: self.rows]  # [B]
+        shortest, longest = (int(x) for x in lengths.aminmax())
+        self.keys = longest + 1
+        self.mask = None
+        if shortest != longest:
+            mask = torch.arange(self.keys, device=self.device) <= lengths[:, None]  # [B, S]
+            self.mask = mask[:, None, None, :]  # [B, 1, 1, S], broadcast over heads
+        return lengths
+
+    def update(
+        self, layer: int, k: torch.Tensor, v: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store each row's new ``k, v [B, n_kv, 1, hd]`` at its own position; return the keys
+        and values ``[B, n_kv, S, hd]`` up to the longest row (the mask hides the rest)."""
+        B, S = self.rows, self.keys  # positions() starts a step
+        rows = torch.arange(B, device=self.device)
+        at = self.lengths[:B]  # [B]
+        self.k[layer, rows, :, at] = k[:, :, 0]  # [B, n_kv, hd] written at (row, ., at[row])
+        self.v[layer, rows, :, at] = v[:, :, 0]
+        return self.k[layer, :B, :, :S], self.v[layer, :B, :, :S]
+
+    def advance(self) -> None:
+        """End the step: every row is one position longer."""
+        self.lengths[: self.rows] += 1
+        self.keys, self.mask = 0, None
+
+
 class Context(NamedTuple):
     """What every block of one forward pass reads besides the residual stream."""
 
-    cache: KVCache | None = None
-    rope: tuple[torch.Tensor, torch.Tensor] | None = None  # cos, sin [T, hd] at the positions
+    cache: KVCache | SlotCache | None = None
+    # cos, sin [T, hd] at the positions; [B, 1, 1, hd] per row with a SlotCache
+    rope: tuple[torch.Tensor, torch.Tensor] | None = None
     fire_positions: tuple[torch.Tensor, torch.Tensor] | None = None  # queries' [T], keys' [S]
     idx: torch.Tensor | None = None  # [B, T] the tokens, for token-keyed heads
 
@@ -237,6 +367,12 @@ class Attention(nn.Module):
                 k = torch.cat([apply_rope(k[:, :hk], cos, sin), k[:, hk:]], dim=1)
             else:
                 q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        if isinstance(cache, SlotCache):  # one token per row, each row at its own position
+            k, v = cache.update(self.layer, k, v)  # [B, Hkv, S, hd]
+            y = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=cache.mask, enable_gqa=cfg.kv_heads != cfg.n_head
+            )  # [B, H, 1, hd]; cache.mask [B, 1, 1, S] (if any) keeps each row to its keys
+            return self.o_proj(y.transpose(1, 2).reshape(B, T, cfg.n_head * hd))  # [B, 1, D]
         past = 0 if cache is None else cache.pos
         if self.log_scale is not None:
             q = log_scaled(q, self.log_scale, past, cfg)  # Scalable-Softmax
@@ -344,7 +480,11 @@ class Block(nn.Module):
     def forward(self, x: torch.Tensor, ctx: Context) -> torch.Tensor:
         decoding = ctx.cache is not None
         h = self.norm_1(x)  # [B, T, D]
-        a = h if self.canon is None else h + self.canon(h, ctx.cache)  # attention's input
+        if self.canon is None:
+            a = h  # attention's input
+        else:
+            assert not isinstance(ctx.cache, SlotCache), "SlotCache.supports excludes canon"
+            a = h + self.canon(h, ctx.cache)
         attn = self.drop(self.attn(a, ctx))
         if self.norm_2 is None:
             return x + attn + self.drop(self.feed_forward(h, decoding))
@@ -413,7 +553,7 @@ class Transformer(nn.Module):
         self,
         idx: torch.Tensor,
         targets: torch.Tensor | None = None,
-        cache: KVCache | None = None,
+        cache: KVCache | SlotCache | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Logits for every position of ``idx [B, T]``, and the mean cross-entropy on
         ``targets [B, T]`` (entries equal to -100 ignored) when given.
@@ -421,7 +561,11 @@ class Transformer(nn.Module):
         With a ``cache`` the tokens continue the ones already cached: they sit at positions
         ``cache.pos ..``, and the cache advances by ``T``. With ``random_positions`` the
         position ids are a fresh sorted random sample (the cache's own sample when decoding).
+        With a :class:`SlotCache`, ``idx [rows, 1]`` is one token per row, each continuing its
+        own row (see :meth:`_forward_rows`).
         """
+        if isinstance(cache, SlotCache):
+            return self._forward_rows(idx, cache), None
         cfg = self.cfg
         T = idx.size(1)
         past = cache.pos if cache is not None else 0
@@ -448,6 +592,33 @@ class Transformer(nn.Module):
             cache.pos += T
         weight = self.tok_emb.weight if self.lm_head is None else self.lm_head.weight  # [V, D]
         return logits_and_loss(self.norm_f(x), weight, targets)
+
+    def _forward_rows(self, idx: torch.Tensor, cache: SlotCache) -> torch.Tensor:
+        """Logits ``[B, 1, V]`` of one new token per row of ``cache`` (``idx [B, 1]``, ``B =
+        cache.rows``), row ``b``'s at position ``cache.lengths[b]``; the rows advance by one."""
+        cfg = self.cfg
+        if idx.size(0) != cache.rows or idx.size(1) != 1:
+            raise ValueError(f"a SlotCache step takes [{cache.rows}, 1] tokens, got {idx.shape}")
+        if not SlotCache.supports(cfg):
+            raise ValueError("this model's attention cannot decode rows of different lengths")
+        positions = cache.positions()  # [B], and the step's mask
+        if int(positions.max()) >= cfg.block_size:
+            raise ValueError(f"a row would exceed block_size={cfg.block_size}")
+        x = self.tok_emb(idx)  # [B, 1, D]
+        if cfg.scale_embeddings:
+            x = x * math.sqrt(cfg.d_model)
+        rope = None
+        if self.pos_emb is not None:
+            x = x + self.pos_emb(positions)[:, None]  # [B, 1, D]
+        elif not cfg.no_positions:  # rotary: each row's own angle
+            cos, sin = self.rope_cos[positions], self.rope_sin[positions]  # [B, hd]
+            rope = (cos[:, None, None], sin[:, None, None])  # [B, 1, 1, hd]: heads, one token
+        ctx = Context(cache, rope, None, idx)
+        for block in self.blocks:
+            x = block(x, ctx)  # [B, 1, D]
+        cache.advance()
+        weight = self.tok_emb.weight if self.lm_head is None else self.lm_head.weight  # [V, D]
+        return logits_and_loss(self.norm_f(x), weight, None)[0]  # [B, 1, V]
 
     @torch.no_grad()
     def generate(
