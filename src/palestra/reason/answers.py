@@ -29,8 +29,8 @@ A completion's final answer is found by the task's extractor (:func:`extract_ans
    tuples, intervals and unions, sets ``\{..\}``, bare comma lists, (in)equations, matrices) and
    compared structurally: sets and bare comma lists unordered, tuples, intervals and matrices
    ordered; expressions equal when ``simplify(a - b) == 0`` (``symbolic``) or when ``a - b``
-   evaluates to under 1e-12 relative at 50 digits (constants) or at three seeded random points
-   (expressions in variables) (``numeric``).
+   evaluates to under 1e-12 relative at 50 digits (constants) or at five seeded random points
+   from 0.5 to 13,000 (expressions in variables) (``numeric``).
 
 Step 4 runs in a separate worker process (a fork of this one, memory-limited), never in this
 process: a pathological answer (``9^{9^{9}}``) cannot hang or exhaust the caller. A check that
@@ -51,7 +51,6 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
-import random
 import re
 import resource
 import threading
@@ -122,8 +121,8 @@ _FINAL = re.compile(
 def _strip_math(answer: str) -> str:
     answer = answer.strip()
     if len(answer) >= 2 and answer.startswith("$") and answer.endswith("$"):
-        inner = answer.strip("$").strip()
-        if "$" not in inner:
+        inner = answer[1:-1].strip()
+        if not re.search(r"(?<!\\)\$", inner):
             return inner
     return answer
 
@@ -203,9 +202,7 @@ _REMOVED = [
     "\\!", "\\,", "\\:", "{,}", '"', "\\dots", "\\cdots", "\\%", "%", "\\$",
 ]  # fmt: skip
 _THOUSANDS = re.compile(r"^-?\d{1,3}(,\d{3})+(\.\d+)?$")
-_LHS = re.compile(
-    r"^(\\?[A-Za-z]+(_\{?[A-Za-z0-9]+\}?)?('*)(\([A-Za-z, ]*\))?|\([A-Za-z, ]+\))$"
-)
+_LHS = re.compile(r"^(\\?[A-Za-z]+(_\{?[A-Za-z0-9]+\}?)?('*)(\([A-Za-z, ]*\))?|\([A-Za-z, ]+\))$")
 
 
 def _top_level_split(text: str, sep: str = ",") -> list[str]:
@@ -368,7 +365,8 @@ class SymbolicWorker:
     :meth:`call` sends a request and waits at most ``timeout_s``; past that the process is
     killed (``SIGKILL``) and a new one started, and the call answers ``("timeout", None)``.
     The worker's address space is limited to what it had at fork plus ``memory_mb``, so a
-    huge number fails with ``MemoryError`` instead of exhausting the machine. Thread-safe.
+    huge number fails with ``MemoryError`` instead of exhausting the machine. Thread-safe; a
+    forked copy of the caller (a :mod:`palestra.core.jobs` job) starts a worker of its own.
     """
 
     def __init__(self, memory_mb: int = 2048) -> None:
@@ -377,6 +375,7 @@ class SymbolicWorker:
         self._lock = threading.Lock()
         self._proc: Any = None
         self._conn: Any = None
+        self._owner = os.getpid()
 
     @property
     def pid(self) -> int | None:
@@ -388,7 +387,7 @@ class SymbolicWorker:
         proc = ctx.Process(target=_serve, args=(theirs, self.memory_mb), daemon=True)
         proc.start()
         theirs.close()
-        self._proc, self._conn = proc, ours
+        self._proc, self._conn, self._owner = proc, ours, os.getpid()
 
     def close(self) -> None:
         """Kill the worker process (a later call starts a new one)."""
@@ -402,6 +401,10 @@ class SymbolicWorker:
     def call(self, op: str, args: tuple, timeout_s: float) -> tuple[str, Any]:
         """``("ok", value)``, ``("error", message)`` or ``("timeout", None)``."""
         with self._lock:
+            if self._owner != os.getpid():  # a fork of the owner: the worker is not ours
+                if self._conn is not None:
+                    self._conn.close()
+                self._proc = self._conn = None
             if self._proc is None or not self._proc.is_alive():
                 self.close()
                 self._start()
@@ -425,7 +428,7 @@ _WORKER_LOCK = threading.Lock()
 def _default_worker() -> SymbolicWorker:
     global _WORKER
     with _WORKER_LOCK:
-        if _WORKER is None or _WORKER._proc is not None and _WORKER._proc.pid is None:
+        if _WORKER is None:
             _WORKER = SymbolicWorker()
         return _WORKER
 
@@ -455,4 +458,3 @@ def _serve(conn: Any, memory_mb: int) -> None:
         except Exception as e:  # every failure of one request is that request's answer
             reply = ("error", f"{type(e).__name__}: {str(e)[:200]}")
         conn.send(reply)
-

@@ -267,7 +267,7 @@ class Math500(_AnswerTask):
 
     def messages(self, problem: Problem) -> list[dict[str, str]]:
         ask = (
-            f"{problem.question}\n\nEnd your solution with the line \"Final Answer: The final "
+            f'{problem.question}\n\nEnd your solution with the line "Final Answer: The final '
             'answer is $X$. I hope it is correct." where X is the final answer.'
         )
         return [{"role": "user", "content": ask}]
@@ -304,7 +304,7 @@ FIXES: dict[str, Fix] = {
             "the CSV record's Problem field lacks its closing quote, so a CSV reader takes the "
             "answer into the problem text and shifts Category, Subcategory and Source one "
             "column left (Short Answer reads 'Algebra', Source is empty)",
-            "the raw record: ...\\]\\n,\"$Y(x)=A+\\frac{B}{x}-x$\",Algebra,Functional Equation,"
+            'the raw record: ...\\]\\n,"$Y(x)=A+\\frac{B}{x}-x$",Algebra,Functional Equation,'
             "Iran 2002; the fix splits it there: problem up to \\], answer $Y(x)=A+\\frac{B}{x}"
             "-x$, Algebra / Functional Equation / Iran 2002 (the columns of every other row)",
         ),
@@ -390,4 +390,3 @@ class IMOAnswerBench(_AnswerTask):
 
     def reference_completion(self, problem: Problem) -> str:
         return f"The final answer is $\\boxed{{{problem.reference}}}$."
-
