@@ -71,6 +71,18 @@ def _read_pinned(dataset: str, part: str, data: str | Path | None, verify: bool)
     return raw.decode("utf-8")
 
 
+def _jsonl(text: str, where: str) -> list[dict]:
+    """The records of a JSON-lines text (blank lines skipped); a bad line is a one-line error."""
+    rows = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise PalestraError(f"{where}:{n}: not a JSON record ({e.msg})") from None
+    return rows
+
+
 class _AnswerTask(Task):
     """A task whose completions end in a final answer compared with the gold one."""
 
@@ -155,8 +167,7 @@ class GSM8K(_AnswerTask):
         text = _read_pinned("gsm8k", "test.jsonl", data, self.verify)
         shots = "".join(f"Q: {q}\nA: {a}\n\n" for q, a in GSM8K_EXEMPLARS)
         out = []
-        for n, line in enumerate(text.splitlines()):
-            row = json.loads(line)
+        for n, row in enumerate(_jsonl(text, "gsm8k/test.jsonl")):
             solution, _, gold = row["answer"].rpartition("####")
             gold = gold.strip().replace(",", "")
             out.append(
@@ -247,8 +258,7 @@ class Math500(_AnswerTask):
         text = _read_pinned("math500", "test.jsonl", data, self.verify)
         shots = "".join(f"Problem:\n{q}\n\nSolution:\n{a}\n\n" for q, a in MINERVA_EXEMPLARS)
         out = []
-        for line in text.splitlines():
-            row = json.loads(line)
+        for row in _jsonl(text, "math500/test.jsonl"):
             out.append(
                 Problem(
                     task=self.name,
