@@ -188,3 +188,20 @@ def test_the_worker_runs_in_another_process_and_can_be_closed():
     finally:
         worker.close()
     assert worker.pid is None
+
+
+def _judge(pair):
+    return bool(equivalent(*pair)), answers._default_worker().pid
+
+
+def test_forked_jobs_start_workers_of_their_own():
+    from palestra.core.jobs import run_jobs
+
+    assert equivalent("x+x", "2x")
+    parent_worker = answers._default_worker().pid
+    pairs = [("2x", "x+x"), ("(1,2)", "(2,1)")]
+    results = sorted((r.key, r.unwrap()) for r in run_jobs(_judge, pairs, workers=2))
+    assert [accepted for _, (accepted, _) in results] == [True, False]
+    assert all(pid != parent_worker for _, (_, pid) in results)
+    assert equivalent("x+x", "2x")  # the parent's worker still answers
+    assert answers._default_worker().pid == parent_worker
