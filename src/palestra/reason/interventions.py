@@ -54,6 +54,7 @@ import hashlib
 import io
 import re
 import tokenize
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -94,8 +95,8 @@ Render = Callable[[str, list[str]], str]  # MBPP.render(question, test_list) -> 
 BLOCKS = ("name", "description", "examples", "context")
 HUMANEVAL_STOP = ["\ndef ", "\nclass ", "\nif __name__", "\nprint("]  # Codex paper's stops
 MBPP_STOP = ["[DONE]"]  # the MBPP paper's prompt ends each solution with [DONE]
-_MARK = "\u27eaentry\u27eb"
-_HOLE = "\u27eahole\u27eb"  # where the docstring's text waits while the code is renamed  # stands for the entry point's name when blocks are compared
+_MARK = "\u27eaentry\u27eb"  # stands for the entry point's name when blocks are compared
+_HOLE = "\u27eahole\u27eb"  # where the docstring's text waits while the code is renamed
 
 
 class NotApplicable(PalestraError):
@@ -269,7 +270,9 @@ def _entry(problem: Problem) -> str:
 
 def _parse(source: str, where: str) -> ast.Module:
     try:
-        return ast.parse(source)
+        with warnings.catch_warnings():  # invalid escapes ('\w') in data set strings
+            warnings.simplefilter("ignore", (SyntaxWarning, DeprecationWarning))
+            return ast.parse(source)
     except SyntaxError as e:
         raise PalestraError(f"{where}: not valid Python (line {e.lineno}: {e.msg})") from None
 
