@@ -10,6 +10,7 @@ import gzip
 import json
 import random
 import sys
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -94,7 +95,10 @@ def mbpp_problems(rows: list[dict], render) -> list[Problem]:
     for r in rows:
         if not 11 <= r["task_id"] <= 510:
             continue
-        defined = {n.name for n in ast.parse(r["code"]).body if isinstance(n, ast.FunctionDef)}
+        with warnings.catch_warnings():  # invalid escapes ('\w') in some references
+            warnings.simplefilter("ignore", DeprecationWarning)
+            code = ast.parse(r["code"])
+        defined = {n.name for n in code.body if isinstance(n, ast.FunctionDef)}
         calls = ast.walk(ast.parse(r["test_list"][0]))
         entry = next(
             n.func.id

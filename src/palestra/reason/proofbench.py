@@ -204,14 +204,12 @@ class Parsed:
         return self.points is None
 
 
-_BLOCK = re.compile(r"<\s*points\s*>(.*?)<\s*/\s*points\s*>", re.IGNORECASE | re.DOTALL)
+# Patterns written to run in linear time on any reply (no two adjacent unbounded repeats).
 _OPEN = re.compile(r"<\s*points\s*>", re.IGNORECASE)
-_UNCLOSED = re.compile(
-    r"<\s*points\s*>\s*[*_]*\s*(\d+)\s*[*_]*\s*(?:out\s+of|/)\s*7\b", re.IGNORECASE
-)
+_CLOSE = re.compile(r"<\s*/\s*points\s*>", re.IGNORECASE)
+_UNCLOSED = re.compile(r"[\s*_]*(\d+)[\s*_]*(?:out\s+of|/)\s*7\b", re.IGNORECASE)
 _VALUE = re.compile(
-    r"^(?P<n>[+-]?\d+(?:[.,]\d+)?)(?:\s*(?:out\s+of|/)\s*(?P<of>\d+(?:\.\d+)?))?"
-    r"(?:\s*points?)?\.?$",
+    r"^(?P<n>[+-]?\d+(?:[.,]\d+)?)(?: ?(?:out of|/) ?(?P<of>\d+(?:\.\d+)?))?(?: points?)?\.?$",
     re.IGNORECASE,
 )
 
@@ -219,16 +217,17 @@ _VALUE = re.compile(
 def parse_grade(text: str) -> Parsed:
     """The grade in a grader's reply: the first ``<points>...</points>`` block (see the module
     docstring for what is tolerated). Never raises for any string."""
-    block = _BLOCK.search(text)
-    if block is None:
-        opened = _OPEN.search(text)
-        if opened is None:
-            return Parsed(None, "no <points> block")
-        unclosed = _UNCLOSED.match(text, opened.start())
+    opened = _OPEN.search(text)
+    if opened is None:
+        return Parsed(None, "no <points> block")
+    closed = _CLOSE.search(text, opened.end())
+    if closed is None:
+        unclosed = _UNCLOSED.match(text, opened.end())
         if unclosed is None:
             return Parsed(None, "<points> is not closed")
         return _checked(unclosed.group(1), "7")
-    inner = re.sub(r"[*_`]", "", block.group(1)).strip()  # Markdown emphasis, code marks
+    inner = re.sub(r"[*_`]", "", text[opened.end() : closed.start()])  # Markdown emphasis
+    inner = " ".join(inner.split())
     m = _VALUE.match(inner)
     if m is None:
         return Parsed(None, f"not a grade: {inner[:40]!r}")
