@@ -18,8 +18,10 @@ import pytest
 
 from palestra.core.data import locate
 from palestra.core.errors import PalestraError
-from palestra.lm.backends import Completion, LocalBackend
+from palestra.lm.backends import Completion, LocalBackend, OpenAIBackend
 from palestra.lm.config import LMTrainConfig
+from palestra.lm.serve_config import ServeConfig
+from palestra.lm.server import ModelServer
 from palestra.lm.train import train
 from palestra.reason.interventions import (
     INTERVENTIONS,
@@ -307,7 +309,7 @@ def test_bad_requests(humaneval: dict[str, Problem], mbpp: dict[str, Problem], m
 
 # ----------------------------------------------------------------------------- the runner
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> LocalBackend:
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny byte-level model (it learned addition, not Python: its pass@1 is about 0)."""
     cfg = LMTrainConfig(
         task="addition",
@@ -327,7 +329,12 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> LocalBackend:
         runs_root=tmp_path_factory.mktemp("runs"),
         progress=False,
     )
-    return LocalBackend(train(cfg))
+    return train(cfg)
+
+
+@pytest.fixture(scope="module")
+def tiny(run_dir: Path) -> LocalBackend:
+    return LocalBackend(run_dir)
 
 
 class Writer:
@@ -408,3 +415,15 @@ def test_table_counts_what_the_sandbox_accepts(
     ]
     table = intervention_table(Writer(every), "mbpp", m, ["remove_examples"], render=render)
     assert table.rows[0].pass_intervened == 1.0 and table.rows[0].relative_drop == 0.0
+
+
+def test_table_over_http(run_dir: Path, tiny: LocalBackend, humaneval: dict[str, Problem]) -> None:
+    """The same model served over the OpenAI API gives the same table as in process."""
+    problems = [humaneval["HumanEval/53"]]
+    options = {"samples": 2, "temperature": 1.0, "max_tokens": 6, "seed": 7}
+    local = intervention_table(tiny, "humaneval", problems, ["misleading_name"], **options)
+    with ModelServer(ServeConfig(run_dir, port=0, max_n=4, model_name="tiny")) as server:
+        http = OpenAIBackend(server.url, "tiny")
+        remote = intervention_table(http, "humaneval", problems, ["misleading_name"], **options)
+    assert remote.to_json() == local.to_json()
+    assert set(remote.passed) == {"HumanEval/53", "HumanEval/53~misleading_name"}

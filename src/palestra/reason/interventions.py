@@ -58,12 +58,15 @@ import warnings
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from palestra.core.errors import PalestraError
 from palestra.core.sandbox import SandboxResult, check_program
 from palestra.core.verdict import Verdict
 from palestra.reason.task import Problem, Task
+
+if TYPE_CHECKING:
+    from palestra.lm.backends import Backend
 
 __all__ = [
     "BLOCKS",
@@ -154,7 +157,7 @@ def _mention(name: str, like: str | None = None) -> re.Pattern[str]:
 
 def _offset(source: str, lineno: int, col_bytes: int) -> int:
     """The string index of an AST position (1-based line, UTF-8 byte column)."""
-    lines = source.splitlines(keepends=True)
+    lines = io.StringIO(source, newline="").readlines()  # the parser's lines: \n, \r\n, \r
     before = sum(len(line) for line in lines[: lineno - 1])
     return before + len(lines[lineno - 1].encode()[:col_bytes].decode())
 
@@ -385,7 +388,7 @@ def _rename_source(source: str, old: str, new: str, where: str) -> str:
     """``old`` renamed ``new`` in Python source: every name token, and every whole-word
     occurrence inside string literals (docstring examples, messages); nothing else moves."""
     starts = [0]
-    for line in source.splitlines(keepends=True):
+    for line in io.StringIO(source).readlines():  # the lines tokenize reads ("\n" ends one)
         starts.append(starts[-1] + len(line))
     word = _word(old)
     edits: list[tuple[int, int, str]] = []
@@ -811,7 +814,7 @@ class InterventionTable:
 
 
 def intervention_table(
-    backend: Any,
+    backend: Backend,
     task: str | Task,
     problems: Sequence[Problem],
     interventions: Sequence[str],

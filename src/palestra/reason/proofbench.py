@@ -38,10 +38,13 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from palestra.core.data import locate
 from palestra.core.errors import PalestraError
+
+if TYPE_CHECKING:
+    from palestra.lm.backends import Backend
 
 __all__ = [
     "PROOF_AUTOGRADER_PROMPT",
@@ -266,7 +269,7 @@ class Grade:
 
 
 def grade(
-    backend: Any,
+    backend: Backend,
     problem: ProofProblem,
     proof: str,
     *,
@@ -331,7 +334,7 @@ class GradeSummary:
 
 
 def grade_all(
-    backend: Any,
+    backend: Backend,
     items: Iterable[tuple[ProofProblem, str]],
     *,
     samples: int = 1,
