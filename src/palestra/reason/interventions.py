@@ -25,26 +25,31 @@ everything else (imports, signature, helper functions; MBPP's few-shot frame), n
 - ``misleading_name``: the function gets the name of an unrelated common task (``is_prime``,
   ``reverse_string``, ...; chosen by seed among names that share no word with the original);
 - ``remove_keywords``: the description loses its keywords (see :func:`keywords`);
-- ``remove_description``: the description is dropped, the signature and examples stay;
+- ``remove_description``: the description is dropped, the signature and examples stay
+  (MBPP: the task sentence becomes "Write a function.", the prompt's frame needs one);
 - ``remove_examples``: the examples are dropped (MBPP: the shown asserts give way to the
   function's ``def`` line, the only other place its name and arguments could come from);
 - :func:`combined` composes two of them, as the paper's combinations of two blocks.
 
 A renamed function is renamed in the prompt, the reference and the tests (every Python name
-token and every whole-word occurrence inside string literals), so the intervened reference
-still passes its tests; :func:`check_blocks` proves on ASTs that only the targeted blocks
-changed, and the sandbox (:func:`check_reference`) that the reference still passes. An
-intervention that cannot apply (no examples to remove, no keyword in the description) raises
-:class:`NotApplicable` with the reason; :func:`intervene` turns that into a skip.
+token, every whole-word occurrence inside string literals and examples; in the description's
+prose see :func:`_mention`), so the intervened reference still passes its tests.
+:func:`check_blocks` proves on ASTs that only the targeted blocks changed, and the sandbox
+(:func:`check_reference`) that the reference still passes. An intervention that cannot apply
+(no examples to remove, no keyword in the description) raises :class:`NotApplicable` with the
+reason; :func:`intervene` turns that into a skip.
 
-What this does not do: our keyword choice is not the paper's (we remove the description's
-words that share a stem with a word of the function name, plus a fixed list of algorithmic
-words); a renamed function whose old name is also an ordinary word of the docstring (a
-function ``add`` and the sentence "add the numbers") renames that word too; the examples
-block of a HumanEval docstring is found by a heuristic (first ``>>>`` line or
-``Example``/``For example`` heading, else the first line calling the function with arguments,
-up to a ``Note:``/``Constraints:`` section), so a docstring written otherwise may be split
-differently. Nothing here judges whether an intervened problem is still solvable.
+What this does not do: the paper's own keyword lists and code are not used (we could read
+only its abstract and figure captions here); our keywords are the description's words that
+share a stem with a word of the function name, plus a fixed list of algorithmic words, and
+our misleading names are our own list. The examples block of a HumanEval docstring is found by
+a heuristic (the first ``>>>`` line or ``Example``/``For example`` heading, else the trailing
+lines that start with a call of the function, up to a ``Note:``/``Constraints:`` section), so
+a docstring written otherwise may be split differently (HumanEval/130, whose definitions and
+examples interleave, is skipped for ``remove_examples``). A plain-word name (``median``) is
+renamed in the prose only where written as a call, so "Return median of ..." keeps its word.
+Nothing here judges whether an intervened problem is still solvable, and the pass@1 table
+says nothing about *why* a model dropped.
 """
 
 from __future__ import annotations
