@@ -653,7 +653,8 @@ def remove_description(problem: Problem, *, render: Render | None = None, seed: 
 
 def remove_examples(problem: Problem, *, render: Render | None = None, seed: int = 0) -> Problem:
     """Example block: the examples are dropped. An MBPP prompt shows its function's name and
-    arguments only in its asserts, so they give way to the reference's ``def`` line."""
+    arguments only in its asserts, so they give way to the reference's ``def`` line, recorded
+    in ``meta["shown_examples"]`` (the tests that check it stay the same)."""
     del seed
     if problem.task == "humaneval":
         doc = _humaneval_doc(problem)
