@@ -226,6 +226,18 @@ def _eval(cfg: object) -> None:
     run_eval(cfg)  # type: ignore[arg-type]
 
 
+def _eval_biases(cfg: object) -> None:
+    from palestra.reason.biases import run_biases
+
+    run_biases(cfg)  # type: ignore[arg-type]
+
+
+def _grade_proofs(cfg: object) -> None:
+    from palestra.reason.proofbench import run_grade_proofs
+
+    run_grade_proofs(cfg)  # type: ignore[arg-type]
+
+
 def _lm_serve(cfg: object) -> None:
     from palestra.lm.server import serve
 
@@ -255,7 +267,8 @@ def _register_config_commands() -> None:
     from palestra.play.config import PlayEvalConfig, PlayTrainConfig
     from palestra.prove.config import ProveConfig
     from palestra.prove.rlcop_config import RlcopConfig
-    from palestra.reason.evaluate import EvalConfig
+    from palestra.reason.evaluate import BiasesConfig, EvalConfig
+    from palestra.reason.proofbench import GradeProofsConfig
     from palestra.sat.config import SatGenConfig, SatSolveConfig, SatTrainConfig
 
     # (group, name, config dataclass, runner, help; None = the dataclass docstring)
@@ -270,6 +283,22 @@ def _register_config_commands() -> None:
             _eval,
             "Sample a model (OpenAI-compatible URL or local:RUN_DIR) on a task's problems, check"
             " every sample, report pass@k and maj@k; --out DIR resumes a killed run.",
+        ),
+        (
+            app,
+            "eval-biases",
+            BiasesConfig,
+            _eval_biases,
+            "A code task evaluated unmodified and under each bias intervention (function"
+            " renamed, keywords, description or examples removed); the pass@1 drop table.",
+        ),
+        (
+            app,
+            "grade-proofs",
+            GradeProofsConfig,
+            _grade_proofs,
+            "Grade IMO-ProofBench proofs with a model and the published ProofAutoGrader prompt"
+            " (default: the reference solutions, a grader's self-check).",
         ),
         (
             sat_app,

@@ -106,6 +106,12 @@ class EvalConfig(Config):
         1, "Samples asked for in one request (n); their seed is the chunk's first sample's.", min=1
     )
     chat: bool = arg(False, "Ask the chat API with the task's messages (else the completions API).")
+    intervention: str = arg(
+        "",
+        "Code tasks: evaluate the problems under this bias intervention (anonymize_name,"
+        " misleading_name, remove_keywords, remove_description, remove_examples, or a+b);"
+        " problems it does not apply to are left out and counted.",
+    )
     data: Path | None = arg(None, "Where the task's data set is (default: palestra.core.data).")
     out: Path | None = arg(
         None,
@@ -217,6 +223,34 @@ def _make_backend(cfg: EvalConfig) -> tuple[Backend, str]:
     return backend, f"{backend.model}@{backend.base_url}"
 
 
+def _original_id(problem: Problem) -> str:
+    """The id of the unmodified problem: an intervened problem's sample ``i`` is drawn with
+    the seed of the original's sample ``i`` (common random numbers for the paired drop)."""
+    return problem.meta.get("original_id", problem.id.split("~")[0])
+
+
+def _intervened(
+    task: Task, problems: list[Problem], intervention: str, seed: int
+) -> tuple[list[Problem], list[dict[str, str]]]:
+    """``problems`` under ``intervention`` (each checked to change only its blocks) and the
+    ones it does not apply to, with the reason."""
+    from palestra.reason.interventions import Skipped, intervene
+
+    if task.kind != "code":
+        raise PalestraError(f"--intervention applies to code tasks, not {task.name}")
+    render = getattr(task, "render", None)
+    out, skipped = [], []
+    for p in problems:
+        r = intervene(p, intervention, render=render, seed=seed)
+        if isinstance(r, Skipped):
+            skipped.append({"problem": r.problem_id, "reason": r.reason})
+        else:
+            out.append(r.problem)
+    if not out:
+        raise PalestraError(f"intervention {intervention} applies to none of the problems")
+    return out, skipped
+
+
 def _resolve_task(name: str) -> Task:
     """A task registered under ``name`` (one registered by a plugin or test is used as it is;
     otherwise the built-in tasks are loaded)."""
@@ -260,6 +294,9 @@ def evaluate(
     problems = task.problems(cfg.data)
     if cfg.limit is not None:
         problems = problems[: cfg.limit]
+    skipped: list[dict[str, str]] = []
+    if cfg.intervention:
+        problems, skipped = _intervened(task, problems, cfg.intervention, cfg.seed)
     if not problems:
         raise PalestraError(f"task {cfg.task}: no problems to evaluate")
     ids = [p.id for p in problems]
@@ -294,7 +331,7 @@ def evaluate(
                 top_p=cfg.top_p,
                 max_tokens=max_tokens,
                 stop=stops[:MAX_STOP_STRINGS] or None,  # the rest are cut in _records
-                seed=sample_seed(cfg.seed, task.name, p.id, chunk.start),
+                seed=sample_seed(cfg.seed, task.name, _original_id(p), chunk.start),
             )
             prompt = task.messages(p) if cfg.chat else task.prompt(p)
             yield Request(prompt, sampling, chat=cfg.chat, sample=chunk.start, tag=chunk)
@@ -362,6 +399,8 @@ def evaluate(
     all_records = read_samples(samples_path)
     summary = summarize(all_records, task=task, problems=ids, samples=cfg.samples)
     summary.update(model=model, backend=cfg.backend, chat=cfg.chat, seed=cfg.seed)
+    if cfg.intervention:
+        summary.update(intervention=cfg.intervention, skipped=skipped)
     summary["timing"] = {
         "wall_seconds_last_session": round(wall, 3),
         "request_seconds": round(sum(r["seconds"] for r in all_records), 3),
@@ -597,3 +636,21 @@ def _interval(summary: dict[str, Any], name: str, k: int) -> str:
 def run_eval(cfg: EvalConfig) -> Path:
     """The ``palestra eval`` command."""
     return evaluate(cfg)
+
+
+@dataclass
+class BiasesConfig(EvalConfig):
+    """Options of ``palestra eval-biases TASK``: ``palestra eval`` once unmodified and once
+    per intervention, then the accuracy-drop table."""
+
+    interventions: tuple[str, ...] = arg(
+        (
+            "anonymize_name",
+            "misleading_name",
+            "remove_keywords",
+            "remove_description",
+            "remove_examples",
+            "anonymize_name+remove_examples",
+        ),
+        "Interventions to measure (a+b: two blocks at once).",
+    )

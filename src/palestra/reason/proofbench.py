@@ -33,6 +33,7 @@ an unreachable server) are errors, not malformed grades.
 from __future__ import annotations
 
 import csv
+import json
 import math
 import re
 from collections.abc import Iterable
@@ -40,8 +41,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from palestra.core.config import Config, arg
 from palestra.core.data import locate
 from palestra.core.errors import PalestraError
+from palestra.core.runs import atomic_write_bytes
 
 if TYPE_CHECKING:
     from palestra.lm.backends import Backend
@@ -49,6 +52,7 @@ if TYPE_CHECKING:
 __all__ = [
     "PROOF_AUTOGRADER_PROMPT",
     "Grade",
+    "GradeProofsConfig",
     "GradeSummary",
     "Parsed",
     "ProofProblem",
@@ -57,6 +61,8 @@ __all__ = [
     "grader_prompt",
     "load_proofbench",
     "parse_grade",
+    "read_proofs",
+    "run_grade_proofs",
 ]
 
 MAX_POINTS = 7
@@ -356,3 +362,118 @@ def grade_all(
         for problem, proof in items
     ]
     return GradeSummary(tuple(grades))
+
+
+# ----------------------------------------------------------------------------- the command
+def read_proofs(path: Path) -> dict[str, str]:
+    """``{problem id: proof}`` from a JSONL file of ``{"id": ..., "proof": ...}`` lines."""
+    proofs: dict[str, str] = {}
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise PalestraError(f"{path}: cannot read proofs ({e})") from None
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise PalestraError(f"{path}:{number}:{e.colno}: malformed JSON ({e.msg})") from None
+        if not (
+            isinstance(item, dict)
+            and isinstance(item.get("id"), str)
+            and isinstance(item.get("proof"), str)
+        ):
+            raise PalestraError(f'{path}:{number}: expected {{"id": str, "proof": str}}')
+        proofs[item["id"]] = item["proof"]
+    return proofs
+
+
+def run_grade_proofs(cfg: GradeProofsConfig) -> dict[str, Any]:
+    """The ``palestra grade-proofs`` command: grade each proof, write ``grades.json`` and
+    ``report.md`` in ``--out``; a proof whose grader prompt the model refuses (too long for
+    its context) is counted as an error, not a grade."""
+    from palestra.core.progress import progress_bar
+    from palestra.lm.backends import BackendError
+    from palestra.reason.evaluate import _make_backend
+
+    problems = load_proofbench(cfg.data)
+    if cfg.proofs is not None:
+        proofs = read_proofs(cfg.proofs)
+        unknown = sorted(set(proofs) - {p.id for p in problems})
+        if unknown:
+            raise PalestraError(f"{cfg.proofs}: unknown problem ids {', '.join(unknown[:5])}")
+        items = [(p, proofs[p.id]) for p in problems if p.id in proofs]
+    else:  # the reference solutions: a grader's self-check (a good grader gives 7)
+        items = [(p, p.solution) for p in problems]
+    items = items[: cfg.limit] if cfg.limit is not None else items
+    backend, model = _make_backend(cfg)  # type: ignore[arg-type]
+    grades, errors = [], []
+    with progress_bar("grade proofs", len(items)) as advance:
+        for problem, proof in items:
+            try:
+                grades.append(
+                    grade(
+                        backend,
+                        problem,
+                        proof,
+                        samples=cfg.samples,
+                        temperature=cfg.temperature,
+                        max_tokens=cfg.max_tokens,
+                        seed=cfg.seed,
+                    )
+                )
+            except BackendError as e:
+                if e.status != 400:
+                    raise
+                errors.append({"problem_id": problem.id, "error": e.message})
+            advance()
+    summary = GradeSummary(tuple(grades))
+    result = {
+        "model": model,
+        "proofs": "reference solutions" if cfg.proofs is None else str(cfg.proofs),
+        **summary.to_json(),
+        "errors": errors,
+    }
+    out = cfg.out or Path("runs") / "grade-proofs"
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out / "grades.json", json.dumps(result, indent=2).encode())
+    mean = result["mean_points"]
+    text = (
+        f"# IMO-ProofBench grades by `{model}`\n\n"
+        f"- proofs: {result['proofs']} ({len(items)}), samples per proof {cfg.samples}\n"
+        f"- graded {summary.graded}, replies {summary.replies}, malformed {summary.malformed}, "
+        f"errors (prompt refused) {len(errors)}\n"
+        f"- mean points: {'n/a' if mean is None else f'{mean:.2f} / 7'}\n"
+    )
+    atomic_write_bytes(out / "report.md", text.encode())
+    print(text)
+    print(f"grades: {out / 'grades.json'}")
+    return result
+
+
+@dataclass
+class GradeProofsConfig(Config):
+    """Options of ``palestra grade-proofs``: IMO-ProofBench proofs graded by a model with the
+    published ProofAutoGrader prompt."""
+
+    backend: str = arg(
+        ..., "The grader: an OpenAI-compatible API root (http://HOST:PORT/v1) or local:RUN_DIR."
+    )
+    model: str = arg("", "Model name sent to the API (empty: the first of GET /models).")
+    proofs: Path | None = arg(
+        None, 'JSONL of {"id": "PB-Basic-001", "proof": "..."} (unset: the reference solutions).'
+    )
+    samples: int = arg(1, "Grader replies per proof (well-formed grades are averaged).", min=1)
+    temperature: float = arg(0.0, "Grader sampling temperature.", min=0, max=2)
+    max_tokens: int = arg(4096, "Tokens per grader reply.", min=1)
+    seed: int = arg(0, "Seed of the grader's sampling.", min=0)
+    limit: int | None = arg(None, "Grade the first this many proofs only.", min=1)
+    data: Path | None = arg(None, "The imobench folder (default: palestra.core.data).")
+    out: Path | None = arg(None, "Output folder (default: runs/grade-proofs).", recorded=False)
+    stream: bool = arg(False, "Ask the server for streamed answers.", recorded=False)
+    timeout: float = arg(600.0, "Seconds to wait for one answer.", above=0, recorded=False)
+    retries: int = arg(4, "Retries of a failed request.", min=0, recorded=False)
+    api_key_env: str = arg(
+        "OPENAI_API_KEY", "Environment variable holding the API key (if set).", recorded=False
+    )
