@@ -12,8 +12,9 @@ to the network, so it runs here::
 
 **How.** ``python -I -S main.py`` (isolated mode: no ``PYTHON*`` variables, no user or site
 packages, so only the standard library imports; ``exit()``/``quit()`` of ``site`` are absent,
-``sys.exit`` works) in a fresh temporary directory that is its cwd and ``HOME`` and is deleted
-afterwards, with an empty environment (``PATH=/usr/bin:/bin``) and stdin from a private file.
+``sys.exit`` works; a fresh interpreter per program) in a fresh temporary directory that is its
+cwd and ``HOME`` and is deleted afterwards, with an empty environment
+(``PATH=/usr/bin:/bin``) and stdin from a private file.
 Before ``exec`` the child gets its own session and process group, ``RLIMIT_CPU`` (timeout + 1
 s), ``RLIMIT_AS`` (``memory_mb``), ``RLIMIT_FSIZE``, ``RLIMIT_NOFILE``, ``RLIMIT_CORE`` = 0, and
 then, where the kernel allows:
@@ -29,6 +30,11 @@ then, where the kernel allows:
 - ``processes`` (root only, as it needs the fresh uid): ``RLIMIT_NPROC`` = ``max_processes``.
   The kernel counts this limit per user, so for a shared uid (a non-root caller's own) it
   would count that user's other processes and is not set.
+- ``filesystem`` (root only): a mount namespace of the run's own in which the world-writable
+  directories (``/tmp``, ``/var/tmp``, ``/dev/shm``, ``/run/lock``) are the run's temporary
+  directory, bind-mounted over them; the code starts in ``/tmp`` (= that directory, also its
+  ``HOME`` and ``TMPDIR``). With the fresh uid it can then write nowhere else, and nothing it
+  writes outlives the run.
 
 A wall-clock timeout (``timeout_s``) kills the whole group with ``SIGKILL``; so does the end
 of the main process (a child left running in the background does not hold the run open).
@@ -37,9 +43,9 @@ read and dropped, ``truncated`` says so). ``protections`` names what actually ap
 caller that needs one (a public leaderboard needs ``network``) must check it.
 
 **What it does not protect against.** It is not a security boundary against a kernel exploit or
-a determined attacker: the filesystem is the host's (no mount namespace or chroot), so the code
-can read every world-readable file (``/etc``, the Python installation, other users'
-world-readable files) and can write to world-writable places (``/tmp``, ``/dev/shm``); disk use
+a determined attacker: the filesystem is the host's (no chroot), so the code can read every
+world-readable file (``/etc``, the Python installation, other users' world-readable files);
+without ``filesystem`` it can write to world-writable places (``/tmp``, ``/dev/shm``); disk use
 is bounded per file (``RLIMIT_FSIZE``) but not in total. Without root there is no separate uid:
 the code can read and write whatever the caller can, can signal the caller's processes, and a
 process that calls ``setsid`` escapes the final group kill. ``RLIMIT_AS`` limits address space
@@ -73,12 +79,17 @@ from palestra.core.errors import PalestraError
 from palestra.core.jobs import die_with_parent
 from palestra.core.verdict import Verdict
 
-__all__ = ["SandboxResult", "check_program", "run_python"]
+__all__ = ["SandboxResult", "check_program", "run_python", "sandbox_interpreter"]
 
 Status = Literal["ok", "error", "timeout", "memory", "killed"]
 
+_CLONE_NEWNS = 0x00020000
 _CLONE_NEWUSER = 0x10000000
 _CLONE_NEWNET = 0x40000000
+_MS_BIND, _MS_REC, _MS_PRIVATE = 0x1000, 0x4000, 0x40000
+# the world-writable directories of a Linux system, where a fresh uid could write; /tmp last, as
+# the run's directory (the source of each bind mount) is under it
+_SHARED_DIRS = ("/var/tmp", "/dev/shm", "/run/lock", "/tmp")
 _UID_BASE = 1_600_000_000  # fresh uids come from [base, base + 2**24): no account uses these
 _SCRIPT = "main.py"
 _libc: Any = None
@@ -148,7 +159,10 @@ def run_python(
         ]
         if uid is not None:
             limits.append((resource.RLIMIT_NPROC, max_processes))
-        env = {"PATH": "/usr/bin:/bin", "HOME": workdir, "LC_ALL": "C.UTF-8", "TMPDIR": workdir}
+        # as root the run's directory is also bind-mounted over /tmp (see _private_dirs)
+        home = "/tmp" if uid is not None else workdir
+        env = {"PATH": "/usr/bin:/bin", "HOME": home, "LC_ALL": "C.UTF-8", "TMPDIR": home}
+        shared = [(workdir.encode(), d.encode()) for d in _SHARED_DIRS if os.path.isdir(d)]
         _load_libc()
         report_r, report_w = os.pipe()
         with tempfile.TemporaryFile() as stdin_file:
@@ -164,7 +178,7 @@ def run_python(
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
                     start_new_session=True,
-                    preexec_fn=lambda: _confine(limits, uid, report_w),
+                    preexec_fn=lambda: _confine(limits, uid, shared, report_w),
                 )
             finally:
                 os.close(report_w)
@@ -189,12 +203,24 @@ def check_program(source: str, tests: str, **limits: Any) -> Verdict[SandboxResu
     return Verdict.reject(_reason(result, source.count("\n") + 1, limits), result)
 
 
+def sandbox_interpreter(python: str | None = None) -> str:
+    """The interpreter :func:`run_python` runs (``python``, or its default here)."""
+    return _interpreter(python, os.geteuid() == 0)
+
+
 # -- the child's side (between fork and exec: no allocation-heavy work, no locks) -------------
-def _confine(limits: list[tuple[int, int]], uid: int | None, report_fd: int) -> None:
+def _confine(
+    limits: list[tuple[int, int]],
+    uid: int | None,
+    shared: list[tuple[bytes, bytes]],
+    report_fd: int,
+) -> None:
     """In the forked child, before ``exec``: namespaces, rlimits, the fresh uid; report which."""
     applied = []
     if _unshare(_CLONE_NEWNET) or (uid is None and _unshare(_CLONE_NEWUSER | _CLONE_NEWNET)):
         applied.append("network")
+    if uid is not None and _private_dirs(shared):
+        applied.append("filesystem")
     for res, value in limits:
         resource.setrlimit(res, (value, value))
     applied.append("rlimits")
@@ -209,6 +235,22 @@ def _confine(limits: list[tuple[int, int]], uid: int | None, report_fd: int) -> 
 
 def _unshare(flags: int) -> bool:
     return _libc is not None and _libc.unshare(flags) == 0
+
+
+def _private_dirs(shared: list[tuple[bytes, bytes]]) -> bool:
+    """A mount namespace of the run's own (changes stay inside it) in which each
+    world-writable directory (``/tmp``, ``/var/tmp``, ``/dev/shm``, ``/run/lock``) is the
+    run's working directory, bind-mounted over it; then ``cwd`` is ``/tmp``. True when every
+    step succeeded: the fresh uid can then write nowhere but its own directory."""
+    if not _unshare(_CLONE_NEWNS):
+        return False
+    if _libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None) != 0:
+        return False
+    for source, target in shared:
+        if _libc.mount(source, target, None, _MS_BIND, None) != 0:
+            return False
+    os.chdir("/tmp")
+    return True
 
 
 # -- the parent's side ------------------------------------------------------------------------
