@@ -58,6 +58,7 @@ import os
 import re
 import secrets
 import threading
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -326,9 +327,17 @@ def extract_code(completion: str) -> str:
     return text.strip("\n") + "\n"
 
 
+def _parse(code: str) -> ast.Module:
+    """``ast.parse`` without the data's own warnings (``"\\w"`` in MBPP's regex strings)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SyntaxWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return ast.parse(code)
+
+
 def _defined_functions(code: str) -> list[str]:
     try:
-        tree = ast.parse(code)
+        tree = _parse(code)
     except SyntaxError:
         return []
     return [n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
@@ -338,7 +347,7 @@ def _called_names(tests: Sequence[str]) -> list[str]:
     names: list[str] = []
     for line in tests:
         with contextlib.suppress(SyntaxError):
-            for node in ast.walk(ast.parse(line)):
+            for node in ast.walk(_parse(line)):
                 call = isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
                 if call and node.func.id not in names:
                     names.append(node.func.id)
@@ -453,7 +462,7 @@ class MBPP(CodeTask):
 
     def empty_completion(self, problem: Problem) -> str:
         """The reference with every function's body replaced by ``pass``."""
-        tree = ast.parse(problem.reference)
+        tree = _parse(problem.reference)
         for node in ast.walk(tree):
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 node.body = [ast.Pass()]
