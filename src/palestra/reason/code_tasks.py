@@ -206,7 +206,8 @@ class CodeTask(Task):
 
     # the time limit
     def reference_seconds(self, problem: Problem) -> float:
-        """The reference program's wall time in the sandbox here: cached, else measured now."""
+        """The reference program's wall time in the sandbox here: cached, else measured now
+        (whatever its verdict: a failing reference is the self-check's finding)."""
         source, tests = self.program(problem, self.reference_completion(problem))
         digest = program_digest(source, tests)
         cached = self.times.get(digest)
@@ -233,11 +234,14 @@ class CodeTask(Task):
     def measure_references(self, problems: Sequence[Problem], workers: int = 0) -> int:
         """Measure (in parallel) every reference not yet cached and save the cache; returns
         how many were measured."""
-        before = len(self.times._new)
-        _map(self.reference_seconds, problems, workers)
-        measured = len(self.times._new) - before
+
+        def digest(p: Problem) -> str:
+            return program_digest(*self.program(p, self.reference_completion(p)))
+
+        missing = [p for p in problems if self.times.get(digest(p)) is None]
+        _map(self.reference_seconds, missing, workers)
         self.times.save()
-        return measured
+        return len(missing)
 
     def check(self, problem: Problem, completion: str) -> Checked:
         source, tests = self.program(problem, completion)
@@ -416,21 +420,19 @@ class MBPP(CodeTask):
         lines: the three examples (each ``... [BEGIN]\\n{code}\\n[DONE]``, one per line), then
         the problem, ending ``[BEGIN]\\n``."""
         if self._shots is None:
-            rows = self._rows(None)
-            self._shots = "".join(
-                self._shot(rows[i]["prompt"], rows[i]["test_list"])
-                + f"{rows[i]['code'].strip()}\n[DONE]\n"
-                for i in self.examples
-            )
+            self._shots = self._examples(self._rows(None))
         return self._shots + self._shot(question, test_list)
 
-    def problems(self, data: str | Path | None = None) -> list[Problem]:
-        rows = self._rows(data)
-        self._shots = "".join(
+    def _examples(self, rows: dict[int, dict[str, Any]]) -> str:
+        return "".join(
             self._shot(rows[i]["prompt"], rows[i]["test_list"])
             + f"{rows[i]['code'].strip()}\n[DONE]\n"
             for i in self.examples
         )
+
+    def problems(self, data: str | Path | None = None) -> list[Problem]:
+        rows = self._rows(data)
+        self._shots = self._examples(rows)
         lo, hi = self.test_ids
         out = []
         for task_id in sorted(i for i in rows if lo <= i <= hi):
@@ -682,10 +684,6 @@ class MathQAPython(CodeTask):
     rel_tol: ClassVar[float] = 0.01
     count: ClassVar[int] = 1000
 
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        self._header: str | None = None
-
     @staticmethod
     def _block(question: str, options: str) -> str:
         return f"Question: {question}\nOptions: {options}\nProgram:\n"
@@ -706,7 +704,6 @@ class MathQAPython(CodeTask):
             self._block(items[i]["question"], items[i]["options_text"]) + items[i]["program"] + "\n"
             for i in examples
         )
-        self._header = header
         out = []
         for i, it in enumerate(items):
             note = it["note"]
