@@ -148,3 +148,16 @@ def test_stdin_and_files():
     code = "import sys\nprint(sys.stdin.read().upper(), open('data/in.txt').read())"
     r = run_python(code, stdin="abc", files={"data/in.txt": "xyz"}, timeout_s=2)
     assert r.status == "ok" and r.stdout == "ABC xyz\n"
+
+
+@needs_root
+def test_all_writes_together_are_bounded_by_max_disk_bytes():
+    code = (
+        "written = 0\ntry:\n    for i in range(8):\n"
+        "        open(f'/var/tmp/f{i}', 'wb').write(b'x' * (512 << 10))\n"
+        "        written += 1\nexcept OSError as e:\n    print(written, e.strerror)\n"
+    )
+    r = run_python(code, timeout_s=3, max_disk_bytes=2 << 20)
+    assert "filesystem" in r.protections and r.status == "ok", r.stderr
+    written, error = r.stdout.split(maxsplit=1)
+    assert 3 <= int(written) <= 4 and error == "No space left on device\n"  # of 8 x 512 kB

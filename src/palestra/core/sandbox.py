@@ -12,8 +12,9 @@ to the network, so it runs here::
 
 **How.** ``python -I -S main.py`` (isolated mode: no ``PYTHON*`` variables, no user or site
 packages, so only the standard library imports; ``exit()``/``quit()`` of ``site`` are absent,
-``sys.exit`` works; a fresh interpreter per program) in a fresh temporary directory that is its
-cwd and ``HOME`` and is deleted afterwards, with an empty environment
+``sys.exit`` works; a fresh interpreter per program) in a fresh temporary directory (on
+``/dev/shm`` as root: creating one there is ~100x faster than on a disk) that is its cwd and
+``HOME`` and is deleted afterwards, with an empty environment
 (``PATH=/usr/bin:/bin``) and stdin from a private file.
 Before ``exec`` the child gets its own session and process group, ``RLIMIT_CPU`` (timeout + 1
 s), ``RLIMIT_AS`` (``memory_mb``), ``RLIMIT_FSIZE``, ``RLIMIT_NOFILE``, ``RLIMIT_CORE`` = 0, and
@@ -30,11 +31,17 @@ then, where the kernel allows:
 - ``processes`` (root only, as it needs the fresh uid): ``RLIMIT_NPROC`` = ``max_processes``.
   The kernel counts this limit per user, so for a shared uid (a non-root caller's own) it
   would count that user's other processes and is not set.
-- ``filesystem`` (root only): a mount namespace of the run's own in which the world-writable
-  directories (``/tmp``, ``/var/tmp``, ``/dev/shm``, ``/run/lock``) are the run's temporary
-  directory, bind-mounted over them; the code starts in ``/tmp`` (= that directory, also its
-  ``HOME`` and ``TMPDIR``). With the fresh uid it can then write nowhere else, and nothing it
-  writes outlives the run.
+- ``filesystem`` (root only): a mount namespace of the run's own with a fresh tmpfs of
+  ``max_disk_bytes`` at ``/tmp``, owned by the fresh uid and holding the run's files, also
+  bind-mounted over the other world-writable directories (``/var/tmp``, ``/dev/shm``,
+  ``/run/lock``); the code starts in ``/tmp`` (its ``HOME`` and ``TMPDIR``). With the fresh uid
+  it can then write nowhere else and at most ``max_disk_bytes`` in all, and what it wrote
+  vanishes with its last process.
+
+As root the run's own uid is also what ends it: at the deadline, or when the main process
+ends, its process group is killed and then every process of the uid (``kill(-1)`` from a
+thread that takes the uid for that one call; see :func:`_kill_uid_in_thread`), and
+:func:`run_python` returns only once none of them is alive.
 
 A wall-clock timeout (``timeout_s``) kills the whole group with ``SIGKILL``; so does the end
 of the main process (a child left running in the background does not hold the run open).
@@ -45,8 +52,8 @@ caller that needs one (a public leaderboard needs ``network``) must check it.
 **What it does not protect against.** It is not a security boundary against a kernel exploit or
 a determined attacker: the filesystem is the host's (no chroot), so the code can read every
 world-readable file (``/etc``, the Python installation, other users' world-readable files);
-without ``filesystem`` it can write to world-writable places (``/tmp``, ``/dev/shm``); disk use
-is bounded per file (``RLIMIT_FSIZE``) but not in total. Without root there is no separate uid:
+without ``filesystem`` it can write to world-writable places (``/tmp``, ``/dev/shm``) and disk
+use is bounded per file (``RLIMIT_FSIZE``) but not in total. Without root there is no separate uid:
 the code can read and write whatever the caller can, can signal the caller's processes, and a
 process that calls ``setsid`` escapes the final group kill. ``RLIMIT_AS`` limits address space
 (per process), not resident memory, so ``memory_mb`` x ``max_processes`` is the real bound.

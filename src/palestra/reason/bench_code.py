@@ -547,6 +547,9 @@ def record(bench: Any, workers: int = 0, *, sample: int = 0) -> None:
             "problems",
             higher_is_better=False,
         )
+        if sc.task == "mathqa-python":
+            share = sc.references_accepted / sc.problems if sc.problems else None
+            bench.figure("mathqa-python formulas selecting the marked option", share, "share")
         if sc.note:
             bench.note(f"{sc.task}: {sc.note}")
         if sc.failures:
