@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import socket
 import sys
 from pathlib import Path
@@ -91,20 +92,29 @@ def test_setsid_escape_is_still_killed():
 @needs_root
 def test_writes_outside_its_directory_fail_inside_work():
     outside = Path(__file__).resolve().parents[2] / "should_not_exist"
+    marker = f"palestra-test-{os.getpid()}-{secrets.token_hex(4)}"
     code = (
         "import os\n"
         f"for path in [{str(outside)!r}, '/root/should_not_exist']:\n"
         "    try:\n        open(path, 'w').write('x')\n        print('wrote', path)\n"
         "    except PermissionError:\n        print('denied', path)\n"
         "open('inside.txt', 'w').write('ok')\nprint(open('inside.txt').read(), os.getcwd())\n"
+        f"for d in ['/tmp', '/var/tmp', '/dev/shm']:\n"
+        f"    open(os.path.join(d, {marker!r}), 'w').write('x')\n"
+        "print(sorted(os.listdir('/tmp')))\n"
     )
     r = run_python(code, timeout_s=2)
     assert "user" in r.protections and r.status == "ok", r.stderr
     lines = r.stdout.splitlines()
     assert lines[0] == f"denied {outside}" and lines[1] == "denied /root/should_not_exist"
-    assert lines[2].startswith("ok ")
+    assert lines[2] == "ok /tmp"  # the run's own directory, mounted over /tmp
     assert not outside.exists() and not os.path.exists("/root/should_not_exist")
-    assert not os.path.exists(lines[2].split()[1])  # the working directory is deleted
+    # the world-writable directories were the run's own: nothing landed on the host
+    assert "filesystem" in r.protections
+    assert lines[3] == str(sorted(["inside.txt", "main.py", marker]))
+    assert not any(
+        os.path.exists(os.path.join(d, marker)) for d in ("/tmp", "/var/tmp", "/dev/shm")
+    )
 
 
 def test_no_network_to_a_server_on_the_host():
@@ -138,3 +148,16 @@ def test_stdin_and_files():
     code = "import sys\nprint(sys.stdin.read().upper(), open('data/in.txt').read())"
     r = run_python(code, stdin="abc", files={"data/in.txt": "xyz"}, timeout_s=2)
     assert r.status == "ok" and r.stdout == "ABC xyz\n"
+
+
+@needs_root
+def test_all_writes_together_are_bounded_by_max_disk_bytes():
+    code = (
+        "written = 0\ntry:\n    for i in range(8):\n"
+        "        open(f'/var/tmp/f{i}', 'wb').write(b'x' * (512 << 10))\n"
+        "        written += 1\nexcept OSError as e:\n    print(written, e.strerror)\n"
+    )
+    r = run_python(code, timeout_s=3, max_disk_bytes=2 << 20)
+    assert "filesystem" in r.protections and r.status == "ok", r.stderr
+    written, error = r.stdout.split(maxsplit=1)
+    assert 3 <= int(written) <= 4 and error == "No space left on device\n"  # of 8 x 512 kB
