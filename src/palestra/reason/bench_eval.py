@@ -148,7 +148,7 @@ def _serve(shared: _Shared) -> None:
 
     # its own model (scratchpad addition, answers of a few dozen tokens): the e2e model's
     # context is sized for whole benchmark prompts, not for measuring decoding
-    options = bench_serve.ServeBenchOptions(requests=24 if shared.bench.quick else 48)
+    options = bench_serve.ServeBenchOptions(requests=32 if shared.bench.quick else 64)
     sub = Bench(
         "eval_serve",
         quick=shared.bench.quick,
