@@ -17,8 +17,8 @@ reported in the table: what an evaluation with ``--backend local:RUN_DIR`` gets.
 must come out the same through all three, which the report says.
 
 Without ``run_dir`` a small model is trained first (scratchpad addition, 4 layers of width
-256, about a minute); its
-answers run to a few dozen tokens, long enough for tokens/s to mean something. All traffic is
+256, about a minute); its answers run to a few dozen tokens, long enough for tokens/s to mean
+something. All traffic is
 on 127.0.0.1. The load driver shares the machine's cores with the servers, which caps what
 batching shows on a small machine.
 """
