@@ -12,7 +12,8 @@ Every task has a ``kind``: ``"code"`` (the completion is a program, run with its
 sandbox; accepted when every test passes) or ``"answer"`` (a final answer is extracted from
 the completion and compared with the gold one). ``Checked.answer`` is the extracted answer in
 canonical form, the key that majority voting (maj@k) counts; ``None`` when nothing could be
-extracted (a vote for nothing) and for code tasks.
+extracted (a vote for nothing) and for code tasks whose programs have no single answer
+(HumanEval, MBPP; MathQA-Python's programs compute one, the option they select).
 
 ``task.reference_completion(p)`` is what a perfect model would write (the canonical solution
 as a completion of the prompt; the gold answer in the task's answer format): the bench's
