@@ -414,7 +414,9 @@ def read_proofs(path: Path, known: Collection[str] | None = None) -> dict[str, s
 def run_grade_proofs(cfg: GradeProofsConfig) -> dict[str, Any]:
     """The ``palestra grade-proofs`` command: grade each proof, write ``grades.json`` and
     ``report.md`` in ``--out``; a proof whose grader prompt the model refuses (too long for
-    its context) is counted as an error, not a grade."""
+    its context) is counted as an error, not a grade. ``grades.json`` (also returned) holds
+    the ``source`` of the proofs, how many were ``given``, :meth:`GradeSummary.to_json` of
+    the graded ones (``proofs`` counts those) and the ``errors``."""
     from palestra.core.progress import progress_bar
     from palestra.lm.backends import BackendError, refused_for_context
     from palestra.reason.evaluate import _make_backend
@@ -450,7 +452,8 @@ def run_grade_proofs(cfg: GradeProofsConfig) -> dict[str, Any]:
     summary = GradeSummary(tuple(grades))
     result = {
         "model": model,
-        "proofs": "reference solutions" if cfg.proofs is None else str(cfg.proofs),
+        "source": "reference solutions" if cfg.proofs is None else str(cfg.proofs),
+        "given": len(items),
         **summary.to_json(),
         "errors": errors,
     }
@@ -460,7 +463,7 @@ def run_grade_proofs(cfg: GradeProofsConfig) -> dict[str, Any]:
     mean = result["mean_points"]
     text = (
         f"# IMO-ProofBench grades by `{model}`\n\n"
-        f"- proofs: {result['proofs']} ({len(items)}), samples per proof {cfg.samples}\n"
+        f"- proofs: {result['source']} ({len(items)}), samples per proof {cfg.samples}\n"
         f"- graded {summary.graded}, replies {summary.replies}, malformed {summary.malformed}, "
         f"errors (prompt refused) {len(errors)}\n"
         f"- mean points: {'n/a' if mean is None else f'{mean:.2f} / 7'}\n"
