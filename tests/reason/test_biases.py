@@ -150,7 +150,7 @@ def test_an_intervention_on_a_task_without_its_blocks_is_an_error(
     )
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr == (
-        "error: --intervention applies to the code tasks humaneval and mbpp, not gsm8k\n"
+        "error: bias interventions apply to the code tasks humaneval and mbpp, not gsm8k\n"
     )
     assert not out.exists()  # refused before any run directory
     for task, intervention, message in [

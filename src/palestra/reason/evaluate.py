@@ -108,9 +108,9 @@ class EvalConfig(Config):
     chat: bool = arg(False, "Ask the chat API with the task's messages (else the completions API).")
     intervention: str = arg(
         "",
-        "Code tasks: evaluate the problems under this bias intervention (anonymize_name,"
+        "humaneval, mbpp: evaluate the problems under this bias intervention (anonymize_name,"
         " misleading_name, remove_keywords, remove_description, remove_examples, or a+b);"
-        " problems it does not apply to are left out and counted.",
+        " problems it does not apply to are left out, listed in the summary; ids get ~NAME.",
     )
     data: Path | None = arg(None, "Where the task's data set is (default: palestra.core.data).")
     out: Path | None = arg(
@@ -235,7 +235,7 @@ def _check_intervention(task: Task, intervention: str) -> None:
 
     if task.name not in TASKS:
         raise PalestraError(
-            f"--intervention applies to the code tasks {' and '.join(TASKS)}, not {task.name}"
+            f"bias interventions apply to the code tasks {' and '.join(TASKS)}, not {task.name}"
         )
     lookup(intervention)
 
