@@ -1,28 +1,18 @@
-"""Bias interventions on real HumanEval and MBPP problems: the blocks they split into, every
-intervention on every problem changing only its block (the AST check), intervened references
-passing their rewritten tests in the real sandbox, and the pass@1 table with a tiny trained
-model and with a model that writes the references."""
+"""Bias interventions on the real HumanEval and MBPP tasks: the blocks they split into, every
+intervention on every problem changing only its block (the AST check), and intervened
+references passing the task's own check in the real sandbox (its rewritten tests, its entry
+point, a time limit measured for the rewritten program). Measuring a model under the
+interventions is tests/reason/test_biases.py."""
 
 from __future__ import annotations
 
-import ast
-import gzip
-import json
 import random
-import sys
-import warnings
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
-from palestra.core.data import locate
 from palestra.core.errors import PalestraError
-from palestra.lm.backends import Completion, LocalBackend, OpenAIBackend
-from palestra.lm.config import LMTrainConfig
-from palestra.lm.serve_config import ServeConfig
-from palestra.lm.server import ModelServer
-from palestra.lm.train import train
+from palestra.reason.code_tasks import CodeTask, check_all, program_digest
 from palestra.reason.interventions import (
     INTERVENTIONS,
     Intervened,
@@ -30,115 +20,48 @@ from palestra.reason.interventions import (
     anonymize_name,
     blocks,
     check_blocks,
-    check_reference,
     combined,
     intervene,
-    intervention_table,
     keywords,
+    lookup,
     misleading_name,
     remove_description,
     remove_examples,
     remove_keywords,
 )
-from palestra.reason.task import Problem
+from palestra.reason.task import Problem, get_task
 
 ALL = [*INTERVENTIONS, "anonymize_name+remove_examples", "misleading_name+remove_keywords"]
 
 
 # ----------------------------------------------------------------------------- the data
-# Problems of the shapes reason/code_tasks.py agreed on, built from the raw files.
-def humaneval_problems() -> list[Problem]:
-    problems = []
-    with gzip.open(locate("humaneval"), "rt", encoding="utf-8") as f:
-        for line in f:
-            r = json.loads(line)
-            tests = r["test"] + f"\ncheck({r['entry_point']})\n"
-            meta = {"entry_point": r["entry_point"]}
-            problems.append(
-                Problem(
-                    "humaneval",
-                    r["task_id"],
-                    r["prompt"],
-                    r["prompt"],
-                    r["canonical_solution"],
-                    tests,
-                    meta,
-                )
-            )
-    return problems
-
-
-def _task(question: str, tests: list[str]) -> str:
-    return (
-        f"You are an expert Python programmer, and here is your task: {question} "
-        "Your code should pass these tests:\n\n" + "\n".join(tests) + "\n"
-    )
-
-
-def mbpp_rows() -> list[dict]:
-    return json.loads(Path(locate("mbpp")).read_text(encoding="utf-8"))
-
-
-def make_render(rows: list[dict]):
-    """MBPP's 3-shot prompt (Austin et al. 2021: tasks 2, 3, 4 as the shots)."""
-    by_id = {r["task_id"]: r for r in rows}
-    shots = "".join(
-        _task(by_id[i]["prompt"], by_id[i]["test_list"])
-        + "[BEGIN]\n"
-        + by_id[i]["code"]
-        + "\n[DONE]\n"
-        for i in (2, 3, 4)
-    )
-    return lambda question, tests: shots + _task(question, tests) + "[BEGIN]\n"
-
-
-def mbpp_problems(rows: list[dict], render) -> list[Problem]:
-    problems = []
-    for r in rows:
-        if not 11 <= r["task_id"] <= 510:
-            continue
-        with warnings.catch_warnings():  # invalid escapes ('\w') in some references
-            warnings.simplefilter("ignore", DeprecationWarning)
-            code = ast.parse(r["code"])
-        defined = {n.name for n in code.body if isinstance(n, ast.FunctionDef)}
-        calls = ast.walk(ast.parse(r["test_list"][0]))
-        entry = next(
-            n.func.id
-            for n in calls
-            if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in defined
-        )
-        meta = {
-            "entry_point": entry,
-            "test_list": r["test_list"],
-            "test_imports": r["test_imports"],
-        }
-        problems.append(
-            Problem(
-                "mbpp",
-                f"mbpp/{r['task_id']}",
-                render(r["prompt"], r["test_list"]),
-                r["prompt"],
-                r["code"],
-                "\n".join(r["test_imports"] + r["test_list"]) + "\n",
-                meta,
-            )
-        )
-    return problems
+@pytest.fixture(scope="module")
+def humaneval_task(tmp_path_factory: pytest.TempPathFactory) -> CodeTask:
+    task = get_task("humaneval", cache=tmp_path_factory.mktemp("times") / "times.json")
+    assert isinstance(task, CodeTask)
+    return task
 
 
 @pytest.fixture(scope="module")
-def humaneval() -> dict[str, Problem]:
-    return {p.id: p for p in humaneval_problems()}
+def mbpp_task(tmp_path_factory: pytest.TempPathFactory) -> CodeTask:
+    task = get_task("mbpp", cache=tmp_path_factory.mktemp("times") / "times.json")
+    assert isinstance(task, CodeTask)
+    return task
 
 
 @pytest.fixture(scope="module")
-def render():
-    return make_render(mbpp_rows())
+def humaneval(humaneval_task: CodeTask) -> dict[str, Problem]:
+    return {p.id: p for p in humaneval_task.problems()}
 
 
 @pytest.fixture(scope="module")
-def mbpp(render) -> dict[str, Problem]:
-    return {p.id: p for p in mbpp_problems(mbpp_rows(), render)}
+def mbpp(mbpp_task: CodeTask) -> dict[str, Problem]:
+    return {p.id: p for p in mbpp_task.problems()}
+
+
+@pytest.fixture(scope="module")
+def render(mbpp_task: CodeTask, mbpp: dict[str, Problem]):
+    return mbpp_task.render  # type: ignore[attr-defined]
 
 
 # ----------------------------------------------------------------------------- blocks
@@ -182,7 +105,9 @@ def test_keywords() -> None:
 
 
 # ----------------------------------------------------------------------------- interventions
-def test_anonymize_renames_everywhere(humaneval: dict[str, Problem], mbpp: dict) -> None:
+def test_anonymize_renames_everywhere(
+    humaneval: dict[str, Problem], mbpp: dict[str, Problem], render
+) -> None:
     p = humaneval["HumanEval/32"]
     q = anonymize_name(p)
     assert q.id == "HumanEval/32~anonymize_name" and q.meta["entry_point"] == "func"
@@ -192,7 +117,7 @@ def test_anonymize_renames_everywhere(humaneval: dict[str, Problem], mbpp: dict)
     assert q.tests.rstrip().endswith("check(func)")
     assert q.question == q.prompt
 
-    m = anonymize_name(mbpp["mbpp/11"], render=make_render(mbpp_rows()))
+    m = anonymize_name(mbpp["mbpp/11"], render=render)
     assert m.meta["test_list"][0] == 'assert func("hello","l") == "heo"'
     assert m.reference.startswith("def func(s,ch):")
     assert "remove_Occ" not in m.prompt.split("[DONE]")[-1] + m.reference + m.tests
@@ -271,159 +196,73 @@ def test_the_block_check_catches_changes_outside_the_block(
     assert not check_blocks(m, frame, {"examples"}, render=render)
 
 
-def test_intervened_references_pass_in_the_sandbox(
-    humaneval: dict[str, Problem], mbpp: dict[str, Problem], render
+def test_intervened_references_pass_the_tasks_own_check(
+    humaneval_task: CodeTask,
+    mbpp_task: CodeTask,
+    humaneval: dict[str, Problem],
+    mbpp: dict[str, Problem],
+    render,
 ) -> None:
+    """Every intervention on a sample of problems: the task's check accepts the intervened
+    reference, with a time limit measured for the rewritten program (the full data: see the
+    interventions module docstring)."""
     rng = random.Random(0)
-    sample = rng.sample(sorted(humaneval.values(), key=lambda p: p.id), 4) + rng.sample(
-        sorted(mbpp.values(), key=lambda p: p.id), 4
-    )
-    for problem in sample:
-        for name in ALL:
-            r = intervene(problem, name, render=render)
-            if isinstance(r, Intervened):
-                verdict = check_reference(r.problem)
-                assert verdict, f"{r.problem.id}: {verdict.reason}"
-    # the sandbox is a real judge: tests renamed without the reference fail
-    q = anonymize_name(humaneval["HumanEval/0"])
-    broken = replace(q, prompt=humaneval["HumanEval/0"].prompt)
-    assert "NameError" in check_reference(broken).reason
+    for task, problems in ((humaneval_task, humaneval), (mbpp_task, mbpp)):
+        items = []
+        for pid in rng.sample(sorted(problems), 3):
+            for name in ALL:
+                r = intervene(problems[pid], name, render=render)
+                if isinstance(r, Intervened):
+                    items.append(r.problem)
+        assert len(items) >= 15
+        checked = check_all(task, [(q, task.reference_completion(q)) for q in items], workers=2)
+        for q, c in zip(items, checked, strict=True):
+            assert c.verdict, f"{q.id}: {c.verdict.reason}"
+            digest = program_digest(*task.program(q, task.reference_completion(q)))
+            assert task.times.get(digest) is not None  # its own limit, measured once
 
 
-def test_bad_requests(humaneval: dict[str, Problem], mbpp: dict[str, Problem], monkeypatch) -> None:
+def test_the_check_runs_the_rewritten_tests(
+    humaneval_task: CodeTask,
+    mbpp_task: CodeTask,
+    humaneval: dict[str, Problem],
+    mbpp: dict[str, Problem],
+    render,
+) -> None:
+    """The sandbox is a real judge: the original reference against the renamed tests, or the
+    renamed prompt with the original tests, fails; a description edit keeps the program (and
+    its measured time) of the original."""
+    m = mbpp["mbpp/11"]
+    q = anonymize_name(m, render=render)
+    verdict = mbpp_task.check(q, mbpp_task.reference_completion(m)).verdict
+    assert not verdict and "NameError" in verdict.reason and "'func'" in verdict.reason
+    assert mbpp_task.check(q, mbpp_task.reference_completion(q)).verdict
+    h = humaneval["HumanEval/0"]
+    q = anonymize_name(h)
+    verdict = humaneval_task.check(replace(q, tests=h.tests), q.reference).verdict
+    assert not verdict and "has_close_elements" in verdict.reason
+    d = remove_description(m, render=render)
+    assert mbpp_task.program(d, d.reference) == mbpp_task.program(m, m.reference)
+    assert mbpp_task.time_limit(d) == mbpp_task.time_limit(m)
+
+
+def test_bad_requests(humaneval: dict[str, Problem], mbpp: dict[str, Problem], render) -> None:
     p = humaneval["HumanEval/0"]
     with pytest.raises(PalestraError, match="unknown intervention 'rename'"):
         intervene(p, "rename")
+    with pytest.raises(PalestraError, match="unknown intervention 'rename'"):
+        lookup("anonymize_name+rename")
     with pytest.raises(PalestraError, match="different blocks"):
         combined("anonymize_name", "misleading_name")
     with pytest.raises(PalestraError, match="entry_point"):
         blocks(replace(p, meta={}))
+    gsm8k = get_task("gsm8k").problems()[0]
+    for bad in (replace(p, task="gsm8k"), gsm8k):
+        with pytest.raises(PalestraError, match="apply to humaneval and mbpp, not 'gsm8k'"):
+            intervene(bad, "anonymize_name")
     with pytest.raises(PalestraError, match="not 'gsm8k'"):
-        blocks(replace(p, task="gsm8k"))
-    monkeypatch.setitem(sys.modules, "palestra.reason.code_tasks", None)  # not importable
-    with pytest.raises(PalestraError, match="need render="):
-        remove_description(mbpp["mbpp/11"])
+        blocks(gsm8k)
     skipped = intervene(humaneval["HumanEval/38"], "remove_examples")
     assert isinstance(skipped, Skipped) and "no examples" in skipped.reason
-
-
-# ----------------------------------------------------------------------------- the runner
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny byte-level model (it learned addition, not Python: its pass@1 is about 0)."""
-    cfg = LMTrainConfig(
-        task="addition",
-        tokenizer="byte",
-        digits=2,
-        n_layer=1,
-        n_head=2,
-        d_model=32,
-        block_size=2048,  # a 3-shot MBPP prompt is about 1,500 bytes
-        steps=20,
-        batch_size=8,
-        lr=3e-3,
-        warmup=2,
-        eval_every=20,
-        checkpoint_every=20,
-        eval_examples=2,
-        runs_root=tmp_path_factory.mktemp("runs"),
-        progress=False,
-    )
-    return train(cfg)
-
-
-@pytest.fixture(scope="module")
-def tiny(run_dir: Path) -> LocalBackend:
-    return LocalBackend(run_dir)
-
-
-class Writer:
-    """A model that writes each problem's reference (found by its prompt), or ``wrong``."""
-
-    def __init__(self, problems: list[Problem], wrong: str | None = None) -> None:
-        self.by_prompt = {p.prompt: p.reference for p in problems}
-        self.wrong = wrong
-        self.prompts: list[str] = []
-
-    def complete(self, prompt: str, *, n: int = 1, **_: object) -> list[Completion]:
-        self.prompts.append(prompt)
-        text = self.wrong if self.wrong is not None else self.by_prompt[prompt]
-        return [Completion(text, "stop", 0, 0)] * n
-
-
-def test_table_with_a_tiny_model(
-    tiny: LocalBackend, humaneval: dict[str, Problem], mbpp: dict[str, Problem], render
-) -> None:
-    problems = [humaneval["HumanEval/0"], humaneval["HumanEval/38"]]
-    table = intervention_table(
-        tiny,
-        "humaneval",
-        problems,
-        ["anonymize_name", "remove_examples"],
-        samples=2,
-        temperature=1.0,
-        max_tokens=8,
-        seed=1,
-    )
-    assert table.problems == 2 and table.samples == 2
-    assert [r.intervention for r in table.rows] == ["anonymize_name", "remove_examples"]
-    anon, examples = table.rows
-    assert (anon.problems, anon.skipped) == (2, 0)
-    assert (examples.problems, examples.skipped) == (1, 1)  # HumanEval/38 has no examples
-    assert [s.problem_id for s in table.skipped] == ["HumanEval/38"]
-    assert set(table.passed) == {
-        "HumanEval/0",
-        "HumanEval/38",
-        "HumanEval/0~anonymize_name",
-        "HumanEval/38~anonymize_name",
-        "HumanEval/0~remove_examples",
-    }
-    assert all(0 <= r.pass_original <= 1 and 0 <= r.pass_intervened <= 1 for r in table.rows)
-    assert "| anonymize_name | 2 | 0 |" in table.markdown()
-    assert table.to_json()["rows"][1]["skipped"] == 1
-
-    m = intervention_table(
-        tiny, "mbpp", [mbpp["mbpp/11"]], ["remove_description"], max_tokens=4, render=render
-    )
-    assert m.rows[0].problems == 1 and set(m.passed) == {"mbpp/11", "mbpp/11~remove_description"}
-
-
-def test_table_counts_what_the_sandbox_accepts(
-    humaneval: dict[str, Problem], mbpp: dict[str, Problem], render
-) -> None:
-    """A model writing the (intervened) references passes everything; a wrong one nothing."""
-    problems = [humaneval["HumanEval/2"], humaneval["HumanEval/53"]]
-    names = ["misleading_name", "remove_keywords+anonymize_name"]
-    every = list(problems)
-    for p in problems:
-        every += [r.problem for n in names if isinstance(r := intervene(p, n), Intervened)]
-    table = intervention_table(Writer(every), "humaneval", problems, names, samples=3)
-    assert table.pass_original == 1.0
-    assert all(r.pass_original == r.pass_intervened == 1.0 and r.drop == 0 for r in table.rows)
-    assert all(n == 3 for n in table.passed.values())
-
-    wrong = intervention_table(
-        Writer(every, "    return None\n"), "humaneval", problems, names, samples=1
-    )
-    assert wrong.pass_original == 0.0 and all(r.pass_intervened == 0.0 for r in wrong.rows)
-
-    m = [mbpp["mbpp/11"], mbpp["mbpp/12"]]
-    every = m + [
-        r.problem
-        for p in m
-        if isinstance(r := intervene(p, "remove_examples", render=render), Intervened)
-    ]
-    table = intervention_table(Writer(every), "mbpp", m, ["remove_examples"], render=render)
-    assert table.rows[0].pass_intervened == 1.0 and table.rows[0].relative_drop == 0.0
-
-
-def test_table_over_http(run_dir: Path, tiny: LocalBackend, humaneval: dict[str, Problem]) -> None:
-    """The same model served over the OpenAI API gives the same table as in process."""
-    problems = [humaneval["HumanEval/53"]]
-    options = {"samples": 2, "temperature": 1.0, "max_tokens": 6, "seed": 7}
-    local = intervention_table(tiny, "humaneval", problems, ["misleading_name"], **options)
-    with ModelServer(ServeConfig(run_dir, port=0, max_n=4, model_name="tiny")) as server:
-        http = OpenAIBackend(server.url, "tiny")
-        remote = intervention_table(http, "humaneval", problems, ["misleading_name"], **options)
-    assert remote.to_json() == local.to_json()
-    assert set(remote.passed) == {"HumanEval/53", "HumanEval/53~misleading_name"}
+    # without render=, MBPP interventions use the task's own prompt builder
+    assert remove_description(mbpp["mbpp/11"]) == remove_description(mbpp["mbpp/11"], render=render)

@@ -1,12 +1,18 @@
 """IMO-ProofBench's autograder: the real data, the published prompt filled in, the grade parser
-(valid, tolerated, out of range, malformed; never an exception), and grading end to end
-through a real HTTP server with a tiny model trained here, whose replies are all malformed and
-are counted as such."""
+(valid, tolerated, out of range, malformed; never an exception), the proofs file's errors
+(``FILE:LINE``), and grading end to end (``grade_all`` and ``palestra grade-proofs``) through
+a real HTTP server with a tiny model trained here, whose replies are all malformed and are
+counted as such, and whose context refuses the longer prompts, counted as errors."""
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,13 +20,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from palestra.core.errors import PalestraError
-from palestra.lm.backends import BackendError, OpenAIBackend
+from palestra.lm.backends import BackendError, OpenAIBackend, chat_prompt
 from palestra.lm.config import LMTrainConfig
 from palestra.lm.serve_config import ServeConfig
 from palestra.lm.server import ModelServer
 from palestra.lm.train import train
 from palestra.reason.proofbench import (
     PROOF_AUTOGRADER_PROMPT,
+    GradeProofsConfig,
     Parsed,
     ProofProblem,
     grade,
@@ -28,7 +35,12 @@ from palestra.reason.proofbench import (
     grader_prompt,
     load_proofbench,
     parse_grade,
+    read_proofs,
+    run_grade_proofs,
 )
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+BLOCK = 4800  # the tiny grader's context, in bytes (a byte tokenizer)
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +153,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelServer]:
         n_layer=1,
         n_head=2,
         d_model=32,
-        block_size=5120,  # the grader prompt of the shortest problem is about 4,100 bytes
+        block_size=BLOCK,  # the shortest grader prompts (about 4,100 bytes) fit, most do not
         steps=20,
         batch_size=8,
         lr=3e-3,
@@ -186,3 +198,99 @@ def test_a_prompt_too_long_is_an_error_not_a_grade(
         grade(OpenAIBackend(server.url, "tiny"), longest, "A proof.", max_tokens=8)
     with pytest.raises(PalestraError, match="samples"):
         grade(OpenAIBackend(server.url, "tiny"), longest, "A proof.", samples=0)
+
+
+# ----------------------------------------------------------------------------- the command
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            '{"id": "PB-Basic-001", "proof": "p"}\n{"id": "PB-Basic-002", "proof": \n',
+            ":2:33: malformed JSON (Expecting value)",
+        ),
+        ('\n["PB-Basic-001", "p"]\n', ':2: expected {"id": str, "proof": str}'),
+        ('{"id": "PB-Basic-001", "proof": 7}\n', ':1: expected {"id": str, "proof": str}'),
+        (
+            '{"id": "PB-Basic-001", "proof": "a"}\n\n{"id": "PB-Basic-001", "proof": "b"}\n',
+            ":3: a second proof of PB-Basic-001 (the first on line 1)",
+        ),
+        ('{"id": "PB-Basic-999", "proof": "a"}\n', ":1: unknown problem id 'PB-Basic-999'"),
+        ("\n\n", ": no proofs"),
+    ],
+)
+def test_proofs_file_errors_name_the_line(
+    tmp_path: Path, problems: list[ProofProblem], text: str, message: str
+) -> None:
+    path = tmp_path / "proofs.jsonl"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(PalestraError) as e:
+        read_proofs(path, {p.id for p in problems})
+    assert str(e.value) == f"{path}{message}"
+
+
+def test_grade_proofs_cli_refuses_a_bad_file_in_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "proofs.jsonl"
+    path.write_text('{"id": "PB-Basic-001", "proof": "fine"}\nnot json\n', encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(SRC), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "palestra.cli", "grade-proofs"),
+            *("--backend", "http://127.0.0.1:9/v1", "--proofs", str(path)),
+            *("--out", str(tmp_path / "out")),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith(f"error: {path}:2:1: malformed JSON (Expecting value")
+    assert done.stderr.count("\n") == 1 and not (tmp_path / "out").exists()
+
+
+def fits(problem: ProofProblem, proof: str, max_tokens: int) -> bool:
+    """Does the grader prompt of ``proof`` leave room for ``max_tokens`` in the tiny model's
+    context? (Counted here: the chat template's bytes, one <bos>.)"""
+    messages = [{"role": "user", "content": grader_prompt(problem, proof)}]
+    return len(chat_prompt(messages).encode()) + 1 + max_tokens <= BLOCK
+
+
+def test_grade_proofs_command_counts_malformed_replies_and_refusals(
+    server: ModelServer, problems: list[ProofProblem], tmp_path: Path
+) -> None:
+    """The reference solutions of the first 2 problems: one prompt fits the tiny model's
+    context (its replies are malformed), one does not (an error); neither is a crash."""
+    first = problems[:2]
+    refused = [not fits(p, p.solution, 12) for p in first]
+    assert refused == [True, False]  # PB-Basic-001 is longer than PB-Basic-002
+    cfg = GradeProofsConfig(
+        backend=server.url,
+        model="tiny",
+        samples=2,
+        temperature=1.0,
+        max_tokens=12,
+        limit=2,
+        out=tmp_path / "refs",
+    )
+    result = run_grade_proofs(cfg)
+    assert [e["problem_id"] for e in result["errors"]] == ["PB-Basic-001"]
+    assert "maximum context length is 4800 tokens" in result["errors"][0]["error"]
+    (graded,) = result["grades"]
+    assert graded["problem_id"] == "PB-Basic-002" and graded["points"] is None
+    assert len(graded["replies"]) == 2 and all("<points>" not in t for t in graded["replies"])
+    assert graded["reasons"] == ["no <points> block"] * 2
+    assert (result["replies"], result["malformed"], result["graded"]) == (2, 2, 0)
+    assert result["source"] == "reference solutions" and result["mean_points"] is None
+    assert (result["given"], result["proofs"]) == (2, 1)
+    assert json.loads((tmp_path / "refs" / "grades.json").read_text()) == result
+    assert "malformed 2, errors (prompt refused) 1" in (tmp_path / "refs" / "report.md").read_text()
+
+    # a proofs file: graded in the data set's order, whatever the file's
+    shortest = sorted(problems, key=lambda p: len(grader_prompt(p, "")))[:2]
+    assert all(fits(p, "Take $x = 0$.", 12) for p in shortest)
+    path = tmp_path / "proofs.jsonl"
+    lines = [json.dumps({"id": p.id, "proof": "Take $x = 0$."}) for p in reversed(shortest)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = run_grade_proofs(replace(cfg, proofs=path, limit=None, out=tmp_path / "file"))
+    order = [p.id for p in problems if p in shortest]
+    assert [g["problem_id"] for g in result["grades"]] == order and result["errors"] == []
+    assert result["malformed"] == result["replies"] == 4

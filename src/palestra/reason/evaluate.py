@@ -108,9 +108,9 @@ class EvalConfig(Config):
     chat: bool = arg(False, "Ask the chat API with the task's messages (else the completions API).")
     intervention: str = arg(
         "",
-        "Code tasks: evaluate the problems under this bias intervention (anonymize_name,"
+        "humaneval, mbpp: evaluate the problems under this bias intervention (anonymize_name,"
         " misleading_name, remove_keywords, remove_description, remove_examples, or a+b);"
-        " problems it does not apply to are left out and counted.",
+        " problems it does not apply to are left out, listed in the summary; ids get ~NAME.",
     )
     data: Path | None = arg(None, "Where the task's data set is (default: palestra.core.data).")
     out: Path | None = arg(
@@ -229,15 +229,27 @@ def _original_id(problem: Problem) -> str:
     return problem.meta.get("original_id", problem.id.split("~")[0])
 
 
+def _check_intervention(task: Task, intervention: str) -> None:
+    """An error unless ``intervention`` names interventions and ``task`` has their blocks."""
+    from palestra.reason.interventions import TASKS, lookup
+
+    if task.name not in TASKS:
+        raise PalestraError(
+            f"bias interventions apply to the code tasks {' and '.join(TASKS)}, not {task.name}"
+        )
+    lookup(intervention)
+
+
 def _intervened(
     task: Task, problems: list[Problem], intervention: str, seed: int
 ) -> tuple[list[Problem], list[dict[str, str]]]:
     """``problems`` under ``intervention`` (each checked to change only its blocks) and the
-    ones it does not apply to, with the reason."""
-    from palestra.reason.interventions import Skipped, intervene
+    ones it does not apply to, with the reason; :class:`NotApplicable` when it applies to
+    none. The intervened problems are the task's own: its ``check`` runs their rewritten
+    tests, with the time limit of their rewritten reference."""
+    from palestra.reason.interventions import NotApplicable, Skipped, intervene
 
-    if task.kind != "code":
-        raise PalestraError(f"--intervention applies to code tasks, not {task.name}")
+    _check_intervention(task, intervention)
     render = getattr(task, "render", None)
     out, skipped = [], []
     for p in problems:
@@ -247,7 +259,10 @@ def _intervened(
         else:
             out.append(r.problem)
     if not out:
-        raise PalestraError(f"intervention {intervention} applies to none of the problems")
+        raise NotApplicable(
+            f"intervention {intervention} applies to none of the {len(problems)} problems"
+            + (f" ({skipped[0]['reason']})" if skipped else "")
+        )
     return out, skipped
 
 
@@ -291,6 +306,8 @@ def evaluate(
     report. ``echo`` prints the summary table.
     """
     task = task or _resolve_task(cfg.task)
+    if cfg.intervention:
+        _check_intervention(task, cfg.intervention)
     problems = task.problems(cfg.data)
     if cfg.limit is not None:
         problems = problems[: cfg.limit]
@@ -641,7 +658,7 @@ def run_eval(cfg: EvalConfig) -> Path:
 @dataclass
 class BiasesConfig(EvalConfig):
     """Options of ``palestra eval-biases TASK``: ``palestra eval`` once unmodified and once
-    per intervention, then the accuracy-drop table."""
+    per intervention (each run in ``OUT/NAME``), then the paired pass@1 drop table."""
 
     interventions: tuple[str, ...] = arg(
         (
@@ -652,5 +669,11 @@ class BiasesConfig(EvalConfig):
             "remove_examples",
             "anonymize_name+remove_examples",
         ),
-        "Interventions to measure (a+b: two blocks at once).",
+        "Interventions to measure, comma-separated (a+b: two blocks at once).",
+    )
+    intervention: str = arg("", "Not used by eval-biases (give --interventions).")
+    out: Path | None = arg(
+        None,
+        "Folder of the runs and the table; an existing one is resumed (default: runs/biases/TASK).",
+        recorded=False,
     )

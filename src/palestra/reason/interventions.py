@@ -1,15 +1,23 @@
-"""Bias interventions on coding problems: blocks of influence, minimal edits, the accuracy drop.
+"""Bias interventions on coding problems: blocks of influence and minimal edits of one block.
 
 Mouselinos, Malinowski and Michalewski ("A Simple, Yet Effective Approach to Finding Biases in
 Code Generation", Findings of ACL 2023, arXiv:2211.00609) split a coding problem into *blocks
 of influence* and edit one block at a time; a model that loses accuracy when a block loses its
 hints relied on those hints rather than on the rest of the problem::
 
-    blocks(p)                     # Blocks(name, description, examples, context)
-    q = anonymize_name(p)         # HumanEval/0~anonymize_name: `func` everywhere, tests too
-    check_blocks(p, q, {"name"})  # Verdict: only the name block changed (ASTs compared)
-    table = intervention_table(backend, "humaneval", problems, ["anonymize_name"], samples=4)
-    print(table.markdown())       # pass@1 per intervention vs the unmodified problems
+    task = get_task("mbpp")                       # or "humaneval"
+    p = task.problems()[0]
+    blocks(p)                                     # Blocks(name, description, examples, context)
+    r = intervene(p, "anonymize_name", render=task.render)   # Intervened or Skipped
+    r.problem.id                                  # mbpp/11~anonymize_name: `func` everywhere
+    task.check(r.problem, task.reference_completion(r.problem))  # the renamed reference passes
+
+This module makes the intervened problems; measuring a model on them is ``palestra eval
+--intervention NAME`` (one run) and ``palestra eval-biases`` (:mod:`palestra.reason.biases`:
+every intervention and the paired pass@1 drop table). An intervened problem is an ordinary
+:class:`~palestra.reason.task.Problem` of its task: the task's own ``prompt`` and ``check`` use
+its rewritten prompt, tests and ``meta["entry_point"]``; its reference-time entry (the task's
+time limit) is keyed by the rewritten program, so it is measured once like any other.
 
 **The blocks.** *Name*: the entry point's name, wherever it occurs (the ``def`` line, the
 docstring's examples, the tests, recursive calls of the reference). *Description*: the
@@ -19,7 +27,8 @@ its ``Example(s):`` section; MBPP: the ``assert`` lines shown in the prompt). *C
 everything else (imports, signature, helper functions; MBPP's few-shot frame), never edited.
 
 **The interventions** (functions ``Problem -> Problem``; the new id is the old one plus
-``~NAME``; ``meta["intervention"]`` lists what was applied):
+``~NAME``; ``meta["intervention"]`` lists what was applied, ``meta["original_id"]`` the
+unmodified problem's id):
 
 - ``anonymize_name``: the function becomes ``func`` (the paper's name-block transformation);
 - ``misleading_name``: the function gets the name of an unrelated common task (``is_prime``,
@@ -28,16 +37,18 @@ everything else (imports, signature, helper functions; MBPP's few-shot frame), n
 - ``remove_description``: the description is dropped, the signature and examples stay
   (MBPP: the task sentence becomes "Write a function.", the prompt's frame needs one);
 - ``remove_examples``: the examples are dropped (MBPP: the shown asserts give way to the
-  function's ``def`` line, the only other place its name and arguments could come from);
+  function's ``def`` line, the only other place its name and arguments could come from; the
+  prompt's lines are recorded in ``meta["shown_examples"]``, the tests stay the same);
 - :func:`combined` composes two of them, as the paper's combinations of two blocks.
 
 A renamed function is renamed in the prompt, the reference and the tests (every Python name
 token, every whole-word occurrence inside string literals and examples; in the description's
 prose see :func:`_mention`), so the intervened reference still passes its tests.
-:func:`check_blocks` proves on ASTs that only the targeted blocks changed, and the sandbox
-(:func:`check_reference`) that the reference still passes. An intervention that cannot apply
-(no examples to remove, no keyword in the description) raises :class:`NotApplicable` with the
-reason; :func:`intervene` turns that into a skip.
+:func:`check_blocks` proves on ASTs that only the targeted blocks changed. An intervention
+that cannot apply (no examples to remove, no keyword in the description) raises
+:class:`NotApplicable` with the reason; :func:`intervene` turns that into a skip. On the full
+data every applied intervention's reference passes the task's check (HumanEval: 164 renamed,
+154 without keywords, 158 without examples; MBPP: 257, 248, 257).
 
 What this does not do: the paper's own keyword lists and code are not used (we could read
 only its abstract and figure captions here); our keywords are the description's words that
@@ -48,61 +59,50 @@ lines that start with a call of the function, up to a ``Note:``/``Constraints:``
 a docstring written otherwise may be split differently (HumanEval/130, whose definitions and
 examples interleave, is skipped for ``remove_examples``). A plain-word name (``median``) is
 renamed in the prose only where written as a call, so "Return median of ..." keeps its word.
-Nothing here judges whether an intervened problem is still solvable, and the pass@1 table
-says nothing about *why* a model dropped.
+Nothing here judges whether an intervened problem is still solvable, nor measures a model.
 """
 
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import io
 import re
 import tokenize
 import warnings
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, replace
 
 from palestra.core.errors import PalestraError
-from palestra.core.sandbox import SandboxResult, check_program
 from palestra.core.verdict import Verdict
-from palestra.reason.task import Problem, Task
-
-if TYPE_CHECKING:
-    from palestra.lm.backends import Backend
+from palestra.reason.task import Problem
 
 __all__ = [
     "BLOCKS",
-    "HUMANEVAL_STOP",
     "INTERVENTIONS",
-    "MBPP_STOP",
+    "TASKS",
     "Blocks",
     "Intervened",
-    "InterventionRow",
-    "InterventionTable",
     "NotApplicable",
     "Render",
     "Skipped",
     "anonymize_name",
     "blocks",
     "check_blocks",
-    "check_reference",
     "combined",
     "intervene",
-    "intervention_table",
     "keywords",
+    "lookup",
     "misleading_name",
     "remove_description",
     "remove_examples",
     "remove_keywords",
 ]
 
-Render = Callable[[str, list[str]], str]  # MBPP.render(question, test_list) -> the 3-shot prompt
+Render = Callable[[str, list[str]], str]  # MBPP().render(question, test_list) -> the 3-shot prompt
 BLOCKS = ("name", "description", "examples", "context")
-HUMANEVAL_STOP = ["\ndef ", "\nclass ", "\nif __name__", "\nprint("]  # Codex paper's stops
-MBPP_STOP = ["[DONE]"]  # the MBPP paper's prompt ends each solution with [DONE]
+TASKS = ("humaneval", "mbpp")  # the tasks whose problems have these blocks
 _MARK = "\u27eaentry\u27eb"  # stands for the entry point's name when blocks are compared
 _HOLE = "\u27eahole\u27eb"  # where the docstring's text waits while the code is renamed
 
@@ -252,6 +252,7 @@ def _mbpp_spans(problem: Problem) -> tuple[tuple[int, int], tuple[int, int]]:
 
 def blocks(problem: Problem) -> Blocks:
     """The blocks of influence of a HumanEval or MBPP problem (see the module docstring)."""
+    _require_task(problem)
     name = _entry(problem)
     if problem.task == "humaneval":
         doc = _humaneval_doc(problem)
@@ -259,14 +260,17 @@ def blocks(problem: Problem) -> Blocks:
             return Blocks(problem.task, name, (), "", problem.prompt)
         context = problem.prompt[: doc.start] + "\u27eadocstring\u27eb" + problem.prompt[doc.end :]
         return Blocks(problem.task, name, (doc.pre, doc.post), doc.examples, context)
-    if problem.task == "mbpp":
-        (q0, q1), (e0, e1) = _mbpp_spans(problem)
-        p = problem.prompt
-        context = p[:q0] + "\u27eadescription\u27eb" + p[q1:e0] + "\u27eaexamples\u27eb" + p[e1:]
-        return Blocks(problem.task, name, (p[q0:q1],), p[e0:e1], context)
-    raise PalestraError(
-        f"{problem.id}: interventions apply to humaneval and mbpp, not {problem.task!r}"
-    )
+    (q0, q1), (e0, e1) = _mbpp_spans(problem)
+    p = problem.prompt
+    context = p[:q0] + "\u27eadescription\u27eb" + p[q1:e0] + "\u27eaexamples\u27eb" + p[e1:]
+    return Blocks(problem.task, name, (p[q0:q1],), p[e0:e1], context)
+
+
+def _require_task(problem: Problem) -> None:
+    if problem.task not in TASKS:
+        raise PalestraError(
+            f"{problem.id}: interventions apply to {' and '.join(TASKS)}, not {problem.task!r}"
+        )
 
 
 def _entry(problem: Problem) -> str:
@@ -378,16 +382,6 @@ def _all_text(problem: Problem) -> str:
     return "\n".join((problem.prompt, problem.question, problem.reference, problem.tests))
 
 
-def check_reference(problem: Problem, *, timeout_s: float = 10.0) -> Verdict[SandboxResult]:
-    """Run the problem's reference against its tests in the sandbox (the checked program of
-    each task: HumanEval prompt + completion + tests, MBPP completion + tests)."""
-    return check_program(_program(problem, problem.reference), problem.tests, timeout_s=timeout_s)
-
-
-def _program(problem: Problem, completion: str) -> str:
-    return problem.prompt + completion if problem.task == "humaneval" else completion
-
-
 # ----------------------------------------------------------------------------- renaming
 def _rename_source(source: str, old: str, new: str, where: str) -> str:
     """``old`` renamed ``new`` in Python source: every name token, and every whole-word
@@ -464,15 +458,15 @@ def _tagged(problem: Problem, tag: str) -> Problem:
 
 
 def _render(render: Render | None) -> Render:
-    if render is not None:
-        return render
-    try:
-        from palestra.reason.code_tasks import MBPP  # type: ignore[attr-defined]
-    except ImportError:
-        raise PalestraError(
-            "MBPP interventions need render= (MBPP.render of palestra.reason.code_tasks)"
-        ) from None
-    return MBPP.render  # type: ignore[no-any-return]
+    """``render``, else the MBPP task's own (its data found by ``palestra.core.data``)."""
+    return render if render is not None else _mbpp_render()
+
+
+@functools.cache
+def _mbpp_render() -> Render:
+    from palestra.reason.code_tasks import MBPP  # on first use: callers mostly pass render=
+
+    return MBPP().render
 
 
 def _fresh(problem: Problem, candidates: Sequence[str]) -> str:
@@ -693,7 +687,7 @@ INTERVENTIONS: dict[str, tuple[Intervention, frozenset[str]]] = {
 def combined(*names: str) -> tuple[Intervention, frozenset[str]]:
     """The interventions ``names`` applied one after the other (the paper combines two blocks),
     and the blocks they target; its id suffix is ``~a~b``."""
-    parts = [_lookup(n) for n in names]
+    parts = [lookup(n) for n in names]
     parts.sort(key=lambda part: "name" in part[1])  # edit the text before renaming in it
     if len({b for _, bs in parts for b in bs}) != sum(len(bs) for _, bs in parts):
         raise PalestraError(f"combined interventions must target different blocks: {names}")
@@ -706,7 +700,9 @@ def combined(*names: str) -> tuple[Intervention, frozenset[str]]:
     return apply, frozenset().union(*(bs for _, bs in parts))
 
 
-def _lookup(name: str) -> tuple[Intervention, frozenset[str]]:
+def lookup(name: str) -> tuple[Intervention, frozenset[str]]:
+    """The intervention called ``name`` (a key of :data:`INTERVENTIONS`, or ``a+b``) and the
+    blocks it targets; an error naming the known ones otherwise."""
     if "+" in name:
         return combined(*name.split("+"))
     if name not in INTERVENTIONS:
@@ -741,7 +737,8 @@ def intervene(
     """Apply ``intervention`` (a name of :data:`INTERVENTIONS`, or ``a+b``) and check with
     :func:`check_blocks` that only its blocks changed; a :class:`Skipped` when it does not
     apply. A failed block check is an error (a bug here, or a problem of another shape)."""
-    fn, targets = _lookup(intervention)
+    fn, targets = lookup(intervention)
+    _require_task(problem)
     try:
         after = fn(problem, render=render, seed=seed)
     except NotApplicable as e:
@@ -750,167 +747,3 @@ def intervene(
     if not verdict:
         raise PalestraError(f"intervention {intervention} on {problem.id}: {verdict.reason}")
     return Intervened(problem, after, intervention, verdict)
-
-
-# ----------------------------------------------------------------------------- the runner
-@dataclass(frozen=True)
-class InterventionRow:
-    """One intervention's pass@1 on the problems it applies to, and the same problems'
-    pass@1 unmodified."""
-
-    intervention: str
-    problems: int
-    skipped: int
-    pass_original: float
-    pass_intervened: float
-
-    @property
-    def drop(self) -> float:
-        """Absolute accuracy drop (original minus intervened pass@1)."""
-        return self.pass_original - self.pass_intervened
-
-    @property
-    def relative_drop(self) -> float | None:
-        """The drop as a fraction of the original pass@1 (None when that is 0)."""
-        return self.drop / self.pass_original if self.pass_original > 0 else None
-
-
-@dataclass
-class InterventionTable:
-    """pass@1 per intervention against the unmodified problems (see :func:`intervention_table`)."""
-
-    task: str
-    samples: int
-    problems: int
-    pass_original: float  # over every problem given
-    rows: list[InterventionRow]
-    skipped: list[Skipped]
-    passed: dict[str, int] = field(default_factory=dict)  # problem id -> samples that passed
-
-    def markdown(self) -> str:
-        """The table as Markdown, one row per intervention."""
-        lines = [
-            f"{self.task}: {self.problems} problems, {self.samples} samples each; "
-            f"unmodified pass@1 {self.pass_original:.3f}",
-            "",
-            "| intervention | problems | skipped | pass@1 original | pass@1 intervened "
-            "| drop | relative drop |",
-            "|---|---:|---:|---:|---:|---:|---:|",
-        ]
-        for r in self.rows:
-            rel = "n/a" if r.relative_drop is None else f"{r.relative_drop:.1%}"
-            lines.append(
-                f"| {r.intervention} | {r.problems} | {r.skipped} | {r.pass_original:.3f} "
-                f"| {r.pass_intervened:.3f} | {r.drop:+.3f} | {rel} |"
-            )
-        return "\n".join(lines) + "\n"
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "task": self.task,
-            "samples": self.samples,
-            "problems": self.problems,
-            "pass_original": self.pass_original,
-            "rows": [
-                {**r.__dict__, "drop": r.drop, "relative_drop": r.relative_drop} for r in self.rows
-            ],
-            "skipped": [s.__dict__ for s in self.skipped],
-            "passed": dict(self.passed),
-        }
-
-
-def intervention_table(
-    backend: Backend,
-    task: str | Task,
-    problems: Sequence[Problem],
-    interventions: Sequence[str],
-    samples: int = 1,
-    *,
-    temperature: float = 0.0,
-    max_tokens: int | None = None,
-    seed: int = 0,
-    render: Render | None = None,
-    timeout_s: float = 10.0,
-    workers: int = 2,
-) -> InterventionTable:
-    """pass@1 of ``backend`` on ``problems`` unmodified and under each intervention.
-
-    Each prompt gets ``samples`` completions (``backend.complete``, the
-    :class:`~palestra.lm.backends.Backend` protocol, with the task's stop strings; ``seed``
-    for every request); each completion is run with the problem's tests in the sandbox
-    (``workers`` at a time). pass@1 is the mean over problems of the fraction of samples that
-    pass (the unbiased estimator for k = 1). An intervention's row compares it with the
-    unmodified pass@1 *on the problems it applied to*; the problems it skipped are counted.
-    ``task`` is ``"humaneval"``, ``"mbpp"`` or a :class:`~palestra.reason.task.Task` (its
-    ``prompt``, ``stop`` and ``check`` are used then).
-    """
-    if samples < 1 or workers < 1:
-        raise PalestraError("samples and workers must be at least 1")
-    name = task if isinstance(task, str) else task.name
-    if name not in ("humaneval", "mbpp"):
-        raise PalestraError(f"interventions apply to humaneval and mbpp, not {name!r}")
-    if any(p.task != name for p in problems):
-        raise PalestraError(f"every problem must be a {name} problem")
-    for n in interventions:
-        _lookup(n)
-    stop = (
-        list(task.stop)
-        if isinstance(task, Task)
-        else (HUMANEVAL_STOP if name == "humaneval" else MBPP_STOP)
-    )
-    budget = max_tokens or (task.max_tokens if isinstance(task, Task) else 512)
-
-    def prompt_of(p: Problem) -> str:
-        return task.prompt(p) if isinstance(task, Task) else p.prompt
-
-    def passes(p: Problem, completion: str) -> bool:
-        if isinstance(task, Task):
-            return bool(task.check(p, completion).verdict)
-        return bool(check_program(_program(p, completion), p.tests, timeout_s=timeout_s))
-
-    jobs: list[tuple[Problem, str]] = []  # (problem, completion) to check
-    todo: list[Problem] = list(problems)
-    skipped: list[Skipped] = []
-    applied: dict[str, list[tuple[str, str]]] = {}  # intervention -> (original id, new id)
-    for n in interventions:
-        applied[n] = []
-        for p in problems:
-            r = intervene(p, n, render=render, seed=seed)
-            if isinstance(r, Skipped):
-                skipped.append(r)
-            else:
-                applied[n].append((p.id, r.problem.id))
-                todo.append(r.problem)
-    for p in todo:
-        for c in backend.complete(
-            prompt_of(p),
-            n=samples,
-            temperature=temperature,
-            max_tokens=budget,
-            stop=stop,
-            seed=seed,
-        ):
-            jobs.append((p, c.text))
-    with ThreadPoolExecutor(max_workers=workers) as pool:  # each check is its own sandbox process
-        verdicts = list(pool.map(lambda job: passes(*job), jobs))
-    passed: dict[str, int] = {p.id: 0 for p in todo}
-    for (p, _), ok in zip(jobs, verdicts, strict=True):
-        passed[p.id] += ok
-
-    def rate(ids: Iterable[str]) -> float:
-        ids = list(ids)
-        return sum(passed[i] for i in ids) / (samples * len(ids)) if ids else 0.0
-
-    rows = [
-        InterventionRow(
-            n,
-            len(pairs),
-            len(problems) - len(pairs),
-            rate(o for o, _ in pairs),
-            rate(i for _, i in pairs),
-        )
-        for n, pairs in applied.items()
-    ]
-    return InterventionTable(
-        name, samples, len(problems), rate(p.id for p in problems), rows, skipped, passed
-    )

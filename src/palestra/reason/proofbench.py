@@ -12,6 +12,13 @@ with ``<points>N out of 7</points>``::
     summary = grade_all(backend, [(p, proofs[p.id]) for p in problems])
     summary.mean_points, summary.malformed
 
+    palestra grade-proofs --backend http://127.0.0.1:8000/v1 --proofs proofs.jsonl --out DIR
+
+The command grades each line ``{"id": "PB-Basic-001", "proof": "..."}`` of ``--proofs``
+(default: the reference solutions, a grader's self-check: a good grader gives them 7) and
+writes ``DIR/grades.json`` (every reply, its parse, the mean) and ``DIR/report.md``; a grader
+prompt the model refuses as longer than its context is counted under ``errors``.
+
 :data:`PROOF_AUTOGRADER_PROMPT` is the paper's grader prompt (its appendix). We could not read
 the paper's PDF here; the text is as NVIDIA NeMo-Skills reproduces it for IMO-ProofBench
 (``nemo_skills/prompt/config/judge/imo_proofbench.yaml``), so line breaks may differ from the
@@ -36,7 +43,7 @@ import csv
 import json
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -333,6 +340,7 @@ class GradeSummary:
                     "points": g.points,
                     "samples": [s.points for s in g.samples],
                     "reasons": [s.reason for s in g.samples],
+                    "replies": list(g.texts),
                 }
                 for g in self.grades
             ],
@@ -365,9 +373,13 @@ def grade_all(
 
 
 # ----------------------------------------------------------------------------- the command
-def read_proofs(path: Path) -> dict[str, str]:
-    """``{problem id: proof}`` from a JSONL file of ``{"id": ..., "proof": ...}`` lines."""
+def read_proofs(path: Path, known: Collection[str] | None = None) -> dict[str, str]:
+    """``{problem id: proof}`` from a JSONL file of ``{"id": ..., "proof": ...}`` lines (blank
+    lines skipped); a malformed line, a line of another shape, an id given twice or (with
+    ``known``) an id not in ``known`` is an error ``FILE:LINE: ...``, a file without proofs
+    too."""
     proofs: dict[str, str] = {}
+    first: dict[str, int] = {}
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as e:
@@ -385,24 +397,33 @@ def read_proofs(path: Path) -> dict[str, str]:
             and isinstance(item.get("proof"), str)
         ):
             raise PalestraError(f'{path}:{number}: expected {{"id": str, "proof": str}}')
+        if known is not None and item["id"] not in known:
+            raise PalestraError(f"{path}:{number}: unknown problem id {item['id']!r}")
+        if item["id"] in first:
+            raise PalestraError(
+                f"{path}:{number}: a second proof of {item['id']} (the first on line "
+                f"{first[item['id']]})"
+            )
+        first[item["id"]] = number
         proofs[item["id"]] = item["proof"]
+    if not proofs:
+        raise PalestraError(f"{path}: no proofs")
     return proofs
 
 
 def run_grade_proofs(cfg: GradeProofsConfig) -> dict[str, Any]:
     """The ``palestra grade-proofs`` command: grade each proof, write ``grades.json`` and
     ``report.md`` in ``--out``; a proof whose grader prompt the model refuses (too long for
-    its context) is counted as an error, not a grade."""
+    its context) is counted as an error, not a grade. ``grades.json`` (also returned) holds
+    the ``source`` of the proofs, how many were ``given``, :meth:`GradeSummary.to_json` of
+    the graded ones (``proofs`` counts those) and the ``errors``."""
     from palestra.core.progress import progress_bar
-    from palestra.lm.backends import BackendError
+    from palestra.lm.backends import BackendError, refused_for_context
     from palestra.reason.evaluate import _make_backend
 
     problems = load_proofbench(cfg.data)
     if cfg.proofs is not None:
-        proofs = read_proofs(cfg.proofs)
-        unknown = sorted(set(proofs) - {p.id for p in problems})
-        if unknown:
-            raise PalestraError(f"{cfg.proofs}: unknown problem ids {', '.join(unknown[:5])}")
+        proofs = read_proofs(cfg.proofs, {p.id for p in problems})
         items = [(p, proofs[p.id]) for p in problems if p.id in proofs]
     else:  # the reference solutions: a grader's self-check (a good grader gives 7)
         items = [(p, p.solution) for p in problems]
@@ -424,14 +445,15 @@ def run_grade_proofs(cfg: GradeProofsConfig) -> dict[str, Any]:
                     )
                 )
             except BackendError as e:
-                if e.status != 400:
+                if not refused_for_context(e):  # the server down, a bad parameter: stop
                     raise
                 errors.append({"problem_id": problem.id, "error": e.message})
             advance()
     summary = GradeSummary(tuple(grades))
     result = {
         "model": model,
-        "proofs": "reference solutions" if cfg.proofs is None else str(cfg.proofs),
+        "source": "reference solutions" if cfg.proofs is None else str(cfg.proofs),
+        "given": len(items),
         **summary.to_json(),
         "errors": errors,
     }
@@ -441,7 +463,7 @@ def run_grade_proofs(cfg: GradeProofsConfig) -> dict[str, Any]:
     mean = result["mean_points"]
     text = (
         f"# IMO-ProofBench grades by `{model}`\n\n"
-        f"- proofs: {result['proofs']} ({len(items)}), samples per proof {cfg.samples}\n"
+        f"- proofs: {result['source']} ({len(items)}), samples per proof {cfg.samples}\n"
         f"- graded {summary.graded}, replies {summary.replies}, malformed {summary.malformed}, "
         f"errors (prompt refused) {len(errors)}\n"
         f"- mean points: {'n/a' if mean is None else f'{mean:.2f} / 7'}\n"
