@@ -92,6 +92,10 @@ class SatBenchOptions(NetworkOptions):
     workers: int = arg(
         1, "Experiment 1: processes, each solving whole formulas (same results).", min=1
     )
+    guided_part: bool = arg(
+        False,
+        "Also run the amortised-guidance part (palestra.sat.bench_guided; quick: 4 per family).",
+    )
 
 
 def _pct(xs: list[bool]) -> float:
@@ -523,3 +527,8 @@ def run(bench: Bench) -> None:
         f"restarts, at most {speed_conflicts} conflicts",
     )
     bench.data["speed"] = {"ours": speed_ours, "minisat": speed_minisat}
+
+    if opt.guided_part:
+        from palestra.sat.bench_guided import amortised_guidance
+
+        bench.data["guided"] = amortised_guidance(bench, per_family=4 if quick else 10)

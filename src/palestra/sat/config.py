@@ -127,6 +127,14 @@ class SatSolveConfig(NetworkOptions):
     strict: bool = arg(True, "Reject DIMACS whose clause count differs from the header.")
     json: bool = arg(False, "Print one JSON object instead of SAT-competition output.")
     seed: int = arg(0, "Seed of the random heuristic.", min=0)
+    # --- amortised guidance (palestra.sat.neurocore); --solver/--heuristic then do not apply
+    guide: Literal["none", "network"] = arg(
+        "none", "network: CaDiCaL refocused by the core network every --interval conflicts."
+    )
+    interval: int = arg(2000, "Guide: conflicts between network queries.", min=1)
+    scale: float = arg(1.0, "Guide: focus decisions = scale x the predicted core size.", min=0)
+    max_queries: int = arg(10, "Guide: network queries at most (then CaDiCaL alone).", min=0)
+    core_model: str = arg("default", "Guide: core network folder; 'default' = the shipped one.")
 
     def __post_init__(self) -> None:
         super().__post_init__()  # the fields' bounds
