@@ -147,17 +147,17 @@ class SatSolveConfig(NetworkOptions):
 
     def __post_init__(self) -> None:
         super().__post_init__()  # the fields' bounds
-        if self.solver == "cadical" and self.heuristic is not None:
-            raise ValueError(
-                "--solver cadical branches on its own; a --heuristic needs --solver"
-                " cdcl, dpll or cadical-guided"
-            )
         if self.lookahead and self.heuristic != "hybrid":
             raise ValueError(
                 f"lookahead applies to --heuristic hybrid only, not {self.heuristic!r}"
             )
         if self.fail_first and not self.lookahead:
             raise ValueError("fail_first needs --lookahead > 0")
+        if self.solver == "cadical" and self.heuristic is not None:
+            raise ValueError(
+                "--solver cadical branches on its own; a --heuristic needs --solver"
+                " cdcl, dpll or cadical-guided"
+            )
 
     @property
     def branching(self) -> str:

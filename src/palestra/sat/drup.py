@@ -53,7 +53,6 @@ class DrupEvidence:
     lemmas: int  # added clauses checked
     deletions: int  # deletions applied
     ignored_deletions: int  # deletions of reason or absent clauses, skipped
-    checked: int | None = None  # backward checking: the lemmas checked (forward: all, None)
 
 
 def check_drup(
@@ -75,7 +74,6 @@ def check_drup(
     lemmas the refutation uses, from the empty clause back (drat-trim's backward mode):
     an accepted proof is a refutation all the same, but a wrong lemma nothing depends on is
     not reported, and of several wrong lemmas the last one used is the one named.
-    ``evidence.checked`` then counts the lemmas checked.
     """
     if engine not in ("auto", "c", "python"):
         raise ValueError(f"unknown engine {engine!r}")
@@ -185,10 +183,10 @@ def _check_text(
         steps.extend(lits)
         steps.append(0)
         where.append((line_no, text))
-    outcome, step, lemmas, deletions, ignored, _, checked = ext.check(
+    outcome, step, lemmas, deletions, ignored, _, _ = ext.check(
         cnf.num_vars, _flat_formula(cnf), steps.tobytes(), False, backward
     )
-    evidence = DrupEvidence(None, lemmas, deletions, ignored, checked if backward else None)
+    evidence = DrupEvidence(None, lemmas, deletions, ignored)
     if outcome in (0, 1):
         line_no, text = where[step - 1]
         evidence = dataclasses.replace(evidence, line=line_no)
@@ -201,11 +199,11 @@ def _check_text(
 
 
 def _check_binary(ext: ModuleType, cnf: CNF, data: bytes, backward: bool) -> Verdict[DrupEvidence]:
-    outcome, step, lemmas, deletions, ignored, lits, checked = ext.check(
+    outcome, step, lemmas, deletions, ignored, lits, _ = ext.check(
         cnf.num_vars, _flat_formula(cnf), data, True, backward
     )
     line = step if outcome in (0, 1, 4, 5) else None
-    evidence = DrupEvidence(line, lemmas, deletions, ignored, checked if backward else None)
+    evidence = DrupEvidence(line, lemmas, deletions, ignored)
     if outcome == 0:
         return Verdict(True, "empty clause derived", evidence)
     if outcome == 1:
