@@ -220,3 +220,24 @@ def test_cli_exit_statuses(satlib: Path, tmp_path: Path) -> None:
     assert proc.returncode == 20 and "palestra cdcl / vsids" in proc.stdout
     proc = run(str(tmp_path / "missing.cnf"))
     assert proc.returncode == 2 and proc.stderr.startswith("error:")
+
+
+def test_fast_dimacs_path_reads_what_the_loop_reads(
+    satlib: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from palestra.sat import dimacs
+
+    texts = [
+        (satlib / name).read_text()
+        for name in ("uf50/uf50-01.cnf", "uuf50/uuf50-01.cnf", "flat30-60/flat30-2.cnf")
+    ]
+    texts += ["p cnf 3 2\n1 -3 0 2\n3 0\n", "c x\np cnf 7 3\n+1 007 0 0 -2 0\n%\n0\n"]
+    unterminated = "p cnf 2 1\n1 2"
+    fast = [dimacs._parse_plain(t, True) for t in texts]
+    assert all(cnf is not None for cnf in fast)
+    assert dimacs._parse_plain(unterminated, True) is None  # the loop reports it
+    assert dimacs._parse_plain("p cnf 2 1\n-0 1 0\n", True) is None
+    assert dimacs._parse_plain("p cnf 2 1\nc late\n1 0\n", True) is None
+    monkeypatch.setattr(dimacs, "_parse_plain", lambda text, strict: None)
+    assert fast == [dimacs.parse_dimacs(t) for t in texts]
+    assert dimacs.parse_dimacs(unterminated, strict=False).clauses == [[1, 2]]
