@@ -164,7 +164,7 @@ def test_compiled_cdcl_matches_the_reference_on_golden_cases(name: str) -> None:
 
 def _random_formula(rng: np.random.Generator) -> CNF:
     """Random k-SAT near the threshold, with units, duplicate literals and tautologies."""
-    n = int(rng.integers(5, 36))
+    n = int(rng.integers(5, 51))
     clauses = []
     for _ in range(int(n * rng.uniform(3.5, 5.0))):
         k = int(rng.choice([1, 2, 3, 3, 3, 4], p=[0.02, 0.1, 0.5, 0.2, 0.1, 0.08]))
@@ -177,7 +177,7 @@ def _random_formula(rng: np.random.Generator) -> CNF:
 def test_compiled_cdcl_matches_the_reference_on_random_formulas() -> None:
     rng = np.random.default_rng(2024)
     seen = set()
-    for _ in range(60):
+    for _ in range(150):
         cnf = _random_formula(rng)
         for run in RUNS:
             seen.add(_same(cnf, run).status)

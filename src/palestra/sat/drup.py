@@ -20,11 +20,20 @@ Like drat-trim, deletions of a clause that is the reason of a top-level (unit-pr
 literal are ignored, as are deletions of clauses not in ``S``; both are counted in the evidence.
 Ignoring a deletion never makes an invalid proof pass: it only keeps more consequences of ``F``.
 
+**Engines.** ``_Checker`` below is the reference; the C extension ``_drup`` (``_drup.c``) is
+the same checker compiled, used by default when built (``engine="auto"``), with the same
+verdict, reason and evidence (tests compare them). It also reads the binary DRAT that CaDiCaL
+traces (``a``/``d`` steps, varint literals; a "line" is then a step number), and has a
+backward mode (``backward=True``, drat-trim's): a forward pass without checks to the empty
+clause, then from it back, checking only the lemmas the refutation's conflicts use. Backward
+acceptance means the same (a refutation), but an unused wrong lemma is not reported.
+
 What it does not protect against: it checks RUP only, so a DRAT proof that needs RAT
 lemmas (clauses over new variables, blocked-clause tricks) is rejected, not verified; literals
-beyond ``cnf.num_vars`` are rejected; binary DRAT is not read. Checking is forward, so every
-lemma is checked, used or not (drat-trim's backward mode checks only those the refutation
-needs, and faster). The checker trusts ``cnf`` to be the formula the proof is about.
+beyond ``cnf.num_vars`` are rejected. Forward checking checks every lemma, used or not; on
+SATLIB uuf225 refutations by CaDiCaL (about 55,000 lemmas) the compiled checker takes about as
+long as CaDiCaL's search, and the backward mode still checks about 80% of them. The checker
+trusts ``cnf`` to be the formula the proof is about. The compiled checker holds the GIL.
 """
 
 from __future__ import annotations
