@@ -1,4 +1,4 @@
-"""Build the C extensions (the prover core, the tree scorer); the rest of the metadata is in pyproject.toml."""
+"""Build the C extensions (the prover core, the SAT checker and CDCL core, the tree scorer); the rest of the metadata is in pyproject.toml."""
 
 from setuptools import Extension, setup
 
@@ -8,6 +8,16 @@ setup(
             "palestra.prove._leancop",
             ["src/palestra/prove/_leancop.c"],
             extra_compile_args=["-O2"],
+        ),
+        Extension(
+            "palestra.sat._drup",
+            ["src/palestra/sat/_drup.c"],
+            extra_compile_args=["-O2"],
+        ),
+        Extension(
+            "palestra.sat._cdcl",
+            ["src/palestra/sat/_cdcl.c"],
+            extra_compile_args=["-O3"],
         ),
         Extension(
             "palestra.models._forest",

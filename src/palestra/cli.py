@@ -183,8 +183,6 @@ def _sat_solve(cfg: object) -> None:
     from palestra.sat.cnf import Status
     from palestra.sat.solve import solve
 
-    if getattr(cfg, "guide", "none") == "network":
-        from palestra.sat.neurocore import solve_guided as solve
     status = solve(cfg).status  # type: ignore[arg-type]
     raise typer.Exit(
         10 if status is Status.SATISFIABLE else 20 if status is Status.UNSATISFIABLE else 0

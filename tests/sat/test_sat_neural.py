@@ -422,7 +422,7 @@ def test_solve_prints_competition_output_and_json(tmp_path: Path, capsys) -> Non
     assert lits[-1] == 0 and pair.sat.check_model(lits[:-1]) and r.checked
     assert all(len(x) <= 80 for x in out if x.startswith("v"))
 
-    for solver in ("dpll", "cdcl", "cadical"):
+    for solver in ("dpll", "cdcl", "cadical-guided"):
         for heuristic in ("hybrid", "dlis"):
             cfg = SatSolveConfig(
                 file=tmp_path / "unsat.cnf", solver=solver, heuristic=heuristic,

@@ -22,8 +22,11 @@ solving"), on freshly generated SR(n) formulas (variant ``hard`` by default) and
    alongside, on SR(100), SR(200) (NeuroSAT's variant by default: the hard variant's SR(200)
    takes minutes per pair just to generate), and SATLIB uf50 / uuf50 / flat30. Wall time of a
    guided run includes the network's forward passes and Python callbacks.
-4. **Propagation speed.** Propagations per second of this package's CDCL (VSIDS, no proof)
-   against MiniSat 2.2 on the same SATLIB instances: pure-Python against C++.
+4. **Propagation speed.** Propagations per second of this package's CDCL (VSIDS, no proof;
+   the compiled core) against MiniSat 2.2 on the same SATLIB instances.
+
+The part ``plain`` (``-o parts=plain`` alone) is :mod:`palestra.sat.bench_plain`: the default
+``sat solve`` against python-sat's CaDiCaL and MiniSat on the SATLIB families.
 
 Every model found is checked against its formula and every CDCL refutation's DRUP proof is
 verified; a failed check aborts the bench. Quick mode cuts the sample sizes (see
@@ -92,9 +95,11 @@ class SatBenchOptions(NetworkOptions):
     workers: int = arg(
         1, "Experiment 1: processes, each solving whole formulas (same results).", min=1
     )
-    guided_part: bool = arg(
-        False,
-        "Also run the amortised-guidance part (palestra.sat.bench_guided; quick: 4 per family).",
+    parts: tuple[Literal["paper", "plain", "guided"], ...] = arg(
+        ("paper", "plain"),
+        "Parts to run: paper (experiments 1-4), plain (default solver vs python-sat, compiled"
+        " CDCL speed; sat.bench_plain), guided (amortised network guidance vs plain CaDiCaL"
+        " and MiniSat per family, one held out; sat.bench_guided; quick: 4 per family).",
     )
 
 
@@ -245,10 +250,20 @@ def run(bench: Bench) -> None:
     from palestra.sat.neural import load_model
 
     opt: SatBenchOptions = bench.options or SatBenchOptions()
+    satlib = Path(opt.satlib) if opt.satlib else expected("satlib")
+    if "plain" in opt.parts:
+        from palestra.sat.bench_plain import plain_solving
+
+        plain_solving(bench, satlib)
+    if "guided" in opt.parts:
+        from palestra.sat.bench_guided import amortised_guidance
+
+        bench.data["guided"] = amortised_guidance(bench, per_family=4 if bench.quick else 10)
+    if "paper" not in opt.parts:
+        return
     torch.set_num_threads(opt.threads)
     quick = bench.quick
     net = load_model(opt.model, opt.rounds)
-    satlib = Path(opt.satlib) if opt.satlib else expected("satlib")
     sizes = opt.dpll_sizes
     if quick and len(sizes) > 2:
         sizes = (sizes[0], sizes[-2])  # (50, 90) by default: SR(90) is the paper's figure
@@ -527,8 +542,3 @@ def run(bench: Bench) -> None:
         f"restarts, at most {speed_conflicts} conflicts",
     )
     bench.data["speed"] = {"ours": speed_ours, "minisat": speed_minisat}
-
-    if opt.guided_part:
-        from palestra.sat.bench_guided import amortised_guidance
-
-        bench.data["guided"] = amortised_guidance(bench, per_family=4 if quick else 10)

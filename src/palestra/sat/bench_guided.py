@@ -1,4 +1,4 @@
-"""The amortised-guidance part of ``palestra bench sat`` (``-o guided_part=true``).
+"""The amortised-guidance part of ``palestra bench sat`` (``-o parts=guided``).
 
 On held-out instances of each family (SATLIB uf225/uuf225 and flat75-180, and the generated
 families at their test scale, instances none of which were trained on; ``planning`` is a

@@ -37,6 +37,12 @@ sequence times ``luby_unit`` conflicts (Luby et al. 1993), back to level 0, keep
 clauses.
 
 ``propagations`` counts literals taken off the propagation queue, as MiniSat counts them.
+
+**Engines.** This module is the reference; ``ccdcl`` runs the same search in C (``_cdcl.c``),
+with the same decisions, conflicts, propagations and learnt clauses, for the heuristics it
+has natively (JW-OS, DLIS, VSIDS, random through the heuristic's own generator). Any other
+heuristic (the neural and hybrid ones, a callable) runs in this Python loop: ``solve_cdcl``'s
+``engine="auto"`` picks the C core when it can.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from palestra.sat.cnf import CNF, SolveResult, Status
 from palestra.sat.heuristics import (
@@ -91,18 +98,35 @@ def solve_cdcl(
     cnf: CNF,
     heuristic: Heuristic | Callable[[BranchingView], int] | None = None,
     config: CDCLConfig | None = None,
+    engine: Literal["auto", "c", "python"] = "auto",
 ) -> SolveResult:
     """Decide ``cnf`` by CDCL, branching with ``heuristic`` (see the module docstring).
 
     The result counts decisions, conflicts, propagations, learnt clauses and restarts; its
     ``proof`` holds the DRUP lines of a refutation (with ``config.proof``), the last one ``0``.
+
+    ``engine``: ``"python"`` runs this module's reference loop; ``"c"`` the compiled core
+    (``ccdcl``: same search, same counts, same learnt clauses), which runs JW-OS, DLIS, VSIDS
+    and random natively and refuses any other heuristic; ``"auto"`` (default) the compiled
+    core when it is built and runs the heuristic, else the reference.
     """
     config = config or CDCLConfig()
+    if engine not in ("auto", "c", "python"):
+        raise ValueError(f"unknown engine {engine!r}")
     if config.vsids:
         if heuristic is not None:
             raise ValueError("CDCLConfig.vsids chooses the heuristic; pass heuristic=None")
         heuristic = VSIDS(config.vsids_decay)
-    return _Solver(cnf, as_heuristic(heuristic or JeroslowWang()), config).solve()
+    h = as_heuristic(heuristic or JeroslowWang())
+    if engine != "python":
+        from palestra.sat import ccdcl
+
+        if ccdcl.supports(h):
+            return ccdcl.solve(cnf, h, config)
+        if engine == "c":
+            why = "not built" if not ccdcl.available() else f"no C version of {h!r}"
+            raise ValueError(f"the compiled CDCL core cannot run this: {why}")
+    return _Solver(cnf, h, config).solve()
 
 
 class _Solver:

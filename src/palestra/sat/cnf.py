@@ -106,14 +106,15 @@ class SolveResult:
     ``restarts``      CDCL only: Luby restarts taken.
     ``guided``        CaDiCaL only: decisions made by the heuristic (the user propagator).
 
-    ``proof`` holds a CDCL refutation's DRUP lines, the last one ``0`` (None otherwise, or
-    with proof recording off). ``seconds`` is the wall time of the solve call. ``checked`` says
+    ``proof`` holds a CDCL refutation's DRUP lines, the last one ``0``, or the bytes of the
+    binary DRAT proof CaDiCaL traced (``plain.solve_plain``); None otherwise, or with proof
+    recording off. ``seconds`` is the wall time of the solve call. ``checked`` says
     the answer was verified independently of the search: a model by ``CNF.check_model``, a
     refutation by ``drup.check_drup``. ``solve_cadical`` checks its models itself; the CLI's
     ``solve.check_answer`` checks every model and every proof.
     """
 
-    solver: str  # "dpll", "cdcl", "cadical"
+    solver: str  # "dpll", "cdcl", "cadical", "cadical-guided"
     status: Status
     model: list[int] | None
     decisions: int
@@ -124,7 +125,7 @@ class SolveResult:
     learned: int | None = None
     restarts: int | None = None
     guided: int | None = None
-    proof: list[str] | None = None
+    proof: list[str] | bytes | None = None
     checked: bool = False
 
     def to_json(self) -> dict[str, Any]:

@@ -106,23 +106,40 @@ class NetworkOptions(Config):
 
 @dataclass
 class SatSolveConfig(NetworkOptions):
-    """Solve a DIMACS CNF file; every model is checked, every CDCL refutation DRUP-checked.
+    """Solve a DIMACS CNF file; every model is checked, every UNSAT answer of cadical and cdcl
+    comes with a checked DRUP proof.
 
-    The network's options (``--model``, ``--lookahead``, ...) are those of
-    :class:`NetworkOptions`.
+    By default CaDiCaL 1.9.5 (python-sat) answers on its own (``--solver cadical``); the
+    research solvers are this package's ``cdcl`` and ``dpll`` and ``cadical-guided`` (CaDiCaL
+    branching by ``--heuristic`` through python-sat's user propagator). The network's options
+    (``--model``, ``--lookahead``, ...) are those of :class:`NetworkOptions`.
     """
 
     file: Path = arg(..., "DIMACS CNF file.", positional=True)
-    solver: Literal["dpll", "cdcl", "cadical"] = arg(
-        "cdcl", "dpll, cdcl (this package's), or cadical (python-sat, heuristic as its guide)."
+    solver: Literal["cadical", "cdcl", "dpll", "cadical-guided"] = arg(
+        "cadical",
+        "cadical (python-sat's CaDiCaL 1.9.5, its own branching: the fast answer), or a"
+        " research solver branching by --heuristic: cdcl or dpll (this package's), or"
+        " cadical-guided (CaDiCaL, the heuristic as its guide).",
     )
-    heuristic: Literal["dlis", "jw", "vsids", "random", "neural", "hybrid"] = arg(
-        "jw", "Branching: dlis, jw (one-sided Jeroslow-Wang), vsids, random, neural, hybrid."
+    heuristic: Literal["dlis", "jw", "vsids", "random", "neural", "hybrid"] | None = arg(
+        None,
+        "Branching of the research solvers: dlis, jw (one-sided Jeroslow-Wang, the default),"
+        " vsids, random, neural, hybrid. Not with --solver cadical.",
+    )
+    engine: Literal["c", "python"] = arg(
+        "c",
+        "CDCL: the compiled core (c) or the Python reference (python); same search, same"
+        " counts. Heuristics without a C version (neural, hybrid) run in Python.",
     )
     max_steps: int | None = arg(
         None,
-        "Budget: DPLL steps, CDCL decisions, or CaDiCaL guided decisions (default 1000).",
+        "Budget: CaDiCaL conflicts, DPLL steps, CDCL decisions, or CaDiCaL guided decisions"
+        " (default: none, but 1000 for cadical-guided).",
         min=1,
+    )
+    check_proof: bool = arg(
+        True, "Check UNSAT proofs (off: an UNSAT answer is printed as unchecked)."
     )
     strict: bool = arg(True, "Reject DIMACS whose clause count differs from the header.")
     json: bool = arg(False, "Print one JSON object instead of SAT-competition output.")
@@ -144,6 +161,20 @@ class SatSolveConfig(NetworkOptions):
             )
         if self.fail_first and not self.lookahead:
             raise ValueError("fail_first needs --lookahead > 0")
+        if self.solver == "cadical" and self.heuristic is not None:
+            raise ValueError(
+                "--solver cadical branches on its own; a --heuristic needs --solver"
+                " cdcl, dpll or cadical-guided"
+            )
+        if self.guide == "network" and self.solver != "cadical":
+            raise ValueError("--guide network refocuses CaDiCaL: it needs --solver cadical")
+
+    @property
+    def branching(self) -> str:
+        """The heuristic the solver runs: ``cadical`` (its own) or ``heuristic`` (jw)."""
+        if self.solver == "cadical":
+            return "cadical"
+        return self.heuristic or "jw"
 
 
 @dataclass

@@ -106,6 +106,9 @@ def parse_dimacs(text: str | bytes, *, source: str = "<string>", strict: bool = 
         line = text.count("\n", 0, nul) + 1
         column = nul - text.rfind("\n", 0, nul)
         raise DimacsError(source, line, "NUL byte (not a text file)", column)
+    fast = _parse_plain(text, strict)
+    if fast is not None:
+        return fast
 
     num_vars = num_clauses = lowest = -1
     header_line = 0
@@ -183,6 +186,56 @@ def parse_dimacs(text: str | bytes, *, source: str = "<string>", strict: bool = 
         raise DimacsError(
             source, header_line, f"header declares {num_clauses} clauses, found {found}"
         )
+    return CNF(num_vars, clauses)
+
+
+_PLAIN_HEAD = re.compile(
+    r"(?:[ \t\r\v\f]*(?:c[^\n]*)?\n)*[ \t\r\v\f]*"
+    r"p[ \t\v\f]+cnf[ \t\v\f]+([0-9]{1,9})[ \t\v\f]+([0-9]{1,9})[ \t\r\v\f]*\n"
+)
+_PLAIN_BODY = re.compile(r"[-+0-9 \t\r\n\v\f]*")
+_PLAIN_TRAILER = re.compile(r"^[ \t\r\v\f]*%", re.MULTILINE)
+_ZERO = re.compile(r"(?<!\S)0(?!\S)")
+
+
+def _parse_plain(text: str, strict: bool) -> CNF | None:
+    """The common case at C speed: comment lines, the header, then only numbers (and maybe
+    the SATLIB trailer). The CNF ``parse_dimacs``'s loop would build, or None whenever the
+    text is anything else or is faulty in any way: the loop then reads it and reports."""
+    head = _PLAIN_HEAD.match(text)
+    if head is None:
+        return None
+    num_vars, num_clauses = int(head.group(1)), int(head.group(2))
+    if num_vars > MAX_VARIABLES or num_clauses > MAX_CLAUSES:
+        return None
+    body = text[head.end() :]
+    trailer = _PLAIN_TRAILER.search(body)
+    if trailer is not None:
+        body = body[: trailer.start()]
+    if not _PLAIN_BODY.fullmatch(body):
+        return None  # comments, other text
+    tokens = body.split()
+    if tokens and max(map(len, tokens)) > MAX_NUMBER_LENGTH:
+        return None
+    try:
+        lits = list(map(int, tokens))
+    except ValueError:  # "1-2", "--1", "+"
+        return None
+    if lits.count(0) != tokens.count("0"):  # "-0", "+0", "00": the loop's business
+        return None
+    if lits and (max(lits) > num_vars or min(lits) < -num_vars):
+        return None
+    chunks = _ZERO.split(body)
+    tail = chunks.pop().split()
+    clauses = [list(map(int, chunk.split())) for chunk in chunks]
+    if tail:
+        if strict:
+            return None
+        clauses.append(list(map(int, tail)))
+    if strict and len(clauses) != num_clauses:
+        return None
+    if not strict and len(clauses) > MAX_CLAUSES:
+        return None
     return CNF(num_vars, clauses)
 
 

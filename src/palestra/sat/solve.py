@@ -1,15 +1,20 @@
 """``palestra sat solve FILE`` and ``palestra sat gen``.
 
-``solve`` reads a DIMACS file, runs the chosen solver (this package's DPLL or CDCL, or CaDiCaL
-guided through python-sat's user propagator) with the chosen branching heuristic, and checks
-the answer before printing it:
+``solve`` reads a DIMACS file, runs the chosen solver and checks the answer before printing
+it. The default, ``--solver cadical``, is the fast answer: python-sat's CaDiCaL 1.9.5 on its
+own (``plain.solve_plain``). The research solvers branch by ``--heuristic``: this package's
+CDCL (its compiled core by default, ``--engine python`` the reference) and DPLL, and
+``cadical-guided`` (CaDiCaL guided through python-sat's user propagator). The checks:
 
 * a model must satisfy every clause of the formula (``CNF.check_model``, else ``RuntimeError``);
-* a CDCL refutation is accepted only with its DRUP proof verified by ``drup.check_drup``;
-  DPLL and CaDiCaL refutations are reported with ``checked: false`` (no proof to check).
+* a CaDiCaL or CDCL refutation is accepted only with its DRUP proof verified by
+  ``drup.check_drup`` (compiled); with ``--no-check-proof`` it is printed unchecked (``c UNSAT
+  unchecked`` and ``checked: false``). DPLL and guided CaDiCaL refutations have no proof and
+  are reported with ``checked: false``.
 
 Output is SAT-competition style (``c`` comments, ``s STATUS``, ``v ... 0`` model lines), or with
-``json`` one object: ``file``, ``heuristic`` and the solver's ``SolveResult.to_json()``:
+``json`` one object: ``file``, ``heuristic`` (``cadical`` for the default: its own) and the
+solver's ``SolveResult.to_json()``:
 ``solver``, ``status``, ``model`` (DIMACS literals or null), ``decisions``, ``conflicts``,
 ``propagations``, ``steps`` (DPLL branching calls), ``learned``, ``restarts``, ``guided``,
 ``seconds`` (the solver's own wall time) and ``checked``. A count the solver does not keep is
@@ -84,7 +89,7 @@ def make_heuristic(
 
 def _heuristic(cfg: SatSolveConfig) -> Heuristic:
     return make_heuristic(
-        cfg.heuristic,
+        cfg.branching,
         cfg.model,
         cfg.threshold,
         cfg.seed,
@@ -96,35 +101,48 @@ def _heuristic(cfg: SatSolveConfig) -> Heuristic:
 
 def _run(cfg: SatSolveConfig, cnf: CNF) -> SolveResult:
     if cfg.solver == "cadical":
+        from palestra.sat.plain import solve_plain
+
+        return solve_plain(cnf, proof=cfg.check_proof, max_conflicts=cfg.max_steps)
+    if cfg.solver == "cadical-guided":
         from palestra.sat.cadical import solve_cadical
 
         # CaDiCaL's own branching (VSIDS/VMTF) is "vsids": then nothing is connected.
-        h = None if cfg.heuristic == "vsids" else _heuristic(cfg)
+        h = None if cfg.branching == "vsids" else _heuristic(cfg)
         budget = cfg.max_steps if cfg.max_steps is not None else 1000
-        return solve_cadical(cnf, h, max_guided=budget)
+        result = solve_cadical(cnf, h, max_guided=budget)
+        return dataclasses.replace(result, solver="cadical-guided")
     if cfg.solver == "dpll":
         from palestra.sat.dpll import solve_dpll
 
         return solve_dpll(cnf, _heuristic(cfg), max_steps=cfg.max_steps)
     from palestra.sat.cdcl import CDCLConfig, solve_cdcl
 
-    return solve_cdcl(cnf, _heuristic(cfg), CDCLConfig(max_decisions=cfg.max_steps))
+    return solve_cdcl(
+        cnf,
+        _heuristic(cfg),
+        CDCLConfig(max_decisions=cfg.max_steps, proof=cfg.check_proof),
+        engine="python" if cfg.engine == "python" else "auto",
+    )
 
 
-def check_answer(cnf: CNF, result: SolveResult) -> SolveResult:
+def check_answer(cnf: CNF, result: SolveResult, check_proof: bool = True) -> SolveResult:
     """``result`` marked ``checked`` once its answer is verified: a model must satisfy every
-    clause (``CNF.check_model``), a refutation with a proof must pass ``drup.check_drup``.
+    clause (``CNF.check_model``), a refutation with a proof must pass ``drup.check_drup``
+    (text proofs forward, binary ones, CaDiCaL's, backward; both compiled when built).
 
     A failed check raises ``RuntimeError`` with the checker's reason. A refutation without a
-    proof (DPLL's, CaDiCaL's) and an UNKNOWN are returned unchecked.
+    proof (DPLL's, guided CaDiCaL's), or with ``check_proof`` off, and an UNKNOWN are returned
+    unchecked.
     """
     from palestra.sat.drup import check_drup
 
     if result.model is not None:
         verdict = cnf.check_model(result.model)
         failure = "returned a model that falsifies a clause"
-    elif result.status is Status.UNSATISFIABLE and result.proof is not None:
-        verdict = check_drup(cnf, result.proof)
+    elif result.status is Status.UNSATISFIABLE and result.proof is not None and check_proof:
+        binary = isinstance(result.proof, bytes)
+        verdict = check_drup(cnf, result.proof, backward=binary)
         failure = "refutation failed DRUP checking"
     else:
         return result
@@ -135,14 +153,18 @@ def check_answer(cnf: CNF, result: SolveResult) -> SolveResult:
 
 def solve(cfg: SatSolveConfig, out: TextIO | None = None) -> SolveResult:
     """Solve ``cfg.file``, check the answer, print it (see the module docstring), return it."""
+    if cfg.guide == "network":  # CaDiCaL refocused by the core network (sat/neurocore.py)
+        from palestra.sat.neurocore import solve_guided
+
+        return solve_guided(cfg, out)
     cnf = read_dimacs(cfg.file, strict=cfg.strict)
-    result = check_answer(cnf, _run(cfg, cnf))
+    result = check_answer(cnf, _run(cfg, cnf), check_proof=cfg.check_proof)
     out = out or sys.stdout
     if cfg.json:
-        record = {"file": str(cfg.file), "heuristic": cfg.heuristic, **result.to_json()}
+        record = {"file": str(cfg.file), "heuristic": cfg.branching, **result.to_json()}
         out.write(json.dumps(record) + "\n")
     else:
-        out.write(format_competition(result, cfg.heuristic))
+        out.write(format_competition(result, cfg.branching))
     return result
 
 
@@ -152,8 +174,10 @@ def format_competition(result: SolveResult, heuristic: str) -> str:
         f"c palestra {result.solver} / {heuristic}: "
         f"{result.decisions} decisions, {result.conflicts} conflicts, "
         f"{result.seconds:.3f} s, checked {str(result.checked).lower()}",
-        f"s {result.status.value}",
     ]
+    if result.status is Status.UNSATISFIABLE and not result.checked:
+        lines.append("c UNSAT unchecked: no proof was checked")
+    lines.append(f"s {result.status.value}")
     if result.model is not None:
         tokens = [str(lit) for lit in result.model] + ["0"]
         line = "v"
