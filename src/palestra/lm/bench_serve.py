@@ -27,17 +27,10 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import queue
 import random
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +38,6 @@ from typing import Any
 
 from palestra.core.bench import Bench, register_suite
 from palestra.core.config import Config, arg
-from palestra.core.errors import PalestraError
 
 __all__ = ["ServeBenchOptions"]
 
@@ -136,50 +128,15 @@ def _prompts(run_dir: Path, count: int, seed: int) -> list[str]:
     return [sampler.sample(rng)[0] for _ in range(count)]
 
 
-@contextlib.contextmanager
 def _server_process(
     run_dir: Path, threads: int, max_n: int, batching: bool, log: Path
-) -> Iterator[str]:
-    """``palestra.lm.server.serve`` in a child process on a free loopback port; yields its
-    URL; stops it with SIGTERM (then SIGKILL) however the block ends."""
-    code = (
-        "import sys\n"
-        "from palestra.lm.server import serve\n"
-        "from palestra.lm.serve_config import ServeConfig\n"
-        "serve(ServeConfig(sys.argv[1], host='127.0.0.1', port=0, threads=int(sys.argv[2]),"
-        f" max_n={max_n}, batching={batching}, model_name={MODEL_NAME!r}))\n"
-    )
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "OMP_WAIT_POLICY": "PASSIVE"}
-    with open(log, "w") as err:
-        child = subprocess.Popen(
-            [sys.executable, "-c", code, str(run_dir), str(threads)],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=err,
-            text=True,
-        )
-        try:
-            lines: queue.Queue[str] = queue.Queue()
-            assert child.stdout is not None
-            stdout = child.stdout
-            threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True).start()
-            try:
-                line = lines.get(timeout=120)
-            except queue.Empty:
-                line = ""
-            if not line.startswith("serving "):
-                raise PalestraError(
-                    f"the server did not start: {log.read_text()[-500:].strip() or line}"
-                )
-            yield line.split()[-1]
-        finally:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-                try:
-                    child.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    child.kill()
-                    child.wait()
+) -> contextlib.AbstractContextManager[str]:
+    """``palestra lm serve`` in a child process on a free loopback port (its API root)."""
+    from palestra.lm.server import serving_process
+
+    flag = "--batching" if batching else "--no-batching"
+    options = ("--max-n", str(max_n), flag, "--model-name", MODEL_NAME)
+    return serving_process(run_dir, log, *options, threads=threads)
 
 
 def _drive(

@@ -81,7 +81,7 @@ from palestra.core.errors import PalestraError
 from palestra.lm.backends import BackendError, Generation, LocalBackend, chat_prompt
 from palestra.lm.serve_config import ServeConfig
 
-__all__ = ["ModelServer", "ServeConfig", "serve"]
+__all__ = ["ModelServer", "ServeConfig", "serve", "serving_process"]
 
 COMPLETION_KEYS = frozenset(
     {"model", "prompt", "max_tokens", "temperature", "top_p", "n", "stop", "seed", "stream"}
@@ -769,3 +769,45 @@ def serve(cfg: ServeConfig) -> None:
         server.shutdown()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def serving_process(
+    run_dir: Path, log: Path, *options: str, threads: int = 1, timeout: float = 120.0
+) -> Iterator[str]:
+    """``palestra lm serve RUN_DIR --host 127.0.0.1 --port 0 OPTIONS...`` in a child process
+    (stderr to ``log``); yields its API root once it listens; stops it with SIGTERM (then
+    SIGKILL) however the block ends. For benches and tests that need a real server process."""
+    import os
+    import queue
+    import subprocess
+
+    command = [
+        *(sys.executable, "-m", "palestra.cli", "lm", "serve", str(run_dir)),
+        *("--host", "127.0.0.1", "--port", "0", "--threads", str(threads), *options),
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "OMP_WAIT_POLICY": "PASSIVE"}
+    with open(log, "w") as err:
+        child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=err, text=True)
+        try:
+            lines: queue.Queue[str] = queue.Queue()
+            stdout = child.stdout
+            assert stdout is not None
+            threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True).start()
+            try:
+                line = lines.get(timeout=timeout)
+            except queue.Empty:
+                line = ""
+            if not line.startswith("serving "):
+                raise PalestraError(
+                    f"palestra lm serve did not start: {log.read_text()[-500:].strip() or line}"
+                )
+            yield line.split()[-1]
+        finally:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+                try:
+                    child.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+                    child.wait()

@@ -32,15 +32,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import queue
-import signal
-import subprocess
-import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -302,36 +296,8 @@ def _train_model(root: Path, steps: int, block_size: int, seed: int) -> Path:
     return train(cfg)
 
 
-@contextlib.contextmanager
-def _serve_process(run_dir: Path, log: Path) -> Iterator[str]:
-    """``palestra lm serve RUN_DIR --port 0`` in a child process; yields its API root; stops
-    it with SIGTERM (then SIGKILL) however the block ends."""
-    command = [
-        *(sys.executable, "-m", "palestra.cli", "lm", "serve", str(run_dir)),
-        *("--host", "127.0.0.1", "--port", "0", "--model-name", MODEL_NAME, "--max-n", "8"),
-    ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
-    with open(log, "w") as err:
-        child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=err, text=True)
-        try:
-            lines: queue.Queue[str] = queue.Queue()
-            stdout = child.stdout
-            assert stdout is not None
-            threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True).start()
-            try:
-                line = lines.get(timeout=120)
-            except queue.Empty:
-                line = ""
-            if not line.startswith("serving "):
-                raise PalestraError(
-                    f"palestra lm serve did not start: {log.read_text()[-500:].strip() or line}"
-                )
-            yield line.split()[-1]
-        finally:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-                try:
-                    child.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    child.kill()
-                    child.wait()
+def _serve_process(run_dir: Path, log: Path) -> contextlib.AbstractContextManager[str]:
+    """``palestra lm serve RUN_DIR`` in a child process on a free loopback port."""
+    from palestra.lm.server import serving_process
+
+    return serving_process(run_dir, log, "--model-name", MODEL_NAME, "--max-n", "8")
