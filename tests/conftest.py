@@ -86,3 +86,32 @@ def sigkill_when(args: list[str], ready: Callable[[], bool], *, timeout_s: float
             child.wait()
     assert running, f"the run ended before it could be killed: {err.decode()[-2000:]}"
     assert child.returncode == -signal.SIGKILL
+
+
+def train_tiny_lm(
+    root: Path, *, block_size: int = 64, steps: int = 40, batch_size: int = 16
+) -> Path:
+    """A one-layer byte-level model trained for a few steps on 2-digit additions (any text
+    is a valid prompt for it): the real model behind the tests of servers and evaluations."""
+    from palestra.lm.config import LMTrainConfig
+    from palestra.lm.train import train
+
+    cfg = LMTrainConfig(
+        task="addition",
+        tokenizer="byte",
+        digits=2,
+        n_layer=1,
+        n_head=2,
+        d_model=32,
+        block_size=block_size,
+        steps=steps,
+        batch_size=batch_size,
+        lr=3e-3,
+        warmup=max(2, steps // 8),
+        eval_every=steps,
+        checkpoint_every=steps,
+        eval_examples=4,
+        runs_root=root,
+        progress=False,
+    )
+    return train(cfg)

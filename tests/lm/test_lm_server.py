@@ -28,35 +28,19 @@ from palestra.lm.backends import (
     OpenAIBackend,
     chat_prompt,
 )
-from palestra.lm.config import LMTrainConfig
 from palestra.lm.serve_config import ServeConfig
 from palestra.lm.server import ModelServer, json_too_deep
-from palestra.lm.train import complete, train
+from palestra.lm.train import complete
+
+from ..conftest import train_tiny_lm
 
 BLOCK = 64
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    cfg = LMTrainConfig(
-        task="addition",
-        tokenizer="byte",  # any text is a valid prompt, chat tags included
-        digits=2,
-        n_layer=1,
-        n_head=2,
-        d_model=32,
-        block_size=BLOCK,
-        steps=40,
-        batch_size=16,
-        lr=3e-3,
-        warmup=5,
-        eval_every=40,
-        checkpoint_every=40,
-        eval_examples=4,
-        runs_root=tmp_path_factory.mktemp("runs"),
-        progress=False,
-    )
-    return train(cfg)
+    # byte tokenizer: any text is a valid prompt, chat tags included
+    return train_tiny_lm(tmp_path_factory.mktemp("runs"), block_size=BLOCK)
 
 
 @pytest.fixture(scope="module")

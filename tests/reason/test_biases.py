@@ -19,8 +19,6 @@ import pytest
 
 from palestra.core.errors import PalestraError
 from palestra.lm.backends import Completion
-from palestra.lm.config import LMTrainConfig
-from palestra.lm.train import train
 from palestra.reason.biases import drop_table, run_biases
 from palestra.reason.code_tasks import HumanEval
 from palestra.reason.evaluate import BiasesConfig, EvalConfig, evaluate, read_samples, sample_seed
@@ -28,31 +26,16 @@ from palestra.reason.interventions import Intervened, intervene
 from palestra.reason.scripted import ScriptedServer
 from palestra.reason.task import Problem, Task, get_task
 
+from ..conftest import train_tiny_lm
+
 SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny byte-level model (it learned addition, not Python: its pass@1 is about 0)."""
-    cfg = LMTrainConfig(
-        task="addition",
-        tokenizer="byte",  # any prompt is text it can read
-        digits=2,
-        n_layer=1,
-        n_head=2,
-        d_model=32,
-        block_size=2048,  # a HumanEval prompt is at most about 1,500 bytes
-        steps=20,
-        batch_size=8,
-        lr=3e-3,
-        warmup=2,
-        eval_every=20,
-        checkpoint_every=20,
-        eval_examples=2,
-        runs_root=tmp_path_factory.mktemp("runs"),
-        progress=False,
-    )
-    return train(cfg)
+    # a HumanEval prompt is at most about 1,500 bytes
+    return train_tiny_lm(tmp_path_factory.mktemp("runs"), block_size=2048, steps=20, batch_size=8)
 
 
 @pytest.fixture(scope="module")

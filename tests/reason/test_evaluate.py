@@ -20,12 +20,12 @@ from pathlib import Path
 import pytest
 
 from palestra.core.errors import PalestraError
-from palestra.lm.config import LMTrainConfig
 from palestra.lm.serve_config import ServeConfig
 from palestra.lm.server import ModelServer
-from palestra.lm.train import train
 from palestra.reason.evaluate import EvalConfig, evaluate, read_samples, sample_seed
 from palestra.reason.scripted import ScriptedServer
+
+from ..conftest import train_tiny_lm
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
@@ -36,25 +36,7 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    cfg = LMTrainConfig(
-        task="addition",
-        tokenizer="byte",
-        digits=2,
-        n_layer=1,
-        n_head=2,
-        d_model=32,
-        block_size=64,
-        steps=40,
-        batch_size=16,
-        lr=3e-3,
-        warmup=5,
-        eval_every=40,
-        checkpoint_every=40,
-        eval_examples=4,
-        runs_root=tmp_path_factory.mktemp("runs"),
-        progress=False,
-    )
-    return train(cfg)
+    return train_tiny_lm(tmp_path_factory.mktemp("runs"))
 
 
 def records_by_key(run: Path) -> dict[tuple[str, int], dict]:

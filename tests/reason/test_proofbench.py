@@ -21,10 +21,8 @@ from hypothesis import strategies as st
 
 from palestra.core.errors import PalestraError
 from palestra.lm.backends import BackendError, OpenAIBackend, chat_prompt
-from palestra.lm.config import LMTrainConfig
 from palestra.lm.serve_config import ServeConfig
 from palestra.lm.server import ModelServer
-from palestra.lm.train import train
 from palestra.reason.proofbench import (
     PROOF_AUTOGRADER_PROMPT,
     GradeProofsConfig,
@@ -38,6 +36,8 @@ from palestra.reason.proofbench import (
     read_proofs,
     run_grade_proofs,
 )
+
+from ..conftest import train_tiny_lm
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 BLOCK = 4800  # the tiny grader's context, in bytes (a byte tokenizer)
@@ -146,25 +146,9 @@ def test_the_parser_never_raises(reply: str) -> None:
 # ----------------------------------------------------------------------------- end to end
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelServer]:
-    cfg = LMTrainConfig(
-        task="addition",
-        tokenizer="byte",  # any text is a prompt
-        digits=2,
-        n_layer=1,
-        n_head=2,
-        d_model=32,
-        block_size=BLOCK,  # the shortest grader prompts (about 4,100 bytes) fit, most do not
-        steps=20,
-        batch_size=8,
-        lr=3e-3,
-        warmup=2,
-        eval_every=20,
-        checkpoint_every=20,
-        eval_examples=2,
-        runs_root=tmp_path_factory.mktemp("runs"),
-        progress=False,
-    )
-    with ModelServer(ServeConfig(train(cfg), port=0, max_n=4, model_name="tiny")) as server:
+    # the shortest grader prompts (about 4,100 bytes) fit, most do not
+    run = train_tiny_lm(tmp_path_factory.mktemp("runs"), block_size=BLOCK, steps=20, batch_size=8)
+    with ModelServer(ServeConfig(run, port=0, max_n=4, model_name="tiny")) as server:
         yield server
 
 
