@@ -33,8 +33,9 @@ class LMTrainConfig(TransformerFlags, RunOptions):
     task: LMTask = arg(
         "addition-scratchpad",
         "What to learn: a scratchpad task (Nye et al. 2021) with or without its scratchpad, "
-        "or 'chars' for a character model of the text file --data (program-trace needs a "
-        "--block-size of about 400).",
+        "'wordproblems' (palestra.reason.wordproblems: three answer styles, byte tokens; a "
+        "--block-size of about 512), or 'chars' for a character model of the text file --data "
+        "(program-trace needs a --block-size of about 400).",
     )
     data: Path | None = arg(None, "Text file for task 'chars'.")
     tokenizer: Literal["auto", "byte", "char", "digit"] = arg(
@@ -48,6 +49,12 @@ class LMTrainConfig(TransformerFlags, RunOptions):
     )
     degree: int = arg(3, "Polynomial: degree 1..degree.", min=1)
     statements: int = arg(4, "Program: top-level statements per generated program.", min=1)
+    reasoning_steps: int = arg(
+        4,
+        "Wordproblems: 1..this many arithmetic steps per problem (quantities of 1..--digits "
+        "digits; the instruction picks the style: direct, step by step or calculator).",
+        min=1,
+    )
     # --- optimisation
     steps: int = arg(2000, "Optimizer steps.", min=1)
     batch_size: int = arg(32, "Sequences per step.", min=1)

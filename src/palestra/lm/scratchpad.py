@@ -52,6 +52,12 @@ distance; a tag after its digit lets the tag's position hold the digit it names 
 model's token holds only what came before it). Earlier formats (one alphabet, lines without
 tags in front) and the runs that tried them are in results/NOTES.md (Language models, Scratchpads).
 
+Word problems (``"wordproblems"``) are the reasoning world of
+:mod:`palestra.reason.wordproblems`, registered here so that ``palestra train lm`` trains on
+it: a mixture of the direct, step-by-step and calculator styles, each chosen by its
+instruction, over the training templates only; ``digits`` bounds the quantities and
+``reasoning_steps`` the steps.
+
 Polynomial evaluation (``"polynomial"``, ``"polynomial-scratchpad"``); degree 1..``degree``,
 integer coefficients in -9..9, x in -9..9::
 
@@ -114,6 +120,7 @@ TASK_NAMES = (
     "polynomial-scratchpad",
     "program",
     "program-trace",
+    "wordproblems",
 )
 
 
@@ -445,11 +452,20 @@ def make_task(
     degree: int = 3,
     statements: int = 4,
     shuffle_digits: bool = False,
+    reasoning_steps: int = 4,
 ) -> ScratchpadTask:
     """The task called ``name`` (one of :data:`TASK_NAMES`) with its difficulty knobs
-    (``shuffle_digits``: long addition's operands in random digit order)."""
+    (``shuffle_digits``: long addition's operands in random digit order; ``reasoning_steps``:
+    word problems of 1..this many steps, their quantities of 1..``digits`` digits)."""
     if name not in TASK_NAMES:
         raise ValueError(f"unknown scratchpad task {name!r}; known: {', '.join(TASK_NAMES)}")
+    if name == "wordproblems":  # the reasoning world of palestra.reason (its module doc)
+        from palestra.reason import wordproblems as wp
+
+        def sample_word_problem(rng: random.Random) -> tuple[str, str]:
+            return wp.training_example(rng, max_steps=reasoning_steps, digits=digits)
+
+        return ScratchpadTask(name, sample_word_problem, wp.check_answer, "byte")
     pad = name.endswith(("-scratchpad", "-trace"))  # the target writes the work down
     family = name.removesuffix("-scratchpad").removesuffix("-trace")
     sample, check, tokenizer = {

@@ -354,6 +354,7 @@ def train(cfg: LMTrainConfig) -> Path:
             degree=cfg.degree,
             statements=cfg.statements,
             shuffle_digits=cfg.shuffle_digits,
+            reasoning_steps=cfg.reasoning_steps,
         )
         tokenizer = make_tokenizer(cfg, task.tokenizer, None)
         data = TaskData(cfg, task, tokenizer)
