@@ -28,6 +28,18 @@ kill (``kill -9`` included) continues it: the (problem, sample) pairs already in
 the same (concurrency, cache and progress may differ). Results do not depend on the order in
 which samples finished, so a resumed run's summary is the clean run's.
 
+**Programs.** ``--program NAME`` (cot, sc, best-of-n, reject, tool: :mod:`palestra.reason.
+programs`) makes each sample one run of an LM program instead of one completion: sample ``i``
+of problem ``p`` is the program run with the seed ``sample_seed(s, t, p, i)`` (each of its
+calls derives its own), the run's text is checked as a completion would be, and its record
+adds the program's answer, why it stopped, its calls and its whole trace (every call's prompt,
+sampling, completions and tokens); its tokens are the sums over its calls. ``--k``,
+``--verifier``, ``--tools``, ``--max-calls`` and ``--max-program-tokens`` are the programs'
+options; ``--temperature``, ``--top-p`` and ``--max-tokens`` their sampling. Run directories,
+resuming, summaries and reports are the same as for plain sampling, so ``pass@1`` of a
+``--program sc --k 8`` run is the accuracy of maj@8 runs. (A program run is the unit, rather
+than a new ``palestra run`` command: it gets all of this for free.)
+
 **What counts.** A prompt the model refuses as too long for its context is recorded as a
 failed sample (``finish_reason: "error"``, the message in ``error``) and counted in the
 summary's ``errors``; any other backend error stops the run (resume it). Token counts are the
@@ -113,6 +125,19 @@ class EvalConfig(Config):
         " problems it does not apply to are left out, listed in the summary; ids get ~NAME.",
     )
     data: Path | None = arg(None, "Where the task's data set is (default: palestra.core.data).")
+    program: str = arg(
+        "",
+        "Run an LM program per sample instead of one completion (palestra.reason.programs):"
+        " cot, sc (self-consistency), best-of-n, reject (verifier rejection), tool"
+        " (calculator and sandboxed Python); each sample's record keeps the program's trace.",
+    )
+    k: int = arg(8, "Programs sc and best-of-n: samples per run; reject: most proposals.", min=1)
+    verifier: str = arg("arithmetic", "Programs best-of-n and reject: the verifier's name.")
+    tools: str = arg("calculator,python", "Program tool: the tools, comma-separated.")
+    max_calls: int | None = arg(None, "Programs: most model calls per run.", min=1)
+    max_program_tokens: int | None = arg(
+        None, "Programs: most completion tokens per run (all its calls).", min=1
+    )
     out: Path | None = arg(
         None,
         "Run directory; an existing one is resumed (default: runs/eval/TASK/STAMP).",
@@ -168,6 +193,9 @@ def _open_run(cfg: EvalConfig, task_name: str) -> tuple[Path, bool]:
     recorded = config_to_dict(cfg, recorded_only=True)
     if cfg.out is not None and (cfg.out / "config.json").is_file():
         saved = json.loads((cfg.out / "config.json").read_text())
+        # a field added since the run began reads as its default there
+        defaults = config_to_dict(type(cfg)(task=cfg.task, backend=cfg.backend))
+        saved = {**{k: defaults[k] for k in recorded if k not in saved}, **saved}
         if saved != recorded:
             diff = sorted(k for k in set(saved) | set(recorded) if saved.get(k) != recorded.get(k))
             raise PalestraError(
@@ -308,6 +336,8 @@ def evaluate(
     task = task or _resolve_task(cfg.task)
     if cfg.intervention:
         _check_intervention(task, cfg.intervention)
+    if cfg.program:
+        _check_program(cfg)
     problems = task.problems(cfg.data)
     if cfg.limit is not None:
         problems = problems[: cfg.limit]
@@ -407,7 +437,11 @@ def evaluate(
         cache = ResponseCache(cfg.cache, model=model)
     start_time = time.perf_counter()
     try:
-        _sample_and_check(cfg, backend, requests(), records, samples_path, todo, cache)
+        if cfg.program:
+            work = [(c.problem, j) for c in chunks for j in sorted(c.missing)]
+            _run_programs(cfg, task, backend, work, max_tokens, samples_path)
+        else:
+            _sample_and_check(cfg, backend, requests(), records, samples_path, todo, cache)
     finally:
         if cache is not None:
             cache.close()
@@ -416,6 +450,8 @@ def evaluate(
     all_records = read_samples(samples_path)
     summary = summarize(all_records, task=task, problems=ids, samples=cfg.samples)
     summary.update(model=model, backend=cfg.backend, chat=cfg.chat, seed=cfg.seed)
+    if cfg.program:
+        summary["program"] = _program_summary(cfg, all_records)
     if cfg.intervention:
         summary.update(intervention=cfg.intervention, skipped=skipped)
     summary["timing"] = {
@@ -481,6 +517,143 @@ def _sample_and_check(
             f.result()
     if failures:
         raise failures[0]
+
+
+# ----------------------------------------------------------------------------- programs
+def _check_program(cfg: EvalConfig) -> None:
+    """An error unless ``cfg`` names a program and options it can run with."""
+    from palestra.reason.programs import PROGRAMS, VERIFIERS
+    from palestra.reason.programs.tools import TOOLS
+
+    if cfg.program not in PROGRAMS:
+        raise PalestraError(f"unknown program {cfg.program!r}; known: {', '.join(PROGRAMS)}")
+    if cfg.chat or cfg.samples_per_request > 1 or cfg.cache is not None:
+        raise PalestraError(
+            "--program runs on the completions API, one program run per sample: no --chat, "
+            "--samples-per-request or --cache with it"
+        )
+    if cfg.program in ("best-of-n", "reject") and cfg.verifier not in VERIFIERS:
+        raise PalestraError(f"unknown verifier {cfg.verifier!r}; known: {', '.join(VERIFIERS)}")
+    unknown = [t for t in cfg.tools.split(",") if t not in TOOLS]
+    if cfg.program == "tool" and unknown:
+        raise PalestraError(f"unknown tools {unknown}; known: {', '.join(TOOLS)}")
+
+
+def _program_options(cfg: EvalConfig, max_tokens: int) -> dict[str, Any]:
+    """The options ``cfg`` gives the program it names."""
+    from palestra.reason.programs import VERIFIERS
+
+    options: dict[str, Any] = {
+        "temperature": cfg.temperature,
+        "top_p": cfg.top_p,
+        "max_tokens": max_tokens,
+    }
+    if cfg.program == "sc":
+        options["k"] = cfg.k
+    elif cfg.program == "best-of-n":
+        options.update(n=cfg.k, verifier=VERIFIERS[cfg.verifier]())
+    elif cfg.program == "reject":
+        options.update(max_tries=cfg.k, verifier=VERIFIERS[cfg.verifier]())
+    elif cfg.program == "tool":
+        options["tools"] = tuple(cfg.tools.split(","))
+    return options
+
+
+def _run_programs(
+    cfg: EvalConfig,
+    task: Task,
+    backend: Backend,
+    work: list[tuple[Problem, int]],
+    max_tokens: int,
+    samples_path: Path,
+) -> None:
+    """Run the program once per (problem, sample) of ``work``, ``cfg.concurrency`` runs at
+    once; check each run's text and append its record (with the trace) as it finishes.
+    Sample ``i`` of problem ``p`` runs with the seed ``sample_seed(seed, task, p, i)``."""
+    import contextlib
+
+    from palestra.core.progress import progress_bar
+    from palestra.reason.programs import PROGRAMS, Budget, run_program
+
+    program = PROGRAMS[cfg.program]
+    options = _program_options(cfg, max_tokens)
+    budget = Budget(cfg.max_calls, cfg.max_program_tokens)
+    lock = threading.Lock()
+
+    def one(item: tuple[Problem, int]) -> dict[str, Any]:
+        problem, i = item
+        seed = sample_seed(cfg.seed, task.name, _original_id(problem), i)
+        t0 = time.perf_counter()
+        result = run_program(program, backend, task, problem, budget=budget, seed=seed, **options)
+        seconds = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        checked = task.check(problem, result.text)
+        last = result.trace[-1].completions if result.trace else []
+        finish = (
+            result.stopped
+            if result.stopped != "done"
+            else (last[0]["finish_reason"] if last else "stop")
+        )
+        return {
+            "task": task.name,
+            "problem": problem.id,
+            "sample": i,
+            "seed": seed,
+            "choice": 0,
+            "prompt_sha256": _text_hash(task.prompt(problem)),
+            "completion": result.text,
+            "answer": checked.answer,
+            "verdict": checked.verdict.to_json(),
+            "accepted": bool(checked.verdict),
+            "prompt_tokens": result.prompt_tokens,
+            "completion_tokens": result.completion_tokens,
+            "finish_reason": finish,
+            "error": result.info.get("error") if result.stopped != "done" else None,
+            "seconds": round(seconds, 4),
+            "check_seconds": round(time.perf_counter() - t1, 4),
+            "cached": False,
+            "program": cfg.program,
+            "program_answer": result.answer,
+            "stopped": result.stopped,
+            "calls": result.calls,
+            "info": result.info,
+            "trace": [c.to_json() for c in result.trace],
+        }
+
+    bar = (
+        progress_bar(f"eval {cfg.task} ({cfg.program})", len(work))
+        if cfg.progress
+        else contextlib.nullcontext()
+    )
+    with (
+        bar as advance,
+        open(samples_path, "a", encoding="utf-8") as out,
+        ThreadPoolExecutor(cfg.concurrency, thread_name_prefix="program") as pool,
+    ):
+        futures = [pool.submit(one, item) for item in work]
+        try:
+            for future in futures:
+                line = json.dumps(future.result(), ensure_ascii=False) + "\n"
+                with lock:
+                    out.write(line)
+                    out.flush()
+                if advance is not None:
+                    advance()
+        finally:
+            for f in futures:
+                f.cancel()
+
+
+def _program_summary(cfg: EvalConfig, records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The program's figures: calls per run, why runs stopped."""
+    runs = [r for r in records if "calls" in r]
+    return {
+        "name": cfg.program,
+        "runs": len(runs),
+        "calls": sum(r["calls"] for r in runs),
+        "calls_per_run": sum(r["calls"] for r in runs) / max(1, len(runs)),
+        "stopped": dict(sorted(Counter(r["stopped"] for r in runs).items())),
+    }
 
 
 # ----------------------------------------------------------------------------- the summary
@@ -586,6 +759,8 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"{tokens['prompt']:,}, completion {tokens['completion']:,} "
         f"({tokens['completion_per_sample']:.1f} per sample); errors {summary['errors']}"
     )
+    if "program" in summary:
+        lines.append(_program_line(summary["program"]))
     return "\n".join(lines)
 
 
@@ -624,6 +799,7 @@ def write_report(run_dir: Path, summary: dict[str, Any]) -> None:
         finally:
             plt.close(fig)
     api = "chat" if summary.get("chat") else "completion"
+    program = [f"- {_program_line(summary['program'])}"] if "program" in summary else []
     lines = [
         f"# Evaluation of `{summary.get('model', '')}` on {summary['task']}",
         "",
@@ -632,6 +808,7 @@ def write_report(run_dir: Path, summary: dict[str, Any]) -> None:
         f"accepted {summary['accepted']} samples; errors (prompt too long) {summary['errors']}",
         f"- tokens: prompt {summary['tokens']['prompt']:,}, completion "
         f"{summary['tokens']['completion']:,}; finish reasons {summary['finish_reasons']}",
+        *program,
         "",
         "| k | pass@k | 95% interval |" + (" maj@k | 95% interval |" if "maj@k" in summary else ""),
         "|---:|---:|---|" + ("---:|---|" if "maj@k" in summary else ""),
@@ -643,6 +820,13 @@ def write_report(run_dir: Path, summary: dict[str, Any]) -> None:
         lines.append(row)
     lines += ["", *(f"![{name}@k]({filename})" for name, filename in plots), ""]
     atomic_write_bytes(run_dir / "report.md", "\n".join(lines).encode())
+
+
+def _program_line(program: dict[str, Any]) -> str:
+    return (
+        f"program {program['name']}: {program['calls_per_run']:.2f} model calls per run, "
+        f"runs stopped {program['stopped']}"
+    )
 
 
 def _interval(summary: dict[str, Any], name: str, k: int) -> str:

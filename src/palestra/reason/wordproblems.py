@@ -82,6 +82,7 @@ __all__ = [
     "Move",
     "Scenario",
     "WordProblem",
+    "arithmetic_score",
     "check_answer",
     "check_solution",
     "evaluate_expression",
@@ -226,8 +227,7 @@ SCENARIOS: dict[str, Scenario] = {
                 "add_groups": "{He} plants {a} rows of {b} flowers.",
                 "sub_groups": "{He} picks {a} bunches of {b} flowers.",
                 "mul": "By summer {his} garden has {a} times as many flowers.",
-                "div": "{He} moves the flowers into {a} equal beds and gives away all but "
-                "one bed.",
+                "div": "{He} moves the flowers into {a} equal beds and gives away all but one bed.",
             },
             "How many flowers does {name} have now?",
             "Flowers",
@@ -423,9 +423,7 @@ def generate(
         "steps": " " + "\n".join([*steps_text, last]),
         "calculator": " " + "\n".join([*calc_text, last]),
     }
-    return WordProblem(
-        scenario.name, name, start, tuple(moves), " ".join(sentences), x, solutions
-    )
+    return WordProblem(scenario.name, name, start, tuple(moves), " ".join(sentences), x, solutions)
 
 
 def prompt_for(question: str, style: str | None, variant: int = 0) -> str:
@@ -580,6 +578,44 @@ def check_solution(question: str, solution: str) -> tuple[bool, str]:
     if Fraction(m.group(1)) != answer:
         return False, f"answer {m.group(1)} != {answer}"
     return True, "right"
+
+
+def arithmetic_score(question: str, solution: str) -> float:
+    """A verifier's score of ``solution`` that never computes the answer: 0 without a last
+    line "The answer is N."; else the share of its step lines that are true arithmetic whose
+    operands are numbers of the question or results of earlier steps (0.5 when there are no
+    steps: a direct answer cannot be checked this way), halved when N is not the last step's
+    result. Right solutions score 1; so do wrong ones whose every step is true arithmetic
+    on the question's numbers (an operation the story did not ask for)."""
+    lines = solution.strip().split("\n")
+    m = _ANSWER.fullmatch(lines[-1].strip()) if lines else None
+    if m is None:
+        return 0.0
+    known = {Fraction(n) for n in re.findall(r"\d+", question)}
+    good, last = 0, None
+    for line in lines[:-1]:
+        eq, call = _EQUATION.fullmatch(line.strip()), _CALL.fullmatch(line.strip())
+        try:
+            if eq is not None:
+                operands = [Fraction(eq.group(1)), Fraction(eq.group(3))]
+                true = evaluate_expression(f"{eq.group(1)} {eq.group(2)} {eq.group(3)}")
+                result = Fraction(eq.group(4))
+            elif call is not None:
+                operands = [Fraction(n) for n in re.findall(r"\d+", call.group(1))]
+                true, result = evaluate_expression(call.group(1)), Fraction(call.group(2))
+            else:
+                continue
+        except PalestraError:
+            continue
+        if true == result and all(x in known for x in operands):
+            good += 1
+        known.add(result)
+        last = result
+    steps = len(lines) - 1
+    score = 0.5 if steps == 0 else good / steps
+    if last is not None and Fraction(m.group(1)) != last:
+        score /= 2
+    return score
 
 
 def check_answer(prompt: str, output: str) -> bool:

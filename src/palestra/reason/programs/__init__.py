@@ -1,0 +1,76 @@
+"""LM programs: language models as components that search and checking compose (Dohan et al.
+2022, "Language Model Cascades"), one readable module each, over the one
+:class:`~palestra.lm.backends.Backend` interface (a URL or a model in process):
+
+- :mod:`~palestra.reason.programs.core`: the traced, budgeted, seeded handle ``LM``,
+  :func:`run_program`, budgets and traces;
+- :mod:`~palestra.reason.programs.cot`: chain of thought (one completion);
+- :mod:`~palestra.reason.programs.self_consistency`: maj@k (Minerva), self-consistency;
+- :mod:`~palestra.reason.programs.best_of_n`: the verifier hook, best-of-n reranking and the
+  rejection sampler with its exact law;
+- :mod:`~palestra.reason.programs.tools`: tool use (the calculator, a sandboxed Python);
+- :mod:`~palestra.reason.programs.scripted`: a scripted in-process backend for tests.
+
+:data:`PROGRAMS` names them for ``palestra eval TASK --program NAME`` (which runs a program
+once per sample, with the run directory, resume, per-sample records and report of ``palestra
+eval``; :mod:`palestra.reason.evaluate`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from palestra.reason.programs.best_of_n import (
+    ArithmeticVerifier,
+    Verifier,
+    best_of_n,
+    rejection_distribution,
+    rejection_sample,
+)
+from palestra.reason.programs.core import (
+    LM,
+    Budget,
+    BudgetExhausted,
+    Call,
+    Outcome,
+    Result,
+    answer_key,
+    call_seed,
+    run_program,
+)
+from palestra.reason.programs.cot import chain_of_thought
+from palestra.reason.programs.self_consistency import self_consistency
+from palestra.reason.programs.tools import calculator, python_tool, tool_use
+
+__all__ = [
+    "LM",
+    "PROGRAMS",
+    "VERIFIERS",
+    "ArithmeticVerifier",
+    "Budget",
+    "BudgetExhausted",
+    "Call",
+    "Outcome",
+    "Result",
+    "Verifier",
+    "answer_key",
+    "best_of_n",
+    "calculator",
+    "call_seed",
+    "chain_of_thought",
+    "python_tool",
+    "rejection_distribution",
+    "rejection_sample",
+    "run_program",
+    "self_consistency",
+    "tool_use",
+]
+
+PROGRAMS: dict[str, Callable[..., Outcome]] = {
+    "cot": chain_of_thought,
+    "sc": self_consistency,
+    "best-of-n": best_of_n,
+    "reject": rejection_sample,
+    "tool": tool_use,
+}
+VERIFIERS: dict[str, Callable[[], Verifier]] = {"arithmetic": ArithmeticVerifier}
