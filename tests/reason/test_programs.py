@@ -352,3 +352,28 @@ def test_programs_run_unchanged_over_http_and_in_process(tiny_run: Path) -> None
         assert untimed(a) == untimed(b) and a.text == b.text and a.calls >= 1
     sc = here[2]
     assert len({c.sampling["seed"] for c in sc.trace}) == 3  # seeds differ per call
+
+
+def test_cli_eval_program_and_its_errors(tiny_run: Path, tmp_path: Path) -> None:
+    """``palestra eval TASK --program``: a prompt longer than the tiny model's context ends the
+    run with ``stopped="context"`` (a failed sample, not a crash); bad options are one line."""
+    import subprocess
+    import sys
+
+    src = Path(__file__).resolve().parents[2] / "src"
+    env = {"PYTHONPATH": str(src), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
+    base = [sys.executable, "-m", "palestra.cli", "eval", "wordproblems-calc"]
+    args = ["--backend", f"local:{tiny_run}", "--limit", "2", "--no-progress"]
+    out = tmp_path / "run"
+    done = subprocess.run(
+        [*base, *args, "--program", "tool", "--out", str(out)], env=env, capture_output=True
+    )
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    records = read_samples(out / "samples.jsonl")
+    assert [r["stopped"] for r in records] == ["context", "context"]
+    assert not any(r["accepted"] for r in records) and records[0]["calls"] == 1
+    assert "maximum context length" in records[0]["trace"][0]["error"]
+    bad = subprocess.run(
+        [*base, *args, "--program", "sc", "--chat"], env=env, capture_output=True, text=True
+    )
+    assert bad.returncode == 2 and bad.stderr.startswith("error: --program runs on")
