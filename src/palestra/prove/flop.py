@@ -70,7 +70,7 @@ from typing import Any
 
 from palestra.core.errors import PalestraError
 from palestra.core.runs import Run, atomic_write_bytes
-from palestra.prove.attempt import ProofAttempt
+from palestra.prove.attempt import ProofAttempt, room_to_pickle
 from palestra.prove.features import literal_features
 from palestra.prove.flop_config import FlopConfig, FlopEvalConfig
 from palestra.prove.proof import ConnectionProof
@@ -633,8 +633,6 @@ def train(
     """
     import torch
 
-    from palestra.prove.checker import check
-
     torch.set_num_threads(1)
     problems = training_problems(cfg) if problems is None else problems
     with Run.open("flop", cfg, seed=cfg.seed, root=cfg.runs, resume=cfg.resume) as run:
@@ -691,8 +689,7 @@ def train(
                     if ep.solved and ep.start == 0:
                         root_proofs += 1
                         assert ep.final is not None
-                        proof = ep.final.proof()
-                        verdict = check(problems[index].start.problem.matrix, proof)
+                        _proof, verdict = checked_proof(ep.final)
                         _append(
                             run.dir / "proofs.jsonl",
                             {
@@ -763,6 +760,49 @@ def train(
 # ---------------------------------------------------------------------------------------
 # proving with a trained agent
 
+
+def _deep(fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` in a thread with a large stack and recursion limit: building and
+    checking a proof recurse once per tableau level, and FLoP's proofs can be thousands of
+    levels deep (the limit is restored after)."""
+    import sys
+    import threading
+
+    out: list[Any] = []
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            out.append(fn(*args))
+        except BaseException as e:  # handed to the caller
+            errors.append(e)
+
+    old_limit, old_size = sys.getrecursionlimit(), threading.stack_size()
+    sys.setrecursionlimit(max(old_limit, 200_000))
+    threading.stack_size(1 << 30)
+    try:
+        t = threading.Thread(target=target)
+        t.start()
+        t.join()
+    finally:
+        threading.stack_size(old_size)
+        sys.setrecursionlimit(old_limit)
+    if errors:
+        raise errors[0]
+    return out[0]
+
+
+def checked_proof(state: ConnectionState) -> tuple[ConnectionProof, Any]:
+    """The closed tableau of ``state`` as a proof, and the checker's verdict on it."""
+    from palestra.prove.checker import check
+
+    def both() -> tuple[ConnectionProof, Any]:
+        proof = state.proof()
+        return proof, check(state.problem.matrix, proof)
+
+    return _deep(both)
+
+
 _AGENTS: dict[str, tuple[Any, FlopFeatures, dict[str, Any]]] = {}
 
 
@@ -805,8 +845,6 @@ def prove_file(
     until ``time_limit`` seconds; a found proof is returned only after the checker."""
     import torch
 
-    from palestra.prove.checker import check
-
     torch.set_num_threads(1)
     path = Path(path)
     t0 = time.perf_counter()
@@ -843,12 +881,11 @@ def prove_file(
         guided=True,
     )
     if found is not None:
-        proof = found.proof()
-        verdict = check(start.problem.matrix, proof)
+        proof, verdict = checked_proof(found)
         result = dataclasses.replace(
             result,
             checked=verdict.accepted,
-            proof=proof.to_dict(),
+            proof=_deep(proof.to_dict),
             big_steps=found.inferences,  # the proof's length (steps of the tableau)
         )
         if not verdict.accepted:
@@ -860,7 +897,7 @@ def proof_length(result: ProofAttempt) -> int | None:
     """Steps of a found proof (extensions and reductions), None when there is none."""
     if not result.proved or result.proof is None:
         return None
-    return len(ConnectionProof.from_dict(result.proof).steps())
+    return len(_deep(ConnectionProof.from_dict, result.proof).steps())
 
 
 def evaluate(
@@ -881,9 +918,12 @@ def evaluate(
     load_agent(model)  # loaded here once, inherited by every fork
 
     def one(f: Path) -> ProofAttempt:
-        return prove_file(
+        r = prove_file(
             f, model, time_limit=time_limit, max_steps=max_steps, seed=seed, greedy_only=greedy_only
         )
+        if jobs > 1 and r.proof is not None and not room_to_pickle(r.proof):
+            r = dataclasses.replace(r, proof=None)  # too deep to send back; big_steps stays
+        return r
 
     out: list[ProofAttempt | None] = [None] * len(files)
     if jobs <= 1:
