@@ -159,6 +159,18 @@ def _train_rlcop(cfg: object) -> None:
     typer.echo(f"run: {train(cfg)}")  # type: ignore[arg-type]
 
 
+def _train_flop(cfg: object) -> None:
+    from palestra.prove.flop import train
+
+    typer.echo(f"run: {train(cfg)}")  # type: ignore[arg-type]
+
+
+def _prove_flop(cfg: object) -> None:
+    from palestra.prove.flop import run_prove_flop
+
+    raise typer.Exit(run_prove_flop(cfg))  # type: ignore[arg-type]
+
+
 def _play_train(cfg: object) -> None:
     from palestra.play.train import train
 
@@ -266,6 +278,7 @@ def _register_config_commands() -> None:
     from palestra.lm.serve_config import AttentionConfig, ServeConfig
     from palestra.play.config import PlayEvalConfig, PlayTrainConfig
     from palestra.prove.config import ProveConfig
+    from palestra.prove.flop_config import FlopConfig, FlopEvalConfig
     from palestra.prove.rlcop_config import RlcopConfig
     from palestra.reason.evaluate import BiasesConfig, EvalConfig
     from palestra.reason.proofbench import GradeProofsConfig
@@ -353,6 +366,22 @@ def _register_config_commands() -> None:
             RlcopConfig,
             _train_rlcop,
             "rlCoP: expert iteration of MCTS guided by gradient-boosted trees on TPTP problems.",
+        ),
+        (
+            train_app,
+            "flop",
+            FlopConfig,
+            _train_flop,
+            "FLoP: PPO on the connection calculus from one training proof, with a curriculum"
+            " that moves the episodes' start from the proof's end back to the root.",
+        ),
+        (
+            app,
+            "prove-flop",
+            FlopEvalConfig,
+            _prove_flop,
+            "Prove TPTP problems with a trained FLoP agent (greedy, then sampled attempts until"
+            " the time limit); every proof re-checked by the checker.",
         ),
     ]
     for group, name, config, runner, text in commands:

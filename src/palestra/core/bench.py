@@ -121,6 +121,11 @@ _BUILTIN: dict[str, tuple[str, str]] = {
         "Coq proof search on miniF2F valid: problems proved per search/proposer at a fixed "
         "per-problem budget, every proof safe-verified, vs the plain 20-tactic portfolio",
     ),
+    "flop": (
+        "palestra.prove.bench_flop",
+        "FLoP on Robinson arithmetic RA-1/2/3: PPO from one training proof with a curriculum, "
+        "solved and proof lengths vs Palestra's schedule and E at the same time per problem",
+    ),
     "rlcop": (
         "palestra.prove.bench_rlcop",
         "rlCoP on M2k: proved per iteration on a 90/10 train/test split, vs unguided MCTS and "
