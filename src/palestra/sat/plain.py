@@ -1,13 +1,14 @@
 """The plain answer of ``palestra sat solve``: CaDiCaL 1.9.5 (python-sat's ``Cadical195``) on
 its own, tracing a proof.
 
-``solve_plain`` hands the clauses to CaDiCaL (python-sat's own per-clause C call, driven from
-C by ``map``: python-sat has no call that takes a whole formula), solves, and returns a ``SolveResult`` named
-``"cadical"`` with CaDiCaL's own counts (decisions, conflicts, propagations, restarts) and,
-for an UNSAT answer, the proof CaDiCaL traced: the bytes of a binary DRAT proof (``a``/``d``
-steps, varint literals), read from python-sat's trace file without the text conversion of
-``get_proof()`` (which costs a third of the solve time on 225-variable refutations); if that
-file is not where python-sat 1.9 keeps it, the text lines of ``get_proof()`` instead.
+``solve_plain`` hands the clauses to CaDiCaL (python-sat's own per-clause C call, driven from C
+by ``map``: python-sat has no call that takes a whole formula), solves, and returns a
+``SolveResult`` named ``"cadical"`` with CaDiCaL's own counts (decisions, conflicts,
+propagations, restarts) and, for an UNSAT answer, the proof CaDiCaL traced: the bytes of a
+binary DRAT proof (``a``/``d`` steps, varint literals), read from python-sat's trace file
+without the text conversion of ``get_proof()`` (which costs a third of the solve time on
+225-variable refutations); if that file is not where python-sat 1.9 keeps it, the text lines of
+``get_proof()`` instead.
 
 Nothing here is trusted: ``solve.check_answer`` checks the model (``CNF.check_model``) and
 the proof (``drup.check_drup``, compiled, backward). CaDiCaL's proofs of these formulas are
