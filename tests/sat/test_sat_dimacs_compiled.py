@@ -14,6 +14,7 @@ C (none deferred) and identically. The model check and the packing are fuzzed ag
 from __future__ import annotations
 
 from array import array
+from pathlib import Path
 
 import pytest
 from hypothesis import event, example, given
@@ -275,3 +276,53 @@ def test_pack_agrees(clauses: list[list[object]]) -> None:
         flat.extend(clause)  # type: ignore[arg-type]
         flat.append(0)
     assert packed == flat.tobytes()
+
+
+# --- handing clauses to CaDiCaL ------------------------------------------------------------
+
+
+def test_clauses_reach_cadical_either_way() -> None:
+    """python-sat's per-clause call driven by ``map``, and ``append_formula`` where the solver
+    has no handle: the same formula, the same answers."""
+    from pysat.solvers import Cadical195
+
+    from palestra.sat.plain import _add_clauses
+
+    class Wrapped:  # a solver without the ``cadical`` handle: append_formula is used
+        def __init__(self, solver: Cadical195) -> None:
+            self.solver = solver
+
+        def append_formula(self, clauses: list[list[int]]) -> None:
+            self.solver.append_formula(clauses)
+
+    cnf = parse_dimacs(seeds()[0])
+    for wrap in (False, True):
+        with Cadical195() as solver:
+            _add_clauses(Wrapped(solver) if wrap else solver, cnf.clauses)
+            assert solver.solve() is True
+            assert cnf.check_model(solver.get_model() or [])
+            assert solver.solve(assumptions=[1, -1]) is False
+        with Cadical195() as solver:
+            _add_clauses(solver, [*cnf.clauses, [1], [-1]])
+            assert solver.solve() is False
+
+
+def test_planted_large_file_row(tmp_path: Path) -> None:
+    """The bench's large file, small: seeded, 3 distinct variables a clause, satisfiable, and
+    read in C; its row records both sides' times."""
+    from palestra.core.bench import Bench
+    from palestra.sat.bench_plain import large_file, planted_3sat
+
+    path = tmp_path / "planted.cnf"
+    planted_3sat(path, 300, 1000, seed=1)
+    data = path.read_bytes()
+    planted_3sat(tmp_path / "again.cnf", 300, 1000, seed=1)
+    assert (tmp_path / "again.cnf").read_bytes() == data
+    read = c_parse(data)
+    assert read is not None and read[0] == 300 and len(read[1]) == 1000
+    assert all(len({abs(lit) for lit in clause}) == 3 for clause in read[1])
+    bench = Bench("sat", quick=True, out_dir=tmp_path / "bench")
+    large_file(bench, 3000)
+    row = bench.data["large_file"]
+    assert row["num_clauses"] == 3000 and row["num_vars"] == 1000
+    assert row["default_s"] > 0 and row["pysat_file_s"] > 0
