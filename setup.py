@@ -1,4 +1,4 @@
-"""Build the C extensions (the prover core, the SAT checker and CDCL core, the tree scorer); the rest of the metadata is in pyproject.toml."""
+"""Build the C extensions (the prover core, the SAT checker, DIMACS reader and CDCL core, the tree scorer); the rest of the metadata is in pyproject.toml."""
 
 from setuptools import Extension, setup
 
@@ -12,6 +12,11 @@ setup(
         Extension(
             "palestra.sat._drup",
             ["src/palestra/sat/_drup.c"],
+            extra_compile_args=["-O2"],
+        ),
+        Extension(
+            "palestra.sat._dimacs",
+            ["src/palestra/sat/_dimacs.c"],
             extra_compile_args=["-O2"],
         ),
         Extension(

@@ -8,7 +8,9 @@ A *model* is a list of literals meant to be true at once. It may be partial: a c
 satisfied by a model iff one of its literals is in the model, so a partial model satisfies
 a formula only if the variables it leaves out are irrelevant (every clause is already true).
 ``check_model`` is the model check: a ``core.verdict.Verdict`` whose ``ModelEvidence`` names
-the first clause left unsatisfied. A model that contains a literal and its negation is not a
+the first clause left unsatisfied (compiled, ``_dimacs.first_unsatisfied``, where the extension
+is built; the Python ``unsatisfied_clauses`` decides every case it leaves, with the same
+answer). A model that contains a literal and its negation is not a
 model; ``check_model`` says so with a ``ValueError`` rather than a rejection.
 
 ``Status`` is the answer every solver of this package gives, ``SolveResult`` the answer with
@@ -23,6 +25,11 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from palestra.core.verdict import ModelEvidence, Verdict
+
+try:  # the compiled model check (_dimacs.c); without it, the Python one checks every model
+    from palestra.sat import _dimacs as _compiled
+except ImportError:  # pragma: no cover - the extension is built by the package's install
+    _compiled = None
 
 __all__ = ["CNF", "SolveResult", "Status"]
 
@@ -76,15 +83,27 @@ class CNF:
         treated as unknown, never as false. Inconsistent or out-of-range literals raise
         ``ValueError``. The verdict is truthy exactly when it accepts.
         """
-        unsatisfied = self.unsatisfied_clauses(model)
-        if not unsatisfied:
+        model = model if isinstance(model, list | tuple) else list(model)
+        i = _first_unsatisfied(self.clauses, self.num_vars, model)
+        if i == -2:  # the compiled check defers: the Python one decides (and raises)
+            unsatisfied = self.unsatisfied_clauses(model)
+            i = unsatisfied[0] if unsatisfied else -1
+        if i == -1:
             return Verdict.accept(ModelEvidence())
-        i = unsatisfied[0]
         clause = " ".join(map(str, [*self.clauses[i], 0]))
         return Verdict.reject(f"clause {i} ({clause}) is not satisfied", ModelEvidence(clause=i))
 
     def copy(self) -> CNF:
         return CNF(self.num_vars, [list(c) for c in self.clauses])
+
+
+def _first_unsatisfied(clauses: list[list[int]], num_vars: int, model: list[int]) -> int:
+    """The compiled model check (``_dimacs.first_unsatisfied``): the index of the first
+    clause with no literal in ``model``, -1 if none, -2 where the Python check must decide (a
+    faulty model, a clause or literal that is not a list or an int, the extension not built)."""
+    if _compiled is None:  # pragma: no cover - the extension is built by the package's install
+        return -2
+    return _compiled.first_unsatisfied(clauses, num_vars, model)
 
 
 @dataclass(frozen=True)

@@ -148,6 +148,11 @@ def _extension() -> ModuleType | None:
 
 
 def _flat_formula(cnf: CNF) -> bytes:
+    from palestra.sat.dimacs import pack_clauses
+
+    packed = pack_clauses(cnf.clauses)  # compiled (_dimacs.pack) where built
+    if packed is not None:
+        return packed
     flat = array("i")
     for clause in cnf.clauses:
         flat.extend(clause)
