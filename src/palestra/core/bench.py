@@ -145,6 +145,11 @@ _BUILTIN: dict[str, tuple[str, str]] = {
         "tokens/s of the OpenAI-compatible server at concurrency 1/4/8 and n=8: continuous "
         "batching vs one request at a time (--no-batching), and in process",
     ),
+    "long-context": (
+        "palestra.lm.bench_long",
+        "dictionary lookup recall by context length x depth: vanilla vs FoT memory with and "
+        "without cross-batch negatives, scored up to 16x the training context",
+    ),
     "lm-arch": (
         "palestra.lm.bench_arch",
         "character LM on stdlib sources: held-out bpc of Hourglass and sparse-FF vs vanilla at "

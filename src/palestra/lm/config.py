@@ -11,12 +11,14 @@ from pathlib import Path
 from typing import Literal
 
 from palestra.core.config import RunOptions, arg, with_defaults
+from palestra.lm.longcontext import LONG_TASKS
 from palestra.lm.scratchpad import TASK_NAMES
 from palestra.models.architecture import TransformerFlags
 
 __all__ = ["LMTask", "LMTrainConfig"]
 
-LMTask = Literal[(*TASK_NAMES, "chars")]  # the scratchpad tasks, or a character model of a text
+# the scratchpad tasks, a character model of a text, or a long-context task
+LMTask = Literal[(*TASK_NAMES, "chars", *LONG_TASKS)]
 
 
 @dataclass
@@ -34,8 +36,10 @@ class LMTrainConfig(TransformerFlags, RunOptions):
         "addition-scratchpad",
         "What to learn: a scratchpad task (Nye et al. 2021) with or without its scratchpad, "
         "'wordproblems' (palestra.reason.wordproblems: three answer styles, byte tokens; a "
-        "--block-size of about 512), or 'chars' for a character model of the text file --data "
-        "(program-trace needs a --block-size of about 400).",
+        "--block-size of about 512), 'chars' for a character model of the text file --data "
+        "(program-trace needs a --block-size of about 400), or a long-context task "
+        "(palestra.lm.longcontext: dict-lookup, passkey, needle; with --memory-layers the "
+        "documents are --memory-chunks chunks of --block-size).",
     )
     data: Path | None = arg(None, "Text file for task 'chars'.")
     tokenizer: Literal["auto", "byte", "char", "digit"] = arg(
@@ -53,6 +57,12 @@ class LMTrainConfig(TransformerFlags, RunOptions):
         4,
         "Wordproblems: 1..this many arithmetic steps per problem (quantities of 1..--digits "
         "digits; the instruction picks the style: direct, step by step or calculator).",
+        min=1,
+    )
+    memory_chunks: int = arg(
+        2,
+        "Long-context tasks with --memory-layers: training documents of this many --block-size "
+        "chunks (the memory layers attend to the earlier ones).",
         min=1,
     )
     # --- optimisation
@@ -76,3 +86,8 @@ class LMTrainConfig(TransformerFlags, RunOptions):
             raise ValueError("task 'chars' needs --data FILE")
         if self.task != "chars" and self.data is not None:
             raise ValueError(f"--data is only for task 'chars', not {self.task!r}")
+        if self.memory_layers and self.memory_crossbatch > self.batch_size:
+            raise ValueError(
+                f"memory_crossbatch={self.memory_crossbatch} exceeds the {self.batch_size} "
+                "documents of a batch"
+            )

@@ -38,6 +38,7 @@ from palestra.core.errors import PalestraError
 from palestra.core.progress import step_bar
 from palestra.core.runs import Run, rng_state, set_rng_state
 from palestra.lm.config import LMTrainConfig
+from palestra.lm.longcontext import LONG_TASKS, LongContextData
 from palestra.lm.scratchpad import ScratchpadTask, exact_match, make_task
 from palestra.lm.tokenizers import (
     EOS,
@@ -209,7 +210,7 @@ def complete(
 @torch.no_grad()
 def evaluate(
     model: Transformer,
-    data: TaskData | CorpusData,
+    data: TaskData | CorpusData | LongContextData,
     tokenizer: Tokenizer,
     task: ScratchpadTask | None,
     cfg: LMTrainConfig,
@@ -292,7 +293,7 @@ class Step(NamedTuple):
 
 def train_steps(
     model: nn.Module,
-    data: TaskData | CorpusData,
+    data: TaskData | CorpusData | LongContextData,
     optimizer: torch.optim.Optimizer,
     lr_at: Callable[[int], float],
     steps: int,
@@ -339,7 +340,7 @@ def train(cfg: LMTrainConfig) -> Path:
         tokenizer = make_tokenizer(cfg, "char", corpus)
         tokens = tokenizer.encode(corpus)
         split = int(0.9 * len(tokens))  # the first 90% for training, the rest held out
-        data: TaskData | CorpusData = CorpusData(
+        data: TaskData | CorpusData | LongContextData = CorpusData(
             tokens[:split],
             tokens[split:],
             cfg.block_size,
@@ -347,6 +348,12 @@ def train(cfg: LMTrainConfig) -> Path:
             cfg.seed,
             source=str(cfg.data),
         )
+    elif cfg.task in LONG_TASKS:  # documents of several chunks for a memory model
+        context = cfg.block_size * (cfg.memory_chunks if cfg.memory_layers else 1)
+        tokenizer = make_tokenizer(cfg, "byte", None)
+        if not isinstance(tokenizer, ByteTokenizer):
+            raise PalestraError(f"task {cfg.task} reads bytes: use --tokenizer byte or auto")
+        data = LongContextData(cfg.task, context, cfg.batch_size, cfg.seed)
     else:
         task = make_task(
             cfg.task,

@@ -99,6 +99,22 @@ class TransformerFlags(TransformerShape):
         "attention stays sharp on sequences longer than the trained ones.",
     )
     dropout: float = arg(0.0, "Dropout probability.", min=0, below=1)
+    memory_layers: tuple[int, ...] = arg(
+        (),
+        "Focused Transformer memory attention in these layers (0-based): they also attend to "
+        "(key, value) pairs of earlier block_size chunks of the document, without positions "
+        "(palestra.models.memory); training inputs are then several chunks long.",
+        min=0,
+    )
+    memory_topk: int = arg(
+        32, "Memory layers at inference: memory keys each query retrieves (exact top-k).", min=1
+    )
+    memory_crossbatch: int = arg(
+        1,
+        "Memory layers in training: FoT's cross-batch d, documents whose earlier chunks each "
+        "row's memory holds (its own and d-1 others of the batch as negatives); 1: no negatives.",
+        min=1,
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -138,6 +154,16 @@ class TransformerFlags(TransformerShape):
             raise ValueError(f"canon={self.canon} must be >= 0")
         if self.rope_window < 0 or (self.rope_window and not self.uses_rope):
             raise ValueError(f"rope_window={self.rope_window} needs rope and a size >= 0")
+        if self.memory_layers:
+            if max(self.memory_layers) >= self.n_layer:
+                raise ValueError(
+                    f"memory_layers={list(self.memory_layers)} names a layer beyond "
+                    f"n_layer={self.n_layer}"
+                )
+            excluded = ("random_positions", "fire", "token_heads", "attn_sinks", "attn_log_scale")
+            other = [n for n in (*excluded, "rope_window", "nope_heads") if getattr(self, n)]
+            if other:
+                raise ValueError(f"memory_layers do not combine with {', '.join(other)}")
         if self.random_positions and self.random_positions < self.block_size:
             raise ValueError(
                 f"random_positions={self.random_positions} must be at least "

@@ -35,6 +35,12 @@ are declared in :mod:`palestra.models.architecture`, with their checks):
   ``fire``, ``canon``, ``attn_log_scale``) are explained, and their pieces written, in
   :mod:`palestra.models.length_generalisation`; :class:`Attention` and :class:`Block` hold
   their parameters.
+- ``memory_layers``: those layers are Focused Transformer memory layers
+  (:mod:`palestra.models.memory`): no positions, and given a memory (``forward(idx,
+  memory=...)``) they also attend to (key, value) pairs of earlier chunks. A training input
+  longer than ``block_size`` (a multiple of it) is read as chunks with FoT's cross-batch memory
+  (``memory_crossbatch``); :func:`~palestra.models.memory.generate_with_memory` reads any
+  length at inference.
 
 Checkpoints use the Hugging Face layout: ``model.safetensors`` and ``config.json`` in one
 folder. The safetensors format holds tensors only (no pickled code), so loading is safe.
@@ -62,6 +68,7 @@ from palestra.models.length_generalisation import (
     random_positions_for,
     with_sink,
 )
+from palestra.models.memory import CrossBatch, KNNMemory
 from palestra.models.pretrained import load_pretrained, save_pretrained
 from palestra.models.sparse_ff import SparseFF, SparseFFConfig
 
@@ -316,6 +323,7 @@ class Context(NamedTuple):
     rope: tuple[torch.Tensor, torch.Tensor] | None = None
     fire_positions: tuple[torch.Tensor, torch.Tensor] | None = None  # queries' [T], keys' [S]
     idx: torch.Tensor | None = None  # [B, T] the tokens, for token-keyed heads
+    memory: KNNMemory | CrossBatch | None = None  # what the memory layers attend to besides
 
 
 class Attention(nn.Module):
@@ -342,6 +350,7 @@ class Attention(nn.Module):
             else None
         )
         self.sink = nn.Parameter(torch.zeros(cfg.n_head)) if cfg.attn_sinks else None
+        self.memory = layer in cfg.memory_layers  # a memory layer: no positions
 
     def forward(self, x: torch.Tensor, ctx: Context) -> torch.Tensor:
         """Causal self-attention of ``x [B, T, D]``, which continues the tokens in
@@ -358,7 +367,12 @@ class Attention(nn.Module):
             k = torch.cat([k, self.token_k(ctx.idx).view(B, T, self.tk, hd)], dim=2)
         q, k = q.transpose(1, 2), k.transpose(1, 2)  # [B, H, T, hd], [B, Hkv, T, hd]
         v = self.v_proj(x).view(B, T, cfg.kv_heads, hd).transpose(1, 2)  # [B, Hkv, T, hd]
-        if ctx.rope is not None:
+        if ctx.memory is not None and self.memory:  # local chunk and memory, one softmax
+            if cache is not None:
+                raise ValueError("a memory layer does not take a KV cache and a memory together")
+            y = ctx.memory.attend(self.layer, q, k, v)  # [B, H, T, hd]
+            return self.o_proj(y.transpose(1, 2).reshape(B, T, cfg.n_head * hd))  # [B, T, D]
+        if ctx.rope is not None and not self.memory:
             cos, sin = ctx.rope  # [T, hd] each, already at this chunk's positions
             if cfg.rope_heads < cfg.n_head:  # the last heads stay unrotated (content-only)
                 hq = cfg.rope_heads
@@ -554,6 +568,7 @@ class Transformer(nn.Module):
         idx: torch.Tensor,
         targets: torch.Tensor | None = None,
         cache: KVCache | SlotCache | None = None,
+        memory: KNNMemory | CrossBatch | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Logits for every position of ``idx [B, T]``, and the mean cross-entropy on
         ``targets [B, T]`` (entries equal to -100 ignored) when given.
@@ -563,11 +578,18 @@ class Transformer(nn.Module):
         position ids are a fresh sorted random sample (the cache's own sample when decoding).
         With a :class:`SlotCache`, ``idx [rows, 1]`` is one token per row, each continuing its
         own row (see :meth:`_forward_rows`).
+
+        With ``memory`` the memory layers also attend to it (:mod:`palestra.models.memory`). A
+        model with memory layers given no memory and no cache reads an input longer than
+        ``block_size`` (a multiple of it) as chunks with the cross-batch memory of training
+        (:meth:`_forward_crossbatch`).
         """
         if isinstance(cache, SlotCache):
             return self._forward_rows(idx, cache), None
         cfg = self.cfg
         T = idx.size(1)
+        if cfg.memory_layers and memory is None and cache is None and cfg.block_size < T:
+            return self._forward_crossbatch(idx, targets)
         past = cache.pos if cache is not None else 0
         if past + T > cfg.block_size:
             raise ValueError(f"sequence of {past + T} tokens exceeds block_size={cfg.block_size}")
@@ -585,13 +607,29 @@ class Transformer(nn.Module):
             else:
                 rope = (self.rope_cos[positions], self.rope_sin[positions])  # [T, hd]
         x = self.drop(x)
-        ctx = Context(cache, rope, fire_positions, idx)
+        ctx = Context(cache, rope, fire_positions, idx, memory)
         for block in self.blocks:
             x = block(x, ctx)  # [B, T, D]
         if cache is not None:
             cache.pos += T
         weight = self.tok_emb.weight if self.lm_head is None else self.lm_head.weight  # [V, D]
         return logits_and_loss(self.norm_f(x), weight, targets)
+
+    def _forward_crossbatch(
+        self, idx: torch.Tensor, targets: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """FoT training: ``idx [B, C*L]`` (``L = block_size``) as ``B*C`` rows of one chunk,
+        the memory layers attending to the earlier chunks of ``memory_crossbatch`` documents
+        (:class:`~palestra.models.memory.CrossBatch`); logits ``[B, C*L, V]``, mean loss."""
+        B, T = idx.shape
+        L = self.cfg.block_size
+        if T % L:
+            raise ValueError(f"a memory model reads {T} tokens as chunks of block_size={L}")
+        rows = idx.reshape(B * (T // L), L)  # [B*C, L]
+        row_targets = None if targets is None else targets.reshape(B * (T // L), L)
+        memory = CrossBatch(B, T // L, self.cfg.memory_crossbatch)
+        logits, loss = self(rows, row_targets, memory=memory)  # [B*C, L, V]
+        return logits.reshape(B, T, -1), loss
 
     def _forward_rows(self, idx: torch.Tensor, cache: SlotCache) -> torch.Tensor:
         """Logits ``[B, 1, V]`` of one new token per row of ``cache`` (``idx [B, 1]``, ``B =
