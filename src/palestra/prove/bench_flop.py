@@ -59,6 +59,8 @@ class FlopBenchOptions(Config):
     steps: int = arg(2_000_000, "Full mode: training steps.", min=1)
     quick_steps: int = arg(30_000, "Quick mode: training steps.", min=1)
     snapshot_every: int = arg(10_000, "Keep (and plot) the model every this many steps.", min=1)
+    lr: float = arg(3e-4, "Adam learning rate of the training (FLoP's: 1e-4).", above=0)
+    entropy: float = arg(0.01, "Entropy bonus weight of the training.", min=0)
     time_limit: float = arg(10.0, "Seconds per problem for FLoP, the schedule and E.", above=0)
     curve_time: float = arg(2.0, "Seconds of the greedy attempt per problem per snapshot.", above=0)
     jobs: int = arg(1, "Problems in parallel (the same for every prover).", min=1)
@@ -154,6 +156,8 @@ def run(bench: Bench) -> None:
             train=(train_file,),
             steps=steps,
             snapshot_every=opts.snapshot_every,
+            lr=opts.lr,
+            entropy=opts.entropy,
             seed=bench.seed,
             runs=runs_root,  # type: ignore[arg-type]
             resume=opts.runs is not None,
