@@ -29,7 +29,7 @@
  * (1, -1 as a signed byte, 0 free), learnt None or the last `learnt` non-unit learnt clauses
  * as int32 DIMACS literals each ended by 0. It returns (weights, phases): weights a
  * C-contiguous float64 buffer of n + 1 finite values >= 0, phases None or an int8 buffer of
- * n + 1 (1, -1, 0). Then bump := 1 and, for every variable free at the root, its preferred
+ * n + 1 (1, -1, 0); or None, which skips this query (no refocusing, not counted). Then bump := 1 and, for every variable free at the root, its preferred
  * literal (the phase's; without one, the literal of higher score, the positive on a tie)
  * gets score scale * weights[v] and the other that times its old share (low / high, 1 when
  * both are 0). With `restart` the solver then backtracks to level 0. An exception in guide
@@ -494,7 +494,8 @@ static inline int vb_root_assigned(solver *s, i32 v) {
     return s->value[2 * v] != 0 && s->level[v] == 0;
 }
 
-/* One query of the guide hook (see the top of the file); -1 on an error (set). */
+/* One query of the guide hook (see the top of the file): 1 refocused, 0 skipped, -1 on an
+ * error (set). */
 static int guide_query(solver *s) {
     i32 n = s->n;
     if (!s->vsids_ready) vsids_init(s);
@@ -517,6 +518,11 @@ static int guide_query(solver *s) {
     Py_DECREF(values);
     Py_DECREF(learnt);
     if (!r) return -1;
+    s->next_query = s->conflicts + s->interval;
+    if (r == Py_None) {
+        Py_DECREF(r);
+        return 0;
+    }
     PyObject *weights, *phases;
     if (!PyArg_ParseTuple(r, "OO", &weights, &phases)) {
         Py_DECREF(r);
@@ -566,8 +572,7 @@ static int guide_query(solver *s) {
         return -1;
     }
     s->queries++;
-    s->next_query = s->conflicts + s->interval;
-    return 0;
+    return 1;
 }
 
 static i32 luby(i32 i) {
@@ -681,8 +686,9 @@ static int search(solver *s, int restarts, i32 luby_unit, i64 max_conflicts,
         } else {
             if (max_decisions >= 0 && s->decisions >= max_decisions) return 0;
             if (s->guide && s->queries < s->max_queries && s->conflicts >= s->next_query) {
-                if (guide_query(s)) return -1;
-                if (s->guide_restart && s->trail_lim.size > 0) {
+                int refocused = guide_query(s);
+                if (refocused < 0) return -1;
+                if (refocused && s->guide_restart && s->trail_lim.size > 0) {
                     backtrack(s, 0);
                     continue;
                 }

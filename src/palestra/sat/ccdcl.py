@@ -83,8 +83,10 @@ def solve(cnf: CNF, heuristic: Heuristic, config: object) -> SolveResult:
 
     c = config
     g = c.guide  # type: ignore[attr-defined]
-    hook = () if g is None else (
-        g.callback, g.first, g.interval, g.max_queries, g.scale, g.learnt, g.restart
+    hook = (
+        ()
+        if g is None
+        else (g.callback, g.first, g.interval, g.max_queries, g.scale, g.learnt, g.restart)
     )
     status, decisions, conflicts, propagations, learned, restarts, model, proof, _ = ext.solve(
         cnf.num_vars,

@@ -42,18 +42,19 @@ clauses.
 refocusing (Selsam & Bjørner 2019). When a decision is due, at most ``max_queries`` times,
 first once ``first`` conflicts have happened and then every ``interval`` conflicts after the
 previous query, the solver calls ``callback(root, learnt)``: ``root`` is ``bytes`` of length
-``n + 1`` holding each variable's root-level value as a signed byte (1, -1, 0 free),
-``learnt`` None or, with ``learnt = K > 0``, the last ``K`` non-unit learnt clauses as int32
-DIMACS literals each ended by 0. It returns ``(weights, phases)``: ``weights`` a float64
-array of ``n + 1`` finite values >= 0 (index 0 unused), ``phases`` None or an int8 array of
-``n + 1`` (1, -1, 0). The solver then sets VSIDS's bump back to 1 and, for every variable
-free at the root, gives its preferred literal (the phase's, else the literal of higher score,
-the positive one on a tie) the score ``scale * weights[v]`` and the other literal that times
-its old share (lower / higher score; 1 when both are 0): the paper's ``activity := scale *
-n * softmax``, re-normalised to the bump, with Chaff's literal scores keeping their split.
-With ``restart`` it then backtracks to level 0. ``ccdcl`` runs the same hook in C with the
-same floating-point operations, so a deterministic callback gives the same counts on both
-engines; without a guide nothing changes.
+``n + 1`` holding each variable's root-level value as a signed byte (1, -1, 0 free), ``learnt``
+None or, with ``learnt = K > 0``, the last ``K`` non-unit learnt clauses as int32 DIMACS
+literals each ended by 0. It returns ``(weights, phases)``: ``weights`` a float64 array of ``n
++ 1`` finite values >= 0 (index 0 unused), ``phases`` None or an int8 array of ``n + 1`` (1,
+-1, 0); or None, which skips the query (nothing changes, it is not counted against
+``max_queries``, the next is due ``interval`` conflicts later). The solver then sets VSIDS's
+bump back to 1 and, for every variable free at the root, gives its preferred literal (the
+phase's, else the literal of higher score, the positive one on a tie) the score ``scale *
+weights[v]`` and the other literal that times its old share (lower / higher score; 1 when both
+are 0): the paper's ``activity := scale * n * softmax``, re-normalised to the bump, with
+Chaff's literal scores keeping their split. With ``restart`` it then backtracks to level 0.
+``ccdcl`` runs the same hook in C with the same floating-point operations, so a deterministic
+callback gives the same counts on both engines; without a guide nothing changes.
 
 **Engines.** This module is the reference; ``ccdcl`` runs the same search in C (``_cdcl.c``),
 with the same decisions, conflicts, propagations and learnt clauses, for the heuristics it
@@ -91,7 +92,7 @@ __all__ = ["CDCLConfig", "GuideHook", "luby", "solve_cdcl"]
 class GuideHook:
     """Periodic refocusing of VSIDS by a callback (see the module docstring)."""
 
-    callback: Callable[[bytes, bytes | None], tuple[Any, Any]]
+    callback: Callable[[bytes, bytes | None], tuple[Any, Any] | None]
     interval: int = 1000  # conflicts between queries
     first: int = 0  # conflicts before the first query (0: at the first decision)
     max_queries: int = 10
@@ -387,11 +388,12 @@ class _Solver:
                     guide is not None
                     and self.queries < guide.max_queries
                     and self.conflicts >= self.next_query
+                    and self._query(guide)
+                    and guide.restart
+                    and self.trail_lim
                 ):
-                    self._query(guide)
-                    if guide.restart and self.trail_lim:
-                        self._backtrack(0)
-                        continue
+                    self._backtrack(0)
+                    continue
                 self._decide()
 
     def _view(self) -> BranchingView:
@@ -404,8 +406,9 @@ class _Solver:
             decision_level=len(self.trail_lim),
         )
 
-    def _query(self, guide: GuideHook) -> None:
-        """One query of the guide hook: refocus VSIDS's scores (see the module docstring)."""
+    def _query(self, guide: GuideHook) -> bool:
+        """One query of the guide hook: refocus VSIDS's scores (see the module docstring);
+        False when the callback skipped it."""
         h: VSIDS = self.heuristic  # type: ignore[assignment]
         n = self.n
         score = h.score
@@ -422,7 +425,11 @@ class _Solver:
                 flat.extend(c)
                 flat.append(0)
             learnt = flat.tobytes()
-        weights, phases = guide.callback(bytes(root), learnt)
+        answer = guide.callback(bytes(root), learnt)
+        self.next_query = self.conflicts + guide.interval
+        if answer is None:
+            return False
+        weights, phases = answer
         w = np.ascontiguousarray(weights)
         if w.dtype != np.float64 or w.shape != (n + 1,):
             raise ValueError(f"guide: weights must be {n + 1} items of format 'd'")
@@ -451,7 +458,7 @@ class _Solver:
             y = x * (lo / hi) if hi > 0.0 else x
             score[v], score[-v] = (x, y) if positive else (y, x)
         self.queries += 1
-        self.next_query = self.conflicts + guide.interval
+        return True
 
     def _decide(self) -> None:
         lit = checked_pick(self.heuristic, self._view())

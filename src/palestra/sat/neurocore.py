@@ -56,7 +56,8 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -73,15 +74,20 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_CORE_MODEL",
+    "CoreGuideOptions",
     "GuideStats",
     "NeuroCoreOptions",
     "NeuroCoreTrainConfig",
+    "core_guide",
     "core_labels",
+    "core_logits",
     "load_core_model",
     "score_variables",
+    "solve_cdcl_guided",
     "solve_guided",
     "solve_neurocore",
     "train_neurocore",
+    "with_rounds",
 ]
 
 DEFAULT_CORE_MODEL = Path(__file__).resolve().parents[1] / "data" / "models" / "sat_core"
@@ -114,25 +120,48 @@ def score_variables(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One forward pass on ``clauses`` (any variables): ``(variables, core, phase)``, the
     ascending variables occurring in them ``[m]`` and their core and phase probabilities."""
-    import torch
-
-    from palestra.models.sat_gnn import graph_from_arrays
-
     length = np.fromiter(map(len, clauses), dtype=np.int64, count=len(clauses))  # [Cl]
     flat = np.fromiter(
         itertools.chain.from_iterable(clauses), dtype=np.int64, count=int(length.sum())
     )  # [E]
+    variables, core, phase = core_logits(model, flat, length)
+    return variables, 1.0 / (1.0 + np.exp(-core)), 1.0 / (1.0 + np.exp(-phase))
+
+
+def core_logits(
+    model: SatCoreGNN, flat: np.ndarray, length: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One forward pass on the clauses ``flat`` (int64 DIMACS literals ``[E]``, clause after
+    clause) of lengths ``length`` ``[Cl]``: ``(variables, core, phase)``, the ascending
+    variables occurring ``[m]`` and their core and phase logits (float64)."""
+    import torch
+
+    from palestra.models.sat_gnn import graph_from_arrays
+
     variables, inverse = np.unique(np.abs(flat), return_inverse=True)  # [m], [E]
     compact = np.where(flat > 0, inverse + 1, -(inverse + 1))
     g = graph_from_arrays(
         np.array([len(variables)], dtype=np.int64),
         compact,
         length,
-        np.zeros(len(clauses), dtype=np.int64),
+        np.zeros(len(length), dtype=np.int64),
     )
     with torch.inference_mode():
         core, phase = model(g)  # [m], [m]
-    return variables, torch.sigmoid(core).numpy(), torch.sigmoid(phase).numpy()
+    return variables, core.double().numpy(), phase.double().numpy()
+
+
+def with_rounds(model: SatCoreGNN, rounds: int) -> SatCoreGNN:
+    """``model`` running ``rounds`` message-passing rounds (0: its own; the weights are shared
+    across rounds, so fewer rounds is the same network, cheaper)."""
+    import copy
+    from dataclasses import replace
+
+    if rounds <= 0 or rounds == model.cfg.rounds:
+        return model
+    m = copy.deepcopy(model)
+    m.cfg = replace(m.cfg, rounds=rounds)
+    return m
 
 
 # ------------------------------------------------------------------------------ guidance
@@ -163,6 +192,7 @@ class GuideStats:
     query_seconds: list[float] = field(default_factory=list)
     focus_decisions: int = 0
     decide_calls: int = 0
+    skipped: int = 0  # CDCL hook: due queries skipped by the time share
     chunks: int = 0
     seconds: float = 0.0
 
@@ -333,6 +363,147 @@ def solve_neurocore(
         checked=result_model is not None,
     )
     return result, stats
+
+
+# ------------------------------------------------------------------ guidance of our own CDCL
+@dataclass(kw_only=True)
+class CoreGuideOptions:
+    """Options of NeuroCore inside the compiled CDCL (``solve_cdcl_guided``)."""
+
+    interval: int = 2000  # conflicts between network queries
+    first: int = 2000  # conflicts before the first query (0: at the first decision, the paper)
+    max_queries: int = 10  # network queries at most; then VSIDS alone
+    scale: float = 1.0  # activity := scale * m * softmax(itau * core logit)
+    itau: float = 1.0  # inverse temperature of the softmax
+    rounds: int = 0  # message-passing rounds (0: the model's own)
+    learnt: int = 0  # also show the network the last this many learnt clauses
+    restart: bool = False  # restart after each query
+    phases: bool = False  # also set the preferred literal by the phase head
+    max_share: float = 0.2  # skip a due query while the network has had this share of the time
+    proof: bool = True  # record the DRUP proof (check it with drup.check_drup)
+    max_conflicts: int | None = None
+
+    def __post_init__(self) -> None:
+        if (
+            self.interval < 1
+            or min(self.first, self.max_queries, self.learnt, self.rounds) < 0
+            or self.scale < 0
+            or self.itau < 0
+            or not 0 < self.max_share <= 1
+        ):
+            raise PalestraError(
+                "need interval >= 1, 0 < max_share <= 1 and first, max_queries, learnt, rounds,"
+                " scale, itau >= 0"
+            )
+
+
+def _flat(clauses: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+    length = np.fromiter(map(len, clauses), dtype=np.int64, count=len(clauses))  # [Cl]
+    flat = np.fromiter(
+        itertools.chain.from_iterable(clauses), dtype=np.int64, count=int(length.sum())
+    )  # [E]
+    return flat, length
+
+
+def _simplify_flat(
+    flat: np.ndarray, length: np.ndarray, root: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The clauses ``(flat, length)`` under the root values ``root[n + 1]`` (1, -1, 0):
+    satisfied clauses dropped, false literals removed (no clause becomes empty: the solver
+    would have stopped)."""
+    if len(length) == 0:
+        return flat, length
+    sign = np.where(flat > 0, 1, -1).astype(np.int8)
+    val = root[np.abs(flat)] * sign  # [E] 1 true, -1 false, 0 free
+    starts = np.concatenate([[0], np.cumsum(length)[:-1]])  # [Cl]
+    sat = np.maximum.reduceat(val, starts) > 0  # [Cl]
+    keep = (val == 0) & ~np.repeat(sat, length)  # [E]
+    new_len = np.add.reduceat(keep.astype(np.int64), starts)[~sat]
+    return flat[keep], new_len[new_len > 0]
+
+
+def core_guide(
+    model: SatCoreGNN, cnf: CNF, opts: CoreGuideOptions, stats: GuideStats
+) -> Callable[[bytes, bytes | None], tuple[np.ndarray, np.ndarray | None] | None]:
+    """The ``GuideHook`` callback of NeuroCore: simplify ``cnf`` by the solver's root-level
+    values (and append the learnt clauses it passes, simplified alike), run the network,
+    and return the weights ``m * softmax(itau * core logit)`` over the ``m`` variables that
+    occur (0 for the others) and, with ``opts.phases``, the phase head's signs. A due query
+    is skipped (None) while the network's seconds so far exceed ``opts.max_share`` of the
+    seconds since this callback was made (the amortisation: a costly network is asked less
+    often). Counts the queries and their seconds in ``stats``."""
+    net = with_rounds(model, opts.rounds)
+    flat0, length0 = _flat(cnf.clauses)
+    n = cnf.num_vars
+    t_start = time.perf_counter()
+
+    def callback(root: bytes, learnt: bytes | None) -> tuple[np.ndarray, np.ndarray | None] | None:
+        t0 = time.perf_counter()
+        if sum(stats.query_seconds) > opts.max_share * (t0 - t_start):
+            stats.skipped += 1
+            return None
+        values = np.frombuffer(root, dtype=np.int8)  # [n + 1]
+        flat, length = _simplify_flat(flat0, length0, values)
+        if learnt:
+            lits = np.frombuffer(learnt, dtype=np.int32).astype(np.int64)
+            ends = np.flatnonzero(lits == 0)
+            l_len = np.diff(np.concatenate([[-1], ends])) - 1
+            l_flat, l_len = _simplify_flat(lits[lits != 0], l_len, values)
+            flat, length = np.concatenate([flat, l_flat]), np.concatenate([length, l_len])
+        weights = np.zeros(n + 1)
+        phases = np.zeros(n + 1, dtype=np.int8) if opts.phases else None
+        if len(length):
+            variables, core, phase = core_logits(net, flat, length)
+            z = opts.itau * core
+            p = np.exp(z - z.max())
+            weights[variables] = len(variables) * p / p.sum()
+            if phases is not None:
+                phases[variables] = np.where(phase >= 0, 1, -1)
+        stats.queries += 1
+        stats.query_seconds.append(time.perf_counter() - t0)
+        return weights, phases
+
+    return callback
+
+
+def solve_cdcl_guided(
+    cnf: CNF, model: SatCoreGNN | None, opts: CoreGuideOptions | None = None
+) -> tuple[SolveResult, GuideStats]:
+    """Solve ``cnf`` with the compiled CDCL (VSIDS, Luby restarts) whose activities the core
+    network ``model`` refocuses (``cdcl.GuideHook``: NeuroCore's update, see the module
+    docstring); ``model=None`` is the same solver unguided (the plain baseline). A model is
+    checked here (``RuntimeError`` if it falsifies a clause); an UNSAT answer carries its
+    DRUP proof (``opts.proof``) for ``drup.check_drup``."""
+    from palestra.sat.cdcl import CDCLConfig, GuideHook, solve_cdcl
+
+    opts = opts or CoreGuideOptions()
+    stats = GuideStats()
+    hook = None
+    if model is not None:
+        hook = GuideHook(
+            core_guide(model, cnf, opts, stats),
+            interval=opts.interval,
+            first=opts.first,
+            max_queries=opts.max_queries,
+            scale=opts.scale,
+            learnt=opts.learnt,
+            restart=opts.restart,
+        )
+    config = CDCLConfig(
+        vsids=True,
+        restarts=True,
+        proof=opts.proof,
+        max_conflicts=opts.max_conflicts,
+        guide=hook,
+    )
+    result = solve_cdcl(cnf, None, config)
+    stats.seconds = result.seconds
+    if result.model is not None:
+        verdict = cnf.check_model(result.model)
+        if not verdict:
+            raise RuntimeError(f"guided CDCL returned a falsifying model: {verdict.reason}")
+        result = replace(result, checked=True)
+    return replace(result, solver="cdcl-neurocore" if model is not None else "cdcl"), stats
 
 
 # ------------------------------------------------------------------------------ training
