@@ -675,8 +675,11 @@ def evaluate_core(model: SatCoreGNN, items: list[tuple[CNF, bool, np.ndarray]]) 
 
 def solve_guided(cfg: SatSolveConfig, out: TextIO | None = None) -> SolveResult:
     """``palestra sat solve FILE --guide network``: read, solve with ``solve_neurocore``
-    (``cfg.interval``, ``cfg.scale``, ``cfg.max_queries``, ``cfg.core_model``), check the
-    answer and print it as ``palestra.sat.solve.solve`` does."""
+    (``--solver cadical``) or ``solve_cdcl_guided`` (``--solver cdcl``: the compiled CDCL,
+    VSIDS and Luby restarts, first query after ``cfg.interval`` conflicts) with
+    ``cfg.interval``, ``cfg.scale``, ``cfg.max_queries``, ``cfg.core_model``, check the
+    answer (a CDCL refutation by its DRUP proof) and print it as ``palestra.sat.solve.solve``
+    does."""
     import json
     import sys
 
@@ -688,9 +691,22 @@ def solve_guided(cfg: SatSolveConfig, out: TextIO | None = None) -> SolveResult:
     torch.set_num_threads(1)  # a pass is small: threads only add overhead
     cnf = read_dimacs(cfg.file, strict=cfg.strict)
     net = load_core_model(cfg.core_model)
-    opts = NeuroCoreOptions(interval=cfg.interval, scale=cfg.scale, max_queries=cfg.max_queries)
-    result, stats = solve_neurocore(cnf, net, opts)
-    result = check_answer(cnf, result)
+    if cfg.solver == "cdcl":
+        copts = CoreGuideOptions(
+            interval=cfg.interval,
+            first=cfg.interval,
+            scale=cfg.scale,
+            max_queries=cfg.max_queries,
+            proof=cfg.check_proof,
+            max_conflicts=cfg.max_steps,
+        )
+        result, stats = solve_cdcl_guided(cnf, net, copts)
+    else:
+        opts = NeuroCoreOptions(
+            interval=cfg.interval, scale=cfg.scale, max_queries=cfg.max_queries
+        )
+        result, stats = solve_neurocore(cnf, net, opts)
+    result = check_answer(cnf, result, check_proof=cfg.check_proof)
     out = out or sys.stdout
     if cfg.json:
         record = {
