@@ -1,4 +1,6 @@
-"""Amortised neural guidance of CaDiCaL 1.9.5, after NeuroCore (Selsam & Bjørner 2019).
+"""Amortised neural guidance, after NeuroCore (Selsam & Bjørner 2019): of CaDiCaL 1.9.5
+through python-sat's user propagator, and of this package's compiled CDCL through its own
+guide hook (``solve_cdcl_guided``, the section at the end of this docstring).
 
 NeuroCore queries a small network *periodically*, not at every decision: it predicts which
 variables occur in an unsat core of the current formula and writes those scores into the
@@ -43,6 +45,22 @@ the network (python-sat does not export them).
 Every model is checked against the input formula (``RuntimeError`` otherwise); an UNSAT
 answer is CaDiCaL's word (no proof is produced with a propagator connected). Exceptions in a
 callback are stored, the guidance stops, and they are re-raised once the solver returns.
+
+**Inside the compiled CDCL** (``solve_cdcl_guided``, ``core_guide``): the paper's own
+integration. The CDCL (``cdcl``/``ccdcl``: VSIDS, Luby restarts, DRUP proof) calls the
+``cdcl.GuideHook`` callback once a decision is due and ``first`` (then ``interval``)
+conflicts have passed; the callback simplifies the formula by the root-level values the
+solver passes (optionally appending its last ``learnt`` learnt clauses, as the paper fed
+learnt clauses), runs the network (``rounds`` message-passing rounds: fewer is cheaper, same
+weights), and returns the weights ``m * softmax(itau * core logit)`` over the ``m`` variables
+left; the solver sets its bump back to 1 and each free variable's score to ``scale *
+weight`` (the paper's ``activity := scale * n * softmax``, ``var_inc := 1``), and with
+``phases`` takes the phase head's sign as the preferred literal. Nothing is frozen, no
+propagator runs, the search between queries is the plain compiled loop. A due query is
+skipped while the network has used more than ``max_share`` of the solve's time so far (the
+paper spaced its queries by wall time for the same reason). Models are checked here; an
+UNSAT answer carries the solver's DRUP proof, which ``palestra sat solve`` and the bench
+check.
 
 Training (``train_neurocore``): formulas of the generated families and small SATLIB sets
 labelled by MiniSat: for an unsatisfiable formula, the variables of an unsat core found with
@@ -193,6 +211,7 @@ class GuideStats:
     focus_decisions: int = 0
     decide_calls: int = 0
     skipped: int = 0  # CDCL hook: due queries skipped by the time share
+    reused: int = 0  # CDCL hook: due queries answered from the previous pass (same formula)
     chunks: int = 0
     seconds: float = 0.0
 
@@ -375,11 +394,12 @@ class CoreGuideOptions:
     max_queries: int = 10  # network queries at most; then VSIDS alone
     scale: float = 1.0  # activity := scale * m * softmax(itau * core logit)
     itau: float = 1.0  # inverse temperature of the softmax
-    rounds: int = 0  # message-passing rounds (0: the model's own)
+    rounds: int = 2  # message-passing rounds (0: the model's own; the shipped one has 4)
     learnt: int = 0  # also show the network the last this many learnt clauses
     restart: bool = False  # restart after each query
     phases: bool = False  # also set the preferred literal by the phase head
-    max_share: float = 0.2  # skip a due query while the network has had this share of the time
+    max_share: float = 0.2  # skip a due query that would take the network above this share
+    max_core_share: float = 0.9  # no focus when the predicted core has more of the variables
     proof: bool = True  # record the DRUP proof (check it with drup.check_drup)
     max_conflicts: int | None = None
 
@@ -390,10 +410,11 @@ class CoreGuideOptions:
             or self.scale < 0
             or self.itau < 0
             or not 0 < self.max_share <= 1
+            or not 0 <= self.max_core_share <= 1
         ):
             raise PalestraError(
-                "need interval >= 1, 0 < max_share <= 1 and first, max_queries, learnt, rounds,"
-                " scale, itau >= 0"
+                "need interval >= 1, 0 < max_share <= 1, 0 <= max_core_share <= 1 and first,"
+                " max_queries, learnt, rounds, scale, itau >= 0"
             )
 
 
@@ -428,20 +449,36 @@ def core_guide(
     """The ``GuideHook`` callback of NeuroCore: simplify ``cnf`` by the solver's root-level
     values (and append the learnt clauses it passes, simplified alike), run the network,
     and return the weights ``m * softmax(itau * core logit)`` over the ``m`` variables that
-    occur (0 for the others) and, with ``opts.phases``, the phase head's signs. A due query
-    is skipped (None) while the network's seconds so far exceed ``opts.max_share`` of the
-    seconds since this callback was made (the amortisation: a costly network is asked less
-    often). Counts the queries and their seconds in ``stats``."""
+    occur (0 for the others) and, with ``opts.phases``, the phase head's signs.
+
+    Amortisation: a due query is skipped (None) when the network's seconds so far plus the
+    predicted seconds of this pass exceed ``opts.max_share`` of the seconds since this
+    callback was made; the prediction is linear in the formula's literal occurrences, its
+    rate from the last pass, or before any from a pass on at most 2,000 of the clauses
+    (counted as network time). The same formula (root values and learnt clauses unchanged)
+    gets the previous answer without a pass. A pass whose predicted core holds more than
+    ``opts.max_core_share`` of the variables (``sigmoid(logit) > 0.5``) is answered None:
+    the network then gives no focus. Counts passes, skips, reuses and seconds in ``stats``."""
     net = with_rounds(model, opts.rounds)
     flat0, length0 = _flat(cnf.clauses)
     n = cnf.num_vars
     t_start = time.perf_counter()
+    rate: list[float] = []  # seconds per literal occurrence of the last pass
+    cache: dict[tuple[bytes, bytes | None], tuple[np.ndarray, np.ndarray | None] | None] = {}
+
+    def timed_pass(flat: np.ndarray, length: np.ndarray) -> tuple:
+        t0 = time.perf_counter()
+        out = core_logits(net, flat, length)
+        dt = time.perf_counter() - t0
+        stats.query_seconds.append(dt)
+        rate[:] = [dt / max(len(flat), 1)]
+        return out
 
     def callback(root: bytes, learnt: bytes | None) -> tuple[np.ndarray, np.ndarray | None] | None:
-        t0 = time.perf_counter()
-        if sum(stats.query_seconds) > opts.max_share * (t0 - t_start):
-            stats.skipped += 1
-            return None
+        key = (root, learnt)
+        if key in cache:
+            stats.reused += 1
+            return cache[key]
         values = np.frombuffer(root, dtype=np.int8)  # [n + 1]
         flat, length = _simplify_flat(flat0, length0, values)
         if learnt:
@@ -450,18 +487,30 @@ def core_guide(
             l_len = np.diff(np.concatenate([[-1], ends])) - 1
             l_flat, l_len = _simplify_flat(lits[lits != 0], l_len, values)
             flat, length = np.concatenate([flat, l_flat]), np.concatenate([length, l_len])
-        weights = np.zeros(n + 1)
-        phases = np.zeros(n + 1, dtype=np.int8) if opts.phases else None
-        if len(length):
-            variables, core, phase = core_logits(net, flat, length)
+        if not len(length):
+            return None
+        if not rate and len(length) > 2000:  # calibrate on a prefix
+            timed_pass(flat[: int(length[:2000].sum())], length[:2000])
+        predicted = rate[0] * len(flat) if rate else 0.0
+        spent = sum(stats.query_seconds)
+        if spent + predicted > opts.max_share * (time.perf_counter() - t_start):
+            stats.skipped += 1
+            return None
+        variables, core, phase = timed_pass(flat, length)
+        stats.queries += 1
+        answer: tuple[np.ndarray, np.ndarray | None] | None = None
+        if float(np.mean(core > 0)) <= opts.max_core_share:
+            weights = np.zeros(n + 1)
             z = opts.itau * core
             p = np.exp(z - z.max())
             weights[variables] = len(variables) * p / p.sum()
-            if phases is not None:
+            phases = None
+            if opts.phases:
+                phases = np.zeros(n + 1, dtype=np.int8)
                 phases[variables] = np.where(phase >= 0, 1, -1)
-        stats.queries += 1
-        stats.query_seconds.append(time.perf_counter() - t0)
-        return weights, phases
+            answer = (weights, phases)
+        cache[key] = answer
+        return answer
 
     return callback
 
@@ -702,9 +751,7 @@ def solve_guided(cfg: SatSolveConfig, out: TextIO | None = None) -> SolveResult:
         )
         result, stats = solve_cdcl_guided(cnf, net, copts)
     else:
-        opts = NeuroCoreOptions(
-            interval=cfg.interval, scale=cfg.scale, max_queries=cfg.max_queries
-        )
+        opts = NeuroCoreOptions(interval=cfg.interval, scale=cfg.scale, max_queries=cfg.max_queries)
         result, stats = solve_neurocore(cnf, net, opts)
     result = check_answer(cnf, result, check_proof=cfg.check_proof)
     out = out or sys.stdout
