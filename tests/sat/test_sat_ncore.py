@@ -137,6 +137,14 @@ def test_bad_callback_answers_are_errors() -> None:
             hook = GuideHook(lambda r, l, a=answer: a, first=0)
             with pytest.raises(ValueError, match="guide"):
                 solve_cdcl(cnf, None, CDCLConfig(vsids=True, guide=hook), engine=engine)  # type: ignore[arg-type]
+
+    def boom(root: bytes, learnt: bytes | None) -> None:
+        raise KeyError("from the callback")
+
+    for engine in ("c", "python"):
+        with pytest.raises(KeyError, match="from the callback"):
+            cfg = CDCLConfig(vsids=True, guide=GuideHook(boom, first=0))
+            solve_cdcl(cnf, None, cfg, engine=engine)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="VSIDS"):
         solve_cdcl(cnf, None, CDCLConfig(guide=GuideHook(Recorder(0))))
 
