@@ -398,6 +398,7 @@ class CoreGuideOptions:
     learnt: int = 0  # also show the network the last this many learnt clauses
     restart: bool = False  # restart after each query
     phases: bool = False  # also set the preferred literal by the phase head
+    shuffle: bool = False  # the control: the network's scores, randomly permuted (seeded)
     max_share: float = 0.2  # skip a due query that would take the network above this share
     max_core_share: float = 0.9  # no focus when the predicted core has more of the variables
     proof: bool = True  # record the DRUP proof (check it with drup.check_drup)
@@ -458,12 +459,16 @@ def core_guide(
     (counted as network time). The same formula (root values and learnt clauses unchanged)
     gets the previous answer without a pass. A pass whose predicted core holds more than
     ``opts.max_core_share`` of the variables (``sigmoid(logit) > 0.5``) is answered None:
-    the network then gives no focus. Counts passes, skips, reuses and seconds in ``stats``."""
+    the network then gives no focus. With ``opts.shuffle`` (the control, as the paper's random
+    mode) the scores are randomly permuted among the variables before use: the same
+    distribution and cost, no information. Counts passes, skips, reuses and seconds in
+    ``stats``."""
     net = with_rounds(model, opts.rounds)
     flat0, length0 = _flat(cnf.clauses)
     n = cnf.num_vars
     t_start = time.perf_counter()
     rate: list[float] = []  # seconds per literal occurrence of the last pass
+    rng = np.random.default_rng(0)
     cache: dict[tuple[bytes, bytes | None], tuple[np.ndarray, np.ndarray | None] | None] = {}
 
     def timed_pass(flat: np.ndarray, length: np.ndarray) -> tuple:
@@ -497,6 +502,9 @@ def core_guide(
             stats.skipped += 1
             return None
         variables, core, phase = timed_pass(flat, length)
+        if opts.shuffle:
+            order = rng.permutation(len(variables))
+            core, phase = core[order], phase[order]
         stats.queries += 1
         answer: tuple[np.ndarray, np.ndarray | None] | None = None
         if float(np.mean(core > 0)) <= opts.max_core_share:
