@@ -177,6 +177,7 @@ def amortised_guidance(
             row += [sum(x is not None for x in secs[s]), par2(secs[s], time_limit)]
         row += [
             queries / max(len(guided), 1),
+            sum(v["reused"] for v in guided) / max(len(guided), 1),
             1e3 * q_sec / queries if queries else float("nan"),
             100 * q_sec / g_sec if g_sec else 0.0,
         ]
@@ -290,6 +291,7 @@ def _cdcl_attempt(args: tuple[str, CNF, CoreGuideOptions, bool]) -> dict[str, An
         "checked": checked,
         "queries": st.queries,
         "skipped": st.skipped,
+        "reused": st.reused,
         "query_seconds": sum(st.query_seconds),
     }
 
@@ -505,6 +507,7 @@ def cdcl_guidance(
             row += [sum(x is not None for x in secs[s]), par2(secs[s], time_limit)]
         row += [
             queries / max(len(guided), 1),
+            sum(v["reused"] for v in guided) / max(len(guided), 1),
             1e3 * q_sec / queries if queries else float("nan"),
             100 * q_sec / g_sec if g_sec else 0.0,
             conflict_ratio,
@@ -534,8 +537,9 @@ def cdcl_guidance(
     for s in CDCL_SOLVERS:
         headers += [f"solved {s}", f"PAR-2 {s} (s)"]
     headers += [
-        "queries / solved",
-        "ms / query",
+        "network passes / solved",
+        "reused answers / solved",
+        "guidance ms / pass (network, formula preparation)",
         "network % of guided time",
         "conflicts guided / plain (geo. mean)",
         "conflicts shuffled / plain (geo. mean)",

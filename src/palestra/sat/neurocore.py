@@ -452,22 +452,24 @@ def core_guide(
     and return the weights ``m * softmax(itau * core logit)`` over the ``m`` variables that
     occur (0 for the others) and, with ``opts.phases``, the phase head's signs.
 
-    Amortisation: a due query is skipped (None) when the network's seconds so far plus the
-    predicted seconds of this pass exceed ``opts.max_share`` of the seconds since this
-    callback was made; the prediction is linear in the formula's literal occurrences, its
-    rate from the last pass, or before any from a pass on at most 2,000 of the clauses
-    (counted as network time). The same formula (root values and learnt clauses unchanged)
-    gets the previous answer without a pass. A pass whose predicted core holds more than
-    ``opts.max_core_share`` of the variables (``sigmoid(logit) > 0.5``) is answered None:
-    the network then gives no focus. With ``opts.shuffle`` (the control, as the paper's random
-    mode) the scores are randomly permuted among the variables before use: the same
-    distribution and cost, no information. Counts passes, skips, reuses and seconds in
-    ``stats``."""
+    Amortisation: a due query is skipped (None) when the guidance's seconds so far (passes,
+    and preparing the formulas) plus the predicted seconds of this pass exceed
+    ``opts.max_share`` of the seconds since this callback was made; the prediction is linear
+    in the formula's literal occurrences, its rate from the last pass, or before any from a
+    pass on at most 2,000 of the clauses (counted as guidance time); it is first checked
+    with the last formula's size, before any work. The same formula (root values and learnt
+    clauses unchanged) gets the previous answer without a pass. A pass whose predicted core
+    holds more than ``opts.max_core_share`` of the variables (``sigmoid(logit) > 0.5``) is
+    answered None: the network then gives no focus. With ``opts.shuffle`` (the control, as
+    the paper's random mode) the scores are randomly permuted among the variables before
+    use: the same distribution and cost, no information. Counts passes, skips, reuses and
+    seconds in ``stats``."""
     net = with_rounds(model, opts.rounds)
-    flat0, length0 = _flat(cnf.clauses)
     n = cnf.num_vars
     t_start = time.perf_counter()
     rate: list[float] = []  # seconds per literal occurrence of the last pass
+    last_size = [0]  # literal occurrences of the last formula passed
+    formula: list[np.ndarray] = []  # the flattened clauses, made at the first need
     rng = np.random.default_rng(0)
     cache: dict[tuple[bytes, bytes | None], tuple[np.ndarray, np.ndarray | None] | None] = {}
 
@@ -479,26 +481,36 @@ def core_guide(
         rate[:] = [dt / max(len(flat), 1)]
         return out
 
+    def over_budget(predicted: float) -> bool:
+        spent = sum(stats.query_seconds)
+        return spent + predicted > opts.max_share * (time.perf_counter() - t_start)
+
     def callback(root: bytes, learnt: bytes | None) -> tuple[np.ndarray, np.ndarray | None] | None:
         key = (root, learnt)
         if key in cache:
             stats.reused += 1
             return cache[key]
+        if over_budget(rate[0] * last_size[0] if rate else 0.0):  # before any work
+            stats.skipped += 1
+            return None
+        t0 = time.perf_counter()
+        if not formula:
+            formula.extend(_flat(cnf.clauses))
         values = np.frombuffer(root, dtype=np.int8)  # [n + 1]
-        flat, length = _simplify_flat(flat0, length0, values)
+        flat, length = _simplify_flat(formula[0], formula[1], values)
         if learnt:
             lits = np.frombuffer(learnt, dtype=np.int32).astype(np.int64)
             ends = np.flatnonzero(lits == 0)
             l_len = np.diff(np.concatenate([[-1], ends])) - 1
             l_flat, l_len = _simplify_flat(lits[lits != 0], l_len, values)
             flat, length = np.concatenate([flat, l_flat]), np.concatenate([length, l_len])
+        stats.query_seconds.append(time.perf_counter() - t0)  # preparing counts as guidance
         if not len(length):
             return None
         if not rate and len(length) > 2000:  # calibrate on a prefix
             timed_pass(flat[: int(length[:2000].sum())], length[:2000])
-        predicted = rate[0] * len(flat) if rate else 0.0
-        spent = sum(stats.query_seconds)
-        if spent + predicted > opts.max_share * (time.perf_counter() - t_start):
+        last_size[0] = len(flat)
+        if over_budget(rate[0] * len(flat) if rate else 0.0):
             stats.skipped += 1
             return None
         variables, core, phase = timed_pass(flat, length)
@@ -533,6 +545,7 @@ def solve_cdcl_guided(
     DRUP proof (``opts.proof``) for ``drup.check_drup``."""
     from palestra.sat.cdcl import CDCLConfig, GuideHook, solve_cdcl
 
+    t0 = time.perf_counter()
     opts = opts or CoreGuideOptions()
     stats = GuideStats()
     hook = None
@@ -554,6 +567,8 @@ def solve_cdcl_guided(
         guide=hook,
     )
     result = solve_cdcl(cnf, None, config)
+    # The wall time of the whole call: the guidance's set-up counts.
+    result = replace(result, seconds=time.perf_counter() - t0)
     stats.seconds = result.seconds
     if result.model is not None:
         verdict = cnf.check_model(result.model)
