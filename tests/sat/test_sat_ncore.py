@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -170,6 +171,12 @@ def test_network_guided_answers_are_checked(net: SatCoreGNN) -> None:
         assert st.queries >= 1
     plain, st0 = solve_cdcl_guided(php, None, opts)
     assert st0.queries == 0 and plain.status is Status.UNSATISFIABLE
+    control, st1 = solve_cdcl_guided(php, net, replace(opts, shuffle=True))
+    assert control.status is Status.UNSATISFIABLE and st1.queries >= 1
+    assert check_drup(php, control.proof or [])
+    # No focus where the predicted core is nearly everything: the plain search, exactly.
+    none, st2 = solve_cdcl_guided(php, net, replace(opts, max_core_share=0.0))
+    assert st2.queries >= 1 and none.conflicts == plain.conflicts
 
 
 def test_cli_solver_cdcl_guide_network(tmp_path: Path, net: SatCoreGNN) -> None:

@@ -389,8 +389,9 @@ def solve_neurocore(
 class CoreGuideOptions:
     """Options of NeuroCore inside the compiled CDCL (``solve_cdcl_guided``)."""
 
-    interval: int = 2000  # conflicts between network queries
-    first: int = 2000  # conflicts before the first query (0: at the first decision, the paper)
+    # Defaults: the bench's tuned options (results/sat-guided/sat-guided-cdcl.md).
+    interval: int = 500  # conflicts between network queries
+    first: int = 500  # conflicts before the first query (0: at the first decision, the paper)
     max_queries: int = 10  # network queries at most; then VSIDS alone
     scale: float = 1.0  # activity := scale * m * softmax(itau * core logit)
     itau: float = 1.0  # inverse temperature of the softmax
@@ -400,7 +401,7 @@ class CoreGuideOptions:
     phases: bool = False  # also set the preferred literal by the phase head
     shuffle: bool = False  # the control: the network's scores, randomly permuted (seeded)
     max_share: float = 0.2  # skip a due query that would take the network above this share
-    max_core_share: float = 0.9  # no focus when the predicted core has more of the variables
+    max_core_share: float = 1.0  # no focus when the predicted core has more of the variables
     proof: bool = True  # record the DRUP proof (check it with drup.check_drup)
     max_conflicts: int | None = None
 
