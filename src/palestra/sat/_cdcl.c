@@ -11,8 +11,9 @@
  * Python callable (the heuristic's own numpy Generator), so its sequence is the Python one.
  *
  * solve(num_vars, clauses, heuristic, decay, restarts, luby_unit, minimize, proof,
- *       max_conflicts, max_decisions, draw)
- *   -> (status, decisions, conflicts, propagations, learned, restarts, model, proof)
+ *       max_conflicts, max_decisions, draw
+ *       [, guide, first, interval, max_queries, scale, learnt, restart])
+ *   -> (status, decisions, conflicts, propagations, learned, restarts, model, proof, queries)
  *
  *   clauses    int32 DIMACS literals, each clause ended by 0 (checked: within num_vars).
  *   heuristic  0 JW-OS, 1 DLIS, 2 VSIDS (with decay), 3 random (draw(n) -> (index, positive)
@@ -20,6 +21,19 @@
  *   max_*      -1 for no budget.
  *   status     10 SATISFIABLE, 20 UNSATISFIABLE, 0 UNKNOWN; model a list of DIMACS literals
  *              or None; proof the DRUP lines (learnt clauses, then "0") or None.
+ *
+ * The guide hook (VSIDS only; NeuroCore's periodic refocusing, cdcl.GuideHook documents it):
+ * when a decision is due, at most max_queries times, first once `first` conflicts have
+ * happened and then every `interval` conflicts after the last query, the solver calls
+ * guide(root, learnt) once: root is bytes[n + 1], the root-level value of each variable
+ * (1, -1 as a signed byte, 0 free), learnt None or the last `learnt` non-unit learnt clauses
+ * as int32 DIMACS literals each ended by 0. It returns (weights, phases): weights a
+ * C-contiguous float64 buffer of n + 1 finite values >= 0, phases None or an int8 buffer of
+ * n + 1 (1, -1, 0); or None, which skips this query (no refocusing, not counted). Then bump := 1 and, for every variable free at the root, its preferred
+ * literal (the phase's; without one, the literal of higher score, the positive on a tie)
+ * gets score scale * weights[v] and the other that times its old share (low / high, 1 when
+ * both are 0). With `restart` the solver then backtracks to level 0. An exception in guide
+ * ends the solve with it. Without a guide nothing of this runs: the counts are unchanged.
  *
  * Literals are coded l = 2 * var + (lit < 0) everywhere inside (negation is l ^ 1), and
  * per-literal arrays are indexed by the code; they are DIMACS ints only in the input, the
@@ -94,6 +108,13 @@ typedef struct {
     int vsids_ready;
     double bump, decay;
     PyObject *draw;
+    /* guide hook */
+    PyObject *guide;    /* callable or NULL */
+    i64 next_query, interval, max_queries, queries, learnt_max;
+    double scale;
+    int guide_restart;
+    i32 learnt_start;   /* pool offset of the first learnt clause */
+    i64 pool_learnts;   /* non-unit learnt clauses in the pool */
 } solver;
 
 static void solver_free(solver *s) {
@@ -308,6 +329,7 @@ static int learn(solver *s) {
             if (vec_push(&s->pool, lt->data[k])) goto nomem;
         if (vec_push(&s->watches[lt->data[0]], off)) goto nomem;
         if (vec_push(&s->watches[lt->data[1]], off)) goto nomem;
+        s->pool_learnts++;
         enqueue(s, lt->data[0], off);
     }
     if (s->heuristic == H_VSIDS) vsids_on_conflict(s, lt->data, lt->size);
@@ -368,26 +390,29 @@ static i32 pick_residual(solver *s, int jw) {
     return best ? best : first_free(s);
 }
 
-static i32 pick_vsids(solver *s) {
-    if (!s->vsids_ready) {
-        for (i32 k = 0; k < 2 * s->n + 2; k++) s->score[k] = 0.0;
-        signed char *value = s->value;
-        i32 *pb = s->problem.data;
-        for (i32 off = 0; off < s->problem.size; off += pb[off] + 1) {
-            i32 size = pb[off];
-            const i32 *c = pb + off + 1;
-            int sat = 0;
-            for (i32 k = 0; k < size; k++)
-                if (value[c[k]] > 0) {
-                    sat = 1;
-                    break;
-                }
-            if (sat) continue;
-            for (i32 k = 0; k < size; k++)
-                if (value[c[k]] == 0) s->score[c[k]] += 1.0;
-        }
-        s->vsids_ready = 1;
+/* VSIDS's initial scores: occurrences in the residual problem clauses. */
+static void vsids_init(solver *s) {
+    for (i32 k = 0; k < 2 * s->n + 2; k++) s->score[k] = 0.0;
+    signed char *value = s->value;
+    i32 *pb = s->problem.data;
+    for (i32 off = 0; off < s->problem.size; off += pb[off] + 1) {
+        i32 size = pb[off];
+        const i32 *c = pb + off + 1;
+        int sat = 0;
+        for (i32 k = 0; k < size; k++)
+            if (value[c[k]] > 0) {
+                sat = 1;
+                break;
+            }
+        if (sat) continue;
+        for (i32 k = 0; k < size; k++)
+            if (value[c[k]] == 0) s->score[c[k]] += 1.0;
     }
+    s->vsids_ready = 1;
+}
+
+static i32 pick_vsids(solver *s) {
+    if (!s->vsids_ready) vsids_init(s);
     i32 best = 0;
     double best_score = -1.0;
     for (i32 v = 1; v <= s->n; v++) {
@@ -427,6 +452,127 @@ static i32 pick_random(solver *s) {
         if (index-- == 0) return positive ? 2 * v : 2 * v + 1;
     }
     return 0;
+}
+
+/* The last s->learnt_max non-unit learnt clauses as bytes of int32 DIMACS literals, each
+ * ended by 0 (a new reference, NULL on an error). */
+static PyObject *learnt_bytes(solver *s) {
+    i64 skip = s->pool_learnts > s->learnt_max ? s->pool_learnts - s->learnt_max : 0;
+    i32 *pool = s->pool.data, off = s->learnt_start, start;
+    for (; skip > 0; skip--) off += pool[off] + 1;
+    start = off;
+    Py_ssize_t words = 0;
+    for (; off < s->pool.size; off += pool[off] + 1) words += pool[off] + 1;
+    PyObject *b = PyBytes_FromStringAndSize(NULL, words * 4);
+    if (!b) return NULL;
+    i32 *out = (i32 *)PyBytes_AS_STRING(b);
+    for (off = start; off < s->pool.size; off += pool[off] + 1) {
+        for (i32 k = 0; k < pool[off]; k++) *out++ = dimacs(pool[off + 1 + k]);
+        *out++ = 0;
+    }
+    return b;
+}
+
+/* A buffer of n + 1 items of format `code` (C-contiguous); -1 on an error (set). */
+static int get_items(PyObject *obj, Py_buffer *view, char code, Py_ssize_t itemsize,
+                     i32 n, const char *what) {
+    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)) return -1;
+    const char *fmt = view->format ? view->format : "B";
+    size_t len = strlen(fmt);
+    if (view->itemsize != itemsize || len == 0 || fmt[len - 1] != code ||
+        (len == 2 && fmt[0] != '<' && fmt[0] != '=' && fmt[0] != '@') || len > 2 ||
+        view->len != (Py_ssize_t)(n + 1) * itemsize) {
+        PyErr_Format(PyExc_ValueError, "guide: %s must be %d items of format '%c'", what,
+                     (int)n + 1, code);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
+static inline int vb_root_assigned(solver *s, i32 v) {
+    return s->value[2 * v] != 0 && s->level[v] == 0;
+}
+
+/* One query of the guide hook (see the top of the file): 1 refocused, 0 skipped, -1 on an
+ * error (set). */
+static int guide_query(solver *s) {
+    i32 n = s->n;
+    if (!s->vsids_ready) vsids_init(s);
+    i32 root = s->trail_lim.size ? s->trail_lim.data[0] : s->trail_size;
+    PyObject *values = PyBytes_FromStringAndSize(NULL, n + 1);
+    if (!values) return -1;
+    signed char *vb = (signed char *)PyBytes_AS_STRING(values);
+    memset(vb, 0, (size_t)n + 1);
+    for (i32 k = 0; k < root; k++) vb[s->trail[k] >> 1] = (s->trail[k] & 1) ? -1 : 1;
+    PyObject *learnt = Py_None;
+    Py_INCREF(Py_None);
+    if (s->learnt_max > 0) {
+        Py_DECREF(learnt);
+        if (!(learnt = learnt_bytes(s))) {
+            Py_DECREF(values);
+            return -1;
+        }
+    }
+    PyObject *r = PyObject_CallFunctionObjArgs(s->guide, values, learnt, NULL);
+    Py_DECREF(values);
+    Py_DECREF(learnt);
+    if (!r) return -1;
+    s->next_query = s->conflicts + s->interval;
+    if (r == Py_None) {
+        Py_DECREF(r);
+        return 0;
+    }
+    PyObject *weights, *phases;
+    if (!PyArg_ParseTuple(r, "OO", &weights, &phases)) {
+        Py_DECREF(r);
+        return -1;
+    }
+    Py_buffer wb, pb;
+    if (get_items(weights, &wb, 'd', 8, n, "weights")) {
+        Py_DECREF(r);
+        return -1;
+    }
+    const signed char *ph = NULL;
+    if (phases != Py_None) {
+        if (get_items(phases, &pb, 'b', 1, n, "phases")) {
+            PyBuffer_Release(&wb);
+            Py_DECREF(r);
+            return -1;
+        }
+        ph = pb.buf;
+    }
+    const double *w = wb.buf;
+    int bad = 0;
+    for (i32 v = 1; v <= n; v++)
+        if (!(w[v] >= 0.0 && w[v] <= 1e300)) bad = 1;
+    if (!bad) {
+        s->bump = 1.0;
+        for (i32 v = 1; v <= n; v++) {
+            if (vb_root_assigned(s, v)) continue;
+            double hi = s->score[2 * v], lo = s->score[2 * v + 1];
+            int positive = hi >= lo;
+            if (ph && ph[v] != 0) positive = ph[v] > 0;
+            if (lo > hi) {
+                double t = hi;
+                hi = lo;
+                lo = t;
+            }
+            double x = s->scale * w[v];
+            double y = hi > 0.0 ? x * (lo / hi) : x;
+            s->score[2 * v] = positive ? x : y;
+            s->score[2 * v + 1] = positive ? y : x;
+        }
+    }
+    PyBuffer_Release(&wb);
+    if (ph) PyBuffer_Release(&pb);
+    Py_DECREF(r);
+    if (bad) {
+        PyErr_SetString(PyExc_ValueError, "guide: weights must be finite and >= 0");
+        return -1;
+    }
+    s->queries++;
+    return 1;
 }
 
 static i32 luby(i32 i) {
@@ -539,6 +685,14 @@ static int search(solver *s, int restarts, i32 luby_unit, i64 max_conflicts,
             return 10;
         } else {
             if (max_decisions >= 0 && s->decisions >= max_decisions) return 0;
+            if (s->guide && s->queries < s->max_queries && s->conflicts >= s->next_query) {
+                int refocused = guide_query(s);
+                if (refocused < 0) return -1;
+                if (refocused && s->guide_restart && s->trail_lim.size > 0) {
+                    backtrack(s, 0);
+                    continue;
+                }
+            }
             i32 lit;
             switch (s->heuristic) {
             case H_JW: lit = pick_residual(s, 1); break;
@@ -567,10 +721,14 @@ static PyObject *solve(PyObject *self, PyObject *args) {
     double decay;
     long long max_conflicts, max_decisions;
     Py_buffer cnf;
-    PyObject *draw;
-    if (!PyArg_ParseTuple(args, "iy*idpippLLO", &n, &cnf, &heuristic, &decay, &restarts,
-                          &luby_unit, &minimize, &want_proof, &max_conflicts, &max_decisions,
-                          &draw))
+    PyObject *draw, *guide = Py_None;
+    long long first = 0, interval = 1, max_queries = 0, learnt_max = 0;
+    double scale = 1.0;
+    int guide_restart = 0;
+    if (!PyArg_ParseTuple(args, "iy*idpippLLO|OLLLdLp", &n, &cnf, &heuristic, &decay,
+                          &restarts, &luby_unit, &minimize, &want_proof, &max_conflicts,
+                          &max_decisions, &draw, &guide, &first, &interval, &max_queries,
+                          &scale, &learnt_max, &guide_restart))
         return NULL;
     PyObject *result = NULL;
     solver s;
@@ -579,7 +737,10 @@ static PyObject *solve(PyObject *self, PyObject *args) {
     Py_ssize_t m = cnf.len / 4;
     if (n < 0 || n > (1 << 28) || cnf.len % 4 || (m > 0 && f[m - 1] != 0) || heuristic < 0 ||
         heuristic > 3 || luby_unit < 1 || !(decay > 0.0 && decay <= 1.0) ||
-        (heuristic == H_RANDOM && !PyCallable_Check(draw))) {
+        (heuristic == H_RANDOM && !PyCallable_Check(draw)) ||
+        (guide != Py_None && (!PyCallable_Check(guide) || heuristic != H_VSIDS || first < 0 ||
+                              interval < 1 || max_queries < 0 || learnt_max < 0 ||
+                              !(scale >= 0.0 && scale <= 1e100)))) {
         PyErr_SetString(PyExc_ValueError, "bad arguments");
         goto done;
     }
@@ -594,11 +755,21 @@ static PyObject *solve(PyObject *self, PyObject *args) {
     s.bump = 1.0;
     s.draw = draw;
     s.minimize_flag = minimize;
+    if (guide != Py_None) {
+        s.guide = guide;
+        s.next_query = first;
+        s.interval = interval;
+        s.max_queries = max_queries;
+        s.scale = scale;
+        s.learnt_max = learnt_max;
+        s.guide_restart = guide_restart;
+    }
     if (want_proof && !(s.proof = PyList_New(0))) goto done;
     if (init(&s, n, f, m)) {
         PyErr_NoMemory();
         goto done;
     }
+    s.learnt_start = s.pool.size;
     int status = search(&s, restarts, luby_unit, max_conflicts, max_decisions);
     if (status < 0) goto done;
     PyObject *model = Py_None, *proof = Py_None;
@@ -630,9 +801,10 @@ static PyObject *solve(PyObject *self, PyObject *args) {
         proof = s.proof;
         Py_INCREF(proof);
     }
-    result = Py_BuildValue("(iLLLLLNN)", status, (long long)s.decisions, (long long)s.conflicts,
-                           (long long)s.propagations, (long long)s.learned,
-                           (long long)s.restarts, model, proof);
+    result = Py_BuildValue("(iLLLLLNNL)", status, (long long)s.decisions,
+                           (long long)s.conflicts, (long long)s.propagations,
+                           (long long)s.learned, (long long)s.restarts, model, proof,
+                           (long long)s.queries);
 done:
     solver_free(&s);
     PyBuffer_Release(&cnf);
@@ -642,8 +814,9 @@ done:
 static PyMethodDef methods[] = {
     {"solve", solve, METH_VARARGS,
      "solve(num_vars, clauses, heuristic, decay, restarts, luby_unit, minimize, proof, "
-     "max_conflicts, max_decisions, draw) -> (status, decisions, conflicts, propagations, "
-     "learned, restarts, model, proof)"},
+     "max_conflicts, max_decisions, draw[, guide, first, interval, max_queries, scale, learnt, "
+     "restart]) -> (status, decisions, conflicts, propagations, learned, restarts, model, "
+     "proof, queries)"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -99,7 +99,9 @@ class SatBenchOptions(NetworkOptions):
         ("paper", "plain"),
         "Parts to run: paper (experiments 1-4), plain (default solver vs python-sat, compiled"
         " CDCL speed; sat.bench_plain), guided (amortised network guidance vs plain CaDiCaL"
-        " and MiniSat per family, one held out; sat.bench_guided; quick: 4 per family).",
+        " and MiniSat per family, one held out, then NeuroCore inside the compiled CDCL vs"
+        " the plain compiled CDCL, tuned on training families; sat.bench_guided; quick: 4"
+        " and 3 per family, no tuning).",
     )
 
 
@@ -256,9 +258,15 @@ def run(bench: Bench) -> None:
 
         plain_solving(bench, satlib)
     if "guided" in opt.parts:
-        from palestra.sat.bench_guided import amortised_guidance
+        from palestra.sat.bench_guided import TUNING_GRID, amortised_guidance, cdcl_guidance
 
         bench.data["guided"] = amortised_guidance(bench, per_family=4 if bench.quick else 10)
+        bench.data["guided_cdcl"] = cdcl_guidance(
+            bench,
+            per_family=3 if bench.quick else 6,
+            grid=None if bench.quick else TUNING_GRID,
+            satlib=opt.satlib,
+        )
     if "paper" not in opt.parts:
         return
     torch.set_num_threads(opt.threads)

@@ -12,6 +12,10 @@ callback on the heuristic's own generator, so its random sequence is the referen
 heuristic object's own state is not advanced (a ``VSIDS`` keeps no scores), but a
 ``RandomHeuristic``'s generator is, as the reference advances it.
 
+``config.guide`` (a ``cdcl.GuideHook``, VSIDS only) is run by the C search too: it calls the
+hook's callback at the same points, with the same arguments, and writes its weights into the
+scores with the same floating-point operations as the reference.
+
 What it does not do: it calls no Python heuristic per decision (the neural and hybrid ones
 run in the reference loop), keeps no ``BranchingView``, and holds the GIL throughout.
 """
@@ -78,7 +82,13 @@ def solve(cnf: CNF, heuristic: Heuristic, config: object) -> SolveResult:
             return index, bool(rng.random() < 0.5)
 
     c = config
-    status, decisions, conflicts, propagations, learned, restarts, model, proof = ext.solve(
+    g = c.guide  # type: ignore[attr-defined]
+    hook = (
+        ()
+        if g is None
+        else (g.callback, g.first, g.interval, g.max_queries, g.scale, g.learnt, g.restart)
+    )
+    status, decisions, conflicts, propagations, learned, restarts, model, proof, _ = ext.solve(
         cnf.num_vars,
         flat.tobytes(),
         code,
@@ -90,6 +100,7 @@ def solve(cnf: CNF, heuristic: Heuristic, config: object) -> SolveResult:
         -1 if c.max_conflicts is None else c.max_conflicts,  # type: ignore[attr-defined]
         -1 if c.max_decisions is None else c.max_decisions,  # type: ignore[attr-defined]
         draw,
+        *hook,
     )
     st = _STATUS[status]
     return SolveResult(

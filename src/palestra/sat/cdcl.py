@@ -38,6 +38,24 @@ clauses.
 
 ``propagations`` counts literals taken off the propagation queue, as MiniSat counts them.
 
+**Guide hook** (``CDCLConfig.guide``, a ``GuideHook``; VSIDS only): NeuroCore's periodic
+refocusing (Selsam & Bjørner 2019). When a decision is due, at most ``max_queries`` times,
+first once ``first`` conflicts have happened and then every ``interval`` conflicts after the
+previous query, the solver calls ``callback(root, learnt)``: ``root`` is ``bytes`` of length
+``n + 1`` holding each variable's root-level value as a signed byte (1, -1, 0 free), ``learnt``
+None or, with ``learnt = K > 0``, the last ``K`` non-unit learnt clauses as int32 DIMACS
+literals each ended by 0. It returns ``(weights, phases)``: ``weights`` a float64 array of ``n
++ 1`` finite values >= 0 (index 0 unused), ``phases`` None or an int8 array of ``n + 1`` (1,
+-1, 0); or None, which skips the query (nothing changes, it is not counted against
+``max_queries``, the next is due ``interval`` conflicts later). The solver then sets VSIDS's
+bump back to 1 and, for every variable free at the root, gives its preferred literal (the
+phase's, else the literal of higher score, the positive one on a tie) the score ``scale *
+weights[v]`` and the other literal that times its old share (lower / higher score; 1 when both
+are 0): the paper's ``activity := scale * n * softmax``, re-normalised to the bump, with
+Chaff's literal scores keeping their split. With ``restart`` it then backtracks to level 0.
+``ccdcl`` runs the same hook in C with the same floating-point operations, so a deterministic
+callback gives the same counts on both engines; without a guide nothing changes.
+
 **Engines.** This module is the reference; ``ccdcl`` runs the same search in C (``_cdcl.c``),
 with the same decisions, conflicts, propagations and learnt clauses, for the heuristics it
 has natively (JW-OS, DLIS, VSIDS, random through the heuristic's own generator). Any other
@@ -48,9 +66,12 @@ heuristic (the neural and hybrid ones, a callable) runs in this Python loop: ``s
 from __future__ import annotations
 
 import time
+from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
+
+import numpy as np
 
 from palestra.sat.cnf import CNF, SolveResult, Status
 from palestra.sat.heuristics import (
@@ -64,7 +85,26 @@ from palestra.sat.heuristics import (
 )
 from palestra.sat.propagate import propagate
 
-__all__ = ["CDCLConfig", "luby", "solve_cdcl"]
+__all__ = ["CDCLConfig", "GuideHook", "luby", "solve_cdcl"]
+
+
+@dataclass(frozen=True)
+class GuideHook:
+    """Periodic refocusing of VSIDS by a callback (see the module docstring)."""
+
+    callback: Callable[[bytes, bytes | None], tuple[Any, Any] | None]
+    interval: int = 1000  # conflicts between queries
+    first: int = 0  # conflicts before the first query (0: at the first decision)
+    max_queries: int = 10
+    scale: float = 1.0  # score := scale * weight
+    learnt: int = 0  # pass the last this many learnt clauses (0: none)
+    restart: bool = False  # backtrack to level 0 after each query
+
+    def __post_init__(self) -> None:
+        if self.interval < 1 or self.first < 0 or self.max_queries < 0 or self.learnt < 0:
+            raise ValueError("GuideHook needs interval >= 1, first, max_queries, learnt >= 0")
+        if not 0.0 <= self.scale <= 1e100:
+            raise ValueError(f"GuideHook scale must be in [0, 1e100], got {self.scale}")
 
 
 @dataclass(frozen=True)
@@ -79,6 +119,7 @@ class CDCLConfig:
     proof: bool = True  # record a DRUP proof
     max_conflicts: int | None = None  # budget: UNKNOWN once exceeded
     max_decisions: int | None = None
+    guide: GuideHook | None = None  # periodic refocusing of VSIDS (VSIDS only)
 
 
 def luby(i: int) -> int:
@@ -118,6 +159,8 @@ def solve_cdcl(
             raise ValueError("CDCLConfig.vsids chooses the heuristic; pass heuristic=None")
         heuristic = VSIDS(config.vsids_decay)
     h = as_heuristic(heuristic or JeroslowWang())
+    if config.guide is not None and type(h) is not VSIDS:
+        raise ValueError("CDCLConfig.guide refocuses VSIDS: use vsids=True")
     if engine != "python":
         from palestra.sat import ccdcl
 
@@ -150,6 +193,9 @@ class _Solver:
         self.proof: list[str] | None = [] if config.proof else None
         self.decisions = self.conflicts = self.propagations = self.learned = self.restarts = 0
         self.inconsistent = False
+        self.learnts: list[list[int]] = []  # non-unit learnt clauses (the guide hook's)
+        self.queries = 0
+        self.next_query = config.guide.first if config.guide is not None else 0
 
         # The problem clauses as the heuristic sees them: duplicates and tautologies removed,
         # literal order kept (the watched copies get permuted).
@@ -276,6 +322,7 @@ class _Solver:
         else:
             self.watches[learnt[0]].append(learnt)
             self.watches[learnt[1]].append(learnt)
+            self.learnts.append(learnt)
             self._enqueue(learnt[0], learnt)
         if self.on_conflict is not None:
             self.on_conflict(learnt)
@@ -336,10 +383,21 @@ class _Solver:
             else:
                 if config.max_decisions is not None and self.decisions >= config.max_decisions:
                     return self._result(Status.UNKNOWN)
+                guide = config.guide
+                if (
+                    guide is not None
+                    and self.queries < guide.max_queries
+                    and self.conflicts >= self.next_query
+                    and self._query(guide)
+                    and guide.restart
+                    and self.trail_lim
+                ):
+                    self._backtrack(0)
+                    continue
                 self._decide()
 
-    def _decide(self) -> None:
-        view = BranchingView(
+    def _view(self) -> BranchingView:
+        return BranchingView(
             self.n,
             self.value,
             self.trail,
@@ -347,7 +405,63 @@ class _Solver:
             phases=self.phases,
             decision_level=len(self.trail_lim),
         )
-        lit = checked_pick(self.heuristic, view)
+
+    def _query(self, guide: GuideHook) -> bool:
+        """One query of the guide hook: refocus VSIDS's scores (see the module docstring);
+        False when the callback skipped it."""
+        h: VSIDS = self.heuristic  # type: ignore[assignment]
+        n = self.n
+        score = h.score
+        if score is None or len(score) != 2 * n + 1:
+            score = h._init(self._view())
+        root = bytearray(n + 1)
+        end = self.trail_lim[0] if self.trail_lim else len(self.trail)
+        for lit in self.trail[:end]:
+            root[abs(lit)] = 1 if lit > 0 else 255
+        learnt = None
+        if guide.learnt > 0:
+            flat = array("i")
+            for c in self.learnts[-guide.learnt :]:
+                flat.extend(c)
+                flat.append(0)
+            learnt = flat.tobytes()
+        answer = guide.callback(bytes(root), learnt)
+        self.next_query = self.conflicts + guide.interval
+        if answer is None:
+            return False
+        weights, phases = answer
+        w = np.ascontiguousarray(weights)
+        if w.dtype != np.float64 or w.shape != (n + 1,):
+            raise ValueError(f"guide: weights must be {n + 1} items of format 'd'")
+        if not bool(np.all((w >= 0.0) & (w <= 1e300))):
+            raise ValueError("guide: weights must be finite and >= 0")
+        ph = None
+        if phases is not None:
+            ph = np.ascontiguousarray(phases)
+            if ph.dtype != np.int8 or ph.shape != (n + 1,):
+                raise ValueError(f"guide: phases must be {n + 1} items of format 'b'")
+        h.bump = 1.0
+        wl = w.tolist()
+        pl = ph.tolist() if ph is not None else None
+        scale = guide.scale
+        level, value = self.level, self.value
+        for v in range(1, n + 1):
+            if value[v] != 0 and level[v] == 0:
+                continue
+            hi, lo = score[v], score[-v]
+            positive = hi >= lo
+            if pl is not None and pl[v] != 0:
+                positive = pl[v] > 0
+            if lo > hi:
+                hi, lo = lo, hi
+            x = scale * wl[v]
+            y = x * (lo / hi) if hi > 0.0 else x
+            score[v], score[-v] = (x, y) if positive else (y, x)
+        self.queries += 1
+        return True
+
+    def _decide(self) -> None:
+        lit = checked_pick(self.heuristic, self._view())
         self.decisions += 1
         self.trail_lim.append(len(self.trail))
         self._enqueue(lit, None)

@@ -144,9 +144,11 @@ class SatSolveConfig(NetworkOptions):
     strict: bool = arg(True, "Reject DIMACS whose clause count differs from the header.")
     json: bool = arg(False, "Print one JSON object instead of SAT-competition output.")
     seed: int = arg(0, "Seed of the random heuristic.", min=0)
-    # --- amortised guidance (palestra.sat.neurocore); --solver/--heuristic then do not apply
+    # --- amortised guidance (palestra.sat.neurocore): --solver cadical or cdcl (VSIDS)
     guide: Literal["none", "network"] = arg(
-        "none", "network: CaDiCaL refocused by the core network every --interval conflicts."
+        "none",
+        "network: the solver refocused by the core network every --interval conflicts (NeuroCore):"
+        " CaDiCaL (--solver cadical) or the compiled CDCL's VSIDS (--solver cdcl).",
     )
     interval: int = arg(2000, "Guide: conflicts between network queries.", min=1)
     scale: float = arg(1.0, "Guide: focus decisions = scale x the predicted core size.", min=0)
@@ -166,8 +168,10 @@ class SatSolveConfig(NetworkOptions):
                 "--solver cadical branches on its own; a --heuristic needs --solver"
                 " cdcl, dpll or cadical-guided"
             )
-        if self.guide == "network" and self.solver != "cadical":
-            raise ValueError("--guide network refocuses CaDiCaL: it needs --solver cadical")
+        if self.guide == "network" and self.solver not in ("cadical", "cdcl"):
+            raise ValueError("--guide network refocuses CaDiCaL or CDCL: --solver cadical or cdcl")
+        if self.guide == "network" and self.heuristic not in (None, "vsids"):
+            raise ValueError("--guide network refocuses VSIDS: no --heuristic but vsids")
 
     @property
     def branching(self) -> str:

@@ -1,4 +1,6 @@
-"""Amortised neural guidance of CaDiCaL 1.9.5, after NeuroCore (Selsam & Bjørner 2019).
+"""Amortised neural guidance, after NeuroCore (Selsam & Bjørner 2019): of CaDiCaL 1.9.5
+through python-sat's user propagator, and of this package's compiled CDCL through its own
+guide hook (``solve_cdcl_guided``, the section at the end of this docstring).
 
 NeuroCore queries a small network *periodically*, not at every decision: it predicts which
 variables occur in an unsat core of the current formula and writes those scores into the
@@ -44,6 +46,22 @@ Every model is checked against the input formula (``RuntimeError`` otherwise); a
 answer is CaDiCaL's word (no proof is produced with a propagator connected). Exceptions in a
 callback are stored, the guidance stops, and they are re-raised once the solver returns.
 
+**Inside the compiled CDCL** (``solve_cdcl_guided``, ``core_guide``): the paper's own
+integration. The CDCL (``cdcl``/``ccdcl``: VSIDS, Luby restarts, DRUP proof) calls the
+``cdcl.GuideHook`` callback once a decision is due and ``first`` (then ``interval``)
+conflicts have passed; the callback simplifies the formula by the root-level values the
+solver passes (optionally appending its last ``learnt`` learnt clauses, as the paper fed
+learnt clauses), runs the network (``rounds`` message-passing rounds: fewer is cheaper, same
+weights), and returns the weights ``m * softmax(itau * core logit)`` over the ``m`` variables
+left; the solver sets its bump back to 1 and each free variable's score to ``scale *
+weight`` (the paper's ``activity := scale * n * softmax``, ``var_inc := 1``), and with
+``phases`` takes the phase head's sign as the preferred literal. Nothing is frozen, no
+propagator runs, the search between queries is the plain compiled loop. A due query is
+skipped while the network has used more than ``max_share`` of the solve's time so far (the
+paper spaced its queries by wall time for the same reason). Models are checked here; an
+UNSAT answer carries the solver's DRUP proof, which ``palestra sat solve`` and the bench
+check.
+
 Training (``train_neurocore``): formulas of the generated families and small SATLIB sets
 labelled by MiniSat: for an unsatisfiable formula, the variables of an unsat core found with
 one selector per clause (``get_core``, shrunk by re-solving on the core twice; not minimal),
@@ -56,7 +74,8 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -73,15 +92,20 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_CORE_MODEL",
+    "CoreGuideOptions",
     "GuideStats",
     "NeuroCoreOptions",
     "NeuroCoreTrainConfig",
+    "core_guide",
     "core_labels",
+    "core_logits",
     "load_core_model",
     "score_variables",
+    "solve_cdcl_guided",
     "solve_guided",
     "solve_neurocore",
     "train_neurocore",
+    "with_rounds",
 ]
 
 DEFAULT_CORE_MODEL = Path(__file__).resolve().parents[1] / "data" / "models" / "sat_core"
@@ -114,25 +138,48 @@ def score_variables(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One forward pass on ``clauses`` (any variables): ``(variables, core, phase)``, the
     ascending variables occurring in them ``[m]`` and their core and phase probabilities."""
-    import torch
-
-    from palestra.models.sat_gnn import graph_from_arrays
-
     length = np.fromiter(map(len, clauses), dtype=np.int64, count=len(clauses))  # [Cl]
     flat = np.fromiter(
         itertools.chain.from_iterable(clauses), dtype=np.int64, count=int(length.sum())
     )  # [E]
+    variables, core, phase = core_logits(model, flat, length)
+    return variables, 1.0 / (1.0 + np.exp(-core)), 1.0 / (1.0 + np.exp(-phase))
+
+
+def core_logits(
+    model: SatCoreGNN, flat: np.ndarray, length: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One forward pass on the clauses ``flat`` (int64 DIMACS literals ``[E]``, clause after
+    clause) of lengths ``length`` ``[Cl]``: ``(variables, core, phase)``, the ascending
+    variables occurring ``[m]`` and their core and phase logits (float64)."""
+    import torch
+
+    from palestra.models.sat_gnn import graph_from_arrays
+
     variables, inverse = np.unique(np.abs(flat), return_inverse=True)  # [m], [E]
     compact = np.where(flat > 0, inverse + 1, -(inverse + 1))
     g = graph_from_arrays(
         np.array([len(variables)], dtype=np.int64),
         compact,
         length,
-        np.zeros(len(clauses), dtype=np.int64),
+        np.zeros(len(length), dtype=np.int64),
     )
     with torch.inference_mode():
         core, phase = model(g)  # [m], [m]
-    return variables, torch.sigmoid(core).numpy(), torch.sigmoid(phase).numpy()
+    return variables, core.double().numpy(), phase.double().numpy()
+
+
+def with_rounds(model: SatCoreGNN, rounds: int) -> SatCoreGNN:
+    """``model`` running ``rounds`` message-passing rounds (0: its own; the weights are shared
+    across rounds, so fewer rounds is the same network, cheaper)."""
+    import copy
+    from dataclasses import replace
+
+    if rounds <= 0 or rounds == model.cfg.rounds:
+        return model
+    m = copy.deepcopy(model)
+    m.cfg = replace(m.cfg, rounds=rounds)
+    return m
 
 
 # ------------------------------------------------------------------------------ guidance
@@ -163,6 +210,8 @@ class GuideStats:
     query_seconds: list[float] = field(default_factory=list)
     focus_decisions: int = 0
     decide_calls: int = 0
+    skipped: int = 0  # CDCL hook: due queries skipped by the time share
+    reused: int = 0  # CDCL hook: due queries answered from the previous pass (same formula)
     chunks: int = 0
     seconds: float = 0.0
 
@@ -335,6 +384,201 @@ def solve_neurocore(
     return result, stats
 
 
+# ------------------------------------------------------------------ guidance of our own CDCL
+@dataclass(kw_only=True)
+class CoreGuideOptions:
+    """Options of NeuroCore inside the compiled CDCL (``solve_cdcl_guided``)."""
+
+    # Defaults: the bench's tuned options (results/sat-guided/sat-guided-cdcl.md).
+    interval: int = 500  # conflicts between network queries
+    first: int = 500  # conflicts before the first query (0: at the first decision, the paper)
+    max_queries: int = 10  # network queries at most; then VSIDS alone
+    scale: float = 1.0  # activity := scale * m * softmax(itau * core logit)
+    itau: float = 1.0  # inverse temperature of the softmax
+    rounds: int = 2  # message-passing rounds (0: the model's own; the shipped one has 4)
+    learnt: int = 0  # also show the network the last this many learnt clauses
+    restart: bool = False  # restart after each query
+    phases: bool = False  # also set the preferred literal by the phase head
+    shuffle: bool = False  # the control: the network's scores, randomly permuted (seeded)
+    max_share: float = 0.2  # skip a due query that would take the network above this share
+    max_core_share: float = 1.0  # no focus when the predicted core has more of the variables
+    proof: bool = True  # record the DRUP proof (check it with drup.check_drup)
+    max_conflicts: int | None = None
+
+    def __post_init__(self) -> None:
+        if (
+            self.interval < 1
+            or min(self.first, self.max_queries, self.learnt, self.rounds) < 0
+            or self.scale < 0
+            or self.itau < 0
+            or not 0 < self.max_share <= 1
+            or not 0 <= self.max_core_share <= 1
+        ):
+            raise PalestraError(
+                "need interval >= 1, 0 < max_share <= 1, 0 <= max_core_share <= 1 and first,"
+                " max_queries, learnt, rounds, scale, itau >= 0"
+            )
+
+
+def _flat(clauses: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+    length = np.fromiter(map(len, clauses), dtype=np.int64, count=len(clauses))  # [Cl]
+    flat = np.fromiter(
+        itertools.chain.from_iterable(clauses), dtype=np.int64, count=int(length.sum())
+    )  # [E]
+    return flat, length
+
+
+def _simplify_flat(
+    flat: np.ndarray, length: np.ndarray, root: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The clauses ``(flat, length)`` under the root values ``root[n + 1]`` (1, -1, 0):
+    satisfied clauses dropped, false literals removed (no clause becomes empty: the solver
+    would have stopped)."""
+    if len(length) == 0:
+        return flat, length
+    sign = np.where(flat > 0, 1, -1).astype(np.int8)
+    val = root[np.abs(flat)] * sign  # [E] 1 true, -1 false, 0 free
+    starts = np.concatenate([[0], np.cumsum(length)[:-1]])  # [Cl]
+    sat = np.maximum.reduceat(val, starts) > 0  # [Cl]
+    keep = (val == 0) & ~np.repeat(sat, length)  # [E]
+    new_len = np.add.reduceat(keep.astype(np.int64), starts)[~sat]
+    return flat[keep], new_len[new_len > 0]
+
+
+def core_guide(
+    model: SatCoreGNN, cnf: CNF, opts: CoreGuideOptions, stats: GuideStats
+) -> Callable[[bytes, bytes | None], tuple[np.ndarray, np.ndarray | None] | None]:
+    """The ``GuideHook`` callback of NeuroCore: simplify ``cnf`` by the solver's root-level
+    values (and append the learnt clauses it passes, simplified alike), run the network,
+    and return the weights ``m * softmax(itau * core logit)`` over the ``m`` variables that
+    occur (0 for the others) and, with ``opts.phases``, the phase head's signs.
+
+    Amortisation: a due query is skipped (None) when the guidance's seconds so far (passes,
+    and preparing the formulas) plus the predicted seconds of this pass exceed
+    ``opts.max_share`` of the seconds since this callback was made; the prediction is linear
+    in the formula's literal occurrences, its rate from the last pass, or before any from a
+    pass on at most 2,000 of the clauses (counted as guidance time); it is first checked
+    with the last formula's size, before any work. The same formula (root values and learnt
+    clauses unchanged) gets the previous answer without a pass. A pass whose predicted core
+    holds more than ``opts.max_core_share`` of the variables (``sigmoid(logit) > 0.5``) is
+    answered None: the network then gives no focus. With ``opts.shuffle`` (the control, as
+    the paper's random mode) the scores are randomly permuted among the variables before
+    use: the same distribution and cost, no information. Counts passes, skips, reuses and
+    seconds in ``stats``."""
+    net = with_rounds(model, opts.rounds)
+    n = cnf.num_vars
+    t_start = time.perf_counter()
+    rate: list[float] = []  # seconds per literal occurrence of the last pass
+    last_size = [0]  # literal occurrences of the last formula passed
+    formula: list[np.ndarray] = []  # the flattened clauses, made at the first need
+    rng = np.random.default_rng(0)
+    cache: dict[tuple[bytes, bytes | None], tuple[np.ndarray, np.ndarray | None] | None] = {}
+
+    def timed_pass(flat: np.ndarray, length: np.ndarray) -> tuple:
+        t0 = time.perf_counter()
+        out = core_logits(net, flat, length)
+        dt = time.perf_counter() - t0
+        stats.query_seconds.append(dt)
+        rate[:] = [dt / max(len(flat), 1)]
+        return out
+
+    def over_budget(predicted: float) -> bool:
+        spent = sum(stats.query_seconds)
+        return spent + predicted > opts.max_share * (time.perf_counter() - t_start)
+
+    def callback(root: bytes, learnt: bytes | None) -> tuple[np.ndarray, np.ndarray | None] | None:
+        key = (root, learnt)
+        if key in cache:
+            stats.reused += 1
+            return cache[key]
+        if over_budget(rate[0] * last_size[0] if rate else 0.0):  # before any work
+            stats.skipped += 1
+            return None
+        t0 = time.perf_counter()
+        if not formula:
+            formula.extend(_flat(cnf.clauses))
+        values = np.frombuffer(root, dtype=np.int8)  # [n + 1]
+        flat, length = _simplify_flat(formula[0], formula[1], values)
+        if learnt:
+            lits = np.frombuffer(learnt, dtype=np.int32).astype(np.int64)
+            ends = np.flatnonzero(lits == 0)
+            l_len = np.diff(np.concatenate([[-1], ends])) - 1
+            l_flat, l_len = _simplify_flat(lits[lits != 0], l_len, values)
+            flat, length = np.concatenate([flat, l_flat]), np.concatenate([length, l_len])
+        stats.query_seconds.append(time.perf_counter() - t0)  # preparing counts as guidance
+        if not len(length):
+            return None
+        if not rate and len(length) > 2000:  # calibrate on a prefix
+            timed_pass(flat[: int(length[:2000].sum())], length[:2000])
+        last_size[0] = len(flat)
+        if over_budget(rate[0] * len(flat) if rate else 0.0):
+            stats.skipped += 1
+            return None
+        variables, core, phase = timed_pass(flat, length)
+        if opts.shuffle:
+            order = rng.permutation(len(variables))
+            core, phase = core[order], phase[order]
+        stats.queries += 1
+        answer: tuple[np.ndarray, np.ndarray | None] | None = None
+        if float(np.mean(core > 0)) <= opts.max_core_share:
+            weights = np.zeros(n + 1)
+            z = opts.itau * core
+            p = np.exp(z - z.max())
+            weights[variables] = len(variables) * p / p.sum()
+            phases = None
+            if opts.phases:
+                phases = np.zeros(n + 1, dtype=np.int8)
+                phases[variables] = np.where(phase >= 0, 1, -1)
+            answer = (weights, phases)
+        cache[key] = answer
+        return answer
+
+    return callback
+
+
+def solve_cdcl_guided(
+    cnf: CNF, model: SatCoreGNN | None, opts: CoreGuideOptions | None = None
+) -> tuple[SolveResult, GuideStats]:
+    """Solve ``cnf`` with the compiled CDCL (VSIDS, Luby restarts) whose activities the core
+    network ``model`` refocuses (``cdcl.GuideHook``: NeuroCore's update, see the module
+    docstring); ``model=None`` is the same solver unguided (the plain baseline). A model is
+    checked here (``RuntimeError`` if it falsifies a clause); an UNSAT answer carries its
+    DRUP proof (``opts.proof``) for ``drup.check_drup``."""
+    from palestra.sat.cdcl import CDCLConfig, GuideHook, solve_cdcl
+
+    t0 = time.perf_counter()
+    opts = opts or CoreGuideOptions()
+    stats = GuideStats()
+    hook = None
+    if model is not None:
+        hook = GuideHook(
+            core_guide(model, cnf, opts, stats),
+            interval=opts.interval,
+            first=opts.first,
+            max_queries=opts.max_queries,
+            scale=opts.scale,
+            learnt=opts.learnt,
+            restart=opts.restart,
+        )
+    config = CDCLConfig(
+        vsids=True,
+        restarts=True,
+        proof=opts.proof,
+        max_conflicts=opts.max_conflicts,
+        guide=hook,
+    )
+    result = solve_cdcl(cnf, None, config)
+    # The wall time of the whole call: the guidance's set-up counts.
+    result = replace(result, seconds=time.perf_counter() - t0)
+    stats.seconds = result.seconds
+    if result.model is not None:
+        verdict = cnf.check_model(result.model)
+        if not verdict:
+            raise RuntimeError(f"guided CDCL returned a falsifying model: {verdict.reason}")
+        result = replace(result, checked=True)
+    return replace(result, solver="cdcl-neurocore" if model is not None else "cdcl"), stats
+
+
 # ------------------------------------------------------------------------------ training
 def core_labels(cnf: CNF) -> tuple[bool, np.ndarray]:
     """``(satisfiable, label[n])``: for an unsatisfiable ``cnf`` the variables of an unsat
@@ -504,8 +748,11 @@ def evaluate_core(model: SatCoreGNN, items: list[tuple[CNF, bool, np.ndarray]]) 
 
 def solve_guided(cfg: SatSolveConfig, out: TextIO | None = None) -> SolveResult:
     """``palestra sat solve FILE --guide network``: read, solve with ``solve_neurocore``
-    (``cfg.interval``, ``cfg.scale``, ``cfg.max_queries``, ``cfg.core_model``), check the
-    answer and print it as ``palestra.sat.solve.solve`` does."""
+    (``--solver cadical``) or ``solve_cdcl_guided`` (``--solver cdcl``: the compiled CDCL,
+    VSIDS and Luby restarts, first query after ``cfg.interval`` conflicts) with
+    ``cfg.interval``, ``cfg.scale``, ``cfg.max_queries``, ``cfg.core_model``, check the
+    answer (a CDCL refutation by its DRUP proof) and print it as ``palestra.sat.solve.solve``
+    does."""
     import json
     import sys
 
@@ -517,9 +764,20 @@ def solve_guided(cfg: SatSolveConfig, out: TextIO | None = None) -> SolveResult:
     torch.set_num_threads(1)  # a pass is small: threads only add overhead
     cnf = read_dimacs(cfg.file, strict=cfg.strict)
     net = load_core_model(cfg.core_model)
-    opts = NeuroCoreOptions(interval=cfg.interval, scale=cfg.scale, max_queries=cfg.max_queries)
-    result, stats = solve_neurocore(cnf, net, opts)
-    result = check_answer(cnf, result)
+    if cfg.solver == "cdcl":
+        copts = CoreGuideOptions(
+            interval=cfg.interval,
+            first=cfg.interval,
+            scale=cfg.scale,
+            max_queries=cfg.max_queries,
+            proof=cfg.check_proof,
+            max_conflicts=cfg.max_steps,
+        )
+        result, stats = solve_cdcl_guided(cnf, net, copts)
+    else:
+        opts = NeuroCoreOptions(interval=cfg.interval, scale=cfg.scale, max_queries=cfg.max_queries)
+        result, stats = solve_neurocore(cnf, net, opts)
+    result = check_answer(cnf, result, check_proof=cfg.check_proof)
     out = out or sys.stdout
     if cfg.json:
         record = {

@@ -153,7 +153,7 @@ def check_answer(cnf: CNF, result: SolveResult, check_proof: bool = True) -> Sol
 
 def solve(cfg: SatSolveConfig, out: TextIO | None = None) -> SolveResult:
     """Solve ``cfg.file``, check the answer, print it (see the module docstring), return it."""
-    if cfg.guide == "network":  # CaDiCaL refocused by the core network (sat/neurocore.py)
+    if cfg.guide == "network":  # CaDiCaL or CDCL refocused by the core network (neurocore)
         from palestra.sat.neurocore import solve_guided
 
         return solve_guided(cfg, out)
