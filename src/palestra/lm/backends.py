@@ -79,6 +79,7 @@ __all__ = [
     "Answer",
     "Backend",
     "BackendError",
+    "BaseBackend",
     "Completion",
     "Generation",
     "LocalBackend",
@@ -289,9 +290,9 @@ class Sampling:
     seed: int | None = None
 
 
-class _Backend(ABC):
-    """The two calls of :class:`Backend`, written once for both backends: each hands its
-    request and its :class:`Sampling` to the backend's ``_answer``."""
+class BaseBackend(ABC):
+    """The two calls of :class:`Backend`, written once for every backend (local, HTTP,
+    scripted): each hands its request and its :class:`Sampling` to the backend's ``_answer``."""
 
     def complete(
         self,
@@ -561,7 +562,7 @@ def _model_dir(path: Path) -> Path:
     )
 
 
-class LocalBackend(_Backend):
+class LocalBackend(BaseBackend):
     """A model trained by ``palestra train lm``, run in this process.
 
     ``path`` is the run directory or its ``model/`` folder. ``threads`` sets torch's
@@ -760,7 +761,7 @@ class Usage:
     completion_tokens: int = 0
 
 
-class OpenAIBackend(_Backend):
+class OpenAIBackend(BaseBackend):
     """A model behind the OpenAI HTTP API, spoken with the standard library.
 
     ``base_url`` is the API root, e.g. ``http://127.0.0.1:8000/v1`` (a URL with no path gets

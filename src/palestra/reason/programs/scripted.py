@@ -4,7 +4,8 @@ programs' tests and benches.
     backend = ScriptedBackend(lambda prompt, rng: " The answer is 4.")
     backend = ScriptedBackend.categorical({" A": 0.5, " B": 0.3, " C": 0.2})
 
-It speaks the :class:`~palestra.lm.backends.Backend` protocol: sample ``j`` of a call with
+It is a :class:`~palestra.lm.backends.BaseBackend` (the ``complete`` and ``chat`` of every
+backend): sample ``j`` of a call with
 ``seed`` gets a ``random.Random`` seeded by SHA-256(seed, j) and the text ``respond(prompt,
 rng)``, cut at the first stop string (finish ``"stop"``) or at ``max_tokens`` bytes (finish
 ``"length"``); tokens are UTF-8 bytes. ``chat`` templates the messages with
@@ -22,13 +23,14 @@ import hashlib
 import random
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import asdict
 
-from palestra.lm.backends import Completion, chat_prompt, check_sampling
+from palestra.lm.backends import BaseBackend, Completion, Sampling, chat_prompt, check_sampling
 
 __all__ = ["ScriptedBackend"]
 
 
-class ScriptedBackend:
+class ScriptedBackend(BaseBackend):
     """A backend whose samples are ``respond(prompt, rng)``."""
 
     def __init__(self, respond: Callable[[str, random.Random], str]) -> None:
@@ -42,20 +44,13 @@ class ScriptedBackend:
         texts, weights = list(law), list(law.values())
         return cls(lambda prompt, rng: rng.choices(texts, weights)[0])
 
-    def complete(
-        self,
-        prompt: str,
-        *,
-        n: int = 1,
-        temperature: float = 1.0,
-        top_p: float = 1.0,
-        max_tokens: int = 64,
-        stop: list[str] | None = None,
-        seed: int | None = None,
+    def _answer(
+        self, request: str | list[dict], sampling: Sampling, *, chat: bool
     ) -> list[Completion]:
-        stops = check_sampling(
-            n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens, stop=stop, seed=seed
-        )
+        prompt = chat_prompt(request) if chat else request
+        assert isinstance(prompt, str)
+        n, max_tokens, seed = sampling.n, sampling.max_tokens, sampling.seed
+        stops = check_sampling(**asdict(sampling))
         with self._lock:
             self.calls.append((prompt, seed, n))
         out = []
@@ -75,24 +70,3 @@ class ScriptedBackend:
                 text, reason = raw[:max_tokens].decode(errors="ignore"), "length"
             out.append(Completion(text, reason, len(prompt.encode()), len(text.encode())))
         return out
-
-    def chat(
-        self,
-        messages: list[dict],
-        *,
-        n: int = 1,
-        temperature: float = 1.0,
-        top_p: float = 1.0,
-        max_tokens: int = 64,
-        stop: list[str] | None = None,
-        seed: int | None = None,
-    ) -> list[Completion]:
-        return self.complete(
-            chat_prompt(messages),
-            n=n,
-            temperature=temperature,
-            top_p=top_p,
-            max_tokens=max_tokens,
-            stop=stop,
-            seed=seed,
-        )
