@@ -145,3 +145,19 @@ def test_proofs_found_are_checked(
     flop._AGENTS.clear()
     refused = flop.prove_file(problem, run, time_limit=20)
     assert not refused.proved and refused.status == "Error" and "tampered" in refused.error
+
+
+def test_bench_evaluates_the_last_snapshot_before_a_collapse(tmp_path: Path) -> None:
+    """Chosen on the run's training success only: the final model while it still succeeds,
+    else the last snapshot taken while it did."""
+    from palestra.prove.bench_flop import select_agent
+
+    (tmp_path / "models").mkdir()
+    snaps = [tmp_path / "models" / f"step_{k:09d}.pt" for k in (100, 200, 300)]
+    rows = [(50, 0.2), (120, 0.95), (220, 0.9), (280, 0.0), (310, 0.0)]
+    (tmp_path / "metrics.jsonl").write_text(
+        "".join(json.dumps({"step": s, "success": v}) + "\n" for s, v in rows)
+    )
+    assert select_agent(tmp_path, snaps) == snaps[1]  # step 200: success 0.95 at step 120
+    (tmp_path / "metrics.jsonl").write_text(json.dumps({"step": 310, "success": 0.9}) + "\n")
+    assert select_agent(tmp_path, snaps) == tmp_path

@@ -23,7 +23,9 @@ LCL sets.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import json
 import shutil
 import statistics
 import subprocess
@@ -121,6 +123,29 @@ def _eprover(exe: str, files: list[Path], seconds: float, jobs: int) -> list[dic
     ]
 
 
+def select_agent(run_dir: Path, snapshots: list[Path], min_success: float = 0.5) -> Path:
+    """``run_dir`` (its final model) when the training success rate at the end of the run is
+    at least ``min_success``; else the last snapshot whose nearest earlier metrics row had
+    that rate; else ``run_dir``. Reads only the run's own ``metrics.jsonl``."""
+    rows = []
+    metrics = run_dir / "metrics.jsonl"
+    if metrics.is_file():
+        for line in metrics.read_text().splitlines():
+            with contextlib.suppress(json.JSONDecodeError):
+                row = json.loads(line)
+                if "success" in row:
+                    rows.append((int(row["step"]), float(row["success"])))
+    if not rows or rows[-1][1] >= min_success:
+        return run_dir
+
+    def success_at(step: int) -> float:
+        before = [s for at, s in rows if at <= step]
+        return before[-1] if before else 0.0
+
+    good = [p for p in snapshots if success_at(int(p.stem.split("_")[1])) >= min_success]
+    return good[-1] if good else run_dir
+
+
 @register_suite("flop", config=FlopBenchOptions)
 def run(bench: Bench) -> None:
     from palestra.prove.flop import evaluate, train
@@ -190,12 +215,21 @@ def run(bench: Bench) -> None:
                     greedy_only=True,
                 )
                 curve[name].append((at, count_proved(rs, "bench flop")))
-        # -- the final agent and the peers ---------------------------------------------
+        # -- the agent (the last snapshot that still proves the training problem) and the
+        # peers: PPO on a near-deterministic policy can collapse late in a run (its episodes
+        # then end at the known proof's length without reward, and nothing recovers them);
+        # the choice looks at training metrics only, never at the evaluated problems
+        agent = select_agent(run_dir, snapshots)
+        if agent != run_dir:
+            bench.note(
+                f"The final policy no longer proves the training problem; evaluated the last "
+                f"snapshot that did, `{agent.name}` (chosen on training success only)."
+            )
         ours: dict[str, list[ProofAttempt]] = {}
         for name, files in sets.items():
             ours[name] = evaluate(
                 files,
-                run_dir,
+                agent,
                 time_limit=opts.time_limit,
                 jobs=opts.jobs,
                 seed=bench.seed,
