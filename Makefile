@@ -36,7 +36,7 @@ crosscheck: install
 
 install: debs $(STAMP)
 
-$(STAMP): pyproject.toml setup.py $(wildcard src/palestra/*/*.c)
+$(STAMP): pyproject.toml setup.py $(wildcard src/palestra/*/*.c src/palestra/*/*.h)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'

@@ -12,6 +12,7 @@ setup(
         Extension(
             "palestra.sat._drup",
             ["src/palestra/sat/_drup.c"],
+            depends=["src/palestra/sat/_vec.h"],
             extra_compile_args=["-O2"],
         ),
         Extension(
@@ -22,6 +23,7 @@ setup(
         Extension(
             "palestra.sat._cdcl",
             ["src/palestra/sat/_cdcl.c"],
+            depends=["src/palestra/sat/_vec.h"],
             extra_compile_args=["-O3"],
         ),
         Extension(

@@ -52,29 +52,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef int32_t i32;
+#include "_vec.h"
+
 typedef int64_t i64;
-
-typedef struct {
-    i32 *data;
-    i32 size, cap;
-} vec;
-
-static int vec_grow(vec *v, i32 need) {
-    i32 cap = v->cap ? v->cap : 4;
-    while (cap < need) cap *= 2;
-    i32 *d = realloc(v->data, (size_t)cap * sizeof(i32));
-    if (!d) return -1;
-    v->data = d;
-    v->cap = cap;
-    return 0;
-}
-
-static inline int vec_push(vec *v, i32 x) {
-    if (v->size == v->cap && vec_grow(v, v->size + 1)) return -1;
-    v->data[v->size++] = x;
-    return 0;
-}
 
 static inline i32 L(i32 lit) { return lit > 0 ? 2 * lit : -2 * lit + 1; }
 static inline i32 var(i32 lit) { return lit > 0 ? lit : -lit; }
