@@ -128,6 +128,26 @@ def _instances(per_family: int, seed: int, satlib: str) -> dict[str, list[Instan
     return sets
 
 
+def _solved_in_time(
+    fn: Any, jobs: list[tuple], insts: list[Any], time_limit: float, deadline: float, who: str
+) -> list[dict[str, Any] | None]:
+    """Run ``fn`` on each job (one at a time, killed at ``deadline``); each instance's result
+    when solved within ``time_limit`` (``None`` otherwise). A crash, or an answer that
+    contradicts the instance's known status, stops the bench."""
+    out: list[dict[str, Any] | None] = [None] * len(insts)
+    for r in run_jobs(fn, jobs, workers=1, deadline_s=deadline):
+        if r.status == "crashed":
+            raise RuntimeError(f"{who} crashed on {insts[r.key].name}: {r.error}")
+        if r.ok and r.value["seconds"] <= time_limit:
+            want = Status.SATISFIABLE if insts[r.key].satisfiable else Status.UNSATISFIABLE
+            if r.value["status"] != want.value:
+                raise RuntimeError(
+                    f"{who} answered {r.value['status']} on {insts[r.key].name}, known {want.value}"
+                )
+            out[r.key] = r.value
+    return out
+
+
 def amortised_guidance(
     bench: Bench,
     *,
@@ -153,19 +173,9 @@ def amortised_guidance(
         results: dict[str, list[dict[str, Any] | None]] = {s: [] for s in SOLVERS}
         for name in SOLVERS:
             jobs = [(name, x.cnf, opts) for x in insts]
-            out: list[dict[str, Any] | None] = [None] * len(insts)
-            for r in run_jobs(_attempt, jobs, workers=1, deadline_s=time_limit + 2.0):
-                if r.status == "crashed":
-                    raise RuntimeError(f"{fam}: {name} crashed on {insts[r.key].name}: {r.error}")
-                if r.ok and r.value["seconds"] <= time_limit:
-                    want = Status.SATISFIABLE if insts[r.key].satisfiable else Status.UNSATISFIABLE
-                    if r.value["status"] != want.value:
-                        raise RuntimeError(
-                            f"{fam}: {name} answered {r.value['status']} on "
-                            f"{insts[r.key].name}, known {want.value}"
-                        )
-                    out[r.key] = r.value
-            results[name] = out
+            results[name] = _solved_in_time(
+                _attempt, jobs, insts, time_limit, time_limit + 2.0, f"{fam}: {name}"
+            )
         secs = {s: [None if v is None else v["seconds"] for v in results[s]] for s in SOLVERS}
         guided = [v for v in results["guided"] if v is not None]
         queries = sum(v["queries"] for v in guided)
@@ -335,21 +345,9 @@ def _run_family(
     results: dict[str, list[dict[str, Any] | None]] = {}
     for name in solvers:
         jobs = [(name, x.cnf, opts, check) for x in insts]
-        out: list[dict[str, Any] | None] = [None] * len(insts)
         # The DRUP check runs after the clock: give it time beyond the limit.
         deadline = time_limit + (30.0 if check else 2.0)
-        for r in run_jobs(_cdcl_attempt, jobs, workers=1, deadline_s=deadline):
-            if r.status == "crashed":
-                raise RuntimeError(f"{name} crashed on {insts[r.key].name}: {r.error}")
-            if r.ok and r.value["seconds"] <= time_limit:
-                want = Status.SATISFIABLE if insts[r.key].satisfiable else Status.UNSATISFIABLE
-                if r.value["status"] != want.value:
-                    raise RuntimeError(
-                        f"{name} answered {r.value['status']} on {insts[r.key].name}, "
-                        f"known {want.value}"
-                    )
-                out[r.key] = r.value
-        results[name] = out
+        results[name] = _solved_in_time(_cdcl_attempt, jobs, insts, time_limit, deadline, name)
     return results
 
 
