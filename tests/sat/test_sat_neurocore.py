@@ -105,3 +105,14 @@ def test_tiny_trained_model_through_the_cli(tmp_path: Path) -> None:
     assert proc.returncode == 20, proc.stderr
     record = json.loads(proc.stdout)
     assert record["status"] == "UNSATISFIABLE" and record["queries"] >= 1
+
+
+def test_the_bench_part_runs_every_solver_on_every_family(tmp_path) -> None:
+    """One instance per family through the CaDiCaL-path part: every answer is compared with
+    the instance's known status (a wrong one stops the bench), and the report has its table."""
+    from palestra.core.bench import Bench
+    from palestra.sat.bench_guided import amortised_guidance
+
+    bench = Bench("sat-guided", quick=True, seed=0, out_dir=tmp_path)
+    data = amortised_guidance(bench, per_family=1, time_limit=2.0, variants=False)
+    assert data and bench.tables and bench.figures

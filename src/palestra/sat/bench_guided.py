@@ -110,6 +110,7 @@ def _attempt(args: tuple[str, CNF, NeuroCoreOptions]) -> dict[str, Any]:
         "seconds": r.seconds,
         "conflicts": r.conflicts,
         "queries": st.queries,
+        "reused": st.reused,
         "query_seconds": sum(st.query_seconds),
     }
 
