@@ -1,4 +1,4 @@
-"""Build the C extensions (the prover core, the SAT checker, DIMACS reader and CDCL core, the tree scorer); the rest of the metadata is in pyproject.toml."""
+"""Build the C extensions (the prover core, the SAT checkers (DRUP, LRAT), DIMACS reader and CDCL core, the tree scorer); the rest of the metadata is in pyproject.toml."""
 
 from setuptools import Extension, setup
 
@@ -12,6 +12,12 @@ setup(
         Extension(
             "palestra.sat._drup",
             ["src/palestra/sat/_drup.c"],
+            depends=["src/palestra/sat/_vec.h"],
+            extra_compile_args=["-O2"],
+        ),
+        Extension(
+            "palestra.sat._lrat",
+            ["src/palestra/sat/_lrat.c"],
             depends=["src/palestra/sat/_vec.h"],
             extra_compile_args=["-O2"],
         ),

@@ -165,6 +165,12 @@ def _train_flop(cfg: object) -> None:
     typer.echo(f"run: {train(cfg)}")  # type: ignore[arg-type]
 
 
+def _train_verifier(cfg: object) -> None:
+    from palestra.reason.verifier import train_verifier
+
+    typer.echo(f"verifier: {train_verifier(cfg)}")  # type: ignore[arg-type]
+
+
 def _prove_flop(cfg: object) -> None:
     from palestra.prove.flop import run_prove_flop
 
@@ -282,6 +288,7 @@ def _register_config_commands() -> None:
     from palestra.prove.rlcop_config import RlcopConfig
     from palestra.reason.evaluate import BiasesConfig, EvalConfig
     from palestra.reason.proofbench import GradeProofsConfig
+    from palestra.reason.verifier import VerifierTrainConfig
     from palestra.sat.config import SatGenConfig, SatSolveConfig, SatTrainConfig
 
     # (group, name, config dataclass, runner, help; None = the dataclass docstring)
@@ -352,6 +359,14 @@ def _register_config_commands() -> None:
             LMTrainConfig,
             _train_lm,
             "Train a small language model (scratchpad arithmetic, programs, characters).",
+        ),
+        (
+            train_app,
+            "verifier",
+            VerifierTrainConfig,
+            _train_verifier,
+            "Train a verifier on a trained model's own right and wrong samples of generated"
+            " word problems (use it with eval --program best-of-n --verifier learned:DIR).",
         ),
         (
             train_app,

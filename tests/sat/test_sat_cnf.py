@@ -44,6 +44,7 @@ def test_solve_result_json_has_one_key_per_count() -> None:
         "restarts": None,
         "guided": None,
         "checked": False,
+        "proof_format": None,
     }
     r = SolveResult("cdcl", Status.UNSATISFIABLE, None, 0, 1, 0.0, proof=["0"])
     assert "proof" not in r.to_json() and r.proof == ["0"]

@@ -307,6 +307,39 @@ def test_clauses_reach_cadical_either_way() -> None:
             assert solver.solve() is False
 
 
+def test_feed_calls_cadicals_own_add() -> None:
+    """``_dimacs.feed`` (CaDiCaL's ``Solver::add`` called from C) is the path taken on the
+    pinned python-sat, gives the answers python-sat's own path gives on random formulas at
+    the threshold, and adds nothing (returns None) when any clause is malformed."""
+    import random
+
+    from pysat.solvers import Cadical195
+
+    from palestra.sat import _dimacs
+    from palestra.sat.plain import _cadical_add
+
+    address = _cadical_add()
+    assert address, "python-sat's Solver::add not found: the fast path is never taken"
+    rng = random.Random(3)
+    answers = set()
+    for _ in range(60):
+        n = rng.randint(5, 30)
+        clauses = [[rng.choice((1, -1)) * v for v in rng.sample(range(1, n + 1), 3)]
+                   for _ in range(round(4.26 * n))]  # fmt: skip
+        with Cadical195() as fed, Cadical195(bootstrap_with=clauses) as reference:
+            assert _dimacs.feed(address, fed.cadical, clauses) is True
+            answer = fed.solve()
+            assert answer == reference.solve()
+            if answer:
+                assert CNF(n, clauses).check_model(fed.get_model() or [])
+            answers.add(answer)
+    assert answers == {True, False}
+    for bad in ([[1], [-1], [0]], [[1], [-1], (2,)], [[1], [-1], [2**31]], [[1], [-1], ["2"]]):
+        with Cadical195() as solver:
+            assert _dimacs.feed(address, solver.cadical, bad) is None
+            assert solver.solve() is True  # nothing of [1], [-1] was added
+
+
 def test_planted_large_file_row(tmp_path: Path) -> None:
     """The bench's large file, small: seeded, 3 distinct variables a clause, satisfiable, and
     read in C; its row records both sides' times."""

@@ -79,7 +79,7 @@ def test_plain_solver_edge_formulas() -> None:
 
 def test_a_tampered_proof_is_rejected(satlib: Path) -> None:
     cnf = read_dimacs(satlib / "uuf50/uuf50-01.cnf")
-    r = solve_plain(cnf)
+    r = solve_plain(cnf, proof_format="drat")
     assert isinstance(r.proof, bytes)
     lines = binary_to_text(r.proof)
     assert _encode(lines) == r.proof  # the decoder reads what CaDiCaL wrote
@@ -106,7 +106,7 @@ def test_compiled_checker_agrees_with_the_reference(satlib: Path) -> None:
     rng = np.random.default_rng(3)
     for name in ("uuf50/uuf50-01.cnf", "uuf75/uuf75-01.cnf"):
         cnf = read_dimacs(satlib / name)
-        cadical = solve_plain(cnf).proof
+        cadical = solve_plain(cnf, proof_format="drat").proof
         assert isinstance(cadical, bytes)
         for lines in (binary_to_text(cadical), solve_cdcl(cnf).proof or []):
             _agree(cnf, lines, rng)

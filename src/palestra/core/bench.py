@@ -102,6 +102,11 @@ _BUILTIN: dict[str, tuple[str, str]] = {
         "evaluation harness: code sandbox and answer checkers, pass@k/maj@k vs closed forms over "
         "HTTP, server throughput, every task end to end against palestra lm serve",
     ),
+    "lm-programs": (
+        "palestra.reason.bench_programs",
+        "LM programs on a word-problem model trained here: step by step vs direct, maj@k vs "
+        "greedy, best-of-k with learned and arithmetic verifiers vs maj@k, calculator tool",
+    ),
     "prover": (
         "palestra.prove.bench",
         "connection prover on M2k: proved at 200k inferences and at 10 s vs E 2.6, inferences/s",

@@ -590,6 +590,23 @@ class Transformer(nn.Module):
         T = idx.size(1)
         if cfg.memory_layers and memory is None and cache is None and cfg.block_size < T:
             return self._forward_crossbatch(idx, targets)
+        weight = self.tok_emb.weight if self.lm_head is None else self.lm_head.weight  # [V, D]
+        return logits_and_loss(self._hidden(idx, cache, memory), weight, targets)
+
+    def hidden_states(self, idx: torch.Tensor) -> torch.Tensor:
+        """The final hidden states ``[B, T, D]`` of ``idx [B, T]`` (after the last norm: what
+        the output layer reads), for heads other than the language model's, such as a
+        verifier's (:mod:`palestra.reason.verifier`)."""
+        if idx.size(1) > self.cfg.block_size:
+            raise ValueError(f"sequence of {idx.size(1)} tokens exceeds block_size")
+        return self._hidden(idx, None, None)
+
+    def _hidden(
+        self, idx: torch.Tensor, cache: KVCache | None, memory: KNNMemory | CrossBatch | None
+    ) -> torch.Tensor:
+        """The normed final hidden states ``[B, T, D]`` of ``forward``'s plain path."""
+        cfg = self.cfg
+        T = idx.size(1)
         past = cache.pos if cache is not None else 0
         if past + T > cfg.block_size:
             raise ValueError(f"sequence of {past + T} tokens exceeds block_size={cfg.block_size}")
@@ -612,8 +629,7 @@ class Transformer(nn.Module):
             x = block(x, ctx)  # [B, T, D]
         if cache is not None:
             cache.pos += T
-        weight = self.tok_emb.weight if self.lm_head is None else self.lm_head.weight  # [V, D]
-        return logits_and_loss(self.norm_f(x), weight, targets)
+        return self.norm_f(x)
 
     def _forward_crossbatch(
         self, idx: torch.Tensor, targets: torch.Tensor | None

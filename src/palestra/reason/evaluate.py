@@ -132,7 +132,11 @@ class EvalConfig(Config):
         " (calculator and sandboxed Python); each sample's record keeps the program's trace.",
     )
     k: int = arg(8, "Programs sc and best-of-n: samples per run; reject: most proposals.", min=1)
-    verifier: str = arg("arithmetic", "Programs best-of-n and reject: the verifier's name.")
+    verifier: str = arg(
+        "arithmetic",
+        "Programs best-of-n and reject: the verifier, a name (arithmetic) or learned:DIR (a"
+        " `palestra train verifier` run).",
+    )
     tools: str = arg("calculator,python", "Program tool: the tools, comma-separated.")
     max_calls: int | None = arg(None, "Programs: most model calls per run.", min=1)
     max_program_tokens: int | None = arg(
@@ -522,7 +526,7 @@ def _sample_and_check(
 # ----------------------------------------------------------------------------- programs
 def _check_program(cfg: EvalConfig) -> None:
     """An error unless ``cfg`` names a program and options it can run with."""
-    from palestra.reason.programs import PROGRAMS, VERIFIERS
+    from palestra.reason.programs import PROGRAMS, make_verifier
     from palestra.reason.programs.tools import TOOLS
 
     if cfg.program not in PROGRAMS:
@@ -532,8 +536,8 @@ def _check_program(cfg: EvalConfig) -> None:
             "--program runs on the completions API, one program run per sample: no --chat, "
             "--samples-per-request or --cache with it"
         )
-    if cfg.program in ("best-of-n", "reject") and cfg.verifier not in VERIFIERS:
-        raise PalestraError(f"unknown verifier {cfg.verifier!r}; known: {', '.join(VERIFIERS)}")
+    if cfg.program in ("best-of-n", "reject"):
+        make_verifier(cfg.verifier, check_only=True)
     unknown = [t for t in cfg.tools.split(",") if t not in TOOLS]
     if cfg.program == "tool" and unknown:
         raise PalestraError(f"unknown tools {unknown}; known: {', '.join(TOOLS)}")
@@ -541,7 +545,7 @@ def _check_program(cfg: EvalConfig) -> None:
 
 def _program_options(cfg: EvalConfig, max_tokens: int) -> dict[str, Any]:
     """The options ``cfg`` gives the program it names."""
-    from palestra.reason.programs import VERIFIERS
+    from palestra.reason.programs import make_verifier
 
     options: dict[str, Any] = {
         "temperature": cfg.temperature,
@@ -551,9 +555,9 @@ def _program_options(cfg: EvalConfig, max_tokens: int) -> dict[str, Any]:
     if cfg.program == "sc":
         options["k"] = cfg.k
     elif cfg.program == "best-of-n":
-        options.update(n=cfg.k, verifier=VERIFIERS[cfg.verifier]())
+        options.update(n=cfg.k, verifier=make_verifier(cfg.verifier))
     elif cfg.program == "reject":
-        options.update(max_tries=cfg.k, verifier=VERIFIERS[cfg.verifier]())
+        options.update(max_tries=cfg.k, verifier=make_verifier(cfg.verifier))
     elif cfg.program == "tool":
         options["tools"] = tuple(cfg.tools.split(","))
     return options

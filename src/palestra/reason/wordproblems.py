@@ -642,23 +642,32 @@ class WordProblemsTask(_AnswerTask):
     dataset: ClassVar[str] = "wordproblems (generated)"
     style: ClassVar[AnswerStyle] = "gsm8k"
     stop = ("\nQ:",)
-    max_tokens = 256
+    max_tokens = 160  # a 4-step solution is about 100 tokens; prompts leave 160 in a 512 context
     word_style: ClassVar[str] = "steps"
     split: ClassVar[str] = "heldout"
 
-    def problems(self, data: str | Path | None = None) -> list[Problem]:
+    def problems(
+        self,
+        data: str | Path | None = None,
+        *,
+        seed: int | str = EVAL_SEED,
+        count: int = EVAL_PROBLEMS,
+    ) -> list[Problem]:
+        """The task's problems; another ``seed`` draws another set of the same split (the
+        learned verifier's training problems, :mod:`palestra.reason.verifier`)."""
         if data is not None:
             raise PalestraError(f"{self.name} is generated; it reads no data set (--data)")
         scenarios = HELD_OUT if self.split == "heldout" else TRAINING
-        rng = random.Random(f"{EVAL_SEED}/{self.split}")
+        rng = random.Random(f"{seed}/{self.split}")
+        tag = self.split if seed == EVAL_SEED else f"{self.split}@{seed}"
         out = []
-        for i in range(EVAL_PROBLEMS):
+        for i in range(count):
             steps = EVAL_STEPS[i % len(EVAL_STEPS)]
             wp = generate(rng, steps=steps, scenarios=scenarios)
             out.append(
                 Problem(
                     task=self.name,
-                    id=f"wordproblems/{self.split}/{i}",
+                    id=f"wordproblems/{tag}/{i}",
                     prompt=prompt_for(wp.question, self.word_style),
                     question=wp.question,
                     reference=str(wp.answer),
@@ -706,3 +715,21 @@ class WordProblemsTrain(WordProblemsTask):
 
     name = "wordproblems-train"
     split = "train"
+
+
+@register_task("wordproblems-train-direct")
+class WordProblemsTrainDirect(WordProblemsTask):
+    """Training templates, asked to answer directly."""
+
+    name = "wordproblems-train-direct"
+    split = "train"
+    word_style = "direct"
+
+
+@register_task("wordproblems-train-calc")
+class WordProblemsTrainCalc(WordProblemsTask):
+    """Training templates, asked to use the calculator."""
+
+    name = "wordproblems-train-calc"
+    split = "train"
+    word_style = "calculator"

@@ -38,6 +38,15 @@
  *   the form the compiled DRUP checker (_drup.c) reads. None where a clause is not a list or
  *   a literal is 0, not an int or beyond int32 (the caller then packs them in Python).
  *
+ * feed(add, solver, clauses) -> True | None
+ *
+ *   Add the clauses (a list of lists of ints) to a CaDiCaL solver: add is the address of
+ *   CaDiCaL's C++ Solver::add(int) (a non-virtual member function: called as add(solver,
+ *   lit)), solver a capsule holding the Solver pointer (python-sat's handle). Each literal,
+ *   then 0, is one call: python-sat's own add_cl makes the same calls, but from one Python
+ *   call per clause. Every literal is checked first (a list, ints in int32, not 0); on any
+ *   other input nothing is added and None is returned, for the caller's Python path.
+ *
  * What it does not do: no error messages, no reading from a file (the caller passes the
  * bytes), no writing.
  */
@@ -342,6 +351,37 @@ static PyObject *pack(PyObject *self, PyObject *args) {
     return out;
 }
 
+static PyObject *feed(PyObject *self, PyObject *args) {
+    (void)self;
+    unsigned long long address;
+    PyObject *solver, *clauses;
+    if (!PyArg_ParseTuple(args, "KOO!", &address, &solver, &PyList_Type, &clauses)) return NULL;
+    void *handle = PyCapsule_GetPointer(solver, PyCapsule_GetName(solver));
+    if (!handle || !address) {
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    Py_ssize_t m = PyList_GET_SIZE(clauses);
+    for (Py_ssize_t i = 0; i < m; i++) { /* check all before adding any */
+        PyObject *clause = PyList_GET_ITEM(clauses, i);
+        if (!PyList_Check(clause)) Py_RETURN_NONE;
+        for (Py_ssize_t j = 0; j < PyList_GET_SIZE(clause); j++) {
+            PyObject *x = PyList_GET_ITEM(clause, j);
+            int overflow = 0;
+            long v = PyLong_CheckExact(x) ? PyLong_AsLongAndOverflow(x, &overflow) : 0;
+            if (v == 0 || overflow || v > INT32_MAX || v < -INT32_MAX) Py_RETURN_NONE;
+        }
+    }
+    void (*add)(void *, int) = (void (*)(void *, int))(uintptr_t)address;
+    for (Py_ssize_t i = 0; i < m; i++) {
+        PyObject *clause = PyList_GET_ITEM(clauses, i);
+        for (Py_ssize_t j = 0; j < PyList_GET_SIZE(clause); j++)
+            add(handle, (int)PyLong_AsLong(PyList_GET_ITEM(clause, j)));
+        add(handle, 0);
+    }
+    Py_RETURN_TRUE;
+}
+
 static PyMethodDef methods[] = {
     {"parse", parse, METH_VARARGS,
      "parse(data, strict, max_variables, max_clauses, max_number_length) -> (num_vars, "
@@ -352,6 +392,8 @@ static PyMethodDef methods[] = {
     {"pack", pack, METH_VARARGS,
      "pack(clauses) -> bytes of int32 literals, each clause ended by 0, or None: a clause "
      "that is not a list, a literal that is 0, not an int or beyond int32."},
+    {"feed", feed, METH_VARARGS,
+     "feed(add, solver, clauses) -> True, or None: nothing added (see the module docstring)."},
     {NULL, NULL, 0, NULL},
 };
 

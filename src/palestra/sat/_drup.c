@@ -74,6 +74,10 @@ typedef struct {
     char *seen;       /* by variable, for marking antecedents */
 } checker;
 
+/* The mark of backward checking, kept also in the pool beside the clause's size (the word
+ * before its literals), where propagation reads it without a visit to the clause table. */
+#define MARKED ((i32)1 << 30)
+
 static inline i32 code(i32 lit) { return lit > 0 ? 2 * lit : 2 * (-lit) + 1; }
 static inline i32 decode(i32 L) { return (L & 1) ? -(L >> 1) : (L >> 1); }
 
@@ -153,63 +157,96 @@ static inline int watch(checker *c, i32 L, i32 off, i32 blocker) {
     return 0;
 }
 
-/* Unit propagation from qhead; 1 on a conflict, 0 at the fixpoint, -1 out of memory.
- * A watch is a pair (pool offset of the clause's literals, blocker): a literal of the clause
- * whose truth means the clause needs no visit (MiniSat's blocking literal). */
-static int propagate(checker *c) {
+/* Visit the watches of false_lit (a literal just made false): mode 0 every clause, 1 only
+ * marked (core) clauses, 2 only unmarked ones. Returns 1 on a conflict (c->conflict set),
+ * 0 otherwise, -1 out of memory. A watch is a pair (pool offset of the clause's literals,
+ * blocker): a literal of the clause whose truth means the clause needs no visit (MiniSat's
+ * blocking literal). */
+static inline int scan(checker *c, i32 false_lit, int mode) {
     signed char *value = c->value;
     i32 *pool = c->pool.data;
-    while (c->qhead < c->trail_size) {
-        i32 false_lit = c->trail[c->qhead++] ^ 1;
-        vec *ws = &c->watches[false_lit];
-        i32 *d = ws->data;
-        i32 i = 0, j = 0, end = ws->size;
-        int conflict = 0;
-        while (i < end) {
-            i32 off = d[i], blk = d[i + 1];
-            i += 2;
-            if (value[blk] == 1) {
-                d[j++] = off;
-                d[j++] = blk;
-                continue;
-            }
-            i32 *lits = pool + off;
-            i32 size = lits[-1];
-            if (lits[0] == false_lit) {
-                lits[0] = lits[1];
-                lits[1] = false_lit;
-            }
-            i32 other = lits[0];
-            if (other != blk && value[other] == 1) {
-                d[j++] = off;
-                d[j++] = other;
-                continue;
-            }
-            i32 k;
-            for (k = 2; k < size; k++) {
-                if (value[lits[k]] != -1) break;
-            }
-            if (k < size) {
-                i32 w = lits[k];
-                lits[1] = w;
-                lits[k] = false_lit;
-                if (watch(c, w, off, other)) return -1;
-                continue;
-            }
+    vec *ws = &c->watches[false_lit];
+    i32 *d = ws->data;
+    i32 i = 0, j = 0, end = ws->size;
+    int conflict = 0;
+    while (i < end) {
+        i32 off = d[i], blk = d[i + 1];
+        i += 2;
+        if (value[blk] == 1) {
+            d[j++] = off;
+            d[j++] = blk;
+            continue;
+        }
+        i32 *lits = pool + off;
+        if (mode && ((lits[-1] & MARKED) ? mode != 1 : mode == 1)) {
+            d[j++] = off;
+            d[j++] = blk;
+            continue;
+        }
+        i32 size = lits[-1] & ~MARKED;
+        if (lits[0] == false_lit) {
+            lits[0] = lits[1];
+            lits[1] = false_lit;
+        }
+        i32 other = lits[0];
+        if (other != blk && value[other] == 1) {
             d[j++] = off;
             d[j++] = other;
-            if (value[other] == -1) {
-                while (i < end) d[j++] = d[i++];
-                conflict = 1;
-                c->conflict = lits[-2];
-            } else {
-                assign(c, other, lits[-2]);
-            }
+            continue;
         }
-        ws->size = j;
-        if (conflict) return 1;
+        i32 k;
+        for (k = 2; k < size; k++) {
+            if (value[lits[k]] != -1) break;
+        }
+        if (k < size) {
+            i32 w = lits[k];
+            lits[1] = w;
+            lits[k] = false_lit;
+            if (watch(c, w, off, other)) return -1;
+            continue;
+        }
+        d[j++] = off;
+        d[j++] = other;
+        if (value[other] == -1) {
+            while (i < end) d[j++] = d[i++];
+            conflict = 1;
+            c->conflict = lits[-2];
+        } else {
+            assign(c, other, lits[-2]);
+        }
+    }
+    ws->size = j;
+    return conflict;
+}
+
+/* Unit propagation from qhead; 1 on a conflict, 0 at the fixpoint, -1 out of memory. */
+static int propagate(checker *c) {
+    while (c->qhead < c->trail_size) {
+        int r = scan(c, c->trail[c->qhead++] ^ 1, 0);
+        if (r) return r;
     }
     return 0;
+}
+
+/* Core-first unit propagation (drat-trim's): marked clauses to their fixpoint, then the
+ * unmarked watches of one more literal, and back to the marked ones as soon as that assigned
+ * anything. The fixpoint, and so whether there is a conflict, is that of propagate; the
+ * conflict found tends to use clauses already marked, so backward checking marks (and then
+ * checks) fewer lemmas. */
+static int propagate_core_first(checker *c) {
+    i32 qall = c->qhead;
+    for (;;) {
+        while (c->qhead < c->trail_size) {
+            int r = scan(c, c->trail[c->qhead++] ^ 1, 1);
+            if (r) return r;
+        }
+        if (qall >= c->trail_size) return 0;
+        i32 before = c->trail_size;
+        while (qall < c->trail_size && c->trail_size == before) {
+            int r = scan(c, c->trail[qall++] ^ 1, 2);
+            if (r) return r;
+        }
+    }
 }
 
 /* The literal codes of lits[0..n) deduplicated (first occurrence kept) into c->tmp;
@@ -379,7 +416,7 @@ static int is_rup(checker *c, int core) {
         }
         if (c->value[L] == 0) assign(c, L ^ 1, -1);
     }
-    if (!conflict) conflict = propagate(c);
+    if (!conflict) conflict = core ? propagate_core_first(c) : propagate(c);
     if (conflict > 0 && core) mark_core(c);
     undo(c, mark);
     return conflict;
@@ -389,24 +426,38 @@ static int is_rup(checker *c, int core) {
  * back along the trail, the reason of every literal it depends on. */
 static void mark_core(checker *c) {
     i32 *pool = c->pool.data;
+    i32 pending = 0; /* variables seen and not yet visited: the walk stops at none */
     if (c->conflict >= 0) {
         clause_t *cl = &c->clauses[c->conflict];
         cl->marked = 1;
-        for (i32 k = 0; k < cl->size; k++) c->seen[pool[cl->start + k] >> 1] = 1;
+        pool[cl->start - 1] |= MARKED;
+        for (i32 k = 0; k < cl->size; k++) {
+            i32 u = pool[cl->start + k] >> 1;
+            if (!c->seen[u]) {
+                c->seen[u] = 1;
+                pending++;
+            }
+        }
     } else {
         c->seen[-1 - c->conflict] = 1;
+        pending = 1;
     }
-    for (i32 t = c->trail_size - 1; t >= 0; t--) {
+    for (i32 t = c->trail_size - 1; t >= 0 && pending > 0; t--) {
         i32 v = c->trail[t] >> 1;
         if (!c->seen[v]) continue;
         c->seen[v] = 0;
+        pending--;
         i32 r = c->reason[v];
         if (r < 0) continue;
         clause_t *cl = &c->clauses[r];
         cl->marked = 1;
+        pool[cl->start - 1] |= MARKED;
         for (i32 k = 0; k < cl->size; k++) {
             i32 u = pool[cl->start + k] >> 1;
-            if (u != v) c->seen[u] = 1;
+            if (u != v && !c->seen[u]) {
+                c->seen[u] = 1;
+                pending++;
+            }
         }
     }
 }

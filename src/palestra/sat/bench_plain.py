@@ -7,7 +7,7 @@ instance whose default run takes under 50 ms, every solver is timed three times,
 its best time kept, so that sub-millisecond timings carry less of the machine's noise):
 
 1. **Wall time** of ``palestra sat solve FILE`` as the CLI runs it (``solve.solve``: read the
-   file, CaDiCaL 1.9.5 with a proof trace, check the model or the DRUP proof, print), against
+   file, CaDiCaL 1.9.5 with an LRAT trace, check the model or the LRAT proof, print), against
    MiniSat 2.2 and CaDiCaL 1.9.5 through python-sat directly (clauses handed over from memory,
    solve; no proof, no check, no file reading): median and max per family, and the ratio of
    the medians, default / CaDiCaL. Alongside, python-sat reading the file itself and then
@@ -26,7 +26,7 @@ its best time kept, so that sub-millisecond timings carry less of the machine's 
    (``planted_3sat``): ``palestra sat solve`` on it against python-sat reading the same file
    and then CaDiCaL, one run each, with the time of reading the file on either side.
 
-Every model is checked and every UNSAT answer of the default DRUP-checked (by the command
+Every model is checked and every UNSAT answer of the default LRAT-checked (by the command
 itself); a disagreement between solvers stops the bench. What it does not do: one run per
 instance and solver above 50 ms, so on a shared machine the timings carry its load; the CDCL
 here never deletes learnt clauses, so on long runs its propagations get slower than MiniSat's
@@ -357,8 +357,8 @@ def plain_solving(
         f"solver timed {repeats} times (best kept) where the default run took under "
         f"{repeat_below * 1e3:.0f} ms, once otherwise; took "
         f"{time.perf_counter() - t_part:.0f} s. Default = `palestra sat solve FILE` in "
-        "process: read the DIMACS file, CaDiCaL 1.9.5 with a binary DRAT trace, model check or "
-        "compiled backward DRUP check, print. CaDiCaL/MiniSat direct: python-sat with the "
+        "process: read the DIMACS file, CaDiCaL 1.9.5 with a binary LRAT trace, model check or "
+        "compiled LRAT check, print. CaDiCaL/MiniSat direct: python-sat with the "
         "clauses in memory, no proof, no check. 'pysat file + CaDiCaL': python-sat reading "
         "the file itself (pysat.formula.CNF), then CaDiCaL, no proof, no check."
     )

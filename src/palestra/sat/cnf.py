@@ -126,8 +126,9 @@ class SolveResult:
     ``guided``        CaDiCaL only: decisions made by the heuristic (the user propagator).
 
     ``proof`` holds a CDCL refutation's DRUP lines, the last one ``0``, or the bytes of the
-    binary DRAT proof CaDiCaL traced (``plain.solve_plain``); None otherwise, or with proof
-    recording off. ``seconds`` is the wall time of the solve call. ``checked`` says
+    binary LRAT (``proof_format="lrat"``) or DRAT (``"drat"``) proof CaDiCaL traced
+    (``plain.solve_plain``); None otherwise, or with proof recording off. ``seconds`` is the
+    wall time of the solve call. ``checked`` says
     the answer was verified independently of the search: a model by ``CNF.check_model``, a
     refutation by ``drup.check_drup``. ``solve_cadical`` checks its models itself; the CLI's
     ``solve.check_answer`` checks every model and every proof.
@@ -146,6 +147,7 @@ class SolveResult:
     guided: int | None = None
     proof: list[str] | bytes | None = None
     checked: bool = False
+    proof_format: str | None = None  # "lrat" or "drat" for bytes; None: DRUP text lines
 
     def to_json(self) -> dict[str, Any]:
         """Every field as a JSON value (``status`` by name, ``seconds`` to the microsecond),

@@ -137,6 +137,20 @@ def binary_to_text(data: bytes) -> list[str]:
     return lines
 
 
+def _encode_binary(kind: str, lits: list[int]) -> bytes:
+    """One binary DRAT step: ``a`` or ``d``, then each literal as a 7-bit varint of
+    ``2 * var + negative``, then a 0 byte."""
+    out = bytearray(kind.encode())
+    for lit in lits:
+        u = 2 * abs(lit) + (lit < 0)
+        while u >= 0x80:
+            out.append((u & 0x7F) | 0x80)
+            u >>= 7
+        out.append(u)
+    out.append(0)
+    return bytes(out)
+
+
 def _extension() -> ModuleType | None:
     if array("i").itemsize != 4:
         return None

@@ -58,6 +58,7 @@ __all__ = [
     "calculator",
     "call_seed",
     "chain_of_thought",
+    "make_verifier",
     "python_tool",
     "rejection_distribution",
     "rejection_sample",
@@ -74,3 +75,26 @@ PROGRAMS: dict[str, Callable[..., Outcome]] = {
     "tool": tool_use,
 }
 VERIFIERS: dict[str, Callable[[], Verifier]] = {"arithmetic": ArithmeticVerifier}
+
+
+def make_verifier(name: str, check_only: bool = False) -> Verifier | None:
+    """The verifier ``name`` names: a key of :data:`VERIFIERS`, or ``learned:DIR`` (a run of
+    ``palestra train verifier``, :class:`palestra.reason.verifier.LearnedVerifier`). With
+    ``check_only``, only check that it exists (None)."""
+    from pathlib import Path
+
+    from palestra.core.errors import PalestraError
+
+    if name.startswith("learned:"):
+        path = Path(name.removeprefix("learned:"))
+        if not (path / "verifier.json").is_file():
+            raise PalestraError(f"{path}: not a verifier folder (no verifier.json)")
+        if check_only:
+            return None
+        from palestra.reason.verifier import LearnedVerifier
+
+        return LearnedVerifier(path)
+    if name not in VERIFIERS:
+        known = ", ".join([*VERIFIERS, "learned:DIR"])
+        raise PalestraError(f"unknown verifier {name!r}; known: {known}")
+    return None if check_only else VERIFIERS[name]()
