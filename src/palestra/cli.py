@@ -171,6 +171,12 @@ def _train_verifier(cfg: object) -> None:
     typer.echo(f"verifier: {train_verifier(cfg)}")  # type: ignore[arg-type]
 
 
+def _train_star(cfg: object) -> None:
+    from palestra.reason.star import train_star
+
+    typer.echo(f"run: {train_star(cfg)}")  # type: ignore[arg-type]
+
+
 def _prove_flop(cfg: object) -> None:
     from palestra.prove.flop import run_prove_flop
 
@@ -288,6 +294,7 @@ def _register_config_commands() -> None:
     from palestra.prove.rlcop_config import RlcopConfig
     from palestra.reason.evaluate import BiasesConfig, EvalConfig
     from palestra.reason.proofbench import GradeProofsConfig
+    from palestra.reason.star import StarConfig
     from palestra.reason.verifier import VerifierTrainConfig
     from palestra.sat.config import SatGenConfig, SatSolveConfig, SatTrainConfig
 
@@ -367,6 +374,14 @@ def _register_config_commands() -> None:
             _train_verifier,
             "Train a verifier on a trained model's own right and wrong samples of generated"
             " word problems (use it with eval --program best-of-n --verifier learned:DIR).",
+        ),
+        (
+            train_app,
+            "star",
+            StarConfig,
+            _train_star,
+            "STaR: a word-problem model fine-tuned on its own rationales that reach the right"
+            " answer (answers only), iterated; accuracy on held-out and training templates.",
         ),
         (
             train_app,

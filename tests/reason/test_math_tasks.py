@@ -72,6 +72,15 @@ def test_prompts_follow_the_papers(math500, gsm8k):
     assert "Final Answer" in task.messages(problems[0])[0]["content"]
 
 
+def test_gsm8k_zeroshot_asks_in_the_word_problems_form(gsm8k):
+    task = math_tasks.GSM8KZeroShot()
+    problems = task.problems()
+    assert len(problems) == 1319 and problems[0].id == "gsm8k-zeroshot/test/0"
+    assert problems[0].prompt == f"Think step by step.\nQ: {gsm8k[1][0].question}\nA:"
+    assert [p.reference for p in problems] == [p.reference for p in gsm8k[1]]
+    assert all(task.check(p, task.reference_completion(p)).verdict for p in problems[:50])
+
+
 def test_wrong_and_missing_answers(math500, gsm8k):
     task, problems = gsm8k
     p = problems[0]  # Janet's ducks: 18

@@ -161,3 +161,27 @@ def test_wordproblems_draws_for_the_verifier_are_other_problems() -> None:
     assert drawn[0].id == "wordproblems/train@verifier/0/0" and len(drawn) == 50
     assert not {p.question for p in drawn} & {p.question for p in evals}
     assert {p.meta["scenario"] for p in drawn} <= {p.meta["scenario"] for p in evals}
+
+
+def test_pairwise_ranking_loss(tiny_run: Path) -> None:
+    """With the within-problem ranking term the right sum of each held-out problem is ranked
+    first; a training set with no problem holding both labels is refused in that mode."""
+    from palestra.lm.tokenizers import load_tokenizer
+    from palestra.models.transformer import Transformer
+
+    model = Transformer.from_pretrained(tiny_run / "model")
+    tokenizer = load_tokenizer(tiny_run / "model" / "tokenizer.json")
+    head = fit_verifier(model, tokenizer, _sums(60, 4), steps=80, batch_size=16, lr=3e-3,
+                        pairwise=1.0)  # fmt: skip
+    held = _sums(20, 5)
+    import torch
+
+    from palestra.reason.verifier import _batch
+
+    with torch.no_grad():
+        idx, _, last = _batch(tokenizer, model.cfg.block_size, [(s.prompt, s.text) for s in held])
+        v = head(model.hidden_states(idx)).squeeze(-1)[torch.arange(len(held)), last]
+    assert selection_metrics(held, torch.sigmoid(v).tolist())["verifier_top"] >= 0.9
+    apart = [Sample(0, "1+1=", "2", "2", True), Sample(1, "1+2=", "9", "9", False)]
+    with pytest.raises(PalestraError, match="no problem has both"):
+        fit_verifier(model, tokenizer, apart, steps=1, batch_size=2, lr=1e-3, pairwise=1.0)

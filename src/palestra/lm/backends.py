@@ -93,6 +93,7 @@ __all__ = [
     "check_sampling",
     "complete_many",
     "cut_at_stops",
+    "model_folder",
     "parse_retry_after",
     "refused_for_context",
     "retry_delay",
@@ -549,6 +550,12 @@ class Generation:
                 raise item
             if item is _END:
                 return self.completions()
+
+
+def model_folder(path: str | Path) -> Path:
+    """The ``model/`` folder of a run directory, or ``path`` itself if it is one (an error
+    naming ``path`` otherwise)."""
+    return _model_dir(Path(path))
 
 
 def _model_dir(path: Path) -> Path:

@@ -26,6 +26,7 @@ correct answer worded differently is rejected.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import json
@@ -187,6 +188,27 @@ class GSM8K(_AnswerTask):
         "The answer is N." as the exemplars do."""
         steps = re.sub(r"<<[^>]*>>", "", problem.meta["solution"]).replace("\n", " ")
         return f" {steps} The answer is {problem.reference}."
+
+
+@register_task("gsm8k-zeroshot")
+class GSM8KZeroShot(GSM8K):
+    """GSM8K test split, zero-shot: "Think step by step.", then "Q: ...\nA:" -- the prompt of
+    the generated word problems (:mod:`palestra.reason.wordproblems`), so that a model
+    trained on those is asked GSM8K in the form it knows."""
+
+    name = "gsm8k-zeroshot"
+    stop = ("\nQ:",)
+    max_tokens = 160
+
+    def problems(self, data: str | Path | None = None) -> list[Problem]:
+        from palestra.reason.wordproblems import prompt_for
+
+        out = []
+        for p in super().problems(data):
+            new_id = p.id.replace("gsm8k/", "gsm8k-zeroshot/", 1)
+            prompt = prompt_for(p.question, "steps")
+            out.append(dataclasses.replace(p, task=self.name, id=new_id, prompt=prompt))
+        return out
 
 
 # -- MATH-500 ---------------------------------------------------------------------------------

@@ -69,6 +69,13 @@ class VerifierTrainConfig(Config):
     lr: float = arg(3e-4, "AdamW learning rate (cosine decay to a tenth).", above=0)
     weight_decay: float = arg(0.01, "AdamW weight decay.", min=0)
     val_share: float = arg(0.1, "Share of problems held out.", above=0, max=0.5)
+    pairwise: float = arg(
+        0.0, "Weight of the within-problem ranking loss (0: per-sample loss only).", min=0
+    )
+    samples_from: Path | None = arg(
+        None,
+        "Reuse the samples.jsonl of an earlier verifier run (same generator and task).",
+    )
     seed: int = arg(0, "Seed of the problems, the sampling and the training.", min=0)
     threads: int = arg(1, "torch threads.", min=1)
     concurrency: int = arg(8, "Sampling requests in flight (continuous batching).", min=1)
@@ -244,11 +251,18 @@ def fit_verifier(
     weight_decay: float = 0.01,
     seed: int = 0,
     on_log: Any = None,
+    pairwise: float = 0.0,
 ) -> Any:
     """Fine-tune ``model`` (in place) and a new head on ``train`` (the module docstring's
     loss, the classes weighted half each, AdamW, cosine decay to a tenth of ``lr``, gradient
     norm clipped at 1); returns the head, the model left in eval mode. ``on_log(step, loss,
-    lr)`` every 50 steps and at the last."""
+    lr)`` every 50 steps and at the last.
+
+    With ``pairwise > 0`` each batch is ``batch_size // 2`` pairs (a right and a wrong sample
+    of the same problem) and the loss adds ``pairwise * softplus(v_wrong - v_right)`` at the
+    last tokens: a ranking term that asks for the right sample *of that problem* to score
+    higher, which the per-sample loss alone does not (it can be lowered by learning which
+    problems are easy)."""
     import torch
 
     if not any(s.right for s in train) or all(s.right for s in train):
@@ -264,20 +278,35 @@ def fit_verifier(
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     pos_share = sum(s.right for s in train) / len(train)
     weight = {True: 0.5 / pos_share, False: 0.5 / (1 - pos_share)}
+    by_problem: dict[int, tuple[list[Sample], list[Sample]]] = {}
+    for s in train:
+        by_problem.setdefault(s.problem, ([], []))[0 if s.right else 1].append(s)
+    mixed = [group for group in by_problem.values() if group[0] and group[1]]
+    if pairwise and not mixed:
+        raise PalestraError("pairwise: no problem has both a right and a wrong sample")
+    F = torch.nn.functional
     for step in range(1, steps + 1):
         lr_t = lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (step - 1) / steps)))
         for g in opt.param_groups:
             g["lr"] = lr_t
-        batch = [train[rng.randrange(len(train))] for _ in range(batch_size)]
-        idx, mask, _ = _batch(tokenizer, model.cfg.block_size, [(s.prompt, s.text) for s in batch])
+        if pairwise:  # [right_1, wrong_1, right_2, wrong_2, ...]
+            batch = []
+            for _ in range(max(1, batch_size // 2)):
+                rights, wrongs = mixed[rng.randrange(len(mixed))]
+                batch += [rights[rng.randrange(len(rights))], wrongs[rng.randrange(len(wrongs))]]
+        else:
+            batch = [train[rng.randrange(len(train))] for _ in range(batch_size)]
+        items = [(s.prompt, s.text) for s in batch]
+        idx, mask, last = _batch(tokenizer, model.cfg.block_size, items)
         y = torch.tensor([float(s.right) for s in batch])  # [B]
         w = torch.tensor([weight[s.right] for s in batch])  # [B]
         v = head(model.hidden_states(idx)).squeeze(-1)  # [B, T]
-        bce = torch.nn.functional.binary_cross_entropy_with_logits(
-            v, y[:, None].expand_as(v), reduction="none"
-        )  # [B, T]
+        bce = F.binary_cross_entropy_with_logits(v, y[:, None].expand_as(v), reduction="none")
         per_seq = (bce * mask).sum(1) / mask.sum(1).clamp(min=1)  # [B]
         loss = (per_seq * w).mean()
+        if pairwise:
+            final = v[torch.arange(len(batch)), last]  # [B]
+            loss = loss + pairwise * F.softplus(final[1::2] - final[0::2]).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -317,8 +346,12 @@ def train_verifier(cfg: VerifierTrainConfig) -> Path:
     t0 = time.perf_counter()
     backend = LocalBackend(cfg.generator)
     problems = training_problems(cfg.task, cfg.problems, cfg.seed)
-    samples = collect_samples(backend, cfg.task, problems, cfg.k, cfg.temperature,
-                              cfg.max_tokens, cfg.seed, cfg.concurrency)  # fmt: skip
+    if cfg.samples_from is not None:
+        rows = [json.loads(line) for line in Path(cfg.samples_from).read_text().splitlines()]
+        samples = [Sample(**row) for row in rows if row["problem"] < len(problems)]
+    else:
+        samples = collect_samples(backend, cfg.task, problems, cfg.k, cfg.temperature,
+                                  cfg.max_tokens, cfg.seed, cfg.concurrency)  # fmt: skip
     sampling_s = time.perf_counter() - t0
     with (out / "samples.jsonl").open("w") as f:
         for s in samples:
@@ -341,7 +374,7 @@ def train_verifier(cfg: VerifierTrainConfig) -> Path:
         raise PalestraError("no training samples (more problems)")
     pos_share = sum(s.right for s in train) / len(train)
     head = fit_verifier(model, tokenizer, train, cfg.steps, cfg.batch_size, cfg.lr,
-                        cfg.weight_decay, cfg.seed, on_log)  # fmt: skip
+                        cfg.weight_decay, cfg.seed, on_log, cfg.pairwise)  # fmt: skip
     save_verifier(out, model, tokenizer, head, {"generator": str(cfg.generator)})
     verifier = LearnedVerifier(out)
     scores = verifier.scores([(s.prompt, s.text) for s in val])
