@@ -68,8 +68,46 @@ def test_star_loop_records_and_resumes(word_model: Path, tmp_path: Path) -> None
     history = json.loads((run / "history.json").read_text())
     assert [h["iteration"] for h in history] == [0, 1, 2] and history[1] == first
     assert history[2]["steps"] == round(2 * 1.2)
-    control = train_star(StarConfig(iterations=1, control=True, **{**base, "root": tmp_path / "c"}))
+    control = train_star(
+        StarConfig(iterations=1, control="replay", **{**base, "root": tmp_path / "c"})
+    )
     record = json.loads((control / "history.json").read_text())[1]
     assert record["rationales"] == 0 and record["steps"] == 2
+    gold = train_star(
+        StarConfig(iterations=2, control="gold", match=run, **{**base, "root": tmp_path / "g"})
+    )
+    counts = [h.get("rationales") for h in json.loads((gold / "history.json").read_text())]
+    assert counts == [h.get("rationales") for h in history]  # as many as STaR kept
+    with pytest.raises(PalestraError, match="needs --match"):
+        train_star(StarConfig(iterations=1, control="gold", **{**base, "root": tmp_path / "x"}))
     with pytest.raises(PalestraError, match="word-problem tasks"):
         train_star(StarConfig(task="gsm8k", iterations=1, **base))
+
+
+def test_bench_lm_programs_smoke(word_model: Path, tmp_path: Path) -> None:
+    """``palestra bench lm-programs`` end to end on a tiny model: every arm runs, the report
+    has its figures, tables and plots, and a rerun resumes every arm (nothing sampled)."""
+    import palestra.reason.bench_programs  # noqa: F401 - registers the suite
+    from palestra.core.bench import Bench, get_suite
+    from palestra.reason.bench_programs import ProgramsBenchOptions
+
+    opts = ProgramsBenchOptions(
+        model=word_model, limit=2, samples=2, k=2, splits=("heldout",), runs=tmp_path / "runs",
+        star_iterations=1, star_problems=3, star_steps=2, concurrency=2,
+    )  # fmt: skip
+    bench = Bench("lm-programs", quick=True, out_dir=tmp_path / "out", options=opts)
+    get_suite("lm-programs").run(bench)
+    names = [f.name for f in bench.figures]
+    assert "heldout: step by step (greedy)" in names
+    assert "STaR vs as many ground-truth rationales, held-out" in names
+    assert {t["title"].split(":")[0] for t in bench.tables} >= {"STaR"}
+    assert len(bench.plots) == 2
+    assert (tmp_path / "runs" / "heldout" / "tool-large" / "samples.jsonl").is_file()
+    samples = (tmp_path / "runs" / "heldout" / "sampled-2" / "samples.jsonl").read_text()
+    star_history = next((tmp_path / "runs" / "star" / "star").glob("star/*/history.json"))
+    before = star_history.read_text()
+    again = Bench("lm-programs", quick=True, out_dir=tmp_path / "out2", options=opts)
+    get_suite("lm-programs").run(again)
+    assert (tmp_path / "runs" / "heldout" / "sampled-2" / "samples.jsonl").read_text() == samples
+    assert star_history.read_text() == before
+    assert [f.value for f in again.figures] == [f.value for f in bench.figures]

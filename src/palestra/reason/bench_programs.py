@@ -22,7 +22,13 @@ task's checker (exact answers from the generator):
   the learned verifier and by the hand-written arithmetic verifier, vs maj@``k`` of the same
   number of samples.
 - **Tool use**: calculator-style solutions with the calculator's results fed back
-  (``--program tool``) vs the same style written by the model alone.
+  (``--program tool``) vs the same style written by the model alone, on the usual quantities
+  and on quantities of up to 3 digits (the model trained on 2).
+
+Part ``star`` (:mod:`palestra.reason.star`): STaR from the same model on held-out-template
+questions with answers only, ``star_iterations`` iterations, against its two controls run with
+the same fine-tuning (replay batches only; as many ground-truth solutions as STaR kept);
+greedy held-out and training-template accuracy after each iteration, plotted.
 
 Every arm is a ``palestra eval`` run kept under ``runs`` (default ``runs/lm-programs``): a
 killed bench resumes where each arm stopped.
@@ -51,13 +57,17 @@ class ProgramsBenchOptions(Config):
     model: Path | None = arg(None, "The word-problem model (unset: newest runs/wordproblems/*).")
     verifier: Path | None = arg(None, "The learned verifier (unset: newest runs/verifier/*).")
     limit: int = arg(100, "Problems per split (quick: 20).", min=1)
-    samples: int = arg(16, "Sampled solutions per problem for maj@k and pass@k.", min=1)
+    parts: tuple[str, ...] = arg(("programs", "star"), "Parts: programs, star.")
+    samples: int = arg(32, "Sampled solutions per problem for maj@k and pass@k.", min=1)
     k: int = arg(8, "Candidates of best-of-k.", min=1)
     temperature: float = arg(0.7, "Sampling temperature.", above=0, max=2)
     splits: tuple[str, ...] = arg(("train", "heldout"), "Splits: train, heldout.")
     runs: Path = arg(Path("runs/lm-programs"), "Where the arms' eval runs are kept (resumed).")
     threads: int = arg(1, "torch threads of the in-process model.", min=1)
     concurrency: int = arg(8, "Requests in flight (continuous batching).", min=1)
+    star_iterations: int = arg(3, "STaR: iterations of each arm.", min=1)
+    star_problems: int = arg(500, "STaR: questions (answers only) per iteration.", min=1)
+    star_steps: int = arg(200, "STaR: fine-tuning steps of the first iteration.", min=1)
 
 
 def _newest(folder: Path) -> Path | None:
@@ -72,24 +82,82 @@ def _task(split: str, style: str) -> str:
 
 @register_suite("lm-programs", config=ProgramsBenchOptions)
 def run(bench: Bench) -> None:
-    from palestra.lm.backends import LocalBackend
-    from palestra.reason.evaluate import EvalConfig, evaluate
-
     opts: ProgramsBenchOptions = bench.options or ProgramsBenchOptions()
     unknown = [s for s in opts.splits if s not in SPLITS]
+    unknown += [p for p in opts.parts if p not in ("programs", "star")]
     if unknown:
-        raise PalestraError(f"unknown splits {unknown}; known: {', '.join(SPLITS)}")
+        raise PalestraError(f"unknown splits or parts {unknown}")
     model = opts.model or _newest(Path("runs/wordproblems"))
     if model is None:
         raise PalestraError(
             "no word-problem model: train one (`palestra train lm --task wordproblems ...`, "
             "results/NOTES.md) or pass -o model=RUN_DIR"
         )
+    bench.data["model"] = str(model)
+    if "programs" in opts.parts:
+        _programs(bench, opts, model)
+    if "star" in opts.parts:
+        _star(bench, opts, model)
+
+
+def _star(bench: Bench, opts: ProgramsBenchOptions, model: Path) -> None:
+    """STaR from the model on the held-out templates' questions, with its two controls; each
+    arm a resumable run under ``runs/star/ARM``."""
+    from palestra.reason.star import StarConfig, train_star
+
+    quick = bench.quick
+    base = dict(
+        generator=model, task="wordproblems", seed=bench.seed, threads=opts.threads,
+        concurrency=opts.concurrency, iterations=1 if quick else opts.star_iterations,
+        problems=min(50, opts.star_problems) if quick else opts.star_problems,
+        steps=min(20, opts.star_steps) if quick else opts.star_steps,
+        eval_limit=min(20, opts.limit) if quick else opts.limit, resume=True,
+    )  # fmt: skip
+    star = train_star(StarConfig(root=opts.runs / "star" / "star", **base))
+    arms = {"STaR": star}
+    arms["replay control"] = train_star(
+        StarConfig(root=opts.runs / "star" / "replay", control="replay", **base)
+    )
+    arms["gold rationales"] = train_star(
+        StarConfig(root=opts.runs / "star" / "gold", control="gold", match=star, **base)
+    )
+    histories = {a: json.loads((d / "history.json").read_text()) for a, d in arms.items()}
+    rows = []
+    for arm, history in histories.items():
+        for h in history:
+            rows.append([arm, h["iteration"], h.get("rationales", "–"), h.get("steps", "–"),
+                         h["accuracy"]["heldout"], h["accuracy"]["train"]])  # fmt: skip
+    headers = ["arm", "iteration", "rationales", "steps", "held-out", "training"]
+    bench.table("STaR: greedy accuracy after each iteration (held-out / training templates)",
+                headers, rows)  # fmt: skip
+    last = {a: h[-1]["accuracy"]["heldout"] for a, h in histories.items()}
+    n = base["eval_limit"]
+    bench.figure("STaR held-out accuracy, last iteration", last["STaR"], "accuracy",
+                 peer="start model", peer_value=histories["STaR"][0]["accuracy"]["heldout"],
+                 setting=f"{n} held-out problems, greedy")  # fmt: skip
+    bench.figure("STaR vs the replay-only control, held-out", last["STaR"], "accuracy",
+                 peer="same fine-tuning, no rationales", peer_value=last["replay control"],
+                 setting=f"{n} held-out problems")  # fmt: skip
+    bench.figure("STaR vs as many ground-truth rationales, held-out", last["STaR"], "accuracy",
+                 peer="gold solutions, same count", peer_value=last["gold rationales"],
+                 setting=f"{n} held-out problems")  # fmt: skip
+    with bench.plot("lm_programs_star", "STaR: held-out accuracy by iteration",
+                    xlabel="iteration", ylabel="greedy accuracy") as ax:  # fmt: skip
+        for arm, history in histories.items():
+            ax.plot([h["iteration"] for h in history],
+                    [h["accuracy"]["heldout"] for h in history], marker="o", label=arm)  # fmt: skip
+        ax.legend()
+    bench.data["star"] = {a: str(d) for a, d in arms.items()}
+
+
+def _programs(bench: Bench, opts: ProgramsBenchOptions, model: Path) -> None:
+    from palestra.lm.backends import LocalBackend
+    from palestra.reason.evaluate import EvalConfig, evaluate
+
     verifier = opts.verifier or _newest(Path("runs/verifier"))
     if verifier is not None and not (verifier / "verifier.json").is_file():
         verifier = None
     limit = min(opts.limit, 20) if bench.quick else opts.limit
-    bench.data["model"] = str(model)
     bench.data["verifier"] = str(verifier) if verifier else None
     backend = LocalBackend(model, threads=opts.threads)
     name = f"local:{model}"
@@ -112,6 +180,8 @@ def run(bench: Bench) -> None:
                           samples=opts.samples, temperature=opts.temperature)  # fmt: skip
             calc = arm(split, "calc", _task(split, "calc"))
             tool = arm(split, "tool", _task(split, "calc"), program="tool")
+            calc_large = arm(split, "calc-large", _task(split, "calc-large"))
+            tool_large = arm(split, "tool-large", _task(split, "calc-large"), program="tool")
             bon = arm(split, f"best-of-{opts.k}-arithmetic", _task(split, "steps"),
                       program="best-of-n", k=opts.k, temperature=opts.temperature,
                       verifier="arithmetic")  # fmt: skip
@@ -119,6 +189,8 @@ def run(bench: Bench) -> None:
             acc["steps"] = steps["pass@k"]["1"]
             acc["calc"] = calc["pass@k"]["1"]
             acc["tool"] = tool["pass@k"]["1"]
+            acc["calc_large"] = calc_large["pass@k"]["1"]
+            acc["tool_large"] = tool_large["pass@k"]["1"]
             acc["best_of_k_arithmetic"] = bon["pass@k"]["1"]
             maj, pas = sampled["maj@k"], sampled["pass@k"]
             curves[split] = {"maj": maj, "pass": pas}
@@ -148,6 +220,10 @@ def run(bench: Bench) -> None:
             bench.figure(f"{split}: calculator tool (greedy)", acc["tool"], "accuracy",
                          peer="calculator style without the tool", peer_value=acc["calc"],
                          setting=n)  # fmt: skip
+            bench.figure(f"{split}: calculator tool, 3-digit quantities", acc["tool_large"],
+                         "accuracy", peer="calculator style without the tool",
+                         peer_value=acc["calc_large"],
+                         setting=f"{n}; quantities up to 3 digits, trained on 2")  # fmt: skip
             bench.data[split] = {"accuracy": acc, "maj@k": maj, "pass@k": pas}
     finally:
         backend.close()
@@ -157,11 +233,12 @@ def run(bench: Bench) -> None:
         a = bench.data[split]["accuracy"]
         rows.append([split, *(round(a.get(key, float("nan")), 3) for key in (
             "direct", "steps", "sample", "maj_at_k", "best_of_k_arithmetic",
-            "best_of_k_learned", "calc", "tool"))])  # fmt: skip
+            "best_of_k_learned", "calc", "tool", "calc_large", "tool_large"))])  # fmt: skip
     bench.table(
         f"accuracy per arm ({limit} problems per split)",
         ["split", "direct", "step by step", "one sample", f"maj@{opts.k}",
-         f"best-of-{opts.k} arithmetic", f"best-of-{opts.k} learned", "calc style", "calc + tool"],
+         f"best-of-{opts.k} arithmetic", f"best-of-{opts.k} learned", "calc style", "calc + tool",
+         "calc, 3 digits", "calc + tool, 3 digits"],
         rows,
     )  # fmt: skip
     with bench.plot("lm_programs_k", "Accuracy by number of samples k", xlabel="k",

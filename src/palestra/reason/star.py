@@ -18,8 +18,11 @@ STaR is how it adapts to them without worked solutions. One iteration ``i``:
    training templates (the ``wordproblems`` / ``wordproblems-train`` tasks: other problems
    than the rationales'), logged per iteration.
 
-``control`` runs the same loop with no rationales (every batch from the replay mixture): the
-baseline that gets the same fine-tuning steps, so the difference is STaR's own.
+Two controls run the same loop and fine-tuning: ``control="replay"`` with no rationales
+(every batch from the replay mixture: the effect of more training alone), and
+``control="gold"`` with the generator's own step-by-step solutions of as many questions as
+the STaR run (``match``) kept at each iteration (the paper's comparison with fine-tuning on
+ground-truth rationales).
 
 Each iteration's model is saved (``iter_N/``, safetensors): a killed run resumes after the last
 finished iteration. The final model is ``model/``, usable as ``--backend local:RUN``.
@@ -63,11 +66,13 @@ class StarConfig(Config):
     replay: float = arg(
         0.25, "Share of each batch from the original training mixture.", min=0, max=1
     )
-    control: bool = arg(
-        False,
-        "The control run: the same fine-tuning with no rationales (replay batches only), to"
-        " separate STaR's effect from that of more training.",
+    control: str = arg(
+        "",
+        "A control run instead of STaR: 'replay' (the same fine-tuning, replay batches only),"
+        " 'gold' (the generator's own solutions of as many questions as the STaR run --rationales"
+        " kept at that iteration, read from --match).",
     )
+    match: Path | None = arg(None, "Control 'gold': the STaR run whose rationale counts to match.")
     eval_limit: int = arg(100, "Eval problems per split after each iteration.", min=1)
     max_tokens: int = arg(160, "Tokens per sample.", min=1)
     seed: int = arg(0, "Seed of the questions, the sampling and the training.", min=0)
@@ -166,6 +171,18 @@ def _rationales(backend: Any, task: Any, problems: list, cfg: StarConfig, it: in
         return [r for r in pool.map(one, range(len(problems))) if r is not None]
 
 
+def _gold(problems: list, cfg: StarConfig, it: int) -> list[tuple[str, str]]:
+    """The generator's step-by-step solutions of the first N questions, N the rationales the
+    STaR run ``cfg.match`` kept at iteration ``it``."""
+    if cfg.match is None or not (Path(cfg.match) / "history.json").is_file():
+        raise PalestraError("control 'gold' needs --match STAR_RUN (with its history.json)")
+    history = json.loads((Path(cfg.match) / "history.json").read_text())
+    counts = {h["iteration"]: h.get("rationales") for h in history}
+    if counts.get(it) is None:
+        raise PalestraError(f"{cfg.match}: no iteration {it} to match")
+    return [(p.prompt, p.meta["solutions"]["steps"]) for p in problems[: counts[it]]]
+
+
 def train_star(cfg: StarConfig) -> Path:
     """Run STaR (the module docstring); returns the run directory."""
     import torch
@@ -181,6 +198,10 @@ def train_star(cfg: StarConfig) -> Path:
     task = get_task(cfg.task)
     if not isinstance(task, wp.WordProblemsTask):
         raise PalestraError(f"{cfg.task}: STaR runs on the generated word-problem tasks")
+    if cfg.control not in ("", "replay", "gold"):
+        raise PalestraError(f"unknown control {cfg.control!r}; known: replay, gold")
+    if cfg.control == "gold" and (cfg.match is None or not (cfg.match / "history.json").is_file()):
+        raise PalestraError("control 'gold' needs --match STAR_RUN (with its history.json)")
     run = Run.open("star", cfg, seed=cfg.seed, root=cfg.root, resume=cfg.resume,
                    tensorboard=False)  # fmt: skip
     start_dir = model_folder(cfg.generator)
@@ -217,12 +238,17 @@ def train_star(cfg: StarConfig) -> Path:
         current = Transformer.from_pretrained(current_dir)
         backend = LocalBackend.from_model(current, tokenizer)
         try:
-            kept = [] if cfg.control else _rationales(backend, task, problems, cfg, it)
+            if cfg.control == "replay":
+                kept = []
+            elif cfg.control == "gold":
+                kept = _gold(problems, cfg, it)
+            else:
+                kept = _rationales(backend, task, problems, cfg, it)
         finally:
             backend.close()
         steps = round(cfg.steps * cfg.growth ** (it - 1))
         model = Transformer.from_pretrained(start_dir)  # the paper restarts from the start
-        share = 1.0 if cfg.control else cfg.replay
+        share = 1.0 if cfg.control == "replay" else cfg.replay
         losses = finetune(model, tokenizer, kept, steps, cfg.batch_size, cfg.lr,
                           seed=cfg.seed + it, replay=replay, replay_share=share)  # fmt: skip
         acc = evaluate(model)

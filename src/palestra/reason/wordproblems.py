@@ -645,6 +645,7 @@ class WordProblemsTask(_AnswerTask):
     max_tokens = 160  # a 4-step solution is about 100 tokens; prompts leave 160 in a 512 context
     word_style: ClassVar[str] = "steps"
     split: ClassVar[str] = "heldout"
+    digits: ClassVar[int] = 2  # quantities of 1..digits digits (the training mixture's: 2)
 
     def problems(
         self,
@@ -660,10 +661,12 @@ class WordProblemsTask(_AnswerTask):
         scenarios = HELD_OUT if self.split == "heldout" else TRAINING
         rng = random.Random(f"{seed}/{self.split}")
         tag = self.split if seed == EVAL_SEED else f"{self.split}@{seed}"
+        if self.digits != 2:
+            tag = f"{tag}/digits{self.digits}"
         out = []
         for i in range(count):
             steps = EVAL_STEPS[i % len(EVAL_STEPS)]
-            wp = generate(rng, steps=steps, scenarios=scenarios)
+            wp = generate(rng, steps=steps, scenarios=scenarios, digits=self.digits)
             out.append(
                 Problem(
                     task=self.name,
@@ -715,6 +718,26 @@ class WordProblemsTrain(WordProblemsTask):
 
     name = "wordproblems-train"
     split = "train"
+
+
+@register_task("wordproblems-calc-large")
+class WordProblemsCalcLarge(WordProblemsTask):
+    """Held-out templates, quantities of up to 3 digits (the model trained on 2), asked to use
+    the calculator: where a calculator should help most."""
+
+    name = "wordproblems-calc-large"
+    word_style = "calculator"
+    digits = 3
+
+
+@register_task("wordproblems-train-calc-large")
+class WordProblemsTrainCalcLarge(WordProblemsTask):
+    """Training templates, quantities of up to 3 digits, asked to use the calculator."""
+
+    name = "wordproblems-train-calc-large"
+    split = "train"
+    word_style = "calculator"
+    digits = 3
 
 
 @register_task("wordproblems-train-direct")
