@@ -177,6 +177,21 @@ def _train_star(cfg: object) -> None:
     typer.echo(f"run: {train_star(cfg)}")  # type: ignore[arg-type]
 
 
+def _promptbreeder(cfg: object) -> None:
+    import json
+
+    from palestra.reason.promptbreeder import run_promptbreeder
+
+    out = run_promptbreeder(cfg)  # type: ignore[arg-type]
+    report = json.loads((out / "report.json").read_text())
+    typer.echo(
+        f"best prompt: {report['best']['prompt']!r}: held-out {report['best']['heldout']:.3f}"
+    )
+    for name, r in report["extra"].items():
+        typer.echo(f"{name} {r['prompt']!r}: held-out {r['heldout']:.3f}")
+    typer.echo(f"run: {out}")
+
+
 def _prove_flop(cfg: object) -> None:
     from palestra.prove.flop import run_prove_flop
 
@@ -293,6 +308,7 @@ def _register_config_commands() -> None:
     from palestra.prove.flop_config import FlopConfig, FlopEvalConfig
     from palestra.prove.rlcop_config import RlcopConfig
     from palestra.reason.evaluate import BiasesConfig, EvalConfig
+    from palestra.reason.promptbreeder import PromptbreederConfig
     from palestra.reason.proofbench import GradeProofsConfig
     from palestra.reason.star import StarConfig
     from palestra.reason.verifier import VerifierTrainConfig
@@ -319,6 +335,14 @@ def _register_config_commands() -> None:
             _eval_biases,
             "A code task evaluated unmodified and under each bias intervention (function"
             " renamed, keywords, description or examples removed); the pass@1 drop table.",
+        ),
+        (
+            app,
+            "promptbreeder",
+            PromptbreederConfig,
+            _promptbreeder,
+            "Promptbreeder: evolve the instruction before each question (task prompts and"
+            " mutation prompts, binary tournaments on training batches); held-out report.",
         ),
         (
             app,
