@@ -32,7 +32,9 @@ Then *prompt crossover* (probability ``crossover``: ``P`` replaced by another un
 proportion to fitness) and *context shuffling* (with ``context`` > 0 each unit carries up to
 that many correct workings as few-shot examples; after an evaluation, with probability
 ``1/context``, one is replaced by a new correct working). A mutant's text is its completion's
-first line, stripped, at most ``max_prompt_chars``; an empty one keeps the parent's.
+first line, stripped, at most ``max_prompt_chars``; an empty one keeps the parent's (so does a
+mutation the model refuses, its prompt longer than its context); a question whose prompt the
+solver refuses counts as a wrong answer.
 
 **Seeds and resume.** Every mutator call has its own seed (:class:`~.programs.core.LM`), the
 pairings, batches and operator choices come from one seeded generator; the state after each
@@ -56,6 +58,7 @@ from typing import Any
 
 from palestra.core.config import Config, arg
 from palestra.core.errors import PalestraError
+from palestra.lm.backends import BackendError
 from palestra.reason.programs.core import LM
 from palestra.reason.task import Problem, Task
 
@@ -196,8 +199,13 @@ class Promptbreeder:
 
     # -- the model's two uses ------------------------------------------------------------
     def mutate_text(self, prompt: str, purpose: str) -> str:
-        c = self.lm.complete(prompt, purpose=purpose, temperature=self.cfg.mutator_temperature,
-                             max_tokens=self.cfg.mutator_tokens, stop=("\n",))[0]  # fmt: skip
+        """The mutator's first line for ``prompt``; empty where the model refuses the call
+        (a prompt longer than its context): the caller then keeps the parent's text."""
+        try:
+            c = self.lm.complete(prompt, purpose=purpose, temperature=self.cfg.mutator_temperature,
+                                 max_tokens=self.cfg.mutator_tokens, stop=("\n",))[0]  # fmt: skip
+        except BackendError:
+            return ""
         return _first_line(c.text, self.cfg.max_prompt_chars)
 
     def prompt(self, unit: Unit, question: str) -> str:
@@ -210,9 +218,12 @@ class Promptbreeder:
         from concurrent.futures import ThreadPoolExecutor
 
         def one(p: Problem) -> tuple[bool, str]:
-            c = self.solver.complete(self.prompt(unit, p.question), temperature=0.0,
-                                     max_tokens=self.task.max_tokens, stop=list(self.task.stop),
-                                     seed=0)[0]  # fmt: skip
+            try:
+                c = self.solver.complete(self.prompt(unit, p.question), temperature=0.0,
+                                         max_tokens=self.task.max_tokens,
+                                         stop=list(self.task.stop), seed=0)[0]  # fmt: skip
+            except BackendError:  # the prompt leaves no room: a wrong answer
+                return False, ""
             ok = bool(self.task.check(p, c.text).verdict)
             return ok, self.cfg.template.format(
                 instruction="", question=p.question
