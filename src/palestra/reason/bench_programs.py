@@ -7,7 +7,8 @@ here, each against its baseline in the same run.
 The model is a ``palestra train lm --task wordproblems`` run (README, results/NOTES.md give the
 command); the verifier a ``palestra train verifier`` run on that model (optional: without it
 the learned-verifier arm is left out, with a note). Unset, each is the newest run under
-``runs/wordproblems`` and ``runs/verifier``.
+``runs/wordproblems`` (else the model shipped in ``palestra/data/models/wordproblems``, with
+its README) and ``runs/verifier``.
 
 On each split of the generated word problems (``train``: the training templates, new numbers;
 ``heldout``: templates never trained on), ``limit`` problems, every sample checked by the
@@ -53,6 +54,8 @@ from palestra.core.errors import PalestraError
 __all__ = ["ProgramsBenchOptions"]
 
 SPLITS = {"train": "wordproblems-train", "heldout": "wordproblems"}
+# the model trained for this bench, shipped with its README (used when runs/ has none)
+SHIPPED_MODEL = Path(__file__).resolve().parents[1] / "data" / "models" / "wordproblems"
 
 
 @dataclass
@@ -98,12 +101,7 @@ def run(bench: Bench) -> None:
     unknown += [p for p in opts.parts if p not in ("programs", "star", "promptbreeder")]
     if unknown:
         raise PalestraError(f"unknown splits or parts {unknown}")
-    model = opts.model or _newest(Path("runs/wordproblems"))
-    if model is None:
-        raise PalestraError(
-            "no word-problem model: train one (`palestra train lm --task wordproblems ...`, "
-            "results/NOTES.md) or pass -o model=RUN_DIR"
-        )
+    model = opts.model or _newest(Path("runs/wordproblems")) or SHIPPED_MODEL
     bench.data["model"] = str(model)
     if "programs" in opts.parts:
         _programs(bench, opts, model)
