@@ -88,6 +88,21 @@ def sigkill_when(args: list[str], ready: Callable[[], bool], *, timeout_s: float
     assert child.returncode == -signal.SIGKILL
 
 
+def train_tiny_word_lm(root: Path) -> Path:
+    """A one-layer word-problem model with room for the prompts (context 512), trained for a
+    few steps: the plumbing of the programs that need the word problems' prompts (STaR,
+    Promptbreeder, the lm-programs bench), not their effect."""
+    from palestra.lm.config import LMTrainConfig
+    from palestra.lm.train import train
+
+    cfg = LMTrainConfig(
+        task="wordproblems", digits=2, n_layer=1, n_head=2, d_model=32, block_size=512,
+        steps=4, batch_size=4, lr=3e-3, warmup=2, eval_every=4, checkpoint_every=4,
+        eval_examples=2, runs_root=root, progress=False,
+    )  # fmt: skip
+    return train(cfg)
+
+
 def train_tiny_lm(
     root: Path, *, block_size: int = 64, steps: int = 40, batch_size: int = 16
 ) -> Path:

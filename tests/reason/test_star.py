@@ -37,17 +37,9 @@ def test_finetune_teaches_a_target(tiny_run: Path) -> None:
 
 @pytest.fixture(scope="module")
 def word_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A one-layer word-problem model with room for the prompts (a few steps: the loop's
-    plumbing, not its effect, is tested here)."""
-    from palestra.lm.config import LMTrainConfig
-    from palestra.lm.train import train
+    from ..conftest import train_tiny_word_lm
 
-    cfg = LMTrainConfig(
-        task="wordproblems", digits=2, n_layer=1, n_head=2, d_model=32, block_size=512,
-        steps=4, batch_size=4, lr=3e-3, warmup=2, eval_every=4, checkpoint_every=4,
-        eval_examples=2, runs_root=tmp_path_factory.mktemp("runs"), progress=False,
-    )  # fmt: skip
-    return train(cfg)
+    return train_tiny_word_lm(tmp_path_factory.mktemp("runs"))
 
 
 def test_star_loop_records_and_resumes(word_model: Path, tmp_path: Path) -> None:
