@@ -104,3 +104,42 @@ def test_bench_lm_programs_smoke(word_model: Path, tmp_path: Path) -> None:
     assert (tmp_path / "runs" / "heldout" / "sampled-2" / "samples.jsonl").read_text() == samples
     assert star_history.read_text() == before
     assert [f.value for f in again.figures] == [f.value for f in bench.figures]
+
+
+def test_hint_prompt_and_rationalization(word_model: Path, tmp_path: Path) -> None:
+    from palestra.reason.star import hint_prompt
+
+    prompt = "Think step by step.\nQ: Mia has 3 apples. How many apples does Mia have now?\nA:"
+    assert hint_prompt(prompt, "3") == (
+        "Think step by step.\nQ: Mia has 3 apples. How many apples does Mia have now? "
+        "(Hint: the answer is 3.)\nA:"
+    )
+    assert hint_prompt("no answer slot", "3") == "no answer slot (Hint: the answer is 3.)"
+    run = train_star(StarConfig(generator=word_model, problems=3, k=2, steps=2, batch_size=2,
+                                eval_limit=2, max_tokens=24, root=tmp_path, concurrency=2,
+                                iterations=1, rationalize=True))  # fmt: skip
+    record = json.loads((run / "history.json").read_text())[1]
+    assert 0 <= record["rationales"] <= 3
+
+
+def test_rationalization_keeps_hinted_rationales_without_the_hint(tmp_path: Path) -> None:
+    """A scripted model that answers right only when given the hint: without rationalization
+    nothing is kept; with it every question, each kept with its original (hintless) prompt."""
+    import re
+
+    from palestra.reason.programs.scripted import ScriptedBackend
+    from palestra.reason.star import _rationales
+    from palestra.reason.task import get_task
+
+    def respond(prompt: str, rng: object) -> str:
+        m = re.search(r"\(Hint: the answer is (\d+)\.\)", prompt)
+        return f" Water: 1 + 1 = 2.\nThe answer is {m.group(1) if m else 0}."
+
+    task = get_task("wordproblems")
+    problems = task.problems(seed="star/test", count=4)
+    backend = ScriptedBackend(respond)
+    base = dict(generator=tmp_path, k=2, concurrency=2)
+    assert _rationales(backend, task, problems, StarConfig(**base), 1) == []
+    kept = _rationales(backend, task, problems, StarConfig(**base, rationalize=True), 1)
+    assert [prompt for prompt, _ in kept] == [p.prompt for p in problems]
+    assert all("Hint" not in prompt for prompt, _ in kept)

@@ -26,8 +26,11 @@ ground-truth rationales).
 
 Each iteration's model is saved (``iter_N/``, safetensors): a killed run resumes after the last
 finished iteration. The final model is ``model/``, usable as ``--backend local:RUN``.
-Rationalization (the paper's hint with the answer, for problems the model fails) is not done:
-this model was never trained on hints; the paper's ablation without it still improves.
+Rationalization (``rationalize``, off by default): for a question none of the ``k`` samples
+answers, ``k`` more with the answer as a hint after the question (:func:`hint_prompt`); a
+rationale that reaches the answer is kept and fine-tuned on *without* the hint, as in the
+paper. The word-problem model was never trained on hints, so whether it can use one is for
+the run to show.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from typing import Any
 from palestra.core.config import Config, arg
 from palestra.core.errors import PalestraError
 
-__all__ = ["StarConfig", "finetune", "greedy_accuracy", "train_star"]
+__all__ = ["StarConfig", "finetune", "greedy_accuracy", "hint_prompt", "train_star"]
 
 
 @dataclass
@@ -65,6 +68,11 @@ class StarConfig(Config):
     lr: float = arg(3e-4, "AdamW learning rate (cosine decay to a tenth).", above=0)
     replay: float = arg(
         0.25, "Share of each batch from the original training mixture.", min=0, max=1
+    )
+    rationalize: bool = arg(
+        False,
+        "Rationalization: for a question no sample answers, sample again with the answer as a"
+        " hint; a rationale reaching it is kept, the hint removed.",
     )
     control: str = arg(
         "",
@@ -165,10 +173,30 @@ def _rationales(backend: Any, task: Any, problems: list, cfg: StarConfig, it: in
         for c in outs:
             if c.finish_reason == "stop" and task.check(p, c.text).verdict:
                 return p.prompt, c.text
+        if not cfg.rationalize:
+            return None
+        # rationalization: the answer given as a hint; a rationale that reaches it is kept
+        # with the hint removed (the model is fine-tuned as if it had found it unaided)
+        hinted = hint_prompt(p.prompt, p.reference)
+        outs = backend.complete(hinted, n=cfg.k, temperature=cfg.temperature,
+                                max_tokens=cfg.max_tokens, stop=list(task.stop),
+                                seed=(cfg.seed * 1000 + it) * 1_000_003 + i + 500_000)  # fmt: skip
+        for c in outs:
+            if c.finish_reason == "stop" and task.check(p, c.text).verdict:
+                return p.prompt, c.text
         return None
 
     with ThreadPoolExecutor(cfg.concurrency) as pool:
         return [r for r in pool.map(one, range(len(problems))) if r is not None]
+
+
+def hint_prompt(prompt: str, answer: str) -> str:
+    """``prompt`` with the answer as a hint after the question (STaR's rationalization):
+    ``"... How many ...? (Hint: the answer is 42.)\nA:"``."""
+    head, sep, tail = prompt.rpartition("\nA:")
+    if not sep:
+        return f"{prompt} (Hint: the answer is {answer}.)"
+    return f"{head} (Hint: the answer is {answer}.)\nA:{tail}"
 
 
 def _gold(problems: list, cfg: StarConfig, it: int) -> list[tuple[str, str]]:

@@ -16,6 +16,12 @@ and a scalar head on its final hidden states ``h_t [D]``::
     L   = mean over solution tokens t of BCE(sigmoid(v_t), y)      (token-level, as Cobbe)
     score(problem, solution) = sigmoid(v_T)            T = the solution's last token
 
+With ``pairwise = w > 0`` half-batches of pairs (a right and a wrong sample of the same
+problem) add ``w * softplus(v_T(wrong) - v_T(right))``: the per-sample loss can be lowered by
+learning which *problems* are easy (high AUC, useless for picking among one problem's
+samples); the ranking term asks for the right one of each problem to score higher, which is
+what best-of-n uses.
+
 The input is the prompt the generator saw (``<bos>`` first) followed by the solution;
 sequences longer than the context keep their last ``block_size`` tokens; batches are padded
 on the right (causal attention: padding never reaches the tokens before it).
@@ -23,6 +29,9 @@ on the right (causal attention: padding never reaches the tokens before it).
 **What is reported** (``verifier.json``): on the held-out problems, label accuracy at 0.5,
 ROC AUC, and selection accuracy -- the share of problems whose top-scored sample is right --
 beside picking the first sample, a majority vote, and an oracle (any sample right).
+
+``samples_from`` reuses the labelled samples of an earlier run (same generator, task, seed and
+problem count), so a second verifier costs no sampling.
 
 What it does not do: no joint language-model loss (Cobbe's ablation found it helps a little),
 no calibration; training data from one generator, so a verifier is tied to it.
