@@ -290,6 +290,15 @@ def _programs(bench: Bench, opts: ProgramsBenchOptions, model: Path) -> None:
                          peer_value=acc["calc_large"],
                          setting=f"{n}; quantities up to 3 digits, trained on 2")  # fmt: skip
             bench.data[split] = {"accuracy": acc, "maj@k": maj, "pass@k": pas}
+        try:  # the real GSM8K slice, however low (the data set may be missing)
+            gsm = arm("gsm8k", "zeroshot", "gsm8k-zeroshot")
+        except PalestraError as e:
+            bench.note(f"GSM8K slice not run: {e}")
+        else:
+            bench.data["gsm8k"] = {"accuracy": gsm["pass@k"]["1"], "errors": gsm.get("errors")}
+            bench.figure("GSM8K test, zero-shot step by step (greedy)", gsm["pass@k"]["1"],
+                         "accuracy", setting=f"first {limit} problems; prompts longer than "
+                         f"the model's context ({gsm.get('errors')}) count as wrong")  # fmt: skip
     finally:
         backend.close()
 
