@@ -161,3 +161,40 @@ def test_bench_evaluates_the_last_snapshot_before_a_collapse(tmp_path: Path) -> 
     assert select_agent(tmp_path, snaps) == snaps[1]  # step 200: success 0.95 at step 120
     (tmp_path / "metrics.jsonl").write_text(json.dumps({"step": 310, "success": 0.9}) + "\n")
     assert select_agent(tmp_path, snaps) == tmp_path
+
+
+def test_bench_flop_with_the_no_proof_arm(tmp_path: Path) -> None:
+    """``palestra bench flop -o arms=proof,no-proof`` on a tiny Robinson folder: both arms
+    train (the second from the root, in its own run folder beside the first), are evaluated,
+    and the report compares them; a second call resumes both runs."""
+    from palestra.core.bench import Bench, get_suite
+    from palestra.prove.bench_flop import FlopBenchOptions
+
+    root = tmp_path / "robinson"
+    two = ONE_TIMES_ONE.replace("mul(s(o),s(o)) = s(o)", "plus(s(o),o) = s(o)")
+    for sub in ("simple/final", "left_random/final", "random/final2"):
+        (root / sub).mkdir(parents=True)
+        (root / sub / "robinson_1p0__1.p").write_text(two)
+    (root / "simple/final/robinson_1m1__1.p").write_text(ONE_TIMES_ONE)
+    opts = FlopBenchOptions(
+        problems=root, quick_sample=1, quick_steps=200, snapshot_every=100, time_limit=1.0,
+        curve_time=0.5, eprover="no-such-eprover", arms=("proof", "no-proof"),
+        runs=tmp_path / "runs",
+    )  # fmt: skip
+    bench = Bench("flop", quick=True, out_dir=tmp_path / "out", options=opts)
+    get_suite("flop").run(bench)
+    names = [f.name for f in bench.figures]
+    assert "RA-1: solved by FLoP (no-proof) vs FLoP (proof)" in names
+    arms = bench.data["arms"]
+    assert set(arms) == {"proof", "no-proof"}
+    assert Path(arms["no-proof"]["run_dir"]).parent.parent == tmp_path / "runs" / "no-proof"
+    assert (
+        json.loads((Path(arms["no-proof"]["run_dir"]) / "config.json").read_text())["proof"]
+        == "none"
+    )
+    again = Bench("flop", quick=True, out_dir=tmp_path / "out2", options=opts)
+    get_suite("flop").run(again)
+    assert again.data["arms"]["no-proof"]["run_dir"] == arms["no-proof"]["run_dir"]
+    bad = FlopBenchOptions(problems=root, arms=("x",))
+    with pytest.raises(PalestraError, match="unknown FLoP arms"):
+        get_suite("flop").run(Bench("flop", quick=True, out_dir=tmp_path / "o3", options=bad))

@@ -17,8 +17,11 @@ line is taken as E reports it). ``-o runs=DIR`` keeps the training run there and
 when the same command runs again; with a larger ``steps`` it continues the same run further
 (``steps`` is not part of a run's recorded config), so a long training spans sessions.
 
-Not here yet (issue 25): FLoP without a proof, rlCoP-style training at the same budget, the
-LCL sets.
+``-o arms=proof,no-proof`` adds FLoP trained on the same problem with no proof (episodes from
+the root: the paper's "no curriculum" baseline) at the same budget, its run kept beside the
+first (``RUNS/no-proof``), each figure of it against the one-proof arm.
+
+Not here yet (issue 25): rlCoP-style training at the same budget, the LCL sets.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from typing import Any
 from palestra.core.bench import Bench, register_suite
 from palestra.core.config import Config, arg
 from palestra.core.data import locate, problem_files
+from palestra.core.errors import PalestraError
 from palestra.core.progress import progress_bar
 from palestra.prove.attempt import ProofAttempt, count_proved
 from palestra.prove.flop_config import FlopConfig
@@ -71,6 +75,11 @@ class FlopBenchOptions(Config):
         None,
         "Keep the training run in this folder and resume it when the same command runs again "
         "(more steps continue it); default: a temporary folder.",
+    )
+    arms: tuple[str, ...] = arg(
+        ("proof",),
+        "FLoP arms, each trained at the same budget: proof (from one training proof, with the "
+        "curriculum), no-proof (the same training problem, episodes from the root).",
     )
 
 
@@ -146,6 +155,78 @@ def select_agent(run_dir: Path, snapshots: list[Path], min_success: float = 0.5)
     return good[-1] if good else run_dir
 
 
+ARMS = ("proof", "no-proof")
+
+
+def _train_arm(
+    bench: Bench,
+    opts: FlopBenchOptions,
+    arm: str,
+    train_file: Path,
+    steps: int,
+    runs_root: Path,
+    sets: dict[str, list[Path]],
+    evaluate: Any,
+    train: Any,
+) -> tuple[Path, dict[str, list[tuple[int, int]]], dict[str, list[ProofAttempt]]]:
+    """Train one arm (resuming its run), draw its greedy curve, evaluate its agent."""
+    cfg = FlopConfig(
+        train=(train_file,),
+        proof="auto" if arm == "proof" else "none",
+        steps=steps,
+        snapshot_every=opts.snapshot_every,
+        lr=opts.lr,
+        entropy=opts.entropy,
+        seed=bench.seed,
+        runs=runs_root if arm == "proof" else runs_root / arm,  # type: ignore[arg-type]
+        resume=opts.runs is not None,
+        progress=True,
+    )
+    t0 = time.perf_counter()
+    run_dir = train(cfg)
+    train_seconds = time.perf_counter() - t0
+    summary = _read_json(run_dir / "summary.json")
+    bench.note(
+        f"Training ({arm}): {summary.get('steps', 0):,} steps, {summary.get('episodes', 0):,} "
+        f"episodes, {train_seconds:.0f} s wall in this call (1 thread); curriculum start "
+        f"at the end: {[c['start'] for c in summary.get('curricula', [])]} (0 = the root); "
+        f"proofs of the training problem found from the root: "
+        f"{summary.get('root_proofs', 0)}."
+        + (f" Run kept in `{run_dir}`." if opts.runs is not None else "")
+    )
+    # -- solved vs training steps (greedy, short) --------------------------------------
+    snapshots = sorted((run_dir / "models").glob("step_*.pt"))
+    curve: dict[str, list[tuple[int, int]]] = {"RA-1": [], "RA-2": []}
+    for snap in snapshots:
+        at = int(snap.stem.split("_")[1])
+        for name in curve:
+            rs = evaluate(sets[name], snap, time_limit=opts.curve_time, jobs=opts.jobs,
+                          seed=bench.seed, greedy_only=True)  # fmt: skip
+            curve[name].append((at, count_proved(rs, "bench flop")))
+    # -- the agent (the last snapshot that still proves the training problem): PPO on a
+    # near-deterministic policy can collapse late in a run (its episodes then end at the
+    # known proof's length without reward, and nothing recovers them); the choice looks at
+    # training metrics only, never at the evaluated problems
+    agent = select_agent(run_dir, snapshots)
+    if agent != run_dir:
+        bench.note(
+            f"{arm}: the final policy no longer proves the training problem; evaluated the "
+            f"last snapshot that did, `{agent.name}` (chosen on training success only)."
+        )
+    results = {
+        name: evaluate(
+            files,
+            agent,
+            time_limit=opts.time_limit,
+            jobs=opts.jobs,
+            seed=bench.seed,
+            progress=f"FLoP ({arm}) on {name}",
+        )
+        for name, files in sets.items()
+    }
+    return run_dir, curve, results
+
+
 @register_suite("flop", config=FlopBenchOptions)
 def run(bench: Bench) -> None:
     from palestra.prove.flop import evaluate, train
@@ -171,73 +252,27 @@ def run(bench: Bench) -> None:
     )
     bench.note(f"Setting of every figure: {setting}.")
 
-    # -- training ------------------------------------------------------------------------
+    # -- training, per arm ---------------------------------------------------------------
+    unknown = [a for a in opts.arms if a not in ARMS]
+    if unknown or not opts.arms:
+        raise PalestraError(f"unknown FLoP arms {unknown}; known: {', '.join(ARMS)}")
     tmp = None
     if opts.runs is None:
         tmp = tempfile.TemporaryDirectory(prefix="palestra-flop-")
     runs_root = Path(tmp.name) if tmp is not None else opts.runs
+    arm_results: dict[str, dict[str, list[ProofAttempt]]] = {}
+    curves: dict[str, dict[str, list[tuple[int, int]]]] = {}
+    run_dirs: dict[str, Path] = {}
     try:
-        cfg = FlopConfig(
-            train=(train_file,),
-            steps=steps,
-            snapshot_every=opts.snapshot_every,
-            lr=opts.lr,
-            entropy=opts.entropy,
-            seed=bench.seed,
-            runs=runs_root,  # type: ignore[arg-type]
-            resume=opts.runs is not None,
-            progress=True,
-        )
-        t0 = time.perf_counter()
-        run_dir = train(cfg)
-        train_seconds = time.perf_counter() - t0
-        summary = _read_json(run_dir / "summary.json")
-        bench.note(
-            f"Training: {summary.get('steps', 0):,} steps, {summary.get('episodes', 0):,} "
-            f"episodes, {train_seconds:.0f} s wall in this call (1 thread); curriculum start "
-            f"at the end: {[c['start'] for c in summary.get('curricula', [])]} (0 = the root); "
-            f"proofs of the training problem found from the root: "
-            f"{summary.get('root_proofs', 0)}."
-            + (f" Run kept in `{run_dir}`." if opts.runs is not None else "")
-        )
-        # -- solved vs training steps (greedy, short) ----------------------------------
-        snapshots = sorted((run_dir / "models").glob("step_*.pt"))
-        curve: dict[str, list[tuple[int, int]]] = {"RA-1": [], "RA-2": []}
-        for snap in snapshots:
-            at = int(snap.stem.split("_")[1])
-            for name in curve:
-                rs = evaluate(
-                    sets[name],
-                    snap,
-                    time_limit=opts.curve_time,
-                    jobs=opts.jobs,
-                    seed=bench.seed,
-                    greedy_only=True,
-                )
-                curve[name].append((at, count_proved(rs, "bench flop")))
-        # -- the agent (the last snapshot that still proves the training problem) and the
-        # peers: PPO on a near-deterministic policy can collapse late in a run (its episodes
-        # then end at the known proof's length without reward, and nothing recovers them);
-        # the choice looks at training metrics only, never at the evaluated problems
-        agent = select_agent(run_dir, snapshots)
-        if agent != run_dir:
-            bench.note(
-                f"The final policy no longer proves the training problem; evaluated the last "
-                f"snapshot that did, `{agent.name}` (chosen on training success only)."
-            )
-        ours: dict[str, list[ProofAttempt]] = {}
-        for name, files in sets.items():
-            ours[name] = evaluate(
-                files,
-                agent,
-                time_limit=opts.time_limit,
-                jobs=opts.jobs,
-                seed=bench.seed,
-                progress=f"FLoP on {name}",
+        for arm in opts.arms:
+            run_dirs[arm], curves[arm], arm_results[arm] = _train_arm(
+                bench, opts, arm, train_file, steps, runs_root, sets, evaluate, train
             )
     finally:
         if tmp is not None:
             tmp.cleanup()
+    main_arm = opts.arms[0]
+    ours, curve, run_dir = arm_results[main_arm], curves[main_arm], run_dirs[main_arm]
     schedule: dict[str, list[ProofAttempt]] = {}
     for name, files in sets.items():
         with progress_bar(f"schedule on {name}", len(files)) as tick:
@@ -296,6 +331,19 @@ def run(bench: Bench) -> None:
             setting=f"{setting}; over the problems each proved",
         )
         rows.append([name, n, "FLoP", got, fmax, fmean])
+        for arm in opts.arms[1:]:
+            other = arm_results[arm][name]
+            got_arm = count_proved(other, f"bench flop, {arm}")
+            amax, amean = _lengths(other)
+            bench.figure(
+                f"{name}: solved by FLoP ({arm}) vs FLoP ({main_arm})",
+                got_arm,
+                "problems",
+                peer=f"FLoP ({main_arm}), same budget",
+                peer_value=got,
+                setting=f"{setting}; of {n}",
+            )
+            rows.append([name, n, f"FLoP ({arm})", got_arm, amax, amean])
         rows.append([name, n, "schedule", base, smax, smean])
         if e is not None:
             rows.append([name, n, "E", e, None, None])
@@ -341,6 +389,14 @@ def run(bench: Bench) -> None:
     )
     bench.data["run_dir"] = str(run_dir) if opts.runs is not None else None
     bench.data["curve"] = curve
+    bench.data["arms"] = {
+        arm: {
+            "run_dir": str(run_dirs[arm]) if opts.runs is not None else None,
+            "curve": curves[arm],
+            "results": {n: [_record(r) for r in rs] for n, rs in arm_results[arm].items()},
+        }
+        for arm in opts.arms
+    }
     bench.data["results"] = {
         name: {
             "flop": [_record(r) for r in ours[name]],
