@@ -89,6 +89,32 @@ def _newest(folder: Path) -> Path | None:
     return runs[-1] if runs else None
 
 
+def _interval(p: float, n: int) -> str:
+    """A 95% Wilson interval of an accuracy ``p`` over ``n`` problems, as text."""
+    from palestra.reason.metrics import wilson_interval
+
+    low, high = wilson_interval(round(p * n), n)
+    return f"95% CI [{low:.2f}, {high:.2f}]"
+
+
+def _curves(run_dir: Path, ks: list[int]) -> tuple[dict[str, float], dict[str, float], int]:
+    """maj@k and pass@k for every k in ``ks``, averaged over the problems of an eval run's
+    samples (``palestra.reason.metrics``), and the number of problems."""
+    from palestra.reason.metrics import maj_at_k, pass_at_k
+
+    by: dict[str, list[tuple[str | None, bool]]] = {}
+    for line in (run_dir / "samples.jsonl").read_text().splitlines():
+        r = json.loads(line)
+        by.setdefault(r["problem"], []).append((r.get("answer"), bool(r["accepted"])))
+    maj, pas = {}, {}
+    for k in ks:
+        maj[str(k)] = sum(maj_at_k([v for v, _ in g], [c for _, c in g], k) for g in by.values())
+        pas[str(k)] = sum(pass_at_k(len(g), sum(c for _, c in g), k) for g in by.values())
+        maj[str(k)] /= len(by)
+        pas[str(k)] /= len(by)
+    return maj, pas, len(by)
+
+
 def _task(split: str, style: str) -> str:
     base = SPLITS[split]
     return base if style == "steps" else f"{base}-{style}"
@@ -241,7 +267,7 @@ def _programs(bench: Bench, opts: ProgramsBenchOptions, model: Path) -> None:
             acc: dict[str, float] = {}
             direct = arm(split, "direct", _task(split, "direct"))
             steps = arm(split, "steps", _task(split, "steps"))
-            sampled = arm(split, f"sampled-{opts.samples}", _task(split, "steps"),
+            arm(split, f"sampled-{opts.samples}", _task(split, "steps"),
                           samples=opts.samples, temperature=opts.temperature)  # fmt: skip
             calc = arm(split, "calc", _task(split, "calc"))
             tool = arm(split, "tool", _task(split, "calc"), program="tool")
@@ -257,10 +283,15 @@ def _programs(bench: Bench, opts: ProgramsBenchOptions, model: Path) -> None:
             acc["calc_large"] = calc_large["pass@k"]["1"]
             acc["tool_large"] = tool_large["pass@k"]["1"]
             acc["best_of_k_arithmetic"] = bon["pass@k"]["1"]
-            maj, pas = sampled["maj@k"], sampled["pass@k"]
+            ks = sorted(
+                {1, opts.k, opts.samples} | {2**i for i in range(8) if 2**i <= opts.samples}
+            )
+            ks = [k for k in ks if k <= opts.samples]
+            maj, pas, _ = _curves(opts.runs / split / f"sampled-{opts.samples}", ks)
             curves[split] = {"maj": maj, "pass": pas}
-            kk = str(opts.k) if str(opts.k) in maj else max(maj, key=int)
+            kk = str(min(opts.k, opts.samples))
             acc["maj_at_k"] = maj[kk]
+            acc["maj_at_all"] = maj[str(opts.samples)]
             acc["sample"] = pas["1"]
             if verifier is not None:
                 learned = arm(split, f"best-of-{opts.k}-learned", _task(split, "steps"),
@@ -270,25 +301,33 @@ def _programs(bench: Bench, opts: ProgramsBenchOptions, model: Path) -> None:
             n = f"{limit} problems, {split} split"
             bench.figure(f"{split}: step by step (greedy)", acc["steps"], "accuracy",
                          peer="direct answer (greedy)", peer_value=acc["direct"],
-                         setting=n)  # fmt: skip
-            vote = f"{n}; expected vote over {kk}-subsets of {opts.samples}"
-            bench.figure(f"{split}: maj@{kk} at T={opts.temperature}", acc["maj_at_k"],
+                         setting=f"{n}; {_interval(acc['steps'], limit)} vs "
+                         f"{_interval(acc['direct'], limit)}")  # fmt: skip
+            vote = f"{n}; majority of {opts.samples} samples at T={opts.temperature}"
+            bench.figure(f"{split}: maj@{opts.samples}", acc["maj_at_all"],
                          "accuracy", peer="greedy step by step", peer_value=acc["steps"],
                          setting=vote)  # fmt: skip
             if "best_of_k_learned" in acc:
                 bench.figure(f"{split}: best-of-{opts.k}, learned verifier",
                              acc["best_of_k_learned"], "accuracy", peer=f"maj@{kk}",
-                             peer_value=acc["maj_at_k"], setting=n)  # fmt: skip
+                             peer_value=acc["maj_at_k"],
+                             setting=f"{n}; same number of samples; "
+                             f"{_interval(acc['best_of_k_learned'], limit)}")  # fmt: skip
             bench.figure(f"{split}: best-of-{opts.k}, arithmetic verifier",
                          acc["best_of_k_arithmetic"], "accuracy", peer=f"maj@{kk}",
-                         peer_value=acc["maj_at_k"], setting=n)  # fmt: skip
+                         peer_value=acc["maj_at_k"],
+                         setting=f"{n}; same number of samples; "
+                         f"{_interval(acc['best_of_k_arithmetic'], limit)}")  # fmt: skip
             bench.figure(f"{split}: calculator tool (greedy)", acc["tool"], "accuracy",
                          peer="calculator style without the tool", peer_value=acc["calc"],
-                         setting=n)  # fmt: skip
+                         setting=f"{n}; {_interval(acc['tool'], limit)} vs "
+                         f"{_interval(acc['calc'], limit)}")  # fmt: skip
             bench.figure(f"{split}: calculator tool, 3-digit quantities", acc["tool_large"],
                          "accuracy", peer="calculator style without the tool",
                          peer_value=acc["calc_large"],
-                         setting=f"{n}; quantities up to 3 digits, trained on 2")  # fmt: skip
+                         setting=f"{n}; quantities up to 3 digits, trained on 2; "
+                         f"{_interval(acc['tool_large'], limit)} vs "
+                         f"{_interval(acc['calc_large'], limit)}")  # fmt: skip
             bench.data[split] = {"accuracy": acc, "maj@k": maj, "pass@k": pas}
         try:  # the real GSM8K slice, however low (the data set may be missing)
             gsm = arm("gsm8k", "zeroshot", "gsm8k-zeroshot")
@@ -306,11 +345,11 @@ def _programs(bench: Bench, opts: ProgramsBenchOptions, model: Path) -> None:
     for split in opts.splits:
         a = bench.data[split]["accuracy"]
         rows.append([split, *(round(a.get(key, float("nan")), 3) for key in (
-            "direct", "steps", "sample", "maj_at_k", "best_of_k_arithmetic",
+            "direct", "steps", "sample", "maj_at_k", "maj_at_all", "best_of_k_arithmetic",
             "best_of_k_learned", "calc", "tool", "calc_large", "tool_large"))])  # fmt: skip
     bench.table(
         f"accuracy per arm ({limit} problems per split)",
-        ["split", "direct", "step by step", "one sample", f"maj@{opts.k}",
+        ["split", "direct", "step by step", "one sample", f"maj@{opts.k}", f"maj@{opts.samples}",
          f"best-of-{opts.k} arithmetic", f"best-of-{opts.k} learned", "calc style", "calc + tool",
          "calc, 3 digits", "calc + tool, 3 digits"],
         rows,

@@ -426,9 +426,12 @@ def run_promptbreeder(cfg: PromptbreederConfig) -> Path:
         else:
             breeder.initialise()
         _save(breeder, out)
+        if breeder.generation >= cfg.generations and (out / "report.json").is_file():
+            return out  # a finished run: its report stands
         while breeder.generation < cfg.generations:
             breeder.step()
             _save(breeder, out)
+        (out / "report.json").unlink(missing_ok=True)
         heldout = heldout_task.problems()[: cfg.heldout_limit]
         extra = {"hand-written chain of thought": "Think step by step."}
         report = heldout_report(breeder, heldout, extra)
