@@ -149,8 +149,10 @@ def _promptbreeder(bench: Bench, opts: ProgramsBenchOptions, model: Path) -> Non
     )
 
     quick = bench.quick
-    rows, best, start_mean, start_best, cot = [], [], [], [], []
+    rows = []
+    by_start: dict[str, dict[str, list[float]]] = {}
     for start, initial in (("generated", ()), ("thinking styles", THINKING_STYLES)):
+        got = by_start.setdefault(start, {"best": [], "mean": [], "cot": []})
         for seed in range(opts.pb_seeds):
             cfg = PromptbreederConfig(
                 backend=f"local:{model}", initial=tuple(initial), seed=bench.seed + seed,
@@ -165,30 +167,30 @@ def _promptbreeder(bench: Bench, opts: ProgramsBenchOptions, model: Path) -> Non
             r = json.loads((out / "report.json").read_text())
             initial_scores = [x["heldout"] for x in r["initial"]]
             cot_score = r["extra"]["hand-written chain of thought"]["heldout"]
+            mean_initial = sum(initial_scores) / len(initial_scores)
             rows.append([start, seed, r["best"]["prompt"][:60], r["best"]["heldout"],
-                         sum(initial_scores) / len(initial_scores), max(initial_scores),
-                         cot_score])  # fmt: skip
-            if start == "thinking styles":
-                best.append(r["best"]["heldout"])
-                start_mean.append(sum(initial_scores) / len(initial_scores))
-                start_best.append(max(initial_scores))
-                cot.append(cot_score)
-            else:
-                bench.data.setdefault("promptbreeder_generated", []).append(r)
+                         mean_initial, max(initial_scores), cot_score])  # fmt: skip
+            got["best"].append(r["best"]["heldout"])
+            got["mean"].append(mean_initial)
+            got["cot"].append(cot_score)
     bench.table(
         "Promptbreeder: held-out accuracy of the best evolved prompt vs its start",
         ["start", "seed", "best evolved prompt", "best, held-out", "initial mean",
          "initial best", "'Think step by step.'"],
         rows,
     )  # fmt: skip
-    n = f"{opts.pb_seeds} seeds; start: the paper's thinking styles; held-out templates"
-    mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
-    bench.figure("Promptbreeder best evolved prompt, held-out", mean(best), "accuracy",
-                 peer="initial population (mean)", peer_value=mean(start_mean),
-                 setting=n)  # fmt: skip
-    bench.figure("Promptbreeder best evolved prompt vs hand-written CoT, held-out",
-                 mean(best), "accuracy", peer="'Think step by step.'", peer_value=mean(cot),
-                 setting=n)  # fmt: skip
+
+    def mean(xs: list[float]) -> float:
+        return sum(xs) / len(xs)
+
+    for start, got in by_start.items():
+        n = f"{opts.pb_seeds} seeds, mean; start: {start}; held-out templates"
+        bench.figure(f"Promptbreeder ({start} start): best evolved prompt, held-out",
+                     mean(got["best"]), "accuracy", peer="its initial population (mean)",
+                     peer_value=mean(got["mean"]), setting=n)  # fmt: skip
+        bench.figure(f"Promptbreeder ({start} start): best evolved vs hand-written CoT",
+                     mean(got["best"]), "accuracy", peer="'Think step by step.'",
+                     peer_value=mean(got["cot"]), setting=n)  # fmt: skip
 
 
 def _star(bench: Bench, opts: ProgramsBenchOptions, model: Path) -> None:
