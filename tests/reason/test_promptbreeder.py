@@ -196,7 +196,8 @@ def test_command_in_process_and_over_http_alike(word_model: Path, tmp_path: Path
     b = json.loads((there / "state.json").read_text())
     assert a["history"] == b["history"] and a["generation"] == 1
     report = json.loads((here / "report.json").read_text())
-    assert set(report) == {"best", "initial", "extra"}
+    assert set(report) == {"best", "initial", "extra", "curve"}
+    assert [c["generation"] for c in report["curve"]] == [0, 1]  # each generation's best
     assert [r["prompt"] for r in report["initial"]] == ["Think step by step.", "Answer directly."]
     assert report == json.loads((there / "report.json").read_text())
     assert (here / "calls.jsonl").read_text().count("\n") == a["calls"]

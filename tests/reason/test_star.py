@@ -93,7 +93,7 @@ def test_bench_lm_programs_smoke(word_model: Path, tmp_path: Path) -> None:
     assert "heldout: step by step (greedy)" in names
     assert "STaR vs as many ground-truth rationales, held-out" in names
     assert {t["title"].split(":")[0] for t in bench.tables} >= {"STaR"}
-    assert len(bench.plots) == 2
+    assert len(bench.plots) == 3
     assert "Promptbreeder (generated start): best evolved prompt, held-out" in names
     assert (tmp_path / "runs" / "heldout" / "tool-large" / "samples.jsonl").is_file()
     samples = (tmp_path / "runs" / "heldout" / "sampled-2" / "samples.jsonl").read_text()

@@ -151,6 +151,7 @@ def _promptbreeder(bench: Bench, opts: ProgramsBenchOptions, model: Path) -> Non
     quick = bench.quick
     rows = []
     by_start: dict[str, dict[str, list[float]]] = {}
+    curves: dict[str, list[dict[str, Any]]] = {}
     for start, initial in (("generated", ()), ("thinking styles", THINKING_STYLES)):
         got = by_start.setdefault(start, {"best": [], "mean": [], "cot": []})
         for seed in range(opts.pb_seeds):
@@ -170,6 +171,7 @@ def _promptbreeder(bench: Bench, opts: ProgramsBenchOptions, model: Path) -> Non
             mean_initial = sum(initial_scores) / len(initial_scores)
             rows.append([start, seed, r["best"]["prompt"][:60], r["best"]["heldout"],
                          mean_initial, max(initial_scores), cot_score])  # fmt: skip
+            curves[f"{start}, seed {seed}"] = r.get("curve", [])
             got["best"].append(r["best"]["heldout"])
             got["mean"].append(mean_initial)
             got["cot"].append(cot_score)
@@ -182,6 +184,16 @@ def _promptbreeder(bench: Bench, opts: ProgramsBenchOptions, model: Path) -> Non
 
     def mean(xs: list[float]) -> float:
         return sum(xs) / len(xs)
+
+    with bench.plot("lm_programs_promptbreeder",
+                    "Promptbreeder: held-out accuracy of each generation's best prompt",
+                    xlabel="generation", ylabel="held-out accuracy") as ax:  # fmt: skip
+        for label, points in curves.items():
+            ax.plot([p["generation"] for p in points], [p["heldout"] for p in points],
+                    marker="o", label=label)  # fmt: skip
+        cot = [c for got in by_start.values() for c in got["cot"]]
+        ax.axhline(mean(cot), ls=":", color="gray", label="'Think step by step.'")
+        ax.legend()
 
     for start, got in by_start.items():
         n = f"{opts.pb_seeds} seeds, mean; start: {start}; held-out templates"

@@ -9,7 +9,9 @@ units at random; in each pair (a *binary tournament*) both units are scored on t
 random batch of ``batch`` *training* questions -- fitness is exact match of the greedy answer,
 checked by the task's checker -- and the loser is replaced by a mutated copy of the winner
 (ties go to the first of the pair). The population size never changes; the held-out questions
-are used only by :func:`heldout_report`, after evolution.
+are used only by :func:`heldout_report`, after evolution: the best unit, the initial prompts,
+a hand-written one, and the best unit of each generation by training fitness (the curve of
+held-out accuracy over generations).
 
 **Mutation.** One of eight operators, uniformly, makes the copy's new ``P`` (and maybe ``M``)
 with the *mutator* model (the same model by default, as in the paper):
@@ -261,6 +263,8 @@ class Promptbreeder:
                                      "init") or cfg.description  # fmt: skip
             self.population.append(Unit(p, m))
         self.initial = [u.task_prompt for u in self.population]
+        self.history.append({"generation": 0, "tournaments": [],
+                             "population": [asdict(u) for u in self.population]})  # fmt: skip
 
     # -- the operators -------------------------------------------------------------------
     def _listed(self, prompts: list[str], header: str) -> str:
@@ -378,12 +382,28 @@ def heldout_report(
     breeder: Promptbreeder, heldout: Sequence[Problem], extra: dict[str, str]
 ) -> dict[str, Any]:
     """Held-out exact match of the best unit (by its last training fitness), of every initial
-    task prompt and of the ``extra`` prompts (name -> prompt), on the same questions."""
-    best = max(breeder.population, key=lambda u: u.fitness or 0.0)
+    task prompt, of the ``extra`` prompts (name -> prompt), and of the best unit of every
+    generation (``curve``: the evolution's held-out progress), on the same questions; each
+    distinct prompt is scored once."""
+    scores: dict[str, float] = {}
 
     def score(prompt: str) -> float:
-        return breeder.fitness(Unit(prompt, ""), heldout, training=False)
+        if prompt not in scores:
+            scores[prompt] = breeder.fitness(Unit(prompt, ""), heldout, training=False)
+        return scores[prompt]
 
+    def best_of(population: list[dict[str, Any]]) -> dict[str, Any]:
+        scored = [u for u in population if u.get("fitness") is not None] or population
+        return max(scored, key=lambda u: u.get("fitness") or 0.0)
+
+    best = max(breeder.population, key=lambda u: u.fitness or 0.0)
+    curve = []
+    for record in breeder.history:
+        if record.get("population"):
+            top = best_of(record["population"])
+            curve.append({"generation": record["generation"], "prompt": top["task_prompt"],
+                          "train_fitness": top.get("fitness"),
+                          "heldout": score(top["task_prompt"])})  # fmt: skip
     return {
         "best": {
             "prompt": best.task_prompt,
@@ -392,6 +412,7 @@ def heldout_report(
         },
         "initial": [{"prompt": p, "heldout": score(p)} for p in dict.fromkeys(breeder.initial)],
         "extra": {name: {"prompt": p, "heldout": score(p)} for name, p in extra.items()},
+        "curve": curve,
     }
 
 
@@ -426,7 +447,9 @@ def run_promptbreeder(cfg: PromptbreederConfig) -> Path:
         else:
             breeder.initialise()
         _save(breeder, out)
-        if breeder.generation >= cfg.generations and (out / "report.json").is_file():
+        report_path = out / "report.json"
+        finished = breeder.generation >= cfg.generations and report_path.is_file()
+        if finished and "curve" in json.loads(report_path.read_text()):
             return out  # a finished run: its report stands
         while breeder.generation < cfg.generations:
             breeder.step()
