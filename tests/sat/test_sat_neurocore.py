@@ -116,3 +116,5 @@ def test_the_bench_part_runs_every_solver_on_every_family(tmp_path) -> None:
     bench = Bench("sat-guided", quick=True, seed=0, out_dir=tmp_path)
     data = amortised_guidance(bench, per_family=1, time_limit=2.0, variants=False)
     assert data and bench.tables and bench.figures
+    for table in bench.tables:  # a column per value, a header per column
+        assert all(len(row) == len(table["headers"]) for row in table["rows"]), table["title"]

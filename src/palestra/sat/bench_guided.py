@@ -177,21 +177,8 @@ def amortised_guidance(
             results[name] = _solved_in_time(
                 _attempt, jobs, insts, time_limit, time_limit + 2.0, f"{fam}: {name}"
             )
-        secs = {s: [None if v is None else v["seconds"] for v in results[s]] for s in SOLVERS}
-        guided = [v for v in results["guided"] if v is not None]
-        queries = sum(v["queries"] for v in guided)
-        q_sec = sum(v["query_seconds"] for v in guided)
-        g_sec = sum(v["seconds"] for v in guided)
         tag = " [held out]" if fam.startswith(held_out) else ""
-        row = [fam + tag, len(insts)]
-        for s in SOLVERS:
-            row += [sum(x is not None for x in secs[s]), par2(secs[s], time_limit)]
-        row += [
-            queries / max(len(guided), 1),
-            sum(v["reused"] for v in guided) / max(len(guided), 1),
-            1e3 * q_sec / queries if queries else float("nan"),
-            100 * q_sec / g_sec if g_sec else 0.0,
-        ]
+        row, secs = _family_row(fam + tag, results, SOLVERS, "guided", time_limit)
         rows.append(row)
         bench.figure(
             f"PAR-2, {fam}{tag}, guided",
@@ -204,13 +191,9 @@ def amortised_guidance(
             f"{opts.interval}, scale {opts.scale:g}, at most {opts.max_queries} queries",
         )
         raw[fam] = {"instances": [x.name for x in insts], **secs}
-    headers = ["family", "n"]
-    for s in SOLVERS:
-        headers += [f"solved {s}", f"PAR-2 {s} (s)"]
-    headers += ["queries / instance", "ms / query", "network % of guided time"]
     bench.table(
         f"Amortised guidance: solved within {time_limit:g} s and PAR-2, same instances",
-        headers,
+        _headers(SOLVERS),
         rows,
     )
     bench.note(
@@ -368,6 +351,46 @@ TUNING_GRID: list[dict[str, Any]] = [
 ]
 
 
+def _family_row(
+    label: str,
+    results: dict[str, list[dict[str, Any] | None]],
+    solvers: tuple[str, ...],
+    guided_name: str,
+    time_limit: float,
+) -> tuple[list[Any], dict[str, list[float | None]]]:
+    """A family's table row (the columns of :func:`_headers`) and each solver's seconds per
+    instance (None: not solved in time)."""
+    secs = {s: [None if v is None else v["seconds"] for v in results[s]] for s in solvers}
+    guided = [v for v in results[guided_name] if v is not None]
+    queries = sum(v["queries"] for v in guided)
+    q_sec = sum(v["query_seconds"] for v in guided)
+    g_sec = sum(v["seconds"] for v in guided)
+    row: list[Any] = [label, len(results[solvers[0]])]
+    for s in solvers:
+        row += [sum(x is not None for x in secs[s]), par2(secs[s], time_limit)]
+    row += [
+        queries / max(len(guided), 1),
+        sum(v["reused"] for v in guided) / max(len(guided), 1),
+        1e3 * q_sec / queries if queries else float("nan"),
+        100 * q_sec / g_sec if g_sec else 0.0,
+    ]
+    return row, secs
+
+
+def _headers(solvers: tuple[str, ...]) -> list[str]:
+    """The columns of :func:`_family_row`."""
+    headers = ["family", "n"]
+    for s in solvers:
+        headers += [f"solved {s}", f"PAR-2 {s} (s)"]
+    return [
+        *headers,
+        "network passes / solved",
+        "reused answers / solved",
+        "guidance ms / pass (network, formula preparation)",
+        "network % of guided time",
+    ]
+
+
 def _conflict_ratio(
     plain: list[dict[str, Any] | None], guided: list[dict[str, Any] | None]
 ) -> float:
@@ -493,24 +516,11 @@ def cdcl_guidance(
     )
     for fam, insts in cdcl_sets(per_family, bench.seed, satlib).items():
         results = _run_family(insts, CDCL_SOLVERS, opts, time_limit, check)
-        secs = {s: [None if v is None else v["seconds"] for v in results[s]] for s in CDCL_SOLVERS}
-        guided = [v for v in results["CDCL + network"] if v is not None]
-        queries = sum(v["queries"] for v in guided)
-        q_sec = sum(v["query_seconds"] for v in guided)
-        g_sec = sum(v["seconds"] for v in guided)
-        conflict_ratio = _conflict_ratio(results["CDCL"], results["CDCL + network"])
-        control_ratio = _conflict_ratio(results["CDCL"], results["CDCL + shuffled scores"])
         tag = " [held out]" if fam.startswith("planning") else ""
-        row = [fam + tag, len(insts)]
-        for s in CDCL_SOLVERS:
-            row += [sum(x is not None for x in secs[s]), par2(secs[s], time_limit)]
+        row, secs = _family_row(fam + tag, results, CDCL_SOLVERS, "CDCL + network", time_limit)
         row += [
-            queries / max(len(guided), 1),
-            sum(v["reused"] for v in guided) / max(len(guided), 1),
-            1e3 * q_sec / queries if queries else float("nan"),
-            100 * q_sec / g_sec if g_sec else 0.0,
-            conflict_ratio,
-            control_ratio,
+            _conflict_ratio(results["CDCL"], results["CDCL + network"]),
+            _conflict_ratio(results["CDCL"], results["CDCL + shuffled scores"]),
         ]
         rows.append(row)
         bench.figure(
@@ -532,14 +542,8 @@ def cdcl_guidance(
             },
             "queries": [None if v is None else v["queries"] for v in results["CDCL + network"]],
         }
-    headers = ["family", "n"]
-    for s in CDCL_SOLVERS:
-        headers += [f"solved {s}", f"PAR-2 {s} (s)"]
-    headers += [
-        "network passes / solved",
-        "reused answers / solved",
-        "guidance ms / pass (network, formula preparation)",
-        "network % of guided time",
+    headers = [
+        *_headers(CDCL_SOLVERS),
         "conflicts guided / plain (geo. mean)",
         "conflicts shuffled / plain (geo. mean)",
     ]
