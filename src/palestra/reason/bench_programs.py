@@ -97,22 +97,18 @@ def _interval(p: float, n: int) -> str:
     return f"95% CI [{low:.2f}, {high:.2f}]"
 
 
-def _curves(run_dir: Path, ks: list[int]) -> tuple[dict[str, float], dict[str, float], int]:
-    """maj@k and pass@k for every k in ``ks``, averaged over the problems of an eval run's
-    samples (``palestra.reason.metrics``), and the number of problems."""
-    from palestra.reason.metrics import maj_at_k, pass_at_k
+def _curves(run_dir: Path, task: str, ks: list[int]) -> tuple[dict[str, float], dict[str, float]]:
+    """maj@k and pass@k for every k in ``ks`` of an eval run's samples
+    (:func:`palestra.reason.evaluate.summarize`, which reports only its own k otherwise)."""
+    from palestra.reason.evaluate import read_samples, summarize
+    from palestra.reason.task import get_task
 
-    by: dict[str, list[tuple[str | None, bool]]] = {}
-    for line in (run_dir / "samples.jsonl").read_text().splitlines():
-        r = json.loads(line)
-        by.setdefault(r["problem"], []).append((r.get("answer"), bool(r["accepted"])))
-    maj, pas = {}, {}
-    for k in ks:
-        maj[str(k)] = sum(maj_at_k([v for v, _ in g], [c for _, c in g], k) for g in by.values())
-        pas[str(k)] = sum(pass_at_k(len(g), sum(c for _, c in g), k) for g in by.values())
-        maj[str(k)] /= len(by)
-        pas[str(k)] /= len(by)
-    return maj, pas, len(by)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    records = read_samples(run_dir / "samples.jsonl")
+    problems = list(dict.fromkeys(r["problem"] for r in records))
+    again = summarize(records, task=get_task(task), problems=problems,
+                      samples=summary["samples"], ks=ks)  # fmt: skip
+    return again["maj@k"], again["pass@k"]
 
 
 def _task(split: str, style: str) -> str:
@@ -301,7 +297,8 @@ def _programs(bench: Bench, opts: ProgramsBenchOptions, model: Path) -> None:
                 {1, opts.k, opts.samples} | {2**i for i in range(8) if 2**i <= opts.samples}
             )
             ks = [k for k in ks if k <= opts.samples]
-            maj, pas, _ = _curves(opts.runs / split / f"sampled-{opts.samples}", ks)
+            run_dir = opts.runs / split / f"sampled-{opts.samples}"
+            maj, pas = _curves(run_dir, _task(split, "steps"), ks)
             curves[split] = {"maj": maj, "pass": pas}
             kk = str(min(opts.k, opts.samples))
             acc["maj_at_k"] = maj[kk]

@@ -671,11 +671,17 @@ def ks_for(n: int) -> list[int]:
 
 
 def summarize(
-    records: Sequence[dict[str, Any]], *, task: Task, problems: Sequence[str], samples: int
+    records: Sequence[dict[str, Any]],
+    *,
+    task: Task,
+    problems: Sequence[str],
+    samples: int,
+    ks: Sequence[int] | None = None,
 ) -> dict[str, Any]:
     """The figures of a run's records: pass@k (and maj@k for answer tasks) for every k of
-    :func:`ks_for`, averaged over ``problems`` with a 95% normal interval over problems, the
-    Wilson interval of the per-sample accept rate, tokens, errors and finish reasons.
+    ``ks`` (default :func:`ks_for`), averaged over ``problems`` with a 95% normal interval
+    over problems, the Wilson interval of the per-sample accept rate, tokens, errors and
+    finish reasons.
 
     Deterministic in the records (not their order), so a resumed run's equals a clean run's.
     Every problem must have all its ``samples``: a missing one is an error, not a skip.
@@ -691,7 +697,7 @@ def summarize(
             f"{len(short)} problems lack samples (first: {short[0]}); run again to finish"
         )
     rows = [[by_problem[p][i] for i in range(samples)] for p in problems]
-    ks = ks_for(samples)
+    ks = list(ks) if ks is not None else ks_for(samples)
     summary: dict[str, Any] = {
         "task": task.name,
         "kind": task.kind,
