@@ -63,6 +63,31 @@ __all__ = [
 
 
 # ----------------------------------------------------------------------------- data
+def encode_example(
+    tokenizer: Tokenizer, prompt: str, target: str, block_size: int
+) -> tuple[list[int], list[int]]:
+    """``<bos> prompt target <eos>`` as inputs and next-token targets, the prompt's targets
+    masked (the loss is on the target and its ``<eos>``); an example longer than
+    ``block_size`` is a ``PalestraError``."""
+    p = tokenizer.encode(prompt, bos=True)
+    t = tokenizer.encode(target, eos=True)
+    if len(p) + len(t) - 1 > block_size:
+        raise PalestraError(
+            f"an example of {len(p) + len(t)} tokens does not fit block_size="
+            f"{block_size}; raise --block-size or make the task easier"
+        )
+    seq = p + t
+    return seq[:-1], [IGNORE_INDEX] * (len(p) - 1) + t  # y[j] = seq[j+1], prompt masked
+
+
+def pad_batch(pairs: list[tuple[list[int], list[int]]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Examples of :func:`encode_example` right-padded into ``x [B, T]`` and ``y [B, T]``."""
+    T = max(len(x) for x, _ in pairs)
+    x = torch.tensor([x + [PAD] * (T - len(x)) for x, _ in pairs])  # [B, T]
+    y = torch.tensor([y + [IGNORE_INDEX] * (T - len(y)) for _, y in pairs])  # [B, T]
+    return x, y
+
+
 class TaskData:
     """Batches of ``<bos> prompt target <eos>`` with the loss on the target only."""
 
@@ -71,23 +96,12 @@ class TaskData:
         rng = random.Random(f"{cfg.seed}/eval-examples")
         self.eval_examples = [task.sample(rng) for _ in range(cfg.eval_examples)]
 
-    def _encode(self, prompt: str, target: str) -> tuple[list[int], list[int]]:
-        p = self.tokenizer.encode(prompt, bos=True)
-        t = self.tokenizer.encode(target, eos=True)
-        if len(p) + len(t) - 1 > self.cfg.block_size:
-            raise PalestraError(
-                f"an example of {len(p) + len(t)} tokens does not fit block_size="
-                f"{self.cfg.block_size}; raise --block-size or make the task easier"
-            )
-        seq = p + t
-        return seq[:-1], [IGNORE_INDEX] * (len(p) - 1) + t  # y[j] = seq[j+1], prompt masked
-
     def _batch(self, rng: random.Random) -> tuple[torch.Tensor, torch.Tensor]:
-        pairs = [self._encode(*self.task.sample(rng)) for _ in range(self.cfg.batch_size)]
-        T = max(len(x) for x, _ in pairs)
-        x = torch.tensor([x + [PAD] * (T - len(x)) for x, _ in pairs])  # [B, T]
-        y = torch.tensor([y + [IGNORE_INDEX] * (T - len(y)) for _, y in pairs])  # [B, T]
-        return x, y
+        pairs = [
+            encode_example(self.tokenizer, *self.task.sample(rng), self.cfg.block_size)
+            for _ in range(self.cfg.batch_size)
+        ]
+        return pad_batch(pairs)
 
     def batch(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         return self._batch(random.Random(f"{self.cfg.seed}/train/{index}"))

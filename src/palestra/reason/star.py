@@ -109,8 +109,7 @@ def finetune(
     mode."""
     import torch
 
-    from palestra.lm.tokenizers import PAD
-    from palestra.models.transformer import IGNORE_INDEX
+    from palestra.lm.train import encode_example, pad_batch
 
     if not examples and not (replay and replay_share):
         raise PalestraError("nothing to fine-tune on")
@@ -118,7 +117,6 @@ def finetune(
     rng = random.Random(seed)
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
-    block = model.cfg.block_size
     losses = []
     for step in range(steps):
         for g in opt.param_groups:
@@ -127,13 +125,8 @@ def finetune(
         for _ in range(batch_size):
             use_replay = replay is not None and (not examples or rng.random() < replay_share)
             prompt, target = replay(rng) if use_replay else examples[rng.randrange(len(examples))]
-            p = tokenizer.encode(prompt, bos=True)
-            t = tokenizer.encode(target, eos=True)
-            seq, y = p + t, [IGNORE_INDEX] * (len(p) - 1) + t
-            pairs.append((seq[:-1][-block:], y[-block:]))
-        T = max(len(x) for x, _ in pairs)
-        x = torch.tensor([x + [PAD] * (T - len(x)) for x, _ in pairs])  # [B, T]
-        y = torch.tensor([y + [IGNORE_INDEX] * (T - len(y)) for _, y in pairs])  # [B, T]
+            pairs.append(encode_example(tokenizer, prompt, target, model.cfg.block_size))
+        x, y = pad_batch(pairs)  # [B, T] each
         _, loss = model(x, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
