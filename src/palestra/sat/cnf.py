@@ -128,9 +128,9 @@ class SolveResult:
     ``proof`` holds a CDCL refutation's DRUP lines, the last one ``0``, or the bytes of the
     binary LRAT (``proof_format="lrat"``) or DRAT (``"drat"``) proof CaDiCaL traced
     (``plain.solve_plain``); None otherwise, or with proof recording off. ``seconds`` is the
-    wall time of the solve call. ``checked`` says
-    the answer was verified independently of the search: a model by ``CNF.check_model``, a
-    refutation by ``drup.check_drup``. ``solve_cadical`` checks its models itself; the CLI's
+    wall time of the solve call. ``checked`` says the answer was verified independently of
+    the search: a model by ``CNF.check_model``, a refutation by ``lrat.check_lrat`` or
+    ``drup.check_drup``. ``solve_cadical`` checks its models itself; the CLI's
     ``solve.check_answer`` checks every model and every proof.
     """
 

@@ -142,6 +142,7 @@ def _pysolvers() -> Any:
     return pysolvers
 
 
+@functools.cache
 def _lrat_calls() -> bool:
     """python-sat's compiled module has the calls ``_trace_lrat`` makes."""
     module = _pysolvers()

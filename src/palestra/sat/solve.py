@@ -11,8 +11,7 @@ CDCL (its compiled core by default, ``--engine python`` the reference) and DPLL,
   (where its hints fail, its lemmas by DRUP), a CDCL one with its DRUP proof verified by
   ``drup.check_drup`` (both compiled); with ``--no-check-proof`` it is printed unchecked
   (``c UNSAT unchecked`` and ``checked: false``). DPLL and guided CaDiCaL refutations have no
-  proof and
-  are reported with ``checked: false``.
+  proof and are reported with ``checked: false``.
 
 Output is SAT-competition style (``c`` comments, ``s STATUS``, ``v ... 0`` model lines), or with
 ``json`` one object: ``file``, ``heuristic`` (``cadical`` for the default: its own) and the
@@ -20,8 +19,8 @@ solver's ``SolveResult.to_json()``:
 ``solver``, ``status``, ``model`` (DIMACS literals or null), ``decisions``, ``conflicts``,
 ``propagations``, ``steps`` (DPLL branching calls), ``learned``, ``restarts``, ``guided``,
 ``seconds`` (the solver's own wall time), ``checked`` and ``proof_format`` (``lrat``, ``drat``,
-or null: DRUP lines or no proof). A count the solver does not keep is
-null (``steps`` for CDCL and CaDiCaL, ``propagations`` for DPLL; see ``cnf.SolveResult``).
+or null: DRUP lines or no proof). A count the solver does not keep is null (``steps`` for
+CDCL and CaDiCaL, ``propagations`` for DPLL; see ``cnf.SolveResult``).
 
 ``gen`` writes SR(n) pairs as DIMACS files ``sr<n>-<i>-sat.cnf`` / ``sr<n>-<i>-unsat.cnf``.
 
