@@ -210,6 +210,24 @@ def _play_eval(cfg: object) -> None:
     run_eval(cfg)  # type: ignore[arg-type]
 
 
+def _control_train(cfg: object) -> None:
+    from palestra.control.train import train
+
+    typer.echo(f"run: {train(cfg)}")  # type: ignore[arg-type]
+
+
+def _control_eval(cfg: object) -> None:
+    from palestra.control.train import run_eval
+
+    run_eval(cfg)  # type: ignore[arg-type]
+
+
+control_app = typer.Typer(
+    help="Continuous control (gymnasium, MuJoCo): train and evaluate SAC, AWR, QWR.",
+    no_args_is_help=True,
+)
+app.add_typer(control_app, name="control")
+
 play_app = typer.Typer(
     help="Atari: train and evaluate agents (screen, RAM or both).", no_args_is_help=True
 )
@@ -298,6 +316,7 @@ app.add_typer(train_app, name="train")
 
 def _register_config_commands() -> None:
     """Commands whose options are generated from a config dataclass (light imports only)."""
+    from palestra.control.config import ControlEvalConfig, ControlTrainConfig
     from palestra.coq.config import ProveCoqConfig
     from palestra.core.cli_config import add_config_command
     from palestra.demo import DemoConfig
@@ -375,6 +394,21 @@ def _register_config_commands() -> None:
             PlayEvalConfig,
             _play_eval,
             "Evaluate a trained agent (no clipping, full episodes, 30 no-op starts).",
+        ),
+        (
+            control_app,
+            "train",
+            ControlTrainConfig,
+            _control_train,
+            "Train SAC, AWR or QWR on a gymnasium env with continuous actions (e.g. Hopper-v5);"
+            " --resume continues the newest run exactly.",
+        ),
+        (
+            control_app,
+            "eval",
+            ControlEvalConfig,
+            _control_eval,
+            "Deterministic evaluation returns of a trained agent (JSON on stdout).",
         ),
         (
             lm_app,

@@ -121,6 +121,11 @@ _BUILTIN: dict[str, tuple[str, str]] = {
         "Atari on CPUs: BA3C training steps/s with 1, 2, 4, ... Ray rollout workers (up to the "
         "cores) vs BA3C in process, same env count",
     ),
+    "control": (
+        "palestra.control.bench",
+        "continuous control on MuJoCo: QWR vs AWR vs Palestra SAC vs Stable-Baselines3 SAC, "
+        "return curves over seeds and training steps/s, resumable arms",
+    ),
     "coq": (
         "palestra.coq.bench",
         "Coq proof search on miniF2F valid: problems proved per search/proposer at a fixed "

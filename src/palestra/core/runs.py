@@ -200,12 +200,15 @@ class Run:
                     run._truncate_metrics(None)  # it starts again from step 0
                 return run
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        directory = root / name / stamp
-        n = 1
-        while directory.exists():
-            n += 1
-            directory = root / name / f"{stamp}-{n}"
-        directory.mkdir(parents=True)
+        (root / name).mkdir(parents=True, exist_ok=True)
+        directory, n = root / name / stamp, 1
+        while True:  # mkdir is the claim: two runs started in the same second get two folders
+            try:
+                directory.mkdir()
+                break
+            except FileExistsError:
+                n += 1
+                directory = root / name / f"{stamp}-{n}"
         atomic_write_bytes(directory / "config.json", json.dumps(cfg, indent=2).encode())
         _write_meta(directory, name, seed)
         return cls(directory, config, resumed=False, tensorboard=tensorboard)

@@ -1,0 +1,351 @@
+"""``palestra bench control``: QWR vs AWR vs Palestra SAC vs Stable-Baselines3's SAC on MuJoCo.
+
+Part ``mujoco``: every algorithm on every environment (default Hopper, Walker2d and
+HalfCheetah v5) at the same interaction budget (default 100k) and seeds, deterministic
+evaluation returns every 5 epochs (5 episodes, the same evaluation seeds for all), training
+steps/s of each (interactions per second of wall time, updates included, one torch thread).
+Stable-Baselines3's SAC runs with the settings of Palestra's (batch 256, lr 3e-4, tau 0.005,
+automatic entropy, 5000 random first steps, one gradient step per interaction, the same
+replay size) and is evaluated by the same function.
+
+Every arm is a resumable run under ``-o runs=DIR`` (default ``runs/control-bench``): the same
+command run again continues the unfinished arms from their checkpoints and reports all that
+exist, so a budget of hours spans sessions. ``-o jobs=N`` trains N arms at a time, one
+process and one torch thread each.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing as mp
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from palestra.core.bench import Bench, register_suite
+from palestra.core.config import Config, arg
+
+__all__ = ["ControlBenchOptions", "run"]
+
+PALESTRA_ALGOS = ("qwr", "awr", "sac")
+ALGOS = (*PALESTRA_ALGOS, "sb3-sac")
+
+
+@dataclass
+class ControlBenchOptions(Config):
+    """Options of ``palestra bench control``."""
+
+    parts: tuple[str, ...] = arg(("mujoco",), "Which parts to run (mujoco).")
+    envs: tuple[str, ...] | None = arg(
+        None, "Environments (default quick: Pendulum-v1; full: Hopper, Walker2d, HalfCheetah v5)."
+    )
+    algos: tuple[str, ...] = arg(ALGOS, "Arms: qwr, awr, sac, sb3-sac.")
+    seeds: int | None = arg(None, "Seeds per arm (default quick 1, full 3).", min=1)
+    steps: int | None = arg(None, "Interactions per run (default quick 2000, full 100k).", min=1)
+    runs: Path = arg(Path("runs/control-bench"), "Keep (and resume) every arm's run here.")
+    jobs: int = arg(2, "Arms trained at a time (one process, one torch thread each).", min=1)
+    train: bool = arg(True, "Train missing arms (false: report the runs that exist).")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        unknown = set(self.algos) - set(ALGOS)
+        if unknown:
+            raise ValueError(f"unknown algos {sorted(unknown)}; known: {', '.join(ALGOS)}")
+        if set(self.parts) - {"mujoco"}:
+            raise ValueError(f"unknown parts {sorted(set(self.parts) - {'mujoco'})}; known: mujoco")
+
+
+@dataclass(frozen=True)
+class Arm:
+    env: str
+    algo: str
+    seed: int
+    steps: int
+    quick: bool
+    root: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.algo}-seed{self.seed}"
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.root) / self.env / self.name
+
+
+def _quick_settings(quick: bool) -> dict[str, Any]:
+    """Small epochs and update counts for a smoke run (the full bench uses the defaults)."""
+    if not quick:
+        return {}
+    return {
+        "epoch_steps": 250,
+        "value_steps": 20,
+        "policy_steps": 20,
+        "target_syncs": 2,
+        "learning_starts": 250,
+        "eval_episodes": 2,
+        "eval_every": 2,
+        "checkpoint_every": 2,
+    }
+
+
+def _train_palestra(arm: Arm) -> dict[str, Any]:
+    from palestra.control.config import ControlTrainConfig
+    from palestra.control.train import train
+
+    extra = _quick_settings(arm.quick)
+    if arm.algo != "sac":
+        extra.pop("learning_starts", None)
+    cfg = ControlTrainConfig(
+        env=arm.env,
+        algo=arm.algo,  # type: ignore[arg-type]
+        seed=arm.seed,
+        total_steps=arm.steps,
+        run_name=arm.name,
+        runs_root=Path(arm.root) / arm.env,
+        resume=True,
+        progress=False,
+        **extra,
+    )
+    return _summary(train(cfg))
+
+
+def _summary(run_dir: Path) -> dict[str, Any]:
+    """A Palestra run's evaluation curve and median interactions/s of its learning epochs
+    (those wholly after the random first steps)."""
+    from palestra.core.runs import read_metrics
+
+    config = json.loads((run_dir / "config.json").read_text())
+    records = read_metrics(run_dir)
+    curve = [(r["step"], r["eval/return"]) for r in records if "eval/return" in r]
+    learning = [
+        r["time/sps"]
+        for r in records
+        if r["step"] - config["epoch_steps"] >= (config["learning_starts"] or 0)
+    ]
+    return {"curve": curve, "sps": float(np.median(learning)) if learning else None}
+
+
+class _SB3Policy:
+    """An SB3 model behind the agent interface ``evaluate`` uses."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def act(self, obs: np.ndarray, *, explore: bool) -> tuple[np.ndarray, dict[str, Any]]:
+        action, _ = self.model.predict(obs, deterministic=not explore)
+        return np.asarray(action), {}
+
+
+def _train_sb3(arm: Arm) -> dict[str, Any]:
+    """Stable-Baselines3's SAC with Palestra SAC's settings, saved and resumed in chunks."""
+    from stable_baselines3 import SAC as SB3SAC
+
+    from palestra.control.config import ControlTrainConfig
+    from palestra.control.envs import make_env
+    from palestra.control.train import evaluate
+
+    cfg = ControlTrainConfig(env=arm.env, algo="sac", seed=arm.seed, **_quick_settings(arm.quick))
+    folder = arm.folder
+    folder.mkdir(parents=True, exist_ok=True)
+    curve_path, model_path = folder / "curve.json", folder / "model.zip"
+    replay_path = folder / "replay.pkl"
+    state = json.loads(curve_path.read_text()) if curve_path.exists() else {"curve": [], "sps": []}
+    env = make_env(arm.env)
+    if model_path.exists() and replay_path.exists() and state["curve"]:
+        model = SB3SAC.load(model_path, env=env, device="cpu")
+        model.load_replay_buffer(replay_path)
+    else:
+        state = {"curve": [], "sps": []}
+        model = SB3SAC(
+            "MlpPolicy",
+            env,
+            learning_rate=cfg.lr,
+            buffer_size=cfg.replay_size,
+            learning_starts=cfg.learning_starts,
+            batch_size=cfg.batch_size,
+            tau=cfg.tau,
+            gamma=cfg.gamma,
+            gradient_steps=cfg.gradient_steps,
+            policy_kwargs={"net_arch": [cfg.hidden, cfg.hidden]},
+            seed=arm.seed,
+            device="cpu",
+        )
+    chunk = cfg.epoch_steps * cfg.eval_every
+    assert cfg.learning_starts is not None
+    while model.num_timesteps < arm.steps:
+        t0 = time.perf_counter()
+        todo = min(chunk, arm.steps - model.num_timesteps)
+        model.learn(todo, reset_num_timesteps=False)
+        seconds = time.perf_counter() - t0
+        returns = evaluate(_SB3Policy(model), arm.env, cfg.eval_episodes, 10_000 + arm.seed)
+        state["curve"].append((int(model.num_timesteps), float(np.mean(returns))))
+        if model.num_timesteps > cfg.learning_starts + chunk:  # a chunk of learning only
+            state["sps"].append(todo / seconds)
+        tmp = folder / "model.tmp.zip"
+        model.save(tmp)
+        model.save_replay_buffer(folder / "replay.tmp.pkl")
+        os.replace(tmp, model_path)
+        os.replace(folder / "replay.tmp.pkl", replay_path)
+        (folder / "curve.tmp").write_text(json.dumps(state))
+        os.replace(folder / "curve.tmp", curve_path)
+    env.close()
+    sps = state["sps"]
+    return {"curve": state["curve"], "sps": float(np.median(sps)) if sps else None}
+
+
+def run_arm(arm: Arm) -> dict[str, Any]:
+    """Train (or resume, or just read) one arm; one torch thread."""
+    import torch
+
+    torch.set_num_threads(1)
+    return _train_sb3(arm) if arm.algo == "sb3-sac" else _train_palestra(arm)
+
+
+def _mean_band(curves: list[list[tuple[int, float]]]) -> tuple[list[int], Any, Any]:
+    """Steps, mean and 95% half-width over seeds (normal approximation; 0 for one seed)."""
+    length = min(len(c) for c in curves)
+    steps = [s for s, _ in curves[0][:length]]
+    values = np.array([[v for _, v in c[:length]] for c in curves])
+    mean = values.mean(0)
+    half = 1.96 * values.std(0, ddof=1) / math.sqrt(len(curves)) if len(curves) > 1 else 0 * mean
+    return steps, mean, half
+
+
+def _mujoco(bench: Bench, opts: ControlBenchOptions) -> None:
+    quick = bench.quick
+    envs = opts.envs or (
+        ("Pendulum-v1",) if quick else ("Hopper-v5", "Walker2d-v5", "HalfCheetah-v5")
+    )
+    seeds = opts.seeds or (1 if quick else 3)
+    steps = opts.steps or (2000 if quick else 100_000)
+    arms = [
+        Arm(env, algo, bench.seed + s, steps, quick, str(opts.runs))
+        for env in envs
+        for s in range(seeds)
+        for algo in opts.algos
+    ]
+    if opts.train:
+        context = mp.get_context("spawn")  # no forked torch or MuJoCo state
+        with context.Pool(opts.jobs, maxtasksperchild=1) as pool:
+            results = pool.map(run_arm, arms, chunksize=1)
+    else:
+        results = [_read_arm(arm) for arm in arms]
+    table, data = [], {}
+    for env in envs:
+        per_algo: dict[str, dict[str, Any]] = {}
+        for algo in opts.algos:
+            got = [r for a, r in zip(arms, results, strict=True) if (a.env, a.algo) == (env, algo)]
+            got = [r for r in got if r and r["curve"]]
+            if not got:
+                continue
+            curves = [r["curve"] for r in got]
+            final = [c[-1][1] for c in curves]
+            sps = [r["sps"] for r in got if r["sps"]]
+            mean = float(np.mean(final))
+            half = (
+                1.96 * float(np.std(final, ddof=1)) / math.sqrt(len(final))
+                if len(final) > 1
+                else 0.0
+            )
+            per_algo[algo] = {
+                "final": final,
+                "mean": mean,
+                "ci95": half,
+                "sps": float(np.mean(sps)) if sps else None,
+                "curves": curves,
+                "steps": max(c[-1][0] for c in curves),
+            }
+            table.append(
+                [env, algo, len(got), per_algo[algo]["steps"], mean, half, per_algo[algo]["sps"]]
+            )
+        data[env] = per_algo
+        _figures(bench, env, per_algo)
+        with bench.plot(
+            f"curves_{env}", f"{env}: evaluation return", xlabel="interactions", ylabel="return"
+        ) as ax:
+            for algo, got in per_algo.items():
+                x, mean, half = _mean_band(got["curves"])
+                ax.plot(x, mean, label=f"{algo} ({len(got['curves'])} seeds)")
+                ax.fill_between(x, mean - half, mean + half, alpha=0.2)
+    bench.table(
+        "Deterministic evaluation return at the end of training (mean over seeds, 95% CI half-"
+        "width), training interactions/s (updates included, 1 torch thread)",
+        ["env", "algo", "seeds", "interactions", "return", "±95%", "steps/s"],
+        table,
+    )
+    bench.data["mujoco"] = data
+    bench.note(
+        f"Budget {steps:,} interactions per run, {seeds} seed(s), evaluation every "
+        f"{'500' if quick else '5,000'} interactions on the same evaluation seeds for all arms. "
+        f"QWR and AWR with the QWR paper's settings (trax light_mujoco.gin), SAC with SB3's; "
+        f"runs kept in `{opts.runs}` (the same command resumes them)."
+    )
+
+
+def _figures(bench: Bench, env: str, per_algo: dict[str, dict[str, Any]]) -> None:
+    setting = "final deterministic return, mean over seeds"
+    if "qwr" in per_algo and "sac" in per_algo:
+        bench.figure(
+            f"{env} QWR return",
+            per_algo["qwr"]["mean"],
+            "return",
+            peer="Palestra SAC",
+            peer_value=per_algo["sac"]["mean"],
+            setting=setting,
+        )
+    if "qwr" in per_algo and "awr" in per_algo:
+        bench.figure(
+            f"{env} QWR vs AWR",
+            per_algo["qwr"]["mean"],
+            "return",
+            peer="AWR",
+            peer_value=per_algo["awr"]["mean"],
+            setting=setting,
+        )
+    if "sac" in per_algo and "sb3-sac" in per_algo:
+        bench.figure(
+            f"{env} SAC return",
+            per_algo["sac"]["mean"],
+            "return",
+            peer="SB3 SAC",
+            peer_value=per_algo["sb3-sac"]["mean"],
+            setting=setting,
+        )
+        bench.figure(
+            f"{env} SAC training steps/s",
+            per_algo["sac"]["sps"],
+            "steps/s",
+            peer="SB3 SAC",
+            peer_value=per_algo["sb3-sac"]["sps"],
+            setting="interactions per wall second, 1 torch thread",
+        )
+
+
+def _read_arm(arm: Arm) -> dict[str, Any] | None:
+    """What an arm's kept run holds, without training."""
+    if arm.algo == "sb3-sac":
+        path = arm.folder / "curve.json"
+        if not path.exists():
+            return None
+        state = json.loads(path.read_text())
+        return {
+            "curve": state["curve"],
+            "sps": float(np.median(state["sps"])) if state["sps"] else None,
+        }
+    parent = arm.folder
+    runs = [d for d in parent.iterdir() if (d / "config.json").exists()] if parent.is_dir() else []
+    return _summary(max(runs)) if runs else None
+
+
+@register_suite("control", config=ControlBenchOptions)
+def run(bench: Bench) -> None:
+    """QWR, AWR, SAC and SB3's SAC on MuJoCo, resumable arms."""
+    opts: ControlBenchOptions = bench.options or ControlBenchOptions()
+    if "mujoco" in opts.parts:
+        _mujoco(bench, opts)

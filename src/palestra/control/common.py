@@ -1,0 +1,120 @@
+"""Kernels the continuous-control algorithms share: the agent interface the training loop
+drives, TD(lambda) targets over replay slices, advantage weights, Polyak averaging."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from palestra.control.replay import ReplayBuffer
+
+__all__ = [
+    "Agent",
+    "awr_weights",
+    "lambda_returns",
+    "polyak",
+    "regression_epoch",
+    "tensors",
+]
+
+
+class Agent(Protocol):
+    """What :func:`palestra.control.loop.train` needs of an algorithm.
+
+    ``update_every`` is ``"step"`` (SAC: :meth:`update` after every interaction) or
+    ``"epoch"`` (AWR, QWR: after every epoch of interactions). ``extras`` names the per-step
+    arrays :meth:`act` returns that the replay buffer must keep (QWR: the behaviour policy).
+    """
+
+    update_every: str
+    extras: dict[str, int]
+
+    def act(self, obs: np.ndarray, *, explore: bool) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """``[N, obs]`` -> (actions ``[N, act]`` inside the box, extras ``[N, ...]``)."""
+        ...
+
+    def observe(self, obs: np.ndarray) -> None:
+        """See observations the environments produced (normaliser statistics)."""
+        ...
+
+    def update(self, buffer: ReplayBuffer, rng: np.random.Generator) -> dict[str, float]:
+        """Learn from the buffer; return metrics."""
+        ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+def tensors(batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    """Numpy fields as float32 tensors (booleans as 0/1 floats)."""
+    return {k: torch.as_tensor(np.asarray(v, dtype=np.float32)) for k, v in batch.items()}
+
+
+@torch.no_grad()
+def polyak(target: torch.nn.Module, source: torch.nn.Module, tau: float) -> None:
+    """``target <- (1 - tau) target + tau source``, parameter by parameter."""
+    torch._foreach_lerp_(list(target.parameters()), list(source.parameters()), tau)
+
+
+def lambda_returns(
+    rewards: torch.Tensor,
+    next_values: torch.Tensor,
+    terminated: torch.Tensor,
+    mask: torch.Tensor,
+    gamma: float,
+    lam: float,
+) -> torch.Tensor:
+    """TD(lambda) targets of the first step of each slice; all inputs ``[B, L]``.
+
+    ``next_values[:, k]`` estimates the value of the state after step ``k``; ``mask[:, k]``
+    is 1 while the slice is in its episode (a slice stops at the end of its episode or of
+    the data: the last valid step bootstraps from its own next value, unless terminated)::
+
+        v_k = (1 - terminated_k) * next_values_k
+        G_k = r_k + gamma * v_k                                  (last valid step)
+        G_k = r_k + gamma * ((1 - lam) * v_k + lam * G_{k+1})    (otherwise)
+
+    Returns ``G_0``: ``[B]``. This is trax's ``td_lambda`` estimator over slices of length
+    ``L`` (its ``margin``), with truncated episodes bootstrapped from their final state.
+    """
+    v = (1.0 - terminated) * next_values
+    length = rewards.shape[1]
+    g = rewards[:, -1] + gamma * v[:, -1]
+    for k in reversed(range(length - 1)):
+        follows = mask[:, k + 1]
+        blended = (1 - lam) * v[:, k] + lam * g
+        g = rewards[:, k] + gamma * torch.where(follows > 0, blended, v[:, k])
+    return g
+
+
+def awr_weights(advantages: torch.Tensor, beta: float, w_max: float) -> torch.Tensor:
+    """``min(exp(A' / beta), w_max)`` with ``A'`` the batch-normalised advantages (trax's
+    default ``advantage_normalization``), computed without gradient."""
+    a = advantages.detach()
+    a = (a - a.mean()) / (a.std() + 1e-5)
+    return torch.clamp(torch.exp(a / beta), max=w_max)
+
+
+def regression_epoch(
+    cfg: Any,
+    critic: torch.nn.Module,
+    target: torch.nn.Module,
+    critic_step: Callable[[], float],
+    policy_step: Callable[[], Any],
+) -> tuple[list[float], list[Any]]:
+    """AWR's and QWR's epoch (trax's ``train_epoch``): ``cfg.value_steps`` critic steps in
+    ``cfg.target_syncs`` rounds, the target critic synced before each round, then the target
+    synced once more and ``cfg.policy_steps`` policy steps against it. Returns the critic
+    losses and the policy steps' results."""
+    losses: list[float] = []
+    syncs = min(cfg.target_syncs, cfg.value_steps)
+    for i in range(syncs):
+        target.load_state_dict(critic.state_dict())
+        steps = cfg.value_steps // syncs + (i < cfg.value_steps % syncs)
+        losses += [critic_step() for _ in range(steps)]
+    target.load_state_dict(critic.state_dict())
+    return losses, [policy_step() for _ in range(cfg.policy_steps)]

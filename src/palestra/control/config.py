@@ -1,0 +1,124 @@
+"""The configs of ``palestra control train`` and ``palestra control eval``.
+
+One config for the three algorithms; fields a given algorithm does not read are listed under
+its heading in the help. Defaults that differ by algorithm are None here and filled from
+:data:`ALGO_DEFAULTS` (the saved config holds the values used):
+
+* SAC: Stable-Baselines3's defaults (lr 3e-4, batch 256, tau 0.005, automatic entropy,
+  one gradient step per environment step), with ``learning_starts`` 5000 random steps as in
+  the RL Zoo's MuJoCo settings.
+* AWR and QWR: the QWR paper's MuJoCo settings (trax's ``light_mujoco.gin`` for
+  ``SamplingAWR``): 1000 interactions per epoch, 1000 value and 1000 policy steps per epoch
+  at batch 256, value lr 1e-3, policy lr 1e-4, beta 1, w_max 20, TD(lambda=0.95) over 3
+  steps, a replay of the last 100 epochs, a Gaussian policy of fixed std 0.4, observation
+  normalisation, and for QWR 4 sampled actions aggregated by log-sum-exp at temperature 0.3.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from palestra.core.config import Config, RunOptions, arg, with_defaults
+
+__all__ = ["ALGO_DEFAULTS", "ControlEvalConfig", "ControlTrainConfig"]
+
+ALGO_DEFAULTS: dict[str, dict[str, Any]] = {
+    "sac": {"lr": 3e-4, "learning_starts": 5000, "normalize_obs": False},
+    "awr": {"lr": 1e-4, "learning_starts": 0, "normalize_obs": True},
+    "qwr": {"lr": 1e-4, "learning_starts": 0, "normalize_obs": True},
+}
+
+
+@dataclass
+@with_defaults(run_name="control", checkpoint_every=10)
+class ControlTrainConfig(RunOptions):
+    """Train SAC, AWR or QWR on a gymnasium environment with a continuous action space.
+
+    An iteration of the loop (``--checkpoint-every`` counts them) is an epoch of
+    ``--epoch-steps`` interactions.
+    """
+
+    # --- world
+    env: str = arg("Hopper-v5", "gymnasium environment id (a flat Box action space).")
+    num_envs: int = arg(1, "Parallel copies of the environment.", min=1)
+    env_mode: Literal["sync", "async"] = arg(
+        "sync", "Step the copies in this process (sync) or one subprocess each (async)."
+    )
+    # --- budget and schedule
+    algo: Literal["sac", "awr", "qwr"] = arg("qwr", "sac, awr or qwr.")
+    total_steps: int = arg(100_000, "Environment interactions in all (all copies).", min=1)
+    epoch_steps: int = arg(1000, "Interactions per epoch (AWR/QWR train after each).", min=1)
+    learning_starts: int | None = arg(
+        None, "Uniform random actions for this many first interactions (default sac 5000).", min=0
+    )
+    eval_every: int = arg(5, "Evaluate every this many epochs (and at the end).", min=1)
+    eval_episodes: int = arg(5, "Deterministic evaluation episodes.", min=1)
+    # --- shared learning settings
+    gamma: float = arg(0.99, "Discount.", min=0, max=1)
+    batch_size: int = arg(256, "Minibatch size.", min=1)
+    hidden: int = arg(256, "Width of the two hidden layers of every network.", min=1)
+    lr: float | None = arg(None, "Policy learning rate (default sac 3e-4, awr/qwr 1e-4).", above=0)
+    normalize_obs: bool | None = arg(
+        None, "Running observation normalisation in the networks (default awr/qwr on, sac off)."
+    )
+    replay_size: int = arg(
+        100_000, "Replay capacity in interactions (QWR: the last 100 epochs of 1000).", min=2
+    )
+    # --- SAC
+    critic_lr: float = arg(3e-4, "SAC: critic and entropy learning rate.", above=0)
+    tau: float = arg(0.005, "SAC: target network soft update.", min=0, max=1)
+    gradient_steps: int = arg(1, "SAC: gradient steps per interaction.", min=1)
+    # --- AWR / QWR
+    value_lr: float = arg(1e-3, "AWR/QWR: critic learning rate.", above=0)
+    value_steps: int = arg(1000, "AWR/QWR: critic steps per epoch.", min=0)
+    policy_steps: int = arg(1000, "AWR/QWR: policy steps per epoch.", min=0)
+    target_syncs: int = arg(
+        20,
+        "AWR/QWR: the critic's targets are recomputed with weights synced this many "
+        "times per epoch.",
+        min=1,
+    )
+    beta: float = arg(1.0, "AWR/QWR: temperature of the weights exp(A / beta).", above=0)
+    w_max: float = arg(20.0, "AWR/QWR: weight clip.", above=0)
+    lam: float = arg(0.95, "AWR/QWR: TD(lambda) of the critic's targets.", min=0, max=1)
+    margin: int = arg(3, "AWR/QWR: steps of each TD(lambda) target.", min=1)
+    policy_std: float = arg(0.4, "AWR/QWR: the Gaussian policy's fixed std.", above=0)
+    q_samples: int = arg(4, "QWR: actions sampled per state for V(s) and the advantages.", min=1)
+    q_aggregate: Literal["logsumexp", "max", "mean"] = arg(
+        "logsumexp", "QWR: how V(s) aggregates the sampled actions' Q-values."
+    )
+    q_temperature: float = arg(0.3, "QWR: log-sum-exp temperature.", above=0)
+    grad_clip: float = arg(50.0, "AWR/QWR: clip the gradient's global norm (0: off).", min=0)
+    # --- machinery
+    log_every: int = arg(1, "Log metrics every this many epochs.", min=1)
+    progress: bool = arg(True, "Show a progress bar on stderr.", recorded=False)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name, value in ALGO_DEFAULTS[self.algo].items():
+            if getattr(self, name) is None:
+                setattr(self, name, value)
+        if self.epoch_steps % self.num_envs:
+            raise ValueError(
+                f"epoch_steps={self.epoch_steps} is not a multiple of num_envs={self.num_envs}"
+            )
+        if self.replay_size < self.num_envs * 2:
+            raise ValueError(f"replay_size={self.replay_size} < 2 steps of {self.num_envs} envs")
+
+    @property
+    def epochs(self) -> int:
+        return max(1, self.total_steps // self.epoch_steps)
+
+
+@dataclass
+class ControlEvalConfig(Config):
+    """Evaluate a trained continuous-control agent (deterministic actions, full episodes)."""
+
+    run_dir: Path = arg(
+        ..., "A run directory written by `palestra control train`.", positional=True
+    )
+    episodes: int = arg(10, "Episodes.", min=1)
+    seed: int = arg(1000, "Seed of the evaluation env (apart from training seeds).", min=0)
+    threads: int = arg(1, "torch intra-op threads.", min=1)

@@ -1,0 +1,201 @@
+"""Q-Value Weighted Regression (Kozakowski, Kaiser, Michalewski, Mohiuddin, Kańska 2021),
+after its reference implementation, trax's ``SamplingAWR`` with ``light_mujoco.gin``.
+
+QWR is AWR with a Q-function critic, so that the advantage of an action is measured against
+the other actions of the same state rather than against a single sampled return. Each epoch
+collects ``epoch_steps`` interactions with the Gaussian policy ``pi = N(mu(s), 0.4^2)``,
+keeping the behaviour distribution ``mu_b(s)`` of every step, and then trains:
+
+* the critic, ``value_steps`` steps on slices of ``margin`` consecutive steps from the
+  replay of the last epochs, towards TD(lambda) targets of a target critic ``Q'`` that is
+  synced ``target_syncs`` times per epoch::
+
+      V(s)    = agg_{i=1..n} Q'(s, a_i),  a_i ~ N(mu_b(s), 0.4^2)       (n = q_samples)
+      agg     = T * log(1/n sum_i exp(Q_i / T))  on Q normalised by its mean absolute
+                deviation (log-sum-exp, T = 0.3), or max, or mean
+      y(s,a)  = TD(lambda) return of the slice, bootstrapped with V    (common.lambda_returns)
+      J(Q)    = E[(Q(s, a) - y)^2]
+
+  with the network predicting ``Q * (1 - gamma)`` (trax's ``scale_value_targets``);
+* the policy, ``policy_steps`` steps on states of the replay with freshly sampled actions::
+
+      a_i ~ N(mu_b(s), 0.4^2),  A_i = Q'(s, a_i) - 1/n sum_j Q'(s, a_j)
+      w_i = min(exp(norm(A)_i / beta), w_max)       (norm: batch mean 0, std 1)
+      J(pi) = -E_s[1/n sum_i w_i log pi(a_i | s)]
+
+Actions are sampled from the *behaviour* distribution stored with each step, as the
+reference does (``_get_dist_inputs``); where a next state has no stored step (the true final
+state of a truncated episode, or the newest step) its actions come from the current policy.
+Offline (no behaviour distribution in the data) the current policy is used throughout.
+
+Differences from the reference, all small: the critic is an MLP on ``[s, a]`` (the reference
+injects the action multiplicatively into a 256-unit layer), sampled actions are clipped to
+the action box before the critic sees them (the environment clips executed ones the same
+way), and a truncated episode bootstraps from its final state.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from palestra.control.common import awr_weights, lambda_returns, regression_epoch, tensors
+from palestra.control.config import ControlTrainConfig
+from palestra.control.replay import ReplayBuffer
+from palestra.models.control_nets import GaussianActor, QNetwork, make_norm
+
+__all__ = ["QWR", "aggregate"]
+
+
+def aggregate(q: torch.Tensor, how: str, temperature: float) -> torch.Tensor:
+    """``[B, n]`` Q-values of sampled actions -> ``[B]`` state values (trax's
+    ``_aggregate_values`` with ``q_value_normalization='abs'``)."""
+    scale = (q - q.mean()).abs().mean() + 1e-5
+    x = q / scale
+    if how == "max":
+        v = x.max(-1).values
+    elif how == "mean":
+        v = x.mean(-1)
+    else:
+        v = (torch.logsumexp(x / temperature, -1) - math.log(q.shape[-1])) * temperature
+    return v * scale
+
+
+class QWR:
+    """The QWR agent: Gaussian policy, Q critic and its target, observation normaliser."""
+
+    update_every = "epoch"
+
+    def __init__(
+        self,
+        cfg: ControlTrainConfig,
+        obs_dim: int,
+        act_dim: int,
+        low: np.ndarray,
+        high: np.ndarray,
+    ) -> None:
+        assert cfg.lr is not None
+        self.cfg = cfg
+        self.extras = {"mu": act_dim}
+        hidden = (cfg.hidden, cfg.hidden)
+        self.low, self.high = torch.as_tensor(low), torch.as_tensor(high)
+        self.norm = make_norm(obs_dim, bool(cfg.normalize_obs))
+        self.actor = GaussianActor(obs_dim, act_dim, std=cfg.policy_std, hidden=hidden)
+        self.critic = QNetwork(obs_dim, act_dim, hidden)
+        self.target = copy.deepcopy(self.critic).requires_grad_(False)
+        self.scale = 1.0 / (1.0 - cfg.gamma) if cfg.gamma < 1 else 1.0
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.value_lr)
+        self.offline = False  # set by offline training: no behaviour distribution in the data
+
+    # -- acting ------------------------------------------------------------------------
+    @torch.no_grad()
+    def act(self, obs: np.ndarray, *, explore: bool) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        mu, log_std = self.actor(self.norm(torch.as_tensor(obs, dtype=torch.float32)))
+        action = mu + log_std.exp() * torch.randn_like(mu) if explore else mu
+        action = torch.clamp(action, self.low, self.high)
+        return action.numpy(), {"mu": mu.numpy()}
+
+    def observe(self, obs: np.ndarray) -> None:
+        self.norm.update(torch.as_tensor(obs, dtype=torch.float32))
+
+    # -- learning ----------------------------------------------------------------------
+    def _q(self, net: torch.nn.Module, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        return net(obs, action) * self.scale
+
+    def _sample_actions(self, mu: torch.Tensor) -> torch.Tensor:
+        """``[..., act]`` means -> ``[..., n, act]`` actions of ``N(mu, std^2)``, clipped."""
+        n = self.cfg.q_samples
+        mu = mu.unsqueeze(-2).expand(*mu.shape[:-1], n, mu.shape[-1])
+        a = mu + self.cfg.policy_std * torch.randn_like(mu)
+        return torch.clamp(a, self.low, self.high)
+
+    @torch.no_grad()
+    def _behaviour(
+        self, obs: torch.Tensor, stored: torch.Tensor | None, known: Any
+    ) -> torch.Tensor:
+        """Means of the behaviour policy: stored where ``known``, else the current policy's."""
+        current = self.actor(obs)[0]
+        if stored is None or self.offline:
+            return current
+        return torch.where(known.unsqueeze(-1) > 0, stored, current)
+
+    def critic_step(self, buffer: ReplayBuffer, rng: np.random.Generator) -> float:
+        cfg = self.cfg
+        s = tensors(buffer.sample_slices(cfg.batch_size, cfg.margin, rng))
+        obs, next_obs = self.norm(s["obs"][:, 0]), self.norm(s["next_obs"])  # [B,o], [B,L,o]
+        with torch.no_grad():
+            mu_next = self._behaviour(next_obs, s.get("next_mu"), s["next_known"])  # [B, L, a]
+            actions = self._sample_actions(mu_next)  # [B, L, n, a]
+            q_next = self._q(self.target, next_obs.unsqueeze(-2), actions)  # [B, L, n]
+            v_next = aggregate(q_next.flatten(0, 1), cfg.q_aggregate, cfg.q_temperature)
+            y = lambda_returns(
+                s["reward"],
+                v_next.view(q_next.shape[:2]),
+                s["terminated"],
+                s["mask"],
+                cfg.gamma,
+                cfg.lam,
+            )
+        q = self._q(self.critic, obs, s["action"][:, 0])
+        loss = ((q - y) ** 2).mean() / self.scale**2  # the network's own units
+        self.critic_opt.zero_grad()
+        loss.backward()
+        if cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.critic.parameters(), cfg.grad_clip)
+        self.critic_opt.step()
+        return loss.item()
+
+    def policy_step(self, buffer: ReplayBuffer, rng: np.random.Generator) -> dict[str, float]:
+        cfg = self.cfg
+        b = tensors(buffer.sample(cfg.batch_size, rng))
+        obs = self.norm(b["obs"])
+        with torch.no_grad():
+            mu_b = self._behaviour(obs, b.get("mu"), torch.ones(len(obs)))
+            actions = self._sample_actions(mu_b)  # [B, n, a]
+            q = self._q(self.target, obs.unsqueeze(-2), actions)  # [B, n]
+            advantages = q - q.mean(-1, keepdim=True)
+            weights = awr_weights(advantages, cfg.beta, cfg.w_max)
+        mu, log_std = self.actor(obs)
+        log_prob = GaussianActor.log_prob(mu.unsqueeze(-2), log_std.unsqueeze(-2), actions)
+        loss = -(weights * log_prob).mean()
+        self.actor_opt.zero_grad()
+        loss.backward()
+        if cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.actor.parameters(), cfg.grad_clip)
+        self.actor_opt.step()
+        return {"loss/policy": loss.item(), "weight_max": weights.max().item()}
+
+    def update(self, buffer: ReplayBuffer, rng: np.random.Generator) -> dict[str, float]:
+        """One epoch of critic steps (target synced ``target_syncs`` times), then policy steps."""
+        critic, policy = regression_epoch(
+            self.cfg,
+            self.critic,
+            self.target,
+            lambda: self.critic_step(buffer, rng),
+            lambda: self.policy_step(buffer, rng),
+        )
+        metrics = {"loss/critic": float(np.mean(critic)) if critic else 0.0}
+        if policy:
+            metrics["loss/policy"] = float(np.mean([p["loss/policy"] for p in policy]))
+            metrics["weight_max"] = float(np.max([p["weight_max"] for p in policy]))
+        return metrics
+
+    # -- checkpoints -------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "norm": self.norm.state_dict(),
+            "actor": self.actor.state_dict(),
+            "critic": self.critic.state_dict(),
+            "target": self.target.state_dict(),
+            "actor_opt": self.actor_opt.state_dict(),
+            "critic_opt": self.critic_opt.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for name in ("norm", "actor", "critic", "target", "actor_opt", "critic_opt"):
+            getattr(self, name).load_state_dict(state[name])

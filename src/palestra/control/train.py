@@ -1,0 +1,238 @@
+"""The training loop of ``palestra control train``: collect, store, learn, evaluate, checkpoint.
+
+Every epoch collects ``epoch_steps`` interactions from the vector env into the replay buffer;
+SAC learns after every step, AWR and QWR after the epoch. Metrics go to the run's
+``metrics.jsonl`` (``train/return`` of the episodes that ended, ``eval/return`` of
+deterministic episodes on a separate env, the algorithm's losses, ``time/sps``). A checkpoint
+holds the agent (networks, optimisers, normaliser), the replay buffer, every RNG, the
+episode counters and the simulator state of each env copy, so a killed run resumes exactly
+(on MuJoCo; other envs restart their episodes, with a warning).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+
+from palestra.control.common import Agent
+from palestra.control.config import ControlEvalConfig, ControlTrainConfig
+from palestra.control.envs import env_spaces, final_observations, make_env, make_vector_env
+from palestra.control.replay import ReplayBuffer
+from palestra.core.config import config_from_mapping, config_to_dict
+from palestra.core.errors import PalestraError
+from palestra.core.progress import step_bar
+from palestra.core.runs import Run, atomic_write_bytes, rng_state, set_rng_state
+
+__all__ = ["evaluate", "load_agent", "make_agent", "run_eval", "train"]
+
+
+def make_agent(
+    cfg: ControlTrainConfig, obs_dim: int, act_dim: int, low: np.ndarray, high: np.ndarray
+) -> Agent:
+    if cfg.algo == "sac":
+        from palestra.control.sac import SAC
+
+        return SAC(cfg, obs_dim, act_dim, low, high)
+    if cfg.algo == "awr":
+        from palestra.control.awr import AWR
+
+        return AWR(cfg, obs_dim, act_dim, low, high)
+    from palestra.control.qwr import QWR
+
+    return QWR(cfg, obs_dim, act_dim, low, high)
+
+
+def evaluate(agent: Agent, env_id: str, episodes: int, seed: int) -> list[float]:
+    """Returns of ``episodes`` deterministic episodes (seeds ``seed``, ``seed + 1``, ...)."""
+    env = make_env(env_id)
+    returns = []
+    try:
+        for i in range(episodes):
+            obs, _ = env.reset(seed=seed + i)
+            total, done = 0.0, False
+            while not done:
+                action, _ = agent.act(np.asarray(obs)[None], explore=False)
+                obs, reward, terminated, truncated, _ = env.step(action[0])
+                total += float(reward)
+                done = terminated or truncated
+            returns.append(total)
+    finally:
+        env.close()
+    return returns
+
+
+def _checkpoint(
+    agent: Agent,
+    buffer: ReplayBuffer,
+    env: Any,
+    rng: np.random.Generator,
+    counters: dict[str, Any],
+) -> dict[str, Any]:
+    return {
+        "agent": agent.state_dict(),
+        "replay": buffer.state_dict(),
+        "envs": list(env.get_attr("snapshot")),
+        "rng": rng_state(),
+        "generator": rng.bit_generator.state,
+        **counters,
+    }
+
+
+def train(cfg: ControlTrainConfig) -> Path:
+    """Train per ``cfg``; return the run directory."""
+    torch.set_num_threads(cfg.threads)
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    console = Console(stderr=True)
+    env = make_vector_env(cfg.env, cfg.num_envs, mode=cfg.env_mode)
+    obs_shape, act_dim, low, high = env_spaces(env)
+    if len(obs_shape) != 1:
+        raise PalestraError(f"{cfg.env}: flat observations needed, not shape {obs_shape}")
+    agent = make_agent(cfg, obs_shape[0], act_dim, low, high)
+    n = cfg.num_envs
+    buffer = ReplayBuffer(max(2, cfg.replay_size // n), n, obs_shape, act_dim, extras=agent.extras)
+    rng = np.random.default_rng(cfg.seed)
+    run = Run.open(cfg.run_name, cfg, seed=cfg.seed, root=cfg.runs_root, resume=cfg.resume)
+    try:
+        obs, _ = env.reset(seed=cfg.seed * 1000)
+        epoch, step = 0, 0
+        ep_return, ep_length = np.zeros(n), np.zeros(n, dtype=np.int64)
+        checkpoint = run.load_checkpoint() if run.resumed else None
+        if checkpoint is None:
+            agent.observe(obs)
+        else:
+            _, state = checkpoint
+            agent.load_state_dict(state["agent"])
+            buffer.load_state_dict(state["replay"])
+            set_rng_state(state["rng"])
+            rng.bit_generator.state = state["generator"]
+            epoch, step = state["epoch"], state["step"]
+            if all(s is not None for s in state["envs"]):
+                env.set_attr("snapshot", state["envs"])
+                obs = buffer.current_obs.copy()
+                ep_return, ep_length = state["ep_return"], state["ep_length"]
+            else:
+                console.print("[yellow]this env cannot restore its state: episodes restart")
+                agent.observe(obs)
+        with step_bar(
+            f"{cfg.algo} {cfg.env}",
+            cfg.epochs,
+            completed=epoch,
+            console=console,
+            enabled=cfg.progress,
+        ) as bar:
+            while epoch < cfg.epochs:
+                t0 = time.perf_counter()
+                finished: list[float] = []
+                metrics: dict[str, float] = {}
+                for _ in range(cfg.epoch_steps // n):
+                    assert cfg.learning_starts is not None
+                    action, extras = agent.act(obs, explore=True)
+                    if step < cfg.learning_starts:
+                        action = rng.uniform(low, high, size=action.shape).astype(np.float32)
+                    next_obs, reward, terminated, truncated, info = env.step(action)
+                    done = terminated | truncated
+                    buffer.add(
+                        obs,
+                        action,
+                        reward,
+                        terminated,
+                        truncated,
+                        next_obs,
+                        final_observations(info, done),
+                        **extras,
+                    )
+                    agent.observe(next_obs)
+                    ep_return += reward
+                    ep_length += 1
+                    for e in np.flatnonzero(done):
+                        finished.append(float(ep_return[e]))
+                        ep_return[e], ep_length[e] = 0.0, 0
+                    obs = next_obs
+                    step += n
+                    if agent.update_every == "step" and step >= cfg.learning_starts:
+                        metrics = agent.update(buffer, rng)
+                if agent.update_every == "epoch":
+                    metrics = agent.update(buffer, rng)
+                epoch += 1
+                seconds = time.perf_counter() - t0
+                record: dict[str, float] = {**metrics, "time/sps": cfg.epoch_steps / seconds}
+                if finished:
+                    record["train/return"] = float(np.mean(finished))
+                    record["train/episodes"] = len(finished)
+                if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
+                    returns = evaluate(agent, cfg.env, cfg.eval_episodes, 10_000 + cfg.seed)
+                    record["eval/return"] = float(np.mean(returns))
+                    record["eval/return_std"] = float(np.std(returns))
+                if epoch % cfg.log_every == 0 or "eval/return" in record:
+                    run.log(step, **record)
+                bar(epoch, f"{cfg.algo} {cfg.env} {record.get('eval/return', '')}")
+                if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs:
+                    counters = {
+                        "epoch": epoch,
+                        "step": step,
+                        "ep_return": ep_return.copy(),
+                        "ep_length": ep_length.copy(),
+                    }
+                    run.save_checkpoint(step, _checkpoint(agent, buffer, env, rng, counters))
+        _save_policy(run.dir / "model.pt", agent, cfg)
+        return run.dir
+    finally:
+        env.close()
+        run.close()
+
+
+def _save_policy(path: Path, agent: Agent, cfg: ControlTrainConfig) -> None:
+    buffer = io.BytesIO()
+    torch.save({"agent": agent.state_dict(), "config": config_to_dict(cfg)}, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_agent(run_dir: str | Path) -> tuple[Agent, ControlTrainConfig]:
+    """The agent of a run: ``model.pt`` if training finished, else its newest checkpoint."""
+    run_dir = Path(run_dir)
+    config_path = run_dir / "config.json"
+    if not config_path.exists():
+        raise PalestraError(f"{run_dir}: not a run directory (no config.json)")
+    cfg = config_from_mapping(
+        ControlTrainConfig, json.loads(config_path.read_text()), str(config_path)
+    )
+    if (run_dir / "model.pt").exists():
+        state = torch.load(run_dir / "model.pt", map_location="cpu", weights_only=False)["agent"]
+    else:
+        found = sorted((run_dir / "checkpoints").glob("step_*.pt"))
+        if not found:
+            raise PalestraError(f"{run_dir}: no model.pt and no checkpoint")
+        state = torch.load(found[-1], map_location="cpu", weights_only=False)["state"]["agent"]
+    probe = make_vector_env(cfg.env, 1)
+    obs_shape, act_dim, low, high = env_spaces(probe)
+    probe.close()
+    agent = make_agent(cfg, obs_shape[0], act_dim, low, high)
+    agent.load_state_dict(state)
+    return agent, cfg
+
+
+def run_eval(cfg: ControlEvalConfig) -> dict[str, Any]:
+    """``palestra control eval``: deterministic returns of a trained agent."""
+    torch.set_num_threads(cfg.threads)
+    agent, train_cfg = load_agent(cfg.run_dir)
+    returns = evaluate(agent, train_cfg.env, cfg.episodes, cfg.seed)
+    result = {
+        "env": train_cfg.env,
+        "algo": train_cfg.algo,
+        "episodes": cfg.episodes,
+        "mean": float(np.mean(returns)),
+        "std": float(np.std(returns)),
+        "returns": returns,
+    }
+    print(json.dumps(result))
+    return result

@@ -1,0 +1,360 @@
+"""Continuous control: TD(lambda) targets, the replay buffer (episode ends, time limits, ring,
+state), env snapshots, the networks, SAC/AWR/QWR training with exact resume, CLI, bench."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("mujoco")
+
+from palestra.control.common import awr_weights, lambda_returns
+from palestra.control.config import ControlTrainConfig
+from palestra.control.envs import final_observations, make_env, make_vector_env
+from palestra.control.qwr import aggregate
+from palestra.control.replay import ReplayBuffer
+from palestra.control.train import evaluate, load_agent, train
+from palestra.core.errors import PalestraError
+from palestra.core.runs import read_metrics
+from palestra.models.control_nets import QEnsemble, RunningNorm, SquashedGaussianActor
+
+TIMING = {"time", "time/sps"}
+
+
+# --------------------------------------------------------------------------- TD(lambda)
+def _reference_lambda_return(r, v, term, mask, gamma, lam):
+    """G_0 written out as the lambda-weighted mix of n-step returns over the valid steps."""
+    B, _L = r.shape
+    out = np.zeros(B)
+    for b in range(B):
+        n = int(mask[b].sum())  # valid steps: a prefix
+        boot = [(1 - term[b, k]) * v[b, k] for k in range(n)]
+
+        def nstep(k, b=b, boot=boot):  # return using rewards 0..k-1 and the bootstrap after k-1
+            return sum(gamma**i * r[b, i] for i in range(k)) + gamma**k * boot[k - 1]
+
+        total = sum((1 - lam) * lam ** (k - 1) * nstep(k) for k in range(1, n))
+        out[b] = total + lam ** (n - 1) * nstep(n)
+    return out
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.95, 1.0])
+def test_lambda_returns_match_the_n_step_mixture(lam: float) -> None:
+    rng = np.random.default_rng(0)
+    B, L = 64, 4
+    r, v = rng.normal(size=(B, L)), rng.normal(size=(B, L))
+    lengths = rng.integers(1, L + 1, B)
+    mask = (np.arange(L)[None] < lengths[:, None]).astype(float)
+    term = np.zeros((B, L))
+    ends = rng.random(B) < 0.5  # half the slices end in a terminal step
+    term[np.arange(B)[ends], lengths[ends] - 1] = 1
+    t = [torch.tensor(x, dtype=torch.float64) for x in (r, v, term, mask)]
+    got = lambda_returns(*t, 0.9, lam).numpy()
+    np.testing.assert_allclose(got, _reference_lambda_return(r, v, term, mask, 0.9, lam))
+    if lam == 0.0:  # one-step TD whatever the slice
+        np.testing.assert_allclose(got, r[:, 0] + 0.9 * (1 - term[:, 0]) * v[:, 0])
+
+
+def test_awr_weights_are_clipped_and_monotone() -> None:
+    a = torch.linspace(-3, 3, 101)
+    w = awr_weights(a, beta=0.5, w_max=20.0)
+    assert float(w.max()) == 20.0 and bool((w[1:] >= w[:-1]).all())
+    assert w.requires_grad is False
+
+
+def test_qwr_aggregates() -> None:
+    q = torch.tensor([[1.0, 2.0, 3.0], [5.0, 5.0, 5.0]])
+    assert torch.allclose(aggregate(q, "max", 0.3), torch.tensor([3.0, 5.0]))
+    assert torch.allclose(aggregate(q, "mean", 0.3), torch.tensor([2.0, 5.0]))
+    lse = aggregate(q, "logsumexp", 0.3)  # between the mean and the max; equal values stay
+    assert 2.0 < float(lse[0]) < 3.0 and abs(float(lse[1]) - 5.0) < 1e-5
+
+
+# --------------------------------------------------------------------------- replay
+def _fill(buffer: ReplayBuffer, steps: int, done_at: dict[int, tuple[int, bool]]) -> None:
+    """Env e's observation at step t is [t, e] (and 1000 + t for a final one);
+    ``done_at[t] = (env, terminated)`` ends that env's episode at step t."""
+    n = buffer.num_envs
+    for t in range(steps):
+        obs = np.array([[t, e] for e in range(n)], np.float32)
+        nxt = np.array([[t + 1, e] for e in range(n)], np.float32)
+        term, trunc = np.zeros(n, bool), np.zeros(n, bool)
+        final = {}
+        if t in done_at:
+            e, terminated = done_at[t]
+            (term if terminated else trunc)[e] = True
+            final[e] = np.array([1000 + t, e], np.float32)
+        buffer.add(
+            obs,
+            np.full((n, 1), t, np.float32),
+            np.full(n, t, np.float32),
+            term,
+            trunc,
+            nxt,
+            final,
+            mu=np.zeros((n, 1), np.float32),
+        )
+
+
+def test_replay_next_observations_respect_episode_ends_and_time_limits() -> None:
+    buffer = ReplayBuffer(100, 2, (2,), 1, extras={"mu": 1})
+    _fill(buffer, 10, {3: (0, False), 6: (1, True)})
+    out = buffer.slices(np.array([2, 3, 5, 9]), np.array([0, 0, 1, 1]), 3)
+    # env 0 was truncated at step 3: the slice from 2 stops there and step 3 bootstraps from
+    # its true final observation, not the reset one; a truncated step is not terminal
+    assert out["mask"][0].tolist() == [True, True, False]
+    assert out["next_obs"][0, 1].tolist() == [1003, 0]
+    assert out["terminated"][0, 1] == 0
+    assert out["mask"][1].tolist() == [True, False, False]
+    # env 1 terminated at step 6
+    assert out["mask"][2].tolist() == [True, True, False] and out["terminated"][2, 1] == 1
+    # the newest step's next observation is the envs' current one; nothing stored after it
+    assert out["next_obs"][3, 0].tolist() == [10, 1] and out["mask"][3].tolist() == [
+        True,
+        False,
+        False,
+    ]
+    # the next state's stored extras are known only inside the episode and the data
+    assert out["next_known"][2].tolist() == [True, False, False]
+    one = buffer.sample(256, np.random.default_rng(0))
+    ok = one["next_obs"][:, 0] == one["obs"][:, 0] + 1
+    final = one["next_obs"][:, 0] >= 1000
+    assert bool((ok | final).all()) and final.any()
+
+
+def test_replay_ring_overwrites_oldest_and_state_round_trips(tmp_path: Path) -> None:
+    buffer = ReplayBuffer(8, 2, (2,), 1, extras={"mu": 1}, path=tmp_path / "mm")
+    _fill(buffer, 13, {4: (1, False), 11: (0, False)})
+    assert buffer.size == 8 and len(buffer) == 16
+    out = buffer.slices(np.arange(8), np.zeros(8, int), 1)
+    assert out["obs"][:, 0, 0].tolist() == list(range(5, 13))  # the oldest are gone
+    assert (4, 1) not in {(int(o[0]), e) for (s, e), o in buffer.final_obs.items()}
+    assert isinstance(buffer.fields["obs"], np.memmap)
+    copy = ReplayBuffer(8, 2, (2,), 1, extras={"mu": 1})
+    copy.load_state_dict(buffer.state_dict())
+    rng_a, rng_b = np.random.default_rng(1), np.random.default_rng(1)
+    a, b = buffer.sample_slices(64, 3, rng_a), copy.sample_slices(64, 3, rng_b)
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    with pytest.raises(ValueError, match="capacity"):
+        ReplayBuffer(9, 2, (2,), 1).load_state_dict(buffer.state_dict())
+
+
+def test_replay_stores_uint8_frames_once() -> None:
+    buffer = ReplayBuffer(16, 1, (4, 8, 8), 2, obs_dtype=np.uint8)
+    assert buffer.fields["obs"].dtype == np.uint8 and "next_obs" not in buffer.fields
+    frame = np.full((1, 4, 8, 8), 7, np.uint8)
+    buffer.add(
+        frame,
+        np.zeros((1, 2)),
+        np.zeros(1),
+        np.zeros(1, bool),
+        np.ones(1, bool),
+        frame + 1,
+        {0: frame[0] + 2},
+    )
+    assert buffer.sample(1, np.random.default_rng(0))["next_obs"][0].max() == 9
+
+
+def test_replay_rejects_an_episode_end_without_final_observation() -> None:
+    buffer = ReplayBuffer(4, 1, (2,), 1)
+    with pytest.raises(ValueError, match="final observation"):
+        buffer.add(
+            np.zeros((1, 2)),
+            np.zeros((1, 1)),
+            np.zeros(1),
+            np.ones(1, bool),
+            np.zeros(1, bool),
+            np.zeros((1, 2)),
+        )
+
+
+# --------------------------------------------------------------------------- envs
+def test_vector_env_reports_true_final_observation_at_time_limit() -> None:
+    env = make_vector_env("Pendulum-v1", 2)  # episodes end by truncation only, at 200 steps
+    env.reset(seed=0)
+    for _t in range(200):
+        obs, _, term, trunc, info = env.step(np.zeros((2, 1), np.float32))
+    assert not term.any() and trunc.all()
+    final = final_observations(info, trunc)
+    assert set(final) == {0, 1} and not np.allclose(final[0], obs[0])  # obs is the reset one
+    env.close()
+
+
+def test_snapshot_restores_a_mujoco_episode_exactly() -> None:
+    a, b = make_env("Hopper-v5"), make_env("Hopper-v5")
+    a.reset(seed=3)
+    b.reset(seed=99)
+    for _ in range(20):
+        a.step(a.action_space.sample())
+    b.set_snapshot(a.get_snapshot())
+    action = np.full(3, 0.3, np.float32)
+    for _ in range(5):
+        oa, ra, *_ = a.step(action)
+        ob, rb, *_ = b.step(action)
+        np.testing.assert_array_equal(oa, ob)
+        assert ra == rb
+    # the time limit's counter came along: both truncate at the same step
+    assert a.get_snapshot()["elapsed"] == b.get_snapshot()["elapsed"] == [25]
+    assert make_env("Pendulum-v1").get_snapshot() is None  # not MuJoCo: no snapshot
+
+
+def test_bad_envs_are_clear_errors() -> None:
+    with pytest.raises(PalestraError, match="NoSuchEnv"):
+        make_env("NoSuchEnv-v0")
+    with pytest.raises(PalestraError, match="Box action space"):
+        train(ControlTrainConfig(env="CartPole-v1", runs_root=Path("/nonexistent")))
+
+
+# --------------------------------------------------------------------------- networks
+def test_networks_shapes_and_members() -> None:
+    q = QEnsemble(5, 2, members=2, hidden=(16, 16))
+    obs, act = torch.randn(7, 5), torch.randn(7, 2)
+    out = q(obs, act)
+    assert out.shape == (2, 7) and not torch.allclose(out[0], out[1])  # independent members
+    actor = SquashedGaussianActor(5, 2, torch.tensor([-2.0, 0.0]), torch.tensor([2.0, 1.0]))
+    a, logp, _mean = actor.sample(obs)
+    assert a.shape == (7, 2) and logp.shape == (7,)
+    assert bool((a[:, 0].abs() <= 2).all()) and bool(((a[:, 1] >= 0) & (a[:, 1] <= 1)).all())
+    norm = RunningNorm(3)
+    data = torch.randn(1000, 3) * 5 + 2
+    norm.update(data[:400])
+    norm.update(data[400:])
+    assert torch.allclose(norm.mean.float(), data.mean(0), atol=1e-4)
+    assert torch.allclose(norm.var.float(), data.var(0, unbiased=False), atol=1e-3)
+
+
+# --------------------------------------------------------------------------- training
+def _cfg(root: Path, algo: str, **kw) -> ControlTrainConfig:
+    base = {
+        "env": "Hopper-v5",
+        "algo": algo,
+        "total_steps": 600,
+        "epoch_steps": 100,
+        "learning_starts": 100,
+        "batch_size": 32,
+        "hidden": 32,
+        "value_steps": 6,
+        "policy_steps": 5,
+        "target_syncs": 2,
+        "eval_every": 2,
+        "eval_episodes": 1,
+        "checkpoint_every": 2,
+        "runs_root": root,
+        "progress": False,
+    }
+    base.update(kw)
+    return ControlTrainConfig(**base)
+
+
+@pytest.mark.parametrize("algo", ["sac", "awr", "qwr"])
+def test_resume_continues_exactly(algo: str, tmp_path: Path) -> None:
+    """Kill a run after a checkpoint (drop the last one: later steps were logged), resume:
+    the metrics and weights are those of a run that never stopped."""
+    cfg = _cfg(tmp_path / "a", algo, num_envs=2)
+    run_dir = train(cfg)
+    before = read_metrics(run_dir)
+    weights = torch.load(run_dir / "model.pt", weights_only=False)["agent"]
+    checkpoints = sorted((run_dir / "checkpoints").glob("step_*.pt"))
+    assert [p.stem for p in checkpoints] == ["step_000000400", "step_000000600"]
+    checkpoints[-1].unlink()
+    (run_dir / "model.pt").unlink()
+    assert train(dataclasses.replace(cfg, resume=True)) == run_dir
+    after = read_metrics(run_dir)
+
+    def strip(records):
+        return [{k: v for k, v in r.items() if k not in TIMING} for r in records]
+
+    assert [r["step"] for r in after] == [100 * i for i in range(1, 7)]
+    assert strip(after) == strip(before)
+    assert any("eval/return" in r for r in after) and any("train/return" in r for r in after)
+    resumed = torch.load(run_dir / "model.pt", weights_only=False)["agent"]
+    for part in ("actor",):
+        for name, tensor in weights[part].items():
+            assert torch.equal(resumed[part][name], tensor), f"{part}.{name} differs"
+
+
+def test_training_improves_pendulum_with_sac(tmp_path: Path) -> None:
+    """A real learning check at a small budget: SAC lifts Pendulum's deterministic return far
+    above the initial policy's within 4000 interactions (about -1200 to better than -400)."""
+    cfg = _cfg(
+        tmp_path,
+        "sac",
+        env="Pendulum-v1",
+        total_steps=4000,
+        epoch_steps=1000,
+        learning_starts=1000,
+        batch_size=128,
+        hidden=128,
+        eval_every=1,
+        eval_episodes=3,
+    )
+    evals = [r["eval/return"] for r in read_metrics(train(cfg)) if "eval/return" in r]
+    assert evals[-1] > evals[0] + 500 and evals[-1] > -400, evals
+
+
+def test_load_agent_and_cli_eval(tmp_path: Path) -> None:
+    run_dir = train(_cfg(tmp_path, "qwr", total_steps=200))
+    agent, cfg = load_agent(run_dir)
+    assert cfg.algo == "qwr"
+    returns = evaluate(agent, "Hopper-v5", 2, seed=5)
+    assert returns == evaluate(agent, "Hopper-v5", 2, seed=5)  # deterministic
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "palestra.cli",
+            "control",
+            "eval",
+            str(run_dir),
+            "--episodes",
+            "2",
+            "--seed",
+            "5",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["returns"] == pytest.approx(returns)
+    bad = subprocess.run(
+        [sys.executable, "-m", "palestra.cli", "control", "eval", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode != 0 and "not a run directory" in bad.stderr
+
+
+def test_bench_control_quick(tmp_path: Path) -> None:
+    pytest.importorskip("stable_baselines3")
+    from palestra.control.bench import ControlBenchOptions
+    from palestra.core.bench import get_suite, run_suite
+
+    assert get_suite("control").config is ControlBenchOptions
+    options = [f"runs={tmp_path / 'runs'}", "algos=qwr,sac,sb3-sac", "steps=500", "jobs=1"]
+    json_path, _ = run_suite(
+        "control", quick=True, out_dir=tmp_path / "out", options=options, runs_root=tmp_path
+    )
+    result = json.loads(json_path.read_text())
+    rows = result["tables"][0]["rows"]
+    assert [r[1] for r in rows] == ["qwr", "sac", "sb3-sac"]
+    assert all(r[3] == 500 for r in rows)  # every arm reached the budget
+    names = {f["name"] for f in result["figures"]}
+    assert {"Pendulum-v1 QWR return", "Pendulum-v1 SAC training steps/s"} <= names
+    # report-only mode reads the kept runs back
+    again, _ = run_suite(
+        "control",
+        quick=True,
+        out_dir=tmp_path / "o2",
+        options=[*options, "train=false"],
+        runs_root=tmp_path,
+    )
+    assert json.loads(again.read_text())["tables"][0]["rows"] == rows
