@@ -222,6 +222,18 @@ def _control_eval(cfg: object) -> None:
     run_eval(cfg)  # type: ignore[arg-type]
 
 
+def _control_record(cfg: object) -> None:
+    from palestra.control.offline import record
+
+    typer.echo(f"dataset: {record(cfg)}")  # type: ignore[arg-type]
+
+
+def _control_offline(cfg: object) -> None:
+    from palestra.control.offline import train_offline
+
+    typer.echo(f"run: {train_offline(cfg)}")  # type: ignore[arg-type]
+
+
 control_app = typer.Typer(
     help="Continuous control (gymnasium, MuJoCo): train and evaluate SAC, AWR, QWR.",
     no_args_is_help=True,
@@ -317,6 +329,7 @@ app.add_typer(train_app, name="train")
 def _register_config_commands() -> None:
     """Commands whose options are generated from a config dataclass (light imports only)."""
     from palestra.control.config import ControlEvalConfig, ControlTrainConfig
+    from palestra.control.offline import ControlOfflineConfig, RecordConfig
     from palestra.coq.config import ProveCoqConfig
     from palestra.core.cli_config import add_config_command
     from palestra.demo import DemoConfig
@@ -402,6 +415,21 @@ def _register_config_commands() -> None:
             _control_train,
             "Train SAC, AWR or QWR on a gymnasium env with continuous actions (e.g. Hopper-v5);"
             " --resume continues the newest run exactly.",
+        ),
+        (
+            control_app,
+            "record",
+            RecordConfig,
+            _control_record,
+            "Record a Minari dataset (HDF5) from a trained agent or the random policy.",
+        ),
+        (
+            control_app,
+            "offline",
+            ControlOfflineConfig,
+            _control_offline,
+            "Train QWR, behaviour cloning or IQL on a Minari dataset (no interaction);"
+            " evaluated on the dataset's env; --resume continues exactly.",
         ),
         (
             control_app,

@@ -358,3 +358,76 @@ def test_bench_control_quick(tmp_path: Path) -> None:
         runs_root=tmp_path,
     )
     assert json.loads(again.read_text())["tables"][0]["rows"] == rows
+
+
+# --------------------------------------------------------------------------- offline
+def test_record_load_and_train_offline(tmp_path: Path) -> None:
+    """A dataset recorded from a trained run is a Minari dataset minari itself reads; the
+    loader keeps episode ends; BC, IQL and QWR train on it, resume exactly, and evaluate."""
+    import minari
+
+    from palestra.control.offline import (
+        ControlOfflineConfig,
+        RecordConfig,
+        load_dataset,
+        record,
+        train_offline,
+    )
+
+    run_dir = train(_cfg(tmp_path / "online", "sac", total_steps=200))
+    path = record(RecordConfig(str(run_dir), out=tmp_path / "ds", name="tiny", steps=1500))
+    assert path == tmp_path / "ds" / "palestra" / "hopper" / "tiny-v0"
+    ds = minari.MinariDataset(path / "data")
+    assert ds.total_steps == 1500 and ds.spec.env_spec.id == "Hopper-v5"
+    episodes = list(ds.iterate_episodes())
+    assert episodes[-1].truncations[-1]  # the cut last episode
+    assert all(e.terminations[-1] or e.truncations[-1] for e in episodes)
+    with pytest.raises(PalestraError, match="exists"):
+        record(RecordConfig(str(run_dir), out=tmp_path / "ds", name="tiny", steps=10))
+
+    buffer, facts = load_dataset(path)
+    assert facts["env"] == "Hopper-v5" and facts["episodes"] == len(episodes)
+    assert len(buffer) == 1500 and int(buffer.fields["done"].sum()) == len(episodes)
+    assert int(buffer.fields["terminated"].sum()) == sum(bool(e.terminations[-1]) for e in episodes)
+    first = episodes[0]
+    n0 = len(first.rewards)
+    np.testing.assert_allclose(buffer.fields["obs"][:n0, 0], first.observations[:-1], rtol=1e-6)
+    np.testing.assert_allclose(buffer.final_obs[(n0 - 1, 0)], first.observations[-1], rtol=1e-6)
+    np.testing.assert_array_equal(buffer.fields["mu"], buffer.fields["action"])
+    scaled, scaled_facts = load_dataset(path, scale_rewards=True)
+    returns = [float(np.sum(e.rewards)) for e in episodes]
+    assert scaled_facts["reward_scale"] == pytest.approx(1000 / (max(returns) - min(returns)))
+    np.testing.assert_allclose(
+        scaled.fields["reward"], buffer.fields["reward"] * scaled_facts["reward_scale"], rtol=1e-5
+    )
+    with pytest.raises(PalestraError, match="not a Minari dataset"):
+        load_dataset(tmp_path)
+
+    for algo in ("bc", "iql", "qwr"):
+        cfg = ControlOfflineConfig(
+            dataset=path,
+            algo=algo,
+            iterations=4,
+            policy_steps=8,
+            value_steps=8,
+            target_syncs=2,
+            batch_size=32,
+            hidden=32,
+            eval_every=2,
+            eval_episodes=1,
+            checkpoint_every=2,
+            runs_root=tmp_path / algo,
+            progress=False,
+        )
+        done = train_offline(cfg)
+        before = read_metrics(done)
+        assert [r["step"] for r in before if "eval/return" in r] == [
+            (16 if algo == "qwr" else 8) * i for i in (2, 4)
+        ]
+        sorted((done / "checkpoints").glob("*.pt"))[-1].unlink()
+        (done / "model.pt").unlink()
+        assert train_offline(dataclasses.replace(cfg, resume=True)) == done
+        strip = lambda rs: [{k: v for k, v in r.items() if k != "time"} for r in rs]  # noqa: E731
+        assert strip(read_metrics(done)) == strip(before), algo
+        agent, loaded = load_agent(done)
+        assert loaded.algo == algo and len(evaluate(agent, "Hopper-v5", 1, seed=0)) == 1

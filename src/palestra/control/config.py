@@ -28,6 +28,9 @@ ALGO_DEFAULTS: dict[str, dict[str, Any]] = {
     "sac": {"lr": 3e-4, "learning_starts": 5000, "normalize_obs": False},
     "awr": {"lr": 1e-4, "learning_starts": 0, "normalize_obs": True},
     "qwr": {"lr": 1e-4, "learning_starts": 0, "normalize_obs": True},
+    # offline only (palestra control offline): behaviour cloning and IQL (its paper's lr)
+    "bc": {"lr": 3e-4, "learning_starts": 0, "normalize_obs": True},
+    "iql": {"lr": 3e-4, "learning_starts": 0, "normalize_obs": False},
 }
 
 

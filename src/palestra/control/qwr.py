@@ -26,7 +26,10 @@ keeping the behaviour distribution ``mu_b(s)`` of every step, and then trains:
 Actions are sampled from the *behaviour* distribution stored with each step, as the
 reference does (``_get_dist_inputs``); where a next state has no stored step (the true final
 state of a truncated episode, or the newest step) its actions come from the current policy.
-Offline (no behaviour distribution in the data) the current policy is used throughout.
+Offline, where the data holds no behaviour distribution, the reference centres it on the
+dataset's action (``_get_dist_inputs`` in offline mode): the loader stores ``mu = action``
+(:func:`palestra.control.offline.load_dataset`), which keeps the sampled actions near the
+data.
 
 Differences from the reference, all small: the critic is an MLP on ``[s, a]`` (the reference
 injects the action multiplicatively into a 256-unit layer), sampled actions are clipped to
@@ -90,7 +93,6 @@ class QWR:
         self.scale = 1.0 / (1.0 - cfg.gamma) if cfg.gamma < 1 else 1.0
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr)
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.value_lr)
-        self.offline = False  # set by offline training: no behaviour distribution in the data
 
     # -- acting ------------------------------------------------------------------------
     @torch.no_grad()
@@ -120,7 +122,7 @@ class QWR:
     ) -> torch.Tensor:
         """Means of the behaviour policy: stored where ``known``, else the current policy's."""
         current = self.actor(obs)[0]
-        if stored is None or self.offline:
+        if stored is None:
             return current
         return torch.where(known.unsqueeze(-1) > 0, stored, current)
 

@@ -31,7 +31,7 @@ from palestra.core.errors import PalestraError
 from palestra.core.progress import step_bar
 from palestra.core.runs import Run, atomic_write_bytes, rng_state, set_rng_state
 
-__all__ = ["evaluate", "load_agent", "make_agent", "run_eval", "train"]
+__all__ = ["evaluate", "load_agent", "make_agent", "run_eval", "save_policy", "train"]
 
 
 def make_agent(
@@ -184,14 +184,15 @@ def train(cfg: ControlTrainConfig) -> Path:
                         "ep_length": ep_length.copy(),
                     }
                     run.save_checkpoint(step, _checkpoint(agent, buffer, env, rng, counters))
-        _save_policy(run.dir / "model.pt", agent, cfg)
+        save_policy(run.dir / "model.pt", agent, cfg)
         return run.dir
     finally:
         env.close()
         run.close()
 
 
-def _save_policy(path: Path, agent: Agent, cfg: ControlTrainConfig) -> None:
+def save_policy(path: Path, agent: Agent, cfg: ControlTrainConfig) -> None:
+    """Atomically write the agent's weights with the config that rebuilds it."""
     buffer = io.BytesIO()
     torch.save({"agent": agent.state_dict(), "config": config_to_dict(cfg)}, buffer)
     atomic_write_bytes(path, buffer.getvalue())
@@ -203,9 +204,15 @@ def load_agent(run_dir: str | Path) -> tuple[Agent, ControlTrainConfig]:
     config_path = run_dir / "config.json"
     if not config_path.exists():
         raise PalestraError(f"{run_dir}: not a run directory (no config.json)")
-    cfg = config_from_mapping(
-        ControlTrainConfig, json.loads(config_path.read_text()), str(config_path)
-    )
+    saved = json.loads(config_path.read_text())
+    if "dataset" in saved:  # an offline run
+        from palestra.control import offline
+
+        cfg: ControlTrainConfig = config_from_mapping(
+            offline.ControlOfflineConfig, saved, str(config_path)
+        )
+    else:
+        cfg = config_from_mapping(ControlTrainConfig, saved, str(config_path))
     if (run_dir / "model.pt").exists():
         state = torch.load(run_dir / "model.pt", map_location="cpu", weights_only=False)["agent"]
     else:
@@ -216,7 +223,10 @@ def load_agent(run_dir: str | Path) -> tuple[Agent, ControlTrainConfig]:
     probe = make_vector_env(cfg.env, 1)
     obs_shape, act_dim, low, high = env_spaces(probe)
     probe.close()
-    agent = make_agent(cfg, obs_shape[0], act_dim, low, high)
+    if "dataset" in saved:
+        agent = offline.make_offline_agent(cfg, obs_shape[0], act_dim, low, high)  # type: ignore[arg-type]
+    else:
+        agent = make_agent(cfg, obs_shape[0], act_dim, low, high)
     agent.load_state_dict(state)
     return agent, cfg
 
