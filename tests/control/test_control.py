@@ -339,7 +339,17 @@ def test_bench_control_quick(tmp_path: Path) -> None:
     from palestra.core.bench import get_suite, run_suite
 
     assert get_suite("control").config is ControlBenchOptions
-    options = [f"runs={tmp_path / 'runs'}", "algos=qwr,sac,sb3-sac", "steps=500", "jobs=1"]
+    options = [
+        f"runs={tmp_path / 'runs'}",
+        "parts=mujoco,offline",
+        "algos=qwr,sac,sb3-sac",
+        "steps=500",
+        "jobs=1",
+        "qualities=random,expert",
+        "offline_algos=qwr,bc",
+        "dataset_steps=600",
+        "iterations=1",
+    ]
     json_path, _ = run_suite(
         "control", quick=True, out_dir=tmp_path / "out", options=options, runs_root=tmp_path
     )
@@ -349,6 +359,16 @@ def test_bench_control_quick(tmp_path: Path) -> None:
     assert all(r[3] == 500 for r in rows)  # every arm reached the budget
     names = {f["name"] for f in result["figures"]}
     assert {"Pendulum-v1 QWR return", "Pendulum-v1 SAC training steps/s"} <= names
+    # offline: the expert data agent is the mujoco part's SAC run (not trained twice)
+    assert len(list((tmp_path / "runs" / "Pendulum-v1" / "sac-seed0").iterdir())) == 1
+    offline = result["tables"][1]["rows"]
+    assert [(r[1], r[3]) for r in offline] == [
+        ("random", "qwr"),
+        ("random", "bc"),
+        ("expert", "qwr"),
+        ("expert", "bc"),
+    ]
+    assert "Pendulum-v1 expert offline QWR" in names
     # report-only mode reads the kept runs back
     again, _ = run_suite(
         "control",
@@ -358,6 +378,7 @@ def test_bench_control_quick(tmp_path: Path) -> None:
         runs_root=tmp_path,
     )
     assert json.loads(again.read_text())["tables"][0]["rows"] == rows
+    assert json.loads(again.read_text())["tables"][1]["rows"] == offline
 
 
 # --------------------------------------------------------------------------- offline

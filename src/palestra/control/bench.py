@@ -20,6 +20,7 @@ import json
 import math
 import multiprocessing as mp
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +41,7 @@ ALGOS = (*PALESTRA_ALGOS, "sb3-sac")
 class ControlBenchOptions(Config):
     """Options of ``palestra bench control``."""
 
-    parts: tuple[str, ...] = arg(("mujoco",), "Which parts to run (mujoco).")
+    parts: tuple[str, ...] = arg(("mujoco",), "Which parts to run: mujoco, offline.")
     envs: tuple[str, ...] | None = arg(
         None, "Environments (default quick: Pendulum-v1; full: Hopper, Walker2d, HalfCheetah v5)."
     )
@@ -49,15 +50,40 @@ class ControlBenchOptions(Config):
     steps: int | None = arg(None, "Interactions per run (default quick 2000, full 100k).", min=1)
     runs: Path = arg(Path("runs/control-bench"), "Keep (and resume) every arm's run here.")
     jobs: int = arg(2, "Arms trained at a time (one process, one torch thread each).", min=1)
-    train: bool = arg(True, "Train missing arms (false: report the runs that exist).")
+    train: bool = arg(True, "Mujoco part: train missing arms (false: report the runs that exist).")
+    offline_envs: tuple[str, ...] | None = arg(
+        None, "Offline: environments (default quick: Pendulum-v1; full: Hopper-v5)."
+    )
+    qualities: tuple[str, ...] = arg(
+        ("random", "medium", "expert"),
+        "Offline: datasets — random (uniform actions), medium (SAC after medium_steps), "
+        "expert (SAC after steps, the mujoco part's seed-0 run).",
+    )
+    offline_algos: tuple[str, ...] = arg(("qwr", "bc", "iql"), "Offline: qwr, bc, iql.")
+    medium_steps: int | None = arg(
+        None, "Offline: interactions of the medium data agent (default quick 500, full 20k).", min=1
+    )
+    dataset_steps: int | None = arg(
+        None, "Offline: interactions per dataset (default quick 1500, full 100k).", min=1
+    )
+    iterations: int | None = arg(
+        None, "Offline: training iterations (default quick 2, full 50).", min=1
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
         unknown = set(self.algos) - set(ALGOS)
         if unknown:
             raise ValueError(f"unknown algos {sorted(unknown)}; known: {', '.join(ALGOS)}")
-        if set(self.parts) - {"mujoco"}:
-            raise ValueError(f"unknown parts {sorted(set(self.parts) - {'mujoco'})}; known: mujoco")
+        if set(self.parts) - {"mujoco", "offline"}:
+            raise ValueError(
+                f"unknown parts {sorted(set(self.parts) - {'mujoco', 'offline'})}; "
+                "known: mujoco, offline"
+            )
+        if set(self.qualities) - {"random", "medium", "expert"}:
+            raise ValueError("qualities are random, medium, expert")
+        if set(self.offline_algos) - {"qwr", "bc", "iql"}:
+            raise ValueError("offline_algos are qwr, bc, iql")
 
 
 @dataclass(frozen=True)
@@ -68,10 +94,11 @@ class Arm:
     steps: int
     quick: bool
     root: str
+    tag: str = ""  # a second run of the same algorithm with another budget ("-medium")
 
     @property
     def name(self) -> str:
-        return f"{self.algo}-seed{self.seed}"
+        return f"{self.algo}{self.tag}-seed{self.seed}"
 
     @property
     def folder(self) -> Path:
@@ -207,6 +234,15 @@ def run_arm(arm: Arm) -> dict[str, Any]:
     return _train_sb3(arm) if arm.algo == "sb3-sac" else _train_palestra(arm)
 
 
+def _pool_map(fn: Any, items: list[Any], jobs: int) -> list[Any]:
+    """``fn`` over ``items`` in ``jobs`` fresh processes (spawned: no forked torch or MuJoCo
+    state), one item per process."""
+    if not items:
+        return []
+    with mp.get_context("spawn").Pool(jobs, maxtasksperchild=1) as pool:
+        return pool.map(fn, items, chunksize=1)
+
+
 def _mean_band(curves: list[list[tuple[int, float]]]) -> tuple[list[int], Any, Any]:
     """Steps, mean and 95% half-width over seeds (normal approximation; 0 for one seed)."""
     length = min(len(c) for c in curves)
@@ -231,9 +267,7 @@ def _mujoco(bench: Bench, opts: ControlBenchOptions) -> None:
         for algo in opts.algos
     ]
     if opts.train:
-        context = mp.get_context("spawn")  # no forked torch or MuJoCo state
-        with context.Pool(opts.jobs, maxtasksperchild=1) as pool:
-            results = pool.map(run_arm, arms, chunksize=1)
+        results = _pool_map(run_arm, arms, opts.jobs)
     else:
         results = [_read_arm(arm) for arm in arms]
     table, data = [], {}
@@ -343,9 +377,167 @@ def _read_arm(arm: Arm) -> dict[str, Any] | None:
     return _summary(max(runs)) if runs else None
 
 
+# ----------------------------------------------------------------------------- offline
+@dataclass(frozen=True)
+class OfflineArm:
+    dataset: str
+    env: str
+    quality: str
+    algo: str
+    seed: int
+    iterations: int
+    quick: bool
+    root: str
+
+
+def run_offline_arm(arm: OfflineArm) -> dict[str, Any]:
+    """Train (or resume, or read) one offline arm; one torch thread."""
+    import torch
+
+    from palestra.control.offline import ControlOfflineConfig, train_offline
+    from palestra.core.runs import read_metrics
+
+    torch.set_num_threads(1)
+    quick = {"policy_steps": 20, "value_steps": 20, "target_syncs": 2, "eval_episodes": 2}
+    cfg = ControlOfflineConfig(
+        dataset=Path(arm.dataset),
+        algo=arm.algo,  # type: ignore[arg-type]
+        seed=arm.seed,
+        iterations=arm.iterations,
+        eval_every=max(1, arm.iterations // 10),
+        run_name=f"{arm.algo}-seed{arm.seed}",
+        runs_root=Path(arm.root) / "offline" / arm.env / arm.quality,
+        resume=True,
+        progress=False,
+        **(quick if arm.quick else {}),
+    )
+    records = read_metrics(train_offline(cfg))
+    return {"curve": [(r["step"], r["eval/return"]) for r in records if "eval/return" in r]}
+
+
+def _record_dataset(job: tuple[str, str, str, int, int, str, bool]) -> str:
+    """Record one dataset unless it exists: (source run or 'random', env, quality, steps,
+    seed, root, quick) -> its folder."""
+    from palestra.control.offline import RecordConfig, dataset_path, record
+
+    source, env, quality, steps, seed, root, _quick = job
+    out = Path(root) / "datasets"
+    path = dataset_path(out, env, f"{quality}-seed{seed}")
+    if (path / "data" / "metadata.json").exists():
+        return str(path)
+    if path.exists():  # a killed recording: start it again
+        shutil.rmtree(path)
+    return str(
+        record(
+            RecordConfig(
+                source, out=out, name=f"{quality}-seed{seed}", env=env, steps=steps, seed=seed
+            )
+        )
+    )
+
+
+def _offline(bench: Bench, opts: ControlBenchOptions) -> None:
+    from palestra.control.offline import load_dataset
+
+    quick = bench.quick
+    envs = opts.offline_envs or (("Pendulum-v1",) if quick else ("Hopper-v5",))
+    seeds = opts.seeds or (1 if quick else 3)
+    steps = opts.steps or (2000 if quick else 100_000)
+    medium = opts.medium_steps or (500 if quick else 20_000)
+    dataset_steps = opts.dataset_steps or (1500 if quick else 100_000)
+    iterations = opts.iterations or (2 if quick else 50)
+    root = str(opts.runs)
+    # 1. the data agents: SAC at the full budget (the mujoco part's run) and at medium_steps
+    agents = {}
+    for env in envs:
+        if "expert" in opts.qualities:
+            agents[(env, "expert")] = Arm(env, "sac", bench.seed, steps, quick, root)
+        if "medium" in opts.qualities:
+            agents[(env, "medium")] = Arm(env, "sac", bench.seed, medium, quick, root, "-medium")
+    _pool_map(run_arm, list(agents.values()), opts.jobs)
+    # 2. the datasets, recorded once
+    jobs = []
+    for env in envs:
+        for quality in opts.qualities:
+            source = "random"
+            if quality != "random":
+                arm = agents[(env, quality)]
+                source = str(max(d for d in arm.folder.iterdir() if (d / "model.pt").exists()))
+            jobs.append((source, env, quality, dataset_steps, bench.seed, root, quick))
+    paths = dict(
+        zip([(j[1], j[2]) for j in jobs], _pool_map(_record_dataset, jobs, opts.jobs), strict=True)
+    )
+    facts = {key: load_dataset(path)[1] for key, path in paths.items()}
+    # 3. the offline learners
+    arms = [
+        OfflineArm(paths[(env, q)], env, q, algo, bench.seed + s, iterations, quick, root)
+        for env in envs
+        for q in opts.qualities
+        for s in range(seeds)
+        for algo in opts.offline_algos
+    ]
+    results = _pool_map(run_offline_arm, arms, opts.jobs)
+    rows, data = [], {}
+    for env in envs:
+        for q in opts.qualities:
+            for algo in opts.offline_algos:
+                got = [
+                    r
+                    for a, r in zip(arms, results, strict=True)
+                    if (a.env, a.quality, a.algo) == (env, q, algo)
+                ]
+                final = [r["curve"][-1][1] for r in got if r["curve"]]
+                mean = float(np.mean(final))
+                half = (
+                    1.96 * float(np.std(final, ddof=1)) / math.sqrt(len(final))
+                    if len(final) > 1
+                    else 0.0
+                )
+                data[f"{env}/{q}/{algo}"] = {"final": final, "curves": [r["curve"] for r in got]}
+                rows.append([env, q, facts[(env, q)]["mean_return"], algo, len(final), mean, half])
+            by = {r[3]: r[5] for r in rows if r[:2] == [env, q]}
+            if "qwr" in by and "bc" in by:
+                bench.figure(
+                    f"{env} {q} offline QWR",
+                    by["qwr"],
+                    "return",
+                    peer="behaviour cloning",
+                    peer_value=by["bc"],
+                    setting=f"{iterations} iterations, mean over seeds",
+                )
+            if "qwr" in by and "iql" in by:
+                bench.figure(
+                    f"{env} {q} offline QWR vs IQL",
+                    by["qwr"],
+                    "return",
+                    peer="IQL",
+                    peer_value=by["iql"],
+                    setting=f"{iterations} iterations, mean over seeds",
+                )
+    bench.table(
+        "Offline: deterministic evaluation return after training on each dataset (mean over "
+        "seeds, 95% CI half-width); the dataset's own mean episode return beside it",
+        ["env", "dataset", "data return", "algo", "seeds", "return", "±95%"],
+        rows,
+    )
+    bench.data["offline"] = data
+    bench.note(
+        f"Offline: datasets of {dataset_steps:,} interactions recorded here in Minari's format "
+        f"(random: uniform actions; medium: SAC after {medium:,} interactions; expert: SAC after "
+        f"{steps:,}; the agents' stochastic policies), {iterations} iterations per learner "
+        f"(QWR: 1000 critic + 1000 policy steps; BC and IQL: 1000 steps), seeds {seeds}."
+    )
+    with bench.plot("offline", "Offline return by dataset", ylabel="return") as ax:
+        labels = [f"{r[0].split('-')[0]}\n{r[1]}\n{r[3]}" for r in rows]
+        ax.bar(labels, [r[5] for r in rows], yerr=[r[6] for r in rows])
+        ax.tick_params(axis="x", labelsize=6)
+
+
 @register_suite("control", config=ControlBenchOptions)
 def run(bench: Bench) -> None:
     """QWR, AWR, SAC and SB3's SAC on MuJoCo, resumable arms."""
     opts: ControlBenchOptions = bench.options or ControlBenchOptions()
     if "mujoco" in opts.parts:
         _mujoco(bench, opts)
+    if "offline" in opts.parts:
+        _offline(bench, opts)

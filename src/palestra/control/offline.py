@@ -43,6 +43,7 @@ from palestra.core.runs import Run, provenance, rng_state, set_rng_state
 __all__ = [
     "ControlOfflineConfig",
     "RecordConfig",
+    "dataset_path",
     "load_dataset",
     "make_offline_agent",
     "record",
@@ -66,8 +67,10 @@ class RecordConfig(Config):
     explore: bool = arg(True, "Sample the agent's stochastic policy (else its mean action).")
 
 
-def _env_name(env_id: str) -> str:
-    return env_id.split("-v")[0].lower()
+def dataset_path(out: str | Path, env_id: str, name: str) -> Path:
+    """Where :func:`record` writes dataset ``name`` of ``env_id`` under ``out``:
+    ``OUT/palestra/<env>/<name>-v0`` (Minari's layout for the id ``palestra/<env>/<name>-v0``)."""
+    return Path(out) / "palestra" / env_id.split("-v")[0].lower() / f"{name}-v0"
 
 
 @contextlib.contextmanager
@@ -139,7 +142,7 @@ def record(cfg: RecordConfig) -> Path:
             )
     finally:
         env.close()
-    dataset_id = f"palestra/{_env_name(env_id)}/{cfg.name}-v0"
+    dataset_id = "/".join(dataset_path("", env_id, cfg.name).parts)
     with _datasets_path(cfg.out):
         from minari.storage import get_dataset_path
 
