@@ -15,7 +15,7 @@ import torch
 
 pytest.importorskip("mujoco")
 
-from palestra.control.common import awr_weights, lambda_returns
+from palestra.control.common import awr_weights, gae, lambda_returns
 from palestra.control.config import ControlTrainConfig
 from palestra.control.envs import final_observations, make_env, make_vector_env
 from palestra.control.qwr import aggregate
@@ -60,6 +60,26 @@ def test_lambda_returns_match_the_n_step_mixture(lam: float) -> None:
     np.testing.assert_allclose(got, _reference_lambda_return(r, v, term, mask, 0.9, lam))
     if lam == 0.0:  # one-step TD whatever the slice
         np.testing.assert_allclose(got, r[:, 0] + 0.9 * (1 - term[:, 0]) * v[:, 0])
+
+
+def test_gae_bootstraps_truncated_steps_and_not_terminated_ones() -> None:
+    """One env, 4 steps: step 1 is cut by a time limit (its final state is worth 10), step 3
+    terminates. With lam = 1 each advantage is the discounted return to its episode's end
+    (plus the bootstrap after a truncation) minus V."""
+    g = 0.5
+    r = torch.tensor([[1.0], [2.0], [3.0], [4.0]])
+    v = torch.tensor([[0.5], [0.25], [1.0], [2.0]])
+    next_v = torch.tensor([[0.25], [10.0], [2.0], [99.0]])  # 99: after a terminal, unused
+    term = torch.tensor([[0.0], [0.0], [0.0], [1.0]])
+    done = torch.tensor([[0.0], [1.0], [0.0], [1.0]])
+    a = gae(r, v, next_v, term, done, g, 1.0)[:, 0]
+    expected = [1 + g * 2 + g * g * 10 - 0.5, 2 + g * 10 - 0.25, 3 + g * 4 - 1.0, 4 - 2.0]
+    assert torch.allclose(a, torch.tensor(expected))
+    # lam = 0: one-step TD errors, bootstrapped exactly where the MDP did not end
+    a0 = gae(r, v, next_v, term, done, g, 0.0)[:, 0]
+    assert torch.allclose(
+        a0, torch.tensor([1 + g * 0.25 - 0.5, 2 + g * 10 - 0.25, 3 + g * 2 - 1, 2.0])
+    )
 
 
 def test_awr_weights_are_clipped_and_monotone() -> None:
@@ -206,6 +226,11 @@ def test_snapshot_restores_a_mujoco_episode_exactly() -> None:
     assert make_env("Pendulum-v1").get_snapshot() is None  # not MuJoCo: no snapshot
 
 
+def test_ppo_refuses_minibatches_too_small_to_normalise() -> None:
+    with pytest.raises(ValueError, match="too small"):
+        ControlTrainConfig(algo="ppo", epoch_steps=100, minibatches=32)
+
+
 def test_bad_envs_are_clear_errors() -> None:
     with pytest.raises(PalestraError, match="NoSuchEnv"):
         make_env("NoSuchEnv-v0")
@@ -247,6 +272,8 @@ def _cfg(root: Path, algo: str, **kw) -> ControlTrainConfig:
         "eval_every": 2,
         "eval_episodes": 1,
         "checkpoint_every": 2,
+        "minibatches": 4,
+        "ppo_epochs": 2,
         "runs_root": root,
         "progress": False,
     }
@@ -254,7 +281,7 @@ def _cfg(root: Path, algo: str, **kw) -> ControlTrainConfig:
     return ControlTrainConfig(**base)
 
 
-@pytest.mark.parametrize("algo", ["sac", "awr", "qwr"])
+@pytest.mark.parametrize("algo", ["sac", "awr", "qwr", "ppo"])
 def test_resume_continues_exactly(algo: str, tmp_path: Path) -> None:
     """Kill a run after a checkpoint (drop the last one: later steps were logged), resume:
     the metrics and weights are those of a run that never stopped."""

@@ -34,7 +34,26 @@ from palestra.core.config import Config, arg
 __all__ = ["ControlBenchOptions", "run"]
 
 PALESTRA_ALGOS = ("qwr", "awr", "sac")
-ALGOS = (*PALESTRA_ALGOS, "sb3-sac")
+ALGOS = (*PALESTRA_ALGOS, "sb3-sac", "qwr-paper")
+# arms that are an algorithm with other settings: QWR as the paper ran it (trax at c0beb392,
+# "Unify mujoco and atari configs", 2020-09-29: 3000 critic and 3000 policy steps per 1000
+# interactions, 8 sampled actions, log-sum-exp at T = 1 on raw Q-values, value lr 5e-4, a
+# replay of the last 50 epochs, 30 target syncs per epoch), beside trax HEAD's defaults
+VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "qwr-paper": (
+        "qwr",
+        {
+            "value_steps": 3000,
+            "policy_steps": 3000,
+            "q_samples": 8,
+            "q_temperature": 1.0,
+            "q_normalization": "none",
+            "value_lr": 5e-4,
+            "replay_size": 50_000,
+            "target_syncs": 30,
+        },
+    )
+}
 
 
 @dataclass
@@ -45,7 +64,10 @@ class ControlBenchOptions(Config):
     envs: tuple[str, ...] | None = arg(
         None, "Environments (default quick: Pendulum-v1; full: Hopper, Walker2d, HalfCheetah v5)."
     )
-    algos: tuple[str, ...] = arg(ALGOS, "Arms: qwr, awr, sac, sb3-sac.")
+    algos: tuple[str, ...] = arg(
+        (*PALESTRA_ALGOS, "sb3-sac"),
+        "Arms: qwr, awr, sac, sb3-sac, qwr-paper (QWR with the paper's 2020 settings).",
+    )
     seeds: int | None = arg(None, "Seeds per arm (default quick 1, full 3).", min=1)
     steps: int | None = arg(None, "Interactions per run (default quick 2000, full 100k).", min=1)
     runs: Path = arg(Path("runs/control-bench"), "Keep (and resume) every arm's run here.")
@@ -125,12 +147,13 @@ def _train_palestra(arm: Arm) -> dict[str, Any]:
     from palestra.control.config import ControlTrainConfig
     from palestra.control.train import train
 
-    extra = _quick_settings(arm.quick)
-    if arm.algo != "sac":
+    algo, settings = VARIANTS.get(arm.algo, (arm.algo, {}))
+    extra = {**settings, **_quick_settings(arm.quick)}
+    if algo != "sac":
         extra.pop("learning_starts", None)
     cfg = ControlTrainConfig(
         env=arm.env,
-        algo=arm.algo,  # type: ignore[arg-type]
+        algo=algo,  # type: ignore[arg-type]
         seed=arm.seed,
         total_steps=arm.steps,
         run_name=arm.name,
@@ -324,6 +347,15 @@ def _mujoco(bench: Bench, opts: ControlBenchOptions) -> None:
 
 def _figures(bench: Bench, env: str, per_algo: dict[str, dict[str, Any]]) -> None:
     setting = "final deterministic return, mean over seeds"
+    if "qwr-paper" in per_algo and "sac" in per_algo:
+        bench.figure(
+            f"{env} QWR (paper's settings) return",
+            per_algo["qwr-paper"]["mean"],
+            "return",
+            peer="Palestra SAC",
+            peer_value=per_algo["sac"]["mean"],
+            setting=setting,
+        )
     if "qwr" in per_algo and "sac" in per_algo:
         bench.figure(
             f"{env} QWR return",

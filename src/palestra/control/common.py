@@ -14,6 +14,7 @@ from palestra.control.replay import ReplayBuffer
 __all__ = [
     "Agent",
     "awr_weights",
+    "gae",
     "lambda_returns",
     "polyak",
     "regression_epoch",
@@ -118,3 +119,31 @@ def regression_epoch(
         losses += [critic_step() for _ in range(steps)]
     target.load_state_dict(critic.state_dict())
     return losses, [policy_step() for _ in range(cfg.policy_steps)]
+
+
+def gae(
+    rewards: torch.Tensor,
+    values: torch.Tensor,
+    next_values: torch.Tensor,
+    terminated: torch.Tensor,
+    done: torch.Tensor,
+    gamma: float,
+    lam: float,
+) -> torch.Tensor:
+    """Generalised advantage estimation that tells time limits from terminal states; all
+    inputs ``[T, N]``, ``next_values[t]`` the value of the true state after step ``t`` (the
+    final state of a truncated episode, not the next episode's first)::
+
+        delta_t = r_t + gamma (1 - terminated_t) V(s'_t) - V(s_t)
+        A_t     = delta_t + gamma lam (1 - done_t) A_{t+1},    A_T = 0
+
+    A truncated step (done, not terminated) bootstraps from its final state and stops the
+    recursion; a terminated one does neither. Returns the advantages ``[T, N]``.
+    """
+    advantages = torch.zeros_like(rewards)
+    last = torch.zeros_like(rewards[0])
+    for t in reversed(range(rewards.shape[0])):
+        delta = rewards[t] + gamma * (1 - terminated[t]) * next_values[t] - values[t]
+        last = delta + gamma * lam * (1 - done[t]) * last
+        advantages[t] = last
+    return advantages

@@ -7,6 +7,9 @@ its heading in the help. Defaults that differ by algorithm are None here and fil
 * SAC: Stable-Baselines3's defaults (lr 3e-4, batch 256, tau 0.005, automatic entropy,
   one gradient step per environment step), with ``learning_starts`` 5000 random steps as in
   the RL Zoo's MuJoCo settings.
+* PPO: cleanrl's ``ppo_continuous_action`` settings (2048 interactions per rollout, 10
+  epochs of 32 minibatches, lr 3e-4 annealed, clip 0.2, GAE lambda 0.95, gradient norm 0.5,
+  observation and reward normalisation, a state-independent learned std).
 * AWR and QWR: the QWR paper's MuJoCo settings (trax's ``light_mujoco.gin`` for
   ``SamplingAWR``): 1000 interactions per epoch, 1000 value and 1000 policy steps per epoch
   at batch 256, value lr 1e-3, policy lr 1e-4, beta 1, w_max 20, TD(lambda=0.95) over 3
@@ -28,6 +31,7 @@ ALGO_DEFAULTS: dict[str, dict[str, Any]] = {
     "sac": {"lr": 3e-4, "learning_starts": 5000, "normalize_obs": False},
     "awr": {"lr": 1e-4, "learning_starts": 0, "normalize_obs": True},
     "qwr": {"lr": 1e-4, "learning_starts": 0, "normalize_obs": True},
+    "ppo": {"lr": 3e-4, "learning_starts": 0, "normalize_obs": True, "epoch_steps": 2048},
     # offline only (palestra control offline): behaviour cloning and IQL (its paper's lr)
     "bc": {"lr": 3e-4, "learning_starts": 0, "normalize_obs": True},
     "iql": {"lr": 3e-4, "learning_starts": 0, "normalize_obs": False},
@@ -50,9 +54,13 @@ class ControlTrainConfig(RunOptions):
         "sync", "Step the copies in this process (sync) or one subprocess each (async)."
     )
     # --- budget and schedule
-    algo: Literal["sac", "awr", "qwr"] = arg("qwr", "sac, awr or qwr.")
+    algo: Literal["sac", "awr", "qwr", "ppo"] = arg("qwr", "sac, awr, qwr or ppo.")
     total_steps: int = arg(100_000, "Environment interactions in all (all copies).", min=1)
-    epoch_steps: int = arg(1000, "Interactions per epoch (AWR/QWR train after each).", min=1)
+    epoch_steps: int | None = arg(
+        None,
+        "Interactions per epoch: AWR/QWR train after each, PPO's rollout (default 1000, ppo 2048).",
+        min=1,
+    )
     learning_starts: int | None = arg(
         None, "Uniform random actions for this many first interactions (default sac 5000).", min=0
     )
@@ -85,7 +93,9 @@ class ControlTrainConfig(RunOptions):
     )
     beta: float = arg(1.0, "AWR/QWR: temperature of the weights exp(A / beta).", above=0)
     w_max: float = arg(20.0, "AWR/QWR: weight clip.", above=0)
-    lam: float = arg(0.95, "AWR/QWR: TD(lambda) of the critic's targets.", min=0, max=1)
+    lam: float = arg(
+        0.95, "AWR/QWR: TD(lambda) of the critic's targets; PPO: GAE lambda.", min=0, max=1
+    )
     margin: int = arg(3, "AWR/QWR: steps of each TD(lambda) target.", min=1)
     policy_std: float = arg(0.4, "AWR/QWR: the Gaussian policy's fixed std.", above=0)
     q_samples: int = arg(4, "QWR: actions sampled per state for V(s) and the advantages.", min=1)
@@ -93,19 +103,38 @@ class ControlTrainConfig(RunOptions):
         "logsumexp", "QWR: how V(s) aggregates the sampled actions' Q-values."
     )
     q_temperature: float = arg(0.3, "QWR: log-sum-exp temperature.", above=0)
+    q_normalization: Literal["abs", "none"] = arg(
+        "abs",
+        "QWR: divide the sampled Q-values by their mean absolute deviation before aggregating "
+        "(trax's 'abs'; 'none' aggregates raw values, as the paper's 2020 configuration did).",
+    )
     grad_clip: float = arg(50.0, "AWR/QWR: clip the gradient's global norm (0: off).", min=0)
+    # --- PPO
+    ppo_epochs: int = arg(10, "PPO: passes over each rollout.", min=1)
+    minibatches: int = arg(32, "PPO: minibatches per pass.", min=1)
+    clip_coef: float = arg(0.2, "PPO: ratio clip.", min=0)
+    ent_coef: float = arg(0.0, "PPO: entropy bonus.", min=0)
+    vf_coef: float = arg(0.5, "PPO: value loss weight.", min=0)
+    max_grad_norm: float = arg(0.5, "PPO: clip the gradient's global norm.", min=0)
+    normalize_reward: bool = arg(True, "PPO: scale rewards by the std of discounted returns.")
     # --- machinery
     log_every: int = arg(1, "Log metrics every this many epochs.", min=1)
     progress: bool = arg(True, "Show a progress bar on stderr.", recorded=False)
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name, value in ALGO_DEFAULTS[self.algo].items():
+        for name, value in {"epoch_steps": 1000, **ALGO_DEFAULTS[self.algo]}.items():
             if getattr(self, name) is None:
                 setattr(self, name, value)
         if self.epoch_steps % self.num_envs:
             raise ValueError(
                 f"epoch_steps={self.epoch_steps} is not a multiple of num_envs={self.num_envs}"
+            )
+        if self.algo == "ppo" and self.epoch_steps // self.minibatches < 8:
+            raise ValueError(
+                f"PPO minibatches of {self.epoch_steps // self.minibatches} interactions "
+                f"(epoch_steps={self.epoch_steps} / minibatches={self.minibatches}) are too "
+                "small to normalise advantages: use at least 8"
             )
         if self.replay_size < self.num_envs * 2:
             raise ValueError(f"replay_size={self.replay_size} < 2 steps of {self.num_envs} envs")

@@ -12,7 +12,8 @@ keeping the behaviour distribution ``mu_b(s)`` of every step, and then trains:
 
       V(s)    = agg_{i=1..n} Q'(s, a_i),  a_i ~ N(mu_b(s), 0.4^2)       (n = q_samples)
       agg     = T * log(1/n sum_i exp(Q_i / T))  on Q normalised by its mean absolute
-                deviation (log-sum-exp, T = 0.3), or max, or mean
+                deviation (log-sum-exp, T = 0.3; the 2020 configuration: raw Q, T = 1), or
+                max, or mean
       y(s,a)  = TD(lambda) return of the slice, bootstrapped with V    (common.lambda_returns)
       J(Q)    = E[(Q(s, a) - y)^2]
 
@@ -54,10 +55,13 @@ from palestra.models.control_nets import GaussianActor, QNetwork, make_norm
 __all__ = ["QWR", "aggregate"]
 
 
-def aggregate(q: torch.Tensor, how: str, temperature: float) -> torch.Tensor:
+def aggregate(
+    q: torch.Tensor, how: str, temperature: float, normalization: str = "abs"
+) -> torch.Tensor:
     """``[B, n]`` Q-values of sampled actions -> ``[B]`` state values (trax's
-    ``_aggregate_values`` with ``q_value_normalization='abs'``)."""
-    scale = (q - q.mean()).abs().mean() + 1e-5
+    ``_aggregate_values``; ``normalization='abs'`` scales by the batch's mean absolute
+    deviation first, ``'none'`` aggregates the raw values)."""
+    scale = (q - q.mean()).abs().mean() + 1e-5 if normalization == "abs" else q.new_tensor(1.0)
     x = q / scale
     if how == "max":
         v = x.max(-1).values
@@ -134,7 +138,9 @@ class QWR:
             mu_next = self._behaviour(next_obs, s.get("next_mu"), s["next_known"])  # [B, L, a]
             actions = self._sample_actions(mu_next)  # [B, L, n, a]
             q_next = self._q(self.target, next_obs.unsqueeze(-2), actions)  # [B, L, n]
-            v_next = aggregate(q_next.flatten(0, 1), cfg.q_aggregate, cfg.q_temperature)
+            v_next = aggregate(
+                q_next.flatten(0, 1), cfg.q_aggregate, cfg.q_temperature, cfg.q_normalization
+            )
             y = lambda_returns(
                 s["reward"],
                 v_next.view(q_next.shape[:2]),

@@ -190,6 +190,18 @@ class ReplayBuffer:
             out[f"next_{name}"] = np.array(self.fields[name][self._slot(following), envs])
         return out
 
+    def rollout(self) -> dict[str, np.ndarray]:
+        """Everything stored in order, oldest first: each field ``[T, N, ...]`` (``done``
+        included) and ``next_obs`` (PPO reads its one rollout this way)."""
+        logical = np.arange(self.size)
+        out = {name: np.array(a[self._slot(logical)]) for name, a in self.fields.items()}
+        steps = np.repeat(logical, self.num_envs)
+        envs = np.tile(np.arange(self.num_envs), self.size)
+        out["next_obs"] = self._next_obs(steps, envs).reshape(
+            self.size, self.num_envs, *self.obs_shape
+        )
+        return out
+
     # -- checkpoints -------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """Everything stored, in logical order (oldest first), for a checkpoint."""

@@ -41,6 +41,10 @@ def make_agent(
         from palestra.control.sac import SAC
 
         return SAC(cfg, obs_dim, act_dim, low, high)
+    if cfg.algo == "ppo":
+        from palestra.control.ppo import PPO
+
+        return PPO(cfg, obs_dim, act_dim, low, high)
     if cfg.algo == "awr":
         from palestra.control.awr import AWR
 
@@ -99,7 +103,10 @@ def train(cfg: ControlTrainConfig) -> Path:
         raise PalestraError(f"{cfg.env}: flat observations needed, not shape {obs_shape}")
     agent = make_agent(cfg, obs_shape[0], act_dim, low, high)
     n = cfg.num_envs
-    buffer = ReplayBuffer(max(2, cfg.replay_size // n), n, obs_shape, act_dim, extras=agent.extras)
+    assert cfg.epoch_steps is not None
+    # PPO learns from its last rollout only: the buffer holds exactly one
+    capacity = cfg.epoch_steps if cfg.algo == "ppo" else cfg.replay_size
+    buffer = ReplayBuffer(max(2, capacity // n), n, obs_shape, act_dim, extras=agent.extras)
     rng = np.random.default_rng(cfg.seed)
     run = Run.open(cfg.run_name, cfg, seed=cfg.seed, root=cfg.runs_root, resume=cfg.resume)
     try:
