@@ -72,9 +72,14 @@ class Snapshot(gym.Wrapper):
         import mujoco
 
         base = self.env.unwrapped
-        spec = mujoco.mjtState.mjSTATE_INTEGRATION
-        mujoco.mj_setState(base.model, base.data, state["mujoco"], spec)
-        mujoco.mj_forward(base.model, base.data)  # derived quantities, as set_state does
+        if "mujoco" in state:
+            spec = mujoco.mjtState.mjSTATE_INTEGRATION
+            mujoco.mj_setState(base.model, base.data, state["mujoco"], spec)
+            mujoco.mj_forward(base.model, base.data)  # derived quantities, as set_state does
+        else:  # a checkpoint of the first version: positions, velocities, actuators, time
+            base.set_state(state["qpos"], state["qvel"])  # (no warm start: equal to ~1 ulp)
+            base.data.act[:] = state["act"]
+            base.data.time = state["time"]
         base.np_random.bit_generator.state = state["rng"]
         for limit, elapsed in zip(self._time_limits(), state["elapsed"], strict=True):
             limit._elapsed_steps = elapsed
