@@ -479,3 +479,131 @@ def test_record_load_and_train_offline(tmp_path: Path) -> None:
         assert strip(read_metrics(done)) == strip(before), algo
         agent, loaded = load_agent(done)
         assert loaded.algo == algo and len(evaluate(agent, "Hopper-v5", 1, seed=0)) == 1
+
+
+# --------------------------------------------------------------------------- Learning to Run
+def test_frame_skip_sums_rewards_and_stops_at_the_end() -> None:
+    from palestra.control.tricks import FrameSkip
+
+    plain, skipped = make_env("Hopper-v5"), make_env("Hopper-v5", [lambda e: FrameSkip(e, 3)])
+    plain.reset(seed=1)
+    skipped.reset(seed=1)
+    action = np.full(3, 0.2, np.float32)
+    steps = [plain.step(action) for _ in range(3)]
+    obs, r, *_ = skipped.step(action)
+    assert r == pytest.approx(sum(s[1] for s in steps))
+    np.testing.assert_array_equal(obs, steps[-1][0])  # one decision = three simulator steps
+    # an episode that terminates inside a skip ends there
+    env = make_env("Hopper-v5", [lambda e: FrameSkip(e, 50)])
+    env.reset(seed=0)
+    steps = 0
+    while True:
+        steps += 1
+        *_, term, trunc, _ = env.step(np.ones(3, np.float32))
+        if term or trunc:
+            break
+    assert term and steps < 20
+
+
+def test_discrete_actions_and_shaping() -> None:
+    from palestra.control.tricks import DiscreteActions, ForwardShaping, parse_tricks
+
+    env = DiscreteActions(make_env("Hopper-v5"), 3)
+    assert env.action(np.array([-0.9, 0.2, 0.6])).tolist() == [-1.0, 0.0, 1.0]
+    assert DiscreteActions(make_env("Hopper-v5"), 2).action(
+        np.array([0.1, -0.1, 0.0])
+    ).tolist() == [1.0, -1.0, 1.0]
+    shaped = ForwardShaping(make_env("Hopper-v5"), velocity_weight=2.0, fall_penalty=5.0)
+    shaped.reset(seed=0)
+    _, r, _, _, info = shaped.step(np.zeros(3, np.float32))
+    assert r == pytest.approx(info["raw_reward"] + 2.0 * info["x_velocity"])
+    assert len(parse_tricks("skip4,shape0.5,fall10,bins3")) == 3
+    assert len(parse_tricks("skip4,shape0.5", shaping=False)) == 1
+    with pytest.raises(PalestraError, match="unknown trick"):
+        parse_tricks("skip4,jump2")
+    with pytest.raises(PalestraError, match="x_velocity"):
+        p = ForwardShaping(make_env("Pendulum-v1"), velocity_weight=1.0)
+        p.reset(seed=0)
+        p.step(np.zeros(1, np.float32))
+
+
+def test_walker_mirror_swaps_the_legs() -> None:
+    """Mirroring twice is the identity; a state whose legs are in mirrored positions
+    produces mirrored observations after mirrored actions (the physics is symmetric)."""
+    from palestra.control.tricks import mirror, mirror_tables
+
+    op, ap = mirror_tables("Walker2d-v5")
+    assert sorted(op) == list(range(17)) and sorted(ap) == list(range(6))
+    x = {"obs": np.arange(17.0)[None], "action": np.arange(6.0)[None]}
+    assert mirror(mirror(x, op, ap), op, ap)["obs"].tolist() == x["obs"].tolist()
+    a, b = make_env("Walker2d-v5"), make_env("Walker2d-v5")
+    oa, _ = a.reset(seed=0)
+    b.reset(seed=0)
+    base = b.unwrapped
+    qpos, qvel = base.data.qpos.copy(), base.data.qvel.copy()
+    qpos[3:6], qpos[6:9] = a.unwrapped.data.qpos[6:9], a.unwrapped.data.qpos[3:6]
+    qvel[3:6], qvel[6:9] = a.unwrapped.data.qvel[6:9], a.unwrapped.data.qvel[3:6]
+    base.set_state(qpos, qvel)
+    action = np.array([0.5, -0.3, 0.1, -0.2, 0.4, 0.0], np.float32)
+    for _ in range(5):
+        oa, *_ = a.step(action)
+        ob, *_ = b.step(action[ap])
+    np.testing.assert_allclose(ob, oa[op], atol=1e-6)
+    with pytest.raises(PalestraError, match="no mirror"):
+        mirror_tables("Hopper-v5")
+
+
+def test_training_with_tricks_symmetry_and_blending(tmp_path: Path) -> None:
+    cfg = _cfg(
+        tmp_path,
+        "sac",
+        env="Walker2d-v5",
+        tricks="skip2,shape0.5,bins5",
+        symmetry=True,
+        total_steps=400,
+        num_envs=2,
+    )
+    run_dir = train(cfg)
+    state = torch.load(sorted((run_dir / "checkpoints").glob("*.pt"))[-1], weights_only=False)
+    replay = state["state"]["replay"]
+    assert replay["num_envs"] == 4  # 2 envs and their mirror images
+    obs = replay["fields"]["obs"]
+    op, _ = __import__("palestra.control.tricks", fromlist=["x"]).mirror_tables("Walker2d-v5")
+    np.testing.assert_array_equal(obs[:, 2:], obs[:, :2][..., op])
+    second = train(dataclasses.replace(cfg, seed=1))
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "palestra.cli",
+            "control",
+            "eval",
+            str(run_dir),
+            "--episodes",
+            "1",
+            "--blend",
+            str(second),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(out.stdout.strip().splitlines()[-1])["blended"] == 2
+    with pytest.raises(ValueError, match="not for on-policy"):
+        _cfg(tmp_path, "ppo", symmetry=True)
+
+
+def test_bench_l2r_ablation_quick(tmp_path: Path) -> None:
+    from palestra.control.bench import L2R_ARMS
+    from palestra.core.bench import run_suite
+
+    options = [f"runs={tmp_path / 'runs'}", "parts=l2r", "jobs=1", "l2r_steps=600"]
+    json_path, _ = run_suite(
+        "control", quick=True, out_dir=tmp_path / "out", options=options, runs_root=tmp_path
+    )
+    rows = json.loads(json_path.read_text())["tables"][0]["rows"]
+    assert [r[0] for r in rows[:-1]] == [label for label, *_ in L2R_ARMS]
+    assert rows[-1][0].startswith("+ blending")
+    # the frame-skip arms made 300 decisions for the same 600 simulator steps
+    skip_run = next((tmp_path / "runs" / "Walker2d-v5" / "sac-l2r1-seed0").iterdir())
+    assert json.loads((skip_run / "config.json").read_text())["total_steps"] == 300

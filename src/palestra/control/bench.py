@@ -60,7 +60,7 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
 class ControlBenchOptions(Config):
     """Options of ``palestra bench control``."""
 
-    parts: tuple[str, ...] = arg(("mujoco",), "Which parts to run: mujoco, offline.")
+    parts: tuple[str, ...] = arg(("mujoco",), "Which parts to run: mujoco, offline, l2r.")
     envs: tuple[str, ...] | None = arg(
         None, "Environments (default quick: Pendulum-v1; full: Hopper, Walker2d, HalfCheetah v5)."
     )
@@ -91,16 +91,23 @@ class ControlBenchOptions(Config):
     iterations: int | None = arg(
         None, "Offline: training iterations (default quick 2, full 50).", min=1
     )
+    l2r_env: str = arg("Walker2d-v5", "Learning to Run: the environment of the ablation.")
+    l2r_steps: int | None = arg(
+        None,
+        "Learning to Run: simulator steps per run (default quick 800, full 100k; a frame skip "
+        "of k gives the agent k times fewer decisions).",
+        min=1,
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
         unknown = set(self.algos) - set(ALGOS)
         if unknown:
             raise ValueError(f"unknown algos {sorted(unknown)}; known: {', '.join(ALGOS)}")
-        if set(self.parts) - {"mujoco", "offline"}:
+        if set(self.parts) - {"mujoco", "offline", "l2r"}:
             raise ValueError(
-                f"unknown parts {sorted(set(self.parts) - {'mujoco', 'offline'})}; "
-                "known: mujoco, offline"
+                f"unknown parts {sorted(set(self.parts) - {'mujoco', 'offline', 'l2r'})}; "
+                "known: mujoco, offline, l2r"
             )
         if set(self.qualities) - {"random", "medium", "expert"}:
             raise ValueError("qualities are random, medium, expert")
@@ -117,6 +124,7 @@ class Arm:
     quick: bool
     root: str
     tag: str = ""  # a second run of the same algorithm with another budget ("-medium")
+    settings: tuple[tuple[str, Any], ...] = ()  # config fields of this arm (tricks, ...)
 
     @property
     def name(self) -> str:
@@ -148,7 +156,7 @@ def _train_palestra(arm: Arm) -> dict[str, Any]:
     from palestra.control.train import train
 
     algo, settings = VARIANTS.get(arm.algo, (arm.algo, {}))
-    extra = {**settings, **_quick_settings(arm.quick)}
+    extra = {**settings, **dict(arm.settings), **_quick_settings(arm.quick)}
     if algo != "sac":
         extra.pop("learning_starts", None)
     cfg = ControlTrainConfig(
@@ -565,6 +573,72 @@ def _offline(bench: Bench, opts: ControlBenchOptions) -> None:
         ax.tick_params(axis="x", labelsize=6)
 
 
+# ----------------------------------------------------------------------------- Learning to Run
+# the ablation adds one trick at a time (cumulative), SAC throughout
+L2R_ARMS: list[tuple[str, str, bool]] = [
+    ("plain", "", False),
+    ("+ frame skip 2", "skip2", False),
+    ("+ shaping (velocity 0.5, fall 10)", "skip2,shape0.5,fall10", False),
+    ("+ symmetry", "skip2,shape0.5,fall10", True),
+    ("+ 5 action levels", "skip2,shape0.5,fall10,bins5", True),
+]
+
+
+def _l2r(bench: Bench, opts: ControlBenchOptions) -> None:
+    from palestra.control.train import evaluate, load_agent
+    from palestra.control.tricks import Blend
+
+    seeds = opts.seeds or (1 if bench.quick else 3)
+    budget = opts.l2r_steps or (800 if bench.quick else 100_000)
+    arms, labels = [], []
+    for i, (label, tricks, symmetry) in enumerate(L2R_ARMS):
+        skip = int(tricks.split("skip")[1].split(",")[0]) if "skip" in tricks else 1
+        for s in range(seeds):
+            settings = (("tricks", tricks), ("symmetry", symmetry))
+            arms.append(
+                Arm(
+                    opts.l2r_env,
+                    "sac",
+                    bench.seed + s,
+                    budget // skip,
+                    bench.quick,
+                    str(opts.runs),
+                    f"-l2r{i}",
+                    settings,
+                )
+            )
+            labels.append(label)
+    results = _pool_map(run_arm, arms, opts.jobs)
+    rows = []
+    for label, _tricks, _sym in L2R_ARMS:
+        final = [r["curve"][-1][1] for r, lab in zip(results, labels, strict=True) if lab == label]
+        half = (
+            1.96 * float(np.std(final, ddof=1)) / math.sqrt(len(final)) if len(final) > 1 else 0.0
+        )
+        rows.append([label, len(final), float(np.mean(final)), half])
+    # policy blending: the last arm's agents of every seed acting together
+    last = [a for a, lab in zip(arms, labels, strict=True) if lab == L2R_ARMS[-1][0]]
+    runs = [max(d for d in a.folder.iterdir() if (d / "model.pt").exists()) for a in last]
+    agents = [load_agent(d)[0] for d in runs]
+    blended = evaluate(
+        Blend(agents), opts.l2r_env, 5 if bench.quick else 10, 20_000, tricks=L2R_ARMS[-1][1]
+    )
+    rows.append(
+        [f"+ blending the {len(agents)} seeds' policies", len(agents), float(np.mean(blended)), 0.0]
+    )
+    bench.table(
+        f"Learning to Run tricks on {opts.l2r_env}, added one at a time (SAC, {budget:,} "
+        "simulator steps per run; deterministic evaluation return, unshaped)",
+        ["trick", "seeds", "return", "±95%"],
+        rows,
+    )
+    bench.data["l2r"] = {"rows": rows}
+    with bench.plot("l2r", f"{opts.l2r_env}: Learning to Run tricks", ylabel="return") as ax:
+        ax.barh(
+            [r[0] for r in rows][::-1], [r[2] for r in rows][::-1], xerr=[r[3] for r in rows][::-1]
+        )
+
+
 @register_suite("control", config=ControlBenchOptions)
 def run(bench: Bench) -> None:
     """QWR, AWR, SAC and SB3's SAC on MuJoCo, resumable arms."""
@@ -573,3 +647,5 @@ def run(bench: Bench) -> None:
         _mujoco(bench, opts)
     if "offline" in opts.parts:
         _offline(bench, opts)
+    if "l2r" in opts.parts:
+        _l2r(bench, opts)

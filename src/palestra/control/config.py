@@ -66,6 +66,15 @@ class ControlTrainConfig(RunOptions):
     )
     eval_every: int = arg(5, "Evaluate every this many epochs (and at the end).", min=1)
     eval_episodes: int = arg(5, "Deterministic evaluation episodes.", min=1)
+    tricks: str = arg(
+        "",
+        "Learning to Run tricks as wrappers, e.g. 'skip4,shape0.5,fall10,bins3': frame skip, "
+        "forward-velocity shaping weight, falling penalty, action levels (evaluation keeps "
+        "the skip and levels, not the shaping).",
+    )
+    symmetry: bool = arg(
+        False, "Store each transition's left-right mirror too (envs in tricks.MIRRORS)."
+    )
     # --- shared learning settings
     gamma: float = arg(0.99, "Discount.", min=0, max=1)
     batch_size: int = arg(256, "Minibatch size.", min=1)
@@ -136,6 +145,8 @@ class ControlTrainConfig(RunOptions):
                 f"(epoch_steps={self.epoch_steps} / minibatches={self.minibatches}) are too "
                 "small to normalise advantages: use at least 8"
             )
+        if self.symmetry and self.algo == "ppo":
+            raise ValueError("symmetry augments a replay buffer: not for on-policy PPO")
         if self.replay_size < self.num_envs * 2:
             raise ValueError(f"replay_size={self.replay_size} < 2 steps of {self.num_envs} envs")
 
@@ -152,5 +163,8 @@ class ControlEvalConfig(Config):
         ..., "A run directory written by `palestra control train`.", positional=True
     )
     episodes: int = arg(10, "Episodes.", min=1)
+    blend: tuple[Path, ...] = arg(
+        (), "Other run directories whose agents act with this one: the mean action (blending)."
+    )
     seed: int = arg(1000, "Seed of the evaluation env (apart from training seeds).", min=0)
     threads: int = arg(1, "torch intra-op threads.", min=1)

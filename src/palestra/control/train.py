@@ -26,6 +26,7 @@ from palestra.control.common import Agent
 from palestra.control.config import ControlEvalConfig, ControlTrainConfig
 from palestra.control.envs import env_spaces, final_observations, make_env, make_vector_env
 from palestra.control.replay import ReplayBuffer
+from palestra.control.tricks import Blend, mirror, mirror_tables, parse_tricks
 from palestra.core.config import config_from_mapping, config_to_dict
 from palestra.core.errors import PalestraError
 from palestra.core.progress import step_bar
@@ -54,9 +55,12 @@ def make_agent(
     return QWR(cfg, obs_dim, act_dim, low, high)
 
 
-def evaluate(agent: Agent, env_id: str, episodes: int, seed: int) -> list[float]:
-    """Returns of ``episodes`` deterministic episodes (seeds ``seed``, ``seed + 1``, ...)."""
-    env = make_env(env_id)
+def evaluate(
+    agent: Agent, env_id: str, episodes: int, seed: int, *, tricks: str = ""
+) -> list[float]:
+    """Returns of ``episodes`` deterministic episodes (seeds ``seed``, ``seed + 1``, ...), with
+    the frame skip and action levels of ``tricks`` (never its reward shaping)."""
+    env = make_env(env_id, parse_tricks(tricks, shaping=False))
     returns = []
     try:
         for i in range(episodes):
@@ -71,6 +75,37 @@ def evaluate(agent: Agent, env_id: str, episodes: int, seed: int) -> list[float]
     finally:
         env.close()
     return returns
+
+
+def _store(
+    buffer: ReplayBuffer,
+    mirrors: tuple[np.ndarray, np.ndarray] | None,
+    obs: np.ndarray,
+    action: np.ndarray,
+    reward: np.ndarray,
+    terminated: np.ndarray,
+    truncated: np.ndarray,
+    next_obs: np.ndarray,
+    final: dict[int, np.ndarray],
+    extras: dict[str, np.ndarray],
+) -> None:
+    """Add a step of the n envs; with ``mirrors``, their mirror images as envs n..2n-1."""
+    if mirrors is None:
+        buffer.add(obs, action, reward, terminated, truncated, next_obs, final, **extras)
+        return
+    op, ap = mirrors
+    n = len(obs)
+    flipped = mirror({"obs": obs, "next_obs": next_obs, "action": action, **extras}, op, ap)
+    buffer.add(
+        np.concatenate([obs, flipped["obs"]]),
+        np.concatenate([action, flipped["action"]]),
+        np.concatenate([reward, reward]),
+        np.concatenate([terminated, terminated]),
+        np.concatenate([truncated, truncated]),
+        np.concatenate([next_obs, flipped["next_obs"]]),
+        {**final, **{e + n: v[op] for e, v in final.items()}},
+        **{k: np.concatenate([v, flipped[k]]) for k, v in extras.items()},
+    )
 
 
 def _checkpoint(
@@ -97,7 +132,9 @@ def train(cfg: ControlTrainConfig) -> Path:
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     console = Console(stderr=True)
-    env = make_vector_env(cfg.env, cfg.num_envs, mode=cfg.env_mode)
+    env = make_vector_env(
+        cfg.env, cfg.num_envs, mode=cfg.env_mode, wrappers=parse_tricks(cfg.tricks)
+    )
     obs_shape, act_dim, low, high = env_spaces(env)
     if len(obs_shape) != 1:
         raise PalestraError(f"{cfg.env}: flat observations needed, not shape {obs_shape}")
@@ -106,7 +143,12 @@ def train(cfg: ControlTrainConfig) -> Path:
     assert cfg.epoch_steps is not None
     # PPO learns from its last rollout only: the buffer holds exactly one
     capacity = cfg.epoch_steps if cfg.algo == "ppo" else cfg.replay_size
-    buffer = ReplayBuffer(max(2, capacity // n), n, obs_shape, act_dim, extras=agent.extras)
+    # with symmetry the buffer holds 2n "envs": the n real ones, then their mirror images
+    mirrors = mirror_tables(cfg.env) if cfg.symmetry else None
+    stored = 2 * n if mirrors is not None else n
+    buffer = ReplayBuffer(
+        max(2, capacity // stored), stored, obs_shape, act_dim, extras=agent.extras
+    )
     rng = np.random.default_rng(cfg.seed)
     run = Run.open(cfg.run_name, cfg, seed=cfg.seed, root=cfg.runs_root, resume=cfg.resume)
     try:
@@ -125,7 +167,7 @@ def train(cfg: ControlTrainConfig) -> Path:
             epoch, step = state["epoch"], state["step"]
             if all(s is not None for s in state["envs"]):
                 env.set_attr("snapshot", state["envs"])
-                obs = buffer.current_obs.copy()
+                obs = buffer.current_obs[:n].copy()
                 ep_return, ep_length = state["ep_return"], state["ep_length"]
             else:
                 console.print("[yellow]this env cannot restore its state: episodes restart")
@@ -148,7 +190,9 @@ def train(cfg: ControlTrainConfig) -> Path:
                         action = rng.uniform(low, high, size=action.shape).astype(np.float32)
                     next_obs, reward, terminated, truncated, info = env.step(action)
                     done = terminated | truncated
-                    buffer.add(
+                    _store(
+                        buffer,
+                        mirrors,
                         obs,
                         action,
                         reward,
@@ -156,10 +200,10 @@ def train(cfg: ControlTrainConfig) -> Path:
                         truncated,
                         next_obs,
                         final_observations(info, done),
-                        **extras,
+                        extras,
                     )
                     agent.observe(next_obs)
-                    ep_return += reward
+                    ep_return += info.get("raw_reward", reward)  # unshaped
                     ep_length += 1
                     for e in np.flatnonzero(done):
                         finished.append(float(ep_return[e]))
@@ -177,7 +221,9 @@ def train(cfg: ControlTrainConfig) -> Path:
                     record["train/return"] = float(np.mean(finished))
                     record["train/episodes"] = len(finished)
                 if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
-                    returns = evaluate(agent, cfg.env, cfg.eval_episodes, 10_000 + cfg.seed)
+                    returns = evaluate(
+                        agent, cfg.env, cfg.eval_episodes, 10_000 + cfg.seed, tricks=cfg.tricks
+                    )
                     record["eval/return"] = float(np.mean(returns))
                     record["eval/return_std"] = float(np.std(returns))
                 if epoch % cfg.log_every == 0 or "eval/return" in record:
@@ -242,10 +288,17 @@ def run_eval(cfg: ControlEvalConfig) -> dict[str, Any]:
     """``palestra control eval``: deterministic returns of a trained agent."""
     torch.set_num_threads(cfg.threads)
     agent, train_cfg = load_agent(cfg.run_dir)
-    returns = evaluate(agent, train_cfg.env, cfg.episodes, cfg.seed)
+    if cfg.blend:  # policy blending: the mean deterministic action of all the runs' agents
+        others = [load_agent(d) for d in cfg.blend]
+        for _, other in others:
+            if (other.env, other.tricks) != (train_cfg.env, train_cfg.tricks):
+                raise PalestraError(f"cannot blend agents of {other.env} and {train_cfg.env}")
+        agent = Blend([agent, *(a for a, _ in others)])  # type: ignore[assignment]
+    returns = evaluate(agent, train_cfg.env, cfg.episodes, cfg.seed, tricks=train_cfg.tricks)
     result = {
         "env": train_cfg.env,
         "algo": train_cfg.algo,
+        "blended": 1 + len(cfg.blend),
         "episodes": cfg.episodes,
         "mean": float(np.mean(returns)),
         "std": float(np.std(returns)),
