@@ -10,11 +10,15 @@ its heading in the help. Defaults that differ by algorithm are None here and fil
 * PPO: cleanrl's ``ppo_continuous_action`` settings (2048 interactions per rollout, 10
   epochs of 32 minibatches, lr 3e-4 annealed, clip 0.2, GAE lambda 0.95, gradient norm 0.5,
   observation and reward normalisation, a state-independent learned std).
-* AWR and QWR: the QWR paper's MuJoCo settings (trax's ``light_mujoco.gin`` for
-  ``SamplingAWR``): 1000 interactions per epoch, 1000 value and 1000 policy steps per epoch
-  at batch 256, value lr 1e-3, policy lr 1e-4, beta 1, w_max 20, TD(lambda=0.95) over 3
-  steps, a replay of the last 100 epochs, a Gaussian policy of fixed std 0.4, observation
-  normalisation, and for QWR 4 sampled actions aggregated by log-sum-exp at temperature 0.3.
+* QWR: the settings of the QWR paper's runs (trax's ``light_mujoco.gin`` at c0beb392,
+  2020-09-29): 1000 interactions per epoch, 3000 critic and 3000 policy steps per epoch at
+  batch 256, critic lr 5e-4 (30 target syncs per epoch), policy lr 1e-4, beta 1, w_max 20,
+  TD(lambda=0.95) over 3 steps, a replay of the last 50 epochs, a Gaussian policy of fixed
+  std 0.4, observation normalisation, 8 sampled actions aggregated by log-sum-exp at
+  temperature 1 on the raw Q-values. On Hopper these learn far faster than trax's later
+  ``light_mujoco.gin`` (results/NOTES.md).
+* AWR: trax's later ``light_mujoco.gin`` (the values in :data:`BASE_DEFAULTS`): 1000 critic
+  and 1000 policy steps per epoch, critic lr 1e-3, 20 syncs, a replay of 100 epochs.
 """
 
 from __future__ import annotations
@@ -25,12 +29,39 @@ from typing import Any, Literal
 
 from palestra.core.config import Config, RunOptions, arg, with_defaults
 
-__all__ = ["ALGO_DEFAULTS", "ControlEvalConfig", "ControlTrainConfig"]
+__all__ = ["ALGO_DEFAULTS", "BASE_DEFAULTS", "ControlEvalConfig", "ControlTrainConfig"]
 
+# the values of the fields that are None by default, unless ALGO_DEFAULTS says otherwise
+BASE_DEFAULTS: dict[str, Any] = {
+    "epoch_steps": 1000,
+    "replay_size": 100_000,
+    "value_lr": 1e-3,
+    "value_steps": 1000,
+    "policy_steps": 1000,
+    "target_syncs": 20,
+    "q_samples": 4,
+    "q_temperature": 0.3,
+    "q_normalization": "abs",
+}
 ALGO_DEFAULTS: dict[str, dict[str, Any]] = {
     "sac": {"lr": 3e-4, "learning_starts": 5000, "normalize_obs": False},
     "awr": {"lr": 1e-4, "learning_starts": 0, "normalize_obs": True},
-    "qwr": {"lr": 1e-4, "learning_starts": 0, "normalize_obs": True},
+    # QWR as the paper ran it (trax at c0beb392, 2020-09-29); trax's later light_mujoco.gin
+    # (1000 + 1000 steps, 4 samples, T = 0.3 on abs-normalised Q, value lr 1e-3, 100 epochs
+    # of replay, 20 syncs) is BASE_DEFAULTS, the bench's qwr-head arm
+    "qwr": {
+        "lr": 1e-4,
+        "learning_starts": 0,
+        "normalize_obs": True,
+        "value_steps": 3000,
+        "policy_steps": 3000,
+        "value_lr": 5e-4,
+        "target_syncs": 30,
+        "replay_size": 50_000,
+        "q_samples": 8,
+        "q_temperature": 1.0,
+        "q_normalization": "none",
+    },
     "ppo": {"lr": 3e-4, "learning_starts": 0, "normalize_obs": True, "epoch_steps": 2048},
     # offline only (palestra control offline): behaviour cloning and IQL (its paper's lr)
     "bc": {"lr": 3e-4, "learning_starts": 0, "normalize_obs": True},
@@ -83,21 +114,29 @@ class ControlTrainConfig(RunOptions):
     normalize_obs: bool | None = arg(
         None, "Running observation normalisation in the networks (default awr/qwr on, sac off)."
     )
-    replay_size: int = arg(
-        100_000, "Replay capacity in interactions (QWR: the last 100 epochs of 1000).", min=2
+    replay_size: int | None = arg(
+        None, "Replay capacity in interactions (default 100k; qwr 50k: its last 50 epochs).", min=2
     )
     # --- SAC
     critic_lr: float = arg(3e-4, "SAC: critic and entropy learning rate.", above=0)
     tau: float = arg(0.005, "SAC: target network soft update.", min=0, max=1)
     gradient_steps: int = arg(1, "SAC: gradient steps per interaction.", min=1)
     # --- AWR / QWR
-    value_lr: float = arg(1e-3, "AWR/QWR: critic learning rate.", above=0)
-    value_steps: int = arg(1000, "AWR/QWR: critic steps per epoch.", min=0)
-    policy_steps: int = arg(1000, "AWR/QWR: policy steps per epoch.", min=0)
-    target_syncs: int = arg(
-        20,
+    value_lr: float | None = arg(
+        None, "AWR/QWR: critic learning rate (default 1e-3; qwr 5e-4).", above=0
+    )
+    value_steps: int | None = arg(
+        None, "AWR/QWR: critic steps per epoch (default 1000; qwr 3000).", min=0
+    )
+    policy_steps: int | None = arg(
+        None,
+        "AWR/QWR: policy steps per epoch; BC, IQL: per iteration (default 1000; qwr 3000).",
+        min=0,
+    )
+    target_syncs: int | None = arg(
+        None,
         "AWR/QWR: the critic's targets are recomputed with weights synced this many "
-        "times per epoch.",
+        "times per epoch (default 20; qwr 30).",
         min=1,
     )
     beta: float = arg(1.0, "AWR/QWR: temperature of the weights exp(A / beta).", above=0)
@@ -107,15 +146,17 @@ class ControlTrainConfig(RunOptions):
     )
     margin: int = arg(3, "AWR/QWR: steps of each TD(lambda) target.", min=1)
     policy_std: float = arg(0.4, "AWR/QWR: the Gaussian policy's fixed std.", above=0)
-    q_samples: int = arg(4, "QWR: actions sampled per state for V(s) and the advantages.", min=1)
+    q_samples: int | None = arg(
+        None, "QWR: actions sampled per state for V(s) and the advantages (default 8).", min=1
+    )
     q_aggregate: Literal["logsumexp", "max", "mean"] = arg(
         "logsumexp", "QWR: how V(s) aggregates the sampled actions' Q-values."
     )
-    q_temperature: float = arg(0.3, "QWR: log-sum-exp temperature.", above=0)
-    q_normalization: Literal["abs", "none"] = arg(
-        "abs",
-        "QWR: divide the sampled Q-values by their mean absolute deviation before aggregating "
-        "(trax's 'abs'; 'none' aggregates raw values, as the paper's 2020 configuration did).",
+    q_temperature: float | None = arg(None, "QWR: log-sum-exp temperature (default 1).", above=0)
+    q_normalization: Literal["abs", "none"] | None = arg(
+        None,
+        "QWR: 'abs' divides the sampled Q-values by their mean absolute deviation before "
+        "aggregating (trax's later configs, with T = 0.3); default 'none', the paper's.",
     )
     grad_clip: float = arg(50.0, "AWR/QWR: clip the gradient's global norm (0: off).", min=0)
     # --- PPO
@@ -132,7 +173,7 @@ class ControlTrainConfig(RunOptions):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name, value in {"epoch_steps": 1000, **ALGO_DEFAULTS[self.algo]}.items():
+        for name, value in {**BASE_DEFAULTS, **ALGO_DEFAULTS[self.algo]}.items():
             if getattr(self, name) is None:
                 setattr(self, name, value)
         if self.epoch_steps % self.num_envs:
