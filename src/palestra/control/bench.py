@@ -60,7 +60,7 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
 class ControlBenchOptions(Config):
     """Options of ``palestra bench control``."""
 
-    parts: tuple[str, ...] = arg(("mujoco",), "Which parts to run: mujoco, offline, l2r.")
+    parts: tuple[str, ...] = arg(("mujoco",), "Which parts to run: mujoco, offline, l2r, driving.")
     envs: tuple[str, ...] | None = arg(
         None, "Environments (default quick: Pendulum-v1; full: Hopper, Walker2d, HalfCheetah v5)."
     )
@@ -92,6 +92,13 @@ class ControlBenchOptions(Config):
         None, "Offline: training iterations (default quick 2, full 50).", min=1
     )
     l2r_env: str = arg("Walker2d-v5", "Learning to Run: the environment of the ablation.")
+    driving_algos: tuple[str, ...] = arg(("ppo", "qwr"), "Driving: the agents.")
+    driving_steps: int | None = arg(
+        None, "Driving: interactions per run (default quick 600, full 100k).", min=1
+    )
+    driving_episodes: int | None = arg(
+        None, "Driving: evaluation episodes for the success rate (quick 5, full 100).", min=1
+    )
     l2r_steps: int | None = arg(
         None,
         "Learning to Run: simulator steps per run (default quick 800, full 100k; a frame skip "
@@ -104,10 +111,10 @@ class ControlBenchOptions(Config):
         unknown = set(self.algos) - set(ALGOS)
         if unknown:
             raise ValueError(f"unknown algos {sorted(unknown)}; known: {', '.join(ALGOS)}")
-        if set(self.parts) - {"mujoco", "offline", "l2r"}:
+        parts = {"mujoco", "offline", "l2r", "driving"}
+        if set(self.parts) - parts:
             raise ValueError(
-                f"unknown parts {sorted(set(self.parts) - {'mujoco', 'offline', 'l2r'})}; "
-                "known: mujoco, offline, l2r"
+                f"unknown parts {sorted(set(self.parts) - parts)}; known: {', '.join(parts)}"
             )
         if set(self.qualities) - {"random", "medium", "expert"}:
             raise ValueError("qualities are random, medium, expert")
@@ -159,6 +166,8 @@ def _train_palestra(arm: Arm) -> dict[str, Any]:
     extra = {**settings, **dict(arm.settings), **_quick_settings(arm.quick)}
     if algo != "sac":
         extra.pop("learning_starts", None)
+    if algo == "ppo" and arm.quick:
+        extra["minibatches"] = 4  # a quick epoch of 250 interactions
     cfg = ControlTrainConfig(
         env=arm.env,
         algo=algo,  # type: ignore[arg-type]
@@ -639,6 +648,92 @@ def _l2r(bench: Bench, opts: ControlBenchOptions) -> None:
         )
 
 
+# ----------------------------------------------------------------------------- driving
+def driving_success(run_dir: str, episodes: int, seed: int) -> dict[str, float]:
+    """Deterministic episodes of a trained driving agent: success rate, collisions, return."""
+    from palestra.control.envs import make_env
+    from palestra.control.train import load_agent
+
+    agent, cfg = load_agent(run_dir)
+    env = make_env(cfg.env)
+    wins = crashes = 0
+    returns = []
+    for i in range(episodes):
+        obs, _ = env.reset(seed=seed + i)
+        done, total, info = False, 0.0, {}
+        while not done:
+            action, _ = agent.act(np.asarray(obs)[None], explore=False)
+            obs, reward, terminated, truncated, info = env.step(action[0])
+            total += float(reward)
+            done = terminated or truncated
+        wins += bool(info.get("success"))
+        crashes += bool(info.get("collision"))
+        returns.append(total)
+    env.close()
+    return {
+        "success": wins / episodes,
+        "collision": crashes / episodes,
+        "return": float(np.mean(returns)),
+    }
+
+
+def _driving_arm(job: tuple[Arm, int]) -> dict[str, Any]:
+    arm, episodes = job
+    run_arm(arm)
+    run_dir = max(d for d in arm.folder.iterdir() if (d / "model.pt").exists())
+    return driving_success(str(run_dir), episodes, 50_000 + arm.seed)
+
+
+def _driving(bench: Bench, opts: ControlBenchOptions) -> None:
+    from palestra.control.driving import DRIVING_IDS
+
+    seeds = opts.seeds or (1 if bench.quick else 3)
+    steps = opts.driving_steps or (600 if bench.quick else 100_000)
+    episodes = opts.driving_episodes or (5 if bench.quick else 100)
+    cells = [(o, r, env_id) for (o, r), env_id in DRIVING_IDS.items()]
+    jobs = [
+        (Arm(env_id, algo, bench.seed + s, steps, bench.quick, str(opts.runs)), episodes)
+        for _o, _r, env_id in cells
+        for algo in opts.driving_algos
+        for s in range(seeds)
+    ]
+    results = _pool_map(_driving_arm, jobs, opts.jobs)
+    rows = []
+    for obs, reward, env_id in cells:
+        for algo in opts.driving_algos:
+            got = [
+                r
+                for (a, _), r in zip(jobs, results, strict=True)
+                if (a.env, a.algo) == (env_id, algo)
+            ]
+            rate = [g["success"] for g in got]
+            rows.append(
+                [
+                    obs,
+                    reward,
+                    algo,
+                    len(got),
+                    float(np.mean(rate)),
+                    float(np.std(rate)),
+                    float(np.mean([g["collision"] for g in got])),
+                ]
+            )
+    bench.table(
+        f"Driving (lane change, merge, overtake mixed): success rate over {episodes} "
+        f"deterministic episodes after {steps:,} interactions, mean and std over seeds",
+        ["observation", "reward", "agent", "seeds", "success", "std", "collisions"],
+        rows,
+    )
+    bench.data["driving"] = {"rows": rows}
+    with bench.plot("driving", "Driving success rate", ylabel="success") as ax:
+        ax.bar(
+            [f"{r[0]}\n{r[1]}\n{r[2]}" for r in rows],
+            [r[4] for r in rows],
+            yerr=[r[5] for r in rows],
+        )
+        ax.tick_params(axis="x", labelsize=7)
+
+
 @register_suite("control", config=ControlBenchOptions)
 def run(bench: Bench) -> None:
     """QWR, AWR, SAC and SB3's SAC on MuJoCo, resumable arms."""
@@ -649,3 +744,5 @@ def run(bench: Bench) -> None:
         _offline(bench, opts)
     if "l2r" in opts.parts:
         _l2r(bench, opts)
+    if "driving" in opts.parts:
+        _driving(bench, opts)

@@ -89,6 +89,8 @@ class Snapshot(gym.Wrapper):
 def make_env(env_id: str, wrappers: Sequence[Wrapper] = (), **kwargs: Any) -> gym.Env:
     """``gym.make(env_id)`` with ``wrappers`` applied in order and :class:`Snapshot` outside;
     an unknown id is a :class:`PalestraError` naming it."""
+    if env_id.startswith("palestra/"):
+        import palestra.control.driving  # noqa: F401 (registers palestra/Driving-v0)
     try:
         env = gym.make(env_id, **kwargs)
     except gym.error.Error as exc:
