@@ -235,7 +235,7 @@ def test_bad_envs_are_clear_errors() -> None:
     with pytest.raises(PalestraError, match="NoSuchEnv"):
         make_env("NoSuchEnv-v0")
     with pytest.raises(PalestraError, match="Box action space"):
-        train(ControlTrainConfig(env="CartPole-v1", runs_root=Path("/nonexistent")))
+        train(ControlTrainConfig(env="CartPole-v1", algo="awr", runs_root=Path("/nonexistent")))
 
 
 # --------------------------------------------------------------------------- networks
@@ -607,3 +607,41 @@ def test_bench_l2r_ablation_quick(tmp_path: Path) -> None:
     # the frame-skip arms made 300 decisions for the same 600 simulator steps
     skip_run = next((tmp_path / "runs" / "Walker2d-v5" / "sac-l2r1-seed0").iterdir())
     assert json.loads((skip_run / "config.json").read_text())["total_steps"] == 300
+
+
+# --------------------------------------------------------------------------- discrete QWR
+@pytest.mark.parametrize("env_id", ["atari/pong-ram", "atari/pong"])
+def test_discrete_qwr_on_atari_resumes_exactly(env_id: str, tmp_path: Path) -> None:
+    """QWR with discrete actions on Palestra's Atari envs (RAM: MLP; screens: Nature CNN,
+    uint8 frames kept as uint8): the emulator's state is in the checkpoint, so a killed run
+    continues exactly."""
+    cfg = _cfg(
+        tmp_path,
+        "qwr",
+        env=env_id,
+        total_steps=120,
+        epoch_steps=40,
+        value_steps=2,
+        policy_steps=2,
+        batch_size=8,
+        eval_every=3,
+        checkpoint_every=1,
+    )
+    run_dir = train(cfg)
+    before = read_metrics(run_dir)
+    state = torch.load(sorted((run_dir / "checkpoints").glob("*.pt"))[-1], weights_only=False)
+    replay = state["state"]["replay"]["fields"]
+    assert replay["obs"].dtype == np.uint8 and replay["logits"].shape[-1] > 1
+    assert set(np.unique(replay["action"])) <= set(range(replay["logits"].shape[-1]))
+    sorted((run_dir / "checkpoints").glob("*.pt"))[-1].unlink()
+    (run_dir / "model.pt").unlink()
+    assert train(dataclasses.replace(cfg, resume=True)) == run_dir
+    strip = lambda rs: [{k: v for k, v in r.items() if k not in TIMING} for r in rs]  # noqa: E731
+    assert strip(read_metrics(run_dir)) == strip(before)
+    agent, _ = load_agent(run_dir)
+    assert len(evaluate(agent, env_id, 1, seed=0)) == 1
+
+
+def test_discrete_actions_are_for_qwr_only(tmp_path: Path) -> None:
+    with pytest.raises(PalestraError, match="discrete actions: QWR"):
+        train(_cfg(tmp_path, "sac", env="CartPole-v1"))

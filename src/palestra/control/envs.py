@@ -52,6 +52,8 @@ class Snapshot(gym.Wrapper):
 
     def get_snapshot(self) -> dict[str, Any] | None:
         base = self.env.unwrapped
+        if hasattr(base, "get_state") and not hasattr(base, "data"):  # Atari: the emulator
+            return {"emulator": base.get_state(), "rng": base.np_random.bit_generator.state}
         data = getattr(base, "data", None)
         if data is None or not hasattr(base, "set_state"):
             return None
@@ -72,6 +74,10 @@ class Snapshot(gym.Wrapper):
         import mujoco
 
         base = self.env.unwrapped
+        if "emulator" in state:
+            base.set_state(state["emulator"])
+            base.np_random.bit_generator.state = state["rng"]
+            return True
         if "mujoco" in state:
             spec = mujoco.mjtState.mjSTATE_INTEGRATION
             mujoco.mj_setState(base.model, base.data, state["mujoco"], spec)
@@ -92,7 +98,12 @@ def make_env(env_id: str, wrappers: Sequence[Wrapper] = (), **kwargs: Any) -> gy
     if env_id.startswith("palestra/"):
         import palestra.control.driving  # noqa: F401 (registers palestra/Driving-v0)
     try:
-        env = gym.make(env_id, **kwargs)
+        if env_id.startswith("atari/"):
+            from palestra.control.atari_env import make_atari
+
+            env = make_atari(env_id)
+        else:
+            env = gym.make(env_id, **kwargs)
     except gym.error.Error as exc:
         raise PalestraError(f"environment {env_id!r}: {exc}") from None
     except ImportError as exc:  # e.g. MuJoCo envs without the mujoco package
@@ -123,11 +134,22 @@ def make_vector_env(
     )
 
 
-def env_spaces(env: gym.vector.VectorEnv) -> tuple[tuple[int, ...], int, np.ndarray, np.ndarray]:
-    """``(obs shape, action dim, low, high)`` of a vector env with a flat box action space."""
+def env_spaces(
+    env: gym.vector.VectorEnv, *, discrete_ok: bool = False
+) -> tuple[tuple[int, ...], int, np.ndarray, np.ndarray]:
+    """``(obs shape, action dim, low, high)`` of a vector env with a flat box action space;
+    with ``discrete_ok`` a ``Discrete(n)`` one gives ``action dim = n`` and empty bounds."""
     space = env.single_action_space
+    if discrete_ok and isinstance(space, gym.spaces.Discrete):
+        obs_space = env.single_observation_space
+        assert isinstance(obs_space, gym.spaces.Box)
+        return tuple(obs_space.shape), int(space.n), np.zeros(0), np.zeros(0)
     if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
-        raise PalestraError(f"continuous control needs a flat Box action space, not {space}")
+        kind = "QWR (the only one that also takes Discrete actions)" if not discrete_ok else ""
+        raise PalestraError(
+            f"continuous control needs a flat Box action space, not {space}"
+            + (f"; discrete actions: {kind}" if kind else "")
+        )
     obs_space = env.single_observation_space
     if not isinstance(obs_space, gym.spaces.Box):
         raise PalestraError(f"continuous control needs a Box observation space, not {obs_space}")

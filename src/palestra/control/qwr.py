@@ -46,13 +46,15 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from palestra.control.common import awr_weights, lambda_returns, regression_epoch, tensors
 from palestra.control.config import ControlTrainConfig
 from palestra.control.replay import ReplayBuffer
-from palestra.models.control_nets import GaussianActor, QNetwork, make_norm
+from palestra.models.atari_nets import NatureCNN
+from palestra.models.control_nets import GaussianActor, QNetwork, make_norm, mlp
 
-__all__ = ["QWR", "aggregate"]
+__all__ = ["QWR", "QWRDiscrete", "aggregate"]
 
 
 def aggregate(
@@ -202,6 +204,144 @@ class QWR:
             "target": self.target.state_dict(),
             "actor_opt": self.actor_opt.state_dict(),
             "critic_opt": self.critic_opt.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for name in ("norm", "actor", "critic", "target", "actor_opt", "critic_opt"):
+            getattr(self, name).load_state_dict(state[name])
+
+
+class _DiscreteNet(nn.Module):
+    """A torso (the Nature CNN for ``[4, 84, 84]`` uint8 screens, else a ReLU MLP) and a
+    linear head with one output per action: policy logits, or Q-values of every action."""
+
+    def __init__(self, obs_shape: tuple[int, ...], n_actions: int, hidden: int) -> None:
+        super().__init__()
+        if len(obs_shape) == 3:
+            self.torso: nn.Module = NatureCNN(frames=obs_shape[0])
+            width = self.torso.features  # type: ignore[assignment]
+        else:
+            self.torso = nn.Sequential(mlp(obs_shape[0], hidden, (hidden,)), nn.ReLU())
+            width = hidden
+        self.head = nn.Linear(width, n_actions)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.head(self.torso(obs))
+
+
+class QWRDiscrete:
+    """QWR with discrete actions (the QWR paper's Atari setting, same hyperparameters): a
+    categorical policy, a critic that outputs ``Q(s, .)`` for every action at once, actions
+    sampled from the stored behaviour distribution (its logits) exactly as in :class:`QWR`::
+
+        a_i ~ Categorical(logits_b(s)),  V(s) = agg_i Q'(s, a_i),  A_i = Q'(s, a_i) - mean_j Q'
+        J(pi) = -E_s[1/n sum_i min(exp(norm(A)_i / beta), w_max) log pi(a_i | s)]
+
+    Screens are scaled to [0, 1] inside the Nature CNN (no running normaliser); flat
+    observations (RAM, toy envs) go through the normaliser and an MLP.
+    """
+
+    update_every = "epoch"
+
+    def __init__(self, cfg: ControlTrainConfig, obs_shape: tuple[int, ...], n_actions: int) -> None:
+        assert cfg.lr is not None
+        self.cfg, self.n_actions = cfg, n_actions
+        self.extras = {"logits": n_actions}
+        self.image = len(obs_shape) == 3
+        self.norm = make_norm(obs_shape[0], bool(cfg.normalize_obs) and not self.image)
+        self.actor = _DiscreteNet(obs_shape, n_actions, cfg.hidden)
+        self.critic = _DiscreteNet(obs_shape, n_actions, cfg.hidden)
+        self.target = copy.deepcopy(self.critic).requires_grad_(False)
+        self.scale = 1.0 / (1.0 - cfg.gamma) if cfg.gamma < 1 else 1.0
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.value_lr)
+
+    def _x(self, obs: Any) -> torch.Tensor:
+        x = torch.as_tensor(np.asarray(obs))
+        return x if self.image else self.norm(x.float())
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray, *, explore: bool) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        logits = self.actor(self._x(obs))
+        if explore:
+            action = torch.distributions.Categorical(logits=logits).sample()
+        else:
+            action = logits.argmax(-1)
+        return action.numpy(), {"logits": logits.numpy()}
+
+    def observe(self, obs: np.ndarray) -> None:
+        if not self.image:
+            self.norm.update(torch.as_tensor(obs, dtype=torch.float32))
+
+    def _q(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        return net(x) * self.scale  # [..., A]
+
+    def _sample(self, logits: torch.Tensor) -> torch.Tensor:
+        """``[B, A]`` logits -> ``[B, n]`` sampled actions."""
+        return torch.multinomial(torch.softmax(logits, -1), self.cfg.q_samples, replacement=True)
+
+    def critic_step(self, buffer: ReplayBuffer, rng: np.random.Generator) -> float:
+        cfg = self.cfg
+        s = buffer.sample_slices(cfg.batch_size, cfg.margin, rng)
+        B, L = s["reward"].shape
+        obs = self._x(s["obs"][:, 0])
+        next_obs = self._x(s["next_obs"].reshape(B * L, *s["next_obs"].shape[2:]))
+        f = tensors({k: s[k] for k in ("reward", "terminated", "mask", "next_known")})
+        with torch.no_grad():
+            current = self.actor(next_obs)
+            stored = torch.as_tensor(s["next_logits"].reshape(B * L, -1), dtype=torch.float32)
+            known = f["next_known"].reshape(-1, 1) > 0
+            behaviour = torch.where(known, stored, current)
+            q_next = self._q(self.target, next_obs).gather(1, self._sample(behaviour))
+            v_next = aggregate(q_next, cfg.q_aggregate, cfg.q_temperature, cfg.q_normalization)
+            y = lambda_returns(
+                f["reward"], v_next.view(B, L), f["terminated"], f["mask"], cfg.gamma, cfg.lam
+            )
+        action = torch.as_tensor(s["action"][:, 0, 0]).long().unsqueeze(-1)
+        q = self._q(self.critic, obs).gather(1, action).squeeze(-1)
+        loss = ((q - y) ** 2).mean() / self.scale**2
+        self.critic_opt.zero_grad()
+        loss.backward()
+        if cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.critic.parameters(), cfg.grad_clip)
+        self.critic_opt.step()
+        return loss.item()
+
+    def policy_step(self, buffer: ReplayBuffer, rng: np.random.Generator) -> dict[str, float]:
+        cfg = self.cfg
+        b = buffer.sample(cfg.batch_size, rng)
+        obs = self._x(b["obs"])
+        with torch.no_grad():
+            actions = self._sample(torch.as_tensor(b["logits"], dtype=torch.float32))  # [B, n]
+            q = self._q(self.target, obs).gather(1, actions)
+            weights = awr_weights(q - q.mean(-1, keepdim=True), cfg.beta, cfg.w_max)
+        log_prob = torch.log_softmax(self.actor(obs), -1).gather(1, actions)
+        loss = -(weights * log_prob).mean()
+        self.actor_opt.zero_grad()
+        loss.backward()
+        if cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.actor.parameters(), cfg.grad_clip)
+        self.actor_opt.step()
+        return {"loss/policy": loss.item(), "weight_max": weights.max().item()}
+
+    def update(self, buffer: ReplayBuffer, rng: np.random.Generator) -> dict[str, float]:
+        critic, policy = regression_epoch(
+            self.cfg,
+            self.critic,
+            self.target,
+            lambda: self.critic_step(buffer, rng),
+            lambda: self.policy_step(buffer, rng),
+        )
+        metrics = {"loss/critic": float(np.mean(critic)) if critic else 0.0}
+        if policy:
+            metrics["loss/policy"] = float(np.mean([p["loss/policy"] for p in policy]))
+            metrics["weight_max"] = float(np.max([p["weight_max"] for p in policy]))
+        return metrics
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            name: getattr(self, name).state_dict()
+            for name in ("norm", "actor", "critic", "target", "actor_opt", "critic_opt")
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:

@@ -35,6 +35,25 @@ from palestra.core.runs import Run, atomic_write_bytes, rng_state, set_rng_state
 __all__ = ["evaluate", "load_agent", "make_agent", "run_eval", "save_policy", "train"]
 
 
+def build_agent(
+    cfg: ControlTrainConfig,
+    env_id: str,
+    obs_shape: tuple[int, ...],
+    act_dim: int,
+    low: Any,
+    high: Any,
+) -> Agent:
+    """The agent for an env's spaces: QWR with discrete actions where the env's actions are
+    discrete (``low`` empty), otherwise the algorithm on flat observations."""
+    if low.size == 0:
+        from palestra.control.qwr import QWRDiscrete
+
+        return QWRDiscrete(cfg, obs_shape, act_dim)
+    if len(obs_shape) != 1:
+        raise PalestraError(f"{env_id}: flat observations needed, not shape {obs_shape}")
+    return make_agent(cfg, obs_shape[0], act_dim, low, high)
+
+
 def make_agent(
     cfg: ControlTrainConfig, obs_dim: int, act_dim: int, low: np.ndarray, high: np.ndarray
 ) -> Agent:
@@ -90,6 +109,7 @@ def _store(
     extras: dict[str, np.ndarray],
 ) -> None:
     """Add a step of the n envs; with ``mirrors``, their mirror images as envs n..2n-1."""
+    action = action.reshape(len(obs), -1)  # a discrete action: its index, [n, 1]
     if mirrors is None:
         buffer.add(obs, action, reward, terminated, truncated, next_obs, final, **extras)
         return
@@ -135,10 +155,9 @@ def train(cfg: ControlTrainConfig) -> Path:
     env = make_vector_env(
         cfg.env, cfg.num_envs, mode=cfg.env_mode, wrappers=parse_tricks(cfg.tricks)
     )
-    obs_shape, act_dim, low, high = env_spaces(env)
-    if len(obs_shape) != 1:
-        raise PalestraError(f"{cfg.env}: flat observations needed, not shape {obs_shape}")
-    agent = make_agent(cfg, obs_shape[0], act_dim, low, high)
+    obs_shape, act_dim, low, high = env_spaces(env, discrete_ok=cfg.algo == "qwr")
+    discrete = low.size == 0
+    agent = build_agent(cfg, cfg.env, obs_shape, act_dim, low, high)
     n = cfg.num_envs
     assert cfg.epoch_steps is not None
     # PPO learns from its last rollout only: the buffer holds exactly one
@@ -147,7 +166,12 @@ def train(cfg: ControlTrainConfig) -> Path:
     mirrors = mirror_tables(cfg.env) if cfg.symmetry else None
     stored = 2 * n if mirrors is not None else n
     buffer = ReplayBuffer(
-        max(2, capacity // stored), stored, obs_shape, act_dim, extras=agent.extras
+        max(2, capacity // stored),
+        stored,
+        obs_shape,
+        1 if discrete else act_dim,  # a discrete action is stored as its index
+        obs_dtype=env.single_observation_space.dtype,  # uint8 frames stay uint8
+        extras=agent.extras,
     )
     rng = np.random.default_rng(cfg.seed)
     run = Run.open(cfg.run_name, cfg, seed=cfg.seed, root=cfg.runs_root, resume=cfg.resume)
@@ -187,7 +211,11 @@ def train(cfg: ControlTrainConfig) -> Path:
                     assert cfg.learning_starts is not None
                     action, extras = agent.act(obs, explore=True)
                     if step < cfg.learning_starts:
-                        action = rng.uniform(low, high, size=action.shape).astype(np.float32)
+                        action = (
+                            rng.integers(0, act_dim, size=action.shape)
+                            if discrete
+                            else rng.uniform(low, high, size=action.shape).astype(np.float32)
+                        )
                     next_obs, reward, terminated, truncated, info = env.step(action)
                     done = terminated | truncated
                     _store(
@@ -274,12 +302,12 @@ def load_agent(run_dir: str | Path) -> tuple[Agent, ControlTrainConfig]:
             raise PalestraError(f"{run_dir}: no model.pt and no checkpoint")
         state = torch.load(found[-1], map_location="cpu", weights_only=False)["state"]["agent"]
     probe = make_vector_env(cfg.env, 1)
-    obs_shape, act_dim, low, high = env_spaces(probe)
+    obs_shape, act_dim, low, high = env_spaces(probe, discrete_ok=cfg.algo == "qwr")
     probe.close()
     if "dataset" in saved:
         agent = offline.make_offline_agent(cfg, obs_shape[0], act_dim, low, high)  # type: ignore[arg-type]
     else:
-        agent = make_agent(cfg, obs_shape[0], act_dim, low, high)
+        agent = build_agent(cfg, cfg.env, obs_shape, act_dim, low, high)
     agent.load_state_dict(state)
     return agent, cfg
 
