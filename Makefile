@@ -16,7 +16,7 @@ export OPENBLAS_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: demo test install debs lint clean crosscheck
+.PHONY: demo test install debs lint clean crosscheck myosuite
 
 demo: install
 	$(BIN)/palestra demo
@@ -33,6 +33,18 @@ lint: install
 crosscheck: install
 	$(BIN)/python -m pip install --quiet -e '.[crosscheck]'
 	$(BIN)/python -m pip install --quiet --no-deps lm-eval==0.4.13
+
+# MyoSuite pins gymnasium<1.3 (the main install has 1.4): its own environment, .venv-myo,
+# for `.venv-myo/bin/palestra control train --env myoLegWalk-v0` and the l2r bench on it
+MYO_VENV := .venv-myo
+myosuite: $(MYO_VENV)/.installed
+
+$(MYO_VENV)/.installed: pyproject.toml
+	test -x $(MYO_VENV)/bin/python || $(PYTHON) -m venv $(MYO_VENV)
+	$(MYO_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(MYO_VENV)/bin/python -m pip install --quiet torch==2.13.0
+	$(MYO_VENV)/bin/python -m pip install --quiet -e '.[control,myosuite,dev]'
+	touch $@
 
 install: debs $(STAMP)
 
@@ -53,4 +65,4 @@ debs:
 	fi
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info
+	rm -rf $(VENV) $(MYO_VENV) build *.egg-info src/*.egg-info

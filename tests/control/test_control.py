@@ -645,3 +645,23 @@ def test_discrete_qwr_on_atari_resumes_exactly(env_id: str, tmp_path: Path) -> N
 def test_discrete_actions_are_for_qwr_only(tmp_path: Path) -> None:
     with pytest.raises(PalestraError, match="discrete actions: QWR"):
         train(_cfg(tmp_path, "sac", env="CartPole-v1"))
+
+
+def test_bench_atari_quick(tmp_path: Path) -> None:
+    from palestra.core.bench import run_suite
+
+    options = [
+        f"runs={tmp_path / 'runs'}",
+        "parts=atari",
+        "jobs=1",
+        "atari_games=pong",
+        "atari_steps=256",
+    ]
+    json_path, _ = run_suite(
+        "control", quick=True, out_dir=tmp_path / "out", options=options, runs_root=tmp_path
+    )
+    result = json.loads(json_path.read_text())
+    rows = result["tables"][0]["rows"]
+    assert [(r[0], r[1]) for r in rows] == [("pong", "qwr"), ("pong", "ppo")]
+    assert all(-21 <= r[3] <= 21 for r in rows)  # Pong scores
+    assert (tmp_path / "runs" / "atari-pong").is_dir()  # PPO's run, kept for resuming

@@ -93,6 +93,10 @@ class ControlBenchOptions(Config):
     )
     l2r_env: str = arg("Walker2d-v5", "Learning to Run: the environment of the ablation.")
     driving_algos: tuple[str, ...] = arg(("ppo", "qwr"), "Driving: the agents.")
+    atari_games: tuple[str, ...] = arg(("pong", "breakout", "boxing"), "Atari: the games (RAM).")
+    atari_steps: int | None = arg(
+        None, "Atari: agent steps per run (default quick 400, full 100k = 400k frames).", min=1
+    )
     driving_steps: int | None = arg(
         None, "Driving: interactions per run (default quick 600, full 100k).", min=1
     )
@@ -111,7 +115,7 @@ class ControlBenchOptions(Config):
         unknown = set(self.algos) - set(ALGOS)
         if unknown:
             raise ValueError(f"unknown algos {sorted(unknown)}; known: {', '.join(ALGOS)}")
-        parts = {"mujoco", "offline", "l2r", "driving"}
+        parts = {"mujoco", "throughput", "offline", "l2r", "driving", "atari"}
         if set(self.parts) - parts:
             raise ValueError(
                 f"unknown parts {sorted(set(self.parts) - parts)}; known: {', '.join(parts)}"
@@ -426,6 +430,72 @@ def _read_arm(arm: Arm) -> dict[str, Any] | None:
     return _summary(max(runs)) if runs else None
 
 
+# ----------------------------------------------------------------------------- throughput
+def _throughput(bench: Bench, opts: ControlBenchOptions) -> None:
+    """SAC training interactions/s (one gradient step each), Palestra's and SB3's, timed one
+    after the other in this process on the same env, after the same warm-up."""
+    import tempfile
+
+    import torch
+    from stable_baselines3 import SAC as SB3SAC
+
+    from palestra.control.config import ControlTrainConfig
+    from palestra.control.envs import make_env
+    from palestra.control.train import train
+    from palestra.core.runs import read_metrics
+
+    torch.set_num_threads(1)
+    env_id = (opts.envs or ("Hopper-v5",))[0]
+    warm, timed = (200, 400) if bench.quick else (1000, 3000)
+    rows = []
+    for repeat in range(1 if bench.quick else 2):
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg = ControlTrainConfig(
+                env=env_id,
+                algo="sac",
+                total_steps=warm + timed,
+                epoch_steps=warm,
+                learning_starts=warm,
+                eval_every=10**6,
+                eval_episodes=1,
+                runs_root=Path(tmp),
+                progress=False,
+                seed=bench.seed + repeat,
+            )
+            records = read_metrics(train(cfg))
+        ours = float(np.mean([r["time/sps"] for r in records if r["step"] > warm]))
+        env = make_env(env_id)
+        model = SB3SAC(
+            "MlpPolicy",
+            env,
+            learning_starts=warm,
+            batch_size=256,
+            device="cpu",
+            seed=bench.seed + repeat,
+        )
+        model.learn(warm)
+        t0 = time.perf_counter()
+        model.learn(timed, reset_num_timesteps=False)
+        theirs = timed / (time.perf_counter() - t0)
+        env.close()
+        rows.append([repeat, ours, theirs, ours / theirs])
+    bench.table(
+        f"SAC training interactions/s on {env_id} (one gradient step of batch 256 each, "
+        "1 torch thread), timed after the random warm-up, one after the other",
+        ["repeat", "Palestra SAC", "SB3 SAC", "ratio"],
+        rows,
+    )
+    bench.figure(
+        f"{env_id} SAC training interactions/s",
+        float(np.mean([r[1] for r in rows])),
+        "steps/s",
+        peer="SB3 SAC",
+        peer_value=float(np.mean([r[2] for r in rows])),
+        setting=f"{timed:,} timed interactions after {warm:,}, same process, 1 thread",
+    )
+    bench.data["throughput"] = {"rows": rows}
+
+
 # ----------------------------------------------------------------------------- offline
 @dataclass(frozen=True)
 class OfflineArm:
@@ -734,15 +804,91 @@ def _driving(bench: Bench, opts: ControlBenchOptions) -> None:
         ax.tick_params(axis="x", labelsize=7)
 
 
+# ----------------------------------------------------------------------------- Atari
+def _atari_arm(job: tuple[str, str, int, int, bool, str]) -> float:
+    """One Atari run (QWR from the control pillar or PPO from the play pillar, both from the
+    RAM), trained or resumed, then its mean score over greedy evaluation episodes."""
+    algo, game, seed, steps, quick, root = job
+    episodes = 2 if quick else 10
+    if algo == "qwr":
+        from palestra.control.train import evaluate, load_agent
+
+        arm = Arm(f"atari/{game}-ram", "qwr", seed, steps, quick, root)
+        run_arm(arm)
+        agent, _ = load_agent(max(d for d in arm.folder.iterdir() if (d / "model.pt").exists()))
+        return float(np.mean(evaluate(agent, arm.env, episodes, 30_000 + seed)))
+    import torch
+
+    from palestra.play.config import PlayTrainConfig
+    from palestra.play.evaluate import evaluate as play_evaluate
+    from palestra.play.train import train as play_train
+
+    torch.set_num_threads(1)
+    cfg = PlayTrainConfig(
+        game=game,
+        obs="ram",
+        algo="ppo",
+        total_steps=steps,
+        seed=seed,
+        threads=1,
+        env_backend="palestra",
+        run_name=f"ppo-ram-seed{seed}",
+        runs_root=Path(root) / f"atari-{game}",
+        resume=True,
+        progress=False,
+        **({"num_envs": 4, "rollout": 32} if quick else {}),
+    )
+    result = play_evaluate(play_train(cfg), episodes, greedy=True, seed=30_000 + seed)
+    return float(result["mean"])
+
+
+def _atari(bench: Bench, opts: ControlBenchOptions) -> None:
+    seeds = opts.seeds or (1 if bench.quick else 3)
+    steps = opts.atari_steps or (400 if bench.quick else 100_000)
+    jobs = [
+        (algo, game, bench.seed + s, steps, bench.quick, str(opts.runs))
+        for game in opts.atari_games
+        for algo in ("qwr", "ppo")
+        for s in range(seeds)
+    ]
+    scores = _pool_map(_atari_arm, jobs, opts.jobs)
+    rows = []
+    for game in opts.atari_games:
+        by = {}
+        for algo in ("qwr", "ppo"):
+            got = [v for j, v in zip(jobs, scores, strict=True) if (j[0], j[1]) == (algo, game)]
+            by[algo] = float(np.mean(got))
+            rows.append([game, algo, len(got), by[algo], float(np.std(got))])
+        bench.figure(
+            f"{game} QWR score (RAM)",
+            by["qwr"],
+            "points",
+            peer="Palestra PPO (RAM)",
+            peer_value=by["ppo"],
+            setting=f"{steps:,} agent steps, mean over seeds",
+        )
+    bench.table(
+        f"Atari from the RAM at {steps:,} agent steps ({4 * steps:,} frames): QWR with its "
+        "MuJoCo hyperparameters vs PPO, greedy evaluation (no-op starts, full games)",
+        ["game", "agent", "seeds", "score", "std"],
+        rows,
+    )
+    bench.data["atari"] = {"rows": rows}
+
+
 @register_suite("control", config=ControlBenchOptions)
 def run(bench: Bench) -> None:
     """QWR, AWR, SAC and SB3's SAC on MuJoCo, resumable arms."""
     opts: ControlBenchOptions = bench.options or ControlBenchOptions()
     if "mujoco" in opts.parts:
         _mujoco(bench, opts)
+    if "throughput" in opts.parts:
+        _throughput(bench, opts)
     if "offline" in opts.parts:
         _offline(bench, opts)
     if "l2r" in opts.parts:
         _l2r(bench, opts)
     if "driving" in opts.parts:
         _driving(bench, opts)
+    if "atari" in opts.parts:
+        _atari(bench, opts)

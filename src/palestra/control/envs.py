@@ -97,6 +97,14 @@ def make_env(env_id: str, wrappers: Sequence[Wrapper] = (), **kwargs: Any) -> gy
     an unknown id is a :class:`PalestraError` naming it."""
     if env_id.startswith("palestra/"):
         import palestra.control.driving  # noqa: F401 (registers palestra/Driving-v0)
+    if env_id.startswith("myo"):
+        try:
+            import myosuite  # noqa: F401 (registers the myo* envs)
+        except ImportError:
+            raise PalestraError(
+                f"{env_id} needs MyoSuite, which pins gymnasium<1.3: `make myosuite` builds "
+                ".venv-myo; run .venv-myo/bin/palestra there"
+            ) from None
     try:
         if env_id.startswith("atari/"):
             from palestra.control.atari_env import make_atari
