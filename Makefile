@@ -34,16 +34,24 @@ crosscheck: install
 	$(BIN)/python -m pip install --quiet -e '.[crosscheck]'
 	$(BIN)/python -m pip install --quiet --no-deps lm-eval==0.4.13
 
-# MyoSuite pins gymnasium<1.3 (the main install has 1.4): its own environment, .venv-myo,
-# for `.venv-myo/bin/palestra control train --env myoLegWalk-v0` and the l2r bench on it
+# MyoSuite pins gymnasium<1.3 (the main install has 1.4) and, through viser, rich<15 (the
+# main install pins 15.0.0): its own environment, .venv-myo, with its own pins and Palestra
+# installed without dependencies, for `.venv-myo/bin/palestra control train --env
+# myoLegWalk-v0` and the l2r bench on it. The main pins are not loosened.
 MYO_VENV := .venv-myo
+MYO_PINS := torch==2.13.0 myosuite==3.0.0 gymnasium==1.2.3 rich==14.3.4 numpy==2.4.6 \
+	typer==0.29.2 matplotlib==3.11.2 tensorboard==2.21.0 sympy==1.14.0 mujoco==4.0.1 \
+	minari==0.5.4 h5py==3.16.0 imageio==2.38.2 pytest==9.2.0
 myosuite: $(MYO_VENV)/.installed
 
-$(MYO_VENV)/.installed: pyproject.toml
+$(MYO_VENV)/.installed: pyproject.toml Makefile
 	test -x $(MYO_VENV)/bin/python || $(PYTHON) -m venv $(MYO_VENV)
 	$(MYO_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(MYO_VENV)/bin/python -m pip install --quiet torch==2.13.0
-	$(MYO_VENV)/bin/python -m pip install --quiet -e '.[control,myosuite,dev]'
+	$(MYO_VENV)/bin/python -m pip install --quiet $(MYO_PINS)
+	$(MYO_VENV)/bin/python -m pip install --quiet --no-deps -e .
+	$(MYO_VENV)/bin/palestra control train --env myoLegWalk-v0 --algo sac --total-steps 200 \
+	  --epoch-steps 100 --learning-starts 100 --eval-episodes 1 --runs-root $(MYO_VENV)/smoke \
+	  --no-progress
 	touch $@
 
 install: debs $(STAMP)

@@ -27,7 +27,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from palestra.control.common import awr_weights, lambda_returns, regression_epoch, tensors
+from palestra.control.common import (
+    Checkpointed,
+    awr_weights,
+    gaussian_act,
+    lambda_returns,
+    regression_update,
+    tensors,
+)
 from palestra.control.config import ControlTrainConfig
 from palestra.control.replay import ReplayBuffer
 from palestra.models.control_nets import GaussianActor, VNetwork, make_norm
@@ -35,10 +42,11 @@ from palestra.models.control_nets import GaussianActor, VNetwork, make_norm
 __all__ = ["AWR"]
 
 
-class AWR:
+class AWR(Checkpointed):
     """The AWR agent: Gaussian policy, state-value critic and its target, normaliser."""
 
     update_every = "epoch"
+    _state = ("norm", "actor", "critic", "target", "actor_opt", "critic_opt")
     extras: dict[str, int] = {}  # noqa: RUF012 (read-only)
 
     def __init__(
@@ -61,11 +69,8 @@ class AWR:
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr)
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.value_lr)
 
-    @torch.no_grad()
     def act(self, obs: np.ndarray, *, explore: bool) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        mu, log_std = self.actor(self.norm(torch.as_tensor(obs, dtype=torch.float32)))
-        action = mu + log_std.exp() * torch.randn_like(mu) if explore else mu
-        return torch.clamp(action, self.low, self.high).numpy(), {}
+        return gaussian_act(self.actor, self.norm, obs, explore, self.low, self.high)[0], {}
 
     def observe(self, obs: np.ndarray) -> None:
         self.norm.update(torch.as_tensor(obs, dtype=torch.float32))
@@ -105,28 +110,8 @@ class AWR:
         return loss.item()
 
     def update(self, buffer: ReplayBuffer, rng: np.random.Generator) -> dict[str, float]:
-        critic, policy = regression_epoch(
-            self.cfg,
-            self.critic,
-            self.target,
+        return regression_update(
+            self,
             lambda: self.critic_step(buffer, rng),
-            lambda: self.policy_step(buffer, rng),
+            lambda: {"loss/policy": self.policy_step(buffer, rng)},
         )
-        return {
-            "loss/critic": float(np.mean(critic)) if critic else 0.0,
-            "loss/policy": float(np.mean(policy)) if policy else 0.0,
-        }
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "norm": self.norm.state_dict(),
-            "actor": self.actor.state_dict(),
-            "critic": self.critic.state_dict(),
-            "target": self.target.state_dict(),
-            "actor_opt": self.actor_opt.state_dict(),
-            "critic_opt": self.critic_opt.state_dict(),
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        for name in ("norm", "actor", "critic", "target", "actor_opt", "critic_opt"):
-            getattr(self, name).load_state_dict(state[name])

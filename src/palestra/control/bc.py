@@ -14,17 +14,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from palestra.control.common import tensors
+from palestra.control.common import Checkpointed, gaussian_act, tensors
 from palestra.control.replay import ReplayBuffer
 from palestra.models.control_nets import GaussianActor, make_norm
 
 __all__ = ["BC"]
 
 
-class BC:
+class BC(Checkpointed):
     """Behaviour cloning of the dataset's actions (MSE on the policy mean)."""
 
     update_every = "epoch"
+    _state = ("norm", "actor", "actor_opt")
     extras: dict[str, int] = {}  # noqa: RUF012 (read-only)
 
     def __init__(
@@ -37,11 +38,8 @@ class BC:
         self.actor = GaussianActor(obs_dim, act_dim, std=cfg.policy_std, hidden=hidden)
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr)
 
-    @torch.no_grad()
     def act(self, obs: np.ndarray, *, explore: bool) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        mu, log_std = self.actor(self.norm(torch.as_tensor(obs, dtype=torch.float32)))
-        action = mu + log_std.exp() * torch.randn_like(mu) if explore else mu
-        return torch.clamp(action, self.low, self.high).numpy(), {}
+        return gaussian_act(self.actor, self.norm, obs, explore, self.low, self.high)[0], {}
 
     def observe(self, obs: np.ndarray) -> None:
         self.norm.update(torch.as_tensor(obs, dtype=torch.float32))
@@ -57,14 +55,3 @@ class BC:
             self.actor_opt.step()
             losses.append(loss.item())
         return {"loss/policy": float(np.mean(losses))}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "norm": self.norm.state_dict(),
-            "actor": self.actor.state_dict(),
-            "actor_opt": self.actor_opt.state_dict(),
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        for name in ("norm", "actor", "actor_opt"):
-            getattr(self, name).load_state_dict(state[name])

@@ -361,57 +361,42 @@ def _mujoco(bench: Bench, opts: ControlBenchOptions) -> None:
     bench.note(
         f"Budget {steps:,} interactions per run, {seeds} seed(s), evaluation every "
         f"{'500' if quick else '5,000'} interactions on the same evaluation seeds for all arms. "
-        f"QWR and AWR with the QWR paper's settings (trax light_mujoco.gin), SAC with SB3's; "
+        f"QWR with the settings of the QWR paper's runs, AWR and qwr-head with trax's later "
+        f"light_mujoco.gin, SAC with SB3's; "
         f"runs kept in `{opts.runs}` (the same command resumes them)."
     )
 
 
+# (figure name, arm, peer arm, peer's label, measured field, unit)
+_FIGURES = [
+    (
+        "QWR, paper's vs trax's later settings",
+        "qwr",
+        "qwr-head",
+        "QWR, trax's later settings",
+        "mean",
+        "return",
+    ),
+    ("QWR return", "qwr", "sac", "Palestra SAC", "mean", "return"),
+    ("QWR vs AWR", "qwr", "awr", "AWR", "mean", "return"),
+    ("SAC return", "sac", "sb3-sac", "SB3 SAC", "mean", "return"),
+    ("SAC training steps/s", "sac", "sb3-sac", "SB3 SAC", "sps", "steps/s"),
+]
+
+
 def _figures(bench: Bench, env: str, per_algo: dict[str, dict[str, Any]]) -> None:
-    setting = "final deterministic return, mean over seeds"
-    if "qwr-head" in per_algo and "qwr" in per_algo:
-        bench.figure(
-            f"{env} QWR, paper's vs trax's later settings",
-            per_algo["qwr"]["mean"],
-            "return",
-            peer="QWR with trax's later settings",
-            peer_value=per_algo["qwr-head"]["mean"],
-            setting=setting,
-        )
-    if "qwr" in per_algo and "sac" in per_algo:
-        bench.figure(
-            f"{env} QWR return",
-            per_algo["qwr"]["mean"],
-            "return",
-            peer="Palestra SAC",
-            peer_value=per_algo["sac"]["mean"],
-            setting=setting,
-        )
-    if "qwr" in per_algo and "awr" in per_algo:
-        bench.figure(
-            f"{env} QWR vs AWR",
-            per_algo["qwr"]["mean"],
-            "return",
-            peer="AWR",
-            peer_value=per_algo["awr"]["mean"],
-            setting=setting,
-        )
-    if "sac" in per_algo and "sb3-sac" in per_algo:
-        bench.figure(
-            f"{env} SAC return",
-            per_algo["sac"]["mean"],
-            "return",
-            peer="SB3 SAC",
-            peer_value=per_algo["sb3-sac"]["mean"],
-            setting=setting,
-        )
-        bench.figure(
-            f"{env} SAC training steps/s",
-            per_algo["sac"]["sps"],
-            "steps/s",
-            peer="SB3 SAC",
-            peer_value=per_algo["sb3-sac"]["sps"],
-            setting="interactions per wall second, 1 torch thread",
-        )
+    for name, arm, peer, label, field, unit in _FIGURES:
+        if arm in per_algo and peer in per_algo:
+            bench.figure(
+                f"{env} {name}",
+                per_algo[arm][field],
+                unit,
+                peer=label,
+                peer_value=per_algo[peer][field],
+                setting="interactions per wall second while training, 1 torch thread"
+                if field == "sps"
+                else "final deterministic return, mean over seeds",
+            )
 
 
 def _read_arm(arm: Arm) -> dict[str, Any] | None:

@@ -13,11 +13,14 @@ from palestra.control.replay import ReplayBuffer
 
 __all__ = [
     "Agent",
+    "Checkpointed",
     "awr_weights",
     "gae",
+    "gaussian_act",
     "lambda_returns",
     "polyak",
     "regression_epoch",
+    "regression_update",
     "tensors",
 ]
 
@@ -147,3 +150,49 @@ def gae(
         last = delta + gamma * lam * (1 - done[t]) * last
         advantages[t] = last
     return advantages
+
+
+class Checkpointed:
+    """``state_dict`` / ``load_state_dict`` over the attributes an agent names in ``_state``
+    (modules, optimisers, normalisers: anything with the two methods)."""
+
+    _state: tuple[str, ...] = ()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name).state_dict() for name in self._state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for name in self._state:
+            getattr(self, name).load_state_dict(state[name])
+
+
+@torch.no_grad()
+def gaussian_act(
+    actor: torch.nn.Module,
+    norm: torch.nn.Module,
+    obs: np.ndarray,
+    explore: bool,
+    low: torch.Tensor,
+    high: torch.Tensor,
+) -> tuple[np.ndarray, torch.Tensor]:
+    """A Gaussian policy's action for ``[N, obs]``: sampled (``explore``) or its mean, clipped
+    to the box; also the mean (QWR keeps it as the behaviour distribution)."""
+    mu, log_std = actor(norm(torch.as_tensor(obs, dtype=torch.float32)))
+    action = mu + log_std.exp() * torch.randn_like(mu) if explore else mu
+    return torch.clamp(action, low, high).numpy(), mu
+
+
+def regression_update(
+    agent: Any, critic_step: Callable[[], float], policy_step: Callable[[], dict[str, float]]
+) -> dict[str, float]:
+    """:func:`regression_epoch` for an agent with ``cfg``, ``critic`` and ``target``, and its
+    metrics: mean critic and policy losses, the largest advantage weight."""
+    critic, policy = regression_epoch(
+        agent.cfg, agent.critic, agent.target, critic_step, policy_step
+    )
+    metrics = {"loss/critic": float(np.mean(critic)) if critic else 0.0}
+    if policy:
+        metrics["loss/policy"] = float(np.mean([p["loss/policy"] for p in policy]))
+        if "weight_max" in policy[0]:
+            metrics["weight_max"] = float(np.max([p["weight_max"] for p in policy]))
+    return metrics

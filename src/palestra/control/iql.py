@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from palestra.control.common import polyak, tensors
+from palestra.control.common import Checkpointed, gaussian_act, polyak, tensors
 from palestra.control.replay import ReplayBuffer
 from palestra.models.control_nets import GaussianActor, QEnsemble, VNetwork, make_norm
 
@@ -33,10 +33,11 @@ __all__ = ["IQL"]
 EXPECTILE, TEMPERATURE, MAX_WEIGHT, TAU = 0.7, 3.0, 100.0, 0.005
 
 
-class IQL:
+class IQL(Checkpointed):
     """The IQL agent: twin Q and its target, expectile V, AWR-extracted Gaussian policy."""
 
     update_every = "epoch"
+    _state = ("norm", "actor", "q", "q_target", "v", "actor_opt", "q_opt", "v_opt")
     extras: dict[str, int] = {}  # noqa: RUF012 (read-only)
 
     def __init__(
@@ -54,11 +55,8 @@ class IQL:
         self.q_opt = torch.optim.Adam(self.q.parameters(), lr=3e-4)
         self.v_opt = torch.optim.Adam(self.v.parameters(), lr=3e-4)
 
-    @torch.no_grad()
     def act(self, obs: np.ndarray, *, explore: bool) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        mu, log_std = self.actor(self.norm(torch.as_tensor(obs, dtype=torch.float32)))
-        action = mu + log_std.exp() * torch.randn_like(mu) if explore else mu
-        return torch.clamp(action, self.low, self.high).numpy(), {}
+        return gaussian_act(self.actor, self.norm, obs, explore, self.low, self.high)[0], {}
 
     def observe(self, obs: np.ndarray) -> None:
         self.norm.update(torch.as_tensor(obs, dtype=torch.float32))
@@ -102,13 +100,3 @@ class IQL:
             for _ in range(self.cfg.policy_steps)
         ]
         return {k: float(np.mean([o[k] for o in out])) for k in out[0]} if out else {}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            name: getattr(self, name).state_dict()
-            for name in ("norm", "actor", "q", "q_target", "v", "actor_opt", "q_opt", "v_opt")
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        for name, value in state.items():
-            getattr(self, name).load_state_dict(value)

@@ -48,7 +48,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from palestra.control.common import awr_weights, lambda_returns, regression_epoch, tensors
+from palestra.control.common import (
+    Checkpointed,
+    awr_weights,
+    gaussian_act,
+    lambda_returns,
+    regression_update,
+    tensors,
+)
 from palestra.control.config import ControlTrainConfig
 from palestra.control.replay import ReplayBuffer
 from palestra.models.atari_nets import NatureCNN
@@ -74,10 +81,11 @@ def aggregate(
     return v * scale
 
 
-class QWR:
+class QWR(Checkpointed):
     """The QWR agent: Gaussian policy, Q critic and its target, observation normaliser."""
 
     update_every = "epoch"
+    _state = ("norm", "actor", "critic", "target", "actor_opt", "critic_opt")
 
     def __init__(
         self,
@@ -101,12 +109,9 @@ class QWR:
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.value_lr)
 
     # -- acting ------------------------------------------------------------------------
-    @torch.no_grad()
     def act(self, obs: np.ndarray, *, explore: bool) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        mu, log_std = self.actor(self.norm(torch.as_tensor(obs, dtype=torch.float32)))
-        action = mu + log_std.exp() * torch.randn_like(mu) if explore else mu
-        action = torch.clamp(action, self.low, self.high)
-        return action.numpy(), {"mu": mu.numpy()}
+        action, mu = gaussian_act(self.actor, self.norm, obs, explore, self.low, self.high)
+        return action, {"mu": mu.numpy()}
 
     def observe(self, obs: np.ndarray) -> None:
         self.norm.update(torch.as_tensor(obs, dtype=torch.float32))
@@ -182,33 +187,9 @@ class QWR:
 
     def update(self, buffer: ReplayBuffer, rng: np.random.Generator) -> dict[str, float]:
         """One epoch of critic steps (target synced ``target_syncs`` times), then policy steps."""
-        critic, policy = regression_epoch(
-            self.cfg,
-            self.critic,
-            self.target,
-            lambda: self.critic_step(buffer, rng),
-            lambda: self.policy_step(buffer, rng),
+        return regression_update(
+            self, lambda: self.critic_step(buffer, rng), lambda: self.policy_step(buffer, rng)
         )
-        metrics = {"loss/critic": float(np.mean(critic)) if critic else 0.0}
-        if policy:
-            metrics["loss/policy"] = float(np.mean([p["loss/policy"] for p in policy]))
-            metrics["weight_max"] = float(np.max([p["weight_max"] for p in policy]))
-        return metrics
-
-    # -- checkpoints -------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "norm": self.norm.state_dict(),
-            "actor": self.actor.state_dict(),
-            "critic": self.critic.state_dict(),
-            "target": self.target.state_dict(),
-            "actor_opt": self.actor_opt.state_dict(),
-            "critic_opt": self.critic_opt.state_dict(),
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        for name in ("norm", "actor", "critic", "target", "actor_opt", "critic_opt"):
-            getattr(self, name).load_state_dict(state[name])
 
 
 class _DiscreteNet(nn.Module):
@@ -229,7 +210,7 @@ class _DiscreteNet(nn.Module):
         return self.head(self.torso(obs))
 
 
-class QWRDiscrete:
+class QWRDiscrete(Checkpointed):
     """QWR with discrete actions (the QWR paper's Atari setting, same hyperparameters): a
     categorical policy, a critic that outputs ``Q(s, .)`` for every action at once, actions
     sampled from the stored behaviour distribution (its logits) exactly as in :class:`QWR`::
@@ -242,6 +223,7 @@ class QWRDiscrete:
     """
 
     update_every = "epoch"
+    _state = ("norm", "actor", "critic", "target", "actor_opt", "critic_opt")
 
     def __init__(self, cfg: ControlTrainConfig, obs_shape: tuple[int, ...], n_actions: int) -> None:
         assert cfg.lr is not None
@@ -325,25 +307,7 @@ class QWRDiscrete:
         return {"loss/policy": loss.item(), "weight_max": weights.max().item()}
 
     def update(self, buffer: ReplayBuffer, rng: np.random.Generator) -> dict[str, float]:
-        critic, policy = regression_epoch(
-            self.cfg,
-            self.critic,
-            self.target,
-            lambda: self.critic_step(buffer, rng),
-            lambda: self.policy_step(buffer, rng),
+        """One epoch of critic steps (target synced ``target_syncs`` times), then policy steps."""
+        return regression_update(
+            self, lambda: self.critic_step(buffer, rng), lambda: self.policy_step(buffer, rng)
         )
-        metrics = {"loss/critic": float(np.mean(critic)) if critic else 0.0}
-        if policy:
-            metrics["loss/policy"] = float(np.mean([p["loss/policy"] for p in policy]))
-            metrics["weight_max"] = float(np.max([p["weight_max"] for p in policy]))
-        return metrics
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            name: getattr(self, name).state_dict()
-            for name in ("norm", "actor", "critic", "target", "actor_opt", "critic_opt")
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        for name in ("norm", "actor", "critic", "target", "actor_opt", "critic_opt"):
-            getattr(self, name).load_state_dict(state[name])
