@@ -30,6 +30,7 @@ import torch
 from palestra.control.common import (
     Checkpointed,
     awr_weights,
+    descend,
     gaussian_act,
     lambda_returns,
     regression_update,
@@ -88,12 +89,7 @@ class AWR(Checkpointed):
     def critic_step(self, buffer: ReplayBuffer, rng: np.random.Generator) -> float:
         _, obs, y = self._targets(buffer, rng)
         loss = ((self.critic(obs) - y / self.scale) ** 2).mean()
-        self.critic_opt.zero_grad()
-        loss.backward()
-        if self.cfg.grad_clip:
-            torch.nn.utils.clip_grad_norm_(self.critic.parameters(), self.cfg.grad_clip)
-        self.critic_opt.step()
-        return loss.item()
+        return descend(self.critic_opt, loss, self.cfg.grad_clip)
 
     def policy_step(self, buffer: ReplayBuffer, rng: np.random.Generator) -> float:
         cfg = self.cfg
@@ -102,12 +98,7 @@ class AWR(Checkpointed):
             weights = awr_weights(y - self.critic(obs) * self.scale, cfg.beta, cfg.w_max)
         mu, log_std = self.actor(obs)
         loss = -(weights * GaussianActor.log_prob(mu, log_std, s["action"][:, 0])).mean()
-        self.actor_opt.zero_grad()
-        loss.backward()
-        if cfg.grad_clip:
-            torch.nn.utils.clip_grad_norm_(self.actor.parameters(), cfg.grad_clip)
-        self.actor_opt.step()
-        return loss.item()
+        return descend(self.actor_opt, loss, cfg.grad_clip)
 
     def update(self, buffer: ReplayBuffer, rng: np.random.Generator) -> dict[str, float]:
         return regression_update(

@@ -287,6 +287,11 @@ def _pool_map(fn: Any, items: list[Any], jobs: int) -> list[Any]:
         return pool.map(fn, items, chunksize=1)
 
 
+def _ci95(values: list[float]) -> float:
+    """Half-width of the normal-approximation 95% interval of the mean (0 for one value)."""
+    return 1.96 * float(np.std(values, ddof=1)) / math.sqrt(len(values)) if len(values) > 1 else 0.0
+
+
 def _mean_band(curves: list[list[tuple[int, float]]]) -> tuple[list[int], Any, Any]:
     """Steps, mean and 95% half-width over seeds (normal approximation; 0 for one seed)."""
     length = min(len(c) for c in curves)
@@ -326,11 +331,7 @@ def _mujoco(bench: Bench, opts: ControlBenchOptions) -> None:
             final = [c[-1][1] for c in curves]
             sps = [r["sps"] for r in got if r["sps"]]
             mean = float(np.mean(final))
-            half = (
-                1.96 * float(np.std(final, ddof=1)) / math.sqrt(len(final))
-                if len(final) > 1
-                else 0.0
-            )
+            half = _ci95(final)
             per_algo[algo] = {
                 "final": final,
                 "mean": mean,
@@ -592,11 +593,7 @@ def _offline(bench: Bench, opts: ControlBenchOptions) -> None:
                 ]
                 final = [r["curve"][-1][1] for r in got if r["curve"]]
                 mean = float(np.mean(final))
-                half = (
-                    1.96 * float(np.std(final, ddof=1)) / math.sqrt(len(final))
-                    if len(final) > 1
-                    else 0.0
-                )
+                half = _ci95(final)
                 data[f"{env}/{q}/{algo}"] = {"final": final, "curves": [r["curve"] for r in got]}
                 rows.append([env, q, facts[(env, q)]["mean_return"], algo, len(final), mean, half])
             by = {r[3]: r[5] for r in rows if r[:2] == [env, q]}
@@ -676,9 +673,7 @@ def _l2r(bench: Bench, opts: ControlBenchOptions) -> None:
     rows = []
     for label, _tricks, _sym in L2R_ARMS:
         final = [r["curve"][-1][1] for r, lab in zip(results, labels, strict=True) if lab == label]
-        half = (
-            1.96 * float(np.std(final, ddof=1)) / math.sqrt(len(final)) if len(final) > 1 else 0.0
-        )
+        half = _ci95(final)
         rows.append([label, len(final), float(np.mean(final)), half])
     # policy blending: the last arm's agents of every seed acting together
     last = [a for a, lab in zip(arms, labels, strict=True) if lab == L2R_ARMS[-1][0]]

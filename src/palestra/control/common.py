@@ -15,6 +15,7 @@ __all__ = [
     "Agent",
     "Checkpointed",
     "awr_weights",
+    "descend",
     "gae",
     "gaussian_act",
     "lambda_returns",
@@ -196,3 +197,15 @@ def regression_update(
         if "weight_max" in policy[0]:
             metrics["weight_max"] = float(np.max([p["weight_max"] for p in policy]))
     return metrics
+
+
+def descend(optimizer: torch.optim.Optimizer, loss: torch.Tensor, clip: float = 0.0) -> float:
+    """One gradient step on ``loss`` (the global gradient norm clipped to ``clip`` if set);
+    returns the loss's value."""
+    optimizer.zero_grad()
+    loss.backward()
+    if clip:
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        torch.nn.utils.clip_grad_norm_(params, clip)
+    optimizer.step()
+    return loss.item()

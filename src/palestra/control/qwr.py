@@ -51,6 +51,7 @@ from torch import nn
 from palestra.control.common import (
     Checkpointed,
     awr_weights,
+    descend,
     gaussian_act,
     lambda_returns,
     regression_update,
@@ -158,12 +159,7 @@ class QWR(Checkpointed):
             )
         q = self._q(self.critic, obs, s["action"][:, 0])
         loss = ((q - y) ** 2).mean() / self.scale**2  # the network's own units
-        self.critic_opt.zero_grad()
-        loss.backward()
-        if cfg.grad_clip:
-            torch.nn.utils.clip_grad_norm_(self.critic.parameters(), cfg.grad_clip)
-        self.critic_opt.step()
-        return loss.item()
+        return descend(self.critic_opt, loss, cfg.grad_clip)
 
     def policy_step(self, buffer: ReplayBuffer, rng: np.random.Generator) -> dict[str, float]:
         cfg = self.cfg
@@ -178,11 +174,7 @@ class QWR(Checkpointed):
         mu, log_std = self.actor(obs)
         log_prob = GaussianActor.log_prob(mu.unsqueeze(-2), log_std.unsqueeze(-2), actions)
         loss = -(weights * log_prob).mean()
-        self.actor_opt.zero_grad()
-        loss.backward()
-        if cfg.grad_clip:
-            torch.nn.utils.clip_grad_norm_(self.actor.parameters(), cfg.grad_clip)
-        self.actor_opt.step()
+        descend(self.actor_opt, loss, cfg.grad_clip)
         return {"loss/policy": loss.item(), "weight_max": weights.max().item()}
 
     def update(self, buffer: ReplayBuffer, rng: np.random.Generator) -> dict[str, float]:
@@ -282,12 +274,7 @@ class QWRDiscrete(Checkpointed):
         action = torch.as_tensor(s["action"][:, 0, 0]).long().unsqueeze(-1)
         q = self._q(self.critic, obs).gather(1, action).squeeze(-1)
         loss = ((q - y) ** 2).mean() / self.scale**2
-        self.critic_opt.zero_grad()
-        loss.backward()
-        if cfg.grad_clip:
-            torch.nn.utils.clip_grad_norm_(self.critic.parameters(), cfg.grad_clip)
-        self.critic_opt.step()
-        return loss.item()
+        return descend(self.critic_opt, loss, cfg.grad_clip)
 
     def policy_step(self, buffer: ReplayBuffer, rng: np.random.Generator) -> dict[str, float]:
         cfg = self.cfg
@@ -299,11 +286,7 @@ class QWRDiscrete(Checkpointed):
             weights = awr_weights(q - q.mean(-1, keepdim=True), cfg.beta, cfg.w_max)
         log_prob = torch.log_softmax(self.actor(obs), -1).gather(1, actions)
         loss = -(weights * log_prob).mean()
-        self.actor_opt.zero_grad()
-        loss.backward()
-        if cfg.grad_clip:
-            torch.nn.utils.clip_grad_norm_(self.actor.parameters(), cfg.grad_clip)
-        self.actor_opt.step()
+        descend(self.actor_opt, loss, cfg.grad_clip)
         return {"loss/policy": loss.item(), "weight_max": weights.max().item()}
 
     def update(self, buffer: ReplayBuffer, rng: np.random.Generator) -> dict[str, float]:
