@@ -280,9 +280,10 @@ def run_arm(arm: Arm) -> dict[str, Any]:
 
 def _pool_map(fn: Any, items: list[Any], jobs: int) -> list[Any]:
     """``fn`` over ``items`` in ``jobs`` fresh processes (spawned: no forked torch or MuJoCo
-    state), one item per process."""
-    if not items:
-        return []
+    state), one item per process; with one job, in this process, one after the other (no
+    worker, no resource tracker left behind)."""
+    if jobs == 1:
+        return [fn(item) for item in items]
     with mp.get_context("spawn").Pool(jobs, maxtasksperchild=1) as pool:
         return pool.map(fn, items, chunksize=1)
 

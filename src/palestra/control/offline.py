@@ -240,11 +240,6 @@ class ControlOfflineConfig(ControlTrainConfig):
     )
     eval_every: int = arg(5, "Evaluate every this many iterations (and at the end).", min=1)
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.dataset is None:
-            raise ValueError("dataset is required: a Minari dataset folder")
-
 
 def make_offline_agent(
     cfg: ControlOfflineConfig, obs_dim: int, act_dim: int, low: Any, high: Any
@@ -262,7 +257,8 @@ def make_offline_agent(
 
 def train_offline(cfg: ControlOfflineConfig) -> Path:
     """Train per ``cfg`` on its dataset; return the run directory."""
-    assert cfg.dataset is not None
+    if cfg.dataset is None:
+        raise PalestraError("--dataset is required: a Minari dataset folder")
     torch.set_num_threads(cfg.threads)
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
