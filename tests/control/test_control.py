@@ -665,3 +665,18 @@ def test_bench_atari_quick(tmp_path: Path) -> None:
     assert [(r[0], r[1]) for r in rows] == [("pong", "qwr"), ("pong", "ppo")]
     assert all(-21 <= r[3] <= 21 for r in rows)  # Pong scores
     assert (tmp_path / "runs" / "atari-pong").is_dir()  # PPO's run, kept for resuming
+
+
+def test_async_envs_match_sync_and_resume_exactly(tmp_path: Path) -> None:
+    """Envs stepped in subprocesses give the same run as in process, and their MuJoCo state
+    travels through the checkpoint (get_attr/set_attr of the snapshot)."""
+    cfg = _cfg(tmp_path / "async", "sac", num_envs=2, env_mode="async")
+    a = train(cfg)
+    b = train(dataclasses.replace(cfg, env_mode="sync", runs_root=tmp_path / "sync"))
+    strip = lambda rs: [{k: v for k, v in r.items() if k not in TIMING} for r in rs]  # noqa: E731
+    before = read_metrics(a)
+    assert strip(before) == strip(read_metrics(b))
+    sorted((a / "checkpoints").glob("*.pt"))[-1].unlink()
+    (a / "model.pt").unlink()
+    assert train(dataclasses.replace(cfg, resume=True)) == a
+    assert strip(read_metrics(a)) == strip(before)
