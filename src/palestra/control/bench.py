@@ -386,19 +386,28 @@ _FIGURES = [
 ]
 
 
+def _at(got: dict[str, Any], step: int) -> float:
+    """An arm's mean (over seeds) of its last evaluation at or before ``step``."""
+    return float(np.mean([[v for s, v in c if s <= step][-1] for c in got["curves"]]))
+
+
 def _figures(bench: Bench, env: str, per_algo: dict[str, dict[str, Any]]) -> None:
+    """Each pair at the largest budget both arms have reached (a run still under way is
+    compared where it is, not with the other's final return)."""
     for name, arm, peer, label, field, unit in _FIGURES:
-        if arm in per_algo and peer in per_algo:
-            bench.figure(
-                f"{env} {name}",
-                per_algo[arm][field],
-                unit,
-                peer=label,
-                peer_value=per_algo[peer][field],
-                setting="interactions per wall second while training, 1 torch thread"
-                if field == "sps"
-                else "final deterministic return, mean over seeds",
+        if arm not in per_algo or peer not in per_algo:
+            continue
+        if field == "sps":
+            ours, theirs = per_algo[arm]["sps"], per_algo[peer]["sps"]
+            setting = "interactions per wall second while training, 1 torch thread"
+        else:
+            step = min(
+                min(c[-1][0] for c in per_algo[arm]["curves"]),
+                min(c[-1][0] for c in per_algo[peer]["curves"]),
             )
+            ours, theirs = _at(per_algo[arm], step), _at(per_algo[peer], step)
+            setting = f"deterministic return at {step:,} interactions, mean over seeds"
+        bench.figure(f"{env} {name}", ours, unit, peer=label, peer_value=theirs, setting=setting)
 
 
 def _read_arm(arm: Arm) -> dict[str, Any] | None:
