@@ -40,6 +40,7 @@ from palestra.core.errors import PalestraError
 __all__ = [
     "Run",
     "atomic_write_bytes",
+    "load_final_state",
     "machine_info",
     "provenance",
     "read_metrics",
@@ -379,6 +380,20 @@ def _stamp_order(directory: Path) -> tuple[str, int]:
 def _checkpoints(directory: Path) -> list[Path]:
     folder = directory / "checkpoints"
     return sorted(folder.glob("step_*.pt")) if folder.is_dir() else []
+
+
+def load_final_state(directory: str | Path) -> dict[str, Any]:
+    """What a trainer left to rebuild its model from: ``model.pt`` (written when training
+    finished) if it exists, else the state of the newest checkpoint."""
+    import torch
+
+    directory = Path(directory)
+    if (directory / "model.pt").exists():
+        return torch.load(directory / "model.pt", map_location="cpu", weights_only=False)
+    found = _checkpoints(directory)
+    if not found:
+        raise PalestraError(f"{directory}: no model.pt and no checkpoint")
+    return torch.load(found[-1], map_location="cpu", weights_only=False)["state"]
 
 
 def read_metrics(directory: str | Path) -> list[dict[str, Any]]:

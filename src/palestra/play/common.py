@@ -19,7 +19,13 @@ from rich.console import Console
 
 from palestra.core.config import config_from_mapping, config_to_dict
 from palestra.core.errors import PalestraError
-from palestra.core.runs import Run, atomic_write_bytes, rng_state, set_rng_state
+from palestra.core.runs import (
+    Run,
+    atomic_write_bytes,
+    load_final_state,
+    rng_state,
+    set_rng_state,
+)
 from palestra.models.atari_nets import AtariActorCritic
 from palestra.play.atari import AtariSettings, AtariVecEnv, NativeScreenVecEnv, make_vec_env
 from palestra.play.config import PlayTrainConfig
@@ -192,15 +198,7 @@ def load_policy(run_dir: str | Path) -> tuple[AtariActorCritic, PlayTrainConfig]
     if not config_path.exists():
         raise PalestraError(f"{run_dir}: not a run directory (no config.json)")
     cfg = config_from_mapping(PlayTrainConfig, json.loads(config_path.read_text()), "config.json")
-    if (run_dir / "model.pt").exists():
-        blob = torch.load(run_dir / "model.pt", map_location="cpu", weights_only=False)
-        weights, n_actions = blob["model"], blob["n_actions"]
-    else:
-        found = sorted((run_dir / "checkpoints").glob("step_*.pt"))
-        if not found:
-            raise PalestraError(f"{run_dir}: no model.pt and no checkpoint")
-        blob = torch.load(found[-1], map_location="cpu", weights_only=False)["state"]
-        weights, n_actions = blob["model"], blob["n_actions"]
-    model = make_model(cfg, n_actions)
-    model.load_state_dict(weights)
+    blob = load_final_state(run_dir)
+    model = make_model(cfg, blob["n_actions"])
+    model.load_state_dict(blob["model"])
     return model.eval(), cfg
