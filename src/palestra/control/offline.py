@@ -34,11 +34,19 @@ from rich.console import Console
 from palestra.control.config import ControlTrainConfig
 from palestra.control.envs import make_env
 from palestra.control.replay import ReplayBuffer
-from palestra.control.train import evaluate, load_agent, make_agent, save_policy
+from palestra.control.train import (
+    eval_metrics,
+    evaluate,
+    learner_state,
+    load_agent,
+    make_agent,
+    restore_learner,
+    save_policy,
+)
 from palestra.core.config import Config, arg, with_defaults
 from palestra.core.errors import PalestraError
 from palestra.core.progress import step_bar
-from palestra.core.runs import Run, provenance, rng_state, set_rng_state
+from palestra.core.runs import Run, provenance
 
 __all__ = [
     "ControlOfflineConfig",
@@ -281,9 +289,7 @@ def train_offline(cfg: ControlOfflineConfig) -> Path:
         checkpoint = run.load_checkpoint() if run.resumed else None
         if checkpoint is not None:
             _, state = checkpoint
-            agent.load_state_dict(state["agent"])
-            set_rng_state(state["rng"])
-            rng.bit_generator.state = state["generator"]
+            restore_learner(state, agent, rng)
             iteration = state["iteration"]
         with step_bar(
             f"offline {cfg.algo} {facts['dataset_id']}",
@@ -297,17 +303,11 @@ def train_offline(cfg: ControlOfflineConfig) -> Path:
                 iteration += 1
                 if iteration % cfg.eval_every == 0 or iteration == cfg.iterations:
                     returns = evaluate(agent, facts["env"], cfg.eval_episodes, 10_000 + cfg.seed)
-                    metrics["eval/return"] = float(np.mean(returns))
-                    metrics["eval/return_std"] = float(np.std(returns))
+                    metrics.update(eval_metrics(returns))
                 run.log(iteration * steps_per_iteration, **metrics)
                 bar(iteration)
                 if iteration % cfg.checkpoint_every == 0 or iteration == cfg.iterations:
-                    state = {
-                        "agent": agent.state_dict(),
-                        "rng": rng_state(),
-                        "generator": rng.bit_generator.state,
-                        "iteration": iteration,
-                    }
+                    state = {**learner_state(agent, rng), "iteration": iteration}
                     run.save_checkpoint(iteration * steps_per_iteration, state)
         save_policy(run.dir / "model.pt", agent, cfg)
         return run.dir

@@ -30,9 +30,25 @@ from palestra.control.tricks import Blend, mirror, mirror_tables, parse_tricks
 from palestra.core.config import config_from_mapping, config_to_dict
 from palestra.core.errors import PalestraError
 from palestra.core.progress import step_bar
-from palestra.core.runs import Run, atomic_write_bytes, rng_state, set_rng_state
+from palestra.core.runs import (
+    Run,
+    atomic_write_bytes,
+    load_final_state,
+    rng_state,
+    set_rng_state,
+)
 
-__all__ = ["evaluate", "load_agent", "make_agent", "run_eval", "save_policy", "train"]
+__all__ = [
+    "eval_metrics",
+    "evaluate",
+    "learner_state",
+    "load_agent",
+    "make_agent",
+    "restore_learner",
+    "run_eval",
+    "save_policy",
+    "train",
+]
 
 
 def build_agent(
@@ -128,6 +144,23 @@ def _store(
     )
 
 
+def learner_state(agent: Agent, rng: np.random.Generator) -> dict[str, Any]:
+    """The agent and every RNG, for a checkpoint (online and offline training alike)."""
+    return {"agent": agent.state_dict(), "rng": rng_state(), "generator": rng.bit_generator.state}
+
+
+def restore_learner(state: dict[str, Any], agent: Agent, rng: np.random.Generator) -> None:
+    """Undo :func:`learner_state`."""
+    agent.load_state_dict(state["agent"])
+    set_rng_state(state["rng"])
+    rng.bit_generator.state = state["generator"]
+
+
+def eval_metrics(returns: list[float]) -> dict[str, float]:
+    """The logged summary of evaluation returns."""
+    return {"eval/return": float(np.mean(returns)), "eval/return_std": float(np.std(returns))}
+
+
 def _checkpoint(
     agent: Agent,
     buffer: ReplayBuffer,
@@ -136,11 +169,9 @@ def _checkpoint(
     counters: dict[str, Any],
 ) -> dict[str, Any]:
     return {
-        "agent": agent.state_dict(),
+        **learner_state(agent, rng),
         "replay": buffer.state_dict(),
         "envs": list(env.get_attr("snapshot")),
-        "rng": rng_state(),
-        "generator": rng.bit_generator.state,
         **counters,
     }
 
@@ -174,25 +205,24 @@ def train(cfg: ControlTrainConfig) -> Path:
         extras=agent.extras,
     )
     rng = np.random.default_rng(cfg.seed)
+    assert cfg.learning_starts is not None
     run = Run.open(cfg.run_name, cfg, seed=cfg.seed, root=cfg.runs_root, resume=cfg.resume)
     try:
         obs, _ = env.reset(seed=cfg.seed * 1000)
         epoch, step = 0, 0
-        ep_return, ep_length = np.zeros(n), np.zeros(n, dtype=np.int64)
+        ep_return = np.zeros(n)
         checkpoint = run.load_checkpoint() if run.resumed else None
         if checkpoint is None:
             agent.observe(obs)
         else:
             _, state = checkpoint
-            agent.load_state_dict(state["agent"])
+            restore_learner(state, agent, rng)
             buffer.load_state_dict(state["replay"])
-            set_rng_state(state["rng"])
-            rng.bit_generator.state = state["generator"]
             epoch, step = state["epoch"], state["step"]
             if all(s is not None for s in state["envs"]):
                 env.set_attr("snapshot", state["envs"])
                 obs = buffer.current_obs[:n].copy()
-                ep_return, ep_length = state["ep_return"], state["ep_length"]
+                ep_return = state["ep_return"]
             else:
                 console.print("[yellow]this env cannot restore its state: episodes restart")
                 agent.observe(obs)
@@ -208,7 +238,6 @@ def train(cfg: ControlTrainConfig) -> Path:
                 finished: list[float] = []
                 metrics: dict[str, float] = {}
                 for _ in range(cfg.epoch_steps // n):
-                    assert cfg.learning_starts is not None
                     action, extras = agent.act(obs, explore=True)
                     if step < cfg.learning_starts:
                         action = (
@@ -232,10 +261,9 @@ def train(cfg: ControlTrainConfig) -> Path:
                     )
                     agent.observe(next_obs)
                     ep_return += info.get("raw_reward", reward)  # unshaped
-                    ep_length += 1
                     for e in np.flatnonzero(done):
                         finished.append(float(ep_return[e]))
-                        ep_return[e], ep_length[e] = 0.0, 0
+                        ep_return[e] = 0.0
                     obs = next_obs
                     step += n
                     if agent.update_every == "step" and step >= cfg.learning_starts:
@@ -252,18 +280,12 @@ def train(cfg: ControlTrainConfig) -> Path:
                     returns = evaluate(
                         agent, cfg.env, cfg.eval_episodes, 10_000 + cfg.seed, tricks=cfg.tricks
                     )
-                    record["eval/return"] = float(np.mean(returns))
-                    record["eval/return_std"] = float(np.std(returns))
+                    record.update(eval_metrics(returns))
                 if epoch % cfg.log_every == 0 or "eval/return" in record:
                     run.log(step, **record)
                 bar(epoch, f"{cfg.algo} {cfg.env} {record.get('eval/return', '')}")
                 if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs:
-                    counters = {
-                        "epoch": epoch,
-                        "step": step,
-                        "ep_return": ep_return.copy(),
-                        "ep_length": ep_length.copy(),
-                    }
+                    counters = {"epoch": epoch, "step": step, "ep_return": ep_return.copy()}
                     run.save_checkpoint(step, _checkpoint(agent, buffer, env, rng, counters))
         save_policy(run.dir / "model.pt", agent, cfg)
         return run.dir
@@ -294,13 +316,7 @@ def load_agent(run_dir: str | Path) -> tuple[Agent, ControlTrainConfig]:
         )
     else:
         cfg = config_from_mapping(ControlTrainConfig, saved, str(config_path))
-    if (run_dir / "model.pt").exists():
-        state = torch.load(run_dir / "model.pt", map_location="cpu", weights_only=False)["agent"]
-    else:
-        found = sorted((run_dir / "checkpoints").glob("step_*.pt"))
-        if not found:
-            raise PalestraError(f"{run_dir}: no model.pt and no checkpoint")
-        state = torch.load(found[-1], map_location="cpu", weights_only=False)["state"]["agent"]
+    state = load_final_state(run_dir)["agent"]
     probe = make_vector_env(cfg.env, 1)
     obs_shape, act_dim, low, high = env_spaces(probe, discrete_ok=cfg.algo == "qwr")
     probe.close()
