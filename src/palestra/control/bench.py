@@ -16,10 +16,10 @@ process and one torch thread each.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import multiprocessing as mp
-import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -30,6 +30,7 @@ import numpy as np
 
 from palestra.core.bench import Bench, register_suite
 from palestra.core.config import Config, arg
+from palestra.core.runs import atomic_write_bytes
 
 __all__ = ["ControlBenchOptions", "run"]
 
@@ -145,6 +146,10 @@ class Arm:
     def folder(self) -> Path:
         return Path(self.root) / self.env / self.name
 
+    def finished_run(self) -> Path:
+        """The run directory of this arm whose training finished (it wrote ``model.pt``)."""
+        return max(d for d in self.folder.iterdir() if (d / "model.pt").exists())
+
 
 def _quick_settings(quick: bool) -> dict[str, Any]:
     """Small epochs and update counts for a smoke run (the full bench uses the defaults)."""
@@ -258,16 +263,21 @@ def _train_sb3(arm: Arm) -> dict[str, Any]:
         state["curve"].append((int(model.num_timesteps), float(np.mean(returns))))
         if model.num_timesteps > cfg.learning_starts + chunk:  # a chunk of learning only
             state["sps"].append(todo / seconds)
-        tmp = folder / "model.tmp.zip"
-        model.save(tmp)
-        model.save_replay_buffer(folder / "replay.tmp.pkl")
-        os.replace(tmp, model_path)
-        os.replace(folder / "replay.tmp.pkl", replay_path)
-        (folder / "curve.tmp").write_text(json.dumps(state))
-        os.replace(folder / "curve.tmp", curve_path)
+        for path, save in ((model_path, model.save), (replay_path, model.save_replay_buffer)):
+            blob = io.BytesIO()
+            save(blob)
+            atomic_write_bytes(path, blob.getvalue())
+        atomic_write_bytes(curve_path, json.dumps(state).encode())
     env.close()
-    sps = state["sps"]
-    return {"curve": state["curve"], "sps": float(np.median(sps)) if sps else None}
+    return _sb3_summary(state)
+
+
+def _sb3_summary(state: dict[str, Any]) -> dict[str, Any]:
+    """The SB3 arm's evaluation curve and median interactions/s of its learning chunks."""
+    return {
+        "curve": state["curve"],
+        "sps": float(np.median(state["sps"])) if state["sps"] else None,
+    }
 
 
 def run_arm(arm: Arm) -> dict[str, Any]:
@@ -416,11 +426,7 @@ def _read_arm(arm: Arm) -> dict[str, Any] | None:
         path = arm.folder / "curve.json"
         if not path.exists():
             return None
-        state = json.loads(path.read_text())
-        return {
-            "curve": state["curve"],
-            "sps": float(np.median(state["sps"])) if state["sps"] else None,
-        }
+        return _sb3_summary(json.loads(path.read_text()))
     parent = arm.folder
     runs = [d for d in parent.iterdir() if (d / "config.json").exists()] if parent.is_dir() else []
     return _summary(max(runs)) if runs else None
@@ -552,8 +558,10 @@ def _record_dataset(job: tuple[str, str, str, int, int, str, bool]) -> str:
 
 
 def _offline(bench: Bench, opts: ControlBenchOptions) -> None:
+    from palestra.control.config import ALGO_DEFAULTS, BASE_DEFAULTS
     from palestra.control.offline import load_dataset
 
+    qwr = ALGO_DEFAULTS["qwr"]
     quick = bench.quick
     envs = opts.offline_envs or (("Pendulum-v1",) if quick else ("Hopper-v5",))
     seeds = opts.seeds or (1 if quick else 3)
@@ -577,7 +585,7 @@ def _offline(bench: Bench, opts: ControlBenchOptions) -> None:
             source = "random"
             if quality != "random":
                 arm = agents[(env, quality)]
-                source = str(max(d for d in arm.folder.iterdir() if (d / "model.pt").exists()))
+                source = str(arm.finished_run())
             jobs.append((source, env, quality, dataset_steps, bench.seed, root, quick))
     paths = dict(
         zip([(j[1], j[2]) for j in jobs], _pool_map(_record_dataset, jobs, opts.jobs), strict=True)
@@ -607,24 +615,16 @@ def _offline(bench: Bench, opts: ControlBenchOptions) -> None:
                 data[f"{env}/{q}/{algo}"] = {"final": final, "curves": [r["curve"] for r in got]}
                 rows.append([env, q, facts[(env, q)]["mean_return"], algo, len(final), mean, half])
             by = {r[3]: r[5] for r in rows if r[:2] == [env, q]}
-            if "qwr" in by and "bc" in by:
-                bench.figure(
-                    f"{env} {q} offline QWR",
-                    by["qwr"],
-                    "return",
-                    peer="behaviour cloning",
-                    peer_value=by["bc"],
-                    setting=f"{iterations} iterations, mean over seeds",
-                )
-            if "qwr" in by and "iql" in by:
-                bench.figure(
-                    f"{env} {q} offline QWR vs IQL",
-                    by["qwr"],
-                    "return",
-                    peer="IQL",
-                    peer_value=by["iql"],
-                    setting=f"{iterations} iterations, mean over seeds",
-                )
+            for peer, label in (("bc", "behaviour cloning"), ("iql", "IQL")):
+                if "qwr" in by and peer in by:
+                    bench.figure(
+                        f"{env} {q} offline QWR" + ("" if peer == "bc" else " vs IQL"),
+                        by["qwr"],
+                        "return",
+                        peer=label,
+                        peer_value=by[peer],
+                        setting=f"{iterations} iterations, mean over seeds",
+                    )
     bench.table(
         "Offline: deterministic evaluation return after training on each dataset (mean over "
         "seeds, 95% CI half-width); the dataset's own mean episode return beside it",
@@ -636,7 +636,8 @@ def _offline(bench: Bench, opts: ControlBenchOptions) -> None:
         f"Offline: datasets of {dataset_steps:,} interactions recorded here in Minari's format "
         f"(random: uniform actions; medium: SAC after {medium:,} interactions; expert: SAC after "
         f"{steps:,}; the agents' stochastic policies), {iterations} iterations per learner "
-        f"(QWR: 1000 critic + 1000 policy steps; BC and IQL: 1000 steps), seeds {seeds}."
+        f"(QWR: {qwr['value_steps']} critic + {qwr['policy_steps']} policy steps; BC and IQL: "
+        f"{BASE_DEFAULTS['policy_steps']} steps), seeds {seeds}."
     )
     with bench.plot("offline", "Offline return by dataset", ylabel="return") as ax:
         labels = [f"{r[0].split('-')[0]}\n{r[1]}\n{r[3]}" for r in rows]
@@ -687,7 +688,7 @@ def _l2r(bench: Bench, opts: ControlBenchOptions) -> None:
         rows.append([label, len(final), float(np.mean(final)), half])
     # policy blending: the last arm's agents of every seed acting together
     last = [a for a, lab in zip(arms, labels, strict=True) if lab == L2R_ARMS[-1][0]]
-    runs = [max(d for d in a.folder.iterdir() if (d / "model.pt").exists()) for a in last]
+    runs = [a.finished_run() for a in last]
     agents = [load_agent(d)[0] for d in runs]
     blended = evaluate(
         Blend(agents), opts.l2r_env, 5 if bench.quick else 10, 20_000, tricks=L2R_ARMS[-1][1]
@@ -740,7 +741,7 @@ def driving_success(run_dir: str, episodes: int, seed: int) -> dict[str, float]:
 def _driving_arm(job: tuple[Arm, int]) -> dict[str, Any]:
     arm, episodes = job
     run_arm(arm)
-    run_dir = max(d for d in arm.folder.iterdir() if (d / "model.pt").exists())
+    run_dir = arm.finished_run()
     return driving_success(str(run_dir), episodes, 50_000 + arm.seed)
 
 
@@ -805,7 +806,7 @@ def _atari_arm(job: tuple[str, str, int, int, bool, str]) -> float:
 
         arm = Arm(f"atari/{game}-ram", "qwr", seed, steps, quick, root)
         run_arm(arm)
-        agent, _ = load_agent(max(d for d in arm.folder.iterdir() if (d / "model.pt").exists()))
+        agent, _ = load_agent(arm.finished_run())
         return float(np.mean(evaluate(agent, arm.env, episodes, 30_000 + seed)))
     import torch
 
