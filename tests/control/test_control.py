@@ -15,7 +15,7 @@ import torch
 
 pytest.importorskip("mujoco")
 
-from palestra.control.common import awr_weights, gae, lambda_returns
+from palestra.control.common import awr_weights, frozen_copy, gae, lambda_returns
 from palestra.control.config import ControlTrainConfig
 from palestra.control.envs import final_observations, make_env, make_vector_env
 from palestra.control.qwr import aggregate
@@ -23,7 +23,7 @@ from palestra.control.replay import ReplayBuffer
 from palestra.control.train import evaluate, load_agent, train
 from palestra.core.errors import PalestraError
 from palestra.core.runs import read_metrics
-from palestra.models.control_nets import QEnsemble, RunningNorm, SquashedGaussianActor
+from palestra.models.control_nets import QEnsemble, QNetwork, RunningNorm, SquashedGaussianActor
 
 TIMING = {"time", "time/sps"}
 
@@ -256,6 +256,27 @@ def test_networks_shapes_and_members() -> None:
     assert torch.allclose(norm.var.float(), data.var(0, unbiased=False), atol=1e-3)
 
 
+def test_fused_inference_matches_the_module_and_bf16_targets_round_the_critic() -> None:
+    """run_mlp (oneDNN Linear+ReLU without autograd) gives net(x)'s values; a bfloat16
+    frozen copy is the critic rounded, close to it, and never trained."""
+    torch.manual_seed(0)
+    q = QNetwork(5, 2, (32, 32))
+    obs, act = torch.randn(7, 1, 5), torch.randn(7, 4, 2)
+    with torch.no_grad():
+        fast = q(obs, act)
+    reference = q.net(torch.cat([obs.expand(7, 4, 5), act], -1)).squeeze(-1)
+    assert fast.shape == (7, 4) and torch.allclose(fast, reference.detach(), atol=1e-5)
+    target = frozen_copy(q, "bfloat16")
+    assert all(p.dtype == torch.bfloat16 and not p.requires_grad for p in target.parameters())
+    with torch.no_grad():
+        q.net[0].weight.add_(1.0)
+    target.load_state_dict(q.state_dict())  # a sync rounds the float32 values
+    assert torch.equal(target.net[0].weight, q.net[0].weight.bfloat16())
+    with torch.no_grad():
+        low = target(obs.bfloat16(), act.bfloat16()).float()
+        assert torch.allclose(low, q(obs, act), rtol=0.05, atol=0.05)
+
+
 # --------------------------------------------------------------------------- training
 def _cfg(root: Path, algo: str, **kw) -> ControlTrainConfig:
     base = {
@@ -281,11 +302,13 @@ def _cfg(root: Path, algo: str, **kw) -> ControlTrainConfig:
     return ControlTrainConfig(**base)
 
 
-@pytest.mark.parametrize("algo", ["sac", "awr", "qwr", "ppo"])
+@pytest.mark.parametrize("algo", ["sac", "awr", "qwr", "qwr-bf16", "ppo"])
 def test_resume_continues_exactly(algo: str, tmp_path: Path) -> None:
     """Kill a run after a checkpoint (drop the last one: later steps were logged), resume:
-    the metrics and weights are those of a run that never stopped."""
-    cfg = _cfg(tmp_path / "a", algo, num_envs=2)
+    the metrics and weights are those of a run that never stopped (QWR with a bfloat16
+    target critic too: the target is rounded from the critic at each sync)."""
+    extra = {"target_dtype": "bfloat16"} if algo == "qwr-bf16" else {}
+    cfg = _cfg(tmp_path / "a", algo.removesuffix("-bf16"), num_envs=2, **extra)
     run_dir = train(cfg)
     before = read_metrics(run_dir)
     weights = torch.load(run_dir / "model.pt", weights_only=False)["agent"]
@@ -610,15 +633,21 @@ def test_bench_l2r_ablation_quick(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- discrete QWR
-@pytest.mark.parametrize("env_id", ["atari/pong-ram", "atari/pong"])
-def test_discrete_qwr_on_atari_resumes_exactly(env_id: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("env_id", "target_dtype"),
+    [("atari/pong-ram", "float32"), ("atari/pong", "float32"), ("atari/pong", "bfloat16")],
+)
+def test_discrete_qwr_on_atari_resumes_exactly(
+    env_id: str, target_dtype: str, tmp_path: Path
+) -> None:
     """QWR with discrete actions on Palestra's Atari envs (RAM: MLP; screens: Nature CNN,
-    uint8 frames kept as uint8): the emulator's state is in the checkpoint, so a killed run
-    continues exactly."""
+    uint8 frames kept as uint8, also with a bfloat16 target): the emulator's state is in the
+    checkpoint, so a killed run continues exactly."""
     cfg = _cfg(
         tmp_path,
         "qwr",
         env=env_id,
+        target_dtype=target_dtype,
         total_steps=120,
         epoch_steps=40,
         value_steps=2,

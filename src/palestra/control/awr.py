@@ -67,8 +67,8 @@ class AWR(Checkpointed):
         self.critic = VNetwork(obs_dim, hidden)
         self.target = copy.deepcopy(self.critic).requires_grad_(False)
         self.scale = 1.0 / (1.0 - cfg.gamma) if cfg.gamma < 1 else 1.0
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.value_lr)
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr, fused=True)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.value_lr, fused=True)
 
     def act(self, obs: np.ndarray, *, explore: bool) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         return gaussian_act(self.actor, self.norm, obs, explore, self.low, self.high)[0], {}

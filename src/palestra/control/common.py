@@ -3,6 +3,7 @@ drives, TD(lambda) targets over replay slices, advantage weights, Polyak averagi
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -16,6 +17,7 @@ __all__ = [
     "Checkpointed",
     "awr_weights",
     "descend",
+    "frozen_copy",
     "gae",
     "gaussian_act",
     "lambda_returns",
@@ -60,6 +62,12 @@ def tensors(batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
 
 
 @torch.no_grad()
+def frozen_copy(net: torch.nn.Module, dtype: str = "float32") -> torch.nn.Module:
+    """A gradient-free copy of ``net`` held in ``dtype`` (a target network); syncing it
+    with ``load_state_dict`` rounds the source's float32 values into it."""
+    return copy.deepcopy(net).requires_grad_(False).to(getattr(torch, dtype))
+
+
 def polyak(target: torch.nn.Module, source: torch.nn.Module, tau: float) -> None:
     """``target <- (1 - tau) target + tau source``, parameter by parameter."""
     torch._foreach_lerp_(list(target.parameters()), list(source.parameters()), tau)

@@ -158,6 +158,11 @@ class ControlTrainConfig(RunOptions):
         "QWR: 'abs' divides the sampled Q-values by their mean absolute deviation before "
         "aggregating (trax's later configs, with T = 0.3); default 'none', the paper's.",
     )
+    target_dtype: Literal["float32", "bfloat16"] = arg(
+        "float32",
+        "QWR: precision of the target critic, which values the sampled actions (bfloat16: "
+        "2x faster epochs on CPUs with AMX or AVX512-BF16; the trained critic stays float32).",
+    )
     grad_clip: float = arg(50.0, "AWR/QWR: clip the gradient's global norm (0: off).", min=0)
     # --- PPO
     ppo_epochs: int = arg(10, "PPO: passes over each rollout.", min=1)

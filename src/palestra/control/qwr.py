@@ -32,6 +32,12 @@ dataset's action (``_get_dist_inputs`` in offline mode): the loader stores ``mu 
 (:func:`palestra.control.offline.load_dataset`), which keeps the sampled actions near the
 data.
 
+With ``target_dtype='bfloat16'`` the target critic is held in bfloat16 (rounded from the
+float32 critic at every sync) and values the ``B x margin x n`` sampled actions with bf16
+matmuls accumulating in float32: most of an epoch's arithmetic, 7x faster on a CPU with AMX
+(an epoch of the paper's settings: 2x). The critic being trained, its optimiser and the
+policy stay float32.
+
 Differences from the reference, all small: the critic is an MLP on ``[s, a]`` (the reference
 injects the action multiplicatively into a 256-unit layer), sampled actions are clipped to
 the action box before the critic sees them (the environment clips executed ones the same
@@ -40,7 +46,6 @@ way), and a truncated episode bootstraps from its final state.
 
 from __future__ import annotations
 
-import copy
 import math
 from typing import Any
 
@@ -52,6 +57,7 @@ from palestra.control.common import (
     Checkpointed,
     awr_weights,
     descend,
+    frozen_copy,
     gaussian_act,
     lambda_returns,
     regression_update,
@@ -104,10 +110,10 @@ class QWR(Checkpointed):
         self.norm = make_norm(obs_dim, bool(cfg.normalize_obs))
         self.actor = GaussianActor(obs_dim, act_dim, std=cfg.policy_std, hidden=hidden)
         self.critic = QNetwork(obs_dim, act_dim, hidden)
-        self.target = copy.deepcopy(self.critic).requires_grad_(False)
+        self.target = frozen_copy(self.critic, cfg.target_dtype)
         self.scale = 1.0 / (1.0 - cfg.gamma) if cfg.gamma < 1 else 1.0
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.value_lr)
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr, fused=True)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.value_lr, fused=True)
 
     # -- acting ------------------------------------------------------------------------
     def act(self, obs: np.ndarray, *, explore: bool) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -119,7 +125,8 @@ class QWR(Checkpointed):
 
     # -- learning ----------------------------------------------------------------------
     def _q(self, net: torch.nn.Module, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        return net(obs, action) * self.scale
+        dtype = next(net.parameters()).dtype
+        return net(obs.to(dtype), action.to(dtype)).float() * self.scale
 
     def _sample_actions(self, mu: torch.Tensor) -> torch.Tensor:
         """``[..., act]`` means -> ``[..., n, act]`` actions of ``N(mu, std^2)``, clipped."""
@@ -132,11 +139,16 @@ class QWR(Checkpointed):
     def _behaviour(
         self, obs: torch.Tensor, stored: torch.Tensor | None, known: Any
     ) -> torch.Tensor:
-        """Means of the behaviour policy: stored where ``known``, else the current policy's."""
-        current = self.actor(obs)[0]
+        """Means of the behaviour policy: stored where ``known``, else the current policy's
+        (computed for those rows only: few, the final states of truncated episodes)."""
         if stored is None:
-            return current
-        return torch.where(known.unsqueeze(-1) > 0, stored, current)
+            return self.actor(obs)[0]
+        unknown = known <= 0
+        if not unknown.any():
+            return stored
+        mu = stored.clone()
+        mu[unknown] = self.actor(obs[unknown])[0]
+        return mu
 
     def critic_step(self, buffer: ReplayBuffer, rng: np.random.Generator) -> float:
         cfg = self.cfg
@@ -225,10 +237,10 @@ class QWRDiscrete(Checkpointed):
         self.norm = make_norm(obs_shape[0], bool(cfg.normalize_obs) and not self.image)
         self.actor = _DiscreteNet(obs_shape, n_actions, cfg.hidden)
         self.critic = _DiscreteNet(obs_shape, n_actions, cfg.hidden)
-        self.target = copy.deepcopy(self.critic).requires_grad_(False)
+        self.target = frozen_copy(self.critic, cfg.target_dtype)
         self.scale = 1.0 / (1.0 - cfg.gamma) if cfg.gamma < 1 else 1.0
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.value_lr)
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr, fused=True)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.value_lr, fused=True)
 
     def _x(self, obs: Any) -> torch.Tensor:
         x = torch.as_tensor(np.asarray(obs))
@@ -248,7 +260,9 @@ class QWRDiscrete(Checkpointed):
             self.norm.update(torch.as_tensor(obs, dtype=torch.float32))
 
     def _q(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        return net(x) * self.scale  # [..., A]
+        dtype = next(net.parameters()).dtype
+        x = x if x.dtype == torch.uint8 else x.to(dtype)
+        return net(x).float() * self.scale  # [..., A]
 
     def _sample(self, logits: torch.Tensor) -> torch.Tensor:
         """``[B, A]`` logits -> ``[B, n]`` sampled actions."""

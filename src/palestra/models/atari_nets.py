@@ -57,9 +57,12 @@ class NatureCNN(nn.Module):
     def forward(self, screen: torch.Tensor) -> torch.Tensor:
         """``[B, 4, 84, 84]`` uint8 -> ``[B, 512]``."""
         x = screen.contiguous(memory_format=torch.channels_last)  # uint8: cheap to permute
-        # under bf16 autocast the pixels go straight to bfloat16 (0..255 are exact there),
-        # saving the float32 copy autocast would cast again; in place: no second copy
-        dtype = torch.bfloat16 if torch.is_autocast_enabled("cpu") else torch.float32
+        # under bf16 autocast, or with bf16 weights, the pixels go straight to bfloat16
+        # (0..255 are exact there), saving the float32 copy autocast would cast again;
+        # in place: no second copy
+        dtype = self.net[0].weight.dtype
+        if torch.is_autocast_enabled("cpu"):
+            dtype = torch.bfloat16
         return self.net(x.to(dtype).mul_(1.0 / 255.0))
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import Any
 
 import torch
 from torch import nn
@@ -42,9 +43,43 @@ __all__ = [
     "SquashedGaussianActor",
     "VNetwork",
     "mlp",
+    "run_mlp",
 ]
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
+
+
+def _fused_linear() -> Any:
+    """oneDNN's linear with a fused activation (``torch.ops.mkldnn._linear_pointwise``, the
+    kernel TorchInductor emits on CPU), or None where this build of torch lacks it."""
+    try:
+        op = torch.ops.mkldnn._linear_pointwise
+        x = torch.ones(1, 2)
+        op(x, torch.ones(1, 2), torch.zeros(1), "relu", [], "")
+        return op
+    except (AttributeError, RuntimeError):
+        return None
+
+
+_FUSED_LINEAR = _fused_linear() if torch.backends.mkldnn.is_available() else None
+
+
+def run_mlp(net: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+    """``net(x)`` for an :func:`mlp`; without autograd on CPU each Linear + ReLU pair is one
+    oneDNN call, which skips the activation's extra pass over memory (2x faster in bfloat16,
+    where the separate ReLU is slow). Same values as ``net(x)`` (the tests compare)."""
+    if _FUSED_LINEAR is None or torch.is_grad_enabled() or x.device.type != "cpu":
+        return net(x)
+    shape = x.shape
+    h = x.reshape(-1, shape[-1])
+    layers = list(net)
+    for i, layer in enumerate(layers):
+        if isinstance(layer, nn.Linear):
+            relu = i + 1 < len(layers) and isinstance(layers[i + 1], nn.ReLU)
+            h = _FUSED_LINEAR(h, layer.weight, layer.bias, "relu" if relu else "none", [], "")
+        elif not isinstance(layer, nn.ReLU):
+            h = layer(h)
+    return h.reshape(*shape[:-1], h.shape[-1])
 
 
 def mlp(n_in: int, n_out: int, hidden: tuple[int, ...] = (256, 256)) -> nn.Sequential:
@@ -163,7 +198,7 @@ class GaussianActor(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``[..., obs] -> (mu, log_std)``, each ``[..., act]``."""
-        mu = self.net(obs)
+        mu = run_mlp(self.net, obs)
         return mu, self.log_std.expand_as(mu)
 
     @staticmethod
@@ -183,7 +218,7 @@ class QNetwork(nn.Module):
     def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """``[..., obs], [..., act] -> [...]`` (``obs`` broadcast over sampled actions)."""
         obs = obs.expand(*action.shape[:-1], obs.shape[-1])
-        return self.net(torch.cat([obs, action], -1)).squeeze(-1)
+        return run_mlp(self.net, torch.cat([obs, action], -1)).squeeze(-1)
 
 
 class VNetwork(nn.Module):
