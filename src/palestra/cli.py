@@ -358,7 +358,7 @@ def _register_config_commands() -> None:
             _eval,
             "Sample a model (OpenAI-compatible URL or local:RUN_DIR) on a task's problems, check"
             " every sample, report pass@k and maj@k; --out DIR resumes a killed run;"
-            " --program cot|sc|best-of-n|reject|tool runs an LM program per sample.",
+            " --program cot|sc|best-of-n|reject|tool|beam|si runs an LM program per sample.",
         ),
         (
             app,

@@ -36,7 +36,9 @@ class LMTrainConfig(TransformerFlags, RunOptions):
         "addition-scratchpad",
         "What to learn: a scratchpad task (Nye et al. 2021) with or without its scratchpad, "
         "'wordproblems' (palestra.reason.wordproblems: three answer styles, byte tokens; a "
-        "--block-size of about 512), 'chars' for a character model of the text file --data "
+        "--block-size of about 512), 'rulechains' (palestra.reason.rulechains: direct, "
+        "chain of thought, selection and inference prompts; --block-size 640), 'chars' for "
+        "a character model of the text file --data "
         "(program-trace needs a --block-size of about 400), or a long-context task "
         "(palestra.lm.longcontext: dict-lookup, passkey, needle; with --memory-layers the "
         "documents are --memory-chunks chunks of --block-size).",
@@ -56,7 +58,8 @@ class LMTrainConfig(TransformerFlags, RunOptions):
     reasoning_steps: int = arg(
         4,
         "Wordproblems: 1..this many arithmetic steps per problem (quantities of 1..--digits "
-        "digits; the instruction picks the style: direct, step by step or calculator).",
+        "digits; the instruction picks the style: direct, step by step or calculator); "
+        "rulechains: traces of 1..this many steps (at most 3).",
         min=1,
     )
     memory_chunks: int = arg(

@@ -56,7 +56,9 @@ Word problems (``"wordproblems"``) are the reasoning world of
 :mod:`palestra.reason.wordproblems`, registered here so that ``palestra train lm`` trains on
 it: a mixture of the direct, step-by-step and calculator styles, each chosen by its
 instruction, over the training templates only; ``digits`` bounds the quantities and
-``reasoning_steps`` the steps.
+``reasoning_steps`` the steps. Rule chains (``"rulechains"``) are the deductive world of
+:mod:`palestra.reason.rulechains` (selection-inference): direct, chain-of-thought, selection
+and inference prompts over the training names, traces of 1..``reasoning_steps`` steps.
 
 Polynomial evaluation (``"polynomial"``, ``"polynomial-scratchpad"``); degree 1..``degree``,
 integer coefficients in -9..9, x in -9..9::
@@ -120,6 +122,7 @@ TASK_NAMES = (
     "polynomial-scratchpad",
     "program",
     "program-trace",
+    "rulechains",
     "wordproblems",
 )
 
@@ -466,6 +469,13 @@ def make_task(
             return wp.training_example(rng, max_steps=reasoning_steps, digits=digits)
 
         return ScratchpadTask(name, sample_word_problem, wp.check_answer, "byte")
+    if name == "rulechains":  # selection-inference's world (palestra.reason.rulechains)
+        from palestra.reason import rulechains as rc
+
+        def sample_rule_chain(rng: random.Random) -> tuple[str, str]:
+            return rc.training_example(rng, max_depth=min(reasoning_steps, rc.MAX_TRACE - 1))
+
+        return ScratchpadTask(name, sample_rule_chain, rc.check_answer, "byte")
     pad = name.endswith(("-scratchpad", "-trace"))  # the target writes the work down
     family = name.removesuffix("-scratchpad").removesuffix("-trace")
     sample, check, tokenizer = {

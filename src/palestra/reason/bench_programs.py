@@ -36,6 +36,14 @@ mutator, from initial prompts it generates itself (the paper's start) and from t
 thinking styles, ``pb_seeds`` seeds each; the best evolved prompt's held-out accuracy against
 the initial population's and the hand-written "Think step by step.".
 
+Part ``si`` (:mod:`palestra.reason.programs.selection_inference`): on the rule chains of
+:mod:`palestra.reason.rulechains` (held-out names), with the model ``si_model`` (a
+``palestra train lm --task rulechains`` run; unset, the newest under ``runs/rulechains``, else
+the shipped one): greedy direct answer vs greedy chain of thought vs selection-inference
+without and with the prover checking each step. Answer accuracy, and the share of True
+problems answered with a *proof* (every step's selection stated or inferred, its inference
+proved from the selection by the connection prover, the last step the goal), by depth.
+
 Every arm is a ``palestra eval`` run kept under ``runs`` (default ``runs/lm-programs``): a
 killed bench resumes where each arm stopped.
 """
@@ -54,8 +62,10 @@ from palestra.core.errors import PalestraError
 __all__ = ["ProgramsBenchOptions"]
 
 SPLITS = {"train": "wordproblems-train", "heldout": "wordproblems"}
-# the model trained for this bench, shipped with its README (used when runs/ has none)
+# the models trained for this bench, shipped with their READMEs (used when runs/ has none)
 SHIPPED_MODEL = Path(__file__).resolve().parents[1] / "data" / "models" / "wordproblems"
+SHIPPED_SI_MODEL = SHIPPED_MODEL.parent / "rulechains"
+PARTS = ("programs", "star", "promptbreeder", "si")
 
 
 @dataclass
@@ -66,8 +76,12 @@ class ProgramsBenchOptions(Config):
     verifier: Path | None = arg(None, "The learned verifier (unset: newest runs/verifier/*).")
     limit: int = arg(100, "Problems per split (quick: 20).", min=1)
     parts: tuple[str, ...] = arg(
-        ("programs", "star", "promptbreeder"), "Parts: programs, star, promptbreeder."
+        ("programs", "star", "promptbreeder", "si"), "Parts: programs, star, promptbreeder, si."
     )
+    si_model: Path | None = arg(
+        None, "Part si: the rule-chain model (unset: newest runs/rulechains/*, else shipped)."
+    )
+    si_tries: int = arg(4, "Part si: draws of a step before the prover-checked SI gives up.", min=1)
     samples: int = arg(32, "Sampled solutions per problem for maj@k and pass@k.", min=1)
     k: int = arg(8, "Candidates of best-of-k.", min=1)
     temperature: float = arg(0.7, "Sampling temperature.", above=0, max=2)
@@ -120,9 +134,13 @@ def _task(split: str, style: str) -> str:
 def run(bench: Bench) -> None:
     opts: ProgramsBenchOptions = bench.options or ProgramsBenchOptions()
     unknown = [s for s in opts.splits if s not in SPLITS]
-    unknown += [p for p in opts.parts if p not in ("programs", "star", "promptbreeder")]
+    unknown += [p for p in opts.parts if p not in PARTS]
     if unknown:
         raise PalestraError(f"unknown splits or parts {unknown}")
+    if "si" in opts.parts:  # its own model: first, so a word-problem part's error spares it
+        _selection_inference(bench, opts)
+    if not set(opts.parts) - {"si"}:
+        return
     model = opts.model or _newest(Path("runs/wordproblems")) or SHIPPED_MODEL
     bench.data["model"] = str(model)
     if "programs" in opts.parts:
@@ -384,3 +402,91 @@ def _programs(bench: Bench, opts: ProgramsBenchOptions, model: Path) -> None:
             f" (right {meta.get('right_share_train', 0):.2f}), held-out AUC "
             f"{meta.get('val_auc') or float('nan'):.3f}, selection {meta.get('val_selection')}"
         )
+
+
+def _selection_inference(bench: Bench, opts: ProgramsBenchOptions) -> None:
+    """Direct vs chain of thought vs selection-inference, unchecked and prover-checked, on
+    held-out rule chains; accuracy and proofs by depth (the module doc)."""
+    from palestra.lm.backends import LocalBackend
+    from palestra.reason import rulechains as rc
+    from palestra.reason.evaluate import EvalConfig, evaluate, read_samples
+    from palestra.reason.task import get_task
+
+    model = opts.si_model or _newest(Path("runs/rulechains")) or SHIPPED_SI_MODEL
+    bench.data["si_model"] = str(model)
+    limit = min(opts.limit, 20) if bench.quick else opts.limit
+    arms: dict[str, dict[str, Any]] = {
+        "direct": {"task": "rulechains-direct"},
+        "chain of thought": {"task": "rulechains"},
+        "SI": {"task": "rulechains", "program": "si", "check_steps": False},
+        "SI + prover": {"task": "rulechains", "program": "si", "k": opts.si_tries},
+    }
+    problems = {p.id: p for p in get_task("rulechains").problems()}
+    results: dict[str, dict[str, Any]] = {}
+    with LocalBackend(model, threads=opts.threads) as backend:
+        for label, kw in arms.items():
+            cfg = EvalConfig(
+                backend=f"local:{model}", limit=limit, seed=bench.seed, progress=False,
+                concurrency=opts.concurrency, out=opts.runs / "si" / label.replace(" ", "-"),
+                **kw,
+            )  # fmt: skip
+            run_dir = evaluate(cfg, backend=backend, model=str(model), echo=False)
+            records = read_samples(run_dir / "samples.jsonl")
+            got: dict[str, Any] = {"right": 0, "proved": 0, "true": 0, "by_depth": {}}
+            for r in records:
+                p = problems[r["problem"]]
+                depth = f"{p.reference} {p.meta['depth']}"
+                d = got["by_depth"].setdefault(depth, {"n": 0, "right": 0, "proved": 0})
+                d["n"] += 1
+                d["right"] += bool(r["accepted"])
+                got["right"] += bool(r["accepted"])
+                if p.reference == "True":
+                    got["true"] += 1
+                    steps, answer, _ = rc.parse_steps(r["completion"])
+                    meta = p.meta
+                    why = rc.check_trace(meta["context"], meta["name"], meta["goal"], steps)
+                    proved = answer == "True" and why == ""
+                    got["proved"] += proved
+                    d["proved"] += proved
+            got["n"] = len(records)
+            results[label] = got
+    bench.data["si"] = results
+    rows = []
+    for label, got in results.items():
+        rows.append([label, round(got["right"] / got["n"], 3),
+                     round(got["proved"] / max(1, got["true"]), 3)] + [
+            round(d["right"] / d["n"], 2) for _, d in sorted(got["by_depth"].items())
+        ])  # fmt: skip
+    depths = sorted(next(iter(results.values()))["by_depth"])
+    bench.table(
+        f"rule chains, held-out names ({limit} problems): accuracy, True problems proved, "
+        "and accuracy by answer and depth",
+        ["arm", "accuracy", "True proved", *depths],
+        rows,
+    )
+    n = f"{limit} held-out rule chains, greedy"
+
+    def acc(label: str) -> float:
+        return results[label]["right"] / results[label]["n"]
+
+    def proofs(label: str) -> float:
+        return results[label]["proved"] / max(1, results[label]["true"])
+
+    bench.figure("rule chains: chain of thought", acc("chain of thought"), "accuracy",
+                 peer="direct answer", peer_value=acc("direct"),
+                 setting=f"{n}; {_interval(acc('chain of thought'), limit)}")  # fmt: skip
+    bench.figure("rule chains: selection-inference + prover", acc("SI + prover"), "accuracy",
+                 peer="chain of thought", peer_value=acc("chain of thought"),
+                 setting=f"{n}; {_interval(acc('SI + prover'), limit)}")  # fmt: skip
+    bench.figure("rule chains: True problems answered with a checked proof",
+                 proofs("SI + prover"), "share", peer="chain of thought",
+                 peer_value=proofs("chain of thought"),
+                 setting=f"{n}; every step re-proved by the connection prover")  # fmt: skip
+    bench.figure("rule chains: SI proofs, prover-checked vs unchecked", proofs("SI + prover"),
+                 "share", peer="SI unchecked", peer_value=proofs("SI"), setting=n)  # fmt: skip
+    with bench.plot("lm_programs_si", "Rule chains: accuracy by answer and depth",
+                    xlabel="answer, depth", ylabel="accuracy") as ax:  # fmt: skip
+        for label, got in results.items():
+            ax.plot(depths, [got["by_depth"][d]["right"] / got["by_depth"][d]["n"]
+                             for d in depths], marker="o", label=label)  # fmt: skip
+        ax.legend()

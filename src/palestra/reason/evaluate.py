@@ -28,14 +28,15 @@ kill (``kill -9`` included) continues it: the (problem, sample) pairs already in
 the same (concurrency, cache and progress may differ). Results do not depend on the order in
 which samples finished, so a resumed run's summary is the clean run's.
 
-**Programs.** ``--program NAME`` (cot, sc, best-of-n, reject, tool: :mod:`palestra.reason.
-programs`) makes each sample one run of an LM program instead of one completion: sample ``i``
-of problem ``p`` is the program run with the seed ``sample_seed(s, t, p, i)`` (each of its
-calls derives its own), the run's text is checked as a completion would be, and its record
-adds the program's answer, why it stopped, its calls and its whole trace (every call's prompt,
-sampling, completions and tokens); its tokens are the sums over its calls. ``--k``,
-``--verifier``, ``--tools``, ``--max-calls`` and ``--max-program-tokens`` are the programs'
-options; ``--temperature``, ``--top-p`` and ``--max-tokens`` their sampling. Run directories,
+**Programs.** ``--program NAME`` (cot, sc, best-of-n, reject, tool, beam: :mod:`palestra.
+reason.programs`) makes each sample one run of an LM program instead of one completion:
+sample ``i`` of problem ``p`` is the program run with the seed ``sample_seed(s, t, p, i)``
+(each of its calls derives its own), the run's text is checked as a completion would be, and
+its record adds the program's answer, why it stopped, its calls and its whole trace (every
+call's prompt, sampling, completions and tokens); its tokens are the sums over its calls.
+``--k``, ``--verifier``, ``--tools``, ``--beam``, ``--max-calls`` and ``--max-program-tokens``
+are the programs' options; ``--temperature``, ``--top-p`` and ``--max-tokens`` their sampling
+(beam: ``--max-tokens`` bounds each step, a line). Run directories,
 resuming, summaries and reports are the same as for plain sampling, so ``pass@1`` of a
 ``--program sc --k 8`` run is the accuracy of maj@8 runs. (A program run is the unit, rather
 than a new ``palestra run`` command: it gets all of this for free.)
@@ -129,13 +130,26 @@ class EvalConfig(Config):
         "",
         "Run an LM program per sample instead of one completion (palestra.reason.programs):"
         " cot, sc (self-consistency), best-of-n, reject (verifier rejection), tool"
-        " (calculator and sandboxed Python); each sample's record keeps the program's trace.",
+        " (calculator and sandboxed Python), beam (beam search over solution steps), si"
+        " (selection-inference, rule chains); each"
+        " sample's record keeps the program's trace.",
     )
-    k: int = arg(8, "Programs sc and best-of-n: samples per run; reject: most proposals.", min=1)
+    k: int = arg(
+        8,
+        "Programs sc and best-of-n: samples per run; reject: most proposals; beam:"
+        " continuations of each partial solution per step; si: draws of a step.",
+        min=1,
+    )
+    beam: int = arg(4, "Program beam: partial solutions kept per step (the beam's width).", min=1)
+    check_steps: bool = arg(
+        True,
+        "Program si: check each step with the task's step checker (rule chains: the prover)"
+        " and redraw a rejected one, up to --k draws (sampled at --temperature, else 0.7).",
+    )
     verifier: str = arg(
         "arithmetic",
-        "Programs best-of-n and reject: the verifier, a name (arithmetic) or learned:DIR (a"
-        " `palestra train verifier` run).",
+        "Programs best-of-n, reject and beam: the verifier, a name (arithmetic) or learned:DIR"
+        " (a `palestra train verifier` run).",
     )
     tools: str = arg("calculator,python", "Program tool: the tools, comma-separated.")
     max_calls: int | None = arg(None, "Programs: most model calls per run.", min=1)
@@ -536,7 +550,7 @@ def _check_program(cfg: EvalConfig) -> None:
             "--program runs on the completions API, one program run per sample: no --chat, "
             "--samples-per-request or --cache with it"
         )
-    if cfg.program in ("best-of-n", "reject"):
+    if cfg.program in ("best-of-n", "reject", "beam"):
         make_verifier(cfg.verifier, check_only=True)
     unknown = [t for t in cfg.tools.split(",") if t not in TOOLS]
     if cfg.program == "tool" and unknown:
@@ -560,6 +574,15 @@ def _program_options(cfg: EvalConfig, max_tokens: int) -> dict[str, Any]:
         options.update(max_tries=cfg.k, verifier=make_verifier(cfg.verifier))
     elif cfg.program == "tool":
         options["tools"] = tuple(cfg.tools.split(","))
+    elif cfg.program == "si":  # greedy first draws; --k draws of a step the checker rejects
+        options = {"temperature": cfg.temperature or 0.7, "check": cfg.check_steps, "tries": cfg.k}
+        if cfg.max_tokens is not None:
+            options["max_step_tokens"] = cfg.max_tokens
+    elif cfg.program == "beam":  # --max-tokens, when given, bounds each step (a line)
+        del options["max_tokens"]
+        options.update(beam=cfg.beam, expand=cfg.k, verifier=make_verifier(cfg.verifier))
+        if cfg.max_tokens is not None:
+            options["max_step_tokens"] = cfg.max_tokens
     return options
 
 

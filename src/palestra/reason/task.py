@@ -109,7 +109,7 @@ def register_task(name: str) -> Callable[[type[Task]], type[Task]]:
 def _load_all() -> None:
     import importlib
 
-    for module in ("code_tasks", "math_tasks", "wordproblems"):
+    for module in ("code_tasks", "math_tasks", "rulechains", "wordproblems"):
         importlib.import_module(f"palestra.reason.{module}")
 
 

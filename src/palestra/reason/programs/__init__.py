@@ -9,6 +9,11 @@
 - :mod:`~palestra.reason.programs.best_of_n`: the verifier hook, best-of-n reranking and the
   rejection sampler with its exact law;
 - :mod:`~palestra.reason.programs.tools`: tool use (the calculator, a sandboxed Python);
+- :mod:`~palestra.reason.programs.beam`: beam search over solution steps, one line a step,
+  partial solutions scored by the verifier hook (``score_partial`` where a verifier has one);
+- :mod:`~palestra.reason.programs.selection_inference`: selection-inference (Creswell et al.
+  2022), selection and inference as separate calls, each step checked (the rule chains: by
+  the connection prover) and redrawn when rejected;
 - :mod:`~palestra.reason.programs.scripted`: a scripted in-process backend for tests.
 
 :data:`PROGRAMS` names them for ``palestra eval TASK --program NAME`` (which runs a program
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from palestra.reason.programs.beam import step_beam
 from palestra.reason.programs.best_of_n import (
     ArithmeticVerifier,
     Verifier,
@@ -39,6 +45,7 @@ from palestra.reason.programs.core import (
     run_program,
 )
 from palestra.reason.programs.cot import chain_of_thought
+from palestra.reason.programs.selection_inference import selection_inference
 from palestra.reason.programs.self_consistency import self_consistency
 from palestra.reason.programs.tools import calculator, python_tool, tool_use
 
@@ -63,7 +70,9 @@ __all__ = [
     "rejection_distribution",
     "rejection_sample",
     "run_program",
+    "selection_inference",
     "self_consistency",
+    "step_beam",
     "tool_use",
 ]
 
@@ -73,6 +82,8 @@ PROGRAMS: dict[str, Callable[..., Outcome]] = {
     "best-of-n": best_of_n,
     "reject": rejection_sample,
     "tool": tool_use,
+    "beam": step_beam,
+    "si": selection_inference,
 }
 VERIFIERS: dict[str, Callable[[], Verifier]] = {"arithmetic": ArithmeticVerifier}
 

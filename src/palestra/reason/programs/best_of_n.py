@@ -33,6 +33,7 @@ already scored 1.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from typing import Protocol, runtime_checkable
 
@@ -65,6 +66,23 @@ class ArithmeticVerifier:
         from palestra.reason.wordproblems import arithmetic_score
 
         return arithmetic_score(problem.question, solution)
+
+    def score_partial(self, problem: Problem, partial: str) -> float:
+        """A solution not yet finished (its step lines so far, no answer line): the share of
+        its lines that are true arithmetic on numbers of the question or of earlier steps --
+        what :meth:`score` gives it once it ends with the answer its last step computed; 1 for
+        no lines yet (nothing is wrong so far). A text whose last line is the answer line is
+        scored by :meth:`score`. (Used by :mod:`~palestra.reason.programs.beam`, which scores
+        partial solutions through a verifier's ``score_partial`` where it has one.)"""
+        from palestra.reason.wordproblems import arithmetic_score
+
+        last = partial.strip().split("\n")[-1].strip()
+        if re.fullmatch(r"The answer is -?\d+(?:\.\d+)?\.?\s*", last):
+            return self.score(problem, partial)
+        # An answer of 0.5 equals no step's (integer) result, so arithmetic_score halves the
+        # share of true steps exactly once (or gives 0.5 for no steps, or 0 when no step
+        # parses): twice its score is the share, with no answer to check yet.
+        return 2 * arithmetic_score(problem.question, f"{partial}\nThe answer is 0.5.")
 
 
 def _score(verifier: Verifier, problem: Problem, text: str) -> float:
