@@ -85,7 +85,7 @@ def test_bench_lm_programs_smoke(word_model: Path, tmp_path: Path) -> None:
 
     opts = ProgramsBenchOptions(
         model=word_model, limit=2, samples=2, k=2, splits=("heldout",), runs=tmp_path / "runs",
-        star_iterations=1, star_problems=3, star_steps=2, concurrency=2,
+        star_iterations=1, star_problems=3, star_steps=2, concurrency=2, si_model=word_model,
     )  # fmt: skip
     bench = Bench("lm-programs", quick=True, out_dir=tmp_path / "out", options=opts)
     get_suite("lm-programs").run(bench)
@@ -93,7 +93,9 @@ def test_bench_lm_programs_smoke(word_model: Path, tmp_path: Path) -> None:
     assert "heldout: step by step (greedy)" in names
     assert "STaR vs as many ground-truth rationales, held-out" in names
     assert {t["title"].split(":")[0] for t in bench.tables} >= {"STaR"}
-    assert len(bench.plots) == 3
+    assert len(bench.plots) == 4
+    assert "rule chains: selection-inference + prover" in names
+    assert "heldout: beam over steps (2 kept x 4 continuations), arithmetic verifier" in names
     assert "Promptbreeder (generated start): best evolved prompt, held-out" in names
     assert (tmp_path / "runs" / "heldout" / "tool-large" / "samples.jsonl").is_file()
     samples = (tmp_path / "runs" / "heldout" / "sampled-2" / "samples.jsonl").read_text()

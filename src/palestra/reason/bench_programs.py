@@ -22,6 +22,9 @@ task's checker (exact answers from the generator):
 - **Verifiers** (Cobbe et al.; the cascades paper's verifier node): best-of-``k`` reranked by
   the learned verifier and by the hand-written arithmetic verifier, vs maj@``k`` of the same
   number of samples.
+- **Beam over steps**: 2 partial solutions kept, 4 continuations each, per line, scored by the
+  arithmetic verifier (:mod:`palestra.reason.programs.beam`), vs best-of-``k`` with the same
+  verifier; completion tokens per problem beside it.
 - **Tool use**: calculator-style solutions with the calculator's results fed back
   (``--program tool``) vs the same style written by the model alone, on the usual quantities
   and on quantities of up to 3 digits (the model trained on 2).
@@ -304,6 +307,12 @@ def _programs(bench: Bench, opts: ProgramsBenchOptions, model: Path) -> None:
             bon = arm(split, f"best-of-{opts.k}-arithmetic", _task(split, "steps"),
                       program="best-of-n", k=opts.k, temperature=opts.temperature,
                       verifier="arithmetic")  # fmt: skip
+            beam = arm(split, "beam-2x4-arithmetic", _task(split, "steps"), program="beam",
+                       beam=2, k=4, temperature=opts.temperature,
+                       verifier="arithmetic")  # fmt: skip
+            acc["beam_arithmetic"] = beam["pass@k"]["1"]
+            tokens = {"beam": beam["tokens"]["completion_per_sample"],
+                      "best-of-n": bon["tokens"]["completion_per_sample"]}  # fmt: skip
             acc["direct"] = direct["pass@k"]["1"]
             acc["steps"] = steps["pass@k"]["1"]
             acc["calc"] = calc["pass@k"]["1"]
@@ -347,6 +356,13 @@ def _programs(bench: Bench, opts: ProgramsBenchOptions, model: Path) -> None:
                          peer_value=acc["maj_at_k"],
                          setting=f"{n}; same number of samples; "
                          f"{_interval(acc['best_of_k_arithmetic'], limit)}")  # fmt: skip
+            bench.figure(f"{split}: beam over steps (2 kept x 4 continuations), arithmetic "
+                         "verifier", acc["beam_arithmetic"], "accuracy",
+                         peer=f"best-of-{opts.k}, same verifier",
+                         peer_value=acc["best_of_k_arithmetic"],
+                         setting=f"{n}; completion tokens per problem {tokens['beam']:.0f} vs "
+                         f"{tokens['best-of-n']:.0f}; "
+                         f"{_interval(acc['beam_arithmetic'], limit)}")  # fmt: skip
             bench.figure(f"{split}: calculator tool (greedy)", acc["tool"], "accuracy",
                          peer="calculator style without the tool", peer_value=acc["calc"],
                          setting=f"{n}; {_interval(acc['tool'], limit)} vs "
@@ -375,11 +391,13 @@ def _programs(bench: Bench, opts: ProgramsBenchOptions, model: Path) -> None:
         a = bench.data[split]["accuracy"]
         rows.append([split, *(round(a.get(key, float("nan")), 3) for key in (
             "direct", "steps", "sample", "maj_at_k", "maj_at_all", "best_of_k_arithmetic",
-            "best_of_k_learned", "calc", "tool", "calc_large", "tool_large"))])  # fmt: skip
+            "best_of_k_learned", "beam_arithmetic", "calc", "tool", "calc_large",
+            "tool_large"))])  # fmt: skip
     bench.table(
         f"accuracy per arm ({limit} problems per split)",
         ["split", "direct", "step by step", "one sample", f"maj@{opts.k}", f"maj@{opts.samples}",
-         f"best-of-{opts.k} arithmetic", f"best-of-{opts.k} learned", "calc style", "calc + tool",
+         f"best-of-{opts.k} arithmetic", f"best-of-{opts.k} learned", "beam 2x4 arithmetic",
+         "calc style", "calc + tool",
          "calc, 3 digits", "calc + tool, 3 digits"],
         rows,
     )  # fmt: skip
