@@ -178,3 +178,38 @@ def test_eval_runs_selection_inference_with_records_and_resume(tmp_path) -> None
     calls = len(backend.calls)
     evaluate(cfg, backend=backend, model="scripted", echo=False)  # resumed: nothing to do
     assert len(backend.calls) == calls
+
+
+@pytest.fixture(scope="module")
+def tiny_rule_model(tmp_path_factory: pytest.TempPathFactory):
+    """A one-layer rule-chain model trained a few steps: the plumbing, not the effect."""
+    from palestra.lm.config import LMTrainConfig
+    from palestra.lm.train import train
+
+    cfg = LMTrainConfig(
+        task="rulechains", n_layer=1, n_head=2, d_model=32, block_size=640, steps=4,
+        batch_size=4, lr=3e-3, warmup=2, eval_every=4, checkpoint_every=4, eval_examples=2,
+        runs_root=tmp_path_factory.mktemp("runs"), progress=False,
+    )  # fmt: skip
+    return train(cfg)
+
+
+def test_selection_inference_runs_unchanged_over_http_and_in_process(tiny_rule_model) -> None:
+    from palestra.lm.backends import LocalBackend, OpenAIBackend
+    from palestra.lm.serve_config import ServeConfig
+    from palestra.lm.server import ModelServer
+
+    task = get_task("rulechains")
+    problems = task.problems()[:3]
+    options = {"check": True, "tries": 2, "max_steps": 2, "max_step_tokens": 24}
+    with LocalBackend(tiny_rule_model) as local:
+        here = [run_program(selection_inference, local, task, p, seed=3, **options)
+                for p in problems]  # fmt: skip
+    with ModelServer(ServeConfig(tiny_rule_model, port=0, max_n=2, model_name="t")) as server:
+        remote = OpenAIBackend(server.url, "t")
+        there = [run_program(selection_inference, remote, task, p, seed=3, **options)
+                 for p in problems]  # fmt: skip
+    for a, b in zip(here, there, strict=True):
+        assert a.calls >= 1 and a.text == b.text and a.info == b.info
+        strip = [{k: v for k, v in c.to_json().items() if k != "seconds"} for c in a.trace]
+        assert strip == [{k: v for k, v in c.to_json().items() if k != "seconds"} for c in b.trace]
