@@ -30,12 +30,14 @@ its trace (1..3 by default), of an Unknown one the steps before ``none`` (0..3).
 
 **Prompts.** One instruction per format (:data:`INSTRUCTIONS`), so one model learns them all
 (``palestra train lm --task rulechains``): ``direct`` (``The answer is True.`` alone),
-``cot`` (the whole trace in one completion), ``select`` (the next selection, given the facts
-inferred so far on a ``Known:`` line) and ``infer`` (the inference from a selection *alone*:
-the selection-inference split that makes each inference depend on its selection only).
+``cot`` (the whole trace in one completion), ``select`` (the next selection, given on a
+``Known:`` line what is known of the entity: its facts in the context, then those inferred
+so far) and ``infer`` (the inference from a selection *alone*: the selection-inference split
+that makes each inference depend on its selection only).
 
-**Splits.** The held-out split is of *names*: :data:`HELD_OUT_NAMES` never appear in
-training data, so copying an entity through a selection and an inference has to generalise.
+**Splits.** The held-out split is of *names*: :data:`HELD_OUT_NAMES` (every fifth of 97 first
+names) never appear in training data, so copying an entity through a selection and an
+inference has to generalise.
 
 **Checking a step** (:func:`check_step`): the selection's sentences are translated to
 first-order logic (``red(anne)``, ``![X]: ((big(X) & red(X)) => kind(X))``), the inference
@@ -80,8 +82,19 @@ __all__ = [
     "training_example",
 ]
 
-NAMES = ("Anne", "Bob", "Charlie", "Dave", "Erin", "Fiona", "Gary", "Harry")
-HELD_OUT_NAMES = ("Iris", "Jack", "Kate")
+_NAMES_TEXT = (
+    "Anne Bob Charlie Dave Erin Fiona Gary Harry Iris Jack Kate Liam Mia Noah Olga Paul Quinn "
+    "Rosa Sam Tina Uma Victor Wendy Xavier Yara Zack Alice Ben Clara Dan Eva Fred Gina Hugo "
+    "Ivy Jon Kim Leo Maya Nick Omar Pia Ray Sara Tom Ursula Vera Walt Yves Zoe Amy Bart Cleo "
+    "Dora Eli Faye Glen Hana Ian Jade Karl Lola Max Nina Otto Pete Rita Saul Tara Ugo Vic Will "
+    "Xena Yoko Zeno Ada Boris Cora Dean Edna Finn Greta Hans Ines Joel Kira Lars Mona Ned Opal "
+    "Penn Rhea Seth Tess Uri Vito Wade"
+)
+_ALL_NAMES = tuple(_NAMES_TEXT.split())
+# every fifth name is held out: eval problems of the held-out split use only these, training
+# data never does, so copying a name through a step must generalise
+NAMES = tuple(n for i, n in enumerate(_ALL_NAMES) if i % 5 != 4)
+HELD_OUT_NAMES = tuple(n for i, n in enumerate(_ALL_NAMES) if i % 5 == 4)
 ATTRIBUTES = ("big", "blue", "cold", "green", "kind", "nice", "red", "round", "smart", "young")
 MAX_TRACE = 4
 FORMATS = ("direct", "cot", "select", "infer")
@@ -268,8 +281,10 @@ def prompt_for(
         (problem.context, problem.question) if isinstance(problem, RuleChain) else problem
     )
     text = f"{head}\nContext: {' '.join(context)}\nQuestion: {question}\n"
-    if style == "select":
-        return f"{text}Known: {' '.join(known) or 'nothing.'}\nSelection:"
+    if style == "select":  # the entity's facts: the context's, then those inferred so far
+        name = question.split(" ")[1]
+        about = [x for x in context if (m := _FACT.fullmatch(x)) and m.group(1) == name]
+        return f"{text}Known: {' '.join([*about, *known])}\nSelection:"
     return f"{text}A:"
 
 
