@@ -35,9 +35,11 @@ its trace (1..3 by default), of an Unknown one the steps before ``none`` (0..3).
 so far) and ``infer`` (the inference from a selection *alone*: the selection-inference split
 that makes each inference depend on its selection only).
 
-**Splits.** The held-out split is of *names*: :data:`HELD_OUT_NAMES` (every fifth of 97 first
-names) never appear in training data, so copying an entity through a selection and an
-inference has to generalise.
+**Splits.** The split is of *names*. Training data names its entities with made-up names
+(:func:`made_up_name`: two or three consonant-vowel syllables, a new draw every problem, so
+a model must learn to copy a name rather than memorise a list); the held-out split uses
+real first names (:data:`HELD_OUT_NAMES`), which the made-up ones are never equal to, so
+copying an entity through a selection and an inference has to generalise.
 
 **Checking a step** (:func:`check_step`): the selection's sentences are translated to
 first-order logic (``red(anne)``, ``![X]: ((big(X) & red(X)) => kind(X))``), the inference
@@ -70,13 +72,13 @@ __all__ = [
     "FORMATS",
     "HELD_OUT_NAMES",
     "INSTRUCTIONS",
-    "NAMES",
     "RuleChain",
     "Step",
     "check_answer",
     "check_step",
     "check_trace",
     "generate",
+    "made_up_name",
     "parse_steps",
     "prompt_for",
     "training_example",
@@ -90,11 +92,21 @@ _NAMES_TEXT = (
     "Xena Yoko Zeno Ada Boris Cora Dean Edna Finn Greta Hans Ines Joel Kira Lars Mona Ned Opal "
     "Penn Rhea Seth Tess Uri Vito Wade"
 )
-_ALL_NAMES = tuple(_NAMES_TEXT.split())
-# every fifth name is held out: eval problems of the held-out split use only these, training
-# data never does, so copying a name through a step must generalise
-NAMES = tuple(n for i, n in enumerate(_ALL_NAMES) if i % 5 != 4)
-HELD_OUT_NAMES = tuple(n for i, n in enumerate(_ALL_NAMES) if i % 5 == 4)
+HELD_OUT_NAMES = tuple(_NAMES_TEXT.split())
+_CONSONANTS, _VOWELS = "bdfgklmnprstvz", "aeiou"
+
+
+def made_up_name(rng: random.Random) -> str:
+    """A training name: two or three consonant-vowel syllables (``Kobami``), never one of
+    :data:`HELD_OUT_NAMES`."""
+    while True:
+        k = rng.choice((2, 2, 3))
+        name = "".join(rng.choice(_CONSONANTS) + rng.choice(_VOWELS) for _ in range(k))
+        name = name.capitalize()
+        if name not in HELD_OUT_NAMES:
+            return name
+
+
 ATTRIBUTES = ("big", "blue", "cold", "green", "kind", "nice", "red", "round", "smart", "young")
 MAX_TRACE = 4
 FORMATS = ("direct", "cot", "select", "infer")
@@ -207,7 +219,7 @@ def generate(
     *,
     depth: int,
     answer: Answer,
-    names: Sequence[str] = NAMES,
+    names: Sequence[str] | None = None,
     max_tries: int = 1000,
 ) -> RuleChain:
     """A problem whose trace has ``depth`` steps (True: the last infers the goal; Unknown:
@@ -215,7 +227,12 @@ def generate(
     if not 0 <= depth <= MAX_TRACE or (answer == "True" and depth == 0):
         raise PalestraError(f"depth {depth} is out of range for a {answer} problem")
     for _ in range(max_tries):
-        name, other = rng.sample(list(names), 2)
+        if names is None:  # made-up names (training data)
+            name, other = made_up_name(rng), made_up_name(rng)
+            if name == other:
+                continue
+        else:
+            name, other = rng.sample(list(names), 2)
         attrs = list(ATTRIBUTES)
         rng.shuffle(attrs)
         # a chain start -> c1 -> ... (each rule may also need a second start attribute)
@@ -289,7 +306,7 @@ def prompt_for(
 
 
 def training_example(rng: random.Random, *, max_depth: int = 3) -> tuple[str, str]:
-    """One ``(prompt, target)`` of the training mixture (training names; True and Unknown
+    """One ``(prompt, target)`` of the training mixture (made-up names; True and Unknown
     equally often; formats direct 25%, cot 25%, select 35%, infer 15%)."""
     answer: Answer = rng.choice(("True", "Unknown"))
     depth = rng.randint(1 if answer == "True" else 0, max_depth)
@@ -443,7 +460,7 @@ class RuleChainTask(Task):
         if data is not None:
             raise PalestraError(f"{self.name} is generated; it reads no data set (--data)")
         rng = random.Random(f"{seed}/{self.split}")
-        names = HELD_OUT_NAMES if self.split == "heldout" else NAMES
+        names = HELD_OUT_NAMES if self.split == "heldout" else None
         out = []
         for i in range(count):
             answer: Answer = "True" if i % 2 == 0 else "Unknown"
@@ -526,7 +543,7 @@ class RuleChainsDirect(RuleChainTask):
 
 @register_task("rulechains-train")
 class RuleChainsTrain(RuleChainTask):
-    """Training names (new theories), chain of thought."""
+    """Made-up names as in training (new theories), chain of thought."""
 
     name = "rulechains-train"
     split = "train"
