@@ -94,7 +94,7 @@ def test_bench_lm_programs_smoke(word_model: Path, tmp_path: Path) -> None:
     assert "STaR vs as many ground-truth rationales, held-out" in names
     assert {t["title"].split(":")[0] for t in bench.tables} >= {"STaR"}
     assert len(bench.plots) == 4
-    assert "rule chains: selection-inference + prover" in names
+    assert "rule chains, held-out names: selection-inference + prover" in names
     assert "heldout: beam over steps (2 kept x 4 continuations), arithmetic verifier" in names
     assert "Promptbreeder (generated start): best evolved prompt, held-out" in names
     assert (tmp_path / "runs" / "heldout" / "tool-large" / "samples.jsonl").is_file()

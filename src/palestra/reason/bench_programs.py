@@ -43,9 +43,11 @@ Part ``si`` (:mod:`palestra.reason.programs.selection_inference`): on the rule c
 :mod:`palestra.reason.rulechains` (held-out names), with the model ``si_model`` (a
 ``palestra train lm --task rulechains`` run; unset, the newest under ``runs/rulechains``, else
 the shipped one): greedy direct answer vs greedy chain of thought vs selection-inference
-without and with the prover checking each step. Answer accuracy, and the share of True
-problems answered with a *proof* (every step's selection stated or inferred, its inference
-proved from the selection by the connection prover, the last step the goal), by depth.
+without and with the prover checking each step, on rule chains whose entities have made-up
+names (as in training) and real first names (never trained on). Answer accuracy, and the
+share of True problems answered with a *proof* (every step's selection stated or inferred,
+its inference proved from the selection by the connection prover, the last step the goal),
+by answer and depth.
 
 Every arm is a ``palestra eval`` run kept under ``runs`` (default ``runs/lm-programs``): a
 killed bench resumes where each arm stopped.
@@ -424,87 +426,117 @@ def _programs(bench: Bench, opts: ProgramsBenchOptions, model: Path) -> None:
 
 def _selection_inference(bench: Bench, opts: ProgramsBenchOptions) -> None:
     """Direct vs chain of thought vs selection-inference, unchecked and prover-checked, on
-    held-out rule chains; accuracy and proofs by depth (the module doc)."""
+    rule chains with made-up names (as in training) and with held-out real names; accuracy
+    and proofs by answer and depth (the module doc)."""
     from palestra.lm.backends import LocalBackend
-    from palestra.reason import rulechains as rc
-    from palestra.reason.evaluate import EvalConfig, evaluate, read_samples
-    from palestra.reason.task import get_task
 
     model = opts.si_model or _newest(Path("runs/rulechains")) or SHIPPED_SI_MODEL
     bench.data["si_model"] = str(model)
     limit = min(opts.limit, 20) if bench.quick else opts.limit
     arms: dict[str, dict[str, Any]] = {
-        "direct": {"task": "rulechains-direct"},
-        "chain of thought": {"task": "rulechains"},
-        "SI": {"task": "rulechains", "program": "si", "check_steps": False},
-        "SI + prover": {"task": "rulechains", "program": "si", "k": opts.si_tries},
+        "direct": {"style": "-direct"},
+        "chain of thought": {"style": ""},
+        "SI": {"style": "", "program": "si", "check_steps": False},
+        "SI + prover": {"style": "", "program": "si", "k": opts.si_tries},
     }
-    problems = {p.id: p for p in get_task("rulechains").problems()}
-    results: dict[str, dict[str, Any]] = {}
+    splits = {"made-up names": "rulechains-train", "held-out names": "rulechains"}
+    results: dict[str, dict[str, dict[str, Any]]] = {}
     with LocalBackend(model, threads=opts.threads) as backend:
-        for label, kw in arms.items():
-            cfg = EvalConfig(
-                backend=f"local:{model}", limit=limit, seed=bench.seed, progress=False,
-                concurrency=opts.concurrency, out=opts.runs / "si" / label.replace(" ", "-"),
-                **kw,
-            )  # fmt: skip
-            run_dir = evaluate(cfg, backend=backend, model=str(model), echo=False)
-            records = read_samples(run_dir / "samples.jsonl")
-            got: dict[str, Any] = {"right": 0, "proved": 0, "true": 0, "by_depth": {}}
-            for r in records:
-                p = problems[r["problem"]]
-                depth = f"{p.reference} {p.meta['depth']}"
-                d = got["by_depth"].setdefault(depth, {"n": 0, "right": 0, "proved": 0})
-                d["n"] += 1
-                d["right"] += bool(r["accepted"])
-                got["right"] += bool(r["accepted"])
-                if p.reference == "True":
-                    got["true"] += 1
-                    steps, answer, _ = rc.parse_steps(r["completion"])
-                    meta = p.meta
-                    why = rc.check_trace(meta["context"], meta["name"], meta["goal"], steps)
-                    proved = answer == "True" and why == ""
-                    got["proved"] += proved
-                    d["proved"] += proved
-            got["n"] = len(records)
-            results[label] = got
+        for split, task in splits.items():
+            for label, kw in arms.items():
+                results.setdefault(split, {})[label] = _si_arm(
+                    bench, opts, backend, str(model), limit, split, label,
+                    task + kw["style"], {k: v for k, v in kw.items() if k != "style"},
+                )  # fmt: skip
     bench.data["si"] = results
     rows = []
-    for label, got in results.items():
-        rows.append([label, round(got["right"] / got["n"], 3),
-                     round(got["proved"] / max(1, got["true"]), 3)] + [
-            round(d["right"] / d["n"], 2) for _, d in sorted(got["by_depth"].items())
-        ])  # fmt: skip
-    depths = sorted(next(iter(results.values()))["by_depth"])
+    for split, by_arm in results.items():
+        for label, got in by_arm.items():
+            rows.append([split, label, round(got["right"] / got["n"], 3),
+                         round(got["proved"] / max(1, got["true"]), 3)] + [
+                round(d["right"] / d["n"], 2) for _, d in sorted(got["by_depth"].items())
+            ])  # fmt: skip
+    depths = sorted(results["held-out names"]["direct"]["by_depth"])
     bench.table(
-        f"rule chains, held-out names ({limit} problems): accuracy, True problems proved, "
-        "and accuracy by answer and depth",
-        ["arm", "accuracy", "True proved", *depths],
+        f"rule chains ({limit} problems per split): accuracy, True problems proved, and "
+        "accuracy by answer and depth",
+        ["names", "arm", "accuracy", "True proved", *depths],
         rows,
     )
-    n = f"{limit} held-out rule chains, greedy"
 
-    def acc(label: str) -> float:
-        return results[label]["right"] / results[label]["n"]
+    for split, by_arm in results.items():
+        n = f"{limit} rule chains, {split}, greedy"
 
-    def proofs(label: str) -> float:
-        return results[label]["proved"] / max(1, results[label]["true"])
+        def acc(label: str, by_arm: dict[str, Any] = by_arm) -> float:
+            return by_arm[label]["right"] / by_arm[label]["n"]
 
-    bench.figure("rule chains: chain of thought", acc("chain of thought"), "accuracy",
-                 peer="direct answer", peer_value=acc("direct"),
-                 setting=f"{n}; {_interval(acc('chain of thought'), limit)}")  # fmt: skip
-    bench.figure("rule chains: selection-inference + prover", acc("SI + prover"), "accuracy",
-                 peer="chain of thought", peer_value=acc("chain of thought"),
-                 setting=f"{n}; {_interval(acc('SI + prover'), limit)}")  # fmt: skip
-    bench.figure("rule chains: True problems answered with a checked proof",
-                 proofs("SI + prover"), "share", peer="chain of thought",
-                 peer_value=proofs("chain of thought"),
-                 setting=f"{n}; every step re-proved by the connection prover")  # fmt: skip
-    bench.figure("rule chains: SI proofs, prover-checked vs unchecked", proofs("SI + prover"),
-                 "share", peer="SI unchecked", peer_value=proofs("SI"), setting=n)  # fmt: skip
+        def proofs(label: str, by_arm: dict[str, Any] = by_arm) -> float:
+            return by_arm[label]["proved"] / max(1, by_arm[label]["true"])
+
+        bench.figure(f"rule chains, {split}: chain of thought", acc("chain of thought"),
+                     "accuracy", peer="direct answer", peer_value=acc("direct"),
+                     setting=f"{n}; {_interval(acc('chain of thought'), limit)}")  # fmt: skip
+        bench.figure(f"rule chains, {split}: selection-inference + prover", acc("SI + prover"),
+                     "accuracy", peer="chain of thought", peer_value=acc("chain of thought"),
+                     setting=f"{n}; {_interval(acc('SI + prover'), limit)}")  # fmt: skip
+        bench.figure(f"rule chains, {split}: True problems answered with a checked proof",
+                     proofs("SI + prover"), "share", peer="chain of thought",
+                     peer_value=proofs("chain of thought"),
+                     setting=f"{n}; every step re-proved by the connection prover")  # fmt: skip
+        bench.figure(f"rule chains, {split}: SI proofs, prover-checked vs unchecked",
+                     proofs("SI + prover"), "share", peer="SI unchecked",
+                     peer_value=proofs("SI"), setting=n)  # fmt: skip
     with bench.plot("lm_programs_si", "Rule chains: accuracy by answer and depth",
                     xlabel="answer, depth", ylabel="accuracy") as ax:  # fmt: skip
-        for label, got in results.items():
-            ax.plot(depths, [got["by_depth"][d]["right"] / got["by_depth"][d]["n"]
-                             for d in depths], marker="o", label=label)  # fmt: skip
-        ax.legend()
+        for split, by_arm in results.items():
+            for label, got in by_arm.items():
+                ax.plot(depths, [got["by_depth"][d]["right"] / got["by_depth"][d]["n"]
+                                 for d in depths], marker="o", label=f"{label} ({split})",
+                        ls="-" if split == "held-out names" else ":")  # fmt: skip
+        ax.legend(fontsize=7)
+
+
+def _si_arm(
+    bench: Bench,
+    opts: ProgramsBenchOptions,
+    backend: Any,
+    model: str,
+    limit: int,
+    split: str,
+    label: str,
+    task: str,
+    options: dict[str, Any],
+) -> dict[str, Any]:
+    """One arm of part si: an eval run (kept, resumed), then its accuracy and its proofs
+    (each True problem's steps re-checked by :func:`palestra.reason.rulechains.check_trace`),
+    overall and by answer and depth."""
+    from palestra.reason import rulechains as rc
+    from palestra.reason.evaluate import EvalConfig, evaluate, read_samples
+    from palestra.reason.task import get_task
+
+    out = opts.runs / "si" / split.replace(" ", "-") / label.replace(" ", "-")
+    cfg = EvalConfig(task=task, backend=f"local:{model}", limit=limit, seed=bench.seed,
+                     progress=False, concurrency=opts.concurrency, out=out,
+                     **options)  # fmt: skip
+    run_dir = evaluate(cfg, backend=backend, model=model, echo=False)
+    problems = {p.id: p for p in get_task(task).problems()}
+    got: dict[str, Any] = {"right": 0, "proved": 0, "true": 0, "by_depth": {}}
+    records = read_samples(run_dir / "samples.jsonl")
+    for r in records:
+        p = problems[r["problem"]]
+        d = got["by_depth"].setdefault(f"{p.reference} {p.meta['depth']}",
+                                       {"n": 0, "right": 0, "proved": 0})  # fmt: skip
+        d["n"] += 1
+        d["right"] += bool(r["accepted"])
+        got["right"] += bool(r["accepted"])
+        if p.reference == "True":
+            got["true"] += 1
+            steps, answer, _ = rc.parse_steps(r["completion"])
+            meta = p.meta
+            proved = answer == "True" and not rc.check_trace(
+                meta["context"], meta["name"], meta["goal"], steps
+            )
+            got["proved"] += proved
+            d["proved"] += proved
+    got["n"] = len(records)
+    return got

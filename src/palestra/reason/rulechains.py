@@ -547,3 +547,12 @@ class RuleChainsTrain(RuleChainTask):
 
     name = "rulechains-train"
     split = "train"
+
+
+@register_task("rulechains-train-direct")
+class RuleChainsTrainDirect(RuleChainTask):
+    """Made-up names as in training (new theories), answered directly."""
+
+    name = "rulechains-train-direct"
+    split = "train"
+    style = "direct"
