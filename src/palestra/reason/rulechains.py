@@ -74,8 +74,10 @@ __all__ = [
     "INSTRUCTIONS",
     "RuleChain",
     "Step",
+    "attributes",
     "check_answer",
     "check_step",
+    "check_step_in",
     "check_trace",
     "generate",
     "made_up_name",
@@ -142,6 +144,14 @@ _RULE = re.compile(r"([A-Z][a-z]*(?:, [a-z]+)*) things are ([a-z]+)\.")
 _SENTENCE = re.compile(r"[^.]*\.")
 
 
+_ANSWER = re.compile(r"The answer is (True|Unknown)\.")
+
+
+def attributes(context: Sequence[str], name: str) -> list[str]:
+    """What the facts of ``context`` say ``name`` is, in their order."""
+    return [m.group(2) for s in context if (m := _FACT.fullmatch(s)) and m.group(1) == name]
+
+
 def sentences(text: str) -> list[str]:
     """``text`` cut into its sentences (each ending in ``.``), stripped."""
     return [s.strip() for s in _SENTENCE.findall(text) if s.strip()]
@@ -199,7 +209,7 @@ def render_trace(trace: Sequence[Step], answer: Answer) -> str:
 def forward_chain(context: Sequence[str], name: str, goal: str | None = None) -> list[Step]:
     """The canonical trace of ``name`` in ``context`` (the module doc), stopping once
     ``goal`` is inferred."""
-    known = {m.group(2) for s in context if (m := _FACT.fullmatch(s)) and m.group(1) == name}
+    known = set(attributes(context, name))
     rules = [m for s in context if (m := _RULE.fullmatch(s))]
     trace: list[Step] = []
     while goal not in known:
@@ -259,7 +269,7 @@ def generate(
         if len(set(context)) != len(context):
             continue
         full = forward_chain(context, name)
-        known = set(start) | {_FACT.fullmatch(s.inference).group(2) for s in full}  # type: ignore[union-attr]
+        known = set(attributes([*context, *(s.inference for s in full)], name))
         if answer == "True":
             goal = chain[-1].consequent
             trace = forward_chain(context, name, goal)
@@ -269,9 +279,7 @@ def generate(
             if len(full) != depth:
                 continue
             # a hard negative where one exists: a consequent of some rule, or a fact of other
-            near = [r.consequent for r in distractors] + [
-                m.group(2) for s in context if (m := _FACT.fullmatch(s)) and m.group(1) == other
-            ]
+            near = [r.consequent for r in distractors] + attributes(context, other)
             candidates = [a for a in near if a not in known] or [
                 a for a in ATTRIBUTES if a not in known
             ]
@@ -357,6 +365,18 @@ def check_step(selection: Sequence[str], inference: str) -> Verdict[None]:
     return Verdict.accept() if verdict.accepted else Verdict.reject(verdict.reason)
 
 
+def check_step_in(available: set[str], selection: Sequence[str], inference: str) -> Verdict[None]:
+    """One step of a trace, given the sentences ``available`` to it (the context and the
+    inferences before it): it selects only those, infers something new, and the prover
+    proves the inference from the selection (:func:`check_step`)."""
+    missing = [x for x in selection if x not in available]
+    if missing:
+        return Verdict.reject(f"selects {missing[0]!r}, neither in the context nor inferred")
+    if inference in available:
+        return Verdict.reject(f"infers {inference!r}, already known")
+    return check_step(selection, inference)
+
+
 def parse_steps(text: str) -> tuple[list[Step], str | None, bool]:
     """A written trace: its steps, its answer (``True``/``Unknown`` or None) and whether its
     lines were all of the trace's forms."""
@@ -369,7 +389,7 @@ def parse_steps(text: str) -> tuple[list[Step], str | None, bool]:
         elif line.startswith("Inference:") and selection is not None:
             steps.append(Step(selection, line.removeprefix("Inference:").strip()))
             selection = None
-        elif m := re.fullmatch(r"The answer is (True|Unknown)\.", line):
+        elif m := _ANSWER.fullmatch(line):
             answer = m.group(1)
         else:
             well_formed = False
@@ -382,14 +402,9 @@ def check_trace(context: Sequence[str], name: str, goal: str, steps: Sequence[St
     prover accepts its inference, each inference is new, and the last one is the goal."""
     available = set(context)
     for i, step in enumerate(steps, 1):
-        missing = [s for s in step.selection if s not in available]
-        if missing:
-            return f"step {i} selects {missing[0]!r}, neither in the context nor inferred"
-        verdict = check_step(step.selection, step.inference)
+        verdict = check_step_in(available, step.selection, step.inference)
         if not verdict:
             return f"step {i}: {verdict.reason}"
-        if step.inference in available:
-            return f"step {i} infers {step.inference!r}, already known"
         available.add(step.inference)
     if not steps or steps[-1].inference != fact(name, goal):
         return "the steps do not end in the question's fact"
@@ -406,10 +421,8 @@ def parse_prompt(prompt: str) -> tuple[list[str], str, str]:
 
 def true_answer(context: Sequence[str], name: str, goal: str) -> Answer:
     """The answer, recomputed from the text by forward chaining."""
-    trace = forward_chain(context, name, goal)
-    known = {m.group(2) for s in context if (m := _FACT.fullmatch(s)) and m.group(1) == name}
-    known |= {s.inference.split(" is ")[1].rstrip(".") for s in trace}
-    return "True" if goal in known else "Unknown"
+    inferred = [s.inference for s in forward_chain(context, name, goal)]
+    return "True" if goal in attributes([*context, *inferred], name) else "Unknown"
 
 
 def check_answer(prompt: str, output: str) -> bool:
@@ -428,7 +441,7 @@ def check_answer(prompt: str, output: str) -> bool:
         want = "none." if i >= len(done) else " ".join(done[i].selection)
         return output.strip() == want
     last = output.strip("\n").split("\n")[-1].strip()  # the answer is the last line
-    m = re.fullmatch(r"The answer is (True|Unknown)\.", last)
+    m = _ANSWER.fullmatch(last)
     return m is not None and m.group(1) == true_answer(context, name, goal)
 
 
@@ -502,16 +515,9 @@ class RuleChainTask(Task):
     def check_si_step(
         self, problem: Problem, selection: str, inference: str, known: Sequence[str]
     ) -> Verdict[None]:
-        """The step's sentences are the context's or inferred, its inference is new, and the
-        prover proves it from the selection alone."""
+        """:func:`check_step_in` with the context and the inferences so far."""
         available = set(problem.meta["context"]) | set(known)
-        chosen = sentences(selection)
-        missing = [x for x in chosen if x not in available]
-        if missing:
-            return Verdict.reject(f"selects {missing[0]!r}, neither in the context nor inferred")
-        if inference in available:
-            return Verdict.reject(f"infers {inference!r}, already known")
-        return check_step(chosen, inference)
+        return check_step_in(available, sentences(selection), inference)
 
     def goal(self, problem: Problem) -> str:
         return fact(problem.meta["name"], problem.meta["goal"])

@@ -81,7 +81,7 @@ def selection_inference(
     halted, proved = "steps", False
     try:
         for t in range(1, max_steps + 1):
-            step = None
+            step, rejected_here = None, False
             for attempt in range(1 if not check else tries):
                 sampling = {"temperature": 0.0 if attempt == 0 else temperature}
                 [s] = lm.complete(
@@ -109,8 +109,9 @@ def selection_inference(
                     step = (selection, inference)
                     break
                 rejected.append({"step": str(t), "selection": selection, "reason": verdict.reason})
+                rejected_here = True
             if step is None:
-                halted = "none" if not rejected or rejected[-1]["step"] != str(t) else "rejected"
+                halted = "rejected" if rejected_here else "none"
                 break
             steps.append(step)
             known.append(step[1])
