@@ -7,7 +7,7 @@ BIN      := $(VENV)/bin
 PYTHON   ?= python3
 EXTRAS   := sat,lm,prove,atari,control,ray,dev
 # Debian packages the tests, the demo and the benches use (installed when missing).
-DEBS     := eprover coq libcoq-hammer libcoq-coquelicot
+DEBS     := eprover cvc4 coq libcoq-hammer libcoq-coquelicot
 STAMP    := $(VENV)/.installed
 
 # Small matrix work over-threaded ran 14x slower on 2 cores: one thread unless asked.

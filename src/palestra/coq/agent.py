@@ -32,6 +32,14 @@ the runner send SIGUSR1 to the others; they see the flag between checker calls a
 with status ``stopped``, and a worker that does not within a grace period gets SIGTERM (it
 exits through its ``finally`` blocks, so its ``coqidetop`` is closed), then SIGKILL with its
 process group. The goal cache is per worker: states are not shared between processes.
+
+With ``ray`` (``--ray local`` or a cluster address) the workers are Ray tasks of one CPU each
+on any node that has Palestra and Coq installed; the first verified proof cancels the others
+(``ray.cancel(force=True)``), and their ``coqidetop`` dies with them (``PR_SET_PDEATHSIG``).
+
+``hammer`` (``--hammer SECONDS``) keeps that much of each worker's budget for CoqHammer: the
+search runs first, then :func:`hammer_stage` runs ``hammer`` once at the root
+(:mod:`palestra.coq.hammer`).
 """
 
 from __future__ import annotations
@@ -47,6 +55,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from palestra.coq.config import ProveCoqConfig
+from palestra.coq.hammer import HammerOptions, hammer_preamble
 from palestra.coq.idetop import CoqError, CoqSession, SessionPool
 from palestra.coq.proposers import Proposal, Proposer, goal_text, make_proposer
 from palestra.coq.script import CoqScriptError, read_script, split_sentences
@@ -231,7 +240,13 @@ def prove_problem(
     should_stop: Callable[[], bool] | None = None,
 ) -> SearchResult:
     """One worker on one problem: its proposer, its session, best-first or episodes."""
-    problem = CoqProblem.from_source(source, file=str(cfg.file), allow_axioms=cfg.allow_axioms)
+    hammer = HammerOptions(cfg.hammer) if cfg.hammer > 0 else None
+    problem = CoqProblem.from_source(
+        source,
+        file=str(cfg.file),
+        allow_axioms=cfg.allow_axioms,
+        support=hammer_preamble(hammer) if hammer else "",
+    )
     proposer: Proposer = make_proposer(
         cfg.proposer,
         source,
@@ -244,10 +259,13 @@ def prove_problem(
     )
     if worker > 0:
         proposer = JitteredProposer(proposer, cfg.seed + worker)
-    budget = SearchBudget(cfg.budget, cfg.max_calls, should_stop)
+    hammer_s = min(hammer.budget, cfg.budget) if hammer else 0.0
+    budget = SearchBudget(cfg.budget - hammer_s, cfg.max_calls, should_stop)
     with open_problem(problem, pool, timeout=cfg.tactic_timeout) as (coq, base):
-        if cfg.search == "best-first":
-            return best_first_search(
+        if budget.seconds <= 0:
+            result = SearchResult(problem.name, False, [], None, None, "time", 0, 0.0)
+        elif cfg.search == "best-first":
+            result = best_first_search(
                 problem,
                 proposer,
                 coq,
@@ -258,17 +276,67 @@ def prove_problem(
                 max_depth=cfg.max_depth,
                 verify_timeout=cfg.verify_timeout,
             )
-        return run_episodes(
-            problem,
-            proposer,
-            coq,
-            base,
-            budget=budget,
-            edits=cfg.edits,
-            width=cfg.width,
-            tactic_timeout=cfg.tactic_timeout,
-            verify_timeout=cfg.verify_timeout,
-        )
+        else:
+            result = run_episodes(
+                problem,
+                proposer,
+                coq,
+                base,
+                budget=budget,
+                edits=cfg.edits,
+                width=cfg.width,
+                tactic_timeout=cfg.tactic_timeout,
+                verify_timeout=cfg.verify_timeout,
+            )
+        if hammer_s > 0 and not result.proved and result.reason != "stopped":
+            hammer_stage(
+                problem,
+                coq,
+                base,
+                result,
+                seconds=max(hammer_s, cfg.budget - budget.elapsed()),
+                should_stop=should_stop,
+                verify_timeout=cfg.verify_timeout,
+            )
+        return result
+
+
+def hammer_stage(
+    problem: CoqProblem,
+    coq: CoqSession,
+    base: int,
+    result: SearchResult,
+    *,
+    seconds: float,
+    should_stop: Callable[[], bool] | None = None,
+    verify_timeout: float = 60.0,
+) -> SearchResult:
+    """``hammer`` once at the root with its own ``seconds``; updates and returns ``result``.
+
+    The session must hold ``problem`` with CoqHammer loaded
+    (:func:`~palestra.coq.hammer.hammer_preamble`); the proof kept is hammer's reconstruction.
+    """
+    budget = SearchBudget(seconds, 4, should_stop)
+    cursor = _Cursor(coq, base, budget, seconds)
+    coq.edit_at(base)
+    try:
+        cursor.run("hammer")
+        if coq.proof_state().complete:
+            proof, verdict = verify_closed(problem, cursor, verify_timeout)
+            result.verdict = verdict or result.verdict
+            if proof is not None:
+                result.proved, result.proof, result.tactics = True, proof, list(cursor.path)
+                result.reason = "proved"
+            else:
+                result.rejected += 1
+    except CoqError as e:
+        result.log.append(f"hammer: {_short(e.message, 100)}")
+    finally:
+        with contextlib.suppress(CoqError):
+            cursor.rewind(0)
+        result.checker_calls += budget.calls
+        result.seconds += budget.elapsed()
+    return result
 
 
 def _outcome(result: SearchResult, worker: int) -> dict[str, Any]:
@@ -301,8 +369,9 @@ def _worker(index: int, cfg: ProveCoqConfig, source: str) -> dict[str, Any]:
     blocks (``coqidetop`` closed).
     """
     stop = threading.Event()
-    signal.signal(signal.SIGUSR1, lambda signum, frame: stop.set())
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    if threading.current_thread() is threading.main_thread():  # a Ray task may not be
+        signal.signal(signal.SIGUSR1, lambda signum, frame: stop.set())
+        signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return _outcome(prove_problem(source, cfg, worker=index, should_stop=stop.is_set), index)
     except (PalestraError, OSError, ValueError) as e:
@@ -325,7 +394,7 @@ def prove_coq(cfg: ProveCoqConfig) -> dict[str, Any]:
     start = time.perf_counter()
     source = read_script(cfg.file)
     problem = CoqProblem.from_source(source, file=str(cfg.file))
-    if cfg.workers == 1:
+    if cfg.workers == 1 and cfg.ray is None:
         try:
             workers = [_outcome(prove_problem(source, cfg), 0)]
         except CoqScriptError:
@@ -375,6 +444,7 @@ def _run_workers(cfg: ProveCoqConfig, source: str) -> list[dict[str, Any]]:
         functools.partial(_worker, cfg=cfg, source=source),
         range(cfg.workers),
         workers=cfg.workers,
+        ray=cfg.ray,
         deadline_s=cfg.budget + cfg.verify_timeout + 60.0,  # start-up, a last verify
         first_wins=lambda out: out["status"] == "proved" and out["checked"],
         grace_s=cfg.tactic_timeout + 10.0,

@@ -41,11 +41,22 @@ class ProveCoqConfig(Config):
     workers: int = arg(
         1, "Worker processes in parallel; the first verified proof stops the rest.", min=1
     )
+    ray: str | None = arg(
+        None,
+        "Run the workers as Ray tasks: 'local' (a Ray instance on this machine) or a cluster "
+        "address; default: forked processes here.",
+    )
     budget: float = arg(60.0, "Seconds per problem (each worker).", above=0)
     max_calls: int = arg(
         2000, "Checker calls per problem (each worker): adds and safe verifies.", min=1
     )
     tactic_timeout: float = arg(3.0, "Seconds one tactic may run in coqidetop.", above=0)
+    hammer: float = arg(
+        0.0,
+        "Seconds of --budget kept for CoqHammer's hammer (premise selection, the ATPs E and "
+        "CVC4, reconstruction), run at the root once the search has had the rest; 0: not used.",
+        min=0,
+    )
     edits: int = arg(
         8, "Edits per episode before it is given up with a lessons note (episodes).", min=1
     )

@@ -61,6 +61,19 @@ def coq_binary(name: str) -> str:
     raise CoqNotFound(f"{name} not found on PATH; install Coq 8.16 (Debian package 'coq')")
 
 
+# Debian's CoqHammer runs its ATP wrapper ``htimeout`` by bare name for CVC4 (E gets the full
+# path): its folder goes on the PATH of every Coq process started here.
+HAMMER_LIBEXEC = Path("/usr/libexec/coq-hammer")
+
+
+def coq_env() -> dict[str, str]:
+    """The environment of Coq processes: ours, with CoqHammer's helper folder on PATH."""
+    env = dict(os.environ)
+    if HAMMER_LIBEXEC.is_dir():
+        env["PATH"] = f"{HAMMER_LIBEXEC}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
 @dataclass(frozen=True)
 class LoadPath:
     """``-Q directory logical`` (``recursive=False``) or ``-R directory logical``."""
@@ -163,6 +176,7 @@ def run_coqc(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env=coq_env(),
         start_new_session=True,  # its own process group, killed as a whole on timeout
     )
     if memory_mb is not None:

@@ -54,9 +54,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from palestra.coq.coqc import LoadPath, coq_binary
+from palestra.coq.coqc import LoadPath, coq_binary, coq_env
 from palestra.coq.script import normalize, split_sentences
 from palestra.core.errors import PalestraError
+from palestra.core.jobs import die_with_parent
 
 __all__ = [
     "CoqCrashed",
@@ -164,7 +165,9 @@ class _Coqtop:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._stderr,
+            env=coq_env(),
             start_new_session=True,  # no terminal Ctrl-C; killed as a group
+            preexec_fn=die_with_parent,  # a worker killed outright (Ray's cancel) takes it along
             cwd=_work_dir(),  # lia/nia keep their caches (.lia.cache) in the working directory
         )
         if memory_mb is not None:
@@ -368,6 +371,9 @@ class CoqSession:
             assert coq.goals() == []
             coq.edit_at(s)                      # back to the open goal
 
+    ``messages`` holds what Coq printed (feedback messages) while running the last ``add``
+    (CoqHammer's "Replace the hammer tactic with: ..." arrives there).
+
     ``starts`` counts ``coqidetop`` processes started (1 + restarts).
     """
 
@@ -389,6 +395,7 @@ class CoqSession:
         self._coqtop: _Coqtop | None = None
         self._chain: list[_Step] = []
         self._next_state = 1
+        self.messages: list[str] = []  # what Coq printed while running the last add()
         self.starts = 0
         self.closed = False
 
@@ -447,7 +454,9 @@ class CoqSession:
         sentence = sentence.strip()
         parent = self._chain[-1]
         limit = self.timeout if timeout is None else timeout
+        self.messages = []
         value = self._call(_add_call(sentence, parent.coq_id), limit, sentence)
+        self.messages += self._coqtop_messages()
         failure = _fail(value)
         if failure is not None:  # parse error: nothing was added
             raise CoqError(failure[0], _char_location(sentence, failure[1]), sentence)
@@ -456,6 +465,7 @@ class CoqSession:
             raise CoqCrashed(f"unexpected Add answer: {ET.tostring(value)[:200]!r}", None, sentence)
         coq_id = int(sid.get("val", "0"))
         value = self._call(_GOAL_CALL, limit, sentence, interruptible=True)
+        self.messages += self._coqtop_messages()
         interrupted = value.get("interrupted") == "1"
         failure = _fail(value)
         if interrupted and (failure is None or "interrupt" not in failure[0].lower()):
@@ -528,6 +538,9 @@ class CoqSession:
         return "\n".join(messages)
 
     # -- internals -------------------------------------------------------------------------
+
+    def _coqtop_messages(self) -> list[str]:
+        return [text for _, text in self._coqtop.messages] if self._coqtop is not None else []
 
     def _fresh(self) -> int:
         self._next_state += 1

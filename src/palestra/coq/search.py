@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from palestra.coq.hammer import is_hammer, run_hammer
 from palestra.coq.idetop import CoqCrashed, CoqError, CoqSession, SessionPool
 from palestra.coq.portfolio import HAMMER_REQUIRE, SUPPORT_REQUIRE
 from palestra.coq.proposers import Proposer, goal_text
@@ -82,8 +83,15 @@ class CoqProblem:
 
     @classmethod
     def from_source(
-        cls, source: str, *, file: str = "<input>", allow_axioms: Sequence[str] = ()
+        cls,
+        source: str,
+        *,
+        file: str = "<input>",
+        allow_axioms: Sequence[str] = (),
+        support: str = "",
     ) -> CoqProblem:
+        """``support``: more sentences the session loads before the file's own preamble
+        (:func:`~palestra.coq.hammer.hammer_preamble` for a search that runs ``hammer``)."""
         split = split_theorem(source)
         if split is None:
             raise CoqScriptError(file, 0, 0, "no Theorem/Lemma statement in the source")
@@ -91,7 +99,8 @@ class CoqProblem:
         preamble, _ = split_preamble(source[: split.statement.start])
         # the support Requires go first: importing Lra after the file's Open Scope would
         # reopen R_scope and change what the statement means (as in portfolio.py)
-        session_preamble = f"{SUPPORT_REQUIRE}\n{HAMMER_REQUIRE}\n{preamble}"
+        extra = f"{support}\n" if support else ""
+        session_preamble = f"{SUPPORT_REQUIRE}\n{HAMMER_REQUIRE}\n{extra}{preamble}"
         return cls(
             source=source,
             name=split.name,
@@ -277,8 +286,8 @@ class _Cursor:
         self.path: list[str] = []
         self.states: list[int] = []
 
-    def call_timeout(self) -> float:
-        return max(0.5, min(self.timeout, self.budget.left()))
+    def call_timeout(self, timeout: float | None = None) -> float:
+        return max(0.5, min(self.timeout if timeout is None else timeout, self.budget.left()))
 
     def rewind(self, depth: int) -> None:
         """Back to the state after the first ``depth`` tactics of the current path."""
@@ -286,21 +295,35 @@ class _Cursor:
             self.coq.edit_at(self.states[depth - 1] if depth else self.base)
             del self.path[depth:], self.states[depth:]
 
-    def run(self, tactic: str) -> None:
-        """Run one proposal (one or more sentences) at the tip; on error rewind and raise."""
+    def run(self, tactic: str, timeout: float | None = None) -> str:
+        """Run one proposal (one or more sentences) at the tip; on error rewind and raise.
+
+        ``hammer`` is run by :func:`~palestra.coq.hammer.run_hammer` and recorded as its
+        reconstruction; the recorded text (``tactic`` unless it had a ``hammer``) is returned.
+        """
         depth = len(self.path)
         tip = self.coq.tip
+        ran: list[str] = []
+        replaced = False
         try:
             for s in split_sentences(tactic):
                 self.budget.calls += 1
-                self.coq.add(_sentence(s.text), timeout=self.call_timeout())
+                if is_hammer(s.text):
+                    limit = self.call_timeout(timeout)
+                    ran.append(run_hammer(self.coq, limit, max(self.timeout, 10.0)) + ".")
+                    replaced = True
+                else:
+                    self.coq.add(_sentence(s.text), timeout=self.call_timeout(timeout))
+                    ran.append(s.text)
         except CoqError:
             if self.coq.tip != tip:
                 self.coq.edit_at(tip)
             raise
-        self.path.append(tactic)
+        recorded = " ".join(ran) if replaced else tactic
+        self.path.append(recorded)
         self.states.append(self.coq.tip)
         assert len(self.path) == depth + 1
+        return recorded
 
     def move_to(self, path: Sequence[str]) -> None:
         common = 0
@@ -403,7 +426,7 @@ def best_first_search(
                 if p.tactic in cache.failed_at(node.goals):
                     continue
                 try:
-                    cursor.run(p.tactic)
+                    tactic = cursor.run(p.tactic)
                 except CoqError:
                     cache.fail(node.goals, p.tactic)
                     continue
@@ -430,7 +453,7 @@ def best_first_search(
                         + goal_cost * max(0, len(state.goals) + len(state.background) - 1)
                     )
                     heapq.heappush(
-                        frontier, _Node(cost, next(counter), (*node.path, p.tactic), goals)
+                        frontier, _Node(cost, next(counter), (*node.path, tactic), goals)
                     )
                 cursor.rewind(len(node.path))
     finally:

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import inspect
 import os
 import pickle
 import selectors
@@ -89,6 +90,11 @@ class JobResult(Generic[T]):
             return self.value  # type: ignore[return-value]
         what = self.error or self.status
         raise JobError(f"job {self.key!r}: {self.status}: {what}")
+
+
+def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)``: how a Ray task runs a callable that is not a function."""
+    return fn(*args, **kwargs)
 
 
 def die_with_parent(sig: int = signal.SIGKILL) -> None:
@@ -385,8 +391,12 @@ class JobRunner:
         import ray
 
         if q.fn not in self._ray_tasks:
-            self._ray_tasks[q.fn] = ray.remote(num_cpus=1)(q.fn)
-        ref = self._ray_tasks[q.fn].remote(*q.args, **q.kwargs)
+            # ray.remote takes functions only: a functools.partial (or any callable) is
+            # called through _call, a function, with the callable as its first argument
+            plain = inspect.isfunction(q.fn)
+            self._ray_tasks[q.fn] = ray.remote(num_cpus=1)(q.fn if plain else _call)
+        args = q.args if inspect.isfunction(q.fn) else (q.fn, *q.args)
+        ref = self._ray_tasks[q.fn].remote(*args, **q.kwargs)
         now = time.monotonic()
         deadline = None if q.deadline_s is None else now + q.deadline_s
         self._ray_pending[ref] = (q.key, now, deadline)
