@@ -135,6 +135,14 @@ def _prove(cfg: object) -> None:
     raise typer.Exit(run_prove(cfg))
 
 
+def _extract_tactics(cfg: object) -> None:
+    import json
+
+    from palestra.coq.extract import extract_tactics
+
+    typer.echo(json.dumps(extract_tactics(cfg)))  # type: ignore[arg-type]
+
+
 def _prove_coq(cfg: object) -> None:
     import json
 
@@ -330,7 +338,7 @@ def _register_config_commands() -> None:
     """Commands whose options are generated from a config dataclass (light imports only)."""
     from palestra.control.config import ControlEvalConfig, ControlTrainConfig
     from palestra.control.offline import ControlOfflineConfig, RecordConfig
-    from palestra.coq.config import ProveCoqConfig
+    from palestra.coq.config import ExtractConfig, ProveCoqConfig
     from palestra.core.cli_config import add_config_command
     from palestra.demo import DemoConfig
     from palestra.lm.config import LMTrainConfig
@@ -350,6 +358,7 @@ def _register_config_commands() -> None:
     commands: list[tuple[typer.Typer, str, type, Callable[[Any], None], str | None]] = [
         (app, "prove", ProveConfig, _prove, None),
         (app, "prove-coq", ProveCoqConfig, _prove_coq, None),
+        (app, "extract-tactics", ExtractConfig, _extract_tactics, None),
         (app, "demo", DemoConfig, _demo, None),
         (
             app,

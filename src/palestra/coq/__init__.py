@@ -6,6 +6,9 @@
     verify.py     safe_verify -> Verdict, ALLOWED_AXIOMS            acceptance of a proof
     portfolio.py  prove_with_portfolio -> PortfolioResult           closing tactics, then verify
     proposers.py  Proposer: PortfolioProposer, KNNProposer, LLMProposer   tactics to try
+    extract.py    extract_tactics: (goal, tactic) pairs of library proofs   `extract-tactics`
+    tactic_model.py  TacticModel: the learned proposer (kNN over proof states)
+    hammer.py     run_hammer, hammer_preamble: CoqHammer with E and CVC4
     search.py     best_first_search, GoalCache, CoqProblem           search over proof states
     agent.py      run_episodes, prove_coq                            episodes, parallel workers
     config.py     ProveCoqConfig                                     `palestra prove-coq`

@@ -256,6 +256,8 @@ def prove_problem(
         llm_mode=cfg.llm_mode,
         llm_max_tokens=cfg.llm_max_tokens,
         llm_max_prompt_chars=cfg.llm_prompt_chars,
+        tactic_index=cfg.tactic_index,
+        learned_weight=cfg.learned_weight,
     )
     if worker > 0:
         proposer = JitteredProposer(proposer, cfg.seed + worker)

@@ -54,11 +54,16 @@ class CoqBenchOptions(Config):
     configs: tuple[str, ...] = arg(
         ("best-first:portfolio", "best-first:portfolio+hammer"),
         "Configurations SEARCH:PROPOSER[+hammer] to run (search best-first|episodes; proposer "
-        "portfolio|knn; +hammer keeps --hammer seconds of the budget for CoqHammer).",
+        "portfolio|knn|learned|portfolio+learned; +hammer keeps --hammer seconds of the "
+        "budget for CoqHammer).",
     )
     budget: float = arg(20.0, "Seconds per problem for each configuration.", above=0)
     hammer: float = arg(
         12.0, "Seconds of the budget kept for hammer in the +hammer configurations.", above=0
+    )
+    tactic_index: Path = arg(
+        Path("runs/coq-tactics"),
+        "The learned proposer's index (`palestra extract-tactics --out DIR`).",
     )
     workers: int = arg(
         1, "Problems proved in parallel (each configuration still has one worker).", min=1
@@ -79,26 +84,31 @@ def held_out(problem: str) -> bool:
     return zlib.crc32(problem.encode()) % 2 == 1
 
 
+_PROPOSERS = ("portfolio", "knn", "learned", "portfolio+learned")
+
+
 def _config(opts: CoqBenchOptions, name: str, file: Path, seed: int) -> ProveCoqConfig:
     search, _, proposer = name.partition(":")
-    proposer, plus, extra = proposer.partition("+")
-    if (
-        search not in ("best-first", "episodes")
-        or proposer not in ("portfolio", "knn")
-        or (plus and extra != "hammer")
-    ):
-        raise PalestraError(f"bench coq: unknown configuration {name!r} (SEARCH:PROPOSER[+hammer])")
+    parts = proposer.split("+")
+    hammer = "hammer" in parts
+    proposer = "+".join(p for p in parts if p != "hammer")
+    if search not in ("best-first", "episodes") or proposer not in _PROPOSERS:
+        raise PalestraError(
+            f"bench coq: unknown configuration {name!r} (SEARCH:PROPOSER[+hammer]; proposer "
+            f"{'|'.join(_PROPOSERS)})"
+        )
     return ProveCoqConfig(
         file,
         proposer=proposer,  # type: ignore[arg-type]
         search=search,  # type: ignore[arg-type]
         budget=opts.budget,
-        hammer=opts.hammer if plus else 0.0,
+        hammer=opts.hammer if hammer else 0.0,
         max_calls=opts.max_calls,
         tactic_timeout=opts.tactic_timeout,
         edits=opts.edits,
         seed=seed,
         allow_axioms=opts.allow_axioms,
+        tactic_index=opts.tactic_index,
     )
 
 

@@ -1,4 +1,5 @@
-"""``ProveCoqConfig``: the settings of ``palestra prove-coq FILE.v``, one flat dataclass.
+"""``ProveCoqConfig`` (``palestra prove-coq FILE.v``) and ``ExtractConfig``
+(``palestra extract-tactics``), one flat dataclass each.
 
 Kept free of heavy imports (the CLI imports it at start-up to build its options); the prover
 is :func:`palestra.coq.agent.prove_coq`.
@@ -12,7 +13,7 @@ from typing import Literal
 
 from palestra.core.config import Config, arg
 
-__all__ = ["ProveCoqConfig"]
+__all__ = ["ExtractConfig", "ProveCoqConfig"]
 
 
 @dataclass
@@ -22,8 +23,18 @@ class ProveCoqConfig(Config):
     file: Path = arg(
         ..., "A .v statement file (its last Theorem/Lemma is proved).", positional=True
     )
-    proposer: Literal["portfolio", "knn", "llm"] = arg(
-        "portfolio", "Where tactics come from: fixed portfolio, stdlib kNN, or a language model."
+    proposer: Literal["portfolio", "knn", "llm", "learned", "portfolio+learned"] = arg(
+        "portfolio",
+        "Where tactics come from: fixed portfolio, stdlib kNN over statements, a language "
+        "model, the tactic model learned from library proof states (--tactic-index), or the "
+        "portfolio and that model together.",
+    )
+    tactic_index: Path = arg(
+        Path("runs/coq-tactics"),
+        "Folder of the learned tactic model's index (written by `palestra extract-tactics`).",
+    )
+    learned_weight: float = arg(
+        0.5, "Weight of the learned model's scores beside the portfolio's.", above=0
     )
     llm_url: str | None = arg(None, "OpenAI-compatible API root for --proposer llm (…/v1).")
     llm_model: str | None = arg(None, "Model name to ask at --llm-url.")
@@ -76,3 +87,25 @@ class ProveCoqConfig(Config):
         super().__post_init__()  # the fields' bounds
         if self.proposer == "llm" and (not self.llm_url or not self.llm_model):
             raise ValueError("--proposer llm needs --llm-url and --llm-model")
+
+
+@dataclass
+class ExtractConfig(Config):
+    """Step library proofs through coqidetop; write (goal, tactic) pairs as JSON lines."""
+
+    out: Path = arg(Path("runs/coq-tactics"), "Output folder (re-running resumes it).")
+    libraries: tuple[str, ...] = arg(
+        ("stdlib", "coquelicot", "hammer"), "Libraries whose sources are stepped."
+    )
+    coqlib: Path | None = arg(
+        None, "Coq's library folder holding the sources; default: what `coqc -where` says."
+    )
+    workers: int = arg(1, "Files stepped in parallel.", min=1)
+    limit: int = arg(0, "Step at most this many files not yet done (0: all).", min=0)
+    sentence_timeout: float = arg(30.0, "Seconds one sentence may run.", above=0)
+    file_timeout: float = arg(900.0, "Seconds one file may run; the rest is skipped.", above=0)
+    index: bool = arg(
+        True,
+        "Then index every pair for --proposer learned (OUT/index.npz) and report top-1/top-10 "
+        "accuracy on held-out files (one in ten) with an index of the others.",
+    )

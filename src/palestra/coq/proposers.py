@@ -10,7 +10,7 @@ lessons of failed episodes) for a proposer that can read it. A proposal's ``tact
 tactic sentence or, for a whole-proof proposer, several; the caller runs it sentence by
 sentence. ``score`` is in (0, 1], higher first; the list is sorted by it.
 
-Three proposers:
+Four proposers (and :class:`MixedProposer`, several merged):
 
 - :class:`PortfolioProposer`: a fixed list of closing tactics (``lia``, ``nia``, ``lra``,
   ``nra``, ``ring``, ``field``, ``sauto``, ...) and structural ones (``intros``, ``split``,
@@ -22,6 +22,9 @@ Three proposers:
   :func:`build_knn_index` for how the pairs are approximated without replaying the library.
 - :class:`LLMProposer`: asks any :class:`palestra.lm.backends.Backend` for next tactics or a
   whole proof, with the checker's error and the lessons in the prompt.
+- :class:`~palestra.coq.tactic_model.TacticModel` (``learned``): k nearest proof states of
+  Coq's libraries, stepped out by :mod:`palestra.coq.extract`, with hypothesis arguments
+  re-bound to the query's hypotheses.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ __all__ = [
     "KNN_INDEX_DIR",
     "KNNProposer",
     "LLMProposer",
+    "MixedProposer",
     "PortfolioProposer",
     "Proposal",
     "Proposer",
@@ -621,6 +625,24 @@ class LLMProposer:
         return [Proposal(t, v / total) for t, v in votes.most_common()]
 
 
+class MixedProposer:
+    """Several proposers' lists merged: each score times its weight, the best per tactic."""
+
+    def __init__(self, parts: Sequence[tuple[Proposer, float]], limit: int = 40) -> None:
+        self.parts = list(parts)
+        self.limit = limit
+        self.name = "+".join(p.name for p, _ in self.parts)
+
+    def propose(
+        self, goal_state: str, history: Sequence[str], feedback: str = ""
+    ) -> list[Proposal]:
+        scores: dict[str, float] = {}
+        for proposer, weight in self.parts:
+            for p in proposer.propose(goal_state, history, feedback):
+                scores[p.tactic] = max(scores.get(p.tactic, 0.0), weight * p.score)
+        return _ranked(scores, self.limit)
+
+
 def make_proposer(
     kind: str,
     source: str = "",
@@ -632,10 +654,24 @@ def make_proposer(
     llm_mode: str = "proof",
     llm_max_prompt_chars: int = 6000,
     llm_max_tokens: int = 128,
+    tactic_index: str | Path | None = None,
+    learned_weight: float = 0.5,
 ) -> Proposer:
-    """The proposer called ``kind`` (portfolio, knn, llm) for the problem ``source``."""
+    """The proposer called ``kind`` (portfolio, knn, llm, learned, portfolio+learned) for the
+    problem ``source``; ``learned`` reads the index at ``tactic_index``
+    (:mod:`palestra.coq.tactic_model`), weighted by ``learned_weight`` beside the portfolio."""
     if kind == "portfolio":
         return PortfolioProposer.for_source(source, hammer=hammer)
+    if kind in ("learned", "portfolio+learned"):
+        from palestra.coq.tactic_model import TacticModel
+
+        if tactic_index is None:
+            raise ValueError("the learned proposer needs tactic_index")
+        learned = TacticModel.load(str(tactic_index))
+        if kind == "learned":
+            return learned
+        portfolio = PortfolioProposer.for_source(source, hammer=hammer)
+        return MixedProposer([(portfolio, 1.0), (learned, learned_weight)])
     if kind == "knn":
         return KNNProposer()
     if kind == "llm":
@@ -654,7 +690,9 @@ def make_proposer(
         if split is not None:
             proposer.set_statement(normalize(split.statement.text))
         return proposer
-    raise ValueError(f"unknown proposer {kind!r}; known: portfolio, knn, llm")
+    raise ValueError(
+        f"unknown proposer {kind!r}; known: portfolio, knn, llm, learned, portfolio+learned"
+    )
 
 
 if __name__ == "__main__":  # python -m palestra.coq.proposers: rebuild the kNN index

@@ -204,9 +204,12 @@ def split_sentences(text: str) -> list[Sentence]:
                     i += 1
                     break
                 if nxt == ".":
+                    run = i
                     while i < n and text[i] == ".":
                         i += 1
-                    if i >= n or text[i].isspace():  # a run of dots ends like one dot
+                    # a run of three or more dots ends like one dot; ".." is the token of
+                    # recursive notations ("[ x ; .. ; y ]") and goes on
+                    if (i >= n or text[i].isspace()) and i - run != 2:
                         break
                     continue
                 i += 1
