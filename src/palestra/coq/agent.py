@@ -37,9 +37,11 @@ With ``ray`` (``--ray local`` or a cluster address) the workers are Ray tasks of
 on any node that has Palestra and Coq installed; the first verified proof cancels the others
 (``ray.cancel(force=True)``), and their ``coqidetop`` dies with them (``PR_SET_PDEATHSIG``).
 
-``hammer`` (``--hammer SECONDS``) keeps that much of each worker's budget for CoqHammer: the
-search runs first, then :func:`hammer_stage` runs ``hammer`` once at the root
-(:mod:`palestra.coq.hammer`).
+The schedule of one worker: the search first, then the stages that keep their own share of
+the budget — ``--sketches SECONDS`` (:func:`sketch_stage`, the evolving population of proof
+sketches of :mod:`palestra.coq.sketches`, with lessons carried across problems through
+``--lessons FILE``), then ``--hammer SECONDS`` (:func:`hammer_stage`, ``hammer`` once at the
+root, :mod:`palestra.coq.hammer`).
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ from palestra.coq.search import (
     open_problem,
     verify_closed,
 )
+from palestra.coq.sketches import Lessons, sketch_search
 from palestra.core.errors import PalestraError
 from palestra.core.jobs import run_jobs
 
@@ -262,7 +265,8 @@ def prove_problem(
     if worker > 0:
         proposer = JitteredProposer(proposer, cfg.seed + worker)
     hammer_s = min(hammer.budget, cfg.budget) if hammer else 0.0
-    budget = SearchBudget(cfg.budget - hammer_s, cfg.max_calls, should_stop)
+    sketch_s = min(cfg.sketches, cfg.budget - hammer_s)
+    budget = SearchBudget(cfg.budget - hammer_s - sketch_s, cfg.max_calls, should_stop)
     with open_problem(problem, pool, timeout=cfg.tactic_timeout) as (coq, base):
         if budget.seconds <= 0:
             result = SearchResult(problem.name, False, [], None, None, "time", 0, 0.0)
@@ -290,6 +294,19 @@ def prove_problem(
                 tactic_timeout=cfg.tactic_timeout,
                 verify_timeout=cfg.verify_timeout,
             )
+        if sketch_s > 0 and not result.proved and result.reason != "stopped":
+            sketch_stage(
+                problem,
+                coq,
+                base,
+                result,
+                seconds=max(sketch_s, cfg.budget - hammer_s - budget.elapsed()),
+                tactic_timeout=cfg.tactic_timeout,
+                lessons=Lessons.load(str(cfg.lessons)) if cfg.lessons else None,
+                seed=cfg.seed + worker,
+                should_stop=should_stop,
+                verify_timeout=cfg.verify_timeout,
+            )
         if hammer_s > 0 and not result.proved and result.reason != "stopped":
             hammer_stage(
                 problem,
@@ -301,6 +318,56 @@ def prove_problem(
                 verify_timeout=cfg.verify_timeout,
             )
         return result
+
+
+def sketch_stage(
+    problem: CoqProblem,
+    coq: CoqSession,
+    base: int,
+    result: SearchResult,
+    *,
+    seconds: float,
+    tactic_timeout: float = 3.0,
+    lessons: Lessons | None = None,
+    seed: int = 0,
+    should_stop: Callable[[], bool] | None = None,
+    verify_timeout: float = 60.0,
+) -> SearchResult:
+    """The sketch population (:mod:`palestra.coq.sketches`) for ``seconds``; a complete sketch
+    is replayed as the proof and checked like any other (Qed, safe verify)."""
+    start = time.perf_counter()
+    coq.edit_at(base)
+    found = sketch_search(
+        coq,
+        seconds=seconds,
+        tactic_timeout=min(tactic_timeout, 2.0),
+        seed=seed,
+        lessons=lessons,
+        should_stop=should_stop,
+    )
+    result.log += found.log
+    result.checker_calls += found.evaluated
+    if found.proof is not None:
+        cursor = _Cursor(coq, base, SearchBudget(seconds + 30.0, 100), tactic_timeout)
+        try:
+            for step in found.proof:
+                cursor.run(step)
+            if coq.proof_state().complete:
+                proof, verdict = verify_closed(problem, cursor, verify_timeout)
+                result.verdict = verdict or result.verdict
+                if proof is not None:
+                    result.proved, result.proof, result.tactics = True, proof, list(cursor.path)
+                    result.reason = "proved"
+                else:
+                    result.rejected += 1
+        except CoqError as e:
+            result.log.append(f"sketch replay: {_short(e.message, 100)}")
+        finally:
+            with contextlib.suppress(CoqError):
+                cursor.rewind(0)
+            result.checker_calls += cursor.budget.calls
+    result.seconds += time.perf_counter() - start
+    return result
 
 
 def hammer_stage(

@@ -20,6 +20,8 @@ once each at 3 s proved 52 of the 244 (21.3%).
 from __future__ import annotations
 
 import functools
+import os
+import tempfile
 import time
 import zlib
 from dataclasses import dataclass
@@ -54,12 +56,15 @@ class CoqBenchOptions(Config):
     configs: tuple[str, ...] = arg(
         ("best-first:portfolio", "best-first:portfolio+hammer"),
         "Configurations SEARCH:PROPOSER[+hammer] to run (search best-first|episodes; proposer "
-        "portfolio|knn|learned|portfolio+learned; +hammer keeps --hammer seconds of the "
-        "budget for CoqHammer).",
+        "portfolio|knn|learned|portfolio+learned; +sketches and +hammer keep --sketches and "
+        "--hammer seconds of the budget for those stages).",
     )
     budget: float = arg(20.0, "Seconds per problem for each configuration.", above=0)
     hammer: float = arg(
         12.0, "Seconds of the budget kept for hammer in the +hammer configurations.", above=0
+    )
+    sketches: float = arg(
+        8.0, "Seconds of the budget kept for sketches in the +sketches configurations.", above=0
     )
     tactic_index: Path = arg(
         Path("runs/coq-tactics"),
@@ -90,11 +95,12 @@ _PROPOSERS = ("portfolio", "knn", "learned", "portfolio+learned")
 def _config(opts: CoqBenchOptions, name: str, file: Path, seed: int) -> ProveCoqConfig:
     search, _, proposer = name.partition(":")
     parts = proposer.split("+")
-    hammer = "hammer" in parts
-    proposer = "+".join(p for p in parts if p != "hammer")
+    hammer, sketches = "hammer" in parts, "sketches" in parts
+    proposer = "+".join(p for p in parts if p not in ("hammer", "sketches"))
     if search not in ("best-first", "episodes") or proposer not in _PROPOSERS:
         raise PalestraError(
-            f"bench coq: unknown configuration {name!r} (SEARCH:PROPOSER[+hammer]; proposer "
+            f"bench coq: unknown configuration {name!r} (SEARCH:PROPOSER[+sketches][+hammer]; "
+            "proposer "
             f"{'|'.join(_PROPOSERS)})"
         )
     return ProveCoqConfig(
@@ -103,6 +109,8 @@ def _config(opts: CoqBenchOptions, name: str, file: Path, seed: int) -> ProveCoq
         search=search,  # type: ignore[arg-type]
         budget=opts.budget,
         hammer=opts.hammer if hammer else 0.0,
+        sketches=opts.sketches if sketches else 0.0,
+        lessons=_lessons_file() if sketches else None,
         max_calls=opts.max_calls,
         tactic_timeout=opts.tactic_timeout,
         edits=opts.edits,
@@ -110,6 +118,11 @@ def _config(opts: CoqBenchOptions, name: str, file: Path, seed: int) -> ProveCoq
         allow_axioms=opts.allow_axioms,
         tactic_index=opts.tactic_index,
     )
+
+
+def _lessons_file() -> Path:
+    """The sketches' lessons of this bench process: carried across its problems, in order."""
+    return Path(tempfile.gettempdir()) / f"palestra-coq-lessons-{os.getpid()}.json"
 
 
 def _recheck(source: str, proof: str | None, allow_axioms: tuple[str, ...]) -> bool:

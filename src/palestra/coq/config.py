@@ -62,6 +62,17 @@ class ProveCoqConfig(Config):
         2000, "Checker calls per problem (each worker): adds and safe verifies.", min=1
     )
     tactic_timeout: float = arg(3.0, "Seconds one tactic may run in coqidetop.", above=0)
+    sketches: float = arg(
+        0.0,
+        "Seconds of --budget kept for the evolving population of proof sketches (facts for "
+        "nra/nia, goals split), run after the search; 0: not used.",
+        min=0,
+    )
+    lessons: Path | None = arg(
+        None,
+        "JSON file of the sketches' lessons (closers that worked per goal shape), read and "
+        "updated so they carry across problems.",
+    )
     hammer: float = arg(
         0.0,
         "Seconds of --budget kept for CoqHammer's hammer (premise selection, the ATPs E and "

@@ -1,0 +1,68 @@
+"""Proof sketches: terms from the statement, a population scored by a real coqidetop, goals
+split and closed part by part, lessons carried to the next problem, proofs safe-verified."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from palestra.coq.agent import prove_problem
+from palestra.coq.config import ProveCoqConfig
+from palestra.coq.search import CoqProblem, open_problem
+from palestra.coq.sketches import Lessons, hint_terms, sketch_search
+from palestra.coq.verify import safe_verify
+
+from .conftest import require_coq
+
+# nra alone fails; with 0 <= (a - c - 2)^2 it succeeds (miniF2F's algebra_sqineq_2at2pclta2c2p41pc)
+SQUARE = """Require Import Reals.
+Open Scope R_scope.
+Theorem sq : forall a c : R, 2 * a * (2 + c) <= a^2 + c^2 + 4 * (1 + c).
+Proof.
+"""
+# two parts needing different facts: found whole or split, the assembled script must replay
+CONJ = """Require Import Reals.
+Open Scope R_scope.
+Theorem two : forall a c : R,
+  2 * a * c <= a^2 + c^2 /\\ 2 * a * (2 + c) <= a^2 + c^2 + 4 * (1 + c).
+Proof.
+"""
+
+
+def test_terms_come_from_the_statement() -> None:
+    state = "a, c : R\n========\n2 * a * (2 + c) <= a ^ 2 + c ^ 2 + 4 * (1 + c)"
+    terms = hint_terms(state)
+    assert "a - c - 2" in terms and "a - c" in terms and "a" in terms
+    assert all("b" not in t for t in terms)  # only the goal's variables
+    assert hint_terms("n : nat\n========\nn + 0 = n") == []  # no real or integer variables
+
+
+def test_the_population_finds_the_square_and_the_proof_checks(tmp_path: Path) -> None:
+    require_coq()
+    file = tmp_path / "sq.v"
+    file.write_text(SQUARE)
+    lessons = tmp_path / "lessons.json"
+    cfg = ProveCoqConfig(file, budget=30.0, sketches=25.0, lessons=lessons)
+    result = prove_problem(SQUARE, cfg)
+    assert result.proved and result.proof is not None
+    assert any("pow2_ge_0" in t for t in result.tactics)
+    assert safe_verify(SQUARE, result.proof).accepted
+    # the closer that worked is remembered for this goal shape and ranked first next time
+    wins = json.loads(lessons.read_text())
+    assert sum(sum(v.values()) for v in wins.values()) >= 1
+    state = "x, y : R\n========\nx * y <= x ^ 2 + y ^ 2"
+    closer = next(iter(next(iter(wins.values()))))
+    assert Lessons(lessons).closers(state, ["lra", "nra"])[0] == closer
+
+
+def test_a_sketch_of_a_conjunction_replays_to_a_closed_proof() -> None:
+    require_coq()
+    problem = CoqProblem.from_source(CONJ)
+    with open_problem(problem, timeout=3.0) as (coq, base):
+        found = sketch_search(coq, seconds=40.0)
+        assert coq.tip == base  # the session is left where it was
+        assert found.proof is not None and found.proof[0] == "intros."
+        for step in found.proof:
+            coq.add(step, timeout=10.0)
+        assert coq.proof_state().complete
+        coq.add("Qed.")
