@@ -66,3 +66,46 @@ def test_a_sketch_of_a_conjunction_replays_to_a_closed_proof() -> None:
             coq.add(step, timeout=10.0)
         assert coq.proof_state().complete
         coq.add("Qed.")
+
+
+def test_bench_coq_keeps_each_arm_result_and_reports_the_halves(tmp_path: Path) -> None:
+    """``palestra bench coq`` on two statement files: the +sketches arm adds the square
+    inequality the search alone does not prove; a second run reads every result back."""
+    require_coq()
+    import pytest
+
+    from palestra.coq.bench import CoqBenchOptions
+    from palestra.core.bench import Bench, get_suite
+    from palestra.core.errors import PalestraError
+
+    problems = tmp_path / "valid"
+    problems.mkdir()
+    (problems / "sq.v").write_text(SQUARE + "Admitted.\n")
+    easy = "Require Import Arith.\nTheorem easy (n : nat) : n + 0 = n.\nProof.\nAdmitted.\n"
+    (problems / "easy.v").write_text(easy)
+    opts = CoqBenchOptions(
+        problems=problems,
+        configs=("best-first:portfolio", "best-first:portfolio+sketches"),
+        budget=12.0,
+        sketches=8.0,
+        quick_sample=2,
+        runs=tmp_path / "runs",
+    )
+    bench = Bench("coq", quick=True, out_dir=tmp_path / "out", options=opts)
+    get_suite("coq").run(bench)
+    rows = {r["problem"]: r for r in bench.data["rows"]}
+    assert rows["easy"]["plain"] and rows["easy"]["best-first:portfolio"]
+    assert rows["sq"]["best-first:portfolio+sketches"]
+    assert (
+        bench.data["added"]["best-first:portfolio+sketches"] == ["sq"]
+        or rows["sq"]["best-first:portfolio"]
+    )
+    assert {r["split"] for r in rows.values()} <= {"dev", "held-out"}
+    kept = sorted(p.parent.name for p in (tmp_path / "runs").rglob("*.json"))
+    assert len(kept) == 6  # 3 arms x 2 problems
+    again = Bench("coq", quick=True, out_dir=tmp_path / "out2", options=opts)
+    get_suite("coq").run(again)
+    assert again.data["rows"] == bench.data["rows"]  # read back, not proved again
+    bad = CoqBenchOptions(problems=problems, configs=("best-first:oracle",))
+    with pytest.raises(PalestraError, match="unknown configuration"):
+        get_suite("coq").run(Bench("coq", quick=True, out_dir=tmp_path / "o3", options=bad))

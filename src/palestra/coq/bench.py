@@ -20,7 +20,9 @@ once each at 3 s proved 52 of the 244 (21.3%).
 from __future__ import annotations
 
 import functools
+import json
 import os
+import re
 import tempfile
 import time
 import zlib
@@ -40,6 +42,7 @@ from palestra.core.data import problem_files
 from palestra.core.errors import PalestraError
 from palestra.core.jobs import run_jobs
 from palestra.core.progress import progress_bar
+from palestra.core.runs import atomic_write_bytes
 
 __all__ = ["CoqBenchOptions"]
 
@@ -72,6 +75,11 @@ class CoqBenchOptions(Config):
     )
     workers: int = arg(
         1, "Problems proved in parallel (each configuration still has one worker).", min=1
+    )
+    runs: Path | None = arg(
+        None,
+        "Folder keeping every (arm, problem) result; a re-run reads them instead of proving "
+        "again (resume a killed bench, add an arm).",
     )
     max_calls: int = arg(600, "Checker calls per problem for each configuration.", min=1)
     tactic_timeout: float = arg(3.0, "Seconds per tactic (the plain portfolio's too).", above=0)
@@ -129,6 +137,42 @@ def _recheck(source: str, proof: str | None, allow_axioms: tuple[str, ...]) -> b
     return proof is not None and safe_verify(source, proof, allow_axioms=allow_axioms).accepted
 
 
+def _arm_key(opts: CoqBenchOptions, name: str) -> str:
+    """The folder name of an arm's kept results: its name and every setting it depends on."""
+    if name == "plain":
+        return f"plain-t{opts.tactic_timeout:g}"
+    key = re.sub(r"[^\w+-]", "_", name)
+    key += f"-b{opts.budget:g}-t{opts.tactic_timeout:g}-c{opts.max_calls}"
+    key += f"-h{opts.hammer:g}" if "hammer" in name else ""
+    key += f"-s{opts.sketches:g}" if "sketches" in name else ""
+    return key + (f"-{Path(opts.tactic_index).name}" if "learned" in name else "")
+
+
+def _attempt(
+    source: str, file: Path, name: str, opts: CoqBenchOptions, seed: int, pool: SessionPool
+) -> dict[str, Any]:
+    """One arm on one file: proved (after an independent safe verify), seconds, the proof."""
+    t0 = time.perf_counter()
+    out: dict[str, Any] = {"proved": False, "calls": 0, "tactics": [], "error": ""}
+    try:
+        if name == "plain":
+            plain_cfg = PortfolioConfig(
+                tactic_timeout=opts.tactic_timeout, hammer=False, allow_axioms=opts.allow_axioms
+            )
+            plain = prove_with_portfolio(source, pool=pool, config=plain_cfg)
+            out["proved"] = _recheck(source, plain.proof, opts.allow_axioms)
+            out["tactics"] = [plain.tactic] if plain.tactic else []
+        else:
+            result = prove_problem(source, _config(opts, name, file, seed), pool=pool)
+            out["proved"] = result.proved and _recheck(source, result.proof, opts.allow_axioms)
+            out["calls"] = result.checker_calls
+            out["tactics"] = result.tactics
+    except PalestraError as e:
+        out["error"] = " ".join(str(e).split())[:160]
+    out["s"] = time.perf_counter() - t0
+    return out
+
+
 def _prove_files(
     files: list[Path],
     *,
@@ -137,11 +181,12 @@ def _prove_files(
     seed: int,
     tick: Any = None,
 ) -> list[dict[str, Any]]:
-    """Every arm on every file, in order, with warm pooled sessions; one row per file."""
+    """Every arm on every file, in order, with warm pooled sessions; one row per file.
+
+    With ``opts.runs`` each (arm, file) result is kept in ``RUNS/<arm key>/<file>.json`` and
+    read back instead of run again: a killed bench resumes, and a new arm runs alone.
+    """
     rows: list[dict[str, Any]] = []
-    plain_cfg = PortfolioConfig(
-        tactic_timeout=opts.tactic_timeout, hammer=False, allow_axioms=opts.allow_axioms
-    )
     with SessionPool(max_idle=3, timeout=opts.tactic_timeout) as pool:
         for file in files:
             source = read_script(file)
@@ -149,25 +194,21 @@ def _prove_files(
                 "problem": file.stem,
                 "split": "held-out" if held_out(file.stem) else "dev",
             }
-            t0 = time.perf_counter()
-            try:
-                plain = prove_with_portfolio(source, pool=pool, config=plain_cfg)
-                row["plain"] = _recheck(source, plain.proof, opts.allow_axioms)
-            except PalestraError as e:
-                row["plain"] = False
-                row["error"] = " ".join(str(e).split())[:160]
-            row["plain_s"] = time.perf_counter() - t0
-            for name in configs:
-                t0 = time.perf_counter()
-                try:
-                    result = prove_problem(source, _config(opts, name, file, seed), pool=pool)
-                    row[name] = result.proved and _recheck(source, result.proof, opts.allow_axioms)
-                    row[f"{name} calls"] = result.checker_calls
-                    row[f"{name} tactics"] = result.tactics
-                except PalestraError as e:
-                    row[name] = False
-                    row.setdefault("error", " ".join(str(e).split())[:160])
-                row[f"{name} s"] = time.perf_counter() - t0
+            for name in ["plain", *configs]:
+                kept = opts.runs / _arm_key(opts, name) / f"{file.stem}.json" if opts.runs else None
+                if kept is not None and kept.is_file():
+                    out = json.loads(kept.read_text(encoding="utf-8"))
+                else:
+                    out = _attempt(source, file, name, opts, seed, pool)
+                    if kept is not None:
+                        kept.parent.mkdir(parents=True, exist_ok=True)
+                        atomic_write_bytes(kept, json.dumps(out).encode("utf-8"))
+                row[name] = out["proved"]
+                row[f"{name} s"] = out["s"]
+                row[f"{name} calls"] = out["calls"]
+                row[f"{name} tactics"] = out["tactics"]
+                if out["error"]:
+                    row.setdefault("error", out["error"])
             rows.append(row)
             if tick is not None:
                 tick()
