@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import random
 import re
 import tempfile
 import time
@@ -230,8 +231,10 @@ def run(bench: Bench) -> None:
     if opts.workers == 1:
         with progress_bar("coq bench", n) as advance:
             rows = _prove_files(files, opts=opts, configs=configs, seed=bench.seed, tick=advance)
-    else:  # interleaved chunks, one job each with its own warm sessions
-        chunks = [files[i :: opts.workers] for i in range(opts.workers)]
+    else:  # one job per chunk, each with its own warm sessions; the files are shuffled
+        # (seeded) so that the results kept by a run cut short are a random sample
+        shuffled = random.Random(bench.seed).sample(files, len(files))
+        chunks = [shuffled[i :: opts.workers] for i in range(opts.workers)]
         job = functools.partial(_prove_files, opts=opts, configs=configs, seed=bench.seed)
         rows = [row for r in run_jobs(job, chunks, workers=opts.workers) for row in r.unwrap()]
         order = {f.stem: i for i, f in enumerate(files)}
