@@ -82,6 +82,11 @@ class CoqBenchOptions(Config):
         "Folder keeping every (arm, problem) result; a re-run reads them instead of proving "
         "again (resume a killed bench, add an arm).",
     )
+    kept_only: bool = arg(
+        False,
+        "Prove nothing: report the files whose every arm is already kept in --runs (an "
+        "interim report of a bench still running or cut short).",
+    )
     max_calls: int = arg(600, "Checker calls per problem for each configuration.", min=1)
     tactic_timeout: float = arg(3.0, "Seconds per tactic (the plain portfolio's too).", above=0)
     edits: int = arg(8, "Edits per episode (episodes search).", min=1)
@@ -224,10 +229,17 @@ def run(bench: Bench) -> None:
     files = problem_files(
         "minif2f-rocq", opts.problems, "*.v", part=part, sample=size, seed=bench.seed
     )
-    n = len(files)
     configs = list(opts.configs)
     for name in configs:
         _config(opts, name, files[0], bench.seed)  # fail early on a bad name
+    if opts.kept_only:
+        if opts.runs is None:
+            raise PalestraError("bench coq: kept_only needs runs=DIR")
+        arms = [opts.runs / _arm_key(opts, a) for a in ["plain", *configs]]
+        files = [f for f in files if all((a / f"{f.stem}.json").is_file() for a in arms)]
+        if not files:
+            raise PalestraError(f"bench coq: no file has every arm kept in {opts.runs}")
+    n = len(files)
     if opts.workers == 1:
         with progress_bar("coq bench", n) as advance:
             rows = _prove_files(files, opts=opts, configs=configs, seed=bench.seed, tick=advance)
@@ -243,6 +255,7 @@ def run(bench: Bench) -> None:
     setting = (
         f"{n} miniF2F valid files"
         + (f" (seeded sample, seed {bench.seed})" if size and size < 244 else "")
+        + (" (those with every arm kept so far)" if opts.kept_only else "")
         + f"; {opts.budget:g} s and {opts.max_calls} checker calls per problem, "
         f"{opts.tactic_timeout:g} s per tactic, 1 worker"
     )
