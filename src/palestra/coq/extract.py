@@ -34,10 +34,12 @@ import json
 import re
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from palestra.coq.config import ExtractConfig
+from palestra.coq.coqc import LoadPath
 from palestra.coq.idetop import CoqError, CoqSession
 from palestra.coq.script import normalize, read_script, split_sentences, theorem_name
 from palestra.core.runs import atomic_write_bytes
@@ -73,14 +75,21 @@ def is_tactic(sentence: str) -> bool:
 
 
 def extract_file(
-    path: Path, *, sentence_timeout: float = 30.0, file_timeout: float = 600.0
+    path: Path,
+    *,
+    sentence_timeout: float = 30.0,
+    file_timeout: float = 600.0,
+    load_paths: Sequence[LoadPath] = (),
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Step one file; its pairs and a summary (sentences run, pairs, seconds, error)."""
+    """Step one file; its pairs and a summary (sentences run, pairs, seconds, error).
+
+    ``load_paths``: the file's own library bound with ``-R`` (Coquelicot's files require
+    each other by short name, ``Require Import Rcomplements``)."""
     start = time.perf_counter()
     text = read_script(path)
     pairs: list[dict[str, Any]] = []
     lemma, step, ran, error = "", 0, 0, ""
-    with CoqSession(timeout=sentence_timeout, start_timeout=60.0) as coq:
+    with CoqSession(timeout=sentence_timeout, start_timeout=60.0, load_paths=load_paths) as coq:
         for s in split_sentences(text):
             if time.perf_counter() - start > file_timeout:
                 error = f"file timeout ({file_timeout:g} s)"
@@ -122,8 +131,12 @@ def _job(
 ) -> dict[str, Any]:
     lib, root, file = item
     rel = Path(file).relative_to(root)
+    own = [] if lib == "stdlib" else [LoadPath(Path(root), Path(root).name, recursive=True)]
     pairs, summary = extract_file(
-        Path(file), sentence_timeout=sentence_timeout, file_timeout=file_timeout
+        Path(file),
+        sentence_timeout=sentence_timeout,
+        file_timeout=file_timeout,
+        load_paths=own,
     )
     for p in pairs:
         p["file"] = f"{lib}/{rel}"
