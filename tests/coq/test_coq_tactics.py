@@ -87,7 +87,7 @@ def test_extraction_resumes_and_indexes(tmp_path: Path) -> None:
 
 def test_hypothesis_arguments_are_rebound() -> None:
     text, slots = template("destruct H0 as [a b]", ["A, B : Prop", "H0 : A /\\ B"])
-    assert text == "destruct #0 as [a b]" and slots == ["A /\\ B"]
+    assert text == "destruct ?\u2983h0 as [a b]" and slots == ["A /\\ B"]
 
 
 def test_the_learned_proposer_alone_proves_a_new_statement(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ next tactic is voted by the most similar states of the library::
     score(tactic) = sum of sim over the k nearest states whose tactic it is
 
 **Arguments.** A stored tactic that names a hypothesis of its state (``destruct H0``,
-``rewrite IHn``) is kept as a template (``destruct #0``) with that hypothesis's type; for a
+``rewrite IHn``) is kept as a template (``destruct ?⦃h0``) with that hypothesis's type; for a
 query the placeholder becomes the query's hypothesis whose type shares most tokens with it
 (ties: the later hypothesis), so ``destruct H`` learned on ``H : A /\\ B`` is proposed as
 ``destruct h₀`` where ``h₀ : x < 3 /\\ y = 2``. Lemma names and terms are kept verbatim.
@@ -56,6 +56,8 @@ BUCKETS = 1 << 20
 _TOKEN = re.compile(r"[A-Za-z_][\w'.₀-₉]*|\d+|->|<->|<=|>=|<>|/\\|\\/|[^\s\w(),:]")
 _BINDER = re.compile(r"\b(?:forall|exists|fun)\s+([^,:=]+?)\s*[:,]")
 _IDENT = re.compile(r"[A-Za-z_][\w'₀-₉]*")
+_SLOT = "?\u2983h"  # "?⦃h": a slot for a hypothesis (see template)
+_SLOTS = re.compile(re.escape(_SLOT) + r"(\d+)")
 
 
 def held_out_file(file: str) -> bool:
@@ -118,7 +120,8 @@ def _hash(features: Iterable[str]) -> list[int]:
 
 
 def template(tactic: str, hyps: Sequence[str]) -> tuple[str, list[str]]:
-    """``tactic`` with the state's hypothesis names made ``#0, #1, ...``, and their types."""
+    """``tactic`` with the state's hypothesis names made slots ``?⦃h0``, ``?⦃h1``, ... (a form
+    that does not occur in Coq's text), and the types of those hypotheses."""
     types = dict(_hyp_names(hyps))
     used: list[str] = []
 
@@ -128,13 +131,14 @@ def template(tactic: str, hyps: Sequence[str]) -> tuple[str, list[str]]:
             return name
         if name not in used:
             used.append(name)
-        return f"#{used.index(name)}"
+        return f"{_SLOT}{used.index(name)}"
 
     return _IDENT.sub(sub, tactic), [types[n] for n in used]
 
 
 def _instantiate(text: str, slot_types: Sequence[str], hyps: Sequence[tuple[str, str]]) -> str:
-    """Fill ``#i`` with the query hypothesis whose type is most like the slot's (or '')."""
+    """Fill slot ``i`` with the query hypothesis whose type is most like the slot's type;
+    '' when the query has too few hypotheses."""
     names: list[str] = []
     for typ in slot_types:
         want = set(_TOKEN.findall(typ))
@@ -149,7 +153,7 @@ def _instantiate(text: str, slot_types: Sequence[str], hyps: Sequence[tuple[str,
         if not best:
             return ""
         names.append(best)
-    return re.sub(r"#(\d+)", lambda m: names[int(m.group(1))], text)
+    return _SLOTS.sub(lambda m: names[int(m.group(1))], text)
 
 
 def load_pairs(folder: Path) -> list[dict[str, Any]]:
