@@ -21,8 +21,9 @@ query the placeholder becomes the query's hypothesis whose type shares most toke
 ``destruct h₀`` where ``h₀ : x < 3 /\\ y = 2``. Lemma names and terms are kept verbatim.
 
 :func:`build_index` writes ``index.npz`` + ``tactics.json`` into the pairs folder;
-:func:`evaluate` reports top-k accuracy (exact tactic text after instantiation) on the
-held-out files (crc32 of the file's path, 1 in 10) with the index built on the rest.
+:func:`evaluate` reports top-k accuracy on the held-out files (crc32 of the file's path, 1 in
+10) with the index built on the rest: the exact tactic text after instantiation, and its first
+word (``apply``, ``rewrite``, ``intros``...).
 """
 
 from __future__ import annotations
@@ -303,17 +304,20 @@ def evaluate(
     meta = build_index(train, index_dir)
     model = TacticModel(index_dir, limit=max(ks))
     hits = dict.fromkeys(ks, 0)
+    heads = dict.fromkeys(ks, 0)
     start = time.perf_counter()
     for p in test:
         want = p["tactic"].rstrip(".").strip()
         got = [t for t, _ in model.rank(p["goal"], p["hyps"], p.get("prev", ""))]
         for k in ks:
             hits[k] += want in got[:k]
+            heads[k] += _head(want) in {_head(t) for t in got[:k]}
     n = max(1, len(test))
     return {
         "train_states": meta["states"],
         "test_states": len(test),
         "test_files": len({p["file"] for p in test}),
         **{f"top{k}": hits[k] / n for k in ks},
+        **{f"top{k}_first_word": heads[k] / n for k in ks},
         "ms_per_query": 1000 * (time.perf_counter() - start) / n,
     }
