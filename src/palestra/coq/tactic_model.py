@@ -40,7 +40,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from palestra.coq.proposers import Proposal, _conclusion, _ranked
+from palestra.coq.proposers import _KNOWN_HEADS, Proposal, _conclusion, _ranked
 from palestra.core.runs import atomic_write_bytes
 
 __all__ = [
@@ -292,7 +292,9 @@ class TacticModel:
         hyps = [line for line in hyp_text.splitlines() if " : " in line]
         goal = _conclusion(goal_state)
         ranked = self.rank(goal, hyps, history[-1] if history else "")
-        return _ranked(dict(ranked), self.limit)
+        # in a search, only tactics every session has (a library's own Ltac fails elsewhere)
+        known = {t: v for t, v in ranked if _head(t) in _KNOWN_HEADS}
+        return _ranked(known, self.limit)
 
 
 def evaluate(
