@@ -349,25 +349,38 @@ def sketch_stage(
     result.checker_calls += found.evaluated
     if found.proof is not None:
         cursor = _Cursor(coq, base, SearchBudget(seconds + 30.0, 100), tactic_timeout)
-        try:
-            for step in found.proof:
-                cursor.run(step)
-            if coq.proof_state().complete:
-                proof, verdict = verify_closed(problem, cursor, verify_timeout)
-                result.verdict = verdict or result.verdict
-                if proof is not None:
-                    result.proved, result.proof, result.tactics = True, proof, list(cursor.path)
-                    result.reason = "proved"
-                else:
-                    result.rejected += 1
-        except CoqError as e:
-            result.log.append(f"sketch replay: {_short(e.message, 100)}")
-        finally:
-            with contextlib.suppress(CoqError):
-                cursor.rewind(0)
-            result.checker_calls += cursor.budget.calls
+        _replay_and_verify(problem, cursor, found.proof, result, verify_timeout, "sketch replay")
     result.seconds += time.perf_counter() - start
     return result
+
+
+def _replay_and_verify(
+    problem: CoqProblem,
+    cursor: _Cursor,
+    steps: Sequence[str],
+    result: SearchResult,
+    verify_timeout: float,
+    label: str,
+) -> None:
+    """Run ``steps`` from the cursor's base; a closed proof is verified (Qed, safe verify)
+    and recorded in ``result``; the session is rewound to the base either way."""
+    try:
+        for step in steps:
+            cursor.run(step)
+        if cursor.coq.proof_state().complete:
+            proof, verdict = verify_closed(problem, cursor, verify_timeout)
+            result.verdict = verdict or result.verdict
+            if proof is not None:
+                result.proved, result.proof, result.tactics = True, proof, list(cursor.path)
+                result.reason = "proved"
+            else:
+                result.rejected += 1
+    except CoqError as e:
+        result.log.append(f"{label}: {_short(e.message, 100)}")
+    finally:
+        with contextlib.suppress(CoqError):
+            cursor.rewind(0)
+        result.checker_calls += cursor.budget.calls
 
 
 def hammer_stage(
@@ -388,23 +401,8 @@ def hammer_stage(
     budget = SearchBudget(seconds, 4, should_stop)
     cursor = _Cursor(coq, base, budget, seconds)
     coq.edit_at(base)
-    try:
-        cursor.run("hammer")
-        if coq.proof_state().complete:
-            proof, verdict = verify_closed(problem, cursor, verify_timeout)
-            result.verdict = verdict or result.verdict
-            if proof is not None:
-                result.proved, result.proof, result.tactics = True, proof, list(cursor.path)
-                result.reason = "proved"
-            else:
-                result.rejected += 1
-    except CoqError as e:
-        result.log.append(f"hammer: {_short(e.message, 100)}")
-    finally:
-        with contextlib.suppress(CoqError):
-            cursor.rewind(0)
-        result.checker_calls += budget.calls
-        result.seconds += budget.elapsed()
+    _replay_and_verify(problem, cursor, ["hammer"], result, verify_timeout, "hammer")
+    result.seconds += budget.elapsed()
     return result
 
 
