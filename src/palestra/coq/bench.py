@@ -154,6 +154,12 @@ def _arm_key(opts: CoqBenchOptions, name: str) -> str:
     return key + (f"-{Path(opts.tactic_index).name}" if "learned" in name else "")
 
 
+def _kept(opts: CoqBenchOptions, name: str, file: Path) -> Path:
+    """Where ``--runs`` keeps arm ``name``'s result on ``file``."""
+    assert opts.runs is not None
+    return opts.runs / _arm_key(opts, name) / f"{file.stem}.json"
+
+
 def _attempt(
     source: str, file: Path, name: str, opts: CoqBenchOptions, seed: int, pool: SessionPool
 ) -> dict[str, Any]:
@@ -201,7 +207,7 @@ def _prove_files(
                 "split": "held-out" if held_out(file.stem) else "dev",
             }
             for name in ["plain", *configs]:
-                kept = opts.runs / _arm_key(opts, name) / f"{file.stem}.json" if opts.runs else None
+                kept = _kept(opts, name, file) if opts.runs else None
                 if kept is not None and kept.is_file():
                     out = json.loads(kept.read_text(encoding="utf-8"))
                 else:
@@ -235,8 +241,8 @@ def run(bench: Bench) -> None:
     if opts.kept_only:
         if opts.runs is None:
             raise PalestraError("bench coq: kept_only needs runs=DIR")
-        arms = [opts.runs / _arm_key(opts, a) for a in ["plain", *configs]]
-        files = [f for f in files if all((a / f"{f.stem}.json").is_file() for a in arms)]
+        arms = ["plain", *configs]
+        files = [f for f in files if all(_kept(opts, a, f).is_file() for a in arms)]
         if not files:
             raise PalestraError(f"bench coq: no file has every arm kept in {opts.runs}")
     n = len(files)

@@ -39,9 +39,10 @@ from pathlib import Path
 from typing import Any
 
 from palestra.coq.config import ExtractConfig
-from palestra.coq.coqc import LoadPath
+from palestra.coq.coqc import LoadPath, coq_binary
 from palestra.coq.idetop import CoqError, CoqSession
 from palestra.coq.script import normalize, read_script, split_sentences, theorem_name
+from palestra.core.jobs import run_jobs
 from palestra.core.runs import atomic_write_bytes
 
 __all__ = ["extract_file", "extract_tactics", "is_tactic", "library_files"]
@@ -114,7 +115,7 @@ def extract_file(
             try:
                 coq.add(s.text)
             except CoqError as e:
-                error = f"line {text.count(chr(10), 0, s.start) + 1}: {' '.join(e.message.split())}"
+                error = f"line {s.line}: {' '.join(e.message.split())}"
                 break
             ran += 1
     summary = {
@@ -124,6 +125,11 @@ def extract_file(
         "error": error[:300],
     }
     return pairs, summary
+
+
+def _target(out: Path, lib: str, root: Path, file: Path) -> Path:
+    """``OUT/<library>/<path>.v``; its ``.jsonl`` and ``.done`` are written (with_suffix)."""
+    return out / lib / file.relative_to(root)
 
 
 def _job(
@@ -140,7 +146,7 @@ def _job(
     )
     for p in pairs:
         p["file"] = f"{lib}/{rel}"
-    target = Path(out) / lib / rel
+    target = _target(Path(out), lib, Path(root), Path(file))
     target.parent.mkdir(parents=True, exist_ok=True)
     lines = "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in pairs)
     atomic_write_bytes(target.with_suffix(".jsonl"), lines.encode())
@@ -150,9 +156,6 @@ def _job(
 
 def extract_tactics(cfg: ExtractConfig) -> dict[str, Any]:
     """Every library file not yet done; returns totals over all done files."""
-    from palestra.coq.coqc import coq_binary
-    from palestra.core.jobs import run_jobs
-
     where = cfg.coqlib or Path(
         subprocess.run(
             [coq_binary("coqc"), "-where"], capture_output=True, text=True, check=True
@@ -162,7 +165,7 @@ def extract_tactics(cfg: ExtractConfig) -> dict[str, Any]:
     todo = [
         (lib, str(root), str(f))
         for lib, root, f in files
-        if not (cfg.out / lib / f.relative_to(root)).with_suffix(".done").exists()
+        if not _target(cfg.out, lib, root, f).with_suffix(".done").exists()
     ]
     if cfg.limit:
         todo = todo[: cfg.limit]

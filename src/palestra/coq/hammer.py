@@ -31,6 +31,7 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from palestra.coq.coqc import coq_env
 from palestra.coq.idetop import CoqError, CoqSession
 
 __all__ = [
@@ -52,8 +53,6 @@ _HAMMER = re.compile(r"^\s*hammer\s*\.?\s*$")
 
 def available_atps() -> list[str]:
     """The ATPs CoqHammer will find on this machine (``E``, ``CVC4``, ...)."""
-    from palestra.coq.coqc import coq_env
-
     path = coq_env()["PATH"]
     return [name for name, exe in _ATPS.items() if shutil.which(exe, path=path)]
 

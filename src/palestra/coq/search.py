@@ -286,8 +286,8 @@ class _Cursor:
         self.path: list[str] = []
         self.states: list[int] = []
 
-    def call_timeout(self, timeout: float | None = None) -> float:
-        return max(0.5, min(self.timeout if timeout is None else timeout, self.budget.left()))
+    def call_timeout(self) -> float:
+        return max(0.5, min(self.timeout, self.budget.left()))
 
     def rewind(self, depth: int) -> None:
         """Back to the state after the first ``depth`` tactics of the current path."""
@@ -295,7 +295,7 @@ class _Cursor:
             self.coq.edit_at(self.states[depth - 1] if depth else self.base)
             del self.path[depth:], self.states[depth:]
 
-    def run(self, tactic: str, timeout: float | None = None) -> str:
+    def run(self, tactic: str) -> str:
         """Run one proposal (one or more sentences) at the tip; on error rewind and raise.
 
         ``hammer`` is run by :func:`~palestra.coq.hammer.run_hammer` and recorded as its
@@ -309,11 +309,11 @@ class _Cursor:
             for s in split_sentences(tactic):
                 self.budget.calls += 1
                 if is_hammer(s.text):
-                    limit = self.call_timeout(timeout)
+                    limit = self.call_timeout()
                     ran.append(run_hammer(self.coq, limit, max(self.timeout, 10.0)) + ".")
                     replaced = True
                 else:
-                    self.coq.add(_sentence(s.text), timeout=self.call_timeout(timeout))
+                    self.coq.add(_sentence(s.text), timeout=self.call_timeout())
                     ran.append(s.text)
         except CoqError:
             if self.coq.tip != tip:

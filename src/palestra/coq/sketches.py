@@ -105,11 +105,17 @@ def _fact(term: str, typ: str) -> str:
 
 @dataclass(frozen=True)
 class Sketch:
-    """PREP, then per goal the same facts and closer (a child may differ per goal)."""
+    """PREP, then the same facts and closer on every goal PREP leaves (a proof may take each
+    goal's body from a different sketch: see the archive in :func:`sketch_search`)."""
 
     prep: str
     facts: tuple[str, ...]
     closer: str
+
+    @property
+    def key(self) -> tuple[str, tuple[str, ...], str]:
+        """The same sketch whatever the order of its facts."""
+        return (self.prep, tuple(sorted(self.facts)), self.closer)
 
     def body(self, typ: str) -> str:
         steps = [_fact(t, typ) for t in self.facts] + [self.closer]
@@ -245,10 +251,9 @@ def sketch_search(
         return None
 
     def new(s: Sketch) -> bool:
-        key = (s.prep, tuple(sorted(s.facts)), s.closer)
-        if key in seen:
+        if s.key in seen:
             return False
-        seen.add(key)
+        seen.add(s.key)
         return True
 
     # the initial population: the closer alone, then one fact each, most promising first
@@ -276,8 +281,7 @@ def sketch_search(
                     break
                 a, b = rng.choice(parents), rng.choice(parents)
                 child = _mutate(_crossover(a, b, rng), terms, closers, preps, rng)
-                key = (child.prep, tuple(sorted(child.facts)), child.closer)
-                if key not in seen:
+                if child.key not in seen:
                     pop.append(child)
             if not pop:  # every neighbour seen: fresh two-fact sketches
                 pop = [

@@ -40,7 +40,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from palestra.coq.proposers import _KNOWN_HEADS, Proposal, _conclusion, _ranked
+from palestra.coq.proposers import _KNOWN_HEADS, Proposal, _conclusion, _head, _ranked
 from palestra.core.runs import atomic_write_bytes
 
 __all__ = [
@@ -89,11 +89,6 @@ def _tokens(text: str, local: set[str]) -> list[str]:
         else:
             out.append(tok.rsplit(".", 1)[-1] if "." in tok.strip(".") else tok)
     return out
-
-
-def _head(tactic: str) -> str:
-    m = re.match(r"\s*(?:\d+\s*:\s*|all\s*:\s*)?([A-Za-z_][\w']*)", tactic)
-    return m.group(1) if m else ""
 
 
 def state_features(goal: str, hyps: Sequence[str], prev: str = "") -> list[str]:
@@ -194,12 +189,11 @@ def build_index(
         tactic = p["tactic"].rstrip(".").strip()
         if tactic and len(tactic) <= max_tactic_chars:
             text, slots = template(tactic, p["hyps"])
-            templated.append((p, text))
-    counts = Counter(text for _, text in templated)
-    for p, text in templated:
+            templated.append((p, text, slots))
+    counts = Counter(text for _, text, _ in templated)
+    for p, text, slots in templated:
         if counts[text] < min_count:
             continue
-        _, slots = template(p["tactic"].rstrip(".").strip(), p["hyps"])
         key = (text, tuple(slots))
         tactic_of.append(tactics.setdefault(key, len(tactics)))
         rows.append(_hash(state_features(p["goal"], p["hyps"], p.get("prev", ""))))

@@ -390,12 +390,12 @@ class JobRunner:
     def _start_ray(self, q: _Queued) -> None:
         import ray
 
+        # ray.remote takes functions only: a functools.partial (or any callable) is called
+        # through _call, a function, with the callable as its first argument
+        plain = inspect.isfunction(q.fn)
         if q.fn not in self._ray_tasks:
-            # ray.remote takes functions only: a functools.partial (or any callable) is
-            # called through _call, a function, with the callable as its first argument
-            plain = inspect.isfunction(q.fn)
             self._ray_tasks[q.fn] = ray.remote(num_cpus=1)(q.fn if plain else _call)
-        args = q.args if inspect.isfunction(q.fn) else (q.fn, *q.args)
+        args = q.args if plain else (q.fn, *q.args)
         ref = self._ray_tasks[q.fn].remote(*args, **q.kwargs)
         now = time.monotonic()
         deadline = None if q.deadline_s is None else now + q.deadline_s
