@@ -45,3 +45,15 @@ def test_portfolio_reports_failures(pool: SessionPool, coq_data: Path) -> None:
     )
     assert not result.proved and result.proof is None
     assert [(a.tactic, a.outcome) for a in result.attempts] == [("auto", "open"), ("lra", "error")]
+
+
+def test_lia_knows_nat_mod_through_the_support_imports(pool: SessionPool) -> None:
+    """ZifyNat is among the support Requires: lia alone proves a fact about nat's mod."""
+    source = (
+        "Require Import Arith.\n"
+        "Theorem m : forall n : nat, n mod 6 = 5 -> (2 * n + 1) mod 3 = 2.\nProof.\nAdmitted.\n"
+    )
+    result = prove_with_portfolio(
+        source, pool=pool, config=PortfolioConfig(hammer=False), tactics=("intros; lia",)
+    )
+    assert result.proved and result.verdict is not None and result.verdict.accepted

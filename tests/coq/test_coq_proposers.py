@@ -83,6 +83,17 @@ def test_portfolio_ranks_by_the_goal() -> None:
     closed = [p.tactic for p in portfolio.propose("========\n(5 ^ 2005) mod 100 = 25", [])]
     assert "vm_compute; reflexivity" in closed
     assert "vm_compute; reflexivity" not in tactics  # not with hypotheses
+    mapped = (
+        "v : nat -> nat\nH : forall n : nat, v n = 2 * n - 1\n========\n"
+        "list_sum (map v (seq 1 10)) mod 7 = 2"
+    )
+    tactics = [p.tactic for p in portfolio.propose(mapped, [])]
+    assert "rewrite (map_ext _ _ H)" in tactics and "vm_compute; reflexivity" not in tactics
+    rewritten = mapped.replace("map v", "map (fun n : nat => 2 * n - 1)")
+    assert "vm_compute; reflexivity" in [p.tactic for p in portfolio.propose(rewritten, [])]
+    zmod = "x : Z\nH : (x * 3) mod 31 = 1\n========\nx = 21"
+    tactics = [p.tactic for p in portfolio.propose(zmod, [])]
+    assert "Z.div_mod_to_equations; lia" in tactics and "vm_compute; reflexivity" not in tactics
     complex_goal = "y : C\n========\n7 * (3 * y + 2) = 21 * y + 14"
     complex_tactics = [p.tactic for p in portfolio.propose(complex_goal, [])]
     assert "apply injective_projections; simpl; ring" in complex_tactics

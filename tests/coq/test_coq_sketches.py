@@ -9,7 +9,13 @@ from pathlib import Path
 from palestra.coq.agent import prove_problem
 from palestra.coq.config import ProveCoqConfig
 from palestra.coq.search import CoqProblem, open_problem
-from palestra.coq.sketches import Lessons, hint_terms, sketch_search
+from palestra.coq.sketches import (
+    Lessons,
+    definitions,
+    hint_terms,
+    instance_facts,
+    sketch_search,
+)
 from palestra.coq.verify import safe_verify
 
 from .conftest import require_coq
@@ -27,6 +33,57 @@ Theorem two : forall a c : R,
   2 * a * c <= a^2 + c^2 /\\ 2 * a * (2 + c) <= a^2 + c^2 + 4 * (1 + c).
 Proof.
 """
+
+
+# f is known only through two identities: instances of the first at small numbers, rewritten
+# with the second, give equations in a, b, c that lra closes
+INSTANCE = """Require Import Reals.
+Open Scope R_scope.
+Theorem inst : forall (a b c : R) (f : R -> R),
+  (forall x, f (x + 1) = x^2 + 3 * x + 2) -> (forall x, f x = a * x^2 + b * x + c) ->
+  a + b + c = 2.
+Proof.
+"""
+# sqrt e = c: through sqrt_lem_1 (0 <= e, 0 <= c, c * c = e), each goal for nra
+SQRT = """Require Import Reals.
+Open Scope R_scope.
+Theorem sq5 : forall x y : R, x + y = 7 -> x * y = 12 -> sqrt (x^2 + y^2) = 5.
+Proof.
+"""
+# |2a - 4| < 2 in a hypothesis: a case split on its sign, then lra on each case
+ABS = """Require Import Reals.
+Open Scope R_scope.
+Theorem abs2 : forall a : R, Rabs (2 * a - 4) < 2 -> 1 < a /\\ a < 3.
+Proof.
+"""
+
+
+def test_instances_and_definitions_come_from_quantified_hypotheses() -> None:
+    state = (
+        "a, b, c : R\nf : R -> R\nH : forall x : R, f (x + 1) = x ^ 2 + 3 * x + 2\n"
+        "H0 : forall x : R, f x = a * x ^ 2 + b * x + c\n========\na + b + c = 2"
+    )
+    facts = instance_facts(state)
+    assert facts[0] == "pose proof (H 0); pose proof (H 1); pose proof (H (-1))"
+    assert "pose proof (H0 (-3))" in facts
+    assert definitions(state) == ["H0"]  # H's left side is not f applied to a variable
+
+
+def test_new_sketch_shapes_prove_and_the_proofs_replay() -> None:
+    """An instance, sqrt and a case split on Rabs: each found by the population alone, and
+    the assembled script replays to Qed in the same session."""
+    require_coq()
+    expect = {INSTANCE: "pose proof (H 0)", SQRT: "apply sqrt_lem_1", ABS: "Rcase_abs"}
+    for source, step in expect.items():
+        problem = CoqProblem.from_source(source)
+        with open_problem(problem, timeout=3.0) as (coq, _base):
+            found = sketch_search(coq, seconds=30.0)
+            assert found.proof is not None, source
+            assert any(step in s for s in found.proof)
+            for s in found.proof:
+                coq.add(s, timeout=10.0)
+            assert coq.proof_state().complete
+            coq.add("Qed.")
 
 
 def test_terms_come_from_the_statement() -> None:

@@ -64,8 +64,10 @@ DEFAULT_TACTICS: tuple[str, ...] = (
 )
 HAMMER_TACTICS: tuple[str, ...] = ("sauto", "hauto")
 HAMMER_REQUIRE = "From Hammer Require Import Tactics."
-# the tactics above need these; a statement file usually has only its own Requires
-_SUPPORT = "Require Import Lia Lra Psatz Ring Field."
+# the tactics above need these; a statement file usually has only its own Requires.
+# ZifyNat/ZifyN teach lia's preprocessing (zify) nat's and N's mod and div: without them
+# ``n mod 8 = 7 -> n mod 4 = 3`` is out of lia's reach, with them it is one call
+_SUPPORT = "Require Import Lia Lra Psatz Ring Field ZifyNat ZifyN."
 SUPPORT_REQUIRE = _SUPPORT
 
 

@@ -191,6 +191,10 @@ class PortfolioProposer:
             add(t, 0.9 - 0.05 * k)
         for k, t in enumerate(("ring", "reflexivity", "auto", "easy", "tauto", "congruence")):
             add(t, 0.6 - 0.03 * k)
+        if integer and re.search(r"\bmod\b|\bZ\.(?:modulo|div)\b", goal_state):
+            # Z's mod and div as equations with bounds (nat's are zify's already)
+            add("Z.div_mod_to_equations; lia", 0.8)
+            add("Z.div_mod_to_equations; nia", 0.7)
         if any(t == concl for _, t in hyps):
             add("assumption", 0.95)
         if self.hammer:
@@ -218,9 +222,14 @@ class PortfolioProposer:
                 # a function's defining equation (f x = ...): unfold it everywhere at once
                 add(f"rewrite !{name} in *", 0.62)
                 add(f"rewrite {name}", 0.4)
+                head = re.match(r"forall [^,]+, ([\w']+) ", typ)
+                if head and re.search(rf"\bmap {re.escape(head.group(1))}\b", concl):
+                    # under map the binder hides f's argument from rewrite: map_ext
+                    add(f"rewrite (map_ext _ _ {name})", 0.75)
             if real and "/" in typ and " = " in typ and not typ.startswith("forall"):
                 add(f"field_simplify in {name}", 0.3)
-        if not hyps and not concl.startswith("forall") and not real:
+        words = set(re.findall(r"[\w']+", concl))
+        if not real and not concl.startswith("forall") and not words & {n for n, _ in hyps}:
             add("vm_compute; reflexivity", 0.7)  # a closed computation: run it in the VM
         if re.search(r"\bCi\b|: C\b|%C", goal_state):  # Coquelicot's C = R * R
             add("apply injective_projections; simpl; ring", 0.75)

@@ -3,15 +3,26 @@
 After the 2026 agent's "evolutionary population of proof sketches". A sketch splits the goal
 and adds facts before a decision procedure::
 
-    intros.  PREP.                          # "", "split", "repeat split"   -> goals g_1..g_m
-    - pose proof (pow2_ge_0 (t_1)).  ...  pose proof (pow2_ge_0 (t_j)).  CLOSER.   # for g_1
+    intros.  PREP.                                                 -> goals g_1..g_m
+    - FACT_1.  ...  FACT_j.  rewrite ?D_1, ..., ?D_k in *.  CLOSER.              # for g_1
     - ...                                                                          # for g_m
 
-The facts are squares of terms built from the statement: its real (or integer) variables and
-its numbers — ``x``, ``x - y``, ``x + y``, ``x - k``, ``x - k*y``, ``x - y - k``,
-``x^2 - y^2`` — the hints a human gives ``nra`` (Positivstellensatz of degree 2, which
-multiplies hypotheses in pairs but does not invent squares). ``CLOSER`` is ``nra``/``nia``
-(or ``lra``/``lia``).
+``PREP`` is nothing, ``split``, ``repeat split``, ``apply sqrt_lem_1`` (for ``sqrt e = c``:
+``0 <= e``, ``0 <= c``, ``c * c = e``) or a case split on every ``Rabs`` (``unfold Rabs in
+*`` then ``Rcase_abs`` on each occurrence), each offered only where the goal has that shape.
+A fact is one of:
+
+- a square of a term built from the statement: its real (or integer) variables and its
+  numbers — ``x``, ``x - y``, ``x + y``, ``x - k``, ``x - k*y``, ``x - y - k``,
+  ``x^2 - y^2`` — the hints a human gives ``nra`` (Positivstellensatz of degree 2, which
+  multiplies hypotheses in pairs but does not invent squares);
+- an instance of a universally quantified hypothesis ``H : forall x : R, ...`` at a small
+  number (``pose proof (H (-2))``) or at a bundle of them (0, ±1, ±2, ±3): a polynomial
+  identity ``forall x, p x = q x`` gives equations between its coefficients this way.
+
+``D_i`` are the defining equations among the hypotheses (``forall x, f x = ...``), rewritten
+after the facts so instances and hypotheses like ``f a = 0`` become polynomials. ``CLOSER``
+is ``nra``/``nia`` (or ``lra``/``lia``).
 
 **Scoring** (the checker's word only): a sketch is run in the session; its fitness is the share
 of the goals after ``PREP`` that its tactic closes, minus a small cost per fact. Every goal
@@ -45,10 +56,26 @@ from pathlib import Path
 from palestra.coq.idetop import CoqError, CoqSession
 from palestra.coq.proposers import _conclusion, _hypotheses, goal_text
 
-__all__ = ["Lessons", "Sketch", "SketchResult", "hint_terms", "sketch_search"]
+__all__ = [
+    "Lessons",
+    "Sketch",
+    "SketchResult",
+    "definitions",
+    "hint_terms",
+    "instance_facts",
+    "sketch_search",
+]
 
 _NUMBER = re.compile(r"(?<![\w.])(\d+)(?![\w.])")
 _PREPS = ("", "split", "repeat split")
+_RABS_CASES = (
+    "unfold Rabs in *; repeat match goal with"
+    " | H : context [Rcase_abs ?x] |- _ => destruct (Rcase_abs x)"
+    " | |- context [Rcase_abs ?x] => destruct (Rcase_abs x) end"
+)
+_SQRT_EQ = "apply sqrt_lem_1"
+_FORALL_R = re.compile(r"^forall\s+([\w' ]+?)\s*:\s*R\s*,\s*(.*)$", re.S)
+_INSTANCE_AT = ("0", "1", "(-1)", "2", "(-2)", "3", "(-3)")
 
 
 def _vars(goal_state: str) -> tuple[list[str], str]:
@@ -97,7 +124,43 @@ def hint_terms(goal_state: str, limit: int = 80) -> list[str]:
     return out[:limit]
 
 
+def instance_facts(goal_state: str) -> list[str]:
+    """``pose proof (H (t))`` for each hypothesis ``H : forall x : R, ...`` of one variable,
+    bundles first (0, ±1; then up to ±3), then single instances."""
+    out_bundles, out_single = [], []
+    for name, typ in _hypotheses(goal_state):
+        m = _FORALL_R.match(typ)
+        if not m or len(m.group(1).split()) != 1:
+            continue
+        inst = [f"pose proof ({name} {t})" for t in _INSTANCE_AT]
+        out_bundles += ["; ".join(inst[:3]), "; ".join(inst)]
+        out_single += inst
+    return out_bundles + out_single
+
+
+def definitions(goal_state: str) -> list[str]:
+    """Hypotheses ``forall x : R, f x = e`` with ``f`` a variable: rewritten in every fact."""
+    out = []
+    for name, typ in _hypotheses(goal_state):
+        m = _FORALL_R.match(typ)
+        if m and re.match(r"[\w']+ [\w']+ = ", m.group(2)):
+            out.append(name)
+    return out
+
+
+def _preps(goal_state: str) -> list[str]:
+    concl = _conclusion(goal_state)
+    preps = [p for p in _PREPS if p == "" or "/\\" in concl or "<->" in concl]
+    if re.match(r"sqrt .* = [^=]+$", concl):
+        preps.append(_SQRT_EQ)
+    if "Rabs" in goal_state:
+        preps.append(_RABS_CASES)
+    return preps
+
+
 def _fact(term: str, typ: str) -> str:
+    if term.startswith("pose proof"):
+        return term
     if typ == "Z":
         return f"pose proof (Z.square_nonneg ({term}))"
     return f"pose proof (pow2_ge_0 ({term}))"
@@ -117,9 +180,11 @@ class Sketch:
         """The same sketch whatever the order of its facts."""
         return (self.prep, tuple(sorted(self.facts)), self.closer)
 
-    def body(self, typ: str) -> str:
-        steps = [_fact(t, typ) for t in self.facts] + [self.closer]
-        return "; ".join(steps)
+    def body(self, typ: str, rewrites: Sequence[str] = ()) -> str:
+        steps = [_fact(t, typ) for t in self.facts]
+        if rewrites:
+            steps.append("rewrite " + ", ".join(f"?{d}" for d in rewrites) + " in *")
+        return "; ".join([*steps, self.closer])
 
 
 @dataclass
@@ -190,16 +255,21 @@ def sketch_search(
         return result
     root = coq.tip
     state = goal_text(coq.proof_state())
-    terms = hint_terms(state)
+    instances = instance_facts(state)
+    rewrites = definitions(state)
+    # instances first (when a hypothesis is quantified, its instances are what the goal needs)
+    terms = instances + hint_terms(state)
     _, typ = _vars(state)
-    if not terms:
+    if instances and not typ:
+        typ = "R"
+    preps = _preps(state)
+    if not terms and len(preps) == 1 and not rewrites:
         coq.edit_at(base)
         return result
+    terms = terms or [""]
     closers = ["nra", "lra"] if typ == "R" else ["nia", "lia"]
     if lessons is not None:
         closers = lessons.closers(state, closers)
-    concl = _conclusion(state)
-    preps = [p for p in _PREPS if p == "" or "/\\" in concl or "<->" in concl]
     # archive[prep][goal index] = the body that closed it
     archive: dict[str, dict[int, str]] = {p: {} for p in preps}
     goal_count: dict[str, int] = {}
@@ -222,6 +292,7 @@ def sketch_search(
         n = max(1, len(coq.proof_state().goals))
         goal_count[s.prep] = n
         closed = 0
+        body = s.body(typ, rewrites)
         for i in range(n):
             if i in archive[s.prep]:
                 closed += 1
@@ -232,9 +303,9 @@ def sketch_search(
             try:
                 # focus goal i, run the body; closed when nothing is left under the focus
                 coq.add(f"{i + 1}: {{", timeout=tactic_timeout)
-                coq.add(s.body(typ) + ".", timeout=min(tactic_timeout, max(0.5, left())))
+                coq.add(body + ".", timeout=min(tactic_timeout, max(0.5, left())))
                 if not coq.proof_state().goals:
-                    archive[s.prep][i] = s.body(typ)
+                    archive[s.prep][i] = body
                     closed += 1
                     if lessons is not None:
                         lessons.record(state, s.closer)
@@ -258,7 +329,7 @@ def sketch_search(
 
     # the initial population: the closer alone, then one fact each, most promising first
     pop: list[Sketch] = [Sketch(p, (), closers[0]) for p in preps]
-    pop += [Sketch(preps[0], (t,), closers[0]) for t in terms[: max(0, population - len(pop))]]
+    pop += [Sketch(preps[0], (t,), closers[0]) for t in terms[: max(0, population - len(pop))] if t]
     scored: list[tuple[float, Sketch]] = []
     try:
         while pop and left() > 0:
@@ -285,7 +356,11 @@ def sketch_search(
                     pop.append(child)
             if not pop:  # every neighbour seen: fresh two-fact sketches
                 pop = [
-                    Sketch(rng.choice(preps), tuple(rng.sample(terms, min(2, len(terms)))), c)
+                    Sketch(
+                        rng.choice(preps),
+                        tuple(t for t in rng.sample(terms, min(2, len(terms))) if t),
+                        c,
+                    )
                     for c in closers[:1] * population
                 ]
     finally:
@@ -321,7 +396,7 @@ def _mutate(
         closer = rng.choice(closers)
     if rng.random() < 0.1:
         prep = rng.choice(preps)
-    return Sketch(prep, tuple(dict.fromkeys(facts))[:4], closer)
+    return Sketch(prep, tuple(f for f in dict.fromkeys(facts) if f)[:4], closer)
 
 
 def _assemble(prep: str, closed: dict[int, str], n: int) -> list[str]:
