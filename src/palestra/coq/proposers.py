@@ -210,6 +210,9 @@ class PortfolioProposer:
             add("right", 0.4)
         if concl.startswith("exists"):
             add("eexists", 0.3)
+            # a small witness first: it also makes an implication under exists vacuous
+            add("exists 0", 0.32)
+            add("exists 1", 0.28)
         for name, typ in hyps:
             if typ == "nat":
                 add(f"induction {name}", 0.55)
