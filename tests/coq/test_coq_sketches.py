@@ -164,3 +164,14 @@ def test_bench_coq_keeps_each_arm_result_and_reports_the_halves(tmp_path: Path) 
     bad = CoqBenchOptions(problems=problems, configs=("best-first:oracle",))
     with pytest.raises(PalestraError, match="unknown configuration"):
         get_suite("coq").run(Bench("coq", quick=True, out_dir=tmp_path / "o3", options=bad))
+
+
+def test_the_population_stops_when_nothing_new_is_left() -> None:
+    """A goal with no variables offers four sketches (two closers, alone or after sqrt_lem_1's
+    split); once all failed the search returns instead of redrawing them until time ends."""
+    require_coq()
+    source = "Require Import Reals.\nOpen Scope R_scope.\nTheorem g : sqrt 2 = 1.\nProof.\n"
+    with open_problem(CoqProblem.from_source(source), timeout=3.0) as (coq, _base):
+        found = sketch_search(coq, seconds=600.0)
+    assert found.proof is None
+    assert found.evaluated == 4 and found.generations <= 8

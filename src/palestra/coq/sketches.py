@@ -332,17 +332,19 @@ def sketch_search(
     pop += [Sketch(preps[0], (t,), closers[0]) for t in terms[: max(0, population - len(pop))] if t]
     scored: list[tuple[float, Sketch]] = []
     try:
-        while pop and left() > 0:
+        idle = 0  # generations in a row that had nothing new to evaluate
+        while pop and left() > 0 and idle < 3:
             result.generations += 1
-            for s in pop:
+            fresh = [s for s in pop if new(s)]
+            idle = 0 if fresh else idle + 1
+            for s in fresh:
                 if left() <= 0 or (should_stop is not None and should_stop()):
                     break
-                if new(s):
-                    scored.append((evaluate(s), s))
-                    done = complete()
-                    if done is not None:
-                        result.proof = _assemble(done, archive[done], goal_count[done])
-                        return result
+                scored.append((evaluate(s), s))
+                done = complete()
+                if done is not None:
+                    result.proof = _assemble(done, archive[done], goal_count[done])
+                    return result
             scored.sort(key=lambda fs: -fs[0])
             result.best_fitness = scored[0][0] if scored else 0.0
             parents = [s for _, s in scored[: max(2, population // 2)]]
