@@ -12,6 +12,7 @@ from palestra.coq.search import CoqProblem, open_problem
 from palestra.coq.sketches import (
     Lessons,
     definitions,
+    denominators,
     hint_terms,
     instance_facts,
     sketch_search,
@@ -56,6 +57,23 @@ Open Scope R_scope.
 Theorem abs2 : forall a : R, Rabs (2 * a - 4) < 2 -> 1 < a /\\ a < 3.
 Proof.
 """
+# a denominator in a hypothesis (cleared by multiplying through) and in the goal (the goal
+# multiplied by its denominators, which are then shown nonzero)
+HYP_FRACTION = """Require Import Reals.
+Open Scope R_scope.
+Theorem hf : forall x : R, x <> 1 -> (2 * x + 1) / (x - 1) = 3 -> x = 4.
+Proof.
+"""
+GOAL_FRACTION = """Require Import Reals.
+Open Scope R_scope.
+Theorem gf : forall a : R, a = 2 -> 1 / (a + 1) + 1 / (a - 1) = 4 / 3.
+Proof.
+"""
+
+
+def test_denominators_are_read_from_the_text() -> None:
+    assert denominators("x + 2 / x = y + 2 / (y - (1 + z)) / 3") == ["x", "(y - (1 + z))"]
+    assert denominators("a / 2 = 1 / 3") == []  # constants need no clearing
 
 
 def test_instances_and_definitions_come_from_quantified_hypotheses() -> None:
@@ -70,10 +88,17 @@ def test_instances_and_definitions_come_from_quantified_hypotheses() -> None:
 
 
 def test_new_sketch_shapes_prove_and_the_proofs_replay() -> None:
-    """An instance, sqrt and a case split on Rabs: each found by the population alone, and
-    the assembled script replays to Qed in the same session."""
+    """An instance, sqrt, a case split on Rabs, denominators cleared in a hypothesis and in
+    the goal: each found by the population alone, and the assembled script replays to Qed in
+    the same session."""
     require_coq()
-    expect = {INSTANCE: "pose proof (H 0)", SQRT: "apply sqrt_lem_1", ABS: "Rcase_abs"}
+    expect = {
+        INSTANCE: "pose proof (H 0)",
+        SQRT: "apply sqrt_lem_1",
+        ABS: "Rcase_abs",
+        HYP_FRACTION: "field_simplify in H0",
+        GOAL_FRACTION: "Rmult_eq_reg_r ((a + 1) * (a - 1))",
+    }
     for source, step in expect.items():
         problem = CoqProblem.from_source(source)
         with open_problem(problem, timeout=3.0) as (coq, _base):

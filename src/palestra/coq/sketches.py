@@ -8,8 +8,12 @@ and adds facts before a decision procedure::
     - ...                                                                          # for g_m
 
 ``PREP`` is nothing, ``split``, ``repeat split``, ``apply sqrt_lem_1`` (for ``sqrt e = c``:
-``0 <= e``, ``0 <= c``, ``c * c = e``) or a case split on every ``Rabs`` (``unfold Rabs in
-*`` then ``Rcase_abs`` on each occurrence), each offered only where the goal has that shape.
+``0 <= e``, ``0 <= c``, ``c * c = e``), a case split on every ``Rabs`` (``unfold Rabs in
+*`` then ``Rcase_abs`` on each occurrence), or denominators cleared — in the hypotheses
+(``H : l = r`` times the product ``D`` of its divisors, then ``field_simplify in H``; the side
+goals ``d = 0 |- False`` closed from ``d <> 0`` or by ``lra``) and in the goal (``c1 = c2``
+through ``Rmult_eq_reg_r D``: ``c1 * D = c2 * D`` simplified, and ``D <> 0`` left to the
+body) — each offered only where the goal has that shape.
 A fact is one of:
 
 - a square of a term built from the statement: its real (or integer) variables and its
@@ -74,6 +78,11 @@ _RABS_CASES = (
     " | |- context [Rcase_abs ?x] => destruct (Rcase_abs x) end"
 )
 _SQRT_EQ = "apply sqrt_lem_1"
+# closes a side goal ``d = 0 |- False`` from ``0 < d``-like facts (lra) or ``d <> 0``
+_NONZERO = (
+    "match goal with |- False => first [lra | match goal with"
+    " Hn : _ <> _ |- _ => apply Hn; lra end] end"
+)
 _FORALL_R = re.compile(r"^forall\s+([\w' ]+?)\s*:\s*R\s*,\s*(.*)$", re.S)
 _INSTANCE_AT = ("0", "1", "(-1)", "2", "(-2)", "3", "(-3)")
 
@@ -148,6 +157,31 @@ def definitions(goal_state: str) -> list[str]:
     return out
 
 
+def denominators(text: str) -> list[str]:
+    """The non-constant divisors in ``text``: ``x`` of ``a / x``, ``(x - 2 * y)`` of
+    ``a / (x - 2 * y)``, each once, in order."""
+    out: list[str] = []
+    for m in re.finditer(r"/\s*", text):
+        rest = text[m.end() :]
+        if rest.startswith("("):
+            depth = 0
+            for i, ch in enumerate(rest):
+                depth += {"(": 1, ")": -1}.get(ch, 0)
+                if depth == 0:
+                    d = rest[: i + 1]
+                    break
+            else:
+                continue
+        else:
+            word = re.match(r"[A-Za-z_][\w']*", rest)
+            if not word:
+                continue
+            d = word.group(0)
+        if re.search(r"[A-Za-z_]", d) and d not in out:
+            out.append(d)
+    return out
+
+
 def _preps(goal_state: str) -> list[str]:
     concl = _conclusion(goal_state)
     preps = [p for p in _PREPS if p == "" or "/\\" in concl or "<->" in concl]
@@ -155,6 +189,30 @@ def _preps(goal_state: str) -> list[str]:
         preps.append(_SQRT_EQ)
     if "Rabs" in goal_state:
         preps.append(_RABS_CASES)
+    real = bool(_vars(goal_state)[1] == "R")
+    hyps = _hypotheses(goal_state)
+    # clear the denominators of equations among the hypotheses: H * (d_1 * ... * d_k), then
+    # field_simplify; its side goals (d_i = 0 |- False) are closed from d_i <> 0 or lra
+    clears = []
+    for name, typ in hyps:
+        ds = denominators(typ) if " = " in typ and not typ.startswith("forall") else []
+        if real and ds:
+            product = " * ".join(ds)
+            clears.append(
+                f"apply (f_equal (fun t => t * ({product}))) in {name}; "
+                f"field_simplify in {name}; try {_NONZERO}"
+            )
+    if clears:
+        preps.append("; ".join(clears))
+    # clear the goal's denominators: c1 = c2 becomes c1 * D = c2 * D (field_simplify), and
+    # D <> 0 is one more goal for the sketch's body (nra proves disequalities)
+    ds = denominators(concl)
+    if real and ds and re.fullmatch(r"[^=<>]+ = [^=<>]+", concl):
+        product = " * ".join(ds)
+        goal = f"apply (Rmult_eq_reg_r ({product})); [field_simplify | ]"
+        preps.append(goal)
+        if clears:
+            preps.append("; ".join(clears) + "; " + goal)
     return preps
 
 
