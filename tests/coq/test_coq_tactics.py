@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from palestra.coq.agent import prove_problem
-from palestra.coq.config import ExtractConfig, ProveCoqConfig
+from palestra.coq.config import TACTIC_INDEX_DIR, ExtractConfig, ProveCoqConfig
 from palestra.coq.extract import extract_file, extract_tactics, is_tactic
 from palestra.coq.tactic_model import TacticModel, build_index, load_pairs, template
 from palestra.coq.verify import safe_verify
@@ -107,3 +107,19 @@ def test_the_learned_proposer_alone_proves_a_new_statement(tmp_path: Path) -> No
     result = prove_problem(source, cfg)
     assert result.proved and result.tactics == ["apply rev_involutive"]
     assert safe_verify(source, result.proof).accepted
+
+
+def test_the_shipped_index_is_small_documented_and_the_default() -> None:
+    """The learned model ships (index + gzipped table + README) and is what --proposer
+    learned uses unless told otherwise; it proposes library tactics for a library goal."""
+    files = {p.name: p.stat().st_size for p in TACTIC_INDEX_DIR.iterdir()}
+    assert set(files) == {"index.npz", "tactics.json.gz", "README.md"}
+    assert sum(files.values()) < 4_000_000
+    readme = (TACTIC_INDEX_DIR / "README.md").read_text()
+    assert "palestra extract-tactics" in readme and "LGPL" in readme
+    assert ProveCoqConfig(Path("x.v")).tactic_index == TACTIC_INDEX_DIR
+    model = TacticModel.load(TACTIC_INDEX_DIR)
+    assert model.meta["states"] > 50_000
+    state = "l1, l2 : list nat\n========\nlength (l1 ++ l2) = length l1 + length l2"
+    tactics = [p.tactic for p in model.propose(state, [])]
+    assert "rewrite app_length" in tactics[:5]

@@ -119,6 +119,31 @@ def test_unrecorded_fields_do_not_block_resume(tmp_path: Path) -> None:
 
 
 @dataclasses.dataclass
+class MovedCfg:
+    steps: int = arg(10, "steps")
+    runs_root: Path = arg(Path("runs"), "where", recorded=False)
+
+
+def test_a_run_saved_with_a_field_now_unrecorded_resumes(tmp_path: Path) -> None:
+    """``runs_root`` was recorded once: a run saved under ``runs/x`` and resumed as
+    ``/abs/runs/x`` is the same run (where a run lives is not what it is)."""
+    from palestra.core.config import RunOptions
+
+    with Run.open("o", MovedCfg(), root=tmp_path) as run:
+        run.save_checkpoint(1, {})
+    saved = {"steps": 10, "runs_root": "runs/elsewhere"}  # as an older version wrote it
+    (run.dir / "config.json").write_text(json.dumps(saved))
+    with Run.open("o", MovedCfg(runs_root=tmp_path), root=tmp_path, resume=True) as again:
+        assert again.resumed and again.dir == run.dir
+    saved["steps"] = 11  # a recorded field still decides
+    (run.dir / "config.json").write_text(json.dumps(saved))
+    with pytest.raises(PalestraError, match="differs in: steps"):
+        Run.open("o", MovedCfg(), root=tmp_path, resume=True)
+    runs_root = next(f for f in dataclasses.fields(RunOptions) if f.name == "runs_root")
+    assert runs_root.metadata["recorded"] is False
+
+
+@dataclasses.dataclass
 class GrownCfg:  # Cfg with a field added after a run was saved
     steps: int = arg(10, "steps")
     width: int = arg(4, "a field newer than the run")

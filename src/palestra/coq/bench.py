@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from palestra.coq.agent import prove_problem
-from palestra.coq.config import ProveCoqConfig
+from palestra.coq.config import TACTIC_INDEX_DIR, ProveCoqConfig
 from palestra.coq.idetop import SessionPool
 from palestra.coq.portfolio import PortfolioConfig, prove_with_portfolio
 from palestra.coq.script import read_script
@@ -71,8 +71,8 @@ class CoqBenchOptions(Config):
         8.0, "Seconds of the budget kept for sketches in the +sketches configurations.", above=0
     )
     tactic_index: Path = arg(
-        Path("runs/coq-tactics"),
-        "The learned proposer's index (`palestra extract-tactics --out DIR`).",
+        TACTIC_INDEX_DIR,
+        "The learned proposer's index (the shipped one, or `palestra extract-tactics --out DIR`).",
     )
     workers: int = arg(
         1, "Problems proved in parallel (each configuration still has one worker).", min=1

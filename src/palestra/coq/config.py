@@ -13,7 +13,10 @@ from typing import Literal
 
 from palestra.core.config import Config, arg
 
-__all__ = ["ExtractConfig", "ProveCoqConfig"]
+__all__ = ["TACTIC_INDEX_DIR", "ExtractConfig", "ProveCoqConfig"]
+
+# the learned tactic model's index as shipped (built by `palestra extract-tactics`; its README)
+TACTIC_INDEX_DIR = Path(__file__).resolve().parents[1] / "data" / "models" / "coq_tactics"
 
 
 @dataclass
@@ -30,8 +33,9 @@ class ProveCoqConfig(Config):
         "portfolio and that model together.",
     )
     tactic_index: Path = arg(
-        Path("runs/coq-tactics"),
-        "Folder of the learned tactic model's index (written by `palestra extract-tactics`).",
+        TACTIC_INDEX_DIR,
+        "Folder of the learned tactic model's index: the shipped one (built from Debian's "
+        "stdlib, Coquelicot and CoqHammer), or one written by `palestra extract-tactics`.",
     )
     learned_weight: float = arg(
         0.5, "Weight of the learned model's scores beside the portfolio's.", above=0

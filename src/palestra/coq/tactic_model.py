@@ -20,7 +20,8 @@ query the placeholder becomes the query's hypothesis whose type shares most toke
 (ties: the later hypothesis), so ``destruct H`` learned on ``H : A /\\ B`` is proposed as
 ``destruct h₀`` where ``h₀ : x < 3 /\\ y = 2``. Lemma names and terms are kept verbatim.
 
-:func:`build_index` writes ``index.npz`` + ``tactics.json`` into the pairs folder;
+:func:`build_index` writes ``index.npz`` + ``tactics.json`` into the pairs folder (the
+shipped index, ``data/models/coq_tactics``, is that with the table gzipped; its README);
 :func:`evaluate` reports top-k accuracy on the held-out files (crc32 of the file's path, 1 in
 10) with the index built on the rest: the exact tactic text after instantiation, and its first
 word (``apply``, ``rewrite``, ``intros``...).
@@ -29,6 +30,7 @@ word (``apply``, ``rewrite``, ``intros``...).
 from __future__ import annotations
 
 import functools
+import gzip
 import itertools
 import json
 import math
@@ -237,7 +239,11 @@ class TacticModel:
                 f"no tactic index at {path}: run `palestra extract-tactics --out {path}`"
             )
         data = np.load(path / "index.npz")
-        table = json.loads((path / "tactics.json").read_text(encoding="utf-8"))
+        table_file = path / "tactics.json"
+        if table_file.is_file():
+            table = json.loads(table_file.read_text(encoding="utf-8"))
+        else:  # the shipped index keeps its table compressed
+            table = json.loads(gzip.decompress((path / "tactics.json.gz").read_bytes()))
         self.tactics: list[tuple[str, list[str]]] = [(t, s) for t, s in table["tactics"]]
         self.meta = table["meta"]
         self.k, self.limit = k, limit

@@ -480,7 +480,9 @@ class RunOptions(Config):
         200, "Checkpoint every this many iterations of the training loop (and at the end).", min=1
     )
     run_name: str = arg("run", "Runs are written to RUNS_ROOT/RUN_NAME/<timestamp>/.")
-    runs_root: Path = arg(Path("runs"), "Folder holding all runs.")
+    runs_root: Path = arg(
+        Path("runs"), "Folder holding all runs.", recorded=False
+    )  # where a run lives is not what it is: a run moved or named by another path resumes
     resume: bool = arg(
         False, "Continue the newest run of RUN_NAME from its last checkpoint.", recorded=False
     )

@@ -148,6 +148,13 @@ def _defaults_added_since(config: Any, cfg: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _unrecorded(config: Any) -> set[str]:
+    """The fields of ``config`` marked ``recorded=False``."""
+    if not dataclasses.is_dataclass(config):
+        return set()
+    return {f.name for f in dataclasses.fields(config) if not f.metadata.get("recorded", True)}
+
+
 class Run:
     """An open run directory. Use :meth:`open`; close with :meth:`close` or ``with``."""
 
@@ -187,6 +194,8 @@ class Run:
                 if not saved_path.exists():
                     raise PalestraError(f"{directory}: not a run directory (no config.json)")
                 saved = {**_defaults_added_since(config, cfg), **json.loads(saved_path.read_text())}
+                for k in _unrecorded(config):  # recorded by older versions, not compared now
+                    saved.pop(k, None)
                 if saved != cfg:
                     diff = sorted(k for k in set(saved) | set(cfg) if saved.get(k) != cfg.get(k))
                     raise PalestraError(
