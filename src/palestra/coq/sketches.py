@@ -189,7 +189,7 @@ def _preps(goal_state: str) -> list[str]:
         preps.append(_SQRT_EQ)
     if "Rabs" in goal_state:
         preps.append(_RABS_CASES)
-    real = bool(_vars(goal_state)[1] == "R")
+    real = _vars(goal_state)[1] == "R"
     hyps = _hypotheses(goal_state)
     # clear the denominators of equations among the hypotheses: H * (d_1 * ... * d_k), then
     # field_simplify; its side goals (d_i = 0 |- False) are closed from d_i <> 0 or lra
@@ -324,7 +324,6 @@ def sketch_search(
     if not terms and len(preps) == 1 and not rewrites:
         coq.edit_at(base)
         return result
-    terms = terms or [""]
     closers = ["nra", "lra"] if typ == "R" else ["nia", "lia"]
     if lessons is not None:
         closers = lessons.closers(state, closers)
@@ -387,7 +386,7 @@ def sketch_search(
 
     # the initial population: the closer alone, then one fact each, most promising first
     pop: list[Sketch] = [Sketch(p, (), closers[0]) for p in preps]
-    pop += [Sketch(preps[0], (t,), closers[0]) for t in terms[: max(0, population - len(pop))] if t]
+    pop += [Sketch(preps[0], (t,), closers[0]) for t in terms[: max(0, population - len(pop))]]
     scored: list[tuple[float, Sketch]] = []
     try:
         idle = 0  # generations in a row that had nothing new to evaluate
@@ -416,11 +415,7 @@ def sketch_search(
                     pop.append(child)
             if not pop:  # every neighbour seen: fresh two-fact sketches
                 pop = [
-                    Sketch(
-                        rng.choice(preps),
-                        tuple(t for t in rng.sample(terms, min(2, len(terms))) if t),
-                        c,
-                    )
+                    Sketch(rng.choice(preps), tuple(rng.sample(terms, min(2, len(terms)))), c)
                     for c in closers[:1] * population
                 ]
     finally:
@@ -446,7 +441,9 @@ def _mutate(
     facts = list(s.facts)
     r = rng.random()
     if r < 0.45 or not facts:
-        facts.append(rng.choice(terms[: max(8, len(terms) // 2)] if rng.random() < 0.7 else terms))
+        if terms:  # a goal may offer only PREPs and closers
+            pick = terms[: max(8, len(terms) // 2)] if rng.random() < 0.7 else terms
+            facts.append(rng.choice(pick))
     elif r < 0.65:
         facts.pop(rng.randrange(len(facts)))
     elif r < 0.9:
@@ -456,7 +453,7 @@ def _mutate(
         closer = rng.choice(closers)
     if rng.random() < 0.1:
         prep = rng.choice(preps)
-    return Sketch(prep, tuple(f for f in dict.fromkeys(facts) if f)[:4], closer)
+    return Sketch(prep, tuple(dict.fromkeys(facts))[:4], closer)
 
 
 def _assemble(prep: str, closed: dict[int, str], n: int) -> list[str]:
