@@ -218,6 +218,12 @@ def _play_eval(cfg: object) -> None:
     run_eval(cfg)  # type: ignore[arg-type]
 
 
+def _play_expert(cfg: object) -> None:
+    from palestra.play.expert import run_expert_search
+
+    run_expert_search(cfg)  # type: ignore[arg-type]
+
+
 def _control_train(cfg: object) -> None:
     from palestra.control.train import train
 
@@ -344,6 +350,7 @@ def _register_config_commands() -> None:
     from palestra.lm.config import LMTrainConfig
     from palestra.lm.serve_config import AttentionConfig, ServeConfig
     from palestra.play.config import PlayEvalConfig, PlayTrainConfig
+    from palestra.play.expert import ExpertSearchConfig
     from palestra.prove.config import ProveConfig
     from palestra.prove.flop_config import FlopConfig, FlopEvalConfig
     from palestra.prove.rlcop_config import RlcopConfig
@@ -416,6 +423,14 @@ def _register_config_commands() -> None:
             PlayEvalConfig,
             _play_eval,
             "Evaluate a trained agent (no clipping, full episodes, 30 no-op starts).",
+        ),
+        (
+            play_app,
+            "expert",
+            ExpertSearchConfig,
+            _play_expert,
+            "Find an expert trajectory by Go-Explore's exploration (emulator state restores),"
+            " replay it to check its score, and save it for BA3C's --expert.",
         ),
         (
             control_app,

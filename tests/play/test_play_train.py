@@ -231,3 +231,30 @@ def test_bench_options_refuse_an_unknown_observation_mode() -> None:
     assert AtariBenchOptions(learn_obs=("ram", "screen")).learn_obs == ("ram", "screen")
     with pytest.raises(ValueError, match="unknown learn_obs"):
         AtariBenchOptions(learn_obs=("ram", "rom"))
+
+
+def test_bench_learning_part_trains_the_papers_ram_network_beside(tmp_path: Path) -> None:
+    from palestra.core.bench import run_suite
+
+    options = [
+        "parts=learning",
+        "learn_games=breakout",
+        "learn_obs=ram",
+        "learn_nets=palestra,paper",
+        "frames=4096",
+        "eval_episodes=1",
+        "threads=1",
+        f"runs={tmp_path / 'kept'}",
+    ]
+    json_path, _ = run_suite(
+        "atari", quick=True, out_dir=tmp_path / "out", options=options, runs_root=tmp_path
+    )
+    rows = json.loads(json_path.read_text())["data"]["learning"]["rows"]
+    assert [r[1] for r in rows] == ["ram", "ram/paper"]
+    (paper_run,) = (tmp_path / "kept" / "breakout-ram-0-paper").iterdir()
+    saved = json.loads((paper_run / "config.json").read_text())
+    assert (saved["hidden"], saved["ram_stack"]) == (128, 1)
+    with pytest.raises(ValueError, match="unknown learn_nets"):
+        from palestra.play.bench import AtariBenchOptions
+
+        AtariBenchOptions(learn_nets=("big",))

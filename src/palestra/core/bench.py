@@ -121,6 +121,11 @@ _BUILTIN: dict[str, tuple[str, str]] = {
         "Atari on CPUs: BA3C training steps/s with 1, 2, 4, ... Ray rollout workers (up to the "
         "cores) vs BA3C in process, same env count",
     ),
+    "expert": (
+        "palestra.play.bench_expert",
+        "expert-augmented actor-critic on Montezuma's Revenge: expert data by Go-Explore "
+        "search, BA3C plain vs expert-augmented vs behaviour cloning at the same frames",
+    ),
     "control": (
         "palestra.control.bench",
         "continuous control on MuJoCo: QWR vs AWR vs Palestra SAC vs Stable-Baselines3 SAC, "

@@ -247,11 +247,13 @@ class AtariGame:
                 break
         return reward
 
-    def reset(self) -> None:
-        """A new real episode: reset, no-op starts, FIRE, and a fresh frame stack."""
+    def reset(self, noops: int | None = None) -> None:
+        """A new real episode: reset, no-op starts (``noops`` of them, else 1..noop_max
+        drawn), FIRE, and a fresh frame stack."""
         s = self.settings
         self.ale.reset_game()
-        noops = int(self.rng.integers(1, s.noop_max + 1)) if s.noop_max > 0 else 0
+        if noops is None:
+            noops = int(self.rng.integers(1, s.noop_max + 1)) if s.noop_max > 0 else 0
         for _ in range(noops):
             self.ale.act(self.actions[0])
             if self.ale.game_over():

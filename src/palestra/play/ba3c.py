@@ -16,6 +16,17 @@ forward pass, and after ``rollout`` steps the learner makes one Adam update on t
 with rewards clipped to their sign, Adam, gradient-norm clipping, and the learning rate
 annealed linearly to 0. The config is :class:`palestra.play.config.PlayTrainConfig`.
 
+**Expert-augmented** (``--expert DATA``; Garmulewicz, Michalewski & Miłoś 2018): each update
+also draws ``expert_batch`` transitions ``(s_e, a_e, R_e)`` of an expert trajectory
+(:mod:`palestra.play.expert`; ``R_e`` its discounted clipped return to the end) and adds::
+
+    loss_E   = -expert_coef E_e[log pi(a_e|s_e) A_e],   A_e = max(0, R_e - V(s_e))   (no gradient)
+
+(``expert_adv=reward``: ``A_e = R_e``; ``one``: behaviour cloning). The clip keeps the expert
+term from pulling the policy back once its own value estimate exceeds the expert's return,
+which lets the agent surpass the expert. Expert transitions are not environment frames: both
+arms of a comparison see the same number of frames.
+
 The rollouts come from one of two sources; the update (:func:`ba3c_update`) is the same:
 
 * :class:`InProcessRollouts` (``workers=0``): the learner steps every env itself;
@@ -60,6 +71,7 @@ from palestra.play.common import (
     settings_for,
 )
 from palestra.play.config import PlayTrainConfig
+from palestra.play.expert import ExpertBuffer, load_expert
 
 __all__ = [
     "InProcessRollouts",
@@ -307,9 +319,11 @@ def ba3c_update(
     optimizer: torch.optim.Optimizer,
     rollout: Rollout,
     cfg: PlayTrainConfig,
+    expert: ExpertBuffer | None = None,
 ) -> dict[str, float]:
-    """One Adam step on the whole ``[T, N]`` rollout (the loss of the module docstring);
-    returns the losses, the entropy and the gradient norm before clipping."""
+    """One Adam step on the whole ``[T, N]`` rollout (the loss of the module docstring), plus
+    the expert term on a batch of ``expert``; returns the losses, the entropy and the gradient
+    norm before clipping."""
     T, N = rollout.actions.shape
     B = T * N
     rewards = torch.sign(rollout.rewards) if cfg.clip_rewards else rollout.rewards
@@ -323,6 +337,24 @@ def ba3c_update(
     value_loss = 0.5 * ((returns - value) ** 2).mean()
     entropy = dist.entropy().mean()
     loss = policy_loss + cfg.vf_coef * value_loss - cfg.ent_coef * entropy
+    extra: dict[str, float] = {}
+    if expert is not None:
+        e_obs, e_actions, e_returns = expert.sample(cfg.expert_batch)
+        e_logits, e_value = model(e_obs)  # [E, A], [E]
+        if cfg.expert_adv == "critic":
+            e_adv = (e_returns - e_value.detach()).clamp(min=0.0)
+        elif cfg.expert_adv == "reward":
+            e_adv = e_returns
+        else:
+            e_adv = torch.ones_like(e_returns)
+        e_dist = Categorical(logits=e_logits)
+        expert_loss = -(e_dist.log_prob(e_actions) * e_adv).mean()
+        loss = loss + cfg.expert_coef * expert_loss
+        extra = {
+            "expert_loss": expert_loss.item(),
+            "expert_adv": e_adv.mean().item(),
+            "expert_accuracy": (e_logits.argmax(-1) == e_actions).float().mean().item(),
+        }
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     grad_norm = torch.nn.utils.clip_grad_norm_(
@@ -335,6 +367,7 @@ def ba3c_update(
         "value_loss": value_loss.item(),
         "entropy": entropy.item(),
         "grad_norm": grad_norm.item(),
+        **extra,
     }
 
 
@@ -352,6 +385,12 @@ def train(cfg: PlayTrainConfig) -> Path:
     num_updates = cfg.num_updates
     console = Console(stderr=True)
 
+    expert = None
+    if cfg.expert is not None:
+        data = load_expert(cfg.expert)
+        if data.game != cfg.game:
+            raise PalestraError(f"{cfg.expert}: an expert of {data.game!r}, not {cfg.game!r}")
+        expert = ExpertBuffer(data, cfg.obs, cfg.ram_stack, cfg.gamma, cfg.clip_rewards)
     rollouts: InProcessRollouts | RayRollouts = (
         RayRollouts(cfg) if cfg.workers else InProcessRollouts(make_train_env(cfg), cfg.rollout)
     )
@@ -381,7 +420,7 @@ def train(cfg: PlayTrainConfig) -> Path:
                     pending.extend(rollout.episodes)
                     global_step += B
                     t_rollout = time.perf_counter() - t0
-                    losses = ba3c_update(model, optimizer, rollout, cfg)
+                    losses = ba3c_update(model, optimizer, rollout, cfg, expert)
                     seconds = time.perf_counter() - t0
 
                     if update % cfg.log_every == 0 or update == num_updates:

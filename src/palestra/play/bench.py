@@ -14,7 +14,9 @@ Two parts (``-o parts=throughput,learning``):
   scores alongside, plotted. Quick mode: Breakout, a small budget, one seed. Full mode: Pong
   and Breakout from the screen, then Breakout, Seaquest and Bowling from RAM vs screen vs
   both, several seeds, 10M frames each (hours on a CPU: ``-o runs=DIR`` keeps the runs with
-  their checkpoints, and the same command run again resumes them).
+  their checkpoints, and the same command run again resumes them). ``-o
+  learn_nets=palestra,paper`` adds the 2016 paper's RAM network (2 x 128 units, one RAM
+  snapshot) beside Palestra's (2 x 256, four snapshots) for the RAM and mixed agents.
 """
 
 from __future__ import annotations
@@ -33,6 +35,13 @@ from palestra.core.runs import read_metrics
 from palestra.play.config import auto_precision
 
 __all__ = ["AtariBenchOptions", "run"]
+
+
+# RAM networks of the learning part (PlayTrainConfig fields)
+NETS: dict[str, dict[str, int]] = {
+    "palestra": {"hidden": 256, "ram_stack": 4},
+    "paper": {"hidden": 128, "ram_stack": 1},
+}
 
 
 @dataclass
@@ -60,6 +69,12 @@ class AtariBenchOptions(Config):
     learn_obs: tuple[str, ...] = arg(
         ("ram", "screen", "both"), "Learning: observation modes trained on each learn_games game."
     )
+    learn_nets: tuple[str, ...] = arg(
+        ("palestra",),
+        "Learning: RAM networks: palestra (2 x 256 units, 4 RAM snapshots) and/or paper "
+        "(Sygnowski & Michalewski 2016: 2 x 128 units, one snapshot); screens use the Nature "
+        "CNN in both.",
+    )
     frames: int | None = arg(
         None, "Learning: frame budget per run (default quick 200k, full 10M).", min=1
     )
@@ -82,6 +97,9 @@ class AtariBenchOptions(Config):
         unknown = set(self.learn_obs) - {"ram", "screen", "both"}
         if unknown:  # checked here, so a typo fails before the throughput part has run
             raise ValueError(f"unknown learn_obs {sorted(unknown)}; known: ram, screen, both")
+        unknown = set(self.learn_nets) - set(NETS)
+        if unknown:
+            raise ValueError(f"unknown learn_nets {sorted(unknown)}; known: palestra, paper")
 
 
 # ----------------------------------------------------------------------------- throughput
@@ -330,13 +348,20 @@ def _learning(bench: Bench, opts: AtariBenchOptions) -> None:
     frames = opts.frames or (200_000 if quick else 10_000_000)
     seeds = opts.seeds or (1 if quick else 3)
     episodes = opts.eval_episodes or (5 if quick else 30)
-    settings = [(g, o) for g in games for o in opts.learn_obs]
-    settings += [(g, "screen") for g in screen_games if g not in games]
+    # a RAM network matters only where the RAM is seen: screen runs are trained once
+    settings = [
+        (g, o, n)
+        for g in games
+        for o in opts.learn_obs
+        for n in (opts.learn_nets if o != "screen" else opts.learn_nets[:1])
+    ]
+    settings += [(g, "screen", opts.learn_nets[0]) for g in screen_games if g not in games]
     rows, curves, hours, protocol = [], {}, [], {}
-    randoms = {g: float(np.mean(random_scores(g, episodes))) for g, _ in settings}
+    randoms = {g: float(np.mean(random_scores(g, episodes))) for g, _, _ in settings}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) if opts.runs is None else opts.runs
-        for game, obs in settings:
+        for game, obs, net in settings:
+            label = obs if net == "palestra" or obs == "screen" else f"{obs}/{net}"
             scores = []
             for seed in range(seeds):
                 cfg = PlayTrainConfig(
@@ -348,7 +373,8 @@ def _learning(bench: Bench, opts: AtariBenchOptions) -> None:
                     threads=opts.threads,
                     precision=opts.precision,  # type: ignore[arg-type]
                     checkpoint_every=10**9 if opts.runs is None else 50,
-                    run_name=f"{game}-{obs}-{seed}",
+                    run_name=f"{game}-{obs}-{seed}" + ("" if net == "palestra" else f"-{net}"),
+                    **(NETS[net] if obs != "screen" else {}),  # type: ignore[arg-type]
                     runs_root=root,
                     resume=opts.runs is not None,  # a kept run continues from its checkpoint
                     progress=opts.runs is not None,
@@ -358,13 +384,13 @@ def _learning(bench: Bench, opts: AtariBenchOptions) -> None:
                 scores.append(result["mean"])
                 protocol = result["protocol"]
                 records = read_metrics(run_dir)
-                curves[f"{game}/{obs}/{seed}"] = [
+                curves[f"{game}/{label}/{seed}"] = [
                     (4 * r["step"], r["episodic_return"]) for r in records if "episodic_return" in r
                 ]
-                hours.append(f"{game}/{obs}/{seed} {cfg.precision} {_hours(records):.2f} h")
-            rows.append([game, obs, float(np.mean(scores)), float(np.std(scores)), randoms[game]])
+                hours.append(f"{game}/{label}/{seed} {cfg.precision} {_hours(records):.2f} h")
+            rows.append([game, label, float(np.mean(scores)), float(np.std(scores)), randoms[game]])
             bench.figure(
-                f"{game} {obs} score",
+                f"{game} {label} score",
                 float(np.mean(scores)),
                 "points",
                 peer="random policy",

@@ -84,6 +84,19 @@ class PlayTrainConfig(RunOptions):
     vf_coef: float = arg(0.5, "Value loss weight.", min=0)
     max_grad_norm: float = arg(0.5, "Clip the gradient's global norm (0: off).", min=0)
     hidden: int = arg(256, "RAM MLP width.", min=1)
+    # --- expert-augmented actor-critic (BA3C)
+    expert: Path | None = arg(
+        None,
+        "BA3C: an expert dataset (`palestra play expert`); adds the expert-augmented loss "
+        "(Garmulewicz et al. 2018) on a batch of expert transitions per update.",
+    )
+    expert_coef: float = arg(1.0, "BA3C: weight of the expert loss.", min=0)
+    expert_batch: int = arg(128, "BA3C: expert transitions per update.", min=1)
+    expert_adv: Literal["critic", "reward", "one"] = arg(
+        "critic",
+        "BA3C: the expert transitions' advantage: critic = max(0, R - V(s)) (the paper's), "
+        "reward = R (the expert's discounted return), one = 1 (behaviour cloning).",
+    )
     precision: Literal["auto", "fp32", "bf16"] = arg(
         "auto",
         "Arithmetic of the screen network (convolutions and dense layer): bf16 runs them in "
@@ -131,6 +144,10 @@ class PlayTrainConfig(RunOptions):
         if self.env_backend == "ale" and self.obs != "screen":
             raise ValueError("ALE's native vector env has screens only: use env_backend palestra")
         self._check_workers()
+        if self.expert is not None and self.algo != "ba3c":
+            raise ValueError("expert (the expert-augmented loss) is for algo ba3c")
+        if self.expert_adv not in ("critic", "reward", "one"):
+            raise ValueError(f"expert_adv must be critic, reward or one, not {self.expert_adv!r}")
 
     def _check_workers(self) -> None:
         """Ray rollout workers are BA3C's, each owns at least one env and steps it in its own

@@ -147,8 +147,8 @@ def evaluate(
 
 
 def run_eval(cfg: PlayEvalConfig) -> dict[str, Any]:
-    """:func:`evaluate` from the CLI's config."""
-    return evaluate(
+    """:func:`evaluate` from the CLI's config; prints the scores' summary."""
+    result = evaluate(
         cfg.run_dir,
         cfg.episodes,
         greedy=cfg.greedy,
@@ -159,6 +159,12 @@ def run_eval(cfg: PlayEvalConfig) -> dict[str, Any]:
         seed=cfg.seed,
         threads=cfg.threads,
     )
+    print(
+        f"{result['game']} ({result['obs']}, {result['algo']}): mean {result['mean']:g} +- "
+        f"{result['std']:g} over {cfg.episodes} episodes (min {result['min']:g}, max "
+        f"{result['max']:g}); written {Path(cfg.run_dir) / 'eval.json'}"
+    )
+    return result
 
 
 def random_scores(

@@ -1,0 +1,222 @@
+"""``palestra bench expert``: expert-augmented BA3C vs plain BA3C on a hard-exploration game.
+
+Part ``atari`` (default Montezuma's Revenge):
+
+1. **Expert data** by search (:mod:`palestra.play.expert`, Go-Explore's exploration with
+   emulator state restores): ``trajectories`` searches of ``expert_steps`` agent steps, each
+   after its own number of no-ops, each replayed from a fresh emulator and its score
+   checked. Kept under ``runs`` and reused by the next run of the same settings.
+2. **Training**, the same frames and seeds for every arm: ``plain`` BA3C; ``expert``, BA3C with
+   the expert-augmented loss (advantage ``max(0, R - V)``, the paper's); ``bc``, BA3C with the
+   expert term at advantage 1 (behaviour cloning added to the actor-critic loss), the
+   baseline that tells the clipped advantage's share apart.
+3. **Evaluation** of each run under the standard protocol (30 no-op starts, full episodes of
+   up to 108k frames, unclipped scores, actions sampled from the policy), with the random
+   policy's score beside.
+
+Every run is kept and resumed under ``-o runs=DIR`` (default ``runs/expert-bench``): the same
+command run again continues unfinished runs from their checkpoints, so hours of training span
+sessions.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from palestra.core.bench import Bench, register_suite
+from palestra.core.config import Config, arg, config_to_dict
+from palestra.core.runs import read_metrics
+
+__all__ = ["ExpertBenchOptions", "run"]
+
+ARMS = {
+    "plain": {},
+    "expert": {"expert_adv": "critic"},
+    "bc": {"expert_adv": "one"},
+}
+
+
+@dataclass
+class ExpertBenchOptions(Config):
+    """Options of ``palestra bench expert``."""
+
+    parts: tuple[str, ...] = arg(("atari",), "Which parts to run: atari.")
+    game: str = arg("montezuma_revenge", "Atari game (ALE ROM name).")
+    obs: str = arg("ram", "Observation of the learners: ram, screen or both.")
+    arms: tuple[str, ...] = arg(("plain", "expert", "bc"), "Arms: plain, expert, bc.")
+    trajectories: int | None = arg(
+        None, "Expert trajectories searched (default quick 2, full 8).", min=1
+    )
+    expert_steps: int | None = arg(
+        None, "Search steps per trajectory (default quick 20k, full 200k).", min=1
+    )
+    frames: int | None = arg(None, "Training frames per run (default quick 40k, full 8M).", min=4)
+    seeds: int | None = arg(None, "Seeds per arm (default quick 1, full 3).", min=1)
+    expert_coef: float = arg(1.0, "Weight of the expert term.", min=0)
+    expert_batch: int = arg(128, "Expert transitions per update.", min=1)
+    eval_episodes: int | None = arg(
+        None, "Evaluation episodes per run (default quick 2, full 10).", min=1
+    )
+    threads: int = arg(1, "torch threads per run.", min=1)
+    runs: Path = arg(Path("runs/expert-bench"), "Keep (and resume) the data and runs here.")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        unknown = set(self.arms) - set(ARMS)
+        if unknown:
+            raise ValueError(f"unknown arms {sorted(unknown)}; known: {', '.join(ARMS)}")
+        if self.obs not in ("ram", "screen", "both"):
+            raise ValueError(f"obs must be ram, screen or both, not {self.obs!r}")
+
+
+def _expert_data(bench: Bench, opts: ExpertBenchOptions) -> Path:
+    """The expert dataset of these settings: searched once, then reused."""
+    from palestra.play.expert import ExpertSearchConfig, find_expert, load_expert
+
+    cfg = ExpertSearchConfig(
+        game=opts.game,
+        trajectories=opts.trajectories or (2 if bench.quick else 8),
+        steps=opts.expert_steps or (20_000 if bench.quick else 200_000),
+        seed=bench.seed,
+        out=opts.runs / "expert" / f"{opts.game}.npz",
+        progress=not bench.quick,
+    )
+    wanted = config_to_dict(cfg, recorded_only=True)
+    meta_path = cfg.out.with_suffix(".json")
+    if cfg.out.exists() and meta_path.exists():
+        saved = json.loads(meta_path.read_text()).get("config")
+        if saved == json.loads(json.dumps(wanted)):
+            load_expert(cfg.out)  # readable
+            return cfg.out
+    find_expert(cfg)
+    return cfg.out
+
+
+def _atari(bench: Bench, opts: ExpertBenchOptions) -> None:
+    from palestra.play.config import PlayTrainConfig
+    from palestra.play.evaluate import evaluate, random_scores
+    from palestra.play.expert import load_expert
+    from palestra.play.train import train
+
+    quick = bench.quick
+    frames = opts.frames or (40_000 if quick else 8_000_000)
+    seeds = opts.seeds or (1 if quick else 3)
+    episodes = opts.eval_episodes or (2 if quick else 10)
+    path = _expert_data(bench, opts)
+    data = load_expert(path)
+    searched = data.meta["trajectories"]
+    rows, curves, scores_by_arm = [], {}, {}
+    for arm in opts.arms:
+        scores = []
+        for seed in range(seeds):
+            cfg = PlayTrainConfig(
+                game=opts.game,
+                obs=opts.obs,  # type: ignore[arg-type]
+                algo="ba3c",
+                total_steps=frames // 4,
+                seed=bench.seed + seed,
+                threads=opts.threads,
+                expert=None if arm == "plain" else path.resolve(),
+                expert_coef=opts.expert_coef,
+                expert_batch=opts.expert_batch,
+                checkpoint_every=200,
+                run_name=f"{opts.game}-{opts.obs}-{arm}-{seed}",
+                runs_root=opts.runs,
+                resume=True,
+                progress=not quick,
+                **ARMS[arm],  # type: ignore[arg-type]
+            )
+            run_dir = train(cfg)
+            result = evaluate(run_dir, episodes, threads=opts.threads)
+            scores.append(result["mean"])
+            curves[f"{arm}/{seed}"] = [
+                (4 * r["step"], r["episodic_return"])
+                for r in read_metrics(run_dir)
+                if "episodic_return" in r
+            ]
+        scores_by_arm[arm] = scores
+        rows.append([arm, float(np.mean(scores)), float(np.std(scores)), max(scores), seeds])
+    random = float(np.mean(random_scores(opts.game, episodes)))
+    bench.table(
+        f"{opts.game}: scores after {frames:,} frames (BA3C from the {opts.obs}, "
+        f"{episodes} eval episodes per run)",
+        ["arm", "mean score", "std over seeds", "best seed", "seeds"],
+        rows,
+    )
+    bench.table(
+        "Expert trajectories (search, then replay-checked)",
+        ["trajectory", "no-ops", "score", "agent steps", "cells", "search steps", "seconds"],
+        [
+            [i, t["noops"], t["score"], t["length"], t["cells"], t["search_steps"], t["seconds"]]
+            for i, t in enumerate(searched)
+        ],
+    )
+    plain = float(np.mean(scores_by_arm["plain"])) if "plain" in scores_by_arm else None
+    for arm in opts.arms:
+        if arm != "plain":
+            bench.figure(
+                f"{opts.game} {arm} score",
+                float(np.mean(scores_by_arm[arm])),
+                "points",
+                peer="plain BA3C" if plain is not None else None,
+                peer_value=plain,
+                setting=f"{frames:,} frames, {seeds} seed(s), {opts.obs}",
+            )
+    bench.figure(f"{opts.game} random policy", random, "points")
+    bench.data["atari"] = {
+        "rows": rows,
+        "scores": scores_by_arm,
+        "curves": curves,
+        "expert": searched,
+        "random": random,
+        "frames": frames,
+    }
+    bench.note(
+        f"Expert data: {len(searched)} Go-Explore searches of {searched[0]['search_steps']:,} "
+        f"agent steps, RAM cells (level, room, inventory, position) for Montezuma's Revenge "
+        f"and 11x8x8 screen cells elsewhere; each trajectory replayed from a fresh emulator "
+        f"and its score re-checked. Training: BA3C (32 envs x 5 steps, Adam 7e-4 annealed), "
+        f"episodic life, clipped rewards, 1-30 no-op starts; the expert arms add "
+        f"{opts.expert_coef:g} x the expert term on {opts.expert_batch} expert transitions per "
+        f"update (not counted as frames). Evaluation: 30 no-op starts, sampled actions, "
+        f"unclipped. Runs kept in `{opts.runs}`."
+    )
+    with bench.plot(
+        "curves", "Training episode return vs frames", xlabel="frames", ylabel="return"
+    ) as ax:
+        colours = {"plain": "tab:grey", "expert": "tab:red", "bc": "tab:blue"}
+        for name, points in curves.items():
+            if points:
+                xs, ys = zip(*points, strict=True)
+                ax.plot(xs, _smooth(ys), label=name, color=colours[name.split("/")[0]])
+        ax.axhline(random, linestyle=":", color="black", label="random")
+    with bench.plot(
+        "search", "Expert search: best score vs search steps", xlabel="agent steps", ylabel="score"
+    ) as ax:
+        for i, t in enumerate(searched):
+            xs, best, _ = zip(*t["curve"], strict=True)
+            ax.step(xs, best, where="post", label=f"trajectory {i} ({t['noops']} no-ops)")
+
+
+def _smooth(ys: Any, k: int = 20) -> list[float]:
+    """Running mean over the last ``k`` logged returns."""
+    ys = np.asarray(ys, float)
+    out = np.cumsum(ys)
+    out[k:] = out[k:] - out[:-k]
+    return (out / np.minimum(np.arange(1, len(ys) + 1), k)).tolist()
+
+
+@register_suite("expert", config=ExpertBenchOptions)
+def run(bench: Bench) -> None:
+    """Expert data by search, then BA3C plain vs expert-augmented vs behaviour cloning."""
+    opts: ExpertBenchOptions = bench.options or ExpertBenchOptions()
+    unknown = set(opts.parts) - {"atari"}
+    if unknown:
+        raise ValueError(f"unknown parts {sorted(unknown)}; known: atari")
+    if "atari" in opts.parts:
+        _atari(bench, opts)
