@@ -209,3 +209,41 @@ def test_bench_expert_tiny_reuses_its_expert_and_runs(tmp_path: Path) -> None:
     names = {f["name"] for f in results[0]["figures"]}
     assert {"breakout expert score", "breakout bc score", "breakout random policy"} <= names
     assert "Expert trajectories" in md_path.read_text()
+
+
+def test_episodes_start_along_the_expert_and_are_not_reported(
+    expert: tuple[ExpertData, Path],
+) -> None:
+    from palestra.play.atari import AtariVecEnv, Starts
+    from palestra.play.expert import expert_starts
+
+    data, _ = expert
+    settings = AtariSettings(game=GAME, obs="ram", episodic_life=False)
+    states = expert_starts(data, settings)
+    assert len(states) == len(data)
+    stacks = data.stacks("ram", ram_stack=4)["ram"]
+    for row in (0, len(data) // 2, len(data) - 1):  # the learner's observation at each state
+        assert np.array_equal(states[row]["ram"], stacks[row])
+
+    game = AtariGame(settings, 3, Starts(states, prob=1.0))
+    game.reset()
+    assert game.from_start and game.episode_return == 0 and game.episode_length == 0
+    assert any(np.array_equal(game.ram, s["ram"]) for s in states)
+    # the game's own RNG is kept (not the expert replay's): two games draw differently
+    other = AtariGame(settings, 4, Starts(states, prob=1.0))
+    assert game.rng.bit_generator.state != other.rng.bit_generator.state
+
+    # every episode starts at the expert, so none is reported; without starts they are
+    rng = np.random.default_rng(0)
+    for starts in (Starts(states, prob=1.0), None):
+        with AtariVecEnv(settings, 2, seed=0, starts=starts) as env:
+            env.reset()
+            reported, ended = [], 0
+            for _ in range(1500):
+                result = env.step(rng.integers(4, size=2))
+                reported += result.episodes
+                ended += int(result.terminated.sum())
+            assert ended > 0
+            assert (reported == []) == (starts is not None)
+    with pytest.raises(ValueError, match="needs an expert dataset"):
+        PlayTrainConfig(algo="ba3c", expert_starts=0.5)

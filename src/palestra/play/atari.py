@@ -61,6 +61,7 @@ __all__ = [
     "AtariVecEnv",
     "NativeScreenVecEnv",
     "ObsMode",
+    "Starts",
     "StepResult",
     "make_vec_env",
     "resize84",
@@ -94,6 +95,17 @@ class AtariSettings:
     @property
     def wants_ram(self) -> bool:
         return self.obs in ("ram", "both")
+
+
+@dataclass
+class Starts:
+    """States a training episode may start from instead of the reset: with probability
+    ``prob`` a reset restores one of ``states`` (:meth:`AtariGame.get_state` dicts, e.g. along
+    expert trajectories), drawn uniformly. Such episodes are played but not reported (their
+    return would include points scored before the start)."""
+
+    states: list[dict[str, Any]]
+    prob: float
 
 
 @dataclass
@@ -182,10 +194,12 @@ class AtariGame:
     into the (minimal) action set. Not a gymnasium env: the vector envs and the world
     wrap it."""
 
-    def __init__(self, settings: AtariSettings, seed: int) -> None:
+    def __init__(self, settings: AtariSettings, seed: int, starts: Starts | None = None) -> None:
         from ale_py import Action
 
         self.settings = settings
+        self.starts = starts if starts is not None and starts.states and starts.prob > 0 else None
+        self.from_start = False  # this episode began at one of ``starts``
         self.ale = _ale(settings, seed)
         actions = (
             self.ale.getLegalActionSet()
@@ -251,6 +265,14 @@ class AtariGame:
         """A new real episode: reset, no-op starts (``noops`` of them, else 1..noop_max
         drawn), FIRE, and a fresh frame stack."""
         s = self.settings
+        if self.starts is not None and self.rng.random() < self.starts.prob:
+            start = self.starts.states[int(self.rng.integers(len(self.starts.states)))]
+            self.set_state({**start, "rng": self.rng.bit_generator.state})  # keep our own RNG
+            self.episode_return, self.episode_length = 0.0, 0
+            self.game_over = self.truncated = False
+            self.from_start = True
+            return
+        self.from_start = False
         self.ale.reset_game()
         if noops is None:
             noops = int(self.rng.integers(1, s.noop_max + 1)) if s.noop_max > 0 else 0
@@ -311,6 +333,7 @@ class AtariGame:
                 self.game_over,
                 self.truncated,
             ),
+            "from_start": self.from_start,
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
@@ -326,14 +349,17 @@ class AtariGame:
             self.game_over,
             self.truncated,
         ) = state["counters"]
+        self.from_start = state.get("from_start", False)  # absent from older checkpoints
 
 
 # ----------------------------------------------------------------------------- vector envs
 class _Group:
     """Games stepped one after another in this process."""
 
-    def __init__(self, settings: AtariSettings, seeds: list[int]) -> None:
-        self.games = [AtariGame(settings, s) for s in seeds]
+    def __init__(
+        self, settings: AtariSettings, seeds: list[int], starts: Starts | None = None
+    ) -> None:
+        self.games = [AtariGame(settings, s, starts) for s in seeds]
 
     def reset(self) -> dict[str, np.ndarray]:
         for g in self.games:
@@ -358,7 +384,8 @@ class _Group:
         for i, (g, a) in enumerate(zip(self.games, actions, strict=True)):
             reward[i], terminated[i], truncated[i] = g.step(int(a))
             if g.game_over or g.truncated:
-                episodes.append((i, g.episode_return, g.episode_length))
+                if not g.from_start:
+                    episodes.append((i, g.episode_return, g.episode_length))
                 g.reset()
         return self._obs(), reward, terminated, truncated, episodes
 
@@ -371,10 +398,12 @@ class _Group:
         return self._obs()
 
 
-def _worker(conn: Any, settings: AtariSettings, seeds: list[int]) -> None:
+def _worker(
+    conn: Any, settings: AtariSettings, seeds: list[int], starts: Starts | None = None
+) -> None:
     """A worker process: serves a :class:`_Group` over a pipe until told to close."""
     try:
-        group = _Group(settings, seeds)
+        group = _Group(settings, seeds, starts)
         conn.send(("ok", group.games[0].n_actions))
         while True:
             command, payload = conn.recv()
@@ -391,10 +420,14 @@ def _worker(conn: Any, settings: AtariSettings, seeds: list[int]) -> None:
 class _Remote:
     """A :class:`_Group` in a worker process (spawned: no torch state is inherited)."""
 
-    def __init__(self, settings: AtariSettings, seeds: list[int]) -> None:
+    def __init__(
+        self, settings: AtariSettings, seeds: list[int], starts: Starts | None = None
+    ) -> None:
         ctx = mp.get_context("spawn")
         self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_worker, args=(child, settings, seeds), daemon=True)
+        self.process = ctx.Process(
+            target=_worker, args=(child, settings, seeds, starts), daemon=True
+        )
         self.process.start()
         child.close()
         self.n_actions = self._receive()
@@ -434,7 +467,12 @@ class AtariVecEnv:
     """
 
     def __init__(
-        self, settings: AtariSettings, num_envs: int, seed: int = 0, workers: int = 0
+        self,
+        settings: AtariSettings,
+        num_envs: int,
+        seed: int = 0,
+        workers: int = 0,
+        starts: Starts | None = None,
     ) -> None:
         self.settings = settings
         self.num_envs = num_envs
@@ -443,14 +481,14 @@ class AtariVecEnv:
         self._remotes: list[_Remote] = []
         self._sizes: list[int] = []
         if workers <= 0:
-            self._local = _Group(settings, seeds)
+            self._local = _Group(settings, seeds, starts)
             self.n_actions = self._local.games[0].n_actions
         else:
             workers = min(workers, num_envs)
             chunks = np.array_split(np.arange(num_envs), workers)
             try:
                 for chunk in chunks:
-                    self._remotes.append(_Remote(settings, [seeds[i] for i in chunk]))
+                    self._remotes.append(_Remote(settings, [seeds[i] for i in chunk], starts))
                     self._sizes.append(len(chunk))
             except BaseException:
                 self.close()
@@ -605,14 +643,18 @@ def make_vec_env(
     backend: Literal["auto", "ale", "palestra"] = "auto",
     workers: int = 0,
     threads: int = 0,
+    starts: Starts | None = None,
 ) -> AtariVecEnv | NativeScreenVecEnv:
     """The vector env for ``settings``: ``auto`` is ALE's native one for screens, Palestra's
-    for ``ram`` and ``both`` (which ALE's cannot serve)."""
+    for ``ram`` and ``both`` (which ALE's cannot serve) and wherever episodes may begin at
+    ``starts`` (ALE's cannot restore states)."""
     if backend == "auto":
-        backend = "ale" if settings.obs == "screen" else "palestra"
+        backend = "ale" if settings.obs == "screen" and starts is None else "palestra"
     if backend == "ale":
+        if starts is not None:
+            raise PalestraError("ALE's native vector env cannot start episodes at given states")
         return NativeScreenVecEnv(settings, num_envs, seed, threads)
-    return AtariVecEnv(settings, num_envs, seed, workers)
+    return AtariVecEnv(settings, num_envs, seed, workers, starts)
 
 
 # ----------------------------------------------------------------------------- the world

@@ -69,6 +69,7 @@ from palestra.play.common import (
     restore_or_reset,
     save_policy,
     settings_for,
+    train_starts,
 )
 from palestra.play.config import PlayTrainConfig
 from palestra.play.expert import ExpertBuffer, load_expert
@@ -180,12 +181,14 @@ class RolloutWorker:
         np.random.seed(seed)
         torch.manual_seed(seed)
         self.first_env = first_env
+        settings = settings_for(cfg)
         env = make_vec_env(
-            settings_for(cfg),
+            settings,
             num_envs,
             cfg.seed + first_env,
             backend=cfg.env_backend,
             threads=1,
+            starts=train_starts(cfg, settings),
         )
         assert cfg.rollout is not None
         self.rollouts = InProcessRollouts(env, cfg.rollout)

@@ -50,10 +50,16 @@ class ExpertBenchOptions(Config):
     obs: str = arg("ram", "Observation of the learners: ram, screen or both.")
     arms: tuple[str, ...] = arg(("plain", "expert", "bc"), "Arms: plain, expert, bc.")
     trajectories: int | None = arg(
-        None, "Expert trajectories searched (default quick 2, full 8).", min=1
+        None,
+        "Expert trajectories searched, each after its own no-ops (default quick 2, full 30: "
+        "one per no-op count of the 1..30 starts).",
+        min=1,
     )
     expert_steps: int | None = arg(
-        None, "Search steps per trajectory (default quick 20k, full 200k).", min=1
+        None, "Search steps per trajectory, at most (default quick 20k, full 300k).", min=1
+    )
+    expert_stop: float | None = arg(
+        None, "Stop a trajectory's search at this score (default quick none, full 400)."
     )
     frames: int | None = arg(None, "Training frames per run (default quick 40k, full 8M).", min=4)
     seeds: int | None = arg(None, "Seeds per arm (default quick 1, full 3).", min=1)
@@ -80,8 +86,9 @@ def _expert_data(bench: Bench, opts: ExpertBenchOptions) -> Path:
 
     cfg = ExpertSearchConfig(
         game=opts.game,
-        trajectories=opts.trajectories or (2 if bench.quick else 8),
-        steps=opts.expert_steps or (20_000 if bench.quick else 200_000),
+        trajectories=opts.trajectories or (2 if bench.quick else 30),
+        steps=opts.expert_steps or (20_000 if bench.quick else 300_000),
+        stop_score=opts.expert_stop or (None if bench.quick else 400.0),
         seed=bench.seed,
         out=opts.runs / "expert" / f"{opts.game}.npz",
         progress=not bench.quick,

@@ -27,7 +27,13 @@ from palestra.core.runs import (
     set_rng_state,
 )
 from palestra.models.atari_nets import AtariActorCritic
-from palestra.play.atari import AtariSettings, AtariVecEnv, NativeScreenVecEnv, make_vec_env
+from palestra.play.atari import (
+    AtariSettings,
+    AtariVecEnv,
+    NativeScreenVecEnv,
+    Starts,
+    make_vec_env,
+)
 from palestra.play.config import PlayTrainConfig
 
 __all__ = [
@@ -43,6 +49,7 @@ __all__ = [
     "save_policy",
     "set_rng_state",
     "settings_for",
+    "train_starts",
 ]
 
 
@@ -156,15 +163,29 @@ def settings_for(cfg: PlayTrainConfig, *, training: bool = True) -> AtariSetting
 
 
 def make_train_env(cfg: PlayTrainConfig) -> AtariVecEnv | NativeScreenVecEnv:
+    """The training envs of ``cfg``; with ``expert_starts``, episodes may begin along the
+    expert's trajectories (replayed here, so Ray workers build theirs too)."""
     assert cfg.num_envs is not None
+    settings = settings_for(cfg)
     return make_vec_env(
-        settings_for(cfg),
+        settings,
         cfg.num_envs,
         cfg.seed,
         backend=cfg.env_backend,
         workers=cfg.env_workers,
         threads=cfg.env_threads,
+        starts=train_starts(cfg, settings),
     )
+
+
+def train_starts(cfg: PlayTrainConfig, settings: AtariSettings) -> Starts | None:
+    """Where training episodes may begin besides the reset: the expert's states, with
+    ``expert_starts``; else None."""
+    if cfg.expert is None or cfg.expert_starts <= 0:
+        return None
+    from palestra.play.expert import expert_starts, load_expert
+
+    return Starts(expert_starts(load_expert(cfg.expert), settings), cfg.expert_starts)
 
 
 def make_model(cfg: PlayTrainConfig, n_actions: int) -> AtariActorCritic:

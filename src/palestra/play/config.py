@@ -92,6 +92,14 @@ class PlayTrainConfig(RunOptions):
     )
     expert_coef: float = arg(1.0, "BA3C: weight of the expert loss.", min=0)
     expert_batch: int = arg(128, "BA3C: expert transitions per update.", min=1)
+    expert_starts: float = arg(
+        0.0,
+        "BA3C with --expert: probability that a training episode starts at a random state "
+        "of the expert trajectories instead of the reset (the paper code's random state "
+        "reset); such episodes are not logged, evaluation always starts at the reset.",
+        min=0,
+        max=1,
+    )
     expert_adv: Literal["critic", "reward", "one"] = arg(
         "critic",
         "BA3C: the expert transitions' advantage: critic = max(0, R - V(s)) (the paper's), "
@@ -146,6 +154,10 @@ class PlayTrainConfig(RunOptions):
         self._check_workers()
         if self.expert is not None and self.algo != "ba3c":
             raise ValueError("expert (the expert-augmented loss) is for algo ba3c")
+        if self.expert_starts > 0 and self.expert is None:
+            raise ValueError("expert_starts needs an expert dataset (expert)")
+        if self.expert_starts > 0 and self.env_backend == "ale":
+            raise ValueError("expert_starts needs env_backend palestra (ALE's cannot restore)")
         if self.expert_adv not in ("critic", "reward", "one"):
             raise ValueError(f"expert_adv must be critic, reward or one, not {self.expert_adv!r}")
 

@@ -56,6 +56,7 @@ __all__ = [
     "ExpertData",
     "ExpertSearchConfig",
     "cell_function",
+    "expert_starts",
     "load_expert",
     "record",
     "search",
@@ -121,6 +122,9 @@ class ExpertSearchConfig(Config):
     )
     noop_max: int = arg(30, "No-op starts of the trajectories: 1..noop_max, as training's.", min=0)
     steps: int = arg(200_000, "Agent steps of exploration per trajectory (4 frames each).", min=1)
+    stop_score: float | None = arg(
+        None, "Stop a trajectory's search once its best score reaches this (default: never)."
+    )
     explore_steps: int = arg(100, "Random agent steps per iteration from the chosen cell.", min=1)
     repeat: float = arg(0.95, "Probability of repeating the previous random action.", min=0, max=1)
     bin: int = arg(8, "RAM cells: pixels per position bin.", min=1)
@@ -163,7 +167,7 @@ def search(cfg: ExpertSearchConfig, noops: int = 0, index: int = 0) -> SearchRes
     steps, curve, t0 = 0, [], time.perf_counter()
     title = f"expert {index + 1}/{cfg.trajectories} {cfg.game}"
     with step_bar(title, cfg.steps, enabled=cfg.progress) as bar:
-        while steps < cfg.steps:
+        while steps < cfg.steps and (cfg.stop_score is None or best.score < cfg.stop_score):
             keys = list(archive)
             weights = np.array(
                 [
@@ -327,6 +331,30 @@ def record(game_name: str, actions: list[int], seed: int, noops: int = 0) -> Exp
             raise PalestraError(f"replay of the expert ended at step {t + 1} of {T}")
     actions_ = np.asarray(actions, np.int64)
     return ExpertData(game_name, screen, ram, actions_, rewards, np.zeros(T, np.int64), {})
+
+
+def expert_starts(data: ExpertData, settings: AtariSettings) -> list[dict[str, Any]]:
+    """The emulator state before every step of every trajectory of ``data``, replayed in a
+    game with the training ``settings`` (so the observation stacks are the learner's), for
+    :class:`~palestra.play.atari.Starts`. Each replay's rewards are checked against the
+    dataset's."""
+    from dataclasses import replace
+
+    settings = replace(settings, noop_max=0, sticky=0.0)
+    states: list[dict[str, Any]] = []
+    for i, info in enumerate(data.meta["trajectories"]):
+        rows = np.flatnonzero(data.trajectory == i)
+        game = AtariGame(settings, 0)
+        game.reset(int(info["noops"]))
+        for row in rows:
+            states.append(game.get_state())
+            reward, _, _ = game.step(int(data.actions[row]))
+            if reward != data.rewards[row]:
+                raise PalestraError(
+                    f"expert trajectory {i} replays differently at step {row - rows[0]} "
+                    f"(reward {reward:g}, recorded {data.rewards[row]:g})"
+                )
+    return states
 
 
 def _noops(cfg: ExpertSearchConfig) -> list[int]:
