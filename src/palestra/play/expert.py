@@ -122,6 +122,12 @@ class ExpertSearchConfig(Config):
     )
     noop_max: int = arg(30, "No-op starts of the trajectories: 1..noop_max, as training's.", min=0)
     steps: int = arg(200_000, "Agent steps of exploration per trajectory (4 frames each).", min=1)
+    canonical: bool = arg(
+        True,
+        "Label each expert step with the lowest-numbered action that has the same effect "
+        "(same next RAM and reward): random exploration picks any of several equivalent "
+        "actions, and a learner imitates consistent labels more easily.",
+    )
     stop_score: float | None = arg(
         None, "Stop a trajectory's search once its best score reaches this (default: never)."
     )
@@ -129,7 +135,11 @@ class ExpertSearchConfig(Config):
     repeat: float = arg(0.95, "Probability of repeating the previous random action.", min=0, max=1)
     bin: int = arg(8, "RAM cells: pixels per position bin.", min=1)
     seed: int = arg(0, "Seed of the emulator and of the search.", min=0)
-    out: Path = arg(Path("expert.npz"), "Where to write the dataset (.npz, with a .json beside).")
+    out: Path = arg(
+        Path("expert.npz"),
+        "Where to write the dataset (.npz, with a .json beside).",
+        recorded=False,
+    )
     progress: bool = arg(True, "Show a progress bar on stderr.", recorded=False)
 
 
@@ -314,6 +324,27 @@ def load_expert(path: Path) -> ExpertData:
     return ExpertData(game, meta=meta, **arrays)
 
 
+def canonical_actions(game_name: str, actions: list[int], seed: int, noops: int = 0) -> list[int]:
+    """``actions`` with each replaced by the lowest-numbered action whose step from the same
+    state gives the same RAM and reward (so the trajectory itself is unchanged)."""
+    game = AtariGame(_settings(game_name), seed)
+    game.reset(noops)
+    out = []
+    for action in actions:
+        before = game.get_state()
+        reward, _, _ = game.step(action)
+        after, ram = game.get_state(), game.ale.getRAM().copy()
+        for candidate in range(action):
+            game.set_state(before)
+            r, _, _ = game.step(candidate)
+            if r == reward and np.array_equal(game.ale.getRAM(), ram):
+                action = candidate
+                break
+        game.set_state(after)
+        out.append(action)
+    return out
+
+
 def record(game_name: str, actions: list[int], seed: int, noops: int = 0) -> ExpertData:
     """Replay ``actions`` from a fresh emulator (the search's settings, seed and no-ops) and
     record the observations and rewards of every step."""
@@ -379,7 +410,10 @@ def find_expert(cfg: ExpertSearchConfig) -> tuple[ExpertData, list[SearchResult]
                 f"{cfg.game}: no reward found in {result.steps:,} search steps after {noops} "
                 f"no-ops ({result.cells} cells); raise --steps"
             )
-        part = record(cfg.game, result.best.actions, cfg.seed, noops)
+        actions = result.best.actions
+        if cfg.canonical:
+            actions = canonical_actions(cfg.game, actions, cfg.seed, noops)
+        part = record(cfg.game, actions, cfg.seed, noops)
         if float(part.rewards.sum()) != result.best.score:
             raise PalestraError(
                 f"the replay scored {part.rewards.sum()}, the search {result.best.score}: the "
