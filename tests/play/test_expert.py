@@ -247,3 +247,24 @@ def test_episodes_start_along_the_expert_and_are_not_reported(
             assert (reported == []) == (starts is not None)
     with pytest.raises(ValueError, match="needs an expert dataset"):
         PlayTrainConfig(algo="ba3c", expert_starts=0.5)
+
+
+def test_canonical_labels_keep_the_trajectory_and_only_lower_the_actions() -> None:
+    from palestra.play.expert import canonical_actions
+
+    rng = np.random.default_rng(0)
+    actions = rng.integers(18, size=80).tolist()
+    canonical = canonical_actions("montezuma_revenge", actions, 0, 3)
+    assert all(c <= a for c, a in zip(canonical, actions, strict=True))
+    assert canonical != actions  # mid-jump and against walls many actions are equivalent
+
+    def rams(sequence: list[int]) -> list[np.ndarray]:
+        game = AtariGame(AtariSettings(game="montezuma_revenge", obs="ram", noop_max=0), 0)
+        game.reset(3)
+        out = []
+        for a in sequence:
+            game.step(a)
+            out.append(game.ale.getRAM().copy())
+        return out
+
+    assert all(np.array_equal(x, y) for x, y in zip(rams(actions), rams(canonical), strict=True))

@@ -277,14 +277,7 @@ class ExpertData:
         import io
 
         buffer = io.BytesIO()
-        np.savez_compressed(
-            buffer,
-            screen=self.screen,
-            ram=self.ram,
-            actions=self.actions,
-            rewards=self.rewards,
-            trajectory=self.trajectory,
-        )
+        np.savez_compressed(buffer, **{k: getattr(self, k) for k in _ARRAYS})
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(path, buffer.getvalue())
         meta = {"game": self.game, "scores": self.scores(), "steps": len(self), **self.meta}
