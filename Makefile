@@ -5,7 +5,7 @@
 VENV     := .venv
 BIN      := $(VENV)/bin
 PYTHON   ?= python3
-EXTRAS   := sat,lm,prove,atari,control,ray,dev
+EXTRAS   := sat,lm,prove,atari,control,ray,doom,dev
 # Debian packages the tests, the demo and the benches use (installed when missing).
 DEBS     := eprover cvc4 coq libcoq-hammer libcoq-coquelicot
 STAMP    := $(VENV)/.installed

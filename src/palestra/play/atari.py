@@ -46,6 +46,7 @@ import contextlib
 import itertools
 import multiprocessing as mp
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -95,6 +96,12 @@ class AtariSettings:
     @property
     def wants_ram(self) -> bool:
         return self.obs in ("ram", "both")
+
+    def make_game(self, seed: int, starts: Starts | None = None) -> AtariGame:
+        """The game these settings describe (the vector envs build games through this, so
+        other worlds with the same face, e.g. :class:`~palestra.play.doom.DoomSettings`,
+        plug in)."""
+        return AtariGame(self, seed, starts)
 
 
 @dataclass
@@ -148,29 +155,48 @@ def _band(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return index, band
 
 
-_ROW_INDEX, _ROW_WEIGHTS = _band(_area_weights(SCREEN[0], 84))  # [84, 3] each
-_COL_INDEX, _COL_WEIGHTS = _band(_area_weights(SCREEN[1], 84))  # [84, 3] each
-_ROW_TERMS = [(i, w[:, None].copy()) for i, w in zip(_ROW_INDEX.T, _ROW_WEIGHTS.T, strict=True)]
-_COL_TERMS = [(i, w[None, :].copy()) for i, w in zip(_COL_INDEX.T, _COL_WEIGHTS.T, strict=True)]
+Terms = list[tuple[np.ndarray, np.ndarray]]
+
+
+def _terms(n_in: int, n_out: int, axis: int) -> Terms:
+    """The area weights of one axis as ``(index, weight)`` gathers, weights shaped to
+    broadcast along ``axis`` (0: rows, 1: columns)."""
+    index, weights = _band(_area_weights(n_in, n_out))  # [n_out, k] each
+    shape = (-1, 1) if axis == 0 else (1, -1)
+    return [(i, w.reshape(shape).copy()) for i, w in zip(index.T, weights.T, strict=True)]
+
+
+def area_resizer(height: int, width: int, size: int = 84) -> Callable[[np.ndarray], np.ndarray]:
+    """A function from ``[height, width]`` grayscale to ``[size, size]`` uint8 by area
+    averaging (OpenCV's INTER_AREA).
+
+    Each output pixel mixes a few rows and columns, so the weights are applied as a few row
+    and column gathers rather than a dense matrix product: no BLAS call, whose thread pool
+    would fight torch's for the cores while the learner steps its envs.
+    """
+    row_terms, col_terms = _terms(height, size, 0), _terms(width, size, 1)
+
+    def resize(gray: np.ndarray) -> np.ndarray:
+        g = gray.astype(np.float32)
+        (index, weight), *rest = row_terms
+        rows = g[index] * weight  # [size, width]
+        for index, weight in rest:
+            rows += g[index] * weight
+        (index, weight), *rest = col_terms
+        out = rows[:, index] * weight  # [size, size]
+        for index, weight in rest:
+            out += rows[:, index] * weight
+        return np.rint(out).astype(np.uint8)
+
+    return resize
+
+
+_resize_atari = area_resizer(*SCREEN)
 
 
 def resize84(gray: np.ndarray) -> np.ndarray:
-    """A ``[210, 160]`` grayscale screen to ``[84, 84]`` uint8 by area averaging.
-
-    Each output pixel mixes at most 3 rows and 3 columns, so the weights are applied as a
-    few row and column gathers rather than a dense matrix product: no BLAS call, whose
-    thread pool would fight torch's for the cores while the learner steps its envs.
-    """
-    g = gray.astype(np.float32)
-    (index, weight), *rest = _ROW_TERMS
-    rows = g[index] * weight  # [84, 160]
-    for index, weight in rest:
-        rows += g[index] * weight
-    (index, weight), *rest = _COL_TERMS
-    out = rows[:, index] * weight  # [84, 84]
-    for index, weight in rest:
-        out += rows[:, index] * weight
-    return np.rint(out).astype(np.uint8)
+    """A ``[210, 160]`` grayscale Atari screen to ``[84, 84]`` uint8 by area averaging."""
+    return _resize_atari(gray)
 
 
 # ----------------------------------------------------------------------------- one game
@@ -222,6 +248,10 @@ class AtariGame:
     @property
     def n_actions(self) -> int:
         return len(self.actions)
+
+    def rgb(self) -> np.ndarray:
+        """The current screen, RGB ``[210, 160, 3]`` (for GIFs)."""
+        return self.ale.getScreenRGB()
 
     # -- observation
     def _push(self, pooled: bool) -> None:
@@ -359,7 +389,7 @@ class _Group:
     def __init__(
         self, settings: AtariSettings, seeds: list[int], starts: Starts | None = None
     ) -> None:
-        self.games = [AtariGame(settings, s, starts) for s in seeds]
+        self.games = [settings.make_game(s, starts) for s in seeds]
 
     def reset(self) -> dict[str, np.ndarray]:
         for g in self.games:
@@ -648,11 +678,12 @@ def make_vec_env(
     """The vector env for ``settings``: ``auto`` is ALE's native one for screens, Palestra's
     for ``ram`` and ``both`` (which ALE's cannot serve) and wherever episodes may begin at
     ``starts`` (ALE's cannot restore states)."""
+    atari = isinstance(settings, AtariSettings)
     if backend == "auto":
-        backend = "ale" if settings.obs == "screen" and starts is None else "palestra"
+        backend = "ale" if atari and settings.obs == "screen" and starts is None else "palestra"
     if backend == "ale":
-        if starts is not None:
-            raise PalestraError("ALE's native vector env cannot start episodes at given states")
+        if starts is not None or not atari:
+            raise PalestraError("ALE's native vector env runs Atari games from their reset only")
         return NativeScreenVecEnv(settings, num_envs, seed, threads)
     return AtariVecEnv(settings, num_envs, seed, workers, starts)
 

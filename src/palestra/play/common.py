@@ -35,6 +35,7 @@ from palestra.play.atari import (
     make_vec_env,
 )
 from palestra.play.config import PlayTrainConfig
+from palestra.play.doom import DoomSettings, is_doom
 
 __all__ = [
     "checkpoint_state",
@@ -151,8 +152,11 @@ def restore_or_reset(
     return state["update"], global_step, state["pending"], next_obs
 
 
-def settings_for(cfg: PlayTrainConfig, *, training: bool = True) -> AtariSettings:
-    """The preprocessing of ``cfg``; episodic life only while training."""
+def settings_for(cfg: PlayTrainConfig, *, training: bool = True) -> Any:
+    """The preprocessing of ``cfg`` (:class:`AtariSettings`, or :class:`DoomSettings` for a
+    ``doom/`` scenario); episodic life only while training."""
+    if is_doom(cfg.game):
+        return DoomSettings(game=cfg.game)
     return AtariSettings(
         game=cfg.game,
         obs=cfg.obs,
@@ -178,7 +182,7 @@ def make_train_env(cfg: PlayTrainConfig) -> AtariVecEnv | NativeScreenVecEnv:
     )
 
 
-def train_starts(cfg: PlayTrainConfig, settings: AtariSettings) -> Starts | None:
+def train_starts(cfg: PlayTrainConfig, settings: Any) -> Starts | None:
     """Where training episodes may begin besides the reset: the expert's states, with
     ``expert_starts``; else None."""
     if cfg.expert is None or cfg.expert_starts <= 0:

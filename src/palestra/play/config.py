@@ -54,7 +54,11 @@ class PlayTrainConfig(RunOptions):
     """
 
     # --- world
-    game: str = arg("breakout", "ALE game (ROM) name, e.g. breakout, pong, seaquest, bowling.")
+    game: str = arg(
+        "breakout",
+        "ALE game (ROM) name, e.g. breakout, pong, seaquest, bowling; or a ViZDoom scenario, "
+        "doom/NAME (e.g. doom/my_way_home; needs the doom extra).",
+    )
     obs: Literal["screen", "ram", "both"] = arg(
         "screen", "Observation: 4x84x84 screens, the 128-byte RAM, or both."
     )
@@ -154,6 +158,16 @@ class PlayTrainConfig(RunOptions):
         self._check_workers()
         if self.expert is not None and self.algo != "ba3c":
             raise ValueError("expert (the expert-augmented loss) is for algo ba3c")
+        if self.game.startswith("doom/"):  # ViZDoom: screens, a living reward
+            if self.obs != "screen":
+                raise ValueError("ViZDoom scenarios are seen from the screen: obs screen")
+            if self.clip_rewards:
+                raise ValueError(
+                    "ViZDoom's living reward (-0.0001 a tic) becomes -1 a step when "
+                    "sign-clipped: pass --no-clip-rewards"
+                )
+            if self.env_backend == "ale":
+                raise ValueError("ViZDoom scenarios run on env_backend palestra")
         if self.expert_starts > 0 and self.expert is None:
             raise ValueError("expert_starts needs an expert dataset (expert)")
         if self.expert_starts > 0 and self.env_backend == "ale":

@@ -27,6 +27,7 @@ from palestra.core.runs import atomic_write_bytes
 from palestra.play.atari import AtariSettings, AtariVecEnv
 from palestra.play.common import load_policy, obs_tensors, settings_for
 from palestra.play.config import PlayEvalConfig
+from palestra.play.doom import DoomSettings, is_doom
 
 __all__ = ["evaluate", "play_episodes", "random_scores", "run_eval", "write_frames"]
 
@@ -34,7 +35,7 @@ Policy = Callable[[dict[str, np.ndarray]], np.ndarray]
 
 
 def play_episodes(
-    settings: AtariSettings,
+    settings: AtariSettings | DoomSettings,
     policy: Policy | None,
     episodes: int,
     seed: int = 1000,
@@ -56,7 +57,7 @@ def play_episodes(
         while active.any():
             actions = rng.integers(0, env.n_actions, episodes) if policy is None else policy(obs)
             if record and active[0]:
-                frames.append(env.games[0].ale.getScreenRGB())
+                frames.append(env.games[0].rgb())
             result = env.step(actions)
             for i, score, length in result.episodes:
                 if active[i]:
@@ -171,5 +172,7 @@ def random_scores(
     game: str, episodes: int = 10, *, seed: int = 1000, max_frames: int = 108_000
 ) -> list[float]:
     """Scores of the uniform random policy under the same protocol."""
+    if is_doom(game):
+        return play_episodes(DoomSettings(game=game), None, episodes, seed)[0]
     settings = AtariSettings(game=game, obs="ram", ram_stack=1, max_frames=max_frames)
     return play_episodes(settings, None, episodes, seed)[0]

@@ -50,6 +50,7 @@ from palestra.core.errors import PalestraError
 from palestra.core.progress import step_bar
 from palestra.core.runs import atomic_write_bytes
 from palestra.play.atari import AtariGame, AtariSettings
+from palestra.play.doom import DoomSettings, is_doom
 
 __all__ = [
     "ExpertBuffer",
@@ -86,13 +87,22 @@ def screen_cell(game: AtariGame, bin_px: int) -> tuple[int, ...]:
     return tuple((small.mean(axis=(1, 3)) // 32).astype(np.int64).ravel().tolist())
 
 
-_CELLS: dict[str, Callable[[AtariGame, int], tuple[int, ...]]] = {
+def doom_cell(game: Any, bin_px: int) -> tuple[int, ...]:
+    """A ViZDoom player's position in squares of ``8 bin_px`` map units (64 by default)."""
+    x, y = game.position()
+    return (int(x // (8 * bin_px)), int(y // (8 * bin_px)))
+
+
+_CELLS: dict[str, Callable[[Any, int], tuple[int, ...]]] = {
     "montezuma_revenge": montezuma_cell,
 }
 
 
-def cell_function(game: str) -> Callable[[AtariGame, int], tuple[int, ...]]:
-    """The cell of ``game``: a RAM cell where one is known, else the shrunk screen."""
+def cell_function(game: str) -> Callable[[Any, int], tuple[int, ...]]:
+    """The cell of ``game``: a RAM cell where one is known, the position in ViZDoom, else
+    the shrunk screen."""
+    if is_doom(game):
+        return doom_cell
     return _CELLS.get(game, screen_cell)
 
 
@@ -155,8 +165,10 @@ class SearchResult:
     curve: list[tuple[int, float, int]] = field(default_factory=list)  # (steps, best, cells)
 
 
-def _settings(game: str, obs: str = "ram") -> AtariSettings:
-    # deterministic: no sticky actions, no no-op starts; life losses are seen through lives()
+def _settings(game: str, obs: str = "ram") -> Any:
+    # deterministic: no sticky actions, no no-op starts (life losses: the lives counter)
+    if is_doom(game):
+        return DoomSettings(game=game)
     return AtariSettings(game=game, obs=obs, noop_max=0, sticky=0.0)  # type: ignore[arg-type]
 
 
@@ -168,7 +180,7 @@ def search(cfg: ExpertSearchConfig, noops: int = 0, index: int = 0) -> SearchRes
     """Go-Explore's exploration phase for ``cfg.steps`` agent steps from a reset followed by
     ``noops`` no-op frames; the best cell found (highest score, then fewest steps)."""
     rng = np.random.default_rng([cfg.seed, index])
-    game = AtariGame(_settings(cfg.game), cfg.seed)
+    game = _settings(cfg.game).make_game(cfg.seed + index)
     cell_of = cell_function(cfg.game)
     game.reset(noops)
     archive: dict[tuple[int, ...], Cell] = {cell_of(game, cfg.bin): Cell(game.get_state(), 0.0, [])}
@@ -188,17 +200,21 @@ def search(cfg: ExpertSearchConfig, noops: int = 0, index: int = 0) -> SearchRes
             start = archive[keys[rng.choice(len(keys), p=weights / weights.sum())]]
             start.chosen += 1
             game.set_state(start.state)
-            score, actions, lives = start.score, list(start.actions), game.ale.lives()
+            score, actions, lives = start.score, list(start.actions), game.lives
             action = int(rng.integers(n_actions))
             for _ in range(cfg.explore_steps):
                 if rng.random() >= cfg.repeat:
                     action = int(rng.integers(n_actions))
                 reward, _, _ = game.step(action)
                 steps += 1
-                if game.game_over or game.truncated or game.ale.lives() < lives:
-                    break  # states after a death are not kept
+                if game.truncated or game.lives < lives:
+                    break  # states after a death or the time limit are not kept
                 score += reward
                 actions.append(action)
+                if game.game_over:  # the episode was won (a goal reached): nothing follows
+                    if _better(score, len(actions), best):
+                        best = Cell(game.get_state(), score, list(actions))
+                    break
                 key = cell_of(game, cfg.bin)
                 cell = archive.get(key)
                 if cell is None:
@@ -320,7 +336,7 @@ def load_expert(path: Path) -> ExpertData:
 def canonical_actions(game_name: str, actions: list[int], seed: int, noops: int = 0) -> list[int]:
     """``actions`` with each replaced by the lowest-numbered action whose step from the same
     state gives the same RAM and reward (so the trajectory itself is unchanged)."""
-    game = AtariGame(_settings(game_name), seed)
+    game = _settings(game_name).make_game(seed)
     game.reset(noops)
     out = []
     for action in actions:
@@ -341,7 +357,7 @@ def canonical_actions(game_name: str, actions: list[int], seed: int, noops: int 
 def record(game_name: str, actions: list[int], seed: int, noops: int = 0) -> ExpertData:
     """Replay ``actions`` from a fresh emulator (the search's settings, seed and no-ops) and
     record the observations and rewards of every step."""
-    game = AtariGame(_settings(game_name, "both"), seed)
+    game = _settings(game_name, "both").make_game(seed)
     game.reset(noops)
     T = len(actions)
     screen = np.zeros((T, 84, 84), np.uint8)
@@ -357,7 +373,7 @@ def record(game_name: str, actions: list[int], seed: int, noops: int = 0) -> Exp
     return ExpertData(game_name, screen, ram, actions_, rewards, np.zeros(T, np.int64), {})
 
 
-def expert_starts(data: ExpertData, settings: AtariSettings) -> list[dict[str, Any]]:
+def expert_starts(data: ExpertData, settings: Any) -> list[dict[str, Any]]:
     """The emulator state before every step of every trajectory of ``data``, replayed in a
     game with the training ``settings`` (so the observation stacks are the learner's), for
     :class:`~palestra.play.atari.Starts`. Each replay's rewards are checked against the
@@ -368,12 +384,12 @@ def expert_starts(data: ExpertData, settings: AtariSettings) -> list[dict[str, A
     states: list[dict[str, Any]] = []
     for i, info in enumerate(data.meta["trajectories"]):
         rows = np.flatnonzero(data.trajectory == i)
-        game = AtariGame(settings, 0)
+        game = settings.make_game(int(info.get("seed", data.meta["config"]["seed"])))
         game.reset(int(info["noops"]))
         for row in rows:
             states.append(game.get_state())
             reward, _, _ = game.step(int(data.actions[row]))
-            if reward != data.rewards[row]:
+            if np.float32(reward) != data.rewards[row]:  # stored as float32
                 raise PalestraError(
                     f"expert trajectory {i} replays differently at step {row - rows[0]} "
                     f"(reward {reward:g}, recorded {data.rewards[row]:g})"
@@ -403,11 +419,11 @@ def find_expert(cfg: ExpertSearchConfig) -> tuple[ExpertData, list[SearchResult]
                 f"{cfg.game}: no reward found in {result.steps:,} search steps after {noops} "
                 f"no-ops ({result.cells} cells); raise --steps"
             )
-        actions = result.best.actions
-        if cfg.canonical:
-            actions = canonical_actions(cfg.game, actions, cfg.seed, noops)
-        part = record(cfg.game, actions, cfg.seed, noops)
-        if float(part.rewards.sum()) != result.best.score:
+        actions, seed = result.best.actions, cfg.seed + i
+        if cfg.canonical and not is_doom(cfg.game):  # needs the RAM
+            actions = canonical_actions(cfg.game, actions, seed, noops)
+        part = record(cfg.game, actions, seed, noops)
+        if not np.isclose(part.rewards.sum(dtype=np.float64), result.best.score, atol=1e-5):
             raise PalestraError(
                 f"the replay scored {part.rewards.sum()}, the search {result.best.score}: the "
                 "emulator was not deterministic"
@@ -418,6 +434,7 @@ def find_expert(cfg: ExpertSearchConfig) -> tuple[ExpertData, list[SearchResult]
         info.append(
             {
                 "noops": noops,
+                "seed": seed,
                 "score": result.best.score,
                 "length": len(result.best.actions),
                 "cells": result.cells,
