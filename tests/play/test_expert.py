@@ -208,7 +208,7 @@ def test_bench_expert_tiny_reuses_its_expert_and_runs(tmp_path: Path) -> None:
     assert first["expert"][0]["score"] > 0
     names = {f["name"] for f in results[0]["figures"]}
     assert {"breakout expert score", "breakout bc score", "breakout random policy"} <= names
-    assert "Expert trajectories" in md_path.read_text()
+    assert "breakout: expert trajectories" in md_path.read_text()
 
 
 def test_episodes_start_along_the_expert_and_are_not_reported(
@@ -268,3 +268,25 @@ def test_canonical_labels_keep_the_trajectory_and_only_lower_the_actions() -> No
         return out
 
     assert all(np.array_equal(x, y) for x, y in zip(rams(actions), rams(canonical), strict=True))
+
+
+def test_bench_expert_doom_part_tiny(tmp_path: Path) -> None:
+    pytest.importorskip("vizdoom")
+    from palestra.core.bench import run_suite
+
+    options = [
+        "parts=doom",
+        "expert_steps=30000",  # seed 0 spawns near the vest (found within 30k steps)
+        "doom_frames=640",  # one BA3C update of 32 envs x 5 steps
+        "arms=plain,expert",
+        "eval_episodes=1",
+        "expert_batch=8",
+        f"runs={tmp_path / 'kept'}",
+    ]
+    json_path, _ = run_suite(
+        "expert", quick=True, out_dir=tmp_path / "out", options=options, runs_root=tmp_path
+    )
+    doom = json.loads(json_path.read_text())["data"]["doom"]
+    assert doom["expert"][0]["score"] > 0  # the vest (+1) minus the living reward
+    assert [row[0] for row in doom["rows"]] == ["plain", "expert"]
+    assert (tmp_path / "kept" / "doom-my_way_home-screen-expert-0").is_dir()

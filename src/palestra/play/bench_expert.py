@@ -45,7 +45,7 @@ ARMS = {
 class ExpertBenchOptions(Config):
     """Options of ``palestra bench expert``."""
 
-    parts: tuple[str, ...] = arg(("atari",), "Which parts to run: atari.")
+    parts: tuple[str, ...] = arg(("atari",), "Which parts to run: atari, doom.")
     game: str = arg("montezuma_revenge", "Atari game (ALE ROM name).")
     obs: str = arg("ram", "Observation of the learners: ram, screen or both.")
     arms: tuple[str, ...] = arg(("plain", "expert", "bc"), "Arms: plain, expert, bc.")
@@ -62,6 +62,10 @@ class ExpertBenchOptions(Config):
         None, "Stop a trajectory's search at this score (default quick none, full 400)."
     )
     frames: int | None = arg(None, "Training frames per run (default quick 40k, full 8M).", min=4)
+    doom_game: str = arg("doom/my_way_home", "Doom part: the ViZDoom scenario.")
+    doom_frames: int | None = arg(
+        None, "Doom part: training tics per run (default quick 2,560, full 4M).", min=4
+    )
     seeds: int | None = arg(None, "Seeds per arm (default quick 1, full 3).", min=1)
     expert_coef: float = arg(1.0, "Weight of the expert term.", min=0)
     expert_batch: int = arg(128, "Expert transitions per update.", min=1)
@@ -80,17 +84,58 @@ class ExpertBenchOptions(Config):
             raise ValueError(f"obs must be ram, screen or both, not {self.obs!r}")
 
 
-def _expert_data(bench: Bench, opts: ExpertBenchOptions) -> Path:
+@dataclass
+class Part:
+    """One game of the bench and its defaults (quick, full)."""
+
+    name: str
+    game: str
+    obs: str
+    clip_rewards: bool
+    frames: tuple[int, int]
+    trajectories: tuple[int, int]
+    expert_steps: tuple[int, int]
+    expert_stop: tuple[float | None, float | None]
+
+
+def _part(name: str, opts: ExpertBenchOptions) -> Part:
+    if name == "atari":
+        return Part(
+            "atari",
+            opts.game,
+            opts.obs,
+            True,
+            (40_000, 8_000_000),
+            (2, 30),
+            (20_000, 300_000),
+            (None, 400.0),
+        )
+    # ViZDoom: screens (the paper's), raw rewards (a living reward of -0.0001 a tic), one
+    # trajectory per episode seed (each spawns in its own room)
+    return Part(
+        "doom",
+        opts.doom_game,
+        "screen",
+        False,
+        (2_560, 4_000_000),
+        (1, 8),
+        (30_000, 30_000),
+        (None, None),
+    )
+
+
+def _expert_data(bench: Bench, opts: ExpertBenchOptions, part: Part) -> Path:
     """The expert dataset of these settings: searched once, then reused."""
     from palestra.play.expert import ExpertSearchConfig, find_expert, load_expert
 
+    k = 0 if bench.quick else 1
     cfg = ExpertSearchConfig(
-        game=opts.game,
-        trajectories=opts.trajectories or (2 if bench.quick else 30),
-        steps=opts.expert_steps or (20_000 if bench.quick else 300_000),
-        stop_score=opts.expert_stop or (None if bench.quick else 400.0),
+        game=part.game,
+        trajectories=opts.trajectories or part.trajectories[k],
+        steps=opts.expert_steps or part.expert_steps[k],
+        stop_score=opts.expert_stop or part.expert_stop[k],
         seed=bench.seed,
-        out=opts.runs / "expert" / f"{opts.game}.npz",
+        out=opts.runs / "expert" / f"{part.game.replace('/', '-')}.npz",
         progress=not bench.quick,
     )
     wanted = config_to_dict(cfg, recorded_only=True)
@@ -104,17 +149,20 @@ def _expert_data(bench: Bench, opts: ExpertBenchOptions) -> Path:
     return cfg.out
 
 
-def _atari(bench: Bench, opts: ExpertBenchOptions) -> None:
+def _run_part(bench: Bench, opts: ExpertBenchOptions, part: Part) -> None:
     from palestra.play.config import PlayTrainConfig
     from palestra.play.evaluate import evaluate, random_scores
     from palestra.play.expert import load_expert
     from palestra.play.train import train
 
     quick = bench.quick
-    frames = opts.frames or (40_000 if quick else 8_000_000)
+    game, obs = part.game, part.obs
+    frames = (opts.frames if part.name == "atari" else opts.doom_frames) or part.frames[
+        0 if quick else 1
+    ]
     seeds = opts.seeds or (1 if quick else 3)
     episodes = opts.eval_episodes or (2 if quick else 10)
-    path = _expert_data(bench, opts)
+    path = _expert_data(bench, opts, part)
     data = load_expert(path)
     searched = data.meta["trajectories"]
     rows, curves, scores_by_arm = [], {}, {}
@@ -122,17 +170,18 @@ def _atari(bench: Bench, opts: ExpertBenchOptions) -> None:
         scores = []
         for seed in range(seeds):
             cfg = PlayTrainConfig(
-                game=opts.game,
-                obs=opts.obs,  # type: ignore[arg-type]
+                game=game,
+                obs=obs,  # type: ignore[arg-type]
                 algo="ba3c",
                 total_steps=frames // 4,
                 seed=bench.seed + seed,
                 threads=opts.threads,
+                clip_rewards=part.clip_rewards,
                 expert=None if arm == "plain" else path.resolve(),
                 expert_coef=opts.expert_coef,
                 expert_batch=opts.expert_batch,
                 checkpoint_every=200,
-                run_name=f"{opts.game}-{opts.obs}-{arm}-{seed}",
+                run_name=f"{game.replace('/', '-')}-{obs}-{arm}-{seed}",
                 runs_root=opts.runs,
                 resume=True,
                 progress=not quick,
@@ -148,15 +197,15 @@ def _atari(bench: Bench, opts: ExpertBenchOptions) -> None:
             ]
         scores_by_arm[arm] = scores
         rows.append([arm, float(np.mean(scores)), float(np.std(scores)), max(scores), seeds])
-    random = float(np.mean(random_scores(opts.game, episodes)))
+    random = float(np.mean(random_scores(game, episodes)))
     bench.table(
-        f"{opts.game}: scores after {frames:,} frames (BA3C from the {opts.obs}, "
+        f"{game}: scores after {frames:,} frames (BA3C from the {obs}, "
         f"{episodes} eval episodes per run)",
         ["arm", "mean score", "std over seeds", "best seed", "seeds"],
         rows,
     )
     bench.table(
-        "Expert trajectories (search, then replay-checked)",
+        f"{game}: expert trajectories (search, then replay-checked)",
         ["trajectory", "no-ops", "score", "agent steps", "cells", "search steps", "seconds"],
         [
             [i, t["noops"], t["score"], t["length"], t["cells"], t["search_steps"], t["seconds"]]
@@ -167,15 +216,15 @@ def _atari(bench: Bench, opts: ExpertBenchOptions) -> None:
     for arm in opts.arms:
         if arm != "plain":
             bench.figure(
-                f"{opts.game} {arm} score",
+                f"{game} {arm} score",
                 float(np.mean(scores_by_arm[arm])),
                 "points",
                 peer="plain BA3C" if plain is not None else None,
                 peer_value=plain,
-                setting=f"{frames:,} frames, {seeds} seed(s), {opts.obs}",
+                setting=f"{frames:,} frames, {seeds} seed(s), {obs}",
             )
-    bench.figure(f"{opts.game} random policy", random, "points")
-    bench.data["atari"] = {
+    bench.figure(f"{game} random policy", random, "points")
+    bench.data[part.name] = {
         "rows": rows,
         "scores": scores_by_arm,
         "curves": curves,
@@ -183,18 +232,29 @@ def _atari(bench: Bench, opts: ExpertBenchOptions) -> None:
         "random": random,
         "frames": frames,
     }
+    if part.name == "atari":
+        world = (
+            "RAM cells (level, room, inventory, position) for Montezuma's Revenge and 11x8x8 "
+            "screen cells elsewhere, each trajectory after its own no-ops; each replayed from "
+            "a fresh emulator and its score re-checked. Training: episodic life, clipped "
+            "rewards, 1-30 no-op starts"
+        )
+    else:
+        world = (
+            "position cells (64 map units), one trajectory per episode seed (its own start "
+            "room), a cell returned to by replaying its actions (ViZDoom's save/load are not "
+            "exact); each replayed and re-checked. Training: screens, raw rewards (frames "
+            "are tics)"
+        )
     bench.note(
-        f"Expert data: {len(searched)} Go-Explore searches of {searched[0]['search_steps']:,} "
-        f"agent steps, RAM cells (level, room, inventory, position) for Montezuma's Revenge "
-        f"and 11x8x8 screen cells elsewhere; each trajectory replayed from a fresh emulator "
-        f"and its score re-checked. Training: BA3C (32 envs x 5 steps, Adam 7e-4 annealed), "
-        f"episodic life, clipped rewards, 1-30 no-op starts; the expert arms add "
-        f"{opts.expert_coef:g} x the expert term on {opts.expert_batch} expert transitions per "
-        f"update (not counted as frames). Evaluation: 30 no-op starts, sampled actions, "
-        f"unclipped. Runs kept in `{opts.runs}`."
+        f"{game}: expert data from {len(searched)} Go-Explore searches of up to "
+        f"{max(t['search_steps'] for t in searched):,} agent steps, {world}. BA3C (32 envs x "
+        f"5 steps, Adam 7e-4 annealed); the expert arms add {opts.expert_coef:g} x the expert "
+        f"term on {opts.expert_batch} expert transitions per update (not counted as frames). "
+        f"Evaluation: full episodes, sampled actions, unclipped. Runs kept in `{opts.runs}`."
     )
     with bench.plot(
-        "curves", "Training episode return vs frames", xlabel="frames", ylabel="return"
+        f"{part.name}-curves", "Training episode return vs frames", xlabel="frames", ylabel="return"
     ) as ax:
         colours = {"plain": "tab:grey", "expert": "tab:red", "bc": "tab:blue"}
         for name, points in curves.items():
@@ -203,7 +263,10 @@ def _atari(bench: Bench, opts: ExpertBenchOptions) -> None:
                 ax.plot(xs, _smooth(ys), label=name, color=colours[name.split("/")[0]])
         ax.axhline(random, linestyle=":", color="black", label="random")
     with bench.plot(
-        "search", "Expert search: best score vs search steps", xlabel="agent steps", ylabel="score"
+        f"{part.name}-search",
+        "Expert search: best score vs search steps",
+        xlabel="agent steps",
+        ylabel="score",
     ) as ax:
         for i, t in enumerate(searched):
             xs, best, _ = zip(*t["curve"], strict=True)
@@ -222,8 +285,9 @@ def _smooth(ys: Any, k: int = 20) -> list[float]:
 def run(bench: Bench) -> None:
     """Expert data by search, then BA3C plain vs expert-augmented vs behaviour cloning."""
     opts: ExpertBenchOptions = bench.options or ExpertBenchOptions()
-    unknown = set(opts.parts) - {"atari"}
+    unknown = set(opts.parts) - {"atari", "doom"}
     if unknown:
-        raise ValueError(f"unknown parts {sorted(unknown)}; known: atari")
-    if "atari" in opts.parts:
-        _atari(bench, opts)
+        raise ValueError(f"unknown parts {sorted(unknown)}; known: atari, doom")
+    for name in ("atari", "doom"):
+        if name in opts.parts:
+            _run_part(bench, opts, _part(name, opts))
