@@ -13,8 +13,11 @@ learner does not: saving and restoring its state. The search is Go-Explore's fir
   Montezuma's Revenge is Go-Explore's domain-knowledge one, read from the RAM: level
   (``ram[57]``), room (``ram[3]``), the inventory byte (``ram[65]``: keys, sword, torch, ...)
   and the player's position ``(ram[42], ram[43])`` in ``bin`` x ``bin`` pixel squares. Other
-  games use Go-Explore's domain-agnostic cell: the screen shrunk to 11x8 pixels of 8 grey
-  levels.
+  Atari games use Go-Explore's domain-agnostic cell: the screen shrunk to 11x8 pixels of 8
+  grey levels. ViZDoom scenarios (``doom/NAME``) use the player's position in squares of
+  ``8 bin`` map units; their states are restored by replaying the episode from its seed
+  (:mod:`palestra.play.doom`), and an episode that reaches its goal ends the exploration and
+  is kept.
 * each **iteration** picks a cell with probability proportional to
   ``1/sqrt(1 + chosen) + 1/sqrt(1 + seen)`` (rarely tried cells first), restores its state,
   and takes ``explore_steps`` random agent steps, repeating the previous action with
