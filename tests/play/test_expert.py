@@ -276,7 +276,7 @@ def test_bench_expert_doom_part_tiny(tmp_path: Path) -> None:
 
     options = [
         "parts=doom",
-        "expert_steps=30000",  # seed 0 spawns near the vest (found within 30k steps)
+        "doom_expert_steps=30000",  # seed 0 spawns near the vest (found within 30k steps)
         "doom_frames=640",  # one BA3C update of 32 envs x 5 steps
         "arms=plain,expert",
         "eval_episodes=1",

@@ -14,6 +14,11 @@ Part ``atari`` (default Montezuma's Revenge):
    up to 108k frames, unclipped scores, actions sampled from the policy), with the random
    policy's score beside.
 
+Part ``doom`` does the same on a ViZDoom scenario (default ``doom/my_way_home``, the paper's
+maze): one expert trajectory per episode seed (each spawns in its own room; the search returns
+to a cell by replaying, since ViZDoom's save/load are not exact), BA3C from the screen on raw
+rewards (the living reward must not be sign-clipped), frames counted in tics.
+
 Every run is kept and resumed under ``-o runs=DIR`` (default ``runs/expert-bench``): the same
 command run again continues unfinished runs from their checkpoints, so hours of training span
 sessions.
@@ -51,20 +56,30 @@ class ExpertBenchOptions(Config):
     arms: tuple[str, ...] = arg(("plain", "expert", "bc"), "Arms: plain, expert, bc.")
     trajectories: int | None = arg(
         None,
-        "Expert trajectories searched, each after its own no-ops (default quick 2, full 30: "
-        "one per no-op count of the 1..30 starts).",
+        "Atari part: expert trajectories searched, each after its own no-ops (default quick "
+        "2, full 30: one per no-op count of the 1..30 starts).",
         min=1,
     )
     expert_steps: int | None = arg(
-        None, "Search steps per trajectory, at most (default quick 20k, full 300k).", min=1
+        None,
+        "Atari part: search steps per trajectory, at most (default quick 20k, full 300k).",
+        min=1,
     )
     expert_stop: float | None = arg(
-        None, "Stop a trajectory's search at this score (default quick none, full 400)."
+        None, "Atari part: stop a trajectory's search at this score (default quick none, full 400)."
     )
     frames: int | None = arg(None, "Training frames per run (default quick 40k, full 8M).", min=4)
     doom_game: str = arg("doom/my_way_home", "Doom part: the ViZDoom scenario.")
     doom_frames: int | None = arg(
-        None, "Doom part: training tics per run (default quick 2,560, full 4M).", min=4
+        None, "Doom part: training tics per run (default quick 2,560, full 1M).", min=4
+    )
+    doom_trajectories: int | None = arg(
+        None,
+        "Doom part: expert trajectories, one per episode seed (default quick 1, full 8).",
+        min=1,
+    )
+    doom_expert_steps: int | None = arg(
+        None, "Doom part: search steps per trajectory (default 30k).", min=1
     )
     seeds: int | None = arg(None, "Seeds per arm (default quick 1, full 3).", min=1)
     expert_coef: float = arg(1.0, "Weight of the expert term.", min=0)
@@ -117,7 +132,7 @@ def _part(name: str, opts: ExpertBenchOptions) -> Part:
         opts.doom_game,
         "screen",
         False,
-        (2_560, 4_000_000),
+        (2_560, 1_000_000),
         (1, 8),
         (30_000, 30_000),
         (None, None),
@@ -129,11 +144,13 @@ def _expert_data(bench: Bench, opts: ExpertBenchOptions, part: Part) -> Path:
     from palestra.play.expert import ExpertSearchConfig, find_expert, load_expert
 
     k = 0 if bench.quick else 1
+    atari = part.name == "atari"
     cfg = ExpertSearchConfig(
         game=part.game,
-        trajectories=opts.trajectories or part.trajectories[k],
-        steps=opts.expert_steps or part.expert_steps[k],
-        stop_score=opts.expert_stop or part.expert_stop[k],
+        trajectories=(opts.trajectories if atari else opts.doom_trajectories)
+        or part.trajectories[k],
+        steps=(opts.expert_steps if atari else opts.doom_expert_steps) or part.expert_steps[k],
+        stop_score=(opts.expert_stop if atari else None) or part.expert_stop[k],
         seed=bench.seed,
         out=opts.runs / "expert" / f"{part.game.replace('/', '-')}.npz",
         progress=not bench.quick,
