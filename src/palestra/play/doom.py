@@ -29,6 +29,7 @@ second). Checkpointed training resumes exactly.
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,6 +103,9 @@ class DoomGame:
                 f"unknown ViZDoom scenario {settings.scenario!r}; known: {', '.join(known)}"
             )
         game = vzd.DoomGame()
+        # the engine writes its settings file (_vizdoom.ini) to the working directory
+        # unless told otherwise: keep it out of the user's tree
+        game.set_doom_config_path(os.path.join(tempfile.gettempdir(), "palestra_vizdoom.ini"))
         game.load_config(config)
         game.set_window_visible(False)
         game.set_sound_enabled(False)
