@@ -115,6 +115,20 @@ class Starts:
     prob: float
 
 
+def begin_at_a_start(game: Any) -> bool:
+    """With probability ``game.starts.prob``, put ``game`` (an :class:`AtariGame` or a game
+    with its face) at one of its starts, drawn with its own RNG (which the start's state does
+    not replace), with fresh episode counters; returns whether it did (``game.from_start``)."""
+    starts = game.starts
+    game.from_start = starts is not None and game.rng.random() < starts.prob
+    if game.from_start:
+        start = starts.states[int(game.rng.integers(len(starts.states)))]
+        game.set_state({**start, "rng": game.rng.bit_generator.state, "from_start": True})
+        game.episode_return, game.episode_length = 0.0, 0
+        game.game_over = game.truncated = False
+    return game.from_start
+
+
 @dataclass
 class StepResult:
     """One vector step. ``reward`` is raw (unclipped); ``terminated`` includes life losses
@@ -295,14 +309,8 @@ class AtariGame:
         """A new real episode: reset, no-op starts (``noops`` of them, else 1..noop_max
         drawn), FIRE, and a fresh frame stack."""
         s = self.settings
-        if self.starts is not None and self.rng.random() < self.starts.prob:
-            start = self.starts.states[int(self.rng.integers(len(self.starts.states)))]
-            self.set_state({**start, "rng": self.rng.bit_generator.state})  # keep our own RNG
-            self.episode_return, self.episode_length = 0.0, 0
-            self.game_over = self.truncated = False
-            self.from_start = True
+        if begin_at_a_start(self):
             return
-        self.from_start = False
         self.ale.reset_game()
         if noops is None:
             noops = int(self.rng.integers(1, s.noop_max + 1)) if s.noop_max > 0 else 0

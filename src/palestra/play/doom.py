@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from palestra.core.errors import PalestraError
-from palestra.play.atari import Starts, area_resizer
+from palestra.play.atari import Starts, area_resizer, begin_at_a_start
 
 __all__ = ["DoomGame", "DoomSettings", "is_doom"]
 
@@ -181,13 +181,8 @@ class DoomGame:
         """A new episode from a seed drawn from the game's RNG (``noops`` is ignored), or,
         with ``starts``, possibly at one of them."""
         del noops
-        if self.starts is not None and self.rng.random() < self.starts.prob:
-            start = self.starts.states[int(self.rng.integers(len(self.starts.states)))]
-            self.set_state({**start, "rng": self.rng.bit_generator.state})
-            self.episode_return, self.episode_length = 0.0, 0
-            self.from_start = True
+        if begin_at_a_start(self):
             return
-        self.from_start = False
         self._new_episode(int(self.rng.integers(2**31)))
 
     def step(self, action: int) -> tuple[float, bool, bool]:
