@@ -162,10 +162,13 @@ class SearchResult:
 
     best: Cell
     archive: dict[tuple[int, ...], Cell]
-    cells: int
     steps: int
     seconds: float
     curve: list[tuple[int, float, int]] = field(default_factory=list)  # (steps, best, cells)
+
+    @property
+    def cells(self) -> int:
+        return len(self.archive)
 
 
 def _settings(game: str, obs: str = "ram") -> Any:
@@ -231,7 +234,7 @@ def search(cfg: ExpertSearchConfig, noops: int = 0, index: int = 0) -> SearchRes
                 curve.append((steps, best.score, len(archive)))
             bar(min(steps, cfg.steps))
     curve.append((steps, best.score, len(archive)))
-    return SearchResult(best, archive, len(archive), steps, time.perf_counter() - t0, curve)
+    return SearchResult(best, archive, steps, time.perf_counter() - t0, curve)
 
 
 # ----------------------------------------------------------------------------- the dataset
