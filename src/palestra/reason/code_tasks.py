@@ -59,7 +59,6 @@ import os
 import re
 import secrets
 import threading
-import warnings
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -68,6 +67,7 @@ from typing import Any, ClassVar
 
 from palestra.core.data import locate
 from palestra.core.errors import PalestraError
+from palestra.core.pyparse import parse_python
 from palestra.core.runs import atomic_write_bytes, machine_info
 from palestra.core.sandbox import check_program, sandbox_interpreter
 from palestra.core.verdict import Verdict
@@ -335,10 +335,9 @@ def extract_code(completion: str) -> str:
 
 def _parse(code: str) -> ast.Module:
     """``ast.parse`` without the data's own warnings (``"\\w"`` in MBPP's regex strings)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", SyntaxWarning)
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return ast.parse(code)
+    tree = parse_python(code)
+    assert isinstance(tree, ast.Module)
+    return tree
 
 
 def _defined_functions(code: str) -> list[str]:

@@ -70,11 +70,11 @@ import hashlib
 import io
 import re
 import tokenize
-import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from palestra.core.errors import PalestraError
+from palestra.core.pyparse import parse_python
 from palestra.core.verdict import Verdict
 from palestra.reason.task import Problem
 
@@ -282,9 +282,9 @@ def _entry(problem: Problem) -> str:
 
 def _parse(source: str, where: str) -> ast.Module:
     try:
-        with warnings.catch_warnings():  # invalid escapes ('\w') in data set strings
-            warnings.simplefilter("ignore", (SyntaxWarning, DeprecationWarning))
-            return ast.parse(source)
+        tree = parse_python(source)  # without invalid-escape warnings ('\w' in data sets)
+        assert isinstance(tree, ast.Module)
+        return tree
     except SyntaxError as e:
         raise PalestraError(f"{where}: not valid Python (line {e.lineno}: {e.msg})") from None
 

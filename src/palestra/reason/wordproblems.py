@@ -69,6 +69,7 @@ from pathlib import Path
 from typing import ClassVar, Literal
 
 from palestra.core.errors import PalestraError
+from palestra.core.pyparse import parse_python
 from palestra.reason.answers import Style as AnswerStyle
 from palestra.reason.math_tasks import _AnswerTask
 from palestra.reason.task import Problem, register_task
@@ -459,7 +460,7 @@ def evaluate_expression(text: str, names: dict[str, Fraction] | None = None) -> 
     if len(text) > 200:
         raise PalestraError("expression too long")
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        tree = parse_python(text.strip(), mode="eval")
     except SyntaxError:
         raise PalestraError(f"not an arithmetic expression: {text!r}") from None
     env = names or {}
