@@ -224,6 +224,12 @@ def _play_expert(cfg: object) -> None:
     run_expert_search(cfg)  # type: ignore[arg-type]
 
 
+def _play_simple(cfg: object) -> None:
+    from palestra.play.simple import run_simple
+
+    run_simple(cfg)  # type: ignore[arg-type]
+
+
 def _control_train(cfg: object) -> None:
     from palestra.control.train import train
 
@@ -349,7 +355,7 @@ def _register_config_commands() -> None:
     from palestra.demo import DemoConfig
     from palestra.lm.config import LMTrainConfig
     from palestra.lm.serve_config import AttentionConfig, ServeConfig
-    from palestra.play.config import PlayEvalConfig, PlayTrainConfig
+    from palestra.play.config import PlayEvalConfig, PlayTrainConfig, SimpleConfig
     from palestra.play.expert import ExpertSearchConfig
     from palestra.prove.config import ProveConfig
     from palestra.prove.flop_config import FlopConfig, FlopEvalConfig
@@ -431,6 +437,14 @@ def _register_config_commands() -> None:
             _play_expert,
             "Find an expert trajectory by Go-Explore's exploration (emulator state restores),"
             " replay it to check its score, and save it for BA3C's --expert.",
+        ),
+        (
+            play_app,
+            "simple",
+            SimpleConfig,
+            _play_simple,
+            "SimPLe on the RAM: alternate collecting real play, training a world model of the"
+            " console's RAM, and PPO inside the model (15 iterations, 100k interactions).",
         ),
         (
             control_app,

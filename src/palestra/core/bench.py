@@ -126,6 +126,11 @@ _BUILTIN: dict[str, tuple[str, str]] = {
         "expert-augmented actor-critic on Montezuma's Revenge: expert data by Go-Explore "
         "search, BA3C plain vs expert-augmented vs behaviour cloning at the same frames",
     ),
+    "simple": (
+        "palestra.play.bench_simple",
+        "SimPLe on the RAM (world model of the console, PPO inside it) vs model-free PPO and "
+        "random at 100k real interactions; world-model error over the horizon, time per part",
+    ),
     "control": (
         "palestra.control.bench",
         "continuous control on MuJoCo: QWR vs AWR vs Palestra SAC vs Stable-Baselines3 SAC, "

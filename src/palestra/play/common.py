@@ -217,13 +217,18 @@ def save_policy(path: Path, model: AtariActorCritic, cfg: PlayTrainConfig, n_act
 
 
 def load_policy(run_dir: str | Path) -> tuple[AtariActorCritic, PlayTrainConfig]:
-    """The policy of a run: ``model.pt`` if training finished, else its newest checkpoint."""
+    """The policy of a run: ``model.pt`` if training finished, else its newest checkpoint;
+    its settings from there (a SimPLe run's) or from the run's ``config.json``."""
     run_dir = Path(run_dir)
     config_path = run_dir / "config.json"
     if not config_path.exists():
         raise PalestraError(f"{run_dir}: not a run directory (no config.json)")
-    cfg = config_from_mapping(PlayTrainConfig, json.loads(config_path.read_text()), "config.json")
     blob = load_final_state(run_dir)
+    # a recipe whose run config is not PlayTrainConfig (SimPLe) stores its policy's with it
+    saved, where = blob.get("config"), "model.pt"
+    if saved is None:
+        saved, where = json.loads(config_path.read_text()), "config.json"
+    cfg = config_from_mapping(PlayTrainConfig, saved, where)
     model = make_model(cfg, blob["n_actions"])
     model.load_state_dict(blob["model"])
     return model.eval(), cfg

@@ -11,11 +11,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from palestra.core.config import Config, RunOptions, arg, with_defaults
 
-__all__ = ["ALGO_DEFAULTS", "PlayEvalConfig", "PlayTrainConfig", "auto_precision", "cpu_has_bf16"]
+__all__ = [
+    "ALGO_DEFAULTS",
+    "PlayEvalConfig",
+    "PlayTrainConfig",
+    "SimpleConfig",
+    "auto_precision",
+    "cpu_has_bf16",
+]
 
 # Per-algorithm defaults: PPO as cleanrl's ppo_atari (Huang et al. 2022's "37 details");
 # BA3C as Adamski et al. 2018 scaled to one machine: short n-step rollouts, many envs, Adam.
@@ -216,3 +223,98 @@ class PlayEvalConfig(Config):
     frames: Path | None = arg(None, "Write the first episode as FRAMES.gif and FRAMES.png.")
     seed: int = arg(1000, "Seed of the evaluation envs (keep it apart from training seeds).", min=0)
     threads: int = arg(1, "torch intra-op threads.", min=1)
+
+
+@dataclass
+@with_defaults(run_name="simple", checkpoint_every=1)
+class SimpleConfig(RunOptions):
+    """SimPLe on the console's RAM: a world model of the game and PPO inside it."""
+
+    game: str = arg("pong", "ALE game (ROM) name, e.g. pong, freeway, boxing, breakout.")
+    ram_stack: int = arg(4, "RAM snapshots the model and the policy see.", min=1)
+    iterations: int = arg(15, "Collect / model / policy iterations (the paper's 15).", min=1)
+    real_steps: int = arg(
+        100_000, "Real interactions (agent steps) in all, split evenly over iterations.", min=1
+    )
+    real_envs: int = arg(8, "Real games collecting data in parallel.", min=1)
+    # --- world model
+    model_hidden: int = arg(512, "World model width.", min=1)
+    model_steps: int = arg(2_000, "World-model gradient steps per iteration.", min=1)
+    first_model_factor: int = arg(
+        3, "The first iteration trains the world model this many times longer.", min=1
+    )
+    model_batch: int = arg(64, "World-model batch (transitions).", min=1)
+    model_lr: float = arg(1e-3, "World-model Adam learning rate.", above=0)
+    temperature: float = arg(
+        0.0,
+        "Sampling temperature of imagined bytes and rewards (0: the most probable; the "
+        "console is deterministic given its RAM, so the argmax is the default).",
+        min=0,
+    )
+    # --- policy inside the model
+    imagined_steps: int = arg(100_000, "Imagined agent steps of PPO per iteration.", min=1)
+    model_envs: int = arg(16, "Imagined games in parallel (the paper's 16).", min=1)
+    horizon: int = arg(50, "Imagined episodes are cut after this many steps.", min=1)
+    rollout: int = arg(50, "PPO rollout per imagined game per update.", min=1)
+    lr: float = arg(2.5e-4, "PPO Adam learning rate (constant across iterations).", above=0)
+    gamma: float = arg(0.99, "Discount.", min=0, max=1)
+    gae_lambda: float = arg(0.95, "GAE lambda.", min=0, max=1)
+    epochs: int = arg(4, "PPO passes over each rollout.", min=1)
+    minibatches: int = arg(4, "PPO minibatches per pass.", min=1)
+    ent_coef: float = arg(0.01, "Entropy bonus.", min=0)
+    hidden: int = arg(256, "Policy MLP width.", min=1)
+    # --- evaluation
+    eval_episodes: int = arg(8, "Real evaluation episodes after each iteration.", min=0)
+    eval_every: int = arg(1, "Evaluate after every this many iterations (and the last).", min=1)
+    progress: bool = arg(True, "Show a progress bar on stderr.", recorded=False)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if (self.model_envs * self.rollout) % self.minibatches:
+            raise ValueError(
+                f"model_envs * rollout = {self.model_envs * self.rollout} is not a multiple "
+                f"of minibatches={self.minibatches}"
+            )
+        if self.real_steps < self.iterations * self.real_envs:
+            raise ValueError(
+                f"real_steps={self.real_steps} gives less than one step per real env per "
+                f"iteration ({self.iterations} iterations x {self.real_envs} envs)"
+            )
+
+    @property
+    def steps_per_iteration(self) -> int:
+        """Real steps per env per iteration."""
+        return self.real_steps // (self.iterations * self.real_envs)
+
+    def policy_config(self) -> PlayTrainConfig:
+        """The policy's settings as a ``palestra play train`` config (what ``play eval``
+        reads back from the saved policy)."""
+        return PlayTrainConfig(
+            game=self.game,
+            obs="ram",
+            ram_stack=self.ram_stack,
+            algo="ppo",
+            total_steps=self.real_steps,
+            num_envs=self.model_envs,
+            rollout=self.rollout,
+            lr=self.lr,
+            anneal_lr=False,
+            gamma=self.gamma,
+            gae_lambda=self.gae_lambda,
+            epochs=self.epochs,
+            minibatches=self.minibatches,
+            ent_coef=self.ent_coef,
+            hidden=self.hidden,
+            seed=self.seed,
+            run_name=self.run_name,
+            progress=False,
+        )
+
+    def settings(self, *, training: bool = True) -> Any:
+        """The real game's :class:`~palestra.play.atari.AtariSettings` (RAM, episodic life
+        only while training)."""
+        from palestra.play.atari import AtariSettings
+
+        return AtariSettings(
+            game=self.game, obs="ram", ram_stack=self.ram_stack, episodic_life=training
+        )

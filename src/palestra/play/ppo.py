@@ -53,7 +53,7 @@ from palestra.play.common import (
 )
 from palestra.play.config import PlayTrainConfig
 
-__all__ = ["PlayTrainConfig", "train"]
+__all__ = ["PlayTrainConfig", "ppo_update", "train"]
 
 
 def train(cfg: PlayTrainConfig) -> Path:
@@ -67,7 +67,6 @@ def train(cfg: PlayTrainConfig) -> Path:
     torch.manual_seed(cfg.seed)
     T, N = cfg.rollout, cfg.num_envs
     B = T * N
-    minibatch = B // cfg.minibatches
     num_updates = cfg.num_updates
     console = Console(stderr=True)
 
@@ -135,64 +134,16 @@ def train(cfg: PlayTrainConfig) -> Path:
 
                     # ---------------------------------------------------- optimisation
                     b_obs = {k: v.reshape(B, *v.shape[2:]) for k, v in obs_buf.items()}
-                    b_actions, b_logprobs = actions.reshape(B), logprobs.reshape(B)
-                    b_adv, b_returns = advantages.reshape(B), returns.reshape(B)
-                    b_values = values.reshape(B)
-                    clipfracs, stats = [], {}
-                    for _epoch in range(cfg.epochs):
-                        perm = torch.randperm(B)
-                        for lo in range(0, B, minibatch):
-                            mb = perm[lo : lo + minibatch]
-                            logits, newvalue = model({k: v[mb] for k, v in b_obs.items()})
-                            dist = Categorical(logits=logits)
-                            newlogprob = dist.log_prob(b_actions[mb])
-                            entropy = dist.entropy().mean()
-                            logratio = newlogprob - b_logprobs[mb]
-                            ratio = logratio.exp()
-                            with torch.no_grad():
-                                approx_kl = ((ratio - 1) - logratio).mean()
-                                clipfracs.append(
-                                    ((ratio - 1.0).abs() > cfg.clip_coef).float().mean().item()
-                                )
-                            mb_adv = b_adv[mb]
-                            if cfg.norm_adv and len(mb) > 1:
-                                mb_adv = (mb_adv - mb_adv.mean()) / (mb_adv.std() + 1e-8)
-                            pg_loss = torch.max(
-                                -mb_adv * ratio,
-                                -mb_adv * ratio.clamp(1 - cfg.clip_coef, 1 + cfg.clip_coef),
-                            ).mean()
-                            if cfg.clip_vloss:
-                                v_clipped = b_values[mb] + (newvalue - b_values[mb]).clamp(
-                                    -cfg.clip_coef, cfg.clip_coef
-                                )
-                                v_loss = (
-                                    0.5
-                                    * torch.max(
-                                        (newvalue - b_returns[mb]) ** 2,
-                                        (v_clipped - b_returns[mb]) ** 2,
-                                    ).mean()
-                                )
-                            else:
-                                v_loss = 0.5 * ((newvalue - b_returns[mb]) ** 2).mean()
-                            loss = pg_loss - cfg.ent_coef * entropy + cfg.vf_coef * v_loss
-                            optimizer.zero_grad(set_to_none=True)
-                            loss.backward()
-                            if cfg.max_grad_norm > 0:
-                                torch.nn.utils.clip_grad_norm_(
-                                    model.parameters(), cfg.max_grad_norm
-                                )
-                            optimizer.step()
-                            stats = {
-                                "policy_loss": pg_loss.item(),
-                                "value_loss": v_loss.item(),
-                                "entropy": entropy.item(),
-                                "approx_kl": approx_kl.item(),
-                            }
-                    var_y = b_returns.var()
-                    explained_var = (
-                        float("nan")
-                        if var_y == 0
-                        else (1 - (b_returns - b_values).var() / var_y).item()
+                    stats, explained_var = ppo_update(
+                        model,
+                        optimizer,
+                        cfg,
+                        b_obs,
+                        actions.reshape(B),
+                        logprobs.reshape(B),
+                        advantages.reshape(B),
+                        returns.reshape(B),
+                        values.reshape(B),
                     )
                     seconds = time.perf_counter() - t0
 
@@ -200,7 +151,6 @@ def train(cfg: PlayTrainConfig) -> Path:
                     if update % cfg.log_every == 0 or update == num_updates:
                         metrics: dict[str, Any] = {
                             **stats,
-                            "clipfrac": float(np.mean(clipfracs)),
                             "explained_variance": explained_var,
                             "lr": lr,
                             "steps_per_s": B / seconds,
@@ -236,3 +186,71 @@ def train(cfg: PlayTrainConfig) -> Path:
     finally:
         env.close()
     return run.dir
+
+
+def ppo_update(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    cfg: PlayTrainConfig,
+    b_obs: dict[str, torch.Tensor],
+    b_actions: torch.Tensor,
+    b_logprobs: torch.Tensor,
+    b_adv: torch.Tensor,
+    b_returns: torch.Tensor,
+    b_values: torch.Tensor,
+) -> tuple[dict[str, float], float]:
+    """``cfg.epochs`` passes of ``cfg.minibatches`` minibatches of the clipped surrogate over
+    one batch of ``B`` transitions (``b_obs`` ``{k: [B, ...]}``, the rest ``[B]``); returns the
+    last minibatch's statistics with the mean clip fraction, and the explained variance."""
+    B = b_actions.shape[0]
+    minibatch = B // cfg.minibatches
+    clipfracs, stats = [], {}
+    for _epoch in range(cfg.epochs):
+        perm = torch.randperm(B)
+        for lo in range(0, B, minibatch):
+            mb = perm[lo : lo + minibatch]
+            logits, newvalue = model({k: v[mb] for k, v in b_obs.items()})
+            dist = Categorical(logits=logits)
+            newlogprob = dist.log_prob(b_actions[mb])
+            entropy = dist.entropy().mean()
+            logratio = newlogprob - b_logprobs[mb]
+            ratio = logratio.exp()
+            with torch.no_grad():
+                approx_kl = ((ratio - 1) - logratio).mean()
+                clipfracs.append(((ratio - 1.0).abs() > cfg.clip_coef).float().mean().item())
+            mb_adv = b_adv[mb]
+            if cfg.norm_adv and len(mb) > 1:
+                mb_adv = (mb_adv - mb_adv.mean()) / (mb_adv.std() + 1e-8)
+            pg_loss = torch.max(
+                -mb_adv * ratio,
+                -mb_adv * ratio.clamp(1 - cfg.clip_coef, 1 + cfg.clip_coef),
+            ).mean()
+            if cfg.clip_vloss:
+                v_clipped = b_values[mb] + (newvalue - b_values[mb]).clamp(
+                    -cfg.clip_coef, cfg.clip_coef
+                )
+                v_loss = (
+                    0.5
+                    * torch.max(
+                        (newvalue - b_returns[mb]) ** 2, (v_clipped - b_returns[mb]) ** 2
+                    ).mean()
+                )
+            else:
+                v_loss = 0.5 * ((newvalue - b_returns[mb]) ** 2).mean()
+            loss = pg_loss - cfg.ent_coef * entropy + cfg.vf_coef * v_loss
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.max_grad_norm > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+            optimizer.step()
+            stats = {
+                "policy_loss": pg_loss.item(),
+                "value_loss": v_loss.item(),
+                "entropy": entropy.item(),
+                "approx_kl": approx_kl.item(),
+            }
+    var_y = b_returns.var()
+    explained_var = (
+        float("nan") if var_y == 0 else (1 - (b_returns - b_values).var() / var_y).item()
+    )
+    return {**stats, "clipfrac": float(np.mean(clipfracs))}, explained_var
