@@ -230,6 +230,18 @@ def _play_simple(cfg: object) -> None:
     run_simple(cfg)  # type: ignore[arg-type]
 
 
+def _play_mgdt_data(cfg: object) -> None:
+    from palestra.play.mgdt import run_mgdt_data
+
+    run_mgdt_data(cfg)  # type: ignore[arg-type]
+
+
+def _play_mgdt(cfg: object) -> None:
+    from palestra.play.mgdt import run_mgdt
+
+    run_mgdt(cfg)  # type: ignore[arg-type]
+
+
 def _control_train(cfg: object) -> None:
     from palestra.control.train import train
 
@@ -355,7 +367,13 @@ def _register_config_commands() -> None:
     from palestra.demo import DemoConfig
     from palestra.lm.config import LMTrainConfig
     from palestra.lm.serve_config import AttentionConfig, ServeConfig
-    from palestra.play.config import PlayEvalConfig, PlayTrainConfig, SimpleConfig
+    from palestra.play.config import (
+        MGDTDataConfig,
+        MGDTTrainConfig,
+        PlayEvalConfig,
+        PlayTrainConfig,
+        SimpleConfig,
+    )
     from palestra.play.expert import ExpertSearchConfig
     from palestra.prove.config import ProveConfig
     from palestra.prove.flop_config import FlopConfig, FlopEvalConfig
@@ -445,6 +463,22 @@ def _register_config_commands() -> None:
             _play_simple,
             "SimPLe on the RAM: alternate collecting real play, training a world model of the"
             " console's RAM, and PPO inside the model (15 iterations, 100k interactions).",
+        ),
+        (
+            play_app,
+            "mgdt-data",
+            MGDTDataConfig,
+            _play_mgdt_data,
+            "Record a game's trajectories from trained agents (and random play) at several"
+            " skill levels, for Multi-Game Decision Transformers (memory-mapped frames).",
+        ),
+        (
+            play_app,
+            "mgdt",
+            MGDTTrainConfig,
+            _play_mgdt,
+            "Train one Multi-Game Decision Transformer on every game of a data set (or the"
+            " behaviour-cloning baseline, --no-returns), then play each game.",
         ),
         (
             control_app,

@@ -17,6 +17,8 @@ from palestra.core.config import Config, RunOptions, arg, with_defaults
 
 __all__ = [
     "ALGO_DEFAULTS",
+    "MGDTDataConfig",
+    "MGDTTrainConfig",
     "PlayEvalConfig",
     "PlayTrainConfig",
     "SimpleConfig",
@@ -317,4 +319,79 @@ class SimpleConfig(RunOptions):
 
         return AtariSettings(
             game=self.game, obs="ram", ram_stack=self.ram_stack, episodic_life=training
+        )
+
+
+@dataclass
+class MGDTDataConfig(Config):
+    """Record one game's trajectories from Palestra's agents for Multi-Game Decision
+    Transformers: each source a skill level."""
+
+    game: str = arg("breakout", "ALE game (ROM) name.")
+    sources: tuple[str, ...] = arg(
+        ("random",),
+        "Who plays: RUN_DIR[:EPSILON] (a trained agent's run, taking a uniformly random "
+        "action with probability EPSILON, default 0) or random. Repeat for several skill "
+        "levels.",
+    )
+    steps: int = arg(20_000, "Agent steps recorded per source (whole episodes).", min=1)
+    envs: int = arg(8, "Games played in parallel.", min=1)
+    seed: int = arg(0, "Seed of the games and the sampling.", min=0)
+    out: Path = arg(Path("data/mgdt"), "Data set folder; the game goes to OUT/GAME/.")
+
+
+@dataclass
+@with_defaults(run_name="mgdt", checkpoint_every=500)
+class MGDTTrainConfig(RunOptions):
+    """Train one decision transformer on every game of a data set, then play each game."""
+
+    data: Path = arg(..., "Data set folder (written by play mgdt-data).")
+    d_model: int = arg(128, "Width.", min=8)
+    n_layer: int = arg(3, "Transformer blocks.", min=1)
+    n_head: int = arg(4, "Attention heads.", min=1)
+    context: int = arg(4, "Timesteps per window.", min=1)
+    patch: int = arg(
+        21,
+        "Patch side in pixels (84 / patch per side): 21 gives 16 patches (the paper: 14).",
+        min=1,
+    )
+    returns: bool = arg(
+        True, "Return tokens and expert-return sampling (no: behaviour cloning, same network)."
+    )
+    dropout: float = arg(0.1, "Dropout.", min=0, below=1)
+    steps: int = arg(4_000, "Gradient steps.", min=1)
+    batch: int = arg(32, "Windows per step.", min=1)
+    lr: float = arg(3e-4, "Peak AdamW learning rate (weight decay 0.1).", above=0)
+    warmup: int = arg(200, "Linear warm-up steps.", min=1)
+    kappa: float = arg(
+        10.0, "Expert-return sampling's inverse temperature (the paper's 10).", min=0
+    )
+    eval_episodes: int = arg(4, "Episodes played per game after training (0: none).", min=0)
+    precision: Literal["auto", "fp32", "bf16"] = arg(
+        "auto", "bf16 autocast for training (auto: where the CPU has native bf16)."
+    )
+    log_every: int = arg(50, "Log every this many steps.", min=1)
+    progress: bool = arg(True, "Show a progress bar on stderr.", recorded=False)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.precision == "auto":
+            self.precision = auto_precision()
+        if 84 % self.patch:
+            raise ValueError(f"patch {self.patch} does not divide the 84-pixel frame")
+        if self.d_model % self.n_head:
+            raise ValueError(f"d_model={self.d_model} is not a multiple of n_head={self.n_head}")
+
+    def model_config(self) -> Any:
+        """The network's :class:`~palestra.models.mgdt.MGDTConfig`."""
+        from palestra.models.mgdt import MGDTConfig
+
+        return MGDTConfig(
+            d_model=self.d_model,
+            n_layer=self.n_layer,
+            n_head=self.n_head,
+            context=self.context,
+            patch=self.patch,
+            returns=self.returns,
+            dropout=self.dropout,
         )
