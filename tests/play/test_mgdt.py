@@ -152,3 +152,30 @@ def test_data_from_an_agent_and_random_play_then_a_two_game_model_resumes_and_pl
 
     assert strip(read_metrics(run_dir)) == strip(before)
     assert load_mgdt(run_dir).cfg.returns
+
+
+def test_bench_mgdt_quick_trains_agents_records_data_and_compares_dt_with_bc(
+    tmp_path: Path,
+) -> None:
+    from palestra.core.bench import run_suite
+
+    options = [
+        "games=breakout",
+        "steps_per_source=40",
+        "agent_frames=64",
+        f"runs={tmp_path / 'runs'}",
+    ]
+    json_path, md_path = run_suite("mgdt", quick=True, out_dir=tmp_path / "out", options=options)
+    result = json.loads(json_path.read_text())
+    assert set(result["data"]["models"]) == {"dt 64x2", "bc 64x2"}
+    sources = result["data"]["sources"]["breakout"]
+    assert set(sources) == {
+        "random",
+        *(f"{result['data']['agents']['breakout']}:{e}" for e in (0.5, 0.25, 0.0)),
+    }
+    assert "Normalised score by model size" in md_path.read_text()
+    # a second run reuses the agent, the data and the models
+    data = tmp_path / "runs" / "data" / "breakout" / "frames.npy"
+    stamp = data.stat().st_mtime
+    run_suite("mgdt", quick=True, out_dir=tmp_path / "out2", options=options)
+    assert data.stat().st_mtime == stamp

@@ -131,6 +131,11 @@ _BUILTIN: dict[str, tuple[str, str]] = {
         "SimPLe on the RAM (world model of the console, PPO inside it) vs model-free PPO and "
         "random at 100k real interactions; world-model error over the horizon, time per part",
     ),
+    "mgdt": (
+        "palestra.play.bench_mgdt",
+        "Multi-Game Decision Transformer: PPO agents -> data at four skill levels -> one model "
+        "per size for all games, DT vs behaviour cloning, normalised scores by parameters",
+    ),
     "control": (
         "palestra.control.bench",
         "continuous control on MuJoCo: QWR vs AWR vs Palestra SAC vs Stable-Baselines3 SAC, "

@@ -127,7 +127,13 @@ def record_game(cfg: MGDTDataConfig) -> Path:
         raise PalestraError(f"{cfg.game}: no episode finished within the recording budget")
     for name, parts in (("frames", frames), ("actions", actions), ("rewards", rewards)):
         _save_npy(out / f"{name}.npy", np.concatenate(parts))
-    meta = {"game": cfg.game, "episodes": episodes, "sources": list(cfg.sources)}
+    meta = {
+        "game": cfg.game,
+        "sources": list(cfg.sources),
+        "steps": cfg.steps,
+        "seed": cfg.seed,
+        "episodes": episodes,
+    }
     atomic_write_bytes(out / "episodes.json", json.dumps(meta, indent=1).encode())
     return out
 
