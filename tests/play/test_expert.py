@@ -283,10 +283,11 @@ def test_bench_expert_doom_part_tiny(tmp_path: Path) -> None:
         "expert_batch=8",
         f"runs={tmp_path / 'kept'}",
     ]
-    json_path, _ = run_suite(
+    json_path, md_path = run_suite(
         "expert", quick=True, out_dir=tmp_path / "out", options=options, runs_root=tmp_path
     )
     doom = json.loads(json_path.read_text())["data"]["doom"]
+    assert "| trajectory | episode seed |" in md_path.read_text()  # Doom has no no-op starts
     assert doom["expert"][0]["score"] > 0  # the vest (+1) minus the living reward
     assert [row[0] for row in doom["rows"]] == ["plain", "expert"]
     assert (tmp_path / "kept" / "doom-my_way_home-screen-expert-0").is_dir()

@@ -165,7 +165,9 @@ def test_bench_mgdt_quick_trains_agents_records_data_and_compares_dt_with_bc(
         "agent_frames=64",
         f"runs={tmp_path / 'runs'}",
     ]
-    json_path, md_path = run_suite("mgdt", quick=True, out_dir=tmp_path / "out", options=options)
+    json_path, md_path = run_suite(
+        "mgdt", quick=True, out_dir=tmp_path / "out", options=options, runs_root=tmp_path
+    )
     result = json.loads(json_path.read_text())
     assert set(result["data"]["models"]) == {"dt 64x2", "bc 64x2"}
     sources = result["data"]["sources"]["breakout"]
@@ -177,5 +179,5 @@ def test_bench_mgdt_quick_trains_agents_records_data_and_compares_dt_with_bc(
     # a second run reuses the agent, the data and the models
     data = tmp_path / "runs" / "data" / "breakout" / "frames.npy"
     stamp = data.stat().st_mtime
-    run_suite("mgdt", quick=True, out_dir=tmp_path / "out2", options=options)
+    run_suite("mgdt", quick=True, out_dir=tmp_path / "out2", options=options, runs_root=tmp_path)
     assert data.stat().st_mtime == stamp

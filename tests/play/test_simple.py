@@ -148,7 +148,9 @@ def test_bench_simple_quick_reports_scores_horizon_and_time_and_reuses_its_runs(
     from palestra.core.bench import run_suite
 
     options = ["games=breakout", f"runs={tmp_path / 'runs'}", "jobs=2"]
-    json_path, md_path = run_suite("simple", quick=True, out_dir=tmp_path / "out", options=options)
+    json_path, md_path = run_suite(
+        "simple", quick=True, out_dir=tmp_path / "out", options=options, runs_root=tmp_path
+    )
     result = json.loads(json_path.read_text())
     game = result["data"]["games"]["breakout"]
     assert len(game["simple"]["means"]) == len(game["ppo"]["means"]) == 1
@@ -160,6 +162,6 @@ def test_bench_simple_quick_reports_scores_horizon_and_time_and_reuses_its_runs(
     records = sorted((tmp_path / "runs").glob("*/*/metrics.jsonl"))
     assert len(records) == 2  # simple and ppo
     before = [p.read_text() for p in records]
-    run_suite("simple", quick=True, out_dir=tmp_path / "out2", options=options)
+    run_suite("simple", quick=True, out_dir=tmp_path / "out2", options=options, runs_root=tmp_path)
     assert sorted((tmp_path / "runs").glob("*/*/metrics.jsonl")) == records
     assert [p.read_text() for p in records] == before  # finished runs are not trained again

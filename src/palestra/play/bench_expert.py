@@ -39,6 +39,9 @@ from palestra.core.runs import read_metrics
 
 __all__ = ["ExpertBenchOptions", "run"]
 
+# what the trajectory table shows of each searched trajectory, after its start
+COLUMNS = ("score", "length", "cells", "search_steps", "seconds")
+
 ARMS = {
     "plain": {},
     "expert": {"expert_adv": "critic"},
@@ -174,6 +177,7 @@ def _run_part(bench: Bench, opts: ExpertBenchOptions, part: Part) -> None:
 
     quick = bench.quick
     game, obs = part.game, part.obs
+    atari = part.name == "atari"
     frames = (opts.frames if part.name == "atari" else opts.doom_frames) or part.frames[
         0 if quick else 1
     ]
@@ -223,9 +227,14 @@ def _run_part(bench: Bench, opts: ExpertBenchOptions, part: Part) -> None:
     )
     bench.table(
         f"{game}: expert trajectories (search, then replay-checked)",
-        ["trajectory", "no-ops", "score", "agent steps", "cells", "search steps", "seconds"],
+        # Atari trajectories differ by their no-op starts, Doom's by their episode seed
         [
-            [i, t["noops"], t["score"], t["length"], t["cells"], t["search_steps"], t["seconds"]]
+            "trajectory",
+            "no-ops" if atari else "episode seed",
+            *("score", "agent steps", "cells", "search steps", "seconds"),
+        ],
+        [
+            [i, t["noops"] if atari else t.get("seed", ""), *[t[k] for k in COLUMNS]]
             for i, t in enumerate(searched)
         ],
     )
@@ -287,7 +296,8 @@ def _run_part(bench: Bench, opts: ExpertBenchOptions, part: Part) -> None:
     ) as ax:
         for i, t in enumerate(searched):
             xs, best, _ = zip(*t["curve"], strict=True)
-            ax.step(xs, best, where="post", label=f"trajectory {i} ({t['noops']} no-ops)")
+            start = f"{t['noops']} no-ops" if atari else f"seed {t.get('seed', '')}"
+            ax.step(xs, best, where="post", label=f"trajectory {i} ({start})")
 
 
 def _smooth(ys: Any, k: int = 20) -> list[float]:
