@@ -170,6 +170,8 @@ def test_bench_mgdt_quick_trains_agents_records_data_and_compares_dt_with_bc(
     )
     result = json.loads(json_path.read_text())
     assert set(result["data"]["models"]) == {"dt 64x2", "bc 64x2"}
+    assert set(result["data"]["single"]) == {"breakout"}  # one DT per game, on its data
+    assert set(result["data"]["single"]["breakout"]["scores"]) == {"breakout"}
     sources = result["data"]["sources"]["breakout"]
     assert set(sources) == {
         "random",

@@ -7,7 +7,9 @@ against behaviour cloning with the same network.
    (four skill levels), ``steps`` agent steps each; kept and reused while the settings match.
 3. **Models**: for each size ``DxL`` (width x blocks), the decision transformer
    (return tokens, expert-return sampling with kappa 10) and behaviour cloning (the same
-   network without return tokens), the same steps and batches, trained on all games at once.
+   network without return tokens), the same steps and batches, trained on all games at once;
+   and (arm ``single``) one decision transformer per game trained on that game alone, at
+   ``single_size``, the same steps: the multi-game model's peer in the paper.
 4. **Play**: each model plays each game (full episodes, no-op starts, unclipped).
 
 Scores are reported raw and normalised per game as ``(score - random) / (best source -
@@ -44,7 +46,11 @@ class MGDTBenchOptions(Config):
     sizes: tuple[str, ...] = arg(
         ("64x2", "128x3", "192x4"), "Model sizes as WIDTHxBLOCKS (quick: the first only)."
     )
-    arms: tuple[str, ...] = arg(("dt", "bc"), "dt (returns), bc (no returns).")
+    arms: tuple[str, ...] = arg(
+        ("dt", "bc", "single"),
+        "dt (returns), bc (no returns), single (one DT per game, at single_size).",
+    )
+    single_size: str = arg("128x3", "Size of the single-game DTs.")
     agent_frames: int | None = arg(
         None, "Frames of each game's PPO agent (default quick 128, full 2M).", min=4
     )
@@ -63,11 +69,11 @@ class MGDTBenchOptions(Config):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for size in self.sizes:
+        for size in (*self.sizes, self.single_size):
             _size(size)
-        unknown = set(self.arms) - {"dt", "bc"}
+        unknown = set(self.arms) - {"dt", "bc", "single"}
         if unknown:
-            raise ValueError(f"unknown arms {sorted(unknown)}; known: dt, bc")
+            raise ValueError(f"unknown arms {sorted(unknown)}; known: dt, bc, single")
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -119,25 +125,26 @@ def _data(job: tuple[str, str, int, Path, int]) -> str:
     return str(record_game(MGDTDataConfig(game=game, sources=sources, steps=steps, out=out)))
 
 
-def _model(job: tuple[str, str, Path, int, int, int, Path, bool]) -> dict[str, Any]:
+def _model(job: tuple[str, str, str, Path, int, int, int, Path, bool]) -> dict[str, Any]:
     from palestra.core.runs import read_metrics
     from palestra.play.config import MGDTTrainConfig
     from palestra.play.mgdt import train_mgdt
 
-    arm, size, data, steps, batch, episodes, runs, quick = job
+    arm, size, game, data, steps, batch, episodes, runs, quick = job
     width, blocks = _size(size)
     cfg = MGDTTrainConfig(
         data=data,
+        games=(game,) if game else (),
         d_model=width,
         n_layer=blocks,
         n_head=4,
-        returns=arm == "dt",
+        returns=arm != "bc",
         steps=steps,
         batch=batch,
         warmup=min(200, max(1, steps // 10)),
         eval_episodes=episodes,
         log_every=1 if quick else 50,
-        run_name=f"{arm}-{size}",
+        run_name=f"{arm}-{size}" + (f"-{game}" if game else ""),
         runs_root=runs / "models",
         resume=True,
         progress=False,
@@ -145,7 +152,7 @@ def _model(job: tuple[str, str, Path, int, int, int, Path, bool]) -> dict[str, A
     run_dir = train_mgdt(cfg)
     summary = json.loads((run_dir / "summary.json").read_text())
     curve = [(r["step"], r["action_loss"]) for r in read_metrics(run_dir)]
-    return {**summary, "curve": curve, "run": str(run_dir)}
+    return {**summary, "curve": curve, "run": str(run_dir), "size": size}
 
 
 @register_suite("mgdt", config=MGDTBenchOptions)
@@ -176,14 +183,23 @@ def run(bench: Bench) -> None:
         "recording",
     )
     jobs = [
-        (arm, size, data_dir, train_steps, opts.batch, episodes, opts.runs, quick)
+        (arm, size, "", data_dir, train_steps, opts.batch, episodes, opts.runs, quick)
         for size in sizes
         for arm in opts.arms
+        if arm != "single"
     ]
-    models = dict(zip([(j[0], j[1]) for j in jobs], each(_model, jobs, "models"), strict=True))
+    if "single" in opts.arms:
+        single = sizes[0] if quick else opts.single_size
+        jobs += [
+            ("single", single, g, data_dir, train_steps, opts.batch, episodes, opts.runs, quick)
+            for g in games
+        ]
+    done = each(_model, jobs, "models")
+    models = {(j[0], j[1]): m for j, m in zip(jobs, done, strict=True) if j[0] != "single"}
+    singles = {j[2]: m for j, m in zip(jobs, done, strict=True) if j[0] == "single"}
+    multi_arms = [a for a in opts.arms if a != "single"]
 
-    first = next(iter(models.values()))
-    sources = {g: first["data"][g]["sources"] for g in games}
+    sources = {g: next(m for m in done if g in m["data"])["data"][g]["sources"] for g in games}
     random = {g: sources[g]["random"] for g in games}
     best = {g: max(sources[g].values()) for g in games}
 
@@ -191,13 +207,18 @@ def run(bench: Bench) -> None:
         span = best[game] - random[game]
         return (score - random[game]) / span if span > 0 else float("nan")
 
+    multi = [(arm, s, models[(arm, s)]) for s in sizes for arm in multi_arms]
     header = ["game", "random", *(f"agent eps {e:g}" for e in EPSILONS)]
-    header += [f"{arm} {size}" for size in sizes for arm in opts.arms]
+    header += [f"{arm} {s}" for arm, s, _ in multi]
+    if singles:
+        header += [f"single-game DT {next(iter(singles.values()))['size']}"]
     rows = []
     for g in games:
         row: list[Any] = [g, f"{random[g]:.1f}"]
         row += [f"{v:.1f}" for k, v in sources[g].items() if k != "random"]
-        row += [f"{np.mean(models[(arm, s)]['scores'][g]):.1f}" for s in sizes for arm in opts.arms]
+        row += [f"{np.mean(m['scores'][g]):.1f}" for _, _, m in multi]
+        if singles:
+            row += [f"{np.mean(singles[g]['scores'][g]):.1f}"]
         rows.append(row)
     bench.table(
         f"Scores per game ({episodes} episodes each; the data's skill levels: random play and "
@@ -206,21 +227,25 @@ def run(bench: Bench) -> None:
         rows,
     )
     summary_rows, points = [], {}
-    for s in sizes:
-        for arm in opts.arms:
-            m = models[(arm, s)]
-            norm = [normalised(g, float(np.mean(m["scores"][g]))) for g in games]
-            norm = [v for v in norm if v == v]  # games whose agents beat random play
-            mean = float(np.mean(norm)) if norm else float("nan")
-            median = float(np.median(norm)) if norm else float("nan")
-            points.setdefault(arm, []).append((m["params"], mean))
-            summary_rows.append([arm, s, f"{m['params']:,}", f"{mean:.3f}", f"{median:.3f}"])
-            bench.figure(
-                f"{arm} {s} normalised score",
-                mean,
-                "best data agent = 1",
-                setting=f"{len(games)} games, {train_steps:,} steps",
-            )
+    arms_by_size = list(multi)
+    if singles:  # the single-game DTs together: each plays its own game
+        size = next(iter(singles.values()))["size"]
+        scores = {g: singles[g]["scores"][g] for g in games}
+        params = next(iter(singles.values()))["params"]
+        arms_by_size.append(("single", size, {"scores": scores, "params": params}))
+    for arm, s, m in arms_by_size:
+        norm = [normalised(g, float(np.mean(m["scores"][g]))) for g in games]
+        norm = [v for v in norm if v == v]  # games whose agents beat random play
+        mean = float(np.mean(norm)) if norm else float("nan")
+        median = float(np.median(norm)) if norm else float("nan")
+        points.setdefault(arm, []).append((m["params"], mean))
+        summary_rows.append([arm, s, f"{m['params']:,}", f"{mean:.3f}", f"{median:.3f}"])
+        bench.figure(
+            f"{arm} {s} normalised score",
+            mean,
+            "best data agent = 1",
+            setting=f"{len(games)} games, {train_steps:,} steps",
+        )
     bench.table(
         "Mean and median normalised score over games ((score - random) / (best data agent - "
         "random); games where no agent beat random play are left out)",
@@ -232,7 +257,8 @@ def run(bench: Bench) -> None:
     ) as ax:
         for arm, pts in points.items():
             xs, ys = zip(*pts, strict=True)
-            ax.plot(xs, ys, marker="o", label="decision transformer" if arm == "dt" else "BC")
+            label = {"dt": "multi-game DT", "bc": "multi-game BC", "single": "single-game DTs"}
+            ax.plot(xs, ys, marker="o", label=label[arm])
         ax.set_xscale("log")
     with bench.plot(
         "mgdt-loss", "Training action loss", xlabel="step", ylabel="cross-entropy"
@@ -246,6 +272,7 @@ def run(bench: Bench) -> None:
             "games": list(games),
             "sources": sources,
             "models": {f"{a} {s}": m for (a, s), m in models.items()},
+            "single": singles,
             "agents": dict(zip(games, agents, strict=True)),
         }
     )

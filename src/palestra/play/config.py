@@ -346,6 +346,9 @@ class MGDTTrainConfig(RunOptions):
     """Train one decision transformer on every game of a data set, then play each game."""
 
     data: Path = arg(..., "Data set folder (written by play mgdt-data).")
+    games: tuple[str, ...] = arg(
+        (), "Train on these games of the data set only (default: all; one: a single-game DT)."
+    )
     d_model: int = arg(128, "Width.", min=8)
     n_layer: int = arg(3, "Transformer blocks.", min=1)
     n_head: int = arg(4, "Attention heads.", min=1)

@@ -184,11 +184,17 @@ class GameData:
         return cls(meta["game"], frames, actions, rewards, returns, start, meta["episodes"])
 
 
-def games_in(folder: Path) -> list[Path]:
-    """The game folders of a data set (each holding ``episodes.json``)."""
+def games_in(folder: Path, games: tuple[str, ...] = ()) -> list[Path]:
+    """The game folders of a data set (each holding ``episodes.json``); only ``games`` if
+    given (each must be there)."""
     found = sorted(p.parent for p in Path(folder).glob("*/episodes.json"))
     if not found:
         raise PalestraError(f"{folder}: no game data (no */episodes.json); see play mgdt-data")
+    if games:
+        missing = set(games) - {p.name for p in found}
+        if missing:
+            raise PalestraError(f"{folder}: no data for {', '.join(sorted(missing))}")
+        found = [p for p in found if p.name in games]
     return found
 
 
@@ -243,7 +249,7 @@ def train_mgdt(cfg: MGDTTrainConfig) -> Path:
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
-    data = [GameData.load(p) for p in games_in(cfg.data)]
+    data = [GameData.load(p) for p in games_in(cfg.data, cfg.games)]
     model_cfg = cfg.model_config()
     model = MGDT(model_cfg)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.1)
