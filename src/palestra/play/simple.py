@@ -230,17 +230,24 @@ def train_world_model(
 @torch.no_grad()
 def one_step_accuracy(model: RamWorldModel, data: dict[str, torch.Tensor]) -> dict[str, float]:
     """The model's one-step predictions on ``data`` (held out: not yet trained on): the share
-    of transitions with every byte right, of changed bytes right, of clipped rewards right."""
+    of transitions with every byte right, of changed bytes right, of clipped rewards right,
+    and of the real nonzero rewards predicted with their sign (most steps have none, so the
+    plain reward share says little about them)."""
     keep = ~data["reset"]
     ram, action, target = data["ram"][keep], data["action"][keep], data["next_ram"][keep]
     predicted, reward, _ = model.step(ram, action)
     changed = target != ram[:, -1]
     right = predicted == target
-    return {
+    real = torch.sign(data["reward"][keep])
+    events = real != 0
+    out = {
         "wm_exact_ram": right.all(-1).float().mean().item(),
         "wm_changed_bytes": right[changed].float().mean().item() if changed.any() else 1.0,
-        "wm_reward": (reward == torch.sign(data["reward"][keep])).float().mean().item(),
+        "wm_reward": (reward == real).float().mean().item(),
     }
+    if events.any():  # else left out (no NaN in the records)
+        out["wm_reward_events"] = (reward[events] == real[events]).float().mean().item()
+    return out
 
 
 @torch.no_grad()
