@@ -81,11 +81,10 @@ def test_hammer_is_replaced_by_its_reconstruction(tmp_path: Path) -> None:
 
 
 @pytest.mark.xfail(
-    strict=True,
-    reason="known bug, found 2026-12-08: `palestra prove-coq --hammer` fails at once (13 s, "
-    "hammer's ATPs report failure) in a fresh process, while the same prove_problem passes "
-    "alone inside pytest and fails inside the whole suite's process; cause not found yet "
-    "(NOTES, Coq). strict: when it passes, drop this marker",
+    strict=False,
+    reason="known intermittent bug, found 2026-12-08: `palestra prove-coq --hammer 60` mostly "
+    "fails at once (hammer's ATPs report failure) and sometimes proves the lemma; cause not "
+    "found yet (NOTES, Coq: 'Known bug'). Not strict while it is intermittent",
 )
 def test_the_schedule_runs_hammer_after_the_search_and_the_proof_needs_no_atp(
     tmp_path: Path,
