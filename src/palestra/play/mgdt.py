@@ -94,7 +94,7 @@ def record_game(cfg: MGDTDataConfig) -> Path:
         rng = np.random.default_rng(cfg.seed + k)
         generator = torch.Generator().manual_seed(cfg.seed + k)
         with AtariVecEnv(settings, n, cfg.seed + 1000 * k) as env:
-            full = np.array([[int(a.value) for a in g.actions] for g in env.games])  # [n, A]
+            full = full_actions(env)  # [A]
             o = env.reset()
             per_env: list[list[tuple[np.ndarray, int, float]]] = [[] for _ in range(n)]
             recorded = 0
@@ -108,7 +108,7 @@ def record_game(cfg: MGDTDataConfig) -> Path:
                     a = np.where(rng.random(n) < epsilon, a, greedy.squeeze(-1).numpy())
                 result = env.step(a)
                 for i in range(n):
-                    per_env[i].append((o["screen"][i, -1], int(full[i, a[i]]), result.reward[i]))
+                    per_env[i].append((o["screen"][i, -1], int(full[a[i]]), result.reward[i]))
                 for i, score, length in result.episodes:
                     steps = per_env[i]
                     per_env[i] = []
@@ -136,6 +136,12 @@ def record_game(cfg: MGDTDataConfig) -> Path:
     }
     atomic_write_bytes(out / "episodes.json", json.dumps(meta, indent=1).encode())
     return out
+
+
+def full_actions(env: AtariVecEnv) -> np.ndarray:
+    """The game's (minimal) actions as indices of ALE's full set of 18, in the game's order;
+    every game of a vector env plays the same game."""
+    return np.array([int(a.value) for a in env.games[0].actions])
 
 
 def _keys(obs: str) -> list[str]:
@@ -368,11 +374,11 @@ def play_mgdt(
     generator = torch.Generator().manual_seed(seed)
     scores: list[float] = [0.0] * episodes
     with AtariVecEnv(settings, episodes, seed) as env:
-        full = torch.tensor([[int(a.value) for a in g.actions] for g in env.games])  # [N, A]
+        full = full_actions(env)  # [A]: the game's actions as full-set indices
         legal = torch.zeros(episodes, N_ACTIONS, dtype=torch.bool)
-        legal.scatter_(1, full, True)
-        to_index = torch.full((episodes, N_ACTIONS), -1, dtype=torch.long)
-        to_index.scatter_(1, full, torch.arange(full.shape[1]).expand_as(full).contiguous())
+        legal[:, full] = True
+        to_index = np.full(N_ACTIONS, -1)  # full-set index -> the game's action index
+        to_index[full] = np.arange(len(full))
         obs = env.reset()
         frames = torch.from_numpy(obs["screen"])[:, None].repeat(1, K, 1, 1, 1)  # [N, K, 4, 84, 84]
         returns = torch.zeros(episodes, K, dtype=torch.long)
@@ -387,7 +393,7 @@ def play_mgdt(
             )
             returns[:, -1] = chosen
             actions[:, -1] = action
-            result = env.step(to_index.gather(1, action[:, None]).squeeze(1).numpy())
+            result = env.step(to_index[action.numpy()])
             rewards[:, -1] = torch.sign(torch.from_numpy(result.reward))
             for i, score, _ in result.episodes:
                 if active[i]:

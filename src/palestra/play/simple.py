@@ -144,7 +144,6 @@ def collect(
         next_ram[t] = result.obs["ram"][:, -1]
         for i, _, _ in result.episodes:  # game over or time limit: the game was reset
             reset[t, i] = True
-        reset[t] |= result.truncated
         episodes.extend(result.episodes)
         obs = result.obs
     return RealData(ram, next_ram, action, reward, done, reset), obs, episodes
