@@ -19,6 +19,7 @@ file can read and write what that user can (``Redirect``, ``Load``, plugins via
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import shutil
@@ -65,12 +66,60 @@ def coq_binary(name: str) -> str:
 # path): its folder goes on the PATH of every Coq process started here.
 HAMMER_LIBEXEC = Path("/usr/libexec/coq-hammer")
 
+# CoqHammer 1.3.2 calls ``cvc4 --tlimit T`` with T in seconds, but CVC4 1.8 reads ``--tlimit``
+# as milliseconds of wall-clock time: CVC4 gave up after T ms, and whether it had proved the goal
+# by then depended on the machine's load (the intermittent "ATPs failed to find a proof" of
+# ``prove-coq --hammer``). A ``cvc4`` shim ahead of the real one on the PATH of Coq processes
+# multiplies the value after ``--tlimit`` by 1000.
+CVC4_SHIM = """#!/bin/sh
+# written by palestra.coq.coqc: CoqHammer gives --tlimit in seconds, CVC4 reads milliseconds
+scale=
+for a do
+  shift
+  if [ -n "$scale" ]; then a=$((a * 1000)); scale=; elif [ "$a" = "--tlimit" ]; then scale=1; fi
+  set -- "$@" "$a"
+done
+exec "{real}" "$@"
+"""
+
+
+def write_cvc4_shim(folder: Path, real: str) -> Path:
+    """Write (atomically, so concurrent workers never run half a file) the ``cvc4`` shim that
+    runs ``real`` with ``--tlimit`` scaled from seconds to milliseconds; its path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shim = folder / "cvc4"
+    text = CVC4_SHIM.format(real=real)
+    if not shim.is_file() or shim.read_text() != text:
+        tmp = folder / f".cvc4.{os.getpid()}"
+        tmp.write_text(text)
+        tmp.chmod(0o755)
+        tmp.replace(shim)
+    return shim
+
+
+@functools.cache
+def _shim_folder() -> Path | None:
+    """The folder of the ``cvc4`` shim (None when CVC4 is not installed or it cannot be
+    written: hammer then runs CVC4 as CoqHammer calls it)."""
+    real = shutil.which("cvc4")
+    if real is None:
+        return None
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    try:
+        return write_cvc4_shim(base / "palestra" / "coq-shims", real).parent
+    except OSError:
+        return None
+
 
 def coq_env() -> dict[str, str]:
-    """The environment of Coq processes: ours, with CoqHammer's helper folder on PATH."""
+    """The environment of Coq processes: ours, with CoqHammer's helper folder on PATH and the
+    ``cvc4`` shim before it."""
     env = dict(os.environ)
     if HAMMER_LIBEXEC.is_dir():
         env["PATH"] = f"{HAMMER_LIBEXEC}{os.pathsep}{env.get('PATH', '')}"
+        shims = _shim_folder()
+        if shims is not None:
+            env["PATH"] = f"{shims}{os.pathsep}{env['PATH']}"
     return env
 
 
