@@ -13,6 +13,7 @@ from palestra.core.errors import PalestraError
 from palestra.lm.longcontext import (
     LONG_TASKS,
     LongContextData,
+    extended_predictor,
     make_example,
     memory_predictor,
     needle,
@@ -80,6 +81,20 @@ def test_training_batches_mask_everything_but_answers() -> None:
             assert y[row, p] == x[row, p + 1] and chr(int(y[row, p]) - 4).isdigit()
 
 
+def test_dict_lookup_documents_mix_dictionary_sizes_and_answer_from_them() -> None:
+    rng = random.Random(3)
+    sizes = []
+    for _ in range(200):
+        text, answers = training_document("dict-lookup", rng, 257)
+        pairs = dict(re.findall(r"(?<![?a-z])([a-z]{3})=(\d\d); ", text))
+        sizes.append(len(pairs))
+        for key, value in re.findall(r"\?([a-z]{3})=(\d\d)", text):
+            assert pairs[key] == value  # every query asks about a listed pair
+        assert all(text[a].isdigit() for a in answers)
+    assert min(sizes) == 1 and max(sizes) == 19  # log-uniform from 1 to 5/8 of 257 chars
+    assert sum(n <= 4 for n in sizes) > 40 and sum(n >= 12 for n in sizes) > 20
+
+
 def test_recall_grid_shape_and_heatmap_files(tmp_path) -> None:
     def oracle(prompts: list[str], n: int) -> list[str]:  # reads the answer like a model would
         out = []
@@ -102,7 +117,12 @@ def test_predictors_run_on_tiny_models() -> None:
     memory = Transformer(
         TransformerConfig(vocab_size=260, n_layer=2, d_model=16, block_size=16, memory_layers=(1,))
     )
-    for predict in (window_predictor(vanilla), memory_predictor(memory)):
+    readers = (
+        window_predictor(vanilla),
+        extended_predictor(vanilla, "linear"),
+        memory_predictor(memory),
+    )
+    for predict in readers:
         grid = recall_grid(predict, "dict-lookup", [64, 200], [0.0, 1.0], 2, seed=1)
         assert len(grid.recall) == 2
         assert all(0.0 <= r <= 1.0 for row in grid.recall for r in row)
@@ -160,11 +180,19 @@ def test_bench_long_context_runs_and_keeps_its_runs(tmp_path) -> None:
         "long-context", quick=True, out_dir=tmp_path, options=options, runs_root=tmp_path
     )
     result = json.loads(js.read_text())
-    assert set(result["data"]["grids"]["dict-lookup"]) == {
-        "vanilla",
+    readers = {
+        "vanilla (window)",
+        "vanilla, RoPE extrapolated",
+        "vanilla, RoPE interpolated",
+        "vanilla, RoPE NTK",
         "memory, d=1",
         "memory, cross-batch d=2",
     }
+    assert set(result["data"]["grids"]["dict-lookup"]) == readers
+    costs = result["data"]["costs"]["dict-lookup"]
+    assert set(costs) == readers
+    assert all(len(by_length) == 2 for by_length in costs.values())  # multiples 1, 2
+    assert all(c["tokens_per_s"] > 0 for by_length in costs.values() for c in by_length)
     assert len(list((tmp_path / "kept").iterdir())) == 3  # one kept run per model
     run_suite("long-context", quick=True, out_dir=tmp_path, options=options, runs_root=tmp_path)
     assert len(list((tmp_path / "kept" / "dict-lookup-vanilla").iterdir())) == 1  # resumed

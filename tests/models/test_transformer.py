@@ -504,3 +504,32 @@ def test_fire_bias_interpolates_distances_by_the_query_position() -> None:
         TransformerConfig(vocab_size=VOCAB, fire=True, no_positions=True)
     with pytest.raises(ValueError, match="needs rope"):
         TransformerConfig(vocab_size=VOCAB, fire=True, nope_heads=2)
+
+
+def test_extended_context_keeps_weights_and_scales_rope_angles() -> None:
+    torch.manual_seed(0)
+    model = Transformer(TransformerConfig(n_layer=1, n_head=2, d_model=16, block_size=32))
+    x = torch.randint(0, 200, (2, 30))
+    plain = model.extended(128, "none")
+    # plain extrapolation: the same angles at positions the model was trained on
+    assert torch.allclose(plain(x)[0], model(x)[0])
+    assert plain(torch.randint(0, 200, (1, 120)))[0].shape == (1, 120, 260)
+    linear = model.extended(128, "linear")
+    # position interpolation: position 4m of the extended model is position m of the trained
+    hd = model.cfg.head_dim
+    assert torch.allclose(linear.rope_cos[8], model.rope_cos[2])
+    assert linear.rope_cos.shape == (128, hd)
+    ntk = model.extended(128, "ntk")
+    # NTK-aware: the highest frequency is kept, the lowest interpolated by the factor 4
+    assert torch.allclose(ntk.rope_cos[5, 0], model.rope_cos[5, 0])
+    low = hd // 2 - 1
+    assert not torch.allclose(ntk.rope_cos[:, low], model.extended(128, "none").rope_cos[:, low])
+    assert ntk.cfg.rope_factor == 4.0 and ntk.cfg.rope_scaling == "ntk"
+    for copy in (plain, linear, ntk):
+        for (name, p), q in zip(model.named_parameters(), copy.parameters(), strict=True):
+            assert torch.equal(p, q), name
+    with pytest.raises(ValueError):
+        model.extended(16)
+    learned = Transformer(TransformerConfig(n_layer=1, d_model=16, block_size=32, rope=False))
+    with pytest.raises(ValueError, match="cannot be extended"):
+        learned.extended(64)

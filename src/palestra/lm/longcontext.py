@@ -19,12 +19,17 @@ context, 1: at its end), from a ``random.Random``, so a seed fixes the examples:
 
 Training documents (:class:`LongContextData`, the data of ``palestra train lm --task
 dict-lookup`` and the others) are ``context + 1`` characters with the loss on the answers only;
-a dictionary-lookup document lists pairs over 5/8 of its length and then asks queries about
-random earlier pairs until it is full, so every document trains several lookups at every depth.
+a dictionary-lookup document lists ``n`` pairs and then asks queries about random earlier pairs
+until it is full, so every document trains several lookups at every depth. ``n`` is drawn
+log-uniformly from 1 to the pairs that fill 5/8 of the document: small dictionaries teach the
+lookup quickly, where models trained only on full dictionaries sat at chance (loss ln 10)
+for thousands of steps.
 
 :func:`recall_grid` measures exact-match recall by context length x depth for any predictor
 (:func:`window_predictor`: a plain model on the last ``block_size`` tokens, what it can read;
-:func:`memory_predictor`: a memory model reading the whole prompt chunk by chunk), and
+:func:`extended_predictor`: a rotary model reading the whole prompt with its angles
+extrapolated or scaled; :func:`memory_predictor`: a memory model reading the whole prompt chunk
+by chunk), and
 :func:`write_heatmap` writes it as JSON and a PNG heat map.
 
 Not protected against: the answer check is exact string equality of greedy decoding; a
@@ -35,6 +40,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import random
 import string
 from collections.abc import Callable, Sequence
@@ -58,6 +64,7 @@ __all__ = [
     "LongContextData",
     "dict_lookup",
     "draw_heatmap",
+    "extended_predictor",
     "make_example",
     "memory_predictor",
     "needle",
@@ -176,13 +183,15 @@ def make_example(task: str, rng: random.Random, length: int, depth: float) -> Ex
 
 def training_document(task: str, rng: random.Random, length: int) -> tuple[str, list[int]]:
     """A training document of exactly ``length`` characters and the character offsets of its
-    answers (where the loss is). Dictionary lookup: pairs over 5/8 of it, then queries
-    ``?abc=12; `` about random earlier pairs; the others: one example at a random depth."""
+    answers (where the loss is). Dictionary lookup: ``n`` pairs (log-uniform from 1 to what
+    fills 5/8 of it), then queries ``?abc=12; `` about random earlier pairs; the others: one
+    example at a random depth."""
     if task != "dict-lookup":
         ex = make_example(task, rng, length, rng.random())
         text = (ex.prompt + ex.answer).ljust(length)
         return text, list(range(len(ex.prompt), ex.length))
-    n = _pairs_for(length * 5 // 8, 0)
+    most = _pairs_for(length * 5 // 8, 0)
+    n = min(most, round(math.exp(rng.uniform(0.0, math.log(most)))))  # log-uniform 1..most
     keys = _keys(rng, n)
     values = [f"{rng.randrange(100):02d}" for _ in range(n)]
     text = HEADER + "".join(f"{k}={v}; " for k, v in zip(keys, values, strict=True))
@@ -244,6 +253,31 @@ def window_predictor(model: Transformer) -> Predictor:
         keep = model.cfg.block_size - n
         idx = torch.tensor([TOKENIZER.encode(p)[-keep:] for p in prompts])  # [b, <= keep]
         out = model.generate(idx, n, temperature=0.0)
+        return [TOKENIZER.decode(row) for row in out[:, idx.size(1) :].tolist()]
+
+    return predict
+
+
+def extended_predictor(model: Transformer, scaling: str = "linear") -> Predictor:
+    """Greedy answers of a rotary model that reads each whole prompt beyond its trained
+    context: a prompt longer than ``block_size`` is read by :meth:`Transformer.extended
+    <palestra.models.transformer.Transformer.extended>` copies with ``scaling`` ("none":
+    plain extrapolation, "linear": position interpolation, "ntk": NTK-aware scaling)."""
+    import torch
+
+    extended: dict[int, Transformer] = {}
+
+    @torch.no_grad()
+    def predict(prompts: list[str], n: int) -> list[str]:
+        idx = torch.tensor([TOKENIZER.encode(p) for p in prompts])  # [b, N]
+        need = idx.size(1) + n
+        reader = model
+        if need > model.cfg.block_size:
+            if need not in extended:
+                extended[need] = model.extended(need, scaling)  # type: ignore[arg-type]
+            reader = extended[need]
+        reader.eval()
+        out = reader.generate(idx, n, temperature=0.0)
         return [TOKENIZER.decode(row) for row in out[:, idx.size(1) :].tolist()]
 
     return predict

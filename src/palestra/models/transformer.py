@@ -48,6 +48,7 @@ folder. The safetensors format holds tensors only (no pickled code), so loading 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -93,6 +94,11 @@ class TransformerConfig(TransformerFlags):
     sparse_rank: int = 32  # width of the sparse FF's low-rank controller
     norm: Literal["rmsnorm", "layernorm"] = "rmsnorm"
     rope_theta: float = 10000.0
+    # RoPE scaling for reading beyond the trained context (set by Transformer.extended):
+    # "linear" position interpolation (Chen et al. 2023, positions m / rope_factor) or
+    # "ntk" (NTK-aware: theta * rope_factor ** (hd / (hd - 2)), high frequencies kept)
+    rope_scaling: Literal["none", "linear", "ntk"] = "none"
+    rope_factor: float = 1.0
     fire_hidden: int = 32  # width of FIRE's MLP
     bias: bool = False
     tie_embeddings: bool = True
@@ -126,10 +132,21 @@ class TransformerConfig(TransformerFlags):
 
 # ----------------------------------------------------------------------------- positions, norms
 def rope_tables(cfg: TransformerConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos and sin of ``m * theta**(-2i/head_dim)`` for every position m, both halves."""
+    """cos and sin of ``m * theta**(-2i/head_dim)`` for every position m, both halves.
+
+    With ``rope_scaling``: "linear" uses ``m / rope_factor`` (position interpolation: a
+    context ``rope_factor`` times the trained one maps onto the trained angles); "ntk" uses
+    ``theta * rope_factor ** (hd / (hd - 2))`` (the lowest frequency interpolated, the highest
+    left as trained)."""
     half = cfg.head_dim // 2
-    inv_freq = cfg.rope_theta ** (-torch.arange(half, dtype=torch.float32) / half)  # [hd/2]
-    angles = torch.outer(torch.arange(cfg.n_positions, dtype=torch.float32), inv_freq)
+    theta = cfg.rope_theta
+    if cfg.rope_scaling == "ntk":
+        theta = theta * cfg.rope_factor ** (cfg.head_dim / max(1, cfg.head_dim - 2))
+    inv_freq = theta ** (-torch.arange(half, dtype=torch.float32) / half)  # [hd/2]
+    positions = torch.arange(cfg.n_positions, dtype=torch.float32)
+    if cfg.rope_scaling == "linear":
+        positions = positions / cfg.rope_factor
+    angles = torch.outer(positions, inv_freq)
     angles = torch.cat([angles, angles], dim=-1)  # [n_positions, hd]
     return angles.cos(), angles.sin()
 
@@ -723,6 +740,29 @@ class Transformer(nn.Module):
     def from_pretrained(cls, directory: str | Path, device: str = "cpu") -> Transformer:
         """Load a model written by :meth:`save_pretrained` (unknown config keys are errors)."""
         return load_pretrained(cls, TransformerConfig, directory, device)
+
+    def extended(
+        self, block_size: int, scaling: Literal["none", "linear", "ntk"] = "none"
+    ) -> Transformer:
+        """A copy of this model (the same weights) reading up to ``block_size`` tokens, its
+        rotary angles scaled by ``block_size / trained block_size`` with ``scaling`` ("none":
+        plain extrapolation to unseen positions). Only rotary or position-free models extend:
+        learned position tables have nothing beyond the trained context."""
+        cfg = self.cfg
+        if self.pos_emb is not None or cfg.random_positions:
+            raise ValueError("learned or randomized position tables cannot be extended")
+        if block_size < cfg.block_size:
+            raise ValueError(f"block_size={block_size} is below the trained {cfg.block_size}")
+        factor = cfg.rope_factor * block_size / cfg.block_size
+        new_cfg = dataclasses.replace(
+            cfg,
+            block_size=block_size,
+            rope_scaling=scaling,
+            rope_factor=factor if scaling != "none" else 1.0,
+        )
+        model = Transformer(new_cfg).to(next(self.parameters()).device)
+        model.load_state_dict(self.state_dict())
+        return model.train(self.training)
 
 
 def logits_and_loss(
