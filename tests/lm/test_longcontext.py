@@ -174,6 +174,7 @@ def test_bench_long_context_runs_and_keeps_its_runs(tmp_path) -> None:
         "d_model=16",
         "crossbatch=2",
         "batch_size=4",
+        "jobs=2",
         f"runs={tmp_path / 'kept'}",
     ]
     js, md = run_suite(

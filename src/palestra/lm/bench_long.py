@@ -104,7 +104,8 @@ class LongBenchOptions(TransformerShape):
     multiples: tuple[int, ...] = arg((1, 4, 16), "Scored context lengths, x block_size.", min=1)
     depths: int = arg(5, "Depths scored, evenly spaced from 0 to 1.", min=1)
     samples: int = arg(20, "Examples per (length, depth) cell (quick: at most 8).", min=1)
-    threads: int = arg(1, "torch threads.", min=1)
+    threads: int = arg(1, "torch threads of each model's training and scoring.", min=1)
+    jobs: int = arg(1, "Models trained and scored at once, each in its own process.", min=1)
     runs: Path | None = arg(
         None,
         "Keep the training runs in this folder, checkpointed, and resume them when the same "
@@ -200,44 +201,89 @@ def reading_cost(predict: Predictor, task: str, length: int, seed: int) -> dict[
     return {"tokens_per_s": ex.length / seconds, "peak_mib": peak.mib}
 
 
+@dataclass(frozen=True)
+class ModelJob:
+    """One model of the bench: train it (or resume it), then score every way of reading with
+    it; a job of :func:`~palestra.core.jobs.run_jobs`."""
+
+    opts: LongBenchOptions
+    task: str
+    name: str
+    steps: int
+    samples: int
+    root: Path
+    seed: int
+
+
+def train_and_score(job: ModelJob) -> dict:
+    """The job's run dir, final validation loss, parameters and recall grid per reader."""
+    import torch
+
+    from palestra.core.runs import read_metrics
+    from palestra.models.transformer import Transformer
+
+    opts = job.opts
+    torch.set_num_threads(opts.threads)
+    settings = model_settings(opts)[job.name]
+    run_dir = train_one(opts, job.task, job.name, settings, job.steps, job.root, job.seed)
+    model = Transformer.from_pretrained(run_dir / "model")
+    lengths = [m * opts.block_size for m in opts.multiples]
+    depths = [i / max(1, opts.depths - 1) for i in range(opts.depths)]
+    grids = {
+        reader: recall_grid(predict, job.task, lengths, depths, job.samples, job.seed, reader)
+        for reader, predict in readers(opts, job.name, model).items()
+    }
+    return {
+        "run_dir": str(run_dir),
+        "final_val_loss": read_metrics(run_dir)[-1].get("val_loss"),
+        "parameters": model.num_params(),
+        "grids": grids,
+    }
+
+
 @register_suite("long-context", config=LongBenchOptions)
 def run(bench: Bench) -> None:
     import torch
 
-    from palestra.core.runs import read_metrics
+    from palestra.core.jobs import run_jobs
     from palestra.models.transformer import Transformer
 
     opts: LongBenchOptions = bench.options or LongBenchOptions()
     steps = min(opts.steps, 300) if bench.quick else opts.steps
     samples = min(opts.samples, 8) if bench.quick else opts.samples
     lengths = [m * opts.block_size for m in opts.multiples]
-    depths = [i / max(1, opts.depths - 1) for i in range(opts.depths)]
+    grids: dict[str, dict[str, Grid]] = {t: {} for t in opts.tasks}
+    costs: dict[str, dict[str, list[dict[str, float | None]]]] = {t: {} for t in opts.tasks}
     previous = torch.get_num_threads()
     torch.set_num_threads(opts.threads)
-    grids: dict[str, dict[str, Grid]] = {}
-    costs: dict[str, dict[str, list[dict[str, float | None]]]] = {}
     try:
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp) if opts.runs is None else opts.runs
-            for task in opts.tasks:
-                grids[task], costs[task] = {}, {}
-                for name, settings in model_settings(opts).items():
-                    run_dir = train_one(opts, task, name, settings, steps, root, bench.seed)
-                    model = Transformer.from_pretrained(run_dir / "model")
-                    final = read_metrics(run_dir)[-1]
-                    bench.data.setdefault("runs", {})[f"{task}/{name}"] = {
-                        "run": str(run_dir) if opts.runs is not None else None,
-                        "final_val_loss": final.get("val_loss"),
-                        "parameters": model.num_params(),
-                    }
-                    for reader, predict in readers(opts, name, model).items():
-                        bench.data.setdefault("readers", {})[f"{task}/{reader}"] = name
-                        grids[task][reader] = recall_grid(
-                            predict, task, lengths, depths, samples, bench.seed, reader
-                        )
-                        costs[task][reader] = [
-                            reading_cost(predict, task, n, bench.seed) for n in lengths
-                        ]
+            jobs = [
+                ModelJob(opts, task, name, steps, samples, root, bench.seed)
+                for task in opts.tasks
+                for name in model_settings(opts)
+            ]
+            done: dict[int, dict] = {}
+            progress = None if bench.quick else "models"
+            for r in run_jobs(train_and_score, jobs, workers=opts.jobs, progress=progress):
+                done[r.key] = r.unwrap()
+            # in job order (the report's), and the cost of reading measured here, one reader
+            # at a time, so no other job shares the cores while it is timed
+            for i, job in enumerate(jobs):
+                out = done[i]
+                bench.data.setdefault("runs", {})[f"{job.task}/{job.name}"] = {
+                    "run": out["run_dir"] if opts.runs is not None else None,
+                    "final_val_loss": out["final_val_loss"],
+                    "parameters": out["parameters"],
+                }
+                model = Transformer.from_pretrained(Path(out["run_dir"]) / "model")
+                for reader, predict in readers(opts, job.name, model).items():
+                    bench.data.setdefault("readers", {})[f"{job.task}/{reader}"] = job.name
+                    grids[job.task][reader] = out["grids"][reader]
+                    costs[job.task][reader] = [
+                        reading_cost(predict, job.task, n, bench.seed) for n in lengths
+                    ]
     finally:
         torch.set_num_threads(previous)
     bench.data["costs"] = costs
