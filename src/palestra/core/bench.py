@@ -172,8 +172,14 @@ _BUILTIN: dict[str, tuple[str, str]] = {
     ),
     "long-context": (
         "palestra.lm.bench_long",
-        "dictionary lookup recall by context length x depth: vanilla vs FoT memory with and "
-        "without cross-batch negatives, scored up to 16x the training context",
+        "dictionary lookup recall by context length x depth: vanilla (window, RoPE "
+        "extrapolated / interpolated / NTK) vs FoT memory with and without cross-batch "
+        "negatives, scored up to 16x the training context; tokens/s and peak memory",
+    ),
+    "splice": (
+        "palestra.lm.bench_splice",
+        "SPLiCe (BM25 structured packing) vs random packing at the same tokens: held-out bits "
+        "per character by position on related and random held-out text",
     ),
     "lm-arch": (
         "palestra.lm.bench_arch",

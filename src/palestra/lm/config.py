@@ -18,7 +18,7 @@ from palestra.models.architecture import TransformerFlags
 __all__ = ["LMTask", "LMTrainConfig"]
 
 # the scratchpad tasks, a character model of a text, or a long-context task
-LMTask = Literal[(*TASK_NAMES, "chars", *LONG_TASKS)]
+LMTask = Literal[(*TASK_NAMES, "chars", "stdlib-code", *LONG_TASKS)]
 
 
 @dataclass
@@ -38,7 +38,9 @@ class LMTrainConfig(TransformerFlags, RunOptions):
         "'wordproblems' (palestra.reason.wordproblems: three answer styles, byte tokens; a "
         "--block-size of about 512), 'rulechains' (palestra.reason.rulechains: direct, "
         "chain of thought, selection and inference prompts; --block-size 640), 'chars' for "
-        "a character model of the text file --data "
+        "a character model of the text file --data, 'stdlib-code' for a character model of "
+        "the standard-library corpus packed into --block-size examples of documents "
+        "(--packing random or splice) "
         "(program-trace needs a --block-size of about 400), or a long-context task "
         "(palestra.lm.longcontext: dict-lookup, passkey, needle; with --memory-layers the "
         "documents are --memory-chunks chunks of --block-size).",
@@ -67,6 +69,17 @@ class LMTrainConfig(TransformerFlags, RunOptions):
         "Long-context tasks with --memory-layers: training documents of this many --block-size "
         "chunks (the memory layers attend to the earlier ones).",
         min=1,
+    )
+    packing: Literal["random", "splice"] = arg(
+        "random",
+        "stdlib-code: how examples are packed from documents: random, or splice (SPLiCe: a "
+        "random root and its BM25 neighbours, palestra.lm.splice).",
+    )
+    splice_k: int = arg(
+        1, "stdlib-code with splice packing: neighbours retrieved per document.", min=1
+    )
+    doc_chars: int = arg(
+        800, "stdlib-code: longest document (top-level units of the files, grouped).", min=80
     )
     # --- optimisation
     steps: int = arg(2000, "Optimizer steps.", min=1)

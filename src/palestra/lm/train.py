@@ -40,6 +40,7 @@ from palestra.core.runs import Run, rng_state, set_rng_state
 from palestra.lm.config import LMTrainConfig
 from palestra.lm.longcontext import LONG_TASKS, LongContextData
 from palestra.lm.scratchpad import ScratchpadTask, exact_match, make_task
+from palestra.lm.splice import PackedData
 from palestra.lm.tokenizers import (
     EOS,
     PAD,
@@ -224,7 +225,7 @@ def complete(
 @torch.no_grad()
 def evaluate(
     model: Transformer,
-    data: TaskData | CorpusData | LongContextData,
+    data: TaskData | CorpusData | LongContextData | PackedData,
     tokenizer: Tokenizer,
     task: ScratchpadTask | None,
     cfg: LMTrainConfig,
@@ -307,7 +308,7 @@ class Step(NamedTuple):
 
 def train_steps(
     model: nn.Module,
-    data: TaskData | CorpusData | LongContextData,
+    data: TaskData | CorpusData | LongContextData | PackedData,
     optimizer: torch.optim.Optimizer,
     lr_at: Callable[[int], float],
     steps: int,
@@ -354,13 +355,29 @@ def train(cfg: LMTrainConfig) -> Path:
         tokenizer = make_tokenizer(cfg, "char", corpus)
         tokens = tokenizer.encode(corpus)
         split = int(0.9 * len(tokens))  # the first 90% for training, the rest held out
-        data: TaskData | CorpusData | LongContextData = CorpusData(
+        data: TaskData | CorpusData | LongContextData | PackedData = CorpusData(
             tokens[:split],
             tokens[split:],
             cfg.block_size,
             cfg.batch_size,
             cfg.seed,
             source=str(cfg.data),
+        )
+    elif cfg.task == "stdlib-code":  # documents of the stdlib corpus, packed (SPLiCe or not)
+        from palestra.lm.corpus import build_corpus
+        from palestra.lm.splice import code_documents, file_texts
+
+        corpus = build_corpus()
+        tokenizer = corpus.tokenizer()
+        data = PackedData(
+            code_documents(file_texts(corpus.train), cfg.doc_chars),
+            code_documents(file_texts(corpus.val), cfg.doc_chars),
+            tokenizer,
+            cfg.packing,
+            cfg.block_size,
+            cfg.batch_size,
+            cfg.seed,
+            cfg.splice_k,
         )
     elif cfg.task in LONG_TASKS:  # documents of several chunks for a memory model
         context = cfg.block_size * (cfg.memory_chunks if cfg.memory_layers else 1)
