@@ -83,15 +83,18 @@ def test_training_batches_mask_everything_but_answers() -> None:
 
 def test_dict_lookup_documents_mix_dictionary_sizes_and_answer_from_them() -> None:
     rng = random.Random(3)
-    sizes = []
+    sizes, starts = [], set()
     for _ in range(200):
         text, answers = training_document("dict-lookup", rng, 257)
+        starts.add(re.search(r"[a-z]{3}=", text[8:]).start() + 8)  # type: ignore[union-attr]
         pairs = dict(re.findall(r"(?<![?a-z])([a-z]{3})=(\d\d); ", text))
         sizes.append(len(pairs))
         for key, value in re.findall(r"\?([a-z]{3})=(\d\d)", text):
             assert pairs[key] == value  # every query asks about a listed pair
         assert all(text[a].isdigit() for a in answers)
     assert min(sizes) == 1 and max(sizes) == 19  # log-uniform from 1 to 5/8 of 257 chars
+    # empty slots before the pairs: the first pair starts at every slot of the first 5/8
+    assert set(range(8, 8 + 16 * 8, 8)) <= starts <= set(range(8, 8 + 19 * 8, 8))
     assert sum(n <= 4 for n in sizes) > 40 and sum(n >= 12 for n in sizes) > 20
 
 

@@ -23,7 +23,9 @@ a dictionary-lookup document lists ``n`` pairs and then asks queries about rando
 until it is full, so every document trains several lookups at every depth. ``n`` is drawn
 log-uniformly from 1 to the pairs that fill 5/8 of the document: small dictionaries teach the
 lookup quickly, where models trained only on full dictionaries sat at chance (loss ln 10)
-for thousands of steps.
+for thousands of steps. A random number of empty 8-character slots comes before the pairs, so
+pairs sit at every position of the first 5/8 (a memory model trained on small dictionaries at
+the start of its first chunk only failed on pairs elsewhere in a chunk).
 
 :func:`recall_grid` measures exact-match recall by context length x depth for any predictor
 (:func:`window_predictor`: a plain model on the last ``block_size`` tokens, what it can read;
@@ -78,6 +80,7 @@ __all__ = [
 LONG_TASKS = ("dict-lookup", "passkey", "needle")
 PAIR = 8  # characters per dictionary pair "abc=12; " (and per header, per query slot)
 HEADER = "#lookup\n"
+FILLER_SLOT = "-------\n"  # an empty pair slot of a training document (8 characters)
 TOKENIZER = ByteTokenizer()
 
 
@@ -184,17 +187,23 @@ def make_example(task: str, rng: random.Random, length: int, depth: float) -> Ex
 def training_document(task: str, rng: random.Random, length: int) -> tuple[str, list[int]]:
     """A training document of exactly ``length`` characters and the character offsets of its
     answers (where the loss is). Dictionary lookup: ``n`` pairs (log-uniform from 1 to what
-    fills 5/8 of it), then queries ``?abc=12; `` about random earlier pairs; the others: one
-    example at a random depth."""
+    fills 5/8 of it) after a random number of empty slots ``-------`` (so a small dictionary
+    sits anywhere in the first 5/8, and anywhere in a memory model's chunks), then queries
+    ``?abc=12; `` about random earlier pairs; the others: one example at a random depth."""
     if task != "dict-lookup":
         ex = make_example(task, rng, length, rng.random())
         text = (ex.prompt + ex.answer).ljust(length)
         return text, list(range(len(ex.prompt), ex.length))
     most = _pairs_for(length * 5 // 8, 0)
     n = min(most, round(math.exp(rng.uniform(0.0, math.log(most)))))  # log-uniform 1..most
+    gap = rng.randrange(most - n + 1)  # filler slots first: the pairs may sit anywhere
     keys = _keys(rng, n)
     values = [f"{rng.randrange(100):02d}" for _ in range(n)]
-    text = HEADER + "".join(f"{k}={v}; " for k, v in zip(keys, values, strict=True))
+    text = (
+        HEADER
+        + FILLER_SLOT * gap
+        + "".join(f"{k}={v}; " for k, v in zip(keys, values, strict=True))
+    )
     answers: list[int] = []
     while len(text) + len("?abc=12") <= length:
         i = rng.randrange(n)
