@@ -393,5 +393,10 @@ def report(
         "match of the greedy answer; guessing gets about "
         f"{', '.join(f'{t} {chance[t]}' for t in grids)}."
     )
+    bench.note(
+        "cost of reading: the prompt's tokens over the seconds to answer it (the window reader "
+        "counts tokens it never reads); peak memory is resident memory above what the process "
+        "held before the answer (core.measure.PeakMemory), measured one reader at a time."
+    )
     if bench.quick:
         bench.note(f"quick mode: {steps} steps per model, {samples} examples per cell.")
