@@ -79,8 +79,7 @@ def train_and_score(job: PackingJob) -> dict:
 
     from palestra.core.runs import read_metrics
     from palestra.lm.config import LMTrainConfig
-    from palestra.lm.corpus import build_corpus
-    from palestra.lm.splice import PackedData, code_documents, file_texts, loss_by_position
+    from palestra.lm.splice import PackedData, loss_by_position
     from palestra.lm.train import train
     from palestra.models.transformer import Transformer
 
@@ -111,16 +110,8 @@ def train_and_score(job: PackingJob) -> dict:
     )
     run_dir = train(cfg)
     model = Transformer.from_pretrained(run_dir / "model")
-    corpus = build_corpus()
-    data = PackedData(
-        code_documents(file_texts(corpus.train), opts.doc_chars),
-        code_documents(file_texts(corpus.val), opts.doc_chars),
-        corpus.tokenizer(),
-        "random",
-        opts.block_size,
-        opts.batch_size,
-        job.seed,
-        opts.splice_k,
+    data = PackedData.stdlib(
+        "random", opts.block_size, opts.batch_size, job.seed, opts.splice_k, opts.doc_chars
     )
     bpc = {
         held_out: [

@@ -224,9 +224,34 @@ class PackedData:
         self.context, self.batch_size, self.seed, self.k = context, batch_size, seed, k
         self._index: dict[str, BM25] = {}
 
-    def index(self, part: str) -> BM25 | None:
-        if self.packing != "splice":
-            return None
+    @classmethod
+    def stdlib(
+        cls,
+        packing: Packing,
+        context: int,
+        batch_size: int,
+        seed: int,
+        k: int = 1,
+        doc_chars: int = 800,
+    ) -> PackedData:
+        """The data of the standard-library corpus (:mod:`palestra.lm.corpus`): documents of
+        its training and held-out files, its character tokenizer."""
+        from palestra.lm.corpus import build_corpus
+
+        corpus = build_corpus()
+        return cls(
+            code_documents(file_texts(corpus.train), doc_chars),
+            code_documents(file_texts(corpus.val), doc_chars),
+            corpus.tokenizer(),
+            packing,
+            context,
+            batch_size,
+            seed,
+            k,
+        )
+
+    def _bm25(self, part: str) -> BM25:
+        """The BM25 index of ``part``'s documents, built once."""
         if part not in self._index:
             self._index[part] = BM25(self.train_docs if part == "train" else self.val_docs)
         return self._index[part]
@@ -236,9 +261,7 @@ class PackedData:
         ``i``; ``packing`` overrides this data's own (held-out examples of either kind)."""
         how = packing or self.packing
         docs = self.train_docs if part == "train" else self.val_docs
-        index = (self._index.get(part) or BM25(docs)) if how == "splice" else None
-        if how == "splice":
-            self._index[part] = index  # type: ignore[assignment]
+        index = self._bm25(part) if how == "splice" else None
         rng = random.Random(f"{self.seed}/{part}/{i}")
         return [pack(docs, index, how, self.context + 1, rng, self.k) for _ in range(n)]
 

@@ -364,21 +364,10 @@ def train(cfg: LMTrainConfig) -> Path:
             source=str(cfg.data),
         )
     elif cfg.task == "stdlib-code":  # documents of the stdlib corpus, packed (SPLiCe or not)
-        from palestra.lm.corpus import build_corpus
-        from palestra.lm.splice import code_documents, file_texts
-
-        corpus = build_corpus()
-        tokenizer = corpus.tokenizer()
-        data = PackedData(
-            code_documents(file_texts(corpus.train), cfg.doc_chars),
-            code_documents(file_texts(corpus.val), cfg.doc_chars),
-            tokenizer,
-            cfg.packing,
-            cfg.block_size,
-            cfg.batch_size,
-            cfg.seed,
-            cfg.splice_k,
+        data = PackedData.stdlib(
+            cfg.packing, cfg.block_size, cfg.batch_size, cfg.seed, cfg.splice_k, cfg.doc_chars
         )
+        tokenizer = data.tokenizer
     elif cfg.task in LONG_TASKS:  # documents of several chunks for a memory model
         context = cfg.block_size * (cfg.memory_chunks if cfg.memory_layers else 1)
         tokenizer = make_tokenizer(cfg, "byte", None)
